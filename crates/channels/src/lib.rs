@@ -1,0 +1,184 @@
+//! Rappel's channels: the only code that talks to providers. A message arrives rendered; the
+//! transport hands it off and classifies any error, once, as retryable or permanent.
+//!
+//! This crate holds no policy and touches no database: what to send and what to do after a
+//! failure are the engine's business.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use jiff::Timestamp;
+use rappel_domain::notification::Channel;
+use serde::Serialize;
+
+/// A message ready to leave: channel, address and rendered content.
+#[derive(Clone, Serialize)]
+pub struct OutboundMessage {
+    /// The notification's identity key, used as the email Message-ID and the provider
+    /// idempotency key so a retried hand-off is recognised as the same message.
+    pub id: String,
+    pub practice_id: String,
+    pub channel: Channel,
+    /// Email address, E.164 number, push endpoint or postal block, per channel.
+    pub to: String,
+    pub subject: Option<String>,
+    pub text: String,
+    pub sender_name: String,
+}
+
+impl std::fmt::Debug for OutboundMessage {
+    // Contact details and bodies are health data: never in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundMessage")
+            .field("id", &self.id)
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the provider answered on success.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Receipt {
+    pub provider_id: Option<String>,
+}
+
+/// A failed hand-off, classified at the edge.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ChannelError {
+    /// The provider refused the message for good (SMTP 5xx, HTTP 4xx, invalid recipient).
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+    /// Worth retrying later (SMTP 4xx, timeout, HTTP 5xx, 429).
+    #[error("temporary failure: {reason}")]
+    Transient {
+        reason: String,
+        retry_after: Option<jiff::SignedDuration>,
+    },
+}
+
+impl ChannelError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ChannelError::Permanent(_) => false,
+            ChannelError::Transient { .. } => true,
+        }
+    }
+}
+
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<Receipt, ChannelError>> + Send + 'a>>;
+
+/// A way out for messages of one or more channels.
+pub trait Transport: Send + Sync {
+    fn send<'a>(&'a self, message: &'a OutboundMessage) -> SendFuture<'a>;
+}
+
+/// Writes every message to a folder instead of sending it: emails as real `.eml` files (open
+/// them in any mail client), other channels as JSON. The embedded default needs no mail server.
+pub struct FileOutbox {
+    dir: PathBuf,
+}
+
+impl FileOutbox {
+    pub fn new(dir: impl Into<PathBuf>) -> std::io::Result<FileOutbox> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir)?;
+        Ok(FileOutbox { dir })
+    }
+
+    fn file_name(&self, message: &OutboundMessage, ext: &str) -> PathBuf {
+        let safe: String = message
+            .id
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .collect();
+        self.dir.join(format!("{}-{safe}.{ext}", message.channel))
+    }
+}
+
+impl Transport for FileOutbox {
+    fn send<'a>(&'a self, message: &'a OutboundMessage) -> SendFuture<'a> {
+        Box::pin(async move {
+            let (path, bytes) = match message.channel {
+                Channel::Email => (self.file_name(message, "eml"), email_bytes(message)?),
+                _ => (
+                    self.file_name(message, "json"),
+                    serde_json::to_vec_pretty(message).map_err(|e| ChannelError::Permanent(e.to_string()))?,
+                ),
+            };
+            tokio::fs::write(&path, bytes).await.map_err(|e| ChannelError::Transient {
+                reason: format!("cannot write to the outbox: {e}"),
+                retry_after: None,
+            })?;
+            Ok(Receipt {
+                provider_id: Some(path.display().to_string()),
+            })
+        })
+    }
+}
+
+/// Builds an RFC 5322 message with the notification key as Message-ID.
+pub fn email_bytes(message: &OutboundMessage) -> Result<Vec<u8>, ChannelError> {
+    use lettre::message::{Mailbox, header::ContentType};
+    let to: Mailbox = message
+        .to
+        .parse()
+        .map_err(|e| ChannelError::Permanent(format!("invalid recipient: {e}")))?;
+    let from: Mailbox = format!("{} <no-reply@rappel.localhost>", message.sender_name.replace(['<', '>', '"'], ""))
+        .parse()
+        .map_err(|e| ChannelError::Permanent(format!("invalid sender: {e}")))?;
+    let digest = message
+        .id
+        .bytes()
+        .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
+    let email = lettre::Message::builder()
+        .from(from)
+        .to(to)
+        .message_id(Some(format!("<{}.{digest:016x}@rappel.localhost>", message.practice_id)))
+        .subject(message.subject.clone().unwrap_or_default())
+        .header(ContentType::TEXT_PLAIN)
+        .body(message.text.clone())
+        .map_err(|e| ChannelError::Permanent(e.to_string()))?;
+    Ok(email.formatted())
+}
+
+/// One hand-off as [`Recorder`] saw it.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub at: Timestamp,
+    pub message: OutboundMessage,
+}
+
+/// Accepts every message and remembers it: the simulated channels of `rappel simulate` and of
+/// tests. `now` is the simulated clock.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    sent: Arc<Mutex<Vec<Recorded>>>,
+    now: Arc<Mutex<Option<Timestamp>>>,
+}
+
+impl Recorder {
+    pub fn set_now(&self, now: Timestamp) {
+        *self.now.lock().expect("recorder lock") = Some(now);
+    }
+
+    pub fn sent(&self) -> Vec<Recorded> {
+        self.sent.lock().expect("recorder lock").clone()
+    }
+}
+
+impl Transport for Recorder {
+    fn send<'a>(&'a self, message: &'a OutboundMessage) -> SendFuture<'a> {
+        Box::pin(async move {
+            let at = self.now.lock().expect("recorder lock").unwrap_or(Timestamp::UNIX_EPOCH);
+            self.sent.lock().expect("recorder lock").push(Recorded {
+                at,
+                message: message.clone(),
+            });
+            Ok(Receipt {
+                provider_id: Some(format!("sim-{}", message.id)),
+            })
+        })
+    }
+}

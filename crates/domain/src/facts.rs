@@ -1,0 +1,248 @@
+//! The facts the planner reasons about: practitioners, motives, patients, appointments, documents.
+//!
+//! Facts are plain data, changed only by applying events (see [`crate::event`]). They hold raw
+//! contact strings on purpose: a scenario or an old record may carry an address that no longer
+//! parses, and the planner must be able to say `invalid_email` about it rather than refuse the
+//! whole patient. The API boundary parses contacts strictly before they get here.
+
+use jiff::{Timestamp, civil::Date};
+use serde::{Deserialize, Serialize};
+
+use crate::contact::PostalAddress;
+
+/// A practitioner (praticien / agenda). Alerts go only to the contacts that are set.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Practitioner {
+    pub id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mobile: Option<String>,
+}
+
+impl std::fmt::Debug for Practitioner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Practitioner")
+            .field("id", &self.id)
+            .field("has_email", &self.email.is_some())
+            .field("has_mobile", &self.mobile.is_some())
+            .finish()
+    }
+}
+
+/// A visit reason (motif). `notifications = false` silences every patient message about it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Motive {
+    pub id: String,
+    pub name: String,
+    #[serde(default = "yes")]
+    pub notifications: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A Web Push subscription as the browser hands it over (RFC 8030 endpoint + RFC 8291 keys).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushSubscription {
+    pub endpoint: String,
+    pub p256dh: String,
+    pub auth: String,
+}
+
+impl std::fmt::Debug for PushSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PushSubscription(..)")
+    }
+}
+
+/// A patient. `Debug` redacts everything but the id: patient data must not reach logs.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Patient {
+    pub id: String,
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mobile: Option<String>,
+    /// Set by scenario files (`push = true`) for a patient who uses the mobile application; the
+    /// server sets it from the real subscriptions it holds.
+    #[serde(default)]
+    pub push: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub push_subscriptions: Vec<PushSubscription>,
+    /// Per-patient switches; `None` means "the preset's or plan's default".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_notifications: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms_notifications: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<Date>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<PostalAddress>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+}
+
+impl std::fmt::Debug for Patient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Patient").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl Patient {
+    pub fn has_push(&self) -> bool {
+        self.push || !self.push_subscriptions.is_empty()
+    }
+
+    pub fn display_name(&self) -> String {
+        format!("{} {}", self.first_name, self.last_name).trim().to_string()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Online,
+    Staff,
+    Referral,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Online => "online",
+            Source::Staff => "staff",
+            Source::Referral => "referral",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelledBy {
+    PractitionerAbsence,
+    Patient,
+    Practice,
+}
+
+impl CancelledBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CancelledBy::PractitionerAbsence => "practitioner_absence",
+            CancelledBy::Patient => "patient",
+            CancelledBy::Practice => "practice",
+        }
+    }
+}
+
+/// Where an appointment stands. Each variant keeps the instant of the change, because rules are
+/// timed from it ("about ten minutes after the cancellation").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum AppointmentStatus {
+    Booked,
+    Cancelled {
+        at: Timestamp,
+        by: CancelledBy,
+        excused: bool,
+    },
+    Deleted {
+        at: Timestamp,
+    },
+    NoShow {
+        at: Timestamp,
+    },
+    Attended {
+        at: Timestamp,
+    },
+}
+
+impl AppointmentStatus {
+    pub fn name(&self) -> &'static str {
+        match self {
+            AppointmentStatus::Booked => "booked",
+            AppointmentStatus::Cancelled { .. } => "cancelled",
+            AppointmentStatus::Deleted { .. } => "deleted",
+            AppointmentStatus::NoShow { .. } => "no_show",
+            AppointmentStatus::Attended { .. } => "attended",
+        }
+    }
+}
+
+/// One change of time or place, kept so that delayed "moved" alerts can coalesce and so that
+/// "the move happened on D-1 of the original date" can be decided later.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Move {
+    pub at: Timestamp,
+    pub from_start: Timestamp,
+    pub to_start: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_location: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Appointment {
+    pub id: String,
+    pub patient: String,
+    pub practitioner: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub motive: Option<String>,
+    pub start: Timestamp,
+    pub duration_minutes: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    pub source: Source,
+    pub booked_at: Timestamp,
+    #[serde(flatten)]
+    pub status: AppointmentStatus,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moves: Vec<Move>,
+    /// Bumped by every change; lets API clients detect concurrent edits.
+    pub version: u32,
+}
+
+impl Appointment {
+    pub fn is_active(&self) -> bool {
+        matches!(self.status, AppointmentStatus::Booked)
+    }
+
+    pub fn lead(&self) -> jiff::SignedDuration {
+        self.start.duration_since(self.booked_at)
+    }
+
+    pub fn end(&self) -> Timestamp {
+        self.start + jiff::SignedDuration::from_mins(i64::from(self.duration_minutes))
+    }
+}
+
+/// What became of the email that carried a document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum EmailDelivery {
+    /// Sent (or about to be), no report yet.
+    Pending,
+    Delivered { at: Timestamp },
+    /// Bounced or refused permanently (also: the patient had no usable email).
+    Failed { at: Timestamp },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Document {
+    pub id: String,
+    pub patient: String,
+    pub title: String,
+    pub sent_at: Timestamp,
+    pub email: EmailDelivery,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consulted_at: Option<Timestamp>,
+}

@@ -1,0 +1,103 @@
+//! Practice settings: the policy's options with the practice's values over their defaults.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::policy::{OptionSpec, Policy, check_option_value, common_options};
+
+/// A practice's resolved options. Built only through [`Settings::resolve`], so every value has
+/// the type its option declares.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    values: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct SettingsError {
+    pub key: String,
+    pub reason: String,
+}
+
+/// Every option a policy understands: its own plus the common ones.
+pub fn option_specs(policy: &Policy) -> BTreeMap<String, OptionSpec> {
+    let mut specs = common_options();
+    specs.extend(policy.options.clone());
+    specs
+}
+
+impl Settings {
+    /// Validates the stored values (unknown key or wrong type → error) and fills in defaults.
+    pub fn resolve(policy: &Policy, stored: &Map<String, Value>) -> Result<Settings, SettingsError> {
+        let specs = option_specs(policy);
+        for (key, value) in stored {
+            let spec = specs.get(key).ok_or_else(|| SettingsError {
+                key: key.clone(),
+                reason: format!(
+                    "unknown setting for the {} preset (known: {})",
+                    policy.name,
+                    specs.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            })?;
+            if spec.locked && value != &Value::Bool(true) {
+                return Err(SettingsError {
+                    key: key.clone(),
+                    reason: "this behaviour cannot be switched off".into(),
+                });
+            }
+            check_option_value(spec, value).map_err(|reason| SettingsError {
+                key: key.clone(),
+                reason,
+            })?;
+        }
+        let mut values = BTreeMap::new();
+        for (key, spec) in &specs {
+            let value = stored
+                .get(key)
+                .cloned()
+                .or_else(|| spec.default.clone())
+                .unwrap_or(Value::Null);
+            values.insert(key.clone(), value);
+        }
+        Ok(Settings { values })
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.values.get(key).filter(|v| !v.is_null())
+    }
+
+    /// True for a `true` boolean or a set optional integer.
+    pub fn is_on(&self, key: &str) -> bool {
+        match self.get(key) {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::Number(_)) => true,
+            Some(Value::String(s)) => !s.is_empty(),
+            _ => false,
+        }
+    }
+
+    pub fn integer(&self, key: &str) -> Option<i64> {
+        self.get(key).and_then(Value::as_i64)
+    }
+
+    pub fn text(&self, key: &str) -> Option<&str> {
+        self.get(key).and_then(Value::as_str)
+    }
+
+    /// Whether an option's value is one of `values` (as text).
+    pub fn is_one_of(&self, key: &str, values: &[String]) -> bool {
+        let Some(value) = self.get(key) else {
+            return false;
+        };
+        let text = match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        values.iter().any(|v| *v == text)
+    }
+
+    pub fn as_map(&self) -> &BTreeMap<String, Value> {
+        &self.values
+    }
+}

@@ -1,0 +1,154 @@
+//! Rappel's imperative shell around the pure planner: it loads facts, calls
+//! [`rappel_domain::plan::plan`], writes the difference in the same transaction, and sends what is
+//! due through the channels. The server, the worker, `rappel simulate` and the tests all drive
+//! this one engine; none of them writes SQL of its own.
+//!
+//! What it deliberately does not do: speak HTTP (that is `rappel-server`) or talk to providers
+//! directly (that is `rappel-channels`).
+
+pub mod clock;
+mod dispatch;
+mod ingest;
+mod practice;
+pub mod queries;
+pub mod reconcile;
+pub mod scenario;
+pub mod simulate;
+mod tasks;
+pub mod timeline;
+
+use std::sync::Arc;
+
+use jiff::SignedDuration;
+use rappel_channels::Transport;
+use rappel_store::{Store, StoreError};
+use tokio::sync::Notify;
+
+pub use clock::{Clock, SimClock, SystemClock};
+pub use ingest::{IngestReport, PutOutcome};
+pub use practice::{ApiKey, PracticeCtx, api_key_parts};
+
+/// Errors the engine reports to its callers; the server maps them to HTTP answers.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{what} `{id}` not found")]
+    NotFound { what: &'static str, id: String },
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl EngineError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> EngineError {
+        EngineError::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn not_found(what: &'static str, id: &str) -> EngineError {
+        EngineError::NotFound {
+            what,
+            id: id.to_string(),
+        }
+    }
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// The transports of each channel.
+#[derive(Clone)]
+pub struct Transports {
+    pub email: Arc<dyn Transport>,
+    pub sms: Arc<dyn Transport>,
+    pub push: Arc<dyn Transport>,
+    pub postal: Arc<dyn Transport>,
+}
+
+impl Transports {
+    /// One transport for every channel (the file outbox, the simulator's recorder).
+    pub fn all(transport: Arc<dyn Transport>) -> Transports {
+        Transports {
+            email: transport.clone(),
+            sms: transport.clone(),
+            push: transport.clone(),
+            postal: transport,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Base of the links in messages (`RAPPEL_PUBLIC_URL`).
+    pub public_url: String,
+    /// Names this process's leases, so a crashed worker's claims can be told apart.
+    pub worker_id: String,
+    /// How long a claimed notification stays reserved for this worker.
+    pub lease: SignedDuration,
+    /// How many due notifications one claim takes.
+    pub batch: i64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> EngineConfig {
+        EngineConfig {
+            public_url: "http://127.0.0.1:8080".into(),
+            worker_id: format!("worker-{}", std::process::id()),
+            lease: SignedDuration::from_secs(60),
+            batch: 100,
+        }
+    }
+}
+
+/// The engine; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    transports: Transports,
+    wake: Notify,
+    config: EngineConfig,
+}
+
+impl Engine {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, transports: Transports, config: EngineConfig) -> Engine {
+        Engine {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                transports,
+                wake: Notify::new(),
+                config,
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn now(&self) -> jiff::Timestamp {
+        self.inner.clock.now()
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// Wakes the dispatch loop: new work may be due.
+    pub fn signal(&self) {
+        self.inner.wake.notify_one();
+    }
+}
+
+impl Engine {
+    /// Waits until [`Engine::signal`] is called or `timeout` elapses.
+    pub async fn wait_for_work(&self, timeout: std::time::Duration) {
+        let _ = tokio::time::timeout(timeout, self.inner.wake.notified()).await;
+    }
+}

@@ -1,0 +1,135 @@
+//! Reconciliation: the difference between what the planner wants and what is stored, as a list
+//! of writes the store applies in the planning transaction (SPEC.md rule 1).
+//!
+//! Pure, so it is tested without a database. Rows already handed to a provider, or suppressed
+//! for a final reason, are history and never touched; pending rows follow the plan; rows the plan
+//! no longer wants become `superseded`.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use rappel_domain::notification::{Desired, DesiredState, Reason};
+use rappel_store::{NotificationRow, Status};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    Insert(NotificationRow),
+    Update(NotificationRow),
+}
+
+pub fn reconcile(practice_id: &str, existing: &[NotificationRow], desired: &[Desired], now: Timestamp) -> Vec<Write> {
+    let by_key: BTreeMap<&str, &NotificationRow> = existing.iter().map(|r| (r.key.as_str(), r)).collect();
+    let mut writes = Vec::new();
+    let mut wanted = std::collections::BTreeSet::new();
+    for d in desired {
+        wanted.insert(d.key.as_str());
+        match by_key.get(d.key.as_str()) {
+            None => writes.push(Write::Insert(new_row(practice_id, d, now))),
+            Some(row) => {
+                if let Some(updated) = revise(row, d, now) {
+                    writes.push(Write::Update(updated));
+                }
+            }
+        }
+    }
+    for row in existing {
+        // Task messages are their own subject: the appointment planner never owns them.
+        if row.task.is_some() || wanted.contains(row.key.as_str()) {
+            continue;
+        }
+        if row.status == Status::Pending {
+            let mut r = row.clone();
+            suppress(&mut r, Reason::Superseded, now);
+            writes.push(Write::Update(r));
+        }
+    }
+    writes
+}
+
+fn new_row(practice_id: &str, d: &Desired, now: Timestamp) -> NotificationRow {
+    let mut row = NotificationRow {
+        practice_id: practice_id.to_string(),
+        key: d.key.clone(),
+        patient_id: d.patient.clone(),
+        rule: d.rule.clone(),
+        kind: d.kind,
+        channel: d.channel,
+        recipient: d.recipient.clone(),
+        appointments: d.appointments.clone(),
+        document: d.document.clone(),
+        task: d.task.clone(),
+        auto_resend: d.auto_resend,
+        due_at: d.due,
+        window_end: d.window_end,
+        status: Status::Pending,
+        reason: None,
+        decided_at: None,
+        attempts: 0,
+        lease_owner: None,
+        lease_until: None,
+        last_error: None,
+        rendered: None,
+        provider_id: None,
+        created_at: now,
+        updated_at: now,
+    };
+    if let DesiredState::Suppressed(reason) = d.state {
+        suppress(&mut row, reason, now);
+    }
+    row
+}
+
+fn suppress(row: &mut NotificationRow, reason: Reason, now: Timestamp) {
+    row.status = Status::Suppressed;
+    row.reason = Some(reason);
+    row.decided_at = Some(now);
+    row.updated_at = now;
+}
+
+/// The update a stored row needs to match the plan, if any.
+fn revise(row: &NotificationRow, d: &Desired, now: Timestamp) -> Option<NotificationRow> {
+    let revisable = match row.status {
+        Status::Pending => true,
+        Status::Suppressed => row.reason.is_some_and(Reason::is_revisable),
+        _ => false,
+    };
+    if !revisable {
+        return None;
+    }
+    let mut r = row.clone();
+    r.appointments = d.appointments.clone();
+    r.recipient = d.recipient.clone();
+    r.due_at = d.due;
+    r.window_end = d.window_end;
+    r.auto_resend = d.auto_resend;
+    match d.state {
+        DesiredState::Pending => {
+            r.status = Status::Pending;
+            r.reason = None;
+            r.decided_at = None;
+        }
+        DesiredState::Suppressed(reason) => {
+            if row.status != Status::Suppressed || row.reason != Some(reason) {
+                r.status = Status::Suppressed;
+                r.reason = Some(reason);
+                r.decided_at = Some(now);
+            }
+        }
+    }
+    let changed = r.status != row.status
+        || r.reason != row.reason
+        || r.appointments != row.appointments
+        || r.recipient != row.recipient
+        || (r.status == Status::Pending && (r.due_at != row.due_at || r.window_end != row.window_end))
+        || r.auto_resend != row.auto_resend;
+    if !changed {
+        return None;
+    }
+    if r.status == Status::Suppressed && row.status == Status::Suppressed {
+        // Keep the original timing of a suppressed row: only its reason matters.
+        r.due_at = row.due_at;
+        r.window_end = row.window_end;
+    }
+    r.updated_at = now;
+    Some(r)
+}

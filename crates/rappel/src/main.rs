@@ -1,0 +1,354 @@
+//! The `rappel` binary: one process that plays every role (API, worker, CLI tools).
+//!
+//! Configuration comes from built-in defaults, then an optional `rappel.toml`, then `RAPPEL_*`
+//! environment variables, then flags; it is validated once at start-up, and a bad value stops
+//! the process with one message naming the setting (exit status 2).
+
+mod bench;
+mod config;
+mod demo;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use rappel_channels::FileOutbox;
+use rappel_engine::scenario::{Scenario, check};
+use rappel_engine::simulate::{human, simulate};
+use rappel_engine::{Engine, EngineConfig, SystemClock, Transports};
+use rappel_store::Store;
+
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(name = "rappel", version, about = "Rappel — patient-communication engine")]
+struct Cli {
+    /// Configuration file (default: ./rappel.toml when present).
+    #[arg(long, global = true)]
+    config: Option<std::path::PathBuf>,
+    /// Database URL (RAPPEL_DATABASE_URL): sqlite://PATH or postgres://…
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// HTTP API and dispatch worker in one process.
+    Serve {
+        /// Address to listen on (RAPPEL_LISTEN).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Run the API only (multi-node deployments run `rappel worker` elsewhere).
+        #[arg(long)]
+        no_worker: bool,
+        /// On an empty database, create a demo practice with patients and appointments.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// The dispatch worker and task scheduler alone.
+    Worker,
+    /// Apply database migrations.
+    Migrate,
+    /// Manage practices.
+    Practice {
+        #[command(subcommand)]
+        command: PracticeCommand,
+    },
+    /// Run a scenario file through the real engine on a simulated clock.
+    Simulate {
+        file: std::path::PathBuf,
+        /// Machine-readable output (SCENARIOS.md).
+        #[arg(long)]
+        json: bool,
+        /// Also check the scenario's [expect] section; exit 1 when it does not hold.
+        #[arg(long)]
+        check: bool,
+    },
+    /// For every message the policy considered in a scenario: sent when, or why not.
+    Explain { file: std::path::PathBuf },
+    /// Inspect and validate policies.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Benchmarks that print their figures.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PracticeCommand {
+    /// Create a practice; prints {"id": …, "api_key": …} once (the key is stored only hashed).
+    Create {
+        name: String,
+        #[arg(long)]
+        preset: String,
+        #[arg(long, default_value = "Europe/Paris")]
+        timezone: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate a policy file; report mistakes with line and reason.
+    Check { file: std::path::PathBuf },
+    /// Print a shipped preset.
+    Show { preset: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Simulate { file, json, check: want_check } => Ok(run_simulate(&file, json, want_check, false).await),
+        Command::Explain { file } => Ok(run_simulate(&file, false, false, true).await),
+        Command::Policy { command } => Ok(run_policy(command)),
+        Command::Bench { command } => bench::run(command).await,
+        command => {
+            let listen = match &command {
+                Command::Serve { listen, .. } => listen.clone(),
+                _ => None,
+            };
+            let config = match Config::load(cli.config.as_deref(), cli.database_url, listen) {
+                Ok(config) => config,
+                Err(error) => {
+                    eprintln!("configuration error: {error}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            init_tracing();
+            run_service(command, config).await
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RAPPEL_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+async fn run_simulate(file: &std::path::Path, json: bool, want_check: bool, explain: bool) -> ExitCode {
+    let name = file.display().to_string();
+    let source = match std::fs::read_to_string(file) {
+        Ok(source) => source,
+        Err(e) => {
+            eprintln!("{name}: cannot read the file: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let scenario = match Scenario::parse(&name, &source) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let output = match simulate(&name, &scenario).await {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&output).expect("output serializes"));
+    } else {
+        print!("{}", human(&output, explain));
+    }
+    if want_check {
+        let failures = scenario.expect.as_ref().map(|e| check(e, &output)).unwrap_or_default();
+        if !failures.is_empty() {
+            for f in &failures {
+                eprintln!("{name}: {f}");
+            }
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn run_policy(command: PolicyCommand) -> ExitCode {
+    match command {
+        PolicyCommand::Show { preset } => match rappel_domain::policy::preset_source(&preset) {
+            Some(source) => {
+                print!("{source}");
+                ExitCode::SUCCESS
+            }
+            None => {
+                let names: Vec<_> = rappel_domain::policy::PRESETS.iter().map(|(n, _)| *n).collect();
+                eprintln!("unknown preset `{preset}` (available: {})", names.join(", "));
+                ExitCode::from(2)
+            }
+        },
+        PolicyCommand::Check { file } => {
+            let name = file.display().to_string();
+            let source = match std::fs::read_to_string(&file) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{name}: cannot read the file: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match rappel_domain::policy::Policy::parse(&source) {
+                Ok(policy) => {
+                    println!("{name}: ok — policy `{}` with {} rules and {} options", policy.name, policy.rules.len(), policy.options.len());
+                    ExitCode::SUCCESS
+                }
+                Err(mut e) => {
+                    e.file = Some(name);
+                    eprintln!("{e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect(&config.database_url)
+        .await
+        .with_context(|| format!("cannot open the database {}", config.redacted_database_url()))?;
+    store.migrate().await.context("cannot apply the migrations")?;
+    Ok(store)
+}
+
+fn engine(config: &Config, store: Store) -> anyhow::Result<Engine> {
+    let outbox = FileOutbox::new(&config.outbox_dir)
+        .with_context(|| format!("cannot create the outbox folder {}", config.outbox_dir.display()))?;
+    Ok(Engine::new(
+        store,
+        Arc::new(SystemClock),
+        Transports::all(Arc::new(outbox)),
+        EngineConfig {
+            public_url: config.public_url.clone(),
+            ..EngineConfig::default()
+        },
+    ))
+}
+
+async fn run_service(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Migrate => {
+            open_store(&config).await?;
+            println!("migrations applied to {}", config.redacted_database_url());
+        }
+        Command::Practice { command: PracticeCommand::Create { name, preset, timezone } } => {
+            let store = open_store(&config).await?;
+            let engine = engine(&config, store)?;
+            match engine.create_practice(&name, &preset, &timezone, Default::default()).await {
+                Ok(key) => println!("{}", serde_json::to_string(&key)?),
+                Err(rappel_engine::EngineError::Invalid { field, reason }) => {
+                    eprintln!("{field}: {reason}");
+                    return Ok(ExitCode::from(2));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Command::Worker => {
+            let store = open_store(&config).await?;
+            let engine = engine(&config, store)?;
+            tracing::info!("worker started");
+            worker_loop(engine, shutdown_signal()).await;
+        }
+        Command::Serve { no_worker, demo, .. } => {
+            let store = open_store(&config).await?;
+            let engine = engine(&config, store)?;
+            if demo {
+                demo::seed(&engine, &config).await?;
+            }
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.listen))?;
+            tracing::info!(address = %config.listen, "listening");
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let worker = (!no_worker).then(|| {
+                let engine = engine.clone();
+                let mut rx = stop_rx.clone();
+                tokio::spawn(async move {
+                    worker_loop(engine, async move {
+                        let _ = rx.changed().await;
+                    })
+                    .await
+                })
+            });
+            let mut rx = stop_rx.clone();
+            let server = tokio::spawn(rappel_server::serve(engine.clone(), listener, async move {
+                let _ = rx.changed().await;
+            }));
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing in-flight work");
+            let _ = stop_tx.send(true);
+            let _ = server.await;
+            if let Some(worker) = worker {
+                let _ = worker.await;
+            }
+        }
+        _ => unreachable!("handled in run"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs due tasks and dispatches due messages, then sleeps until the next due instant or a
+/// wake-up from the engine. A batch in progress finishes before shutdown.
+async fn worker_loop(engine: Engine, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        if let Err(error) = engine.run_due_tasks().await {
+            tracing::error!(%error, "scheduled tasks failed");
+        }
+        if let Err(error) = engine.dispatch_all_due().await {
+            tracing::error!(%error, "dispatch failed");
+        }
+        let next_due = engine.store().next_due().await.ok().flatten();
+        let next_task = engine.next_task_due().await.ok().flatten();
+        let now = engine.now();
+        // Another process may add work on a shared PostgreSQL: never sleep longer than 5 s.
+        let wait = [next_due, next_task]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|t| t.duration_since(now).unsigned_abs())
+            .unwrap_or(std::time::Duration::from_secs(5))
+            .min(std::time::Duration::from_secs(5));
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = engine.wait_for_work(wait) => {}
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

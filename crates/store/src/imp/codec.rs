@@ -1,0 +1,181 @@
+//! Conversions between Rust values and the column types `sqlx::Any` can carry on both backends
+//! (i64, String and NULL): instants as epoch milliseconds, booleans as 0/1, structures as JSON.
+//!
+//! Everything read back goes through [`Cols`], so a row that does not decode becomes
+//! [`StoreError::Corrupt`] naming the table and the column instead of a panic or a bare sqlx
+//! error.
+
+use jiff::Timestamp;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::Row;
+use sqlx::any::{Any, AnyArguments, AnyRow};
+use sqlx::query::Query;
+
+use crate::StoreError;
+
+pub(super) fn ms(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+pub(super) fn opt_ms(t: Option<Timestamp>) -> Option<i64> {
+    t.map(ms)
+}
+
+pub(super) fn flag(b: bool) -> i64 {
+    i64::from(b)
+}
+
+/// Serializes a value for a JSON text column. The domain types always serialize; an error here
+/// would mean a type that cannot be represented as JSON, reported against the table it was for.
+pub(super) fn to_json<T: Serialize + ?Sized>(
+    table: &'static str,
+    value: &T,
+) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt {
+        table,
+        reason: format!("cannot encode as JSON: {e}"),
+    })
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+pub(super) fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One bound parameter of a query whose text is assembled at run time.
+#[derive(Clone, Debug)]
+pub(super) enum Arg {
+    Int(i64),
+    OptInt(Option<i64>),
+    Text(String),
+    OptText(Option<String>),
+}
+
+pub(super) fn bind_all<'q>(
+    mut query: Query<'q, Any, AnyArguments<'q>>,
+    args: Vec<Arg>,
+) -> Query<'q, Any, AnyArguments<'q>> {
+    for arg in args {
+        query = match arg {
+            Arg::Int(v) => query.bind(v),
+            Arg::OptInt(v) => query.bind(v),
+            Arg::Text(v) => query.bind(v),
+            Arg::OptText(v) => query.bind(v),
+        };
+    }
+    query
+}
+
+/// A query text with `$N` placeholders numbered as arguments are pushed.
+#[derive(Default)]
+pub(super) struct SqlBuilder {
+    pub text: String,
+    pub args: Vec<Arg>,
+}
+
+impl SqlBuilder {
+    pub fn new(text: &str) -> SqlBuilder {
+        SqlBuilder { text: text.to_string(), args: Vec::new() }
+    }
+
+    /// Records the argument and returns its placeholder.
+    pub fn arg(&mut self, arg: Arg) -> String {
+        self.args.push(arg);
+        format!("${}", self.args.len())
+    }
+
+    pub fn push(&mut self, text: &str) {
+        self.text.push_str(text);
+    }
+}
+
+/// Typed access to the columns of one row, every failure reported as corruption of `table`.
+pub(super) struct Cols<'r> {
+    row: &'r AnyRow,
+    table: &'static str,
+}
+
+impl<'r> Cols<'r> {
+    pub fn new(row: &'r AnyRow, table: &'static str) -> Cols<'r> {
+        Cols { row, table }
+    }
+
+    pub fn corrupt(&self, column: &str, reason: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt { table: self.table, reason: format!("column `{column}`: {reason}") }
+    }
+
+    pub fn text(&self, column: &str) -> Result<String, StoreError> {
+        self.row.try_get::<String, _>(column).map_err(|e| self.corrupt(column, e))
+    }
+
+    pub fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError> {
+        self.row.try_get::<Option<String>, _>(column).map_err(|e| self.corrupt(column, e))
+    }
+
+    pub fn int(&self, column: &str) -> Result<i64, StoreError> {
+        self.row.try_get::<i64, _>(column).map_err(|e| self.corrupt(column, e))
+    }
+
+    pub fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
+        self.row.try_get::<Option<i64>, _>(column).map_err(|e| self.corrupt(column, e))
+    }
+
+    pub fn flag(&self, column: &str) -> Result<bool, StoreError> {
+        match self.int(column)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(self.corrupt(column, format!("{other} is not a 0/1 flag"))),
+        }
+    }
+
+    pub fn ts(&self, column: &str) -> Result<Timestamp, StoreError> {
+        let ms = self.int(column)?;
+        Timestamp::from_millisecond(ms).map_err(|e| self.corrupt(column, e))
+    }
+
+    pub fn opt_ts(&self, column: &str) -> Result<Option<Timestamp>, StoreError> {
+        match self.opt_int(column)? {
+            None => Ok(None),
+            Some(ms) => Timestamp::from_millisecond(ms).map(Some).map_err(|e| self.corrupt(column, e)),
+        }
+    }
+
+    pub fn json<T: DeserializeOwned>(&self, column: &str) -> Result<T, StoreError> {
+        let text = self.text(column)?;
+        serde_json::from_str(&text).map_err(|e| self.corrupt(column, e))
+    }
+
+    pub fn opt_json<T: DeserializeOwned>(&self, column: &str) -> Result<Option<T>, StoreError> {
+        match self.opt_text(column)? {
+            None => Ok(None),
+            Some(text) => serde_json::from_str(&text).map(Some).map_err(|e| self.corrupt(column, e)),
+        }
+    }
+
+    /// A TEXT column holding one of an enum's names.
+    pub fn parse<T>(&self, column: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, StoreError> {
+        let text = self.text(column)?;
+        parse(&text).ok_or_else(|| self.corrupt(column, format!("unknown value `{text}`")))
+    }
+
+    pub fn opt_parse<T>(
+        &self,
+        column: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, StoreError> {
+        match self.opt_text(column)? {
+            None => Ok(None),
+            Some(text) => parse(&text)
+                .map(Some)
+                .ok_or_else(|| self.corrupt(column, format!("unknown value `{text}`"))),
+        }
+    }
+}

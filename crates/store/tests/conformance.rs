@@ -1,0 +1,1224 @@
+//! The store's conformance suite: every test function below runs, unchanged, against a SQLite
+//! file, a private in-memory SQLite database and a fresh PostgreSQL database, so the two backends
+//! cannot drift apart (STYLE.md, "One conformance suite run against both stores").
+//!
+//! PostgreSQL is not optional: the base URL comes from `RAPPEL_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`), each test creates its own database there and
+//! drops it afterwards, and an unreachable server fails the tests with a message saying so.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jiff::{SignedDuration, Timestamp};
+use rappel_domain::facts::{
+    Appointment, AppointmentStatus, CancelledBy, Document, EmailDelivery, Motive, Move, Patient,
+    Practitioner, Source,
+};
+use rappel_domain::notification::{Channel, Kind, Reason, Recipient};
+use rappel_store::{
+    Backend, InboxRow, NotificationFilter, NotificationRow, PracticeRow, Status, Store,
+    StoreError, TaskRow, TaskRunRow,
+};
+use serde_json::{Map, json};
+use sqlx::Connection;
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug)]
+enum Flavor {
+    SqliteFile,
+    SqliteMemory,
+    Postgres,
+}
+
+enum Cleanup {
+    Nothing,
+    Files(PathBuf),
+    PostgresDatabase { admin_url: String, name: String },
+}
+
+fn unique_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    format!("{}_{}_{}", std::process::id(), nanos, COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("RAPPEL_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// The admin URL with its database name replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..].find('/').map(|i| authority_start + i);
+    let server = match path_start {
+        Some(i) => &base[..i],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{server}/{name}?{query}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+async fn open(flavor: Flavor) -> (Store, Cleanup) {
+    match flavor {
+        Flavor::SqliteFile => {
+            let path = std::env::temp_dir().join(format!("rappel_store_test_{}.db", unique_suffix()));
+            let url = format!("sqlite://{}", path.display());
+            let store = Store::connect(&url).await.expect("open a SQLite file");
+            assert!(path.exists(), "connect must create the SQLite file");
+            (store, Cleanup::Files(path))
+        }
+        Flavor::SqliteMemory => {
+            let store = Store::connect("sqlite::memory:").await.expect("open in-memory SQLite");
+            (store, Cleanup::Nothing)
+        }
+        Flavor::Postgres => {
+            let admin_url = postgres_admin_url();
+            let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL is unreachable at {admin_url} ({e}); the store conformance suite \
+                     runs every test on PostgreSQL too. Start it or set RAPPEL_TEST_POSTGRES_URL."
+                )
+            });
+            let name = format!("rappel_test_{}", unique_suffix());
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .await
+                .expect("create the test database");
+            admin.close().await.ok();
+            let store = Store::connect(&with_database(&admin_url, &name))
+                .await
+                .expect("connect to the test database");
+            (store, Cleanup::PostgresDatabase { admin_url, name })
+        }
+    }
+}
+
+async fn clean(cleanup: Cleanup) {
+    match cleanup {
+        Cleanup::Nothing => {}
+        Cleanup::Files(path) => {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut file = path.clone().into_os_string();
+                file.push(suffix);
+                let _ = std::fs::remove_file(file);
+            }
+        }
+        Cleanup::PostgresDatabase { admin_url, name } => {
+            if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await;
+                admin.close().await.ok();
+            }
+        }
+    }
+}
+
+/// Opens a fresh, migrated store of that flavour, runs the test on it in its own task (so that a
+/// failing assertion still lets the database be dropped), cleans up, then re-raises the failure.
+async fn run<F, Fut>(flavor: Flavor, test: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (store, cleanup) = open(flavor).await;
+    let expected = match flavor {
+        Flavor::Postgres => Backend::Postgres,
+        Flavor::SqliteFile | Flavor::SqliteMemory => Backend::Sqlite,
+    };
+    assert_eq!(store.backend(), expected);
+    let outcome = match store.migrate().await {
+        Ok(()) => tokio::spawn(test(store.clone())).await,
+        Err(e) => {
+            store.close().await;
+            clean(cleanup).await;
+            panic!("migrate failed on {flavor:?}: {e}");
+        }
+    };
+    store.close().await;
+    clean(cleanup).await;
+    if let Err(failure) = outcome {
+        std::panic::resume_unwind(failure.into_panic());
+    }
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_file {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::run(super::Flavor::SqliteFile, super::$name).await
+                }
+            )*
+        }
+        mod sqlite_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::run(super::Flavor::SqliteMemory, super::$name).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::run(super::Flavor::Postgres, super::$name).await
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    migrating_twice_is_a_no_op_and_keeps_the_data,
+    practices_and_api_keys_round_trip,
+    upserting_twice_keeps_one_row_with_the_latest_data,
+    patient_search_is_case_insensitive_and_escapes_wildcards,
+    erasing_a_patient_blanks_their_data_and_removes_their_documents,
+    appointment_queries_select_by_start_and_by_change,
+    documents_round_trip_and_list_by_patient,
+    event_sequence_numbers_count_per_practice,
+    event_sequence_numbers_stay_unique_under_concurrent_writers,
+    idempotency_answers_round_trip,
+    notifications_insert_update_and_read_back_every_column,
+    notification_list_filters_and_pages_by_due_time_then_key,
+    appointment_and_document_notifications_match_exact_ids,
+    notification_counts_group_by_status_and_channel,
+    concurrent_claimers_never_get_the_same_notification,
+    claim_takes_expired_leases_but_not_future_or_finished_rows,
+    next_due_is_the_earliest_pending_due_time_or_lease_end,
+    sms_quota_of_two_admits_exactly_two_concurrent_messages,
+    inbox_insert_deduplicates_and_resolve_happens_once,
+    task_definitions_and_runs_round_trip,
+    a_task_occurrence_is_claimed_once_even_concurrently,
+    a_dropped_transaction_rolls_back,
+    practice_b_never_sees_practice_a_rows,
+);
+
+#[tokio::test]
+async fn an_unknown_url_scheme_is_refused() {
+    let err = Store::connect("mysql://localhost/rappel").await.unwrap_err();
+    assert!(matches!(err, StoreError::UnsupportedUrl(_)), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------------
+
+fn at(text: &str) -> Timestamp {
+    text.parse().unwrap()
+}
+
+fn practice(id: &str) -> PracticeRow {
+    let mut settings = Map::new();
+    settings.insert("sms_quota".into(), json!(100));
+    PracticeRow {
+        id: id.to_string(),
+        name: format!("Cabinet {id}"),
+        preset: "doctolib".into(),
+        policy: None,
+        timezone: "Europe/Paris".into(),
+        settings,
+        created_at: at("2025-01-01T08:00:00Z"),
+    }
+}
+
+async fn with_practices(store: &Store, ids: &[&str]) {
+    let mut tx = store.begin().await.unwrap();
+    for id in ids {
+        tx.insert_practice(&practice(id)).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+fn patient(id: &str, first: &str, last: &str) -> Patient {
+    Patient {
+        id: id.to_string(),
+        first_name: first.to_string(),
+        last_name: last.to_string(),
+        email: Some(format!("{}@example.org", first.to_lowercase())),
+        mobile: Some("+33612345678".into()),
+        sms_notifications: Some(true),
+        ..Patient::default()
+    }
+}
+
+fn appointment(id: &str, patient: &str, start: &str) -> Appointment {
+    Appointment {
+        id: id.to_string(),
+        patient: patient.to_string(),
+        practitioner: "dr-martin".into(),
+        motive: Some("consultation".into()),
+        start: at(start),
+        duration_minutes: 20,
+        location: None,
+        source: Source::Online,
+        booked_at: at("2025-02-01T10:00:00Z"),
+        status: AppointmentStatus::Booked,
+        moves: Vec::new(),
+        version: 1,
+    }
+}
+
+fn document(id: &str, patient: &str, sent_at: &str) -> Document {
+    Document {
+        id: id.to_string(),
+        patient: patient.to_string(),
+        title: "Compte rendu".into(),
+        sent_at: at(sent_at),
+        email: EmailDelivery::Pending,
+        consulted_at: None,
+    }
+}
+
+fn notification(practice_id: &str, key: &str, due: &str) -> NotificationRow {
+    NotificationRow {
+        practice_id: practice_id.to_string(),
+        key: key.to_string(),
+        patient_id: "p1".into(),
+        rule: "reminder_sms_d1".into(),
+        kind: Kind::Reminder,
+        channel: Channel::Sms,
+        recipient: Recipient::Patient("p1".into()),
+        appointments: vec!["a1".into()],
+        document: None,
+        task: None,
+        auto_resend: false,
+        due_at: at(due),
+        window_end: None,
+        status: Status::Pending,
+        reason: None,
+        decided_at: None,
+        attempts: 0,
+        lease_owner: None,
+        lease_until: None,
+        last_error: None,
+        rendered: None,
+        provider_id: None,
+        created_at: at("2025-02-01T10:00:00Z"),
+        updated_at: at("2025-02-01T10:00:00Z"),
+    }
+}
+
+async fn insert_notifications(store: &Store, rows: &[NotificationRow]) {
+    let mut tx = store.begin().await.unwrap();
+    for row in rows {
+        tx.insert_notification(row).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+fn keys(rows: &[NotificationRow]) -> Vec<&str> {
+    rows.iter().map(|n| n.key.as_str()).collect()
+}
+
+fn ids<T>(items: &[T], id: impl Fn(&T) -> &str) -> Vec<&str> {
+    items.iter().map(id).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------------
+
+async fn migrating_twice_is_a_no_op_and_keeps_the_data(store: Store) {
+    with_practices(&store, &["a"]).await;
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.practice("a").await.unwrap(), Some(practice("a")));
+    tx.commit().await.unwrap();
+}
+
+async fn practices_and_api_keys_round_trip(store: Store) {
+    let mut custom = practice("b");
+    custom.preset = "custom".into();
+    custom.policy = Some("[[rules]]\nid = \"x\"\n".into());
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.practice("a").await.unwrap(), None);
+    tx.insert_practice(&practice("a")).await.unwrap();
+    tx.insert_practice(&custom).await.unwrap();
+    tx.commit().await.unwrap();
+
+    // A failed statement aborts the whole transaction on PostgreSQL: try it in one of its own.
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.insert_practice(&practice("a")).await.is_err(), "a practice id is unique");
+    drop(tx);
+
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.practice("b").await.unwrap(), Some(custom.clone()));
+    assert_eq!(tx.practices().await.unwrap(), vec![practice("a"), custom]);
+
+    let mut settings = Map::new();
+    settings.insert("reminder_sms".into(), json!(true));
+    settings.insert("quiet_hours".into(), json!({"from": "20:00", "to": "08:00"}));
+    tx.update_practice_settings("a", &settings).await.unwrap();
+    assert_eq!(tx.practice("a").await.unwrap().unwrap().settings, settings);
+
+    tx.insert_api_key("a", "k1", "hash-of-secret", at("2025-01-02T00:00:00Z")).await.unwrap();
+    assert!(tx.api_key_matches("a", "k1", "hash-of-secret").await.unwrap());
+    assert!(!tx.api_key_matches("a", "k1", "hash-of-other").await.unwrap());
+    assert!(!tx.api_key_matches("a", "k2", "hash-of-secret").await.unwrap());
+    assert!(!tx.api_key_matches("b", "k1", "hash-of-secret").await.unwrap());
+    tx.commit().await.unwrap();
+}
+
+async fn upserting_twice_keeps_one_row_with_the_latest_data(store: Store) {
+    with_practices(&store, &["a"]).await;
+    let mut tx = store.begin().await.unwrap();
+    let mut doctor = Practitioner {
+        id: "dr-martin".into(),
+        name: "Dr Martin".into(),
+        email: None,
+        mobile: None,
+    };
+    tx.upsert_practitioner("a", &doctor).await.unwrap();
+    doctor.email = Some("martin@example.org".into());
+    tx.upsert_practitioner("a", &doctor).await.unwrap();
+    assert_eq!(tx.practitioners("a").await.unwrap(), vec![doctor.clone()]);
+    assert_eq!(tx.practitioner("a", "dr-martin").await.unwrap(), Some(doctor));
+    assert_eq!(tx.practitioner("a", "dr-nobody").await.unwrap(), None);
+
+    let mut motive = Motive {
+        id: "consultation".into(),
+        name: "Consultation".into(),
+        notifications: true,
+        instructions: None,
+    };
+    tx.upsert_motive("a", &motive).await.unwrap();
+    motive.notifications = false;
+    motive.instructions = Some("Venir à jeun".into());
+    tx.upsert_motive("a", &motive).await.unwrap();
+    assert_eq!(tx.motives("a").await.unwrap(), vec![motive.clone()]);
+    assert_eq!(tx.motive("a", "consultation").await.unwrap(), Some(motive));
+
+    let mut jean = patient("p1", "Jean", "Dupont");
+    tx.upsert_patient("a", &jean, at("2025-02-01T00:00:00Z")).await.unwrap();
+    jean.last_name = "Durand".into();
+    jean.birth_date = Some("1980-05-17".parse().unwrap());
+    tx.upsert_patient("a", &jean, at("2025-02-02T00:00:00Z")).await.unwrap();
+    assert_eq!(tx.all_patients("a").await.unwrap(), vec![jean.clone()]);
+    assert_eq!(tx.patient("a", "p1").await.unwrap(), Some(jean));
+
+    let mut visit = appointment("a1", "p1", "2025-03-10T09:00:00Z");
+    tx.upsert_appointment("a", &visit, at("2025-02-01T00:00:00Z")).await.unwrap();
+    visit.start = at("2025-03-11T09:00:00Z");
+    visit.version = 2;
+    tx.upsert_appointment("a", &visit, at("2025-02-02T00:00:00Z")).await.unwrap();
+    assert_eq!(tx.patient_history("a", "p1").await.unwrap(), vec![visit.clone()]);
+    assert_eq!(tx.appointment("a", "a1").await.unwrap(), Some(visit));
+
+    let mut letter = document("d1", "p1", "2025-02-01T00:00:00Z");
+    tx.upsert_document("a", &letter).await.unwrap();
+    letter.email = EmailDelivery::Delivered { at: at("2025-02-01T00:01:00Z") };
+    tx.upsert_document("a", &letter).await.unwrap();
+    assert_eq!(tx.patient_documents("a", "p1").await.unwrap(), vec![letter]);
+    tx.commit().await.unwrap();
+}
+
+async fn patient_search_is_case_insensitive_and_escapes_wildcards(store: Store) {
+    with_practices(&store, &["a"]).await;
+    let mut tx = store.begin().await.unwrap();
+    let now = at("2025-02-01T00:00:00Z");
+    tx.upsert_patient("a", &patient("p1", "Jean", "Dupont"), now).await.unwrap();
+    tx.upsert_patient("a", &patient("p2", "Éloïse", "Martin"), now).await.unwrap();
+    let mut odd = patient("p3", "Zoé", "Bernard");
+    odd.email = Some("zoe_100%@example.org".into());
+    odd.mobile = None;
+    tx.upsert_patient("a", &odd, now).await.unwrap();
+
+    let found = tx.search_patients("a", "DUPONT", 10).await.unwrap();
+    assert_eq!(ids(&found, |p| &p.id), ["p1"]);
+    let found = tx.search_patients("a", "éLOÏSE", 10).await.unwrap();
+    assert_eq!(ids(&found, |p| &p.id), ["p2"], "non-ASCII letters fold too");
+    let found = tx.search_patients("a", "dupont jean", 10).await.unwrap();
+    assert_eq!(ids(&found, |p| &p.id), ["p1"], "last name first also matches");
+    let found = tx.search_patients("a", "612345", 10).await.unwrap();
+    assert_eq!(ids(&found, |p| &p.id), ["p1", "p2"], "by mobile");
+    let found = tx.search_patients("a", "jean@EXAMPLE", 10).await.unwrap();
+    assert_eq!(ids(&found, |p| &p.id), ["p1"], "by email");
+    let found = tx.search_patients("a", "_100%", 10).await.unwrap();
+    assert_eq!(ids(&found, |p| &p.id), ["p3"]);
+    assert!(tx.search_patients("a", "j%n", 10).await.unwrap().is_empty(), "% is literal");
+    assert!(tx.search_patients("a", "j_an", 10).await.unwrap().is_empty(), "_ is literal");
+    assert_eq!(tx.search_patients("a", "example.org", 2).await.unwrap().len(), 2, "limit");
+    tx.commit().await.unwrap();
+}
+
+async fn erasing_a_patient_blanks_their_data_and_removes_their_documents(store: Store) {
+    with_practices(&store, &["a"]).await;
+    let mut tx = store.begin().await.unwrap();
+    let now = at("2025-02-01T00:00:00Z");
+    tx.upsert_patient("a", &patient("p1", "Jean", "Dupont"), now).await.unwrap();
+    tx.upsert_patient("a", &patient("p2", "Marie", "Curie"), now).await.unwrap();
+    tx.upsert_document("a", &document("d1", "p1", "2025-02-01T00:00:00Z")).await.unwrap();
+    tx.upsert_document("a", &document("d2", "p2", "2025-02-01T00:00:00Z")).await.unwrap();
+
+    assert!(!tx.is_erased("a", "p1").await.unwrap());
+    assert!(tx.erase_patient("a", "p1", now).await.unwrap());
+    assert!(!tx.erase_patient("a", "nobody", now).await.unwrap());
+    assert!(tx.is_erased("a", "p1").await.unwrap());
+    assert!(!tx.is_erased("a", "nobody").await.unwrap());
+    assert_eq!(tx.patient("a", "p1").await.unwrap(), None);
+    assert_eq!(ids(&tx.all_patients("a").await.unwrap(), |p| &p.id), ["p2"]);
+    assert!(tx.search_patients("a", "dupont", 10).await.unwrap().is_empty());
+    assert!(tx.search_patients("a", "jean", 10).await.unwrap().is_empty());
+    assert_eq!(tx.document("a", "d1").await.unwrap(), None);
+    assert!(tx.patient_documents("a", "p1").await.unwrap().is_empty());
+    assert!(tx.document("a", "d2").await.unwrap().is_some(), "other patients keep theirs");
+
+    // A late update about an erased patient must not bring their data back.
+    tx.upsert_patient("a", &patient("p1", "Jean", "Dupont"), now).await.unwrap();
+    assert_eq!(tx.patient("a", "p1").await.unwrap(), None);
+    assert!(tx.is_erased("a", "p1").await.unwrap());
+    assert!(tx.search_patients("a", "dupont", 10).await.unwrap().is_empty());
+    tx.commit().await.unwrap();
+}
+
+async fn appointment_queries_select_by_start_and_by_change(store: Store) {
+    with_practices(&store, &["a"]).await;
+    let mut tx = store.begin().await.unwrap();
+    let now = at("2025-03-01T00:00:00Z");
+    let past = appointment("past", "p1", "2025-02-10T09:00:00Z");
+    let mut late_cancel = appointment("late-cancel", "p1", "2025-02-20T09:00:00Z");
+    late_cancel.status = AppointmentStatus::Cancelled {
+        at: at("2025-03-02T09:00:00Z"),
+        by: CancelledBy::Patient,
+        excused: false,
+    };
+    let mut moved_back = appointment("moved-back", "p1", "2025-02-25T09:00:00Z");
+    moved_back.moves.push(Move {
+        at: at("2025-03-03T09:00:00Z"),
+        from_start: at("2025-03-20T09:00:00Z"),
+        to_start: at("2025-02-25T09:00:00Z"),
+        from_location: None,
+        to_location: None,
+    });
+    let old_cancel = {
+        let mut a = appointment("old-cancel", "p1", "2025-02-21T09:00:00Z");
+        a.status = AppointmentStatus::Cancelled {
+            at: at("2025-02-15T09:00:00Z"),
+            by: CancelledBy::Practice,
+            excused: true,
+        };
+        a
+    };
+    let later = appointment("later", "p1", "2025-03-15T09:00:00Z");
+    let sooner = appointment("sooner", "p1", "2025-03-05T09:00:00Z");
+    let at_since = appointment("at-since", "p1", "2025-03-01T00:00:00Z");
+    let other = appointment("other", "p2", "2025-03-06T09:00:00Z");
+    for a in [&past, &late_cancel, &moved_back, &old_cancel, &later, &sooner, &at_since, &other] {
+        tx.upsert_appointment("a", a, now).await.unwrap();
+    }
+
+    let upcoming = tx.patient_appointments("a", "p1", now).await.unwrap();
+    assert_eq!(
+        ids(&upcoming, |a| &a.id),
+        ["late-cancel", "moved-back", "at-since", "sooner", "later"]
+    );
+    assert_eq!(upcoming[0], late_cancel);
+
+    let history = tx.patient_history("a", "p1").await.unwrap();
+    assert_eq!(
+        ids(&history, |a| &a.id),
+        ["past", "late-cancel", "old-cancel", "moved-back", "at-since", "sooner", "later"]
+    );
+
+    let week = tx
+        .appointments_between("a", at("2025-03-01T00:00:00Z"), at("2025-03-15T09:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(ids(&week, |a| &a.id), ["at-since", "sooner", "other"], "[from, to)");
+
+    tx.upsert_document("a", &document("d1", "p3", "2025-02-27T00:00:00Z")).await.unwrap();
+    tx.upsert_document("a", &document("d0", "p4", "2025-01-01T00:00:00Z")).await.unwrap();
+    let open = tx.patients_with_open_work("a", now, at("2025-02-15T00:00:00Z")).await.unwrap();
+    assert_eq!(open, ["p1", "p2", "p3"]);
+    tx.commit().await.unwrap();
+}
+
+async fn documents_round_trip_and_list_by_patient(store: Store) {
+    with_practices(&store, &["a"]).await;
+    let mut tx = store.begin().await.unwrap();
+    let mut second = document("d2", "p1", "2025-02-03T00:00:00Z");
+    second.consulted_at = Some(at("2025-02-04T00:00:00Z"));
+    second.email = EmailDelivery::Failed { at: at("2025-02-03T00:05:00Z") };
+    let first = document("d1", "p1", "2025-02-01T00:00:00Z");
+    let other = document("d3", "p2", "2025-02-02T00:00:00Z");
+    for d in [&second, &first, &other] {
+        tx.upsert_document("a", d).await.unwrap();
+    }
+    assert_eq!(tx.document("a", "d2").await.unwrap(), Some(second.clone()));
+    assert_eq!(tx.document("a", "nope").await.unwrap(), None);
+    assert_eq!(tx.patient_documents("a", "p1").await.unwrap(), vec![first, second]);
+    assert_eq!(tx.patient_documents("a", "p2").await.unwrap(), vec![other]);
+    tx.commit().await.unwrap();
+}
+
+async fn event_sequence_numbers_count_per_practice(store: Store) {
+    with_practices(&store, &["a", "b"]).await;
+    let received = at("2025-02-01T00:00:01Z");
+    let mut tx = store.begin().await.unwrap();
+    for n in 1..=3 {
+        let body = json!({"type": "appointment.booked", "n": n});
+        let seq = tx
+            .insert_event("a", at("2025-02-01T00:00:00Z"), received, "appointment.booked", &body)
+            .await
+            .unwrap();
+        assert_eq!(seq, n);
+    }
+    let seq = tx.insert_event("b", received, received, "patient.updated", &json!({})).await.unwrap();
+    assert_eq!(seq, 1, "each practice counts from 1");
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.insert_event("a", received, received, "x", &json!(null)).await.unwrap(), 4);
+    let events = tx.events("a", 1, 2).await.unwrap();
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!(events[0].body, json!({"type": "appointment.booked", "n": 2}));
+    assert_eq!(events[0].event_type, "appointment.booked");
+    assert_eq!(events[0].at, at("2025-02-01T00:00:00Z"));
+    assert_eq!(events[0].received_at, received);
+    assert_eq!(events[0].practice_id, "a");
+    assert_eq!(tx.events("a", 0, 100).await.unwrap().len(), 4);
+    assert_eq!(tx.events("b", 0, 100).await.unwrap().len(), 1);
+    tx.commit().await.unwrap();
+}
+
+async fn event_sequence_numbers_stay_unique_under_concurrent_writers(store: Store) {
+    with_practices(&store, &["a"]).await;
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let store = store.clone();
+        writers.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for i in 0..10 {
+                let mut tx = store.begin().await.unwrap();
+                let now = at("2025-02-01T00:00:00Z");
+                let seq = tx.insert_event("a", now, now, "x", &json!([w, i])).await.unwrap();
+                tx.commit().await.unwrap();
+                seqs.push(seq);
+            }
+            seqs
+        }));
+    }
+    let mut all = Vec::new();
+    for writer in writers {
+        all.extend(writer.await.unwrap());
+    }
+    all.sort();
+    assert_eq!(all, (1..=40).collect::<Vec<i64>>());
+}
+
+async fn idempotency_answers_round_trip(store: Store) {
+    with_practices(&store, &["a", "b"]).await;
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.idempotency("a", "k").await.unwrap(), None);
+    let answer = json!({"id": "a1", "status": "booked"});
+    tx.save_idempotency("a", "k", "h1", 201, &answer, at("2025-02-01T00:00:00Z")).await.unwrap();
+    assert_eq!(tx.idempotency("a", "k").await.unwrap(), Some(("h1".into(), 201, answer)));
+    assert_eq!(tx.idempotency("b", "k").await.unwrap(), None);
+    let again = json!({"error": "conflict"});
+    tx.save_idempotency("a", "k", "h2", 409, &again, at("2025-02-01T00:00:01Z")).await.unwrap();
+    assert_eq!(tx.idempotency("a", "k").await.unwrap(), Some(("h2".into(), 409, again)));
+    tx.commit().await.unwrap();
+}
+
+async fn notifications_insert_update_and_read_back_every_column(store: Store) {
+    with_practices(&store, &["a"]).await;
+    let mut full = notification("a", "p1/reminder/sms/patient:p1", "2025-03-09T09:00:00Z");
+    full.kind = Kind::PractitionerMove;
+    full.channel = Channel::Email;
+    full.recipient = Recipient::Practitioner("dr-martin".into());
+    full.appointments = vec!["a1".into(), "a2".into()];
+    full.document = Some("d1".into());
+    full.task = Some("birthday".into());
+    full.auto_resend = true;
+    full.window_end = Some(at("2025-03-10T09:00:00Z"));
+    full.status = Status::Suppressed;
+    full.reason = Some(Reason::QuotaExhausted);
+    full.decided_at = Some(at("2025-03-09T09:00:01.234Z"));
+    full.attempts = 3;
+    full.lease_owner = Some("worker-1".into());
+    full.lease_until = Some(at("2025-03-09T09:05:00Z"));
+    full.last_error = Some("timeout".into());
+    full.rendered = Some(json!({"subject": "Rappel", "text": "Bonjour"}));
+    full.provider_id = Some("msg-42".into());
+    let bare = notification("a", "p1/confirmation/sms/patient:p1", "2025-03-01T09:00:00Z");
+
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_notification(&full).await.unwrap();
+    tx.insert_notification(&bare).await.unwrap();
+    assert_eq!(tx.notification("a", &full.key).await.unwrap(), Some(full.clone()));
+    assert_eq!(tx.notification("a", &bare.key).await.unwrap(), Some(bare.clone()));
+    assert_eq!(tx.notification("a", "nope").await.unwrap(), None);
+    tx.commit().await.unwrap();
+
+    // A duplicate key is an error (the caller decides between insert and update).
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.insert_notification(&bare).await.is_err());
+    drop(tx);
+
+    let mut updated = bare.clone();
+    updated.status = Status::Sent;
+    updated.attempts = 1;
+    updated.provider_id = Some("msg-43".into());
+    updated.rendered = Some(json!({"text": "Rappel : RDV demain"}));
+    updated.due_at = at("2025-03-01T10:00:00Z");
+    updated.updated_at = at("2025-03-01T10:00:02Z");
+    updated.created_at = at("2030-01-01T00:00:00Z"); // never written by an update
+    let mut tx = store.begin().await.unwrap();
+    tx.update_notification(&updated).await.unwrap();
+    let read = tx.notification("a", &bare.key).await.unwrap().unwrap();
+    assert_eq!(read, NotificationRow { created_at: bare.created_at, ..updated });
+
+    let mut cleared = full.clone();
+    cleared.reason = None;
+    cleared.rendered = None;
+    cleared.window_end = None;
+    cleared.lease_owner = None;
+    tx.update_notification(&cleared).await.unwrap();
+    assert_eq!(tx.notification("a", &full.key).await.unwrap(), Some(cleared.clone()));
+
+    let scope = tx.patient_notifications("a", "p1").await.unwrap();
+    assert_eq!(keys(&scope), [bare.key.as_str(), full.key.as_str()], "by key");
+    assert!(tx.patient_notifications("a", "p2").await.unwrap().is_empty());
+    tx.commit().await.unwrap();
+}
+
+async fn notification_list_filters_and_pages_by_due_time_then_key(store: Store) {
+    with_practices(&store, &["a"]).await;
+    let mut rows = Vec::new();
+    for (key, due, status, channel, kind) in [
+        ("k5", "2025-03-03T09:00:00Z", Status::Sent, Channel::Sms, Kind::Reminder),
+        ("k1", "2025-03-01T09:00:00Z", Status::Pending, Channel::Sms, Kind::Reminder),
+        ("k3", "2025-03-02T09:00:00Z", Status::Sent, Channel::Email, Kind::Confirmation),
+        ("k2", "2025-03-02T09:00:00Z", Status::Sent, Channel::Sms, Kind::Confirmation),
+        ("k4", "2025-03-02T09:00:00Z", Status::Failed, Channel::Sms, Kind::Reminder),
+    ] {
+        let mut n = notification("a", key, due);
+        n.status = status;
+        n.channel = channel;
+        n.kind = kind;
+        rows.push(n);
+    }
+    insert_notifications(&store, &rows).await;
+
+    let mut tx = store.begin().await.unwrap();
+    let all = NotificationFilter { limit: 100, ..NotificationFilter::default() };
+    assert_eq!(keys(&tx.list_notifications("a", &all).await.unwrap()), ["k1", "k2", "k3", "k4", "k5"]);
+
+    let sent = NotificationFilter { status: Some(Status::Sent), limit: 100, ..Default::default() };
+    assert_eq!(keys(&tx.list_notifications("a", &sent).await.unwrap()), ["k2", "k3", "k5"]);
+    let sms_sent = NotificationFilter { channel: Some(Channel::Sms), ..sent.clone() };
+    assert_eq!(keys(&tx.list_notifications("a", &sms_sent).await.unwrap()), ["k2", "k5"]);
+    let reminders = NotificationFilter { kind: Some(Kind::Reminder), limit: 100, ..Default::default() };
+    assert_eq!(keys(&tx.list_notifications("a", &reminders).await.unwrap()), ["k1", "k4", "k5"]);
+    let since = NotificationFilter {
+        since: Some(at("2025-03-02T09:00:00Z")),
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(keys(&tx.list_notifications("a", &since).await.unwrap()), ["k2", "k3", "k4", "k5"]);
+
+    // Pages of two, each starting after the previous page's last (due_at, key).
+    let mut pages = Vec::new();
+    let mut filter = NotificationFilter { limit: 2, ..Default::default() };
+    loop {
+        let page = tx.list_notifications("a", &filter).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        let last = page.last().unwrap();
+        filter.cursor = Some((last.due_at, last.key.clone()));
+        pages.push(keys(&page).into_iter().map(String::from).collect::<Vec<_>>());
+    }
+    assert_eq!(pages, [vec!["k1", "k2"], vec!["k3", "k4"], vec!["k5"]]);
+    let zero = NotificationFilter { limit: 0, ..Default::default() };
+    assert!(tx.list_notifications("a", &zero).await.unwrap().is_empty());
+    tx.commit().await.unwrap();
+}
+
+async fn appointment_and_document_notifications_match_exact_ids(store: Store) {
+    with_practices(&store, &["a"]).await;
+    let mut grouped = notification("a", "n-grouped", "2025-03-02T09:00:00Z");
+    grouped.appointments = vec!["a1".into(), "a10".into()];
+    let mut prefix = notification("a", "n-prefix", "2025-03-01T09:00:00Z");
+    prefix.appointments = vec!["a10".into()];
+    let mut single = notification("a", "n-single", "2025-03-01T08:00:00Z");
+    single.appointments = vec!["a1".into()];
+    let mut wild = notification("a", "n-wild", "2025-03-01T08:00:00Z");
+    wild.appointments = vec!["a_1%\"x".into()];
+    let mut letter = notification("a", "n-doc", "2025-03-01T08:00:00Z");
+    letter.appointments = Vec::new();
+    letter.kind = Kind::Document;
+    letter.document = Some("d1".into());
+    let mut other_letter = letter.clone();
+    other_letter.key = "n-doc-10".into();
+    other_letter.document = Some("d10".into());
+    insert_notifications(&store, &[grouped, prefix, single, wild, letter, other_letter]).await;
+
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(keys(&tx.appointment_notifications("a", "a1").await.unwrap()), ["n-single", "n-grouped"]);
+    assert_eq!(keys(&tx.appointment_notifications("a", "a10").await.unwrap()), ["n-prefix", "n-grouped"]);
+    assert_eq!(keys(&tx.appointment_notifications("a", "a_1%\"x").await.unwrap()), ["n-wild"]);
+    assert!(tx.appointment_notifications("a", "a").await.unwrap().is_empty());
+    assert!(tx.appointment_notifications("a", "a_1").await.unwrap().is_empty());
+    assert_eq!(keys(&tx.document_notifications("a", "d1").await.unwrap()), ["n-doc"]);
+    assert!(tx.document_notifications("a", "d2").await.unwrap().is_empty());
+    tx.commit().await.unwrap();
+}
+
+async fn notification_counts_group_by_status_and_channel(store: Store) {
+    with_practices(&store, &["a", "b"]).await;
+    let mut rows = Vec::new();
+    for (practice, key, status, channel) in [
+        ("a", "1", Status::Pending, Channel::Sms),
+        ("a", "2", Status::Pending, Channel::Sms),
+        ("a", "3", Status::Sent, Channel::Email),
+        ("b", "1", Status::Pending, Channel::Sms),
+        ("b", "2", Status::Suppressed, Channel::Push),
+    ] {
+        let mut n = notification(practice, key, "2025-03-01T09:00:00Z");
+        n.status = status;
+        n.channel = channel;
+        rows.push(n);
+    }
+    insert_notifications(&store, &rows).await;
+    let mut tx = store.begin().await.unwrap();
+    let row = |s: &str, c: &str, n: i64| (s.to_string(), c.to_string(), n);
+    assert_eq!(
+        tx.notification_counts(Some("a")).await.unwrap(),
+        [row("pending", "sms", 2), row("sent", "email", 1)]
+    );
+    assert_eq!(
+        tx.notification_counts(None).await.unwrap(),
+        [row("pending", "sms", 3), row("sent", "email", 1), row("suppressed", "push", 1)]
+    );
+    assert!(tx.notification_counts(Some("nobody")).await.unwrap().is_empty());
+    tx.commit().await.unwrap();
+}
+
+async fn concurrent_claimers_never_get_the_same_notification(store: Store) {
+    with_practices(&store, &["a", "b"]).await;
+    let now = at("2025-03-01T12:00:00Z");
+    let rows: Vec<NotificationRow> = (0..500)
+        .map(|i| {
+            let practice = if i % 2 == 0 { "a" } else { "b" };
+            let due = now - SignedDuration::from_secs(i % 97);
+            let mut n = notification(practice, &format!("n{i:03}"), "2025-01-01T00:00:00Z");
+            n.due_at = due;
+            n
+        })
+        .collect();
+    insert_notifications(&store, &rows).await;
+
+    let lease_until = now + SignedDuration::from_mins(5);
+    let mut claimers = Vec::new();
+    for worker in 0..4 {
+        let store = store.clone();
+        claimers.push(tokio::spawn(async move {
+            let owner = format!("worker-{worker}");
+            let mut claimed = Vec::new();
+            loop {
+                let batch = store.claim_due(now, &owner, lease_until, 7).await.unwrap();
+                if batch.is_empty() {
+                    break;
+                }
+                assert!(batch.windows(2).all(|w| w[0].due_at <= w[1].due_at), "most overdue first");
+                for n in &batch {
+                    assert_eq!(n.status, Status::Sending);
+                    assert_eq!(n.lease_owner.as_deref(), Some(owner.as_str()));
+                    assert_eq!(n.lease_until, Some(lease_until));
+                    assert_eq!(n.attempts, 1);
+                    assert_eq!(n.updated_at, now);
+                }
+                claimed.extend(batch.into_iter().map(|n| (n.practice_id, n.key)));
+                tokio::task::yield_now().await;
+            }
+            claimed
+        }));
+    }
+    let mut per_row: HashMap<(String, String), usize> = HashMap::new();
+    for claimer in claimers {
+        for id in claimer.await.unwrap() {
+            *per_row.entry(id).or_default() += 1;
+        }
+    }
+    assert_eq!(per_row.len(), 500, "every due row is claimed");
+    assert!(per_row.values().all(|&n| n == 1), "no row is claimed twice");
+    assert!(store.claim_due(now, "late", lease_until, 100).await.unwrap().is_empty());
+
+    let mut tx = store.begin().await.unwrap();
+    let sending = NotificationFilter { status: Some(Status::Sending), limit: 1000, ..Default::default() };
+    let stored_a = tx.list_notifications("a", &sending).await.unwrap();
+    let stored_b = tx.list_notifications("b", &sending).await.unwrap();
+    assert_eq!(stored_a.len() + stored_b.len(), 500, "the claims were committed");
+    tx.commit().await.unwrap();
+}
+
+async fn claim_takes_expired_leases_but_not_future_or_finished_rows(store: Store) {
+    with_practices(&store, &["a"]).await;
+    let now = at("2025-03-01T12:00:00Z");
+    let mut expired = notification("a", "expired", "2025-03-01T11:00:00Z");
+    expired.status = Status::Sending;
+    expired.attempts = 1;
+    expired.lease_owner = Some("dead-worker".into());
+    expired.lease_until = Some(at("2025-03-01T11:59:59Z"));
+    let mut leased = notification("a", "leased", "2025-03-01T11:30:00Z");
+    leased.status = Status::Sending;
+    leased.attempts = 1;
+    leased.lease_owner = Some("live-worker".into());
+    leased.lease_until = Some(at("2025-03-01T12:00:00Z"));
+    let due = notification("a", "due", "2025-03-01T12:00:00Z");
+    let future = notification("a", "future", "2025-03-01T12:00:00.001Z");
+    let mut sent = notification("a", "sent", "2025-03-01T10:00:00Z");
+    sent.status = Status::Sent;
+    let mut suppressed = notification("a", "suppressed", "2025-03-01T10:00:00Z");
+    suppressed.status = Status::Suppressed;
+    suppressed.reason = Some(Reason::NoMobile);
+    insert_notifications(&store, &[expired, leased, due, future, sent, suppressed]).await;
+
+    let lease_until = now + SignedDuration::from_mins(5);
+    let claimed = store.claim_due(now, "w2", lease_until, 10).await.unwrap();
+    assert_eq!(keys(&claimed), ["expired", "due"]);
+    assert_eq!(claimed[0].attempts, 2, "a re-claim counts another attempt");
+    assert_eq!(claimed[0].lease_owner.as_deref(), Some("w2"));
+    assert_eq!(claimed[1].attempts, 1);
+
+    // The limit is honoured, most overdue first.
+    let later = at("2025-03-01T12:10:00Z");
+    let one = store.claim_due(later, "w3", later + SignedDuration::from_mins(5), 1).await.unwrap();
+    assert_eq!(keys(&one), ["expired"], "its lease (12:05) has expired at 12:10 and it is older");
+    let rest = store.claim_due(later, "w3", later + SignedDuration::from_mins(5), 10).await.unwrap();
+    assert_eq!(keys(&rest), ["leased", "due", "future"]);
+    assert!(store.claim_due(later, "w3", later, 0).await.unwrap().is_empty());
+}
+
+async fn next_due_is_the_earliest_pending_due_time_or_lease_end(store: Store) {
+    with_practices(&store, &["a", "b"]).await;
+    assert_eq!(store.next_due().await.unwrap(), None);
+    let mut sent = notification("a", "sent", "2025-03-01T08:00:00Z");
+    sent.status = Status::Sent;
+    insert_notifications(&store, &[sent]).await;
+    assert_eq!(store.next_due().await.unwrap(), None, "finished rows are not work");
+
+    insert_notifications(&store, &[notification("b", "p", "2025-03-01T12:00:00Z")]).await;
+    assert_eq!(store.next_due().await.unwrap(), Some(at("2025-03-01T12:00:00Z")));
+
+    let mut sending = notification("a", "s", "2025-03-01T07:00:00Z");
+    sending.status = Status::Sending;
+    sending.lease_until = Some(at("2025-03-01T11:00:00Z"));
+    insert_notifications(&store, &[sending]).await;
+    assert_eq!(store.next_due().await.unwrap(), Some(at("2025-03-01T11:00:00Z")));
+
+    insert_notifications(&store, &[notification("a", "early", "2025-03-01T10:00:00Z")]).await;
+    assert_eq!(store.next_due().await.unwrap(), Some(at("2025-03-01T10:00:00Z")));
+}
+
+async fn sms_quota_of_two_admits_exactly_two_concurrent_messages(store: Store) {
+    with_practices(&store, &["a", "b"]).await;
+    let mut senders = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        senders.push(tokio::spawn(async move {
+            let mut tx = store.begin().await.unwrap();
+            let counted = tx.try_consume_sms("a", "2025-03", Some(2), 3).await.unwrap();
+            tx.commit().await.unwrap();
+            counted
+        }));
+    }
+    let mut admitted = 0;
+    for sender in senders {
+        admitted += usize::from(sender.await.unwrap());
+    }
+    assert_eq!(admitted, 2);
+
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.sms_usage("a", "2025-03").await.unwrap(), (2, 6));
+    assert_eq!(tx.sms_usage("a", "2025-04").await.unwrap(), (0, 0));
+    assert_eq!(tx.sms_usage("b", "2025-03").await.unwrap(), (0, 0));
+    assert!(tx.try_consume_sms("a", "2025-04", Some(2), 1).await.unwrap(), "a new month");
+    assert!(!tx.try_consume_sms("a", "2025-03", Some(2), 1).await.unwrap());
+    assert!(!tx.try_consume_sms("a", "2025-03", Some(0), 1).await.unwrap());
+    for _ in 0..3 {
+        assert!(tx.try_consume_sms("b", "2025-03", None, 2).await.unwrap(), "no limit");
+    }
+    assert_eq!(tx.sms_usage("b", "2025-03").await.unwrap(), (3, 6));
+    assert_eq!(tx.sms_usage("a", "2025-03").await.unwrap(), (2, 6), "refusals count nothing");
+    tx.commit().await.unwrap();
+}
+
+async fn inbox_insert_deduplicates_and_resolve_happens_once(store: Store) {
+    with_practices(&store, &["a"]).await;
+    let entry = |id: &str, inbox: &str, created: &str| InboxRow {
+        practice_id: "a".into(),
+        id: id.to_string(),
+        inbox: inbox.to_string(),
+        document: Some("d1".into()),
+        patient_id: Some("p1".into()),
+        title: "Document non consulté".into(),
+        text: "Le patient n'a pas ouvert le document.".into(),
+        created_at: at(created),
+        resolved_at: None,
+    };
+    let first = entry("i1", "to_verify", "2025-03-01T09:00:00Z");
+    let second = entry("i2", "to_verify", "2025-03-02T09:00:00Z");
+    let mut centre = entry("i3", "centre", "2025-03-03T09:00:00Z");
+    centre.document = None;
+    centre.patient_id = None;
+
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.insert_inbox(&first).await.unwrap());
+    assert!(!tx.insert_inbox(&InboxRow { title: "autre".into(), ..first.clone() }).await.unwrap());
+    assert!(tx.insert_inbox(&second).await.unwrap());
+    assert!(tx.insert_inbox(&centre).await.unwrap());
+
+    let ids_of = |rows: Vec<InboxRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(ids_of(tx.inbox("a", None, false).await.unwrap()), ["i3", "i2", "i1"], "newest first");
+    assert_eq!(tx.inbox("a", Some("to_verify"), false).await.unwrap(), vec![second.clone(), first.clone()]);
+
+    let resolved_at = at("2025-03-04T09:00:00Z");
+    assert!(tx.resolve_inbox("a", "i1", resolved_at).await.unwrap());
+    assert!(!tx.resolve_inbox("a", "i1", at("2025-03-05T09:00:00Z")).await.unwrap());
+    assert!(!tx.resolve_inbox("a", "nope", resolved_at).await.unwrap());
+    assert_eq!(ids_of(tx.inbox("a", Some("to_verify"), false).await.unwrap()), ["i2"]);
+    let with_resolved = tx.inbox("a", Some("to_verify"), true).await.unwrap();
+    assert_eq!(with_resolved[1], InboxRow { resolved_at: Some(resolved_at), ..first });
+    assert_eq!(ids_of(tx.inbox("a", Some("centre"), true).await.unwrap()), ["i3"]);
+    tx.commit().await.unwrap();
+}
+
+async fn task_definitions_and_runs_round_trip(store: Store) {
+    with_practices(&store, &["a"]).await;
+    let mut task = TaskRow {
+        practice_id: "a".into(),
+        id: "birthday".into(),
+        definition: json!({"id": "birthday", "every": "day", "at": "09:00"}),
+        active: true,
+        created_at: at("2025-01-01T00:00:00Z"),
+    };
+    let other = TaskRow { id: "recall".into(), active: false, ..task.clone() };
+    let mut tx = store.begin().await.unwrap();
+    tx.upsert_task(&task).await.unwrap();
+    tx.upsert_task(&other).await.unwrap();
+    task.active = false;
+    task.definition = json!({"id": "birthday", "every": "day", "at": "10:00"});
+    tx.upsert_task(&task).await.unwrap();
+    assert_eq!(tx.task("a", "birthday").await.unwrap(), Some(task.clone()));
+    assert_eq!(tx.tasks("a").await.unwrap(), vec![task.clone(), other.clone()]);
+
+    assert_eq!(tx.last_task_run("a", "birthday").await.unwrap(), None);
+    let run = |occurrence: &str, scheduled: &str| TaskRunRow {
+        practice_id: "a".into(),
+        task_id: "birthday".into(),
+        occurrence: occurrence.to_string(),
+        scheduled_for: at(scheduled),
+        started_at: at(scheduled) + SignedDuration::from_secs(2),
+        summary: json!({}),
+    };
+    assert!(tx.claim_task_run(&run("2025-03-01", "2025-03-01T08:00:00Z")).await.unwrap());
+    assert!(tx.claim_task_run(&run("2025-03-03", "2025-03-03T08:00:00Z")).await.unwrap());
+    assert!(tx.claim_task_run(&run("2025-03-02", "2025-03-02T08:00:00Z")).await.unwrap());
+    assert!(!tx.claim_task_run(&run("2025-03-02", "2025-03-02T08:00:00Z")).await.unwrap());
+    let summary = json!({"planned": 3, "patients": ["p1", "p2"]});
+    tx.finish_task_run("a", "birthday", "2025-03-03", &summary).await.unwrap();
+
+    let last = tx.last_task_run("a", "birthday").await.unwrap().unwrap();
+    assert_eq!(last, TaskRunRow { summary, ..run("2025-03-03", "2025-03-03T08:00:00Z") });
+    let runs = tx.task_runs("a", "birthday", 2).await.unwrap();
+    assert_eq!(ids(&runs, |r| &r.occurrence), ["2025-03-03", "2025-03-02"], "latest first");
+    assert!(tx.task_runs("a", "recall", 10).await.unwrap().is_empty());
+
+    assert!(tx.delete_task("a", "birthday").await.unwrap());
+    assert!(!tx.delete_task("a", "birthday").await.unwrap());
+    assert_eq!(tx.task("a", "birthday").await.unwrap(), None);
+    assert_eq!(tx.tasks("a").await.unwrap(), vec![other]);
+    tx.commit().await.unwrap();
+}
+
+async fn a_task_occurrence_is_claimed_once_even_concurrently(store: Store) {
+    with_practices(&store, &["a"]).await;
+    let run = TaskRunRow {
+        practice_id: "a".into(),
+        task_id: "birthday".into(),
+        occurrence: "2025-03-01".into(),
+        scheduled_for: at("2025-03-01T08:00:00Z"),
+        started_at: at("2025-03-01T08:00:01Z"),
+        summary: json!(null),
+    };
+    let mut nodes = Vec::new();
+    for _ in 0..6 {
+        let store = store.clone();
+        let run = run.clone();
+        nodes.push(tokio::spawn(async move {
+            let mut tx = store.begin().await.unwrap();
+            let won = tx.claim_task_run(&run).await.unwrap();
+            tx.commit().await.unwrap();
+            won
+        }));
+    }
+    let mut winners = 0;
+    for node in nodes {
+        winners += usize::from(node.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+}
+
+async fn a_dropped_transaction_rolls_back(store: Store) {
+    with_practices(&store, &["a"]).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.upsert_patient("a", &patient("p1", "Jean", "Dupont"), at("2025-02-01T00:00:00Z")).await.unwrap();
+    tx.insert_notification(&notification("a", "n1", "2025-03-01T00:00:00Z")).await.unwrap();
+    drop(tx);
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.patient("a", "p1").await.unwrap(), None);
+    assert_eq!(tx.notification("a", "n1").await.unwrap(), None);
+    tx.commit().await.unwrap();
+}
+
+async fn practice_b_never_sees_practice_a_rows(store: Store) {
+    with_practices(&store, &["a", "b"]).await;
+    let now = at("2025-03-01T00:00:00Z");
+    let mut tx = store.begin().await.unwrap();
+    let doctor = Practitioner { id: "dr".into(), name: "Dr A".into(), email: None, mobile: None };
+    tx.upsert_practitioner("a", &doctor).await.unwrap();
+    let motive = Motive { id: "m".into(), name: "M".into(), notifications: true, instructions: None };
+    tx.upsert_motive("a", &motive).await.unwrap();
+    tx.upsert_patient("a", &patient("p1", "Jean", "Dupont"), now).await.unwrap();
+    tx.upsert_appointment("a", &appointment("a1", "p1", "2025-03-05T09:00:00Z"), now).await.unwrap();
+    tx.upsert_document("a", &document("d1", "p1", "2025-03-01T00:00:00Z")).await.unwrap();
+    tx.insert_event("a", now, now, "x", &json!({})).await.unwrap();
+    tx.save_idempotency("a", "k", "h", 200, &json!({}), now).await.unwrap();
+    let mut n = notification("a", "n1", "2025-03-04T09:00:00Z");
+    n.document = Some("d1".into());
+    tx.insert_notification(&n).await.unwrap();
+    tx.try_consume_sms("a", "2025-03", None, 1).await.unwrap();
+    tx.insert_api_key("a", "key", "hash", now).await.unwrap();
+    let entry = InboxRow {
+        practice_id: "a".into(),
+        id: "i1".into(),
+        inbox: "to_verify".into(),
+        document: None,
+        patient_id: Some("p1".into()),
+        title: "t".into(),
+        text: "x".into(),
+        created_at: now,
+        resolved_at: None,
+    };
+    tx.insert_inbox(&entry).await.unwrap();
+    let task = TaskRow {
+        practice_id: "a".into(),
+        id: "t1".into(),
+        definition: json!({}),
+        active: true,
+        created_at: now,
+    };
+    tx.upsert_task(&task).await.unwrap();
+    let run = TaskRunRow {
+        practice_id: "a".into(),
+        task_id: "t1".into(),
+        occurrence: "2025-03-01".into(),
+        scheduled_for: now,
+        started_at: now,
+        summary: json!({}),
+    };
+    tx.claim_task_run(&run).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    let b = "b";
+    assert_eq!(tx.practitioner(b, "dr").await.unwrap(), None);
+    assert!(tx.practitioners(b).await.unwrap().is_empty());
+    assert_eq!(tx.motive(b, "m").await.unwrap(), None);
+    assert!(tx.motives(b).await.unwrap().is_empty());
+    assert_eq!(tx.patient(b, "p1").await.unwrap(), None);
+    assert!(tx.search_patients(b, "dupont", 10).await.unwrap().is_empty());
+    assert!(!tx.erase_patient(b, "p1", now).await.unwrap());
+    assert!(!tx.is_erased(b, "p1").await.unwrap());
+    assert!(tx.all_patients(b).await.unwrap().is_empty());
+    assert_eq!(tx.appointment(b, "a1").await.unwrap(), None);
+    assert!(tx.patient_appointments(b, "p1", now).await.unwrap().is_empty());
+    assert!(tx.patient_history(b, "p1").await.unwrap().is_empty());
+    let far = at("2030-01-01T00:00:00Z");
+    assert!(tx.appointments_between(b, now, far).await.unwrap().is_empty());
+    assert!(tx.patients_with_open_work(b, now, now).await.unwrap().is_empty());
+    assert_eq!(tx.document(b, "d1").await.unwrap(), None);
+    assert!(tx.patient_documents(b, "p1").await.unwrap().is_empty());
+    assert!(tx.events(b, 0, 100).await.unwrap().is_empty());
+    assert_eq!(tx.idempotency(b, "k").await.unwrap(), None);
+    assert!(tx.patient_notifications(b, "p1").await.unwrap().is_empty());
+    assert_eq!(tx.notification(b, "n1").await.unwrap(), None);
+    let all = NotificationFilter { limit: 100, ..Default::default() };
+    assert!(tx.list_notifications(b, &all).await.unwrap().is_empty());
+    assert!(tx.appointment_notifications(b, "a1").await.unwrap().is_empty());
+    assert!(tx.document_notifications(b, "d1").await.unwrap().is_empty());
+    assert!(tx.notification_counts(Some(b)).await.unwrap().is_empty());
+    assert_eq!(tx.sms_usage(b, "2025-03").await.unwrap(), (0, 0));
+    assert!(!tx.api_key_matches(b, "key", "hash").await.unwrap());
+    assert!(tx.inbox(b, None, true).await.unwrap().is_empty());
+    assert!(!tx.resolve_inbox(b, "i1", now).await.unwrap());
+    assert_eq!(tx.task(b, "t1").await.unwrap(), None);
+    assert!(tx.tasks(b).await.unwrap().is_empty());
+    assert!(!tx.delete_task(b, "t1").await.unwrap());
+    assert!(tx.task_runs(b, "t1", 10).await.unwrap().is_empty());
+    assert_eq!(tx.last_task_run(b, "t1").await.unwrap(), None);
+
+    // Writes under B's id leave A's rows alone.
+    let mut foreign = n.clone();
+    foreign.practice_id = b.into();
+    foreign.status = Status::Failed;
+    tx.update_notification(&foreign).await.unwrap();
+    tx.finish_task_run(b, "t1", "2025-03-01", &json!({"x": 1})).await.unwrap();
+    tx.update_practice_settings(b, &Map::new()).await.unwrap();
+    assert_eq!(tx.notification("a", "n1").await.unwrap(), Some(n));
+    assert_eq!(tx.last_task_run("a", "t1").await.unwrap(), Some(run));
+    assert_eq!(tx.practice("a").await.unwrap(), Some(practice("a")));
+    assert!(tx.search_patients("a", "dupont", 10).await.unwrap().len() == 1);
+    assert!(tx.inbox("a", None, false).await.unwrap().len() == 1);
+
+    // And B's own rows with the same ids are separate.
+    tx.upsert_patient(b, &patient("p1", "Autre", "Personne"), now).await.unwrap();
+    assert_eq!(tx.patient("a", "p1").await.unwrap().unwrap().last_name, "Dupont");
+    assert_eq!(tx.patient(b, "p1").await.unwrap().unwrap().last_name, "Personne");
+    tx.commit().await.unwrap();
+
+    let unique: HashSet<_> = claim_everything(&store).await;
+    assert!(unique.iter().all(|(p, _)| p == "a"), "only A had a due row");
+}
+
+/// Claims everything due by 2030 (claims are not per practice: a worker serves them all).
+async fn claim_everything(store: &Store) -> HashSet<(String, String)> {
+    let far = at("2030-01-01T00:00:00Z");
+    store
+        .claim_due(far, "w", far, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| (n.practice_id, n.key))
+        .collect()
+}
+
+#[test]
+fn the_database_name_is_replaced_in_postgres_urls() {
+    assert_eq!(
+        with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+        "postgres://postgres@127.0.0.1:5432/x"
+    );
+    assert_eq!(with_database("postgres://u:p@h/db?sslmode=disable", "x"), "postgres://u:p@h/x?sslmode=disable");
+    assert_eq!(with_database("postgres://h:5432", "x"), "postgres://h:5432/x");
+}
