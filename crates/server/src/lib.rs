@@ -1,1 +1,174 @@
-//! placeholder
+//! Rappel's HTTP API: JSON under `/v1` for practice software, `problem+json` errors, a
+//! Prometheus `/metrics`, and a hand-written OpenAPI document with a browsable page.
+//!
+//! ```no_run
+//! # async fn demo(engine: rappel_engine::Engine) -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! rappel_server::serve(engine, listener, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await
+//! # }
+//! ```
+//!
+//! Every `/v1` operation is scoped to the practice of the API key it carries: another
+//! practice's id answers 404 exactly like an id that does not exist, so a key cannot even
+//! learn which ids other practices use.
+//!
+//! What this crate deliberately does not do: decide anything about notifications or write SQL.
+//! It parses and checks what comes in (contacts strictly, at this boundary), hands it to
+//! [`rappel_engine::Engine`], and shapes the answer. It does not run the dispatch loop either:
+//! the binary runs it beside the server.
+
+mod docs;
+mod error;
+mod extract;
+mod metrics;
+mod rate_limit;
+mod routes;
+mod validate;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::{Json, Router, middleware};
+use rappel_engine::Engine;
+use serde_json::json;
+
+pub use error::ApiError;
+
+use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
+
+/// How the HTTP layer protects itself. The defaults suit one practice-software integration
+/// per key; a bulk import may need a larger `burst`.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Largest accepted request body, in bytes (413 above it).
+    pub body_limit: usize,
+    /// Requests per second each API key may sustain (a token bucket's refill rate).
+    pub rate_per_second: f64,
+    /// Requests an API key may send at once before the rate applies (the bucket's size).
+    pub burst: u32,
+    /// Most events one `POST /v1/events` may carry: a batch is one transaction.
+    pub max_events_per_request: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            body_limit: 1024 * 1024,
+            rate_per_second: 50.0,
+            burst: 100,
+            max_events_per_request: 1000,
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub engine: Engine,
+    pub config: Arc<ServerConfig>,
+    pub metrics: Arc<Metrics>,
+    pub limiter: Arc<RateLimiter>,
+}
+
+/// The API with the default [`ServerConfig`].
+pub fn router(engine: Engine) -> Router {
+    router_with(engine, ServerConfig::default())
+}
+
+pub fn router_with(engine: Engine, config: ServerConfig) -> Router {
+    let state = AppState {
+        engine,
+        limiter: Arc::new(RateLimiter::new(config.rate_per_second, config.burst)),
+        config: Arc::new(config),
+        metrics: Arc::new(Metrics::default()),
+    };
+    let body_limit = state.config.body_limit;
+    use routes::{events, facts, inbox, people, settings};
+    let api = Router::new()
+        .route(
+            "/v1/practitioners/{id}",
+            get(people::get_practitioner).put(people::put_practitioner),
+        )
+        .route(
+            "/v1/motives/{id}",
+            get(people::get_motive).put(people::put_motive),
+        )
+        .route(
+            "/v1/patients/{id}",
+            get(people::get_patient)
+                .put(people::put_patient)
+                .delete(people::delete_patient),
+        )
+        .route(
+            "/v1/patients/{id}/timeline",
+            get(facts::patient_timeline),
+        )
+        .route(
+            "/v1/patients/{id}/online-booking",
+            get(facts::online_booking),
+        )
+        .route("/v1/appointments/{id}", get(facts::appointment))
+        .route(
+            "/v1/appointments/{id}/timeline",
+            get(facts::appointment_timeline),
+        )
+        .route("/v1/events", post(events::post_events))
+        .route(
+            "/v1/settings",
+            get(settings::get_settings).patch(settings::patch_settings),
+        )
+        .route("/v1/notifications", get(facts::notifications))
+        .route("/v1/inbox", get(inbox::list))
+        .route("/v1/inbox/{id}/resolve", post(inbox::resolve))
+        // Only matched routes authenticate: an unknown path is a plain 404 for everyone.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            extract::require_api_key,
+        ));
+    // The documentation holds no practice data, so a person can open it in a browser.
+    let public = Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics::render))
+        .route("/v1/openapi.json", get(docs::openapi))
+        .route("/v1/docs", get(docs::page));
+    api.merge(public)
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// Serves the API with the default [`ServerConfig`] until `shutdown` completes; requests in
+/// flight then finish before this returns.
+pub async fn serve(
+    engine: Engine,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(engine, ServerConfig::default(), listener, shutdown).await
+}
+
+pub async fn serve_with(
+    engine: Engine,
+    config: ServerConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "HTTP API listening");
+    }
+    axum::serve(listener, router_with(engine, config))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}

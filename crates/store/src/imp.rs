@@ -124,13 +124,22 @@ impl Store {
 
     /// Applies the backend's migrations (idempotent; safe with several processes starting at once).
     pub async fn migrate(&self) -> Result<()> {
-        // sqlx's migrator takes a PostgreSQL advisory lock around the whole run, so processes
-        // starting together apply each migration once; on SQLite, one process owns the file.
-        let migrator = match self.backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator.run(&self.pool).await?;
+        match self.backend {
+            // sqlx's migrator takes a PostgreSQL advisory lock around the whole run, so processes
+            // starting together apply each migration once.
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+            // On SQLite its lock does nothing, and two processes opening a new file at once
+            // would both create the tables. Running the migrator inside an immediate
+            // transaction makes the second one wait for the first and then find nothing to do
+            // (the migrator's own transactions become savepoints). `run_direct` is what `run`
+            // calls once it holds a connection; `run(&mut *tx)` itself does not compile inside a
+            // future that must be `Send` ("implementation of `Acquire` is not general enough").
+            Backend::Sqlite => {
+                let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                SQLITE_MIGRATIONS.run_direct(&mut *tx).await?;
+                tx.commit().await?;
+            }
+        }
         Ok(())
     }
 

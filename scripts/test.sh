@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs the whole test suite, including the PostgreSQL tests, for real.
+# Makes sure a PostgreSQL server is reachable first: starts the installed cluster, or installs
+# and starts one from Debian's packages when none is installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG_URL="${RAPPEL_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+export RAPPEL_TEST_POSTGRES_URL="$PG_URL"
+
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+
+if ! command -v pg_isready >/dev/null 2>&1 || ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+  echo "test.sh: installing PostgreSQL from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+fi
+if ! pg_up; then
+  echo "test.sh: starting the PostgreSQL cluster"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+fi
+if ! pg_up; then
+  echo "test.sh: PostgreSQL is not reachable on 127.0.0.1:5432" >&2
+  exit 1
+fi
+# Trust authentication for local TCP connections is what the tests use (as on CI machines);
+# a fresh install asks for a password, so allow the postgres user from loopback.
+if ! psql "$PG_URL" -c 'select 1' >/dev/null 2>&1; then
+  hba="$(ls /etc/postgresql/*/main/pg_hba.conf | head -n1)"
+  echo "host all all 127.0.0.1/32 trust" | cat - "$hba" > "$hba.new" && mv "$hba.new" "$hba"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main reload
+  sleep 1
+fi
+
+cargo test --workspace --all-targets "$@"
