@@ -91,7 +91,13 @@ impl FileOutbox {
         let safe: String = message
             .id
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         self.dir.join(format!("{}-{safe}.{ext}", message.channel))
     }
@@ -104,13 +110,16 @@ impl Transport for FileOutbox {
                 Channel::Email => (self.file_name(message, "eml"), email_bytes(message)?),
                 _ => (
                     self.file_name(message, "json"),
-                    serde_json::to_vec_pretty(message).map_err(|e| ChannelError::Permanent(e.to_string()))?,
+                    serde_json::to_vec_pretty(message)
+                        .map_err(|e| ChannelError::Permanent(e.to_string()))?,
                 ),
             };
-            tokio::fs::write(&path, bytes).await.map_err(|e| ChannelError::Transient {
-                reason: format!("cannot write to the outbox: {e}"),
-                retry_after: None,
-            })?;
+            tokio::fs::write(&path, bytes)
+                .await
+                .map_err(|e| ChannelError::Transient {
+                    reason: format!("cannot write to the outbox: {e}"),
+                    retry_after: None,
+                })?;
             Ok(Receipt {
                 provider_id: Some(path.display().to_string()),
             })
@@ -125,17 +134,22 @@ pub fn email_bytes(message: &OutboundMessage) -> Result<Vec<u8>, ChannelError> {
         .to
         .parse()
         .map_err(|e| ChannelError::Permanent(format!("invalid recipient: {e}")))?;
-    let from: Mailbox = format!("{} <no-reply@rappel.localhost>", message.sender_name.replace(['<', '>', '"'], ""))
-        .parse()
-        .map_err(|e| ChannelError::Permanent(format!("invalid sender: {e}")))?;
-    let digest = message
-        .id
-        .bytes()
-        .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
+    let from: Mailbox = format!(
+        "{} <no-reply@rappel.localhost>",
+        message.sender_name.replace(['<', '>', '"'], "")
+    )
+    .parse()
+    .map_err(|e| ChannelError::Permanent(format!("invalid sender: {e}")))?;
+    let digest = message.id.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    });
     let email = lettre::Message::builder()
         .from(from)
         .to(to)
-        .message_id(Some(format!("<{}.{digest:016x}@rappel.localhost>", message.practice_id)))
+        .message_id(Some(format!(
+            "<{}.{digest:016x}@rappel.localhost>",
+            message.practice_id
+        )))
         .subject(message.subject.clone().unwrap_or_default())
         .header(ContentType::TEXT_PLAIN)
         .body(message.text.clone())
@@ -171,7 +185,11 @@ impl Recorder {
 impl Transport for Recorder {
     fn send<'a>(&'a self, message: &'a OutboundMessage) -> SendFuture<'a> {
         Box::pin(async move {
-            let at = self.now.lock().expect("recorder lock").unwrap_or(Timestamp::UNIX_EPOCH);
+            let at = self
+                .now
+                .lock()
+                .expect("recorder lock")
+                .unwrap_or(Timestamp::UNIX_EPOCH);
             self.sent.lock().expect("recorder lock").push(Recorded {
                 at,
                 message: message.clone(),

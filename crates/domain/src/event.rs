@@ -217,7 +217,8 @@ pub fn apply_to_appointment(
             if start.is_none() && location.is_none() {
                 return Err(EventError::Invalid {
                     field: "start",
-                    reason: "appointment.moved needs a new `start`, a new `location`, or both".into(),
+                    reason: "appointment.moved needs a new `start`, a new `location`, or both"
+                        .into(),
                 });
             }
             let to_start = start.unwrap_or(appt.start);
@@ -245,7 +246,9 @@ pub fn apply_to_appointment(
                 by: *by,
                 excused: excused.unwrap_or(true),
             };
-            close(appt, status, |s| matches!(s, AppointmentStatus::Cancelled { .. }))
+            close(appt, status, |s| {
+                matches!(s, AppointmentStatus::Cancelled { .. })
+            })
         }
         EventBody::AppointmentDeleted { id } => {
             let appt = existing(current, id)?;

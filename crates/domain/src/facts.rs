@@ -93,7 +93,9 @@ pub struct Patient {
 
 impl std::fmt::Debug for Patient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Patient").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Patient")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -103,7 +105,9 @@ impl Patient {
     }
 
     pub fn display_name(&self) -> String {
-        format!("{} {}", self.first_name, self.last_name).trim().to_string()
+        format!("{} {}", self.first_name, self.last_name)
+            .trim()
+            .to_string()
     }
 }
 
@@ -231,9 +235,13 @@ impl Appointment {
 pub enum EmailDelivery {
     /// Sent (or about to be), no report yet.
     Pending,
-    Delivered { at: Timestamp },
+    Delivered {
+        at: Timestamp,
+    },
     /// Bounced or refused permanently (also: the patient had no usable email).
-    Failed { at: Timestamp },
+    Failed {
+        at: Timestamp,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

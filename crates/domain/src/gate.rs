@@ -11,10 +11,21 @@ use crate::policy::{Policy, Switch};
 use crate::settings::Settings;
 
 /// The patient's effective switch for a channel: their own choice, else the preset/plan default.
-pub fn patient_switch(policy: &Policy, settings: &Settings, patient: &Patient, channel: Channel) -> bool {
+pub fn patient_switch(
+    policy: &Policy,
+    settings: &Settings,
+    patient: &Patient,
+    channel: Channel,
+) -> bool {
     let (own, default) = match channel {
-        Channel::Email => (patient.email_notifications, &policy.patient_defaults.email_notifications),
-        Channel::Sms => (patient.sms_notifications, &policy.patient_defaults.sms_notifications),
+        Channel::Email => (
+            patient.email_notifications,
+            &policy.patient_defaults.email_notifications,
+        ),
+        Channel::Sms => (
+            patient.sms_notifications,
+            &policy.patient_defaults.sms_notifications,
+        ),
         _ => return true,
     };
     own.unwrap_or_else(|| match default {
@@ -24,7 +35,12 @@ pub fn patient_switch(policy: &Policy, settings: &Settings, patient: &Patient, c
     })
 }
 
-pub fn check_patient(policy: &Policy, settings: &Settings, patient: &Patient, channel: Channel) -> Result<(), Reason> {
+pub fn check_patient(
+    policy: &Policy,
+    settings: &Settings,
+    patient: &Patient,
+    channel: Channel,
+) -> Result<(), Reason> {
     match channel {
         Channel::Email => {
             if !patient_switch(policy, settings, patient, channel) {

@@ -17,7 +17,7 @@ pub mod gate;
 pub mod notification;
 pub mod plan;
 pub mod policy;
+pub mod render;
 pub mod settings;
 pub mod sms;
-pub mod render;
 pub mod task;

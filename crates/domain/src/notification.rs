@@ -118,8 +118,12 @@ impl Reason {
             Reason::InvalidEmail => "l'adresse email de la fiche est invalide",
             Reason::NoMobile => "aucun numéro de mobile dans la fiche",
             Reason::InvalidMobile => "le numéro de la fiche n'est pas un mobile valide",
-            Reason::NoPushSubscription => "le patient n'a pas activé les notifications de l'application",
-            Reason::MotiveNotificationsDisabled => "les notifications sont désactivées pour ce motif",
+            Reason::NoPushSubscription => {
+                "le patient n'a pas activé les notifications de l'application"
+            }
+            Reason::MotiveNotificationsDisabled => {
+                "les notifications sont désactivées pour ce motif"
+            }
             Reason::OptionDisabled => "l'option correspondante n'est pas activée pour le cabinet",
             Reason::WindowPassed => "le moment d'envoi était déjà passé",
             Reason::QuotaExhausted => "le quota mensuel de SMS est épuisé",

@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 use jiff::{SignedDuration, Timestamp, civil::Date, tz::TimeZone};
 
 use crate::contact::{EmailAddress, MobileNumber};
-use crate::facts::{Appointment, AppointmentStatus, Document, EmailDelivery, Motive, Patient, Practitioner};
+use crate::facts::{
+    Appointment, AppointmentStatus, Document, EmailDelivery, Motive, Patient, Practitioner,
+};
 use crate::notification::{Channel, Desired, DesiredState, Reason, Recipient};
 use crate::policy::{Audience, Grouping, Policy, Rule, Trigger, parse_time_range};
 use crate::settings::Settings;
@@ -82,7 +84,12 @@ impl PlanContext<'_> {
         date.to_datetime(time)
             .to_zoned(self.tz.clone())
             .map(|z| z.timestamp())
-            .unwrap_or_else(|_| date.to_datetime(time).to_zoned(TimeZone::UTC).expect("UTC").timestamp())
+            .unwrap_or_else(|_| {
+                date.to_datetime(time)
+                    .to_zoned(TimeZone::UTC)
+                    .expect("UTC")
+                    .timestamp()
+            })
     }
 
     /// Quiet hours of a channel, from the practice options (`quiet_hours_sms`, …).
@@ -175,17 +182,17 @@ fn plan_appointment(
     now: Timestamp,
     out: &mut Vec<Desired>,
 ) {
-    // (anchor instant, occurrence suffix of the identity key, reference start for change_on_days)
-    let mut occurrences: Vec<(Timestamp, String, Option<(Timestamp, Timestamp)>)> = Vec::new();
+    // (anchor instant, occurrence suffix of the identity key)
+    let mut occurrences: Vec<(Timestamp, String)> = Vec::new();
     match (rule.on, appt.status) {
         (Trigger::Booked, AppointmentStatus::Booked) => {
-            occurrences.push((appt.booked_at, String::new(), None));
+            occurrences.push((appt.booked_at, String::new()));
         }
         (Trigger::Scheduled, AppointmentStatus::Booked) => {
             // Keyed by the appointment's local date: a move to another day is a new reminder
             // (the old one is superseded), and moving back restores the original one.
             let date = ctx.local_date(appt.start).to_string();
-            occurrences.push((appt.booked_at, format!("/{date}"), None));
+            occurrences.push((appt.booked_at, format!("/{date}")));
         }
         (Trigger::Moved, AppointmentStatus::Booked) => {
             let delay = rule.timing.delay.unwrap_or(SignedDuration::ZERO);
@@ -196,24 +203,29 @@ fn plan_appointment(
                 }
                 // Changes within the delay of the episode's first change join it: one message
                 // with the final state (SPEC.md rule 7).
-                let joins = episode_start.is_some_and(|s| delay > SignedDuration::ZERO && mv.at < s + delay);
+                let joins = episode_start
+                    .is_some_and(|s| delay > SignedDuration::ZERO && mv.at < s + delay);
                 if !joins {
                     episode_start = Some(mv.at);
-                    occurrences.push((mv.at, format!("/{}", mv.at.as_millisecond()), None));
+                    occurrences.push((mv.at, format!("/{}", mv.at.as_millisecond())));
                 }
             }
         }
         (Trigger::Cancelled, AppointmentStatus::Cancelled { at, by, .. }) => {
-            let by_ok = rule.when.cancelled_by.as_ref().is_none_or(|list| list.contains(&by));
+            let by_ok = rule
+                .when
+                .cancelled_by
+                .as_ref()
+                .is_none_or(|list| list.contains(&by));
             if by_ok && at < appt.end() && change_on_days_ok(ctx, rule, at, appt.start) {
-                occurrences.push((at, String::new(), Some((at, appt.start))));
+                occurrences.push((at, String::new()));
             }
         }
         (Trigger::Deleted, AppointmentStatus::Deleted { at }) if at < appt.end() => {
-            occurrences.push((at, String::new(), None));
+            occurrences.push((at, String::new()));
         }
         (Trigger::NoShow, AppointmentStatus::NoShow { at }) => {
-            occurrences.push((at, String::new(), None));
+            occurrences.push((at, String::new()));
         }
         _ => {}
     }
@@ -224,7 +236,7 @@ fn plan_appointment(
     if matches!(applies, Applies::No) {
         return;
     }
-    for (anchor, occurrence, _) in occurrences {
+    for (anchor, occurrence) in occurrences {
         let Some(slot) = appointment_slot(ctx, rule, appt, anchor) else {
             continue;
         };
@@ -234,7 +246,17 @@ fn plan_appointment(
                 "a:{}/{}/{}/{}{}",
                 appt.id, rule.id, channel, recipient, occurrence
             );
-            let mut desired = finish(ctx, rule, &key, facts.patient, channel, recipient, &slot, cap, now);
+            let mut desired = finish(
+                ctx,
+                rule,
+                &key,
+                facts.patient,
+                channel,
+                recipient,
+                &slot,
+                cap,
+                now,
+            );
             desired.appointments = vec![appt.id.clone()];
             if let Applies::Suppressed(reason) = applies {
                 desired.state = DesiredState::Suppressed(reason);
@@ -244,7 +266,12 @@ fn plan_appointment(
     }
 }
 
-fn change_on_days_ok(ctx: PlanContext<'_>, rule: &Rule, change_at: Timestamp, reference_start: Timestamp) -> bool {
+fn change_on_days_ok(
+    ctx: PlanContext<'_>,
+    rule: &Rule,
+    change_at: Timestamp,
+    reference_start: Timestamp,
+) -> bool {
     let Some(days) = &rule.when.change_on_days else {
         return true;
     };
@@ -254,13 +281,21 @@ fn change_on_days_ok(ctx: PlanContext<'_>, rule: &Rule, change_at: Timestamp, re
     days.contains(&diff)
 }
 
-fn appointment_conditions(ctx: PlanContext<'_>, facts: PatientFacts<'_>, rule: &Rule, appt: &Appointment) -> Applies {
+fn appointment_conditions(
+    ctx: PlanContext<'_>,
+    facts: PatientFacts<'_>,
+    rule: &Rule,
+    appt: &Appointment,
+) -> Applies {
     let w = &rule.when;
     let lead = appt.lead();
     if w.lead_over.is_some_and(|min| lead <= min) || w.lead_at_most.is_some_and(|max| lead > max) {
         return Applies::No;
     }
-    if w.source.as_ref().is_some_and(|list| !list.contains(&appt.source)) {
+    if w.source
+        .as_ref()
+        .is_some_and(|list| !list.contains(&appt.source))
+    {
         return Applies::No;
     }
     if let Some(applies) = option_conditions(ctx, rule) {
@@ -283,7 +318,10 @@ fn option_conditions(ctx: PlanContext<'_>, rule: &Rule) -> Option<Applies> {
     if w.option_off.as_ref().is_some_and(|o| ctx.settings.is_on(o)) {
         return Some(Applies::No);
     }
-    if w.options.iter().any(|(o, values)| !ctx.settings.is_one_of(o, values)) {
+    if w.options
+        .iter()
+        .any(|(o, values)| !ctx.settings.is_one_of(o, values))
+    {
         return Some(Applies::No);
     }
     if w.option.as_ref().is_some_and(|o| !ctx.settings.is_on(o)) {
@@ -292,7 +330,12 @@ fn option_conditions(ctx: PlanContext<'_>, rule: &Rule) -> Option<Applies> {
     None
 }
 
-fn appointment_slot(ctx: PlanContext<'_>, rule: &Rule, appt: &Appointment, anchor: Timestamp) -> Option<Slot> {
+fn appointment_slot(
+    ctx: PlanContext<'_>,
+    rule: &Rule,
+    appt: &Appointment,
+    anchor: Timestamp,
+) -> Option<Slot> {
     let t = &rule.timing;
     if let Some(delay) = t.delay {
         return Some(Slot {
@@ -301,7 +344,10 @@ fn appointment_slot(ctx: PlanContext<'_>, rule: &Rule, appt: &Appointment, ancho
         });
     }
     if let Some(day) = t.day {
-        let date = ctx.local_date(appt.start).checked_add(jiff::Span::new().days(day)).ok()?;
+        let date = ctx
+            .local_date(appt.start)
+            .checked_add(jiff::Span::new().days(day))
+            .ok()?;
         let (start, end) = match (t.window, t.from) {
             (Some((a, b)), _) => (ctx.local_instant(date, a), Some(ctx.local_instant(date, b))),
             (None, Some(a)) => (ctx.local_instant(date, a), None),
@@ -330,15 +376,25 @@ fn appointment_slot(ctx: PlanContext<'_>, rule: &Rule, appt: &Appointment, ancho
     if let Some(cap) = t.halfway_cap {
         let half = SignedDuration::from_millis(appt.lead().as_millis() as i64 / 2);
         let due = std::cmp::max(appt.start - cap, appt.booked_at + half);
-        return Some(Slot { due, window_end: None });
+        return Some(Slot {
+            due,
+            window_end: None,
+        });
     }
     None
 }
 
 /// The channels and recipients of one rule for one appointment.
-fn recipients(facts: PatientFacts<'_>, rule: &Rule, appt: &Appointment) -> Vec<(Channel, Recipient)> {
+fn recipients(
+    facts: PatientFacts<'_>,
+    rule: &Rule,
+    appt: &Appointment,
+) -> Vec<(Channel, Recipient)> {
     match rule.to {
-        Audience::Patient => vec![(patient_channel(facts.patient, rule), Recipient::Patient(appt.patient.clone()))],
+        Audience::Patient => vec![(
+            patient_channel(facts.patient, rule),
+            Recipient::Patient(appt.patient.clone()),
+        )],
         Audience::Practitioner => {
             let Some(practitioner) = facts.practitioners.get(&appt.practitioner) else {
                 return Vec::new();
@@ -371,8 +427,14 @@ fn patient_channel(patient: &Patient, rule: &Rule) -> Channel {
 
 pub fn has_usable_contact(patient: &Patient, channel: Channel) -> bool {
     match channel {
-        Channel::Email => patient.email.as_deref().is_some_and(|e| EmailAddress::parse(e).is_ok()),
-        Channel::Sms => patient.mobile.as_deref().is_some_and(|m| MobileNumber::parse(m).is_ok()),
+        Channel::Email => patient
+            .email
+            .as_deref()
+            .is_some_and(|e| EmailAddress::parse(e).is_ok()),
+        Channel::Sms => patient
+            .mobile
+            .as_deref()
+            .is_some_and(|m| MobileNumber::parse(m).is_ok()),
         Channel::Push => patient.has_push(),
         Channel::Postal => patient.address.is_some(),
         Channel::Inbox => true,
@@ -395,7 +457,11 @@ fn finish(
     let due = ctx.after_quiet_hours(channel, slot.due);
     // A message held back by quiet hours waits for their end even past its window (rule 6),
     // but never past the appointment it announces.
-    let explicit_end = if due == slot.due { slot.window_end } else { None };
+    let explicit_end = if due == slot.due {
+        slot.window_end
+    } else {
+        None
+    };
     let window_end = match (explicit_end, cap) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -468,11 +534,24 @@ fn plan_document(
         },
         _ => return,
     };
-    let slot = Slot { due, window_end: None };
+    let slot = Slot {
+        due,
+        window_end: None,
+    };
     let channel = patient_channel(facts.patient, rule);
     let recipient = Recipient::Patient(doc.patient.clone());
     let key = format!("d:{}/{}/{}", doc.id, rule.id, channel);
-    let mut desired = finish(ctx, rule, &key, facts.patient, channel, recipient, &slot, None, now);
+    let mut desired = finish(
+        ctx,
+        rule,
+        &key,
+        facts.patient,
+        channel,
+        recipient,
+        &slot,
+        None,
+        now,
+    );
     desired.document = Some(doc.id.clone());
     if let Applies::Suppressed(reason) = applies {
         desired.state = DesiredState::Suppressed(reason);
@@ -490,7 +569,11 @@ fn group_patient_day(
     mut members: Vec<Desired>,
     out: &mut Vec<Desired>,
 ) {
-    let starts: BTreeMap<&str, Timestamp> = facts.appointments.iter().map(|a| (a.id.as_str(), a.start)).collect();
+    let starts: BTreeMap<&str, Timestamp> = facts
+        .appointments
+        .iter()
+        .map(|a| (a.id.as_str(), a.start))
+        .collect();
     let start_of = |d: &Desired| starts.get(d.appointments[0].as_str()).copied();
     members.sort_by_key(|d| (d.due, start_of(d)));
     let pending: Vec<usize> = members
@@ -549,7 +632,8 @@ pub fn online_booking(
         .filter(|a| {
             matches!(
                 a.status,
-                AppointmentStatus::NoShow { .. } | AppointmentStatus::Cancelled { excused: false, .. }
+                AppointmentStatus::NoShow { .. }
+                    | AppointmentStatus::Cancelled { excused: false, .. }
             )
         })
         .count() as i64;

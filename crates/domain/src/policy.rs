@@ -319,11 +319,18 @@ impl Policy {
     fn check(&self) -> Result<(), (Option<String>, String)> {
         for (name, spec) in &self.options {
             if let Some(default) = &spec.default {
-                check_option_value(spec, default)
-                    .map_err(|r| (Some(format!("[options.{name}]")), format!("option `{name}`: default {r}")))?;
+                check_option_value(spec, default).map_err(|r| {
+                    (
+                        Some(format!("[options.{name}]")),
+                        format!("option `{name}`: default {r}"),
+                    )
+                })?;
             }
             if spec.kind == OptionKind::Choice && spec.choices.is_empty() {
-                return Err((Some(format!("[options.{name}]")), format!("option `{name}`: a choice needs `choices`")));
+                return Err((
+                    Some(format!("[options.{name}]")),
+                    format!("option `{name}`: a choice needs `choices`"),
+                ));
             }
         }
         let mut seen = std::collections::BTreeSet::new();
@@ -333,7 +340,12 @@ impl Policy {
             if !seen.insert(rule.id.as_str()) {
                 return fail("the id is used twice".into());
             }
-            if rule.id.is_empty() || !rule.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            if rule.id.is_empty()
+                || !rule
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
                 return fail("the id must be letters, digits and `_`".into());
             }
             if rule.channels.is_empty() {
@@ -343,7 +355,10 @@ impl Policy {
                 return fail("a patient rule has one channel (use `fallback` for a second)".into());
             }
             if rule.to == Audience::Practitioner
-                && rule.channels.iter().any(|c| !matches!(c, Channel::Email | Channel::Sms))
+                && rule
+                    .channels
+                    .iter()
+                    .any(|c| !matches!(c, Channel::Email | Channel::Sms))
             {
                 return fail("practitioner alerts go by email or sms".into());
             }
@@ -354,7 +369,9 @@ impl Policy {
                 return fail("postal letters carry documents: use a document trigger".into());
             }
             if rule.on.is_document() != (rule.kind == Kind::Document) {
-                return fail("document triggers go with kind = \"document\" and the reverse".into());
+                return fail(
+                    "document triggers go with kind = \"document\" and the reverse".into(),
+                );
             }
             let t = &rule.timing;
             let anchors = [
@@ -384,7 +401,9 @@ impl Policy {
             if t.grace.is_some() && t.before_start.is_none() {
                 return fail("timing: `grace` goes with `before_start`".into());
             }
-            if (t.day.is_some() || t.before_start.is_some() || t.halfway_cap.is_some()) && rule.on.is_document() {
+            if (t.day.is_some() || t.before_start.is_some() || t.halfway_cap.is_some())
+                && rule.on.is_document()
+            {
                 return fail("timing relative to an appointment on a document trigger".into());
             }
             if let Some(opt) = &t.days_option {
@@ -398,7 +417,10 @@ impl Policy {
             }
             for (opt, values) in &w.options {
                 let spec = self.options.get(opt).ok_or_else(|| {
-                    (at.clone(), format!("rule `{}`: unknown option `{opt}`", rule.id))
+                    (
+                        at.clone(),
+                        format!("rule `{}`: unknown option `{opt}`", rule.id),
+                    )
                 })?;
                 if let Some(v) = values.iter().find(|v| !spec.choices.contains(v)) {
                     return fail(format!("option `{opt}` has no choice `{v}`"));
@@ -407,28 +429,50 @@ impl Policy {
             if w.cancelled_by.is_some() && rule.on != Trigger::Cancelled {
                 return fail("`cancelled_by` is for `cancelled` rules".into());
             }
-            if w.change_on_days.is_some() && !matches!(rule.on, Trigger::Cancelled | Trigger::Moved) {
+            if w.change_on_days.is_some() && !matches!(rule.on, Trigger::Cancelled | Trigger::Moved)
+            {
                 return fail("`change_on_days` is for `cancelled` and `moved` rules".into());
             }
-            if rule.group.is_some() && (rule.on != Trigger::Scheduled || rule.to != Audience::Patient) {
+            if rule.group.is_some()
+                && (rule.on != Trigger::Scheduled || rule.to != Audience::Patient)
+            {
                 return fail("grouping is for patient reminders (`scheduled`)".into());
             }
         }
         if let Some(q) = &self.quota {
-            self.need_option(&q.sms_per_month, &[OptionKind::Integer, OptionKind::OptionalInteger])
-                .map_err(|r| (Some("[quota]".into()), format!("quota: {r}")))?;
+            self.need_option(
+                &q.sms_per_month,
+                &[OptionKind::Integer, OptionKind::OptionalInteger],
+            )
+            .map_err(|r| (Some("[quota]".into()), format!("quota: {r}")))?;
         }
         if let Some(o) = &self.online_booking {
-            self.need_option(&o.no_show_threshold, &[OptionKind::Integer, OptionKind::OptionalInteger])
-                .map_err(|r| (Some("[online_booking]".into()), format!("online_booking: {r}")))?;
+            self.need_option(
+                &o.no_show_threshold,
+                &[OptionKind::Integer, OptionKind::OptionalInteger],
+            )
+            .map_err(|r| {
+                (
+                    Some("[online_booking]".into()),
+                    format!("online_booking: {r}"),
+                )
+            })?;
         }
-        for switch in [&self.patient_defaults.email_notifications, &self.patient_defaults.sms_notifications]
-            .into_iter()
-            .flatten()
+        for switch in [
+            &self.patient_defaults.email_notifications,
+            &self.patient_defaults.sms_notifications,
+        ]
+        .into_iter()
+        .flatten()
         {
             if let Switch::WhenOption { option, .. } = switch {
                 self.need_option(option, &[OptionKind::Choice, OptionKind::String])
-                    .map_err(|r| (Some("[patient_defaults]".into()), format!("patient_defaults: {r}")))?;
+                    .map_err(|r| {
+                        (
+                            Some("[patient_defaults]".into()),
+                            format!("patient_defaults: {r}"),
+                        )
+                    })?;
             }
         }
         Ok(())
@@ -461,11 +505,19 @@ pub fn common_options() -> BTreeMap<String, OptionSpec> {
     BTreeMap::from([
         (
             "quiet_hours_sms".to_string(),
-            spec(OptionKind::TimeRange, Value::from("21:00-08:00"), "Pas de SMS entre"),
+            spec(
+                OptionKind::TimeRange,
+                Value::from("21:00-08:00"),
+                "Pas de SMS entre",
+            ),
         ),
         (
             "quiet_hours_push".to_string(),
-            spec(OptionKind::TimeRange, Value::from("21:00-08:00"), "Pas de notification push entre"),
+            spec(
+                OptionKind::TimeRange,
+                Value::from("21:00-08:00"),
+                "Pas de notification push entre",
+            ),
         ),
         (
             "quiet_hours_email".to_string(),
@@ -473,11 +525,19 @@ pub fn common_options() -> BTreeMap<String, OptionSpec> {
         ),
         (
             "sms_sender".to_string(),
-            spec(OptionKind::String, Value::from("CABINET"), "Nom d'expéditeur des SMS"),
+            spec(
+                OptionKind::String,
+                Value::from("CABINET"),
+                "Nom d'expéditeur des SMS",
+            ),
         ),
         (
             "show_motive_in_sms".to_string(),
-            spec(OptionKind::Bool, Value::from(false), "Afficher le motif dans les SMS"),
+            spec(
+                OptionKind::Bool,
+                Value::from(false),
+                "Afficher le motif dans les SMS",
+            ),
         ),
     ])
 }
@@ -488,7 +548,9 @@ pub fn check_option_value(spec: &OptionSpec, value: &Value) -> Result<(), String
         OptionKind::Bool => value.is_boolean(),
         OptionKind::Integer => value.as_i64().is_some_and(|v| v >= 0),
         OptionKind::OptionalInteger => value.is_null() || value.as_i64().is_some_and(|v| v >= 0),
-        OptionKind::Choice => value.as_str().is_some_and(|v| spec.choices.iter().any(|c| c == v)),
+        OptionKind::Choice => value
+            .as_str()
+            .is_some_and(|v| spec.choices.iter().any(|c| c == v)),
         OptionKind::String => value.is_string(),
         OptionKind::TimeRange => value.as_str().is_some_and(|v| parse_time_range(v).is_ok()),
     };
@@ -512,8 +574,14 @@ pub fn parse_time_range(text: &str) -> Result<Option<(Time, Time)>, String> {
         return Ok(None);
     }
     let (a, b) = text.split_once('-').ok_or("expected HH:MM-HH:MM")?;
-    let a: Time = a.trim().parse().map_err(|_| format!("`{a}` is not a time"))?;
-    let b: Time = b.trim().parse().map_err(|_| format!("`{b}` is not a time"))?;
+    let a: Time = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{a}` is not a time"))?;
+    let b: Time = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{b}` is not a time"))?;
     if a == b {
         return Err("an empty range: use \"\" for none".into());
     }
@@ -577,9 +645,13 @@ mod opt_duration {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SignedDuration>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<SignedDuration>, D::Error> {
         let text = String::deserialize(d)?;
-        super::parse_duration(&text).map(Some).map_err(serde::de::Error::custom)
+        super::parse_duration(&text)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
     }
 }
 

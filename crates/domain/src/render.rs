@@ -39,9 +39,21 @@ pub struct Rendered {
     pub text: String,
 }
 
-const WEEKDAYS: [&str; 7] = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"];
+const WEEKDAYS: [&str; 7] = [
+    "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
+];
 const MONTHS: [&str; 12] = [
-    "janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre",
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
     "décembre",
 ];
 
@@ -64,7 +76,7 @@ pub fn render(input: &RenderInput<'_>) -> Rendered {
     let when: Vec<String> = input
         .appointments
         .iter()
-        .map(|v| describe(v, input.tz, short, input.show_motive || !short))
+        .map(|v| describe(v, input.tz, input.show_motive || !short))
         .collect();
     let list = when.join(if short { " ; " } else { "\n- " });
     let greeting = input
@@ -73,24 +85,55 @@ pub fn render(input: &RenderInput<'_>) -> Rendered {
         .unwrap_or_else(|| "Bonjour,".to_string());
     let practice = input.practice_name;
     let (subject, body) = match input.kind {
-        Kind::Confirmation => ("Confirmation de votre rendez-vous", format!("Votre rendez-vous est confirmé : {list}.")),
-        Kind::Reminder => ("Rappel de votre rendez-vous", format!("Nous vous rappelons votre rendez-vous : {list}.")),
-        Kind::Moved => ("Votre rendez-vous a été déplacé", format!("Votre rendez-vous a été modifié. Nouvel horaire : {list}.")),
-        Kind::Cancellation => ("Annulation de votre rendez-vous", format!("Votre rendez-vous du {list} est annulé. Contactez le cabinet pour en fixer un autre.")),
-        Kind::Deletion => ("Suppression de votre rendez-vous", format!("Votre rendez-vous du {list} a été supprimé de l'agenda.")),
+        Kind::Confirmation => (
+            "Confirmation de votre rendez-vous",
+            format!("Votre rendez-vous est confirmé : {list}."),
+        ),
+        Kind::Reminder => (
+            "Rappel de votre rendez-vous",
+            format!("Nous vous rappelons votre rendez-vous : {list}."),
+        ),
+        Kind::Moved => (
+            "Votre rendez-vous a été déplacé",
+            format!("Votre rendez-vous a été modifié. Nouvel horaire : {list}."),
+        ),
+        Kind::Cancellation => (
+            "Annulation de votre rendez-vous",
+            format!(
+                "Votre rendez-vous du {list} est annulé. Contactez le cabinet pour en fixer un autre."
+            ),
+        ),
+        Kind::Deletion => (
+            "Suppression de votre rendez-vous",
+            format!("Votre rendez-vous du {list} a été supprimé de l'agenda."),
+        ),
         Kind::NoShow => (
             "Vous avez manqué votre dernier rendez-vous ?",
             format!(
                 "Le praticien nous indique que personne ne s'est présenté au rendez-vous du {list}, ou que celui-ci a été annulé tardivement. Si cela devait se présenter à nouveau, pensez à annuler votre rendez-vous plus de 48 heures à l'avance, afin de libérer l'horaire pour un autre patient."
             ),
         ),
-        Kind::PractitionerBooking => ("Nouveau rendez-vous pris en ligne", format!("Nouveau rendez-vous pris en ligne : {list}.")),
-        Kind::PractitionerCancellation => ("Rendez-vous annulé", format!("Rendez-vous annulé : {list}.")),
-        Kind::PractitionerMove => ("Rendez-vous déplacé", format!("Rendez-vous déplacé : {list}.")),
+        Kind::PractitionerBooking => (
+            "Nouveau rendez-vous pris en ligne",
+            format!("Nouveau rendez-vous pris en ligne : {list}."),
+        ),
+        Kind::PractitionerCancellation => (
+            "Rendez-vous annulé",
+            format!("Rendez-vous annulé : {list}."),
+        ),
+        Kind::PractitionerMove => (
+            "Rendez-vous déplacé",
+            format!("Rendez-vous déplacé : {list}."),
+        ),
         Kind::Document => {
-            let title = input.document.map(|d| d.title.as_str()).unwrap_or("document");
+            let title = input
+                .document
+                .map(|d| d.title.as_str())
+                .unwrap_or("document");
             let body = match (input.channel, &input.document_link) {
-                (Channel::Postal, _) => format!("Veuillez trouver ci-joint le document « {title} »."),
+                (Channel::Postal, _) => {
+                    format!("Veuillez trouver ci-joint le document « {title} ».")
+                }
                 (_, Some(link)) => format!(
                     "Un document vous a été envoyé : « {title} ». Consultez-le de façon sécurisée ici : {link} (votre date de naissance vous sera demandée)."
                 ),
@@ -144,7 +187,7 @@ pub fn render(input: &RenderInput<'_>) -> Rendered {
     }
 }
 
-fn describe(view: &AppointmentView<'_>, tz: &TimeZone, short: bool, with_motive: bool) -> String {
+fn describe(view: &AppointmentView<'_>, tz: &TimeZone, with_motive: bool) -> String {
     let a = view.appointment;
     let mut out = french_datetime(a.start, tz);
     if let Some(p) = view.practitioner {
@@ -153,7 +196,7 @@ fn describe(view: &AppointmentView<'_>, tz: &TimeZone, short: bool, with_motive:
     if let Some(location) = &a.location {
         out.push_str(&format!(", {location}"));
     }
-    if with_motive && !short && let Some(m) = view.motive {
+    if with_motive && let Some(m) = view.motive {
         out.push_str(&format!(" ({})", m.name));
     }
     out

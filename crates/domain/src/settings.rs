@@ -29,7 +29,10 @@ pub fn option_specs(policy: &Policy) -> BTreeMap<String, OptionSpec> {
 
 impl Settings {
     /// Validates the stored values (unknown key or wrong type → error) and fills in defaults.
-    pub fn resolve(policy: &Policy, stored: &Map<String, Value>) -> Result<Settings, SettingsError> {
+    pub fn resolve(
+        policy: &Policy,
+        stored: &Map<String, Value>,
+    ) -> Result<Settings, SettingsError> {
         let specs = option_specs(policy);
         for (key, value) in stored {
             let spec = specs.get(key).ok_or_else(|| SettingsError {
@@ -94,7 +97,7 @@ impl Settings {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         };
-        values.iter().any(|v| *v == text)
+        values.contains(&text)
     }
 
     pub fn as_map(&self) -> &BTreeMap<String, Value> {

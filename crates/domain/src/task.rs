@@ -1,7 +1,11 @@
 //! Scheduled tasks (the programmateur, seed 001): definitions, their occurrences in local time,
 //! and who a run selects. Pure: the engine claims occurrences and sends the messages.
 
-use jiff::{Timestamp, civil::{Date, Time, Weekday}, tz::TimeZone};
+use jiff::{
+    Timestamp,
+    civil::{Date, Time, Weekday},
+    tz::TimeZone,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::facts::{Appointment, AppointmentStatus, Patient};
@@ -81,7 +85,9 @@ impl TaskDef {
         }
         match self.task_type {
             TaskType::MissedAppointments => {
-                let [a, b] = self.range.ok_or("range: missed_appointments needs a range like [-1, -1]")?;
+                let [a, b] = self
+                    .range
+                    .ok_or("range: missed_appointments needs a range like [-1, -1]")?;
                 if a > b {
                     return Err("range: the first day must not come after the last".into());
                 }
@@ -90,7 +96,7 @@ impl TaskDef {
                 }
             }
             TaskType::Recall => {
-                if !self.recall_months.is_some_and(|m| m > 0) {
+                if self.recall_months.is_none_or(|m| m <= 0) {
                     return Err("recall_months: a recall needs a number of months > 0".into());
                 }
             }
@@ -109,7 +115,11 @@ impl TaskDef {
         }
         match self.every {
             Every::Day => true,
-            Every::Week => self.days.iter().filter_map(|d| weekday(d)).any(|w| w == date.weekday()),
+            Every::Week => self
+                .days
+                .iter()
+                .filter_map(|d| weekday(d))
+                .any(|w| w == date.weekday()),
             // On the first date's day of month, or the month's last day when it is shorter.
             Every::Month => {
                 let want = self.first_date.day();
@@ -194,7 +204,7 @@ pub fn select(
     let practitioner_ok = |a: &Appointment| {
         task.practitioners
             .as_ref()
-            .is_none_or(|list| list.iter().any(|p| *p == a.practitioner))
+            .is_none_or(|list| list.contains(&a.practitioner))
     };
     let date_of = |t: Timestamp| t.to_zoned(tz.clone()).date();
     let mut out: Vec<Selected> = Vec::new();
@@ -209,11 +219,19 @@ pub fn select(
             };
             for appt in history {
                 let d = date_of(appt.start);
-                if !(matches!(appt.status, AppointmentStatus::NoShow { .. }) && d >= from && d <= to && practitioner_ok(appt)) {
+                if !(matches!(appt.status, AppointmentStatus::NoShow { .. })
+                    && d >= from
+                    && d <= to
+                    && practitioner_ok(appt))
+                {
                     continue;
                 }
                 let later = history.iter().any(|o| {
-                    o.patient == appt.patient && o.id != appt.id && o.start > appt.start && o.is_active() && o.start > run_at
+                    o.patient == appt.patient
+                        && o.id != appt.id
+                        && o.start > appt.start
+                        && o.is_active()
+                        && o.start > run_at
                 });
                 if task.exclude_patients_with_later_appointment && later {
                     continue;
@@ -241,11 +259,20 @@ pub fn select(
                 // Born on 29 February: celebrated on 28 February in common years.
                 let (m, d) = (birth.month(), birth.day());
                 let hit = (run_date.month(), run_date.day()) == (m, d)
-                    || (m == 2 && d == 29 && !run_date.in_leap_year() && run_date.month() == 2 && run_date.day() == 28);
+                    || (m == 2
+                        && d == 29
+                        && !run_date.in_leap_year()
+                        && run_date.month() == 2
+                        && run_date.day() == 28);
                 let with_practitioner = task.practitioners.is_none()
-                    || history.iter().any(|a| a.patient == p.id && practitioner_ok(a));
+                    || history
+                        .iter()
+                        .any(|a| a.patient == p.id && practitioner_ok(a));
                 if hit && with_practitioner {
-                    out.push(Selected { patient: p.id.clone(), appointments: Vec::new() });
+                    out.push(Selected {
+                        patient: p.id.clone(),
+                        appointments: Vec::new(),
+                    });
                 }
             }
         }
@@ -255,10 +282,13 @@ pub fn select(
                 return out;
             };
             for p in patients {
-                let mine: Vec<&Appointment> = history.iter().filter(|a| a.patient == p.id).collect();
+                let mine: Vec<&Appointment> =
+                    history.iter().filter(|a| a.patient == p.id).collect();
                 let last_seen = mine
                     .iter()
-                    .filter(|a| matches!(a.status, AppointmentStatus::Attended { .. }) && practitioner_ok(a))
+                    .filter(|a| {
+                        matches!(a.status, AppointmentStatus::Attended { .. }) && practitioner_ok(a)
+                    })
                     .map(|a| date_of(a.start))
                     .max();
                 let booked = mine.iter().any(|a| a.is_active() && a.start > run_at);
@@ -266,7 +296,10 @@ pub fn select(
                     && last < limit
                     && !booked
                 {
-                    out.push(Selected { patient: p.id.clone(), appointments: Vec::new() });
+                    out.push(Selected {
+                        patient: p.id.clone(),
+                        appointments: Vec::new(),
+                    });
                 }
             }
         }

@@ -33,7 +33,12 @@ impl Engine {
         let lease_until = now + self.config().lease;
         let claimed = self
             .store()
-            .claim_due(now, &self.config().worker_id, lease_until, self.config().batch)
+            .claim_due(
+                now,
+                &self.config().worker_id,
+                lease_until,
+                self.config().batch,
+            )
             .await?;
         let count = claimed.len();
         for row in claimed {
@@ -96,7 +101,8 @@ impl Engine {
                 }
             }
             Err(error) => {
-                self.record_failure(&mut tx, &ctx, &mut row, error, now).await?;
+                self.record_failure(&mut tx, &ctx, &mut row, error, now)
+                    .await?;
             }
         }
         tx.commit().await?;
@@ -117,9 +123,14 @@ impl Engine {
             ChannelError::Transient { retry_after, .. } => {
                 // Exponential backoff with jitter, never past the moment the message stops being
                 // useful: then it is not sent (`window_passed`), and the last error says why.
-                let base = SignedDuration::from_secs(30 * 2i64.pow(row.attempts.clamp(0, 10) as u32));
-                let jitter = SignedDuration::from_millis((row.key.len() as i64 * 7919 + now.as_millisecond()) % 5000);
-                let wait = retry_after.unwrap_or(base + jitter).min(SignedDuration::from_hours(6));
+                let base =
+                    SignedDuration::from_secs(30 * 2i64.pow(row.attempts.clamp(0, 10) as u32));
+                let jitter = SignedDuration::from_millis(
+                    (row.key.len() as i64 * 7919 + now.as_millisecond()) % 5000,
+                );
+                let wait = retry_after
+                    .unwrap_or(base + jitter)
+                    .min(SignedDuration::from_hours(6));
                 let next = now + wait;
                 if row.window_end.is_some_and(|end| next >= end) {
                     row.status = Status::Suppressed;
@@ -143,10 +154,19 @@ impl Engine {
 
     /// A document email that cannot be delivered triggers the document-failure rules (postal
     /// resend, to-verify box) exactly as a bounce does.
-    async fn after_permanent_failure(&self, tx: &mut Tx, ctx: &PracticeCtx, row: &NotificationRow, now: Timestamp) -> Result<()> {
+    async fn after_permanent_failure(
+        &self,
+        tx: &mut Tx,
+        ctx: &PracticeCtx,
+        row: &NotificationRow,
+        now: Timestamp,
+    ) -> Result<()> {
         let is_document_email = row.kind == Kind::Document
             && row.channel == Channel::Email
-            && ctx.policy.rule(&row.rule).is_some_and(|r| r.on == Trigger::DocumentSent);
+            && ctx
+                .policy
+                .rule(&row.rule)
+                .is_some_and(|r| r.on == Trigger::DocumentSent);
         let Some(doc_id) = row.document.as_deref().filter(|_| is_document_email) else {
             return Ok(());
         };
@@ -163,7 +183,13 @@ impl Engine {
 
     /// Decides and, when the message must go, renders it. Runs in the claim's follow-up
     /// transaction; suppressions, deferrals and inbox entries are written here.
-    async fn prepare(&self, tx: &mut Tx, ctx: &PracticeCtx, row: &NotificationRow, now: Timestamp) -> Result<Prepared> {
+    async fn prepare(
+        &self,
+        tx: &mut Tx,
+        ctx: &PracticeCtx,
+        row: &NotificationRow,
+        now: Timestamp,
+    ) -> Result<Prepared> {
         let pid = ctx.row.id.as_str();
         let mut row = row.clone();
         row.lease_owner = None;
@@ -171,7 +197,8 @@ impl Engine {
         row.updated_at = now;
         match send_decision(ctx.plan_ctx(), row.channel, row.window_end, now) {
             SendDecision::Passed => {
-                self.suppress(tx, ctx, &mut row, Reason::WindowPassed, now).await?;
+                self.suppress(tx, ctx, &mut row, Reason::WindowPassed, now)
+                    .await?;
                 return Ok(Prepared::Done);
             }
             SendDecision::Defer(until) => {
@@ -184,24 +211,37 @@ impl Engine {
             SendDecision::Send => {}
         }
         if tx.is_erased(pid, &row.patient_id).await? {
-            self.suppress(tx, ctx, &mut row, Reason::PatientErased, now).await?;
+            self.suppress(tx, ctx, &mut row, Reason::PatientErased, now)
+                .await?;
             return Ok(Prepared::Done);
         }
         let patient = tx.patient(pid, &row.patient_id).await?;
         let (address, recipient_practitioner) = match &row.recipient {
             Recipient::Patient(_) => {
                 let Some(patient) = &patient else {
-                    self.suppress(tx, ctx, &mut row, Reason::PatientErased, now).await?;
+                    self.suppress(tx, ctx, &mut row, Reason::PatientErased, now)
+                        .await?;
                     return Ok(Prepared::Done);
                 };
-                if let Err(reason) = gate::check_patient(&ctx.policy, &ctx.settings, patient, row.channel) {
+                if let Err(reason) =
+                    gate::check_patient(&ctx.policy, &ctx.settings, patient, row.channel)
+                {
                     self.suppress(tx, ctx, &mut row, reason, now).await?;
                     return Ok(Prepared::Done);
                 }
                 let address = match row.channel {
                     Channel::Email => patient.email.clone().unwrap_or_default(),
-                    Channel::Sms => patient.mobile.as_deref().and_then(|m| rappel_domain::contact::MobileNumber::parse(m).ok()).map(|m| m.to_string()).unwrap_or_default(),
-                    Channel::Push => patient.push_subscriptions.first().map(|s| s.endpoint.clone()).unwrap_or_else(|| "app".into()),
+                    Channel::Sms => patient
+                        .mobile
+                        .as_deref()
+                        .and_then(|m| rappel_domain::contact::MobileNumber::parse(m).ok())
+                        .map(|m| m.to_string())
+                        .unwrap_or_default(),
+                    Channel::Push => patient
+                        .push_subscriptions
+                        .first()
+                        .map(|s| s.endpoint.clone())
+                        .unwrap_or_else(|| "app".into()),
                     Channel::Postal => patient
                         .address
                         .as_ref()
@@ -213,7 +253,8 @@ impl Engine {
             }
             Recipient::Practitioner(id) => {
                 let Some(p) = tx.practitioner(pid, id).await? else {
-                    self.suppress(tx, ctx, &mut row, Reason::Superseded, now).await?;
+                    self.suppress(tx, ctx, &mut row, Reason::Superseded, now)
+                        .await?;
                     return Ok(Prepared::Done);
                 };
                 if let Err(reason) = gate::check_practitioner(&p, row.channel) {
@@ -222,7 +263,12 @@ impl Engine {
                 }
                 let address = match row.channel {
                     Channel::Email => p.email.clone().unwrap_or_default(),
-                    _ => p.mobile.as_deref().and_then(|m| rappel_domain::contact::MobileNumber::parse(m).ok()).map(|m| m.to_string()).unwrap_or_default(),
+                    _ => p
+                        .mobile
+                        .as_deref()
+                        .and_then(|m| rappel_domain::contact::MobileNumber::parse(m).ok())
+                        .map(|m| m.to_string())
+                        .unwrap_or_default(),
                 };
                 (address, Some(p))
             }
@@ -261,10 +307,12 @@ impl Engine {
             None => None,
         };
         let task_label = match &row.task {
-            Some(id) => tx
-                .task(pid, id)
-                .await?
-                .and_then(|t| t.definition.get("label").and_then(|l| l.as_str()).map(String::from)),
+            Some(id) => tx.task(pid, id).await?.and_then(|t| {
+                t.definition
+                    .get("label")
+                    .and_then(|l| l.as_str())
+                    .map(String::from)
+            }),
             None => None,
         };
         let rendered = render(&RenderInput {
@@ -283,17 +331,25 @@ impl Engine {
                 })
                 .collect(),
             document: document.as_ref(),
-            document_link: document
-                .as_ref()
-                .map(|d| format!("{}/d/{}", self.config().public_url.trim_end_matches('/'), link_token(&ctx.row.id, &d.id))),
+            document_link: document.as_ref().map(|d| {
+                format!(
+                    "{}/d/{}",
+                    self.config().public_url.trim_end_matches('/'),
+                    link_token(&ctx.row.id, &d.id)
+                )
+            }),
             task_label: task_label.as_deref(),
             show_motive: ctx.settings.is_on("show_motive_in_sms"),
         });
         if row.channel == Channel::Sms {
             let segments = rappel_domain::sms::analyze(&rendered.text).segments.max(1) as i64;
             let month = now.to_zoned(ctx.tz.clone()).strftime("%Y-%m").to_string();
-            if !tx.try_consume_sms(pid, &month, sms_quota(ctx), segments).await? {
-                self.suppress(tx, ctx, &mut row, Reason::QuotaExhausted, now).await?;
+            if !tx
+                .try_consume_sms(pid, &month, sms_quota(ctx), segments)
+                .await?
+            {
+                self.suppress(tx, ctx, &mut row, Reason::QuotaExhausted, now)
+                    .await?;
                 return Ok(Prepared::Done);
             }
         }
@@ -304,19 +360,33 @@ impl Engine {
             to: address,
             subject: rendered.subject.clone(),
             text: rendered.text.clone(),
-            sender_name: ctx.settings.text("sms_sender").unwrap_or(&ctx.row.name).to_string(),
+            sender_name: ctx
+                .settings
+                .text("sms_sender")
+                .unwrap_or(&ctx.row.name)
+                .to_string(),
         };
         let rendered = serde_json::to_value(&rendered).unwrap_or_else(|_| json!({}));
         Ok(Prepared::Send(message, rendered))
     }
 
-    async fn suppress(&self, tx: &mut Tx, ctx: &PracticeCtx, row: &mut NotificationRow, reason: Reason, now: Timestamp) -> Result<()> {
+    async fn suppress(
+        &self,
+        tx: &mut Tx,
+        ctx: &PracticeCtx,
+        row: &mut NotificationRow,
+        reason: Reason,
+        now: Timestamp,
+    ) -> Result<()> {
         row.status = Status::Suppressed;
         row.reason = Some(reason);
         row.decided_at = Some(now);
         row.updated_at = now;
         tx.update_notification(row).await?;
-        if let Some(spec) = ctx.policy.rule(&row.rule).and_then(|r| r.inbox_if_not_sent.as_ref())
+        if let Some(spec) = ctx
+            .policy
+            .rule(&row.rule)
+            .and_then(|r| r.inbox_if_not_sent.as_ref())
             && spec.reasons.contains(&reason)
         {
             add_inbox(tx, ctx, row, spec, now).await?;
@@ -329,7 +399,11 @@ impl Engine {
 /// The monthly SMS quota in force, if any (`[quota]` of the policy).
 fn sms_quota(ctx: &PracticeCtx) -> Option<i64> {
     let spec = ctx.policy.quota.as_ref()?;
-    if !spec.when.iter().all(|(o, values)| ctx.settings.is_one_of(o, values)) {
+    if !spec
+        .when
+        .iter()
+        .all(|(o, values)| ctx.settings.is_one_of(o, values))
+    {
         return None;
     }
     ctx.settings.integer(&spec.sms_per_month)
@@ -341,12 +415,24 @@ fn link_token(practice_id: &str, document_id: &str) -> String {
     hex::encode(&Sha256::digest(format!("{practice_id}/{document_id}").as_bytes())[..16])
 }
 
-async fn add_inbox(tx: &mut Tx, ctx: &PracticeCtx, row: &NotificationRow, spec: &InboxSpec, now: Timestamp) -> Result<()> {
+async fn add_inbox(
+    tx: &mut Tx,
+    ctx: &PracticeCtx,
+    row: &NotificationRow,
+    spec: &InboxSpec,
+    now: Timestamp,
+) -> Result<()> {
     let pid = ctx.row.id.as_str();
     let patient = tx.patient(pid, &row.patient_id).await?;
-    let name = patient.map(|p| p.display_name()).unwrap_or_else(|| row.patient_id.clone());
+    let name = patient
+        .map(|p| p.display_name())
+        .unwrap_or_else(|| row.patient_id.clone());
     let title_of_doc = match &row.document {
-        Some(id) => tx.document(pid, id).await?.map(|d| d.title).unwrap_or_default(),
+        Some(id) => tx
+            .document(pid, id)
+            .await?
+            .map(|d| d.title)
+            .unwrap_or_default(),
         None => String::new(),
     };
     let days = ctx
@@ -356,8 +442,14 @@ async fn add_inbox(tx: &mut Tx, ctx: &PracticeCtx, row: &NotificationRow, spec: 
         .and_then(|o| ctx.settings.integer(o))
         .map(|d| d.to_string())
         .unwrap_or_default();
-    let fill = |t: &str| t.replace("{patient}", &name).replace("{title}", &title_of_doc).replace("{days}", &days);
-    let id = hex::encode(&Sha256::digest(format!("{}/{}", row.key, spec.inbox.as_str()).as_bytes())[..8]);
+    let fill = |t: &str| {
+        t.replace("{patient}", &name)
+            .replace("{title}", &title_of_doc)
+            .replace("{days}", &days)
+    };
+    let id = hex::encode(
+        &Sha256::digest(format!("{}/{}", row.key, spec.inbox.as_str()).as_bytes())[..8],
+    );
     tx.insert_inbox(&InboxRow {
         practice_id: pid.to_string(),
         id,

@@ -5,7 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::{SignedDuration, Timestamp};
-use rappel_domain::event::{Applied, Event, EventBody, EventError, apply_to_appointment, apply_to_document, apply_to_patient};
+use rappel_domain::event::{
+    Applied, Event, EventBody, EventError, apply_to_appointment, apply_to_document,
+    apply_to_patient,
+};
 use rappel_domain::facts::{EmailDelivery, Motive, Patient, Practitioner};
 use rappel_domain::notification::{Channel, Kind, Reason};
 use rappel_domain::plan::{PatientFacts, plan};
@@ -48,15 +51,25 @@ impl Engine {
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let mut ctx = load_practice(&mut tx, practice_id).await?;
-        let mut report = IngestReport { applied: 0, unchanged: 0, seqs: Vec::new() };
+        let mut report = IngestReport {
+            applied: 0,
+            unchanged: 0,
+            seqs: Vec::new(),
+        };
         let mut affected = BTreeSet::new();
         for (index, event) in events.iter().enumerate() {
             let at = event.at.unwrap_or(now);
-            let prefix = if events.len() == 1 { String::new() } else { format!("events[{index}].") };
+            let prefix = if events.len() == 1 {
+                String::new()
+            } else {
+                format!("events[{index}].")
+            };
             let changed = apply_event(&mut tx, &mut ctx, &event.body, at, now, &mut affected)
                 .await
                 .map_err(|e| match e {
-                    Failure::Event(err) => EngineError::invalid(format!("{prefix}{}", err.field()), err.to_string()),
+                    Failure::Event(err) => {
+                        EngineError::invalid(format!("{prefix}{}", err.field()), err.to_string())
+                    }
                     Failure::Engine(EngineError::Invalid { field, reason }) => {
                         EngineError::invalid(format!("{prefix}{field}"), reason)
                     }
@@ -64,7 +77,9 @@ impl Engine {
                 })?;
             if changed {
                 let body = serde_json::to_value(event).expect("events serialize");
-                let seq = tx.insert_event(practice_id, at, now, event.body.type_name(), &body).await?;
+                let seq = tx
+                    .insert_event(practice_id, at, now, event.body.type_name(), &body)
+                    .await?;
                 report.seqs.push(seq);
                 report.applied += 1;
             } else {
@@ -79,7 +94,11 @@ impl Engine {
         Ok(report)
     }
 
-    pub async fn put_practitioner(&self, practice_id: &str, p: &Practitioner) -> Result<PutOutcome> {
+    pub async fn put_practitioner(
+        &self,
+        practice_id: &str,
+        p: &Practitioner,
+    ) -> Result<PutOutcome> {
         let mut tx = self.store().begin().await?;
         load_practice(&mut tx, practice_id).await?;
         let old = tx.practitioner(practice_id, &p.id).await?;
@@ -145,7 +164,11 @@ impl Engine {
     }
 
     /// `PATCH /v1/settings`: validates against the policy, stores, re-plans open work.
-    pub async fn update_settings(&self, practice_id: &str, patch: &Map<String, Value>) -> Result<Settings> {
+    pub async fn update_settings(
+        &self,
+        practice_id: &str,
+        patch: &Map<String, Value>,
+    ) -> Result<Settings> {
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let mut ctx = load_practice(&mut tx, practice_id).await?;
@@ -203,17 +226,35 @@ async fn apply_event(
     let practice_id = ctx.row.id.clone();
     let pid = practice_id.as_str();
     match body {
-        EventBody::AppointmentBooked { id, patient, practitioner, motive, .. } => {
+        EventBody::AppointmentBooked {
+            id,
+            patient,
+            practitioner,
+            motive,
+            ..
+        } => {
             if tx.patient(pid, patient).await?.is_none() {
-                return Err(EventError::UnknownReference { what: "patient", id: patient.clone() }.into());
+                return Err(EventError::UnknownReference {
+                    what: "patient",
+                    id: patient.clone(),
+                }
+                .into());
             }
             if tx.practitioner(pid, practitioner).await?.is_none() {
-                return Err(EventError::UnknownReference { what: "practitioner", id: practitioner.clone() }.into());
+                return Err(EventError::UnknownReference {
+                    what: "practitioner",
+                    id: practitioner.clone(),
+                }
+                .into());
             }
             if let Some(m) = motive
                 && tx.motive(pid, m).await?.is_none()
             {
-                return Err(EventError::UnknownReference { what: "motive", id: m.clone() }.into());
+                return Err(EventError::UnknownReference {
+                    what: "motive",
+                    id: m.clone(),
+                }
+                .into());
             }
             let current = tx.appointment(pid, id).await?;
             store_appointment(tx, pid, current.as_ref(), body, at, now, affected).await
@@ -228,7 +269,11 @@ async fn apply_event(
         }
         EventBody::PatientUpdated { id, fields } => {
             if tx.is_erased(pid, id).await? {
-                return Err(EventError::Invalid { field: "id", reason: format!("patient `{id}` was erased") }.into());
+                return Err(EventError::Invalid {
+                    field: "id",
+                    reason: format!("patient `{id}` was erased"),
+                }
+                .into());
             }
             let current = tx.patient(pid, id).await?;
             match apply_to_patient(current.as_ref(), id, fields)? {
@@ -247,14 +292,19 @@ async fn apply_event(
         }
         EventBody::DocumentSent { id, patient, .. } => {
             if tx.patient(pid, patient).await?.is_none() {
-                return Err(EventError::UnknownReference { what: "patient", id: patient.clone() }.into());
+                return Err(EventError::UnknownReference {
+                    what: "patient",
+                    id: patient.clone(),
+                }
+                .into());
             }
             let current = tx.document(pid, id).await?;
             store_document(tx, pid, current.as_ref(), body, at, now, affected).await
         }
         EventBody::DeliveryBounced { document } | EventBody::DeliveryDelivered { document } => {
             let current = tx.document(pid, document).await?;
-            let changed = store_document(tx, pid, current.as_ref(), body, at, now, affected).await?;
+            let changed =
+                store_document(tx, pid, current.as_ref(), body, at, now, affected).await?;
             if changed {
                 let delivered = matches!(body, EventBody::DeliveryDelivered { .. });
                 mark_document_email(tx, pid, document, delivered, now).await?;
@@ -308,7 +358,13 @@ async fn store_document(
 }
 
 /// A delivery report on a document's email updates that email's row.
-async fn mark_document_email(tx: &mut Tx, pid: &str, document: &str, delivered: bool, now: Timestamp) -> Result<()> {
+async fn mark_document_email(
+    tx: &mut Tx,
+    pid: &str,
+    document: &str,
+    delivered: bool,
+    now: Timestamp,
+) -> Result<()> {
     for mut row in tx.document_notifications(pid, document).await? {
         if row.channel != Channel::Email || row.kind != Kind::Document {
             continue;
@@ -320,7 +376,8 @@ async fn mark_document_email(tx: &mut Tx, pid: &str, document: &str, delivered: 
             row.status = Status::Delivered;
         } else {
             row.status = Status::Failed;
-            row.last_error = Some("bounced: the recipient's mail server refused the message".into());
+            row.last_error =
+                Some("bounced: the recipient's mail server refused the message".into());
         }
         row.updated_at = now;
         tx.update_notification(&row).await?;
@@ -348,31 +405,46 @@ async fn apply_settings(
     ctx.row.settings = stored;
     ctx.settings = settings;
     let since = now - LOOKBACK;
-    for p in tx.patients_with_open_work(&ctx.row.id, since, now - DOCUMENT_LOOKBACK).await? {
+    for p in tx
+        .patients_with_open_work(&ctx.row.id, since, now - DOCUMENT_LOOKBACK)
+        .await?
+    {
         affected.insert(p);
     }
     Ok(())
 }
 
 async fn replan_open(tx: &mut Tx, ctx: &PracticeCtx, now: Timestamp) -> Result<()> {
-    for p in tx.patients_with_open_work(&ctx.row.id, now - LOOKBACK, now - DOCUMENT_LOOKBACK).await? {
+    for p in tx
+        .patients_with_open_work(&ctx.row.id, now - LOOKBACK, now - DOCUMENT_LOOKBACK)
+        .await?
+    {
         replan(tx, ctx, &p, now).await?;
     }
     Ok(())
 }
 
 /// Re-plans one patient and writes the difference.
-pub(crate) async fn replan(tx: &mut Tx, ctx: &PracticeCtx, patient_id: &str, now: Timestamp) -> Result<()> {
+pub(crate) async fn replan(
+    tx: &mut Tx,
+    ctx: &PracticeCtx,
+    patient_id: &str,
+    now: Timestamp,
+) -> Result<()> {
     let pid = ctx.row.id.as_str();
     let Some(patient) = tx.patient(pid, patient_id).await? else {
         return Ok(());
     };
-    let appointments = tx.patient_appointments(pid, patient_id, now - LOOKBACK).await?;
+    let appointments = tx
+        .patient_appointments(pid, patient_id, now - LOOKBACK)
+        .await?;
     let documents: Vec<_> = tx
         .patient_documents(pid, patient_id)
         .await?
         .into_iter()
-        .filter(|d| d.sent_at >= now - DOCUMENT_LOOKBACK || matches!(d.email, EmailDelivery::Pending))
+        .filter(|d| {
+            d.sent_at >= now - DOCUMENT_LOOKBACK || matches!(d.email, EmailDelivery::Pending)
+        })
         .collect();
     let mut practitioners = BTreeMap::new();
     let mut motives = BTreeMap::new();

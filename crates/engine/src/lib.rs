@@ -116,7 +116,12 @@ struct Inner {
 }
 
 impl Engine {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, transports: Transports, config: EngineConfig) -> Engine {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        transports: Transports,
+        config: EngineConfig,
+    ) -> Engine {
         Engine {
             inner: Arc::new(Inner {
                 store,

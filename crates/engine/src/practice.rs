@@ -46,7 +46,12 @@ impl PracticeCtx {
 }
 
 pub fn parse_timezone(name: &str) -> Result<TimeZone> {
-    TimeZone::get(name).map_err(|_| EngineError::invalid("timezone", format!("`{name}` is not an IANA time zone (e.g. Europe/Paris)")))
+    TimeZone::get(name).map_err(|_| {
+        EngineError::invalid(
+            "timezone",
+            format!("`{name}` is not an IANA time zone (e.g. Europe/Paris)"),
+        )
+    })
 }
 
 /// The shipped presets are parsed once per process.
@@ -60,11 +65,19 @@ fn policy_for(preset: &str, custom: Option<&str>) -> Result<Arc<Policy>> {
     let presets = PRESETS.get_or_init(|| {
         policy::PRESETS
             .iter()
-            .map(|(name, _)| (*name, Arc::new(policy::preset(name).expect("shipped preset"))))
+            .map(|(name, _)| {
+                (
+                    *name,
+                    Arc::new(policy::preset(name).expect("shipped preset")),
+                )
+            })
             .collect()
     });
     presets.get(preset).cloned().ok_or_else(|| {
-        EngineError::invalid("preset", format!("unknown preset `{preset}` (doctolib, rosa, maddie, lifen)"))
+        EngineError::invalid(
+            "preset",
+            format!("unknown preset `{preset}` (doctolib, rosa, maddie, lifen)"),
+        )
     })
 }
 
@@ -82,7 +95,8 @@ pub fn api_key_parts(key: &str) -> Option<(&str, &str, &str)> {
     let practice = parts.next()?;
     let key_id = parts.next()?;
     let secret = parts.next()?;
-    (!practice.is_empty() && !key_id.is_empty() && secret.len() >= 32).then_some((practice, key_id, secret))
+    (!practice.is_empty() && !key_id.is_empty() && secret.len() >= 32)
+        .then_some((practice, key_id, secret))
 }
 
 fn hash_secret(secret: &str) -> String {
@@ -104,7 +118,8 @@ impl Engine {
         timezone: &str,
         settings: Map<String, Value>,
     ) -> Result<ApiKey> {
-        self.create_practice_with_id(&random_hex(8), name, preset, None, timezone, settings).await
+        self.create_practice_with_id(&random_hex(8), name, preset, None, timezone, settings)
+            .await
     }
 
     pub async fn create_practice_with_id(
@@ -134,7 +149,8 @@ impl Engine {
         tx.insert_practice(&row).await?;
         let key_id = random_hex(4);
         let secret = random_hex(16);
-        tx.insert_api_key(id, &key_id, &hash_secret(&secret), self.now()).await?;
+        tx.insert_api_key(id, &key_id, &hash_secret(&secret), self.now())
+            .await?;
         tx.commit().await?;
         Ok(ApiKey {
             id: id.to_string(),
@@ -148,7 +164,9 @@ impl Engine {
             return Ok(None);
         };
         let mut tx = self.store().begin().await?;
-        let ok = tx.api_key_matches(practice, key_id, &hash_secret(secret)).await?;
+        let ok = tx
+            .api_key_matches(practice, key_id, &hash_secret(secret))
+            .await?;
         tx.commit().await?;
         Ok(ok.then(|| practice.to_string()))
     }

@@ -17,8 +17,14 @@ pub enum Write {
     Update(NotificationRow),
 }
 
-pub fn reconcile(practice_id: &str, existing: &[NotificationRow], desired: &[Desired], now: Timestamp) -> Vec<Write> {
-    let by_key: BTreeMap<&str, &NotificationRow> = existing.iter().map(|r| (r.key.as_str(), r)).collect();
+pub fn reconcile(
+    practice_id: &str,
+    existing: &[NotificationRow],
+    desired: &[Desired],
+    now: Timestamp,
+) -> Vec<Write> {
+    let by_key: BTreeMap<&str, &NotificationRow> =
+        existing.iter().map(|r| (r.key.as_str(), r)).collect();
     let mut writes = Vec::new();
     let mut wanted = std::collections::BTreeSet::new();
     for d in desired {
@@ -120,7 +126,8 @@ fn revise(row: &NotificationRow, d: &Desired, now: Timestamp) -> Option<Notifica
         || r.reason != row.reason
         || r.appointments != row.appointments
         || r.recipient != row.recipient
-        || (r.status == Status::Pending && (r.due_at != row.due_at || r.window_end != row.window_end))
+        || (r.status == Status::Pending
+            && (r.due_at != row.due_at || r.window_end != row.window_end))
         || r.auto_resend != row.auto_resend;
     if !changed {
         return None;

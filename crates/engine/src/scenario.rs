@@ -63,7 +63,10 @@ impl Scenario {
         })?;
         scenario.source = source.to_string();
         if scenario.end <= scenario.start {
-            return Err(error(scenario.line_of_key("end"), "`end` must come after `start`".into()));
+            return Err(error(
+                scenario.line_of_key("end"),
+                "`end` must come after `start`".into(),
+            ));
         }
         let mut previous: Option<Timestamp> = None;
         for (i, event) in scenario.events.iter().enumerate() {
@@ -75,7 +78,10 @@ impl Scenario {
                 return Err(error(line, "events must be in time order".into()));
             }
             if at < scenario.start {
-                return Err(error(line, "this event happens before the scenario's `start`".into()));
+                return Err(error(
+                    line,
+                    "this event happens before the scenario's `start`".into(),
+                ));
             }
             previous = Some(at);
         }
@@ -126,7 +132,10 @@ fn line_of(source: &str, offset: usize) -> usize {
 /// Checks a simulation's output against the scenario's `[expect]`; returns what does not hold.
 pub fn check(expect: &toml::Table, output: &SimOutput) -> Vec<String> {
     let mut failures = Vec::new();
-    let exact = expect.get("exact").and_then(toml::Value::as_bool).unwrap_or(true);
+    let exact = expect
+        .get("exact")
+        .and_then(toml::Value::as_bool)
+        .unwrap_or(true);
     let deliveries = json_rows(&output.deliveries);
     let suppressed = json_rows(&output.suppressed);
     let inbox = json_rows(&output.inbox);
@@ -176,7 +185,9 @@ pub fn check(expect: &toml::Table, output: &SimOutput) -> Vec<String> {
 }
 
 fn json_rows<T: serde::Serialize>(rows: &[T]) -> Vec<Value> {
-    rows.iter().map(|r| serde_json::to_value(r).expect("rows serialize")).collect()
+    rows.iter()
+        .map(|r| serde_json::to_value(r).expect("rows serialize"))
+        .collect()
 }
 
 fn tables(expect: &toml::Table, key: &str) -> Vec<toml::Table> {
@@ -190,11 +201,17 @@ fn tables(expect: &toml::Table, key: &str) -> Vec<toml::Table> {
 fn matches(want: &toml::Table, actual: &Value) -> bool {
     want.iter().all(|(key, value)| {
         if key == "between" {
-            let Some([from, to]) = value.as_array().and_then(|a| <&[toml::Value; 2]>::try_from(a.as_slice()).ok()) else {
+            let Some([from, to]) = value
+                .as_array()
+                .and_then(|a| <&[toml::Value; 2]>::try_from(a.as_slice()).ok())
+            else {
                 return false;
             };
             let parse = |v: &toml::Value| v.as_str().and_then(|s| s.parse::<Timestamp>().ok());
-            let at = actual.get("at").and_then(Value::as_str).and_then(|s| s.parse::<Timestamp>().ok());
+            let at = actual
+                .get("at")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<Timestamp>().ok());
             return match (parse(from), parse(to), at) {
                 (Some(f), Some(t), Some(at)) => at >= f && at < t,
                 _ => false,

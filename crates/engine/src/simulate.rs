@@ -78,7 +78,9 @@ pub struct SimOutput {
 pub async fn simulate(file: &str, scenario: &Scenario) -> Result<SimOutput, ScenarioError> {
     let fail = |line: usize, e: EngineError| scenario.error(file, line, e.to_string());
     let internal = |e: EngineError| scenario.error(file, 1, format!("internal error: {e}"));
-    let store = Store::connect("sqlite::memory:").await.map_err(|e| internal(e.into()))?;
+    let store = Store::connect("sqlite::memory:")
+        .await
+        .map_err(|e| internal(e.into()))?;
     store.migrate().await.map_err(|e| internal(e.into()))?;
     let clock = SimClock::new(scenario.start);
     let recorder = Recorder::default();
@@ -94,7 +96,14 @@ pub async fn simulate(file: &str, scenario: &Scenario) -> Result<SimOutput, Scen
         },
     );
     engine
-        .create_practice_with_id(PRACTICE, "Cabinet (simulation)", &scenario.preset, None, &scenario.timezone, scenario.settings.clone())
+        .create_practice_with_id(
+            PRACTICE,
+            "Cabinet (simulation)",
+            &scenario.preset,
+            None,
+            &scenario.timezone,
+            scenario.settings.clone(),
+        )
         .await
         .map_err(|e| {
             let key = match &e {
@@ -105,16 +114,28 @@ pub async fn simulate(file: &str, scenario: &Scenario) -> Result<SimOutput, Scen
             fail(line_of_text(&scenario.source, key), e)
         })?;
     for (i, p) in scenario.practitioners.iter().enumerate() {
-        engine.put_practitioner(PRACTICE, p).await.map_err(|e| fail(scenario.nth_header_line("[[practitioners]]", i), e))?;
+        engine
+            .put_practitioner(PRACTICE, p)
+            .await
+            .map_err(|e| fail(scenario.nth_header_line("[[practitioners]]", i), e))?;
     }
     for (i, m) in scenario.motives.iter().enumerate() {
-        engine.put_motive(PRACTICE, m).await.map_err(|e| fail(scenario.nth_header_line("[[motives]]", i), e))?;
+        engine
+            .put_motive(PRACTICE, m)
+            .await
+            .map_err(|e| fail(scenario.nth_header_line("[[motives]]", i), e))?;
     }
     for (i, p) in scenario.patients.iter().enumerate() {
-        engine.put_patient(PRACTICE, p).await.map_err(|e| fail(scenario.nth_header_line("[[patients]]", i), e))?;
+        engine
+            .put_patient(PRACTICE, p)
+            .await
+            .map_err(|e| fail(scenario.nth_header_line("[[patients]]", i), e))?;
     }
     for (i, t) in scenario.tasks.iter().enumerate() {
-        engine.put_task(PRACTICE, t).await.map_err(|e| fail(scenario.nth_header_line("[[tasks]]", i), e))?;
+        engine
+            .put_task(PRACTICE, t)
+            .await
+            .map_err(|e| fail(scenario.nth_header_line("[[tasks]]", i), e))?;
     }
     let mut next_event = 0;
     let mut steps = 0u64;
@@ -148,7 +169,8 @@ pub async fn simulate(file: &str, scenario: &Scenario) -> Result<SimOutput, Scen
             return Err(scenario.error(file, 1, "internal error: the simulation does not advance"));
         }
     }
-    let tz = TimeZone::get(&scenario.timezone).map_err(|e| scenario.error(file, 1, e.to_string()))?;
+    let tz =
+        TimeZone::get(&scenario.timezone).map_err(|e| scenario.error(file, 1, e.to_string()))?;
     let output = collect(&engine, &tz).await.map_err(internal)?;
     Ok(SimOutput {
         timezone: Some(scenario.timezone.clone()),
@@ -167,7 +189,13 @@ fn line_of_text(source: &str, needle: &str) -> usize {
 async fn collect(engine: &Engine, tz: &TimeZone) -> Result<SimOutput, EngineError> {
     let mut tx = engine.store().begin().await?;
     let rows = tx
-        .list_notifications(PRACTICE, &NotificationFilter { limit: i64::MAX / 2, ..NotificationFilter::default() })
+        .list_notifications(
+            PRACTICE,
+            &NotificationFilter {
+                limit: i64::MAX / 2,
+                ..NotificationFilter::default()
+            },
+        )
         .await?;
     let inbox = tx.inbox(PRACTICE, None, true).await?;
     tx.commit().await?;
@@ -178,39 +206,54 @@ async fn collect(engine: &Engine, tz: &TimeZone) -> Result<SimOutput, EngineErro
     for row in rows {
         let at = row.decided_at.unwrap_or(row.due_at);
         match row.status {
-            Status::Sent | Status::Delivered | Status::Failed if row.channel != rappel_domain::notification::Channel::Inbox && row.rendered.is_some() => {
-                deliveries.push((at, row.key.clone(), SimDelivery {
-                    at: format_instant(at, tz),
-                    channel: row.channel.to_string(),
-                    recipient: row.recipient.to_string(),
-                    kind: row.kind.to_string(),
-                    appointments: row.appointments.clone(),
-                    document: row.document.clone(),
-                    task: row.task.clone(),
-                    auto_resend: row.auto_resend,
-                }));
+            Status::Sent | Status::Delivered | Status::Failed
+                if row.channel != rappel_domain::notification::Channel::Inbox
+                    && row.rendered.is_some() =>
+            {
+                deliveries.push((
+                    at,
+                    row.key.clone(),
+                    SimDelivery {
+                        at: format_instant(at, tz),
+                        channel: row.channel.to_string(),
+                        recipient: row.recipient.to_string(),
+                        kind: row.kind.to_string(),
+                        appointments: row.appointments.clone(),
+                        document: row.document.clone(),
+                        task: row.task.clone(),
+                        auto_resend: row.auto_resend,
+                    },
+                ));
             }
             Status::Suppressed => {
-                suppressed.push((at, row.key.clone(), SimSuppressed {
-                    at: format_instant(at, tz),
-                    channel: row.channel.to_string(),
-                    recipient: row.recipient.to_string(),
-                    kind: row.kind.to_string(),
-                    appointments: row.appointments.clone(),
-                    document: row.document.clone(),
-                    task: row.task.clone(),
-                    reason: row.reason.map(|r| r.to_string()).unwrap_or_default(),
-                }));
+                suppressed.push((
+                    at,
+                    row.key.clone(),
+                    SimSuppressed {
+                        at: format_instant(at, tz),
+                        channel: row.channel.to_string(),
+                        recipient: row.recipient.to_string(),
+                        kind: row.kind.to_string(),
+                        appointments: row.appointments.clone(),
+                        document: row.document.clone(),
+                        task: row.task.clone(),
+                        reason: row.reason.map(|r| r.to_string()).unwrap_or_default(),
+                    },
+                ));
             }
             Status::Pending | Status::Sending => {
-                planned.push((row.due_at, row.key.clone(), SimPlanned {
-                    at: format_instant(row.due_at, tz),
-                    channel: row.channel.to_string(),
-                    recipient: row.recipient.to_string(),
-                    kind: row.kind.to_string(),
-                    appointments: row.appointments.clone(),
-                    document: row.document.clone(),
-                }));
+                planned.push((
+                    row.due_at,
+                    row.key.clone(),
+                    SimPlanned {
+                        at: format_instant(row.due_at, tz),
+                        channel: row.channel.to_string(),
+                        recipient: row.recipient.to_string(),
+                        kind: row.kind.to_string(),
+                        appointments: row.appointments.clone(),
+                        document: row.document.clone(),
+                    },
+                ));
             }
             _ => {}
         }
@@ -250,23 +293,80 @@ pub fn human(output: &SimOutput, explain: bool) -> String {
         s
     };
     for d in &output.deliveries {
-        let resend = if d.auto_resend { " (renvoi automatique)" } else { "" };
-        lines.push((d.at.clone(), format!("{}  envoyé      {:<6} → {:<18} {}{}{}", d.at, d.channel, d.recipient, d.kind, subject(&d.appointments, &d.document), resend)));
+        let resend = if d.auto_resend {
+            " (renvoi automatique)"
+        } else {
+            ""
+        };
+        lines.push((
+            d.at.clone(),
+            format!(
+                "{}  envoyé      {:<6} → {:<18} {}{}{}",
+                d.at,
+                d.channel,
+                d.recipient,
+                d.kind,
+                subject(&d.appointments, &d.document),
+                resend
+            ),
+        ));
     }
     for s in &output.suppressed {
-        let reason = rappel_domain::notification::Reason::parse(&s.reason).map(|r| r.french()).unwrap_or("");
-        lines.push((s.at.clone(), format!("{}  NON envoyé  {:<6} → {:<18} {}{} : {} ({})", s.at, s.channel, s.recipient, s.kind, subject(&s.appointments, &s.document), s.reason, reason)));
+        let reason = rappel_domain::notification::Reason::parse(&s.reason)
+            .map(|r| r.french())
+            .unwrap_or("");
+        lines.push((
+            s.at.clone(),
+            format!(
+                "{}  NON envoyé  {:<6} → {:<18} {}{} : {} ({})",
+                s.at,
+                s.channel,
+                s.recipient,
+                s.kind,
+                subject(&s.appointments, &s.document),
+                s.reason,
+                reason
+            ),
+        ));
     }
     for e in &output.inbox {
-        let box_name = if e.inbox == "to_verify" { "À vérifier" } else { "Centre de notifications" };
-        lines.push((e.at.clone(), format!("{}  {}  {}{} — {}", e.at, box_name, e.title, subject(&[], &e.document), if explain { e.text.as_str() } else { "" })));
+        let box_name = if e.inbox == "to_verify" {
+            "À vérifier"
+        } else {
+            "Centre de notifications"
+        };
+        lines.push((
+            e.at.clone(),
+            format!(
+                "{}  {}  {}{} — {}",
+                e.at,
+                box_name,
+                e.title,
+                subject(&[], &e.document),
+                if explain { e.text.as_str() } else { "" }
+            ),
+        ));
     }
     if explain {
         for p in &output.planned {
-            lines.push((p.at.clone(), format!("{}  prévu       {:<6} → {:<18} {}{} (après la fin de la simulation)", p.at, p.channel, p.recipient, p.kind, subject(&p.appointments, &p.document))));
+            lines.push((
+                p.at.clone(),
+                format!(
+                    "{}  prévu       {:<6} → {:<18} {}{} (après la fin de la simulation)",
+                    p.at,
+                    p.channel,
+                    p.recipient,
+                    p.kind,
+                    subject(&p.appointments, &p.document)
+                ),
+            ));
         }
     }
-    lines.sort_by(|a, b| a.0.parse::<Timestamp>().ok().cmp(&b.0.parse::<Timestamp>().ok()));
+    lines.sort_by(|a, b| {
+        a.0.parse::<Timestamp>()
+            .ok()
+            .cmp(&b.0.parse::<Timestamp>().ok())
+    });
     let mut out = String::new();
     for (_, line) in lines {
         out.push_str(line.trim_end());

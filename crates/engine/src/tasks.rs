@@ -15,13 +15,20 @@ impl Engine {
     /// Creates or replaces a task after checking it.
     pub async fn put_task(&self, practice_id: &str, def: &TaskDef) -> Result<()> {
         def.check().map_err(|reason| {
-            let (field, reason) = reason.split_once(": ").map(|(f, r)| (f.to_string(), r.to_string())).unwrap_or(("task".into(), reason));
+            let (field, reason) = reason
+                .split_once(": ")
+                .map(|(f, r)| (f.to_string(), r.to_string()))
+                .unwrap_or(("task".into(), reason));
             EngineError::invalid(field, reason)
         })?;
         let now = self.now();
         let mut tx = self.store().begin().await?;
         load_practice(&mut tx, practice_id).await?;
-        let created_at = tx.task(practice_id, &def.id).await?.map(|t| t.created_at).unwrap_or(now);
+        let created_at = tx
+            .task(practice_id, &def.id)
+            .await?
+            .map(|t| t.created_at)
+            .unwrap_or(now);
         tx.upsert_task(&TaskRow {
             practice_id: practice_id.to_string(),
             id: def.id.clone(),
@@ -43,9 +50,14 @@ impl Engine {
         for practice in tx.practices().await? {
             let ctx = load_practice(&mut tx, &practice.id).await?;
             for task in tx.tasks(&practice.id).await? {
-                let Some(def) = active_def(&task) else { continue };
+                let Some(def) = active_def(&task) else {
+                    continue;
+                };
                 let last = tx.last_task_run(&practice.id, &task.id).await?;
-                let from = last.map(|r| r.scheduled_for).unwrap_or(task.created_at - SignedDuration::from_nanos(1)).max(task.created_at - SignedDuration::from_nanos(1));
+                let from = last
+                    .map(|r| r.scheduled_for)
+                    .unwrap_or(task.created_at - SignedDuration::from_nanos(1))
+                    .max(task.created_at - SignedDuration::from_nanos(1));
                 if let Some((_, at)) = def.next_after(&ctx.tz, from.min(now)) {
                     next = Some(next.map_or(at, |n| n.min(at)));
                 }
@@ -70,8 +82,12 @@ impl Engine {
             let mut tx = self.store().begin().await?;
             let ctx = load_practice(&mut tx, &practice.id).await?;
             for task in tx.tasks(&practice.id).await? {
-                let Some(def) = active_def(&task) else { continue };
-                let Some((date, at)) = def.latest_due(&ctx.tz, now) else { continue };
+                let Some(def) = active_def(&task) else {
+                    continue;
+                };
+                let Some((date, at)) = def.latest_due(&ctx.tz, now) else {
+                    continue;
+                };
                 // An occurrence that was already past when the task was created does not run.
                 if at < task.created_at {
                     continue;
@@ -94,20 +110,29 @@ impl Engine {
                     continue;
                 }
                 let from = date
-                    .checked_add(jiff::Span::new().days(def.range.map(|r| r[0]).unwrap_or(0).min(0) - 1))
+                    .checked_add(
+                        jiff::Span::new().days(def.range.map(|r| r[0]).unwrap_or(0).min(0) - 1),
+                    )
                     .unwrap_or(date);
-                let from_ts = ctx.plan_ctx().local_instant(from, jiff::civil::Time::midnight());
+                let from_ts = ctx
+                    .plan_ctx()
+                    .local_instant(from, jiff::civil::Time::midnight());
                 let history = match def.task_type {
                     rappel_domain::task::TaskType::MissedAppointments => {
-                        tx.appointments_between(&practice.id, from_ts, Timestamp::MAX).await?
+                        tx.appointments_between(&practice.id, from_ts, Timestamp::MAX)
+                            .await?
                     }
-                    _ => tx.appointments_between(&practice.id, Timestamp::MIN, Timestamp::MAX).await?,
+                    _ => {
+                        tx.appointments_between(&practice.id, Timestamp::MIN, Timestamp::MAX)
+                            .await?
+                    }
                 };
                 let patients = tx.all_patients(&practice.id).await?;
                 let selected = select(&def, &ctx.tz, date, now, &patients, &history);
-                let end_of_day = ctx
-                    .plan_ctx()
-                    .local_instant(date.tomorrow().unwrap_or(date), jiff::civil::Time::midnight());
+                let end_of_day = ctx.plan_ctx().local_instant(
+                    date.tomorrow().unwrap_or(date),
+                    jiff::civil::Time::midnight(),
+                );
                 for s in &selected {
                     let key = format!("t:{}/{}/{}/{}", task.id, occurrence, s.patient, def.channel);
                     if tx.notification(&practice.id, &key).await?.is_some() {

@@ -1,8 +1,8 @@
 //! "What was sent, what will be sent, and why not the rest" (SPEC.md rule 4), for an appointment
 //! or a patient, in the shape of `rappel simulate --json` entries.
 
-use jiff::tz::TimeZone;
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use rappel_store::{NotificationRow, Status};
 use serde::Serialize;
 
@@ -30,7 +30,9 @@ pub struct TimelineEntry {
 }
 
 pub fn format_instant(at: Timestamp, tz: &TimeZone) -> String {
-    at.to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
+    at.to_zoned(tz.clone())
+        .strftime("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string()
 }
 
 pub fn entry(row: &NotificationRow, tz: &TimeZone) -> TimelineEntry {
@@ -64,19 +66,29 @@ pub fn entry(row: &NotificationRow, tz: &TimeZone) -> TimelineEntry {
 }
 
 impl Engine {
-    pub async fn appointment_timeline(&self, practice_id: &str, appointment_id: &str) -> Result<Vec<TimelineEntry>> {
+    pub async fn appointment_timeline(
+        &self,
+        practice_id: &str,
+        appointment_id: &str,
+    ) -> Result<Vec<TimelineEntry>> {
         let mut tx = self.store().begin().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         if tx.appointment(practice_id, appointment_id).await?.is_none() {
             return Err(EngineError::not_found("appointment", appointment_id));
         }
-        let mut rows = tx.appointment_notifications(practice_id, appointment_id).await?;
+        let mut rows = tx
+            .appointment_notifications(practice_id, appointment_id)
+            .await?;
         tx.commit().await?;
         rows.sort_by_key(|r| (r.decided_at.unwrap_or(r.due_at), r.key.clone()));
         Ok(rows.iter().map(|r| entry(r, &ctx.tz)).collect())
     }
 
-    pub async fn patient_timeline(&self, practice_id: &str, patient_id: &str) -> Result<Vec<TimelineEntry>> {
+    pub async fn patient_timeline(
+        &self,
+        practice_id: &str,
+        patient_id: &str,
+    ) -> Result<Vec<TimelineEntry>> {
         let mut tx = self.store().begin().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         if tx.patient(practice_id, patient_id).await?.is_none() {

@@ -11,7 +11,9 @@ fn scenario_files() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut files = Vec::new();
     for dir in [root.join("scenarios"), root.join("../shared/scenarios")] {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "toml") {
@@ -47,9 +49,14 @@ async fn every_scenario_file_meets_its_expectations() {
             .map(String::from);
         match (simulate(&name, &scenario).await, expect_error) {
             (Ok(output), None) => {
-                let Some(expect) = &scenario.expect else { continue };
+                let Some(expect) = &scenario.expect else {
+                    continue;
+                };
                 for f in check(expect, &output) {
-                    failures.push(format!("{name}: {f}\n  output: {}", serde_json::to_string(&output).unwrap()));
+                    failures.push(format!(
+                        "{name}: {f}\n  output: {}",
+                        serde_json::to_string(&output).unwrap()
+                    ));
                 }
             }
             (Err(e), Some(want)) if e.reason.contains(&want) => {}
@@ -57,5 +64,10 @@ async fn every_scenario_file_meets_its_expectations() {
             (Ok(_), Some(want)) => failures.push(format!("{name}: expected the error `{want}`")),
         }
     }
-    assert!(failures.is_empty(), "{} scenario failure(s):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} scenario failure(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -29,9 +29,14 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<std::process::ExitCode
             for name in ["doctolib", "rosa", "maddie"] {
                 let per_s = bench_plan(name, events)?;
                 if !json {
-                    println!("plan {name:<9} {events} appointment events: {per_s:>12.0} events/s (one core)");
+                    println!(
+                        "plan {name:<9} {events} appointment events: {per_s:>12.0} events/s (one core)"
+                    );
                 }
-                results.insert(format!("{name}_events_per_s"), serde_json::json!(per_s.round()));
+                results.insert(
+                    format!("{name}_events_per_s"),
+                    serde_json::json!(per_s.round()),
+                );
             }
             if json {
                 println!("{}", serde_json::Value::Object(results));
@@ -45,14 +50,45 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<std::process::ExitCode
 /// week): the planner plans that patient, as the engine does after every event.
 fn bench_plan(name: &str, events: usize) -> anyhow::Result<f64> {
     let policy = preset(name).ok_or_else(|| anyhow::anyhow!("unknown preset"))?;
-    let settings = Settings::resolve(&policy, &serde_json::Map::from_iter([
-        ("reminder_7d".to_string(), serde_json::json!(true)),
-    ]).into_iter().filter(|(k, _)| policy.options.contains_key(k)).collect())?;
+    let settings = Settings::resolve(
+        &policy,
+        &serde_json::Map::from_iter([("reminder_7d".to_string(), serde_json::json!(true))])
+            .into_iter()
+            .filter(|(k, _)| policy.options.contains_key(k))
+            .collect(),
+    )?;
     let tz = jiff::tz::TimeZone::get("Europe/Paris")?;
-    let ctx = PlanContext { policy: &policy, settings: &settings, tz: &tz };
-    let practitioners = BTreeMap::from([("dr1".to_string(), Practitioner { id: "dr1".into(), name: "Dr Martin".into(), email: Some("dr@example.org".into()), mobile: Some("+33611111111".into()) })]);
-    let motives = BTreeMap::from([("m1".to_string(), Motive { id: "m1".into(), name: "Consultation".into(), notifications: true, instructions: None })]);
-    let patient = Patient { id: "p1".into(), first_name: "Jeanne".into(), last_name: "Dupont".into(), email: Some("jeanne@example.org".into()), mobile: Some("0612345678".into()), ..Patient::default() };
+    let ctx = PlanContext {
+        policy: &policy,
+        settings: &settings,
+        tz: &tz,
+    };
+    let practitioners = BTreeMap::from([(
+        "dr1".to_string(),
+        Practitioner {
+            id: "dr1".into(),
+            name: "Dr Martin".into(),
+            email: Some("dr@example.org".into()),
+            mobile: Some("+33611111111".into()),
+        },
+    )]);
+    let motives = BTreeMap::from([(
+        "m1".to_string(),
+        Motive {
+            id: "m1".into(),
+            name: "Consultation".into(),
+            notifications: true,
+            instructions: None,
+        },
+    )]);
+    let patient = Patient {
+        id: "p1".into(),
+        first_name: "Jeanne".into(),
+        last_name: "Dupont".into(),
+        email: Some("jeanne@example.org".into()),
+        mobile: Some("0612345678".into()),
+        ..Patient::default()
+    };
     let base: Timestamp = "2026-03-01T08:00:00+01:00".parse()?;
     let mut total = 0usize;
     let started = Instant::now();
@@ -64,17 +100,28 @@ fn bench_plan(name: &str, events: usize) -> anyhow::Result<f64> {
                 patient: "p1".into(),
                 practitioner: "dr1".into(),
                 motive: Some("m1".into()),
-                start: booked_at + SignedDuration::from_hours(24 * (1 + (i % 12) as i64) + 2 * k as i64),
+                start: booked_at
+                    + SignedDuration::from_hours(24 * (1 + (i % 12) as i64) + 2 * k as i64),
                 duration_minutes: 30,
                 location: None,
-                source: if i % 2 == 0 { Source::Online } else { Source::Staff },
+                source: if i % 2 == 0 {
+                    Source::Online
+                } else {
+                    Source::Staff
+                },
                 booked_at,
                 status: AppointmentStatus::Booked,
                 moves: Vec::new(),
                 version: 1,
             })
             .collect();
-        let facts = PatientFacts { patient: &patient, appointments: &appointments, documents: &[], practitioners: &practitioners, motives: &motives };
+        let facts = PatientFacts {
+            patient: &patient,
+            appointments: &appointments,
+            documents: &[],
+            practitioners: &practitioners,
+            motives: &motives,
+        };
         total += plan(ctx, facts, booked_at).len();
     }
     let elapsed = started.elapsed().as_secs_f64();

@@ -25,7 +25,11 @@ struct FileConfig {
 }
 
 impl Config {
-    pub fn load(path: Option<&Path>, database_flag: Option<String>, listen_flag: Option<String>) -> Result<Config, String> {
+    pub fn load(
+        path: Option<&Path>,
+        database_flag: Option<String>,
+        listen_flag: Option<String>,
+    ) -> Result<Config, String> {
         let file = match path {
             Some(p) => Some(p.to_path_buf()),
             None => Some(PathBuf::from("rappel.toml")).filter(|p| p.exists()),
@@ -33,9 +37,13 @@ impl Config {
         let from_file = match &file {
             None => FileConfig::default(),
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
                 toml::from_str(&text).map_err(|e| {
-                    let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1).unwrap_or(1);
+                    let line = e
+                        .span()
+                        .map(|s| text[..s.start].matches('\n').count() + 1)
+                        .unwrap_or(1);
                     format!("{}: line {line}: {}", p.display(), e.message())
                 })?
             }
@@ -51,12 +59,18 @@ impl Config {
             .unwrap_or_else(|| "127.0.0.1:8080".into());
         let smtp_url = env("RAPPEL_SMTP_URL").or(from_file.smtp_url);
         let public_url = env("RAPPEL_PUBLIC_URL").or(from_file.public_url);
-        let outbox_dir = env("RAPPEL_OUTBOX_DIR").map(PathBuf::from).or(from_file.outbox_dir).unwrap_or_else(|| "outbox".into());
+        let outbox_dir = env("RAPPEL_OUTBOX_DIR")
+            .map(PathBuf::from)
+            .or(from_file.outbox_dir)
+            .unwrap_or_else(|| "outbox".into());
 
-        let listen: SocketAddr = listen
-            .parse()
-            .map_err(|_| format!("RAPPEL_LISTEN: `{listen}` is not an address like 127.0.0.1:8080"))?;
-        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+        let listen: SocketAddr = listen.parse().map_err(|_| {
+            format!("RAPPEL_LISTEN: `{listen}` is not an address like 127.0.0.1:8080")
+        })?;
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
             return Err(format!(
                 "RAPPEL_DATABASE_URL: `{database_url}` is not a database URL (sqlite://rappel.db or postgres://user@host/db)"
             ));
@@ -71,7 +85,9 @@ impl Config {
         }
         let public_url = public_url.unwrap_or_else(|| format!("http://{listen}"));
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
-            return Err(format!("RAPPEL_PUBLIC_URL: `{public_url}` must start with http:// or https://"));
+            return Err(format!(
+                "RAPPEL_PUBLIC_URL: `{public_url}` must start with http:// or https://"
+            ));
         }
         Ok(Config {
             database_url,
@@ -87,7 +103,11 @@ impl Config {
             (Some(scheme), Some(at)) if at > scheme => {
                 let creds = &self.database_url[scheme + 3..at];
                 let user = creds.split(':').next().unwrap_or("");
-                format!("{}{user}:***{}", &self.database_url[..scheme + 3], &self.database_url[at..])
+                format!(
+                    "{}{user}:***{}",
+                    &self.database_url[..scheme + 3],
+                    &self.database_url[at..]
+                )
             }
             _ => self.database_url.clone(),
         }

@@ -17,22 +17,68 @@ pub async fn seed(engine: &Engine, config: &Config) -> anyhow::Result<()> {
         return Ok(());
     }
     let key = engine
-        .create_practice("Cabinet du Dr Martin (démo)", "doctolib", "Europe/Paris", Default::default())
+        .create_practice(
+            "Cabinet du Dr Martin (démo)",
+            "doctolib",
+            "Europe/Paris",
+            Default::default(),
+        )
         .await?;
     let practice = key.id.as_str();
-    for (id, name, email) in [("dr-martin", "Dr Claire Martin", Some("martin@cabinet.example")), ("dr-nguyen", "Dr Paul Nguyen", None)] {
+    for (id, name, email) in [
+        (
+            "dr-martin",
+            "Dr Claire Martin",
+            Some("martin@cabinet.example"),
+        ),
+        ("dr-nguyen", "Dr Paul Nguyen", None),
+    ] {
         engine
-            .put_practitioner(practice, &Practitioner { id: id.into(), name: name.into(), email: email.map(String::from), mobile: None })
+            .put_practitioner(
+                practice,
+                &Practitioner {
+                    id: id.into(),
+                    name: name.into(),
+                    email: email.map(String::from),
+                    mobile: None,
+                },
+            )
             .await?;
     }
     engine
-        .put_motive(practice, &Motive { id: "consult".into(), name: "Consultation".into(), notifications: true, instructions: Some("Apportez votre carte Vitale.".into()) })
+        .put_motive(
+            practice,
+            &Motive {
+                id: "consult".into(),
+                name: "Consultation".into(),
+                notifications: true,
+                instructions: Some("Apportez votre carte Vitale.".into()),
+            },
+        )
         .await?;
     let patients = [
-        ("p-dupont", "Jeanne", "Dupont", Some("jeanne.dupont@example.org"), Some("06 12 34 56 78")),
-        ("p-moreau", "Inès", "Moreau", Some("ines.moreau@example.org"), Some("07 01 02 03 04")),
+        (
+            "p-dupont",
+            "Jeanne",
+            "Dupont",
+            Some("jeanne.dupont@example.org"),
+            Some("06 12 34 56 78"),
+        ),
+        (
+            "p-moreau",
+            "Inès",
+            "Moreau",
+            Some("ines.moreau@example.org"),
+            Some("07 01 02 03 04"),
+        ),
         ("p-benali", "Karim", "Benali", None, Some("06 55 44 33 22")),
-        ("p-fontaine", "Sarah", "Fontaine", Some("sarah.fontaine@example.org"), Some("01 42 00 00 00")),
+        (
+            "p-fontaine",
+            "Sarah",
+            "Fontaine",
+            Some("sarah.fontaine@example.org"),
+            Some("01 42 00 00 00"),
+        ),
     ];
     for (id, first, last, email, mobile) in patients {
         engine
@@ -50,15 +96,27 @@ pub async fn seed(engine: &Engine, config: &Config) -> anyhow::Result<()> {
             .await?;
     }
     let now = Timestamp::now();
-    let today = now.to_zoned(jiff::tz::TimeZone::get("Europe/Paris")?).date();
+    let today = now
+        .to_zoned(jiff::tz::TimeZone::get("Europe/Paris")?)
+        .date();
     let at = |days: i64, hour: i8| -> anyhow::Result<Timestamp> {
-        Ok(today.checked_add(days.days())?.at(hour, 0, 0, 0).in_tz("Europe/Paris")?.timestamp())
+        Ok(today
+            .checked_add(days.days())?
+            .at(hour, 0, 0, 0)
+            .in_tz("Europe/Paris")?
+            .timestamp())
     };
     let bookings = [
         ("rdv-1", "p-dupont", "dr-martin", at(1, 9)?, Source::Online),
         ("rdv-2", "p-moreau", "dr-martin", at(2, 11)?, Source::Staff),
         ("rdv-3", "p-benali", "dr-nguyen", at(3, 15)?, Source::Staff),
-        ("rdv-4", "p-fontaine", "dr-nguyen", at(10, 10)?, Source::Online),
+        (
+            "rdv-4",
+            "p-fontaine",
+            "dr-nguyen",
+            at(10, 10)?,
+            Source::Online,
+        ),
         ("rdv-5", "p-dupont", "dr-martin", at(1, 16)?, Source::Staff),
     ];
     let events: Vec<Event> = bookings
@@ -80,6 +138,9 @@ pub async fn seed(engine: &Engine, config: &Config) -> anyhow::Result<()> {
     engine.ingest(practice, &events).await?;
     println!("demo practice created: {}", key.id);
     println!("API key (shown once): {}", key.api_key);
-    println!("open {}/v1/docs — try: curl -H 'Authorization: Bearer {}' {}/v1/appointments/rdv-1/timeline", config.public_url, key.api_key, config.public_url);
+    println!(
+        "open {}/v1/docs — try: curl -H 'Authorization: Bearer {}' {}/v1/appointments/rdv-1/timeline",
+        config.public_url, key.api_key, config.public_url
+    );
     Ok(())
 }

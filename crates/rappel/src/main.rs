@@ -22,7 +22,11 @@ use rappel_store::Store;
 use crate::config::Config;
 
 #[derive(Parser)]
-#[command(name = "rappel", version, about = "Rappel — patient-communication engine")]
+#[command(
+    name = "rappel",
+    version,
+    about = "Rappel — patient-communication engine"
+)]
 struct Cli {
     /// Configuration file (default: ./rappel.toml when present).
     #[arg(long, global = true)]
@@ -118,7 +122,11 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Simulate { file, json, check: want_check } => Ok(run_simulate(&file, json, want_check, false).await),
+        Command::Simulate {
+            file,
+            json,
+            check: want_check,
+        } => Ok(run_simulate(&file, json, want_check, false).await),
         Command::Explain { file } => Ok(run_simulate(&file, false, false, true).await),
         Command::Policy { command } => Ok(run_policy(command)),
         Command::Bench { command } => bench::run(command).await,
@@ -141,11 +149,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RAPPEL_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RAPPEL_LOG")
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
-async fn run_simulate(file: &std::path::Path, json: bool, want_check: bool, explain: bool) -> ExitCode {
+async fn run_simulate(
+    file: &std::path::Path,
+    json: bool,
+    want_check: bool,
+    explain: bool,
+) -> ExitCode {
     let name = file.display().to_string();
     let source = match std::fs::read_to_string(file) {
         Ok(source) => source,
@@ -169,12 +186,19 @@ async fn run_simulate(file: &std::path::Path, json: bool, want_check: bool, expl
         }
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&output).expect("output serializes"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&output).expect("output serializes")
+        );
     } else {
         print!("{}", human(&output, explain));
     }
     if want_check {
-        let failures = scenario.expect.as_ref().map(|e| check(e, &output)).unwrap_or_default();
+        let failures = scenario
+            .expect
+            .as_ref()
+            .map(|e| check(e, &output))
+            .unwrap_or_default();
         if !failures.is_empty() {
             for f in &failures {
                 eprintln!("{name}: {f}");
@@ -193,8 +217,14 @@ fn run_policy(command: PolicyCommand) -> ExitCode {
                 ExitCode::SUCCESS
             }
             None => {
-                let names: Vec<_> = rappel_domain::policy::PRESETS.iter().map(|(n, _)| *n).collect();
-                eprintln!("unknown preset `{preset}` (available: {})", names.join(", "));
+                let names: Vec<_> = rappel_domain::policy::PRESETS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect();
+                eprintln!(
+                    "unknown preset `{preset}` (available: {})",
+                    names.join(", ")
+                );
                 ExitCode::from(2)
             }
         },
@@ -209,7 +239,12 @@ fn run_policy(command: PolicyCommand) -> ExitCode {
             };
             match rappel_domain::policy::Policy::parse(&source) {
                 Ok(policy) => {
-                    println!("{name}: ok — policy `{}` with {} rules and {} options", policy.name, policy.rules.len(), policy.options.len());
+                    println!(
+                        "{name}: ok — policy `{}` with {} rules and {} options",
+                        policy.name,
+                        policy.rules.len(),
+                        policy.options.len()
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(mut e) => {
@@ -225,14 +260,26 @@ fn run_policy(command: PolicyCommand) -> ExitCode {
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let store = Store::connect(&config.database_url)
         .await
-        .with_context(|| format!("cannot open the database {}", config.redacted_database_url()))?;
-    store.migrate().await.context("cannot apply the migrations")?;
+        .with_context(|| {
+            format!(
+                "cannot open the database {}",
+                config.redacted_database_url()
+            )
+        })?;
+    store
+        .migrate()
+        .await
+        .context("cannot apply the migrations")?;
     Ok(store)
 }
 
 fn engine(config: &Config, store: Store) -> anyhow::Result<Engine> {
-    let outbox = FileOutbox::new(&config.outbox_dir)
-        .with_context(|| format!("cannot create the outbox folder {}", config.outbox_dir.display()))?;
+    let outbox = FileOutbox::new(&config.outbox_dir).with_context(|| {
+        format!(
+            "cannot create the outbox folder {}",
+            config.outbox_dir.display()
+        )
+    })?;
     Ok(Engine::new(
         store,
         Arc::new(SystemClock),
@@ -250,10 +297,20 @@ async fn run_service(command: Command, config: Config) -> anyhow::Result<ExitCod
             open_store(&config).await?;
             println!("migrations applied to {}", config.redacted_database_url());
         }
-        Command::Practice { command: PracticeCommand::Create { name, preset, timezone } } => {
+        Command::Practice {
+            command:
+                PracticeCommand::Create {
+                    name,
+                    preset,
+                    timezone,
+                },
+        } => {
             let store = open_store(&config).await?;
             let engine = engine(&config, store)?;
-            match engine.create_practice(&name, &preset, &timezone, Default::default()).await {
+            match engine
+                .create_practice(&name, &preset, &timezone, Default::default())
+                .await
+            {
                 Ok(key) => println!("{}", serde_json::to_string(&key)?),
                 Err(rappel_engine::EngineError::Invalid { field, reason }) => {
                     eprintln!("{field}: {reason}");
@@ -268,7 +325,9 @@ async fn run_service(command: Command, config: Config) -> anyhow::Result<ExitCod
             tracing::info!("worker started");
             worker_loop(engine, shutdown_signal()).await;
         }
-        Command::Serve { no_worker, demo, .. } => {
+        Command::Serve {
+            no_worker, demo, ..
+        } => {
             let store = open_store(&config).await?;
             let engine = engine(&config, store)?;
             if demo {
@@ -341,7 +400,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

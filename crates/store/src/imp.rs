@@ -10,11 +10,13 @@ mod codec;
 use std::sync::Once;
 
 use jiff::Timestamp;
-use rappel_domain::facts::{Appointment, AppointmentStatus, Document, Motive, Patient, Practitioner};
+use rappel_domain::facts::{
+    Appointment, AppointmentStatus, Document, Motive, Patient, Practitioner,
+};
 use serde_json::{Map, Value};
+use sqlx::Executor;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
-use sqlx::Executor;
 
 use self::codec::{Arg, Cols, SqlBuilder, bind_all, flag, like_escape, ms, opt_ms, to_json};
 use crate::{
@@ -64,7 +66,11 @@ struct Target {
 
 fn parse_url(url: &str) -> Result<Target> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Target { backend: Backend::Postgres, url: url.to_string(), in_memory: false });
+        return Ok(Target {
+            backend: Backend::Postgres,
+            url: url.to_string(),
+            in_memory: false,
+        });
     }
     if !url.starts_with("sqlite:") {
         return Err(StoreError::UnsupportedUrl(url.to_string()));
@@ -78,7 +84,11 @@ fn parse_url(url: &str) -> Result<Target> {
         let separator = if url.contains('?') { '&' } else { '?' };
         format!("{url}{separator}mode=rwc")
     };
-    Ok(Target { backend: Backend::Sqlite, url, in_memory })
+    Ok(Target {
+        backend: Backend::Sqlite,
+        url,
+        in_memory,
+    })
 }
 
 impl Store {
@@ -113,9 +123,14 @@ impl Store {
         if target.backend == Backend::Sqlite && !target.in_memory {
             // WAL is a property of the database file, so setting it once is enough; it lets
             // readers proceed while one writer holds the lock.
-            sqlx::query("PRAGMA journal_mode = WAL").fetch_optional(&pool).await?;
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .fetch_optional(&pool)
+                .await?;
         }
-        Ok(Store { pool, backend: target.backend })
+        Ok(Store {
+            pool,
+            backend: target.backend,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -151,7 +166,10 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(Tx { inner, backend: self.backend })
+        Ok(Tx {
+            inner,
+            backend: self.backend,
+        })
     }
 
     /// The earliest `due_at` of a pending notification, or of an expired lease (any practice).
@@ -218,10 +236,15 @@ impl Store {
             .bind(limit.max(0))
             .fetch_all(&mut *tx.inner)
             .await?;
-        let mut claimed = rows.iter().map(notification_from_row).collect::<Result<Vec<_>>>()?;
+        let mut claimed = rows
+            .iter()
+            .map(notification_from_row)
+            .collect::<Result<Vec<_>>>()?;
         tx.commit().await?;
         // RETURNING gives no order; workers expect the most overdue first.
-        claimed.sort_by(|a, b| (a.due_at, &a.practice_id, &a.key).cmp(&(b.due_at, &b.practice_id, &b.key)));
+        claimed.sort_by(|a, b| {
+            (a.due_at, &a.practice_id, &a.key).cmp(&(b.due_at, &b.practice_id, &b.key))
+        });
         Ok(claimed)
     }
 
@@ -260,7 +283,10 @@ impl Tx {
 
     pub async fn practice(&mut self, id: &str) -> Result<Option<PracticeRow>> {
         let sql = format!("SELECT {PRACTICE_COLUMNS} FROM practices WHERE id = $1");
-        let row = sqlx::query(&sql).bind(id).fetch_optional(&mut *self.inner).await?;
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&mut *self.inner)
+            .await?;
         row.as_ref().map(practice_from_row).transpose()
     }
 
@@ -336,13 +362,18 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn practitioner(&mut self, practice_id: &str, id: &str) -> Result<Option<Practitioner>> {
+    pub async fn practitioner(
+        &mut self,
+        practice_id: &str,
+        id: &str,
+    ) -> Result<Option<Practitioner>> {
         let row = sqlx::query("SELECT data FROM practitioners WHERE practice_id = $1 AND id = $2")
             .bind(practice_id)
             .bind(id)
             .fetch_optional(&mut *self.inner)
             .await?;
-        row.map(|r| Cols::new(&r, "practitioners").json("data")).transpose()
+        row.map(|r| Cols::new(&r, "practitioners").json("data"))
+            .transpose()
     }
 
     pub async fn practitioners(&mut self, practice_id: &str) -> Result<Vec<Practitioner>> {
@@ -350,7 +381,9 @@ impl Tx {
             .bind(practice_id)
             .fetch_all(&mut *self.inner)
             .await?;
-        rows.iter().map(|r| Cols::new(r, "practitioners").json("data")).collect()
+        rows.iter()
+            .map(|r| Cols::new(r, "practitioners").json("data"))
+            .collect()
     }
 
     pub async fn upsert_motive(&mut self, practice_id: &str, m: &Motive) -> Result<()> {
@@ -372,7 +405,8 @@ impl Tx {
             .bind(id)
             .fetch_optional(&mut *self.inner)
             .await?;
-        row.map(|r| Cols::new(&r, "motives").json("data")).transpose()
+        row.map(|r| Cols::new(&r, "motives").json("data"))
+            .transpose()
     }
 
     pub async fn motives(&mut self, practice_id: &str) -> Result<Vec<Motive>> {
@@ -380,7 +414,9 @@ impl Tx {
             .bind(practice_id)
             .fetch_all(&mut *self.inner)
             .await?;
-        rows.iter().map(|r| Cols::new(r, "motives").json("data")).collect()
+        rows.iter()
+            .map(|r| Cols::new(r, "motives").json("data"))
+            .collect()
     }
 
     pub async fn upsert_patient(
@@ -417,7 +453,8 @@ impl Tx {
         .bind(id)
         .fetch_optional(&mut *self.inner)
         .await?;
-        row.map(|r| Cols::new(&r, "patients").json("data")).transpose()
+        row.map(|r| Cols::new(&r, "patients").json("data"))
+            .transpose()
     }
 
     /// Patients whose name, email or mobile contains `query` (case-insensitive), at most `limit`.
@@ -440,13 +477,23 @@ impl Tx {
         .bind(limit.max(0))
         .fetch_all(&mut *self.inner)
         .await?;
-        rows.iter().map(|r| Cols::new(r, "patients").json("data")).collect()
+        rows.iter()
+            .map(|r| Cols::new(r, "patients").json("data"))
+            .collect()
     }
 
     /// GDPR erasure: replaces the patient's personal data with nothing (keeps the id, marks it
     /// erased), and removes their documents' rows. Returns false if unknown.
-    pub async fn erase_patient(&mut self, practice_id: &str, id: &str, at: Timestamp) -> Result<bool> {
-        let blank = Patient { id: id.to_string(), ..Patient::default() };
+    pub async fn erase_patient(
+        &mut self,
+        practice_id: &str,
+        id: &str,
+        at: Timestamp,
+    ) -> Result<bool> {
+        let blank = Patient {
+            id: id.to_string(),
+            ..Patient::default()
+        };
         let updated = sqlx::query(
             "UPDATE patients SET data = $3, search = '', erased = 1, \
                erased_at = COALESCE(erased_at, $4), updated_at = $4 \
@@ -510,13 +557,18 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn appointment(&mut self, practice_id: &str, id: &str) -> Result<Option<Appointment>> {
+    pub async fn appointment(
+        &mut self,
+        practice_id: &str,
+        id: &str,
+    ) -> Result<Option<Appointment>> {
         let row = sqlx::query("SELECT data FROM appointments WHERE practice_id = $1 AND id = $2")
             .bind(practice_id)
             .bind(id)
             .fetch_optional(&mut *self.inner)
             .await?;
-        row.map(|r| Cols::new(&r, "appointments").json("data")).transpose()
+        row.map(|r| Cols::new(&r, "appointments").json("data"))
+            .transpose()
     }
 
     /// The patient's appointments starting at or after `since`, plus any whose status changed at
@@ -539,7 +591,9 @@ impl Tx {
         .bind(ms(since))
         .fetch_all(&mut *self.inner)
         .await?;
-        rows.iter().map(|r| Cols::new(r, "appointments").json("data")).collect()
+        rows.iter()
+            .map(|r| Cols::new(r, "appointments").json("data"))
+            .collect()
     }
 
     /// Every appointment of the patient (history: no-show counts, recall, timeline), by start.
@@ -556,7 +610,9 @@ impl Tx {
         .bind(patient_id)
         .fetch_all(&mut *self.inner)
         .await?;
-        rows.iter().map(|r| Cols::new(r, "appointments").json("data")).collect()
+        rows.iter()
+            .map(|r| Cols::new(r, "appointments").json("data"))
+            .collect()
     }
 
     /// Appointments of the practice starting in [from, to), by start.
@@ -575,7 +631,9 @@ impl Tx {
         .bind(ms(to))
         .fetch_all(&mut *self.inner)
         .await?;
-        rows.iter().map(|r| Cols::new(r, "appointments").json("data")).collect()
+        rows.iter()
+            .map(|r| Cols::new(r, "appointments").json("data"))
+            .collect()
     }
 
     /// Ids of patients with an appointment starting at or after `since` or a document sent at or
@@ -597,7 +655,9 @@ impl Tx {
         .bind(ms(documents_since))
         .fetch_all(&mut *self.inner)
         .await?;
-        rows.iter().map(|r| Cols::new(r, "appointments").text("patient_id")).collect()
+        rows.iter()
+            .map(|r| Cols::new(r, "appointments").text("patient_id"))
+            .collect()
     }
 
     /// Every non-erased patient of the practice (tasks: birthdays, recalls), by id.
@@ -608,7 +668,9 @@ impl Tx {
         .bind(practice_id)
         .fetch_all(&mut *self.inner)
         .await?;
-        rows.iter().map(|r| Cols::new(r, "patients").json("data")).collect()
+        rows.iter()
+            .map(|r| Cols::new(r, "patients").json("data"))
+            .collect()
     }
 
     // ---- documents ----
@@ -635,7 +697,8 @@ impl Tx {
             .bind(id)
             .fetch_optional(&mut *self.inner)
             .await?;
-        row.map(|r| Cols::new(&r, "documents").json("data")).transpose()
+        row.map(|r| Cols::new(&r, "documents").json("data"))
+            .transpose()
     }
 
     pub async fn patient_documents(
@@ -651,7 +714,9 @@ impl Tx {
         .bind(patient_id)
         .fetch_all(&mut *self.inner)
         .await?;
-        rows.iter().map(|r| Cols::new(r, "documents").json("data")).collect()
+        rows.iter()
+            .map(|r| Cols::new(r, "documents").json("data"))
+            .collect()
     }
 
     // ---- events and idempotency ----
@@ -691,7 +756,12 @@ impl Tx {
         Ok(seq)
     }
 
-    pub async fn events(&mut self, practice_id: &str, after_seq: i64, limit: i64) -> Result<Vec<EventRow>> {
+    pub async fn events(
+        &mut self,
+        practice_id: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<EventRow>> {
         let rows = sqlx::query(
             "SELECT practice_id, seq, at, received_at, event_type, body FROM events \
              WHERE practice_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
@@ -732,7 +802,11 @@ impl Tx {
         .await?;
         row.map(|row| {
             let c = Cols::new(&row, "idempotency_keys");
-            Ok((c.text("request_hash")?, c.int("status")?, c.json("response")?))
+            Ok((
+                c.text("request_hash")?,
+                c.int("status")?,
+                c.json("response")?,
+            ))
         })
         .transpose()
     }
@@ -784,7 +858,11 @@ impl Tx {
         rows.iter().map(notification_from_row).collect()
     }
 
-    pub async fn notification(&mut self, practice_id: &str, key: &str) -> Result<Option<NotificationRow>> {
+    pub async fn notification(
+        &mut self,
+        practice_id: &str,
+        key: &str,
+    ) -> Result<Option<NotificationRow>> {
         let row = sqlx::query(concat!(
             "SELECT ",
             notification_columns!(),
@@ -804,7 +882,9 @@ impl Tx {
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
              $17, $18, $19, $20, $21, $22, $23, $24)"
         ));
-        bind_all(query, notification_args(n)?).execute(&mut *self.inner).await?;
+        bind_all(query, notification_args(n)?)
+            .execute(&mut *self.inner)
+            .await?;
         Ok(())
     }
 
@@ -833,7 +913,11 @@ impl Tx {
         practice_id: &str,
         filter: &NotificationFilter,
     ) -> Result<Vec<NotificationRow>> {
-        let mut sql = SqlBuilder::new(concat!("SELECT ", notification_columns!(), " FROM notifications"));
+        let mut sql = SqlBuilder::new(concat!(
+            "SELECT ",
+            notification_columns!(),
+            " FROM notifications"
+        ));
         let p = sql.arg(Arg::Text(practice_id.to_string()));
         sql.push(&format!(" WHERE practice_id = {p}"));
         if let Some(status) = filter.status {
@@ -855,11 +939,15 @@ impl Tx {
         if let Some((due_at, key)) = &filter.cursor {
             let d = sql.arg(Arg::Int(ms(*due_at)));
             let k = sql.arg(Arg::Text(key.clone()));
-            sql.push(&format!(" AND (due_at > {d} OR (due_at = {d} AND key > {k}))"));
+            sql.push(&format!(
+                " AND (due_at > {d} OR (due_at = {d} AND key > {k}))"
+            ));
         }
         let l = sql.arg(Arg::Int(filter.limit.max(0)));
         sql.push(&format!(" ORDER BY due_at, key LIMIT {l}"));
-        let rows = bind_all(sqlx::query(&sql.text), sql.args).fetch_all(&mut *self.inner).await?;
+        let rows = bind_all(sqlx::query(&sql.text), sql.args)
+            .fetch_all(&mut *self.inner)
+            .await?;
         rows.iter().map(notification_from_row).collect()
     }
 
@@ -1054,7 +1142,12 @@ impl Tx {
     }
 
     /// Returns false when unknown (or already resolved).
-    pub async fn resolve_inbox(&mut self, practice_id: &str, id: &str, at: Timestamp) -> Result<bool> {
+    pub async fn resolve_inbox(
+        &mut self,
+        practice_id: &str,
+        id: &str,
+        at: Timestamp,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE inbox SET resolved_at = $3 \
              WHERE practice_id = $1 AND id = $2 AND resolved_at IS NULL",
@@ -1157,7 +1250,12 @@ impl Tx {
     }
 
     /// The task's runs, latest occurrence first, at most `limit`.
-    pub async fn task_runs(&mut self, practice_id: &str, task_id: &str, limit: i64) -> Result<Vec<TaskRunRow>> {
+    pub async fn task_runs(
+        &mut self,
+        practice_id: &str,
+        task_id: &str,
+        limit: i64,
+    ) -> Result<Vec<TaskRunRow>> {
         let sql = format!(
             "SELECT {TASK_RUN_COLUMNS} FROM task_runs WHERE practice_id = $1 AND task_id = $2 \
              ORDER BY scheduled_for DESC, occurrence DESC LIMIT $3"
@@ -1172,14 +1270,26 @@ impl Tx {
     }
 
     /// The latest occurrence that ran, if any.
-    pub async fn last_task_run(&mut self, practice_id: &str, task_id: &str) -> Result<Option<TaskRunRow>> {
-        Ok(self.task_runs(practice_id, task_id, 1).await?.into_iter().next())
+    pub async fn last_task_run(
+        &mut self,
+        practice_id: &str,
+        task_id: &str,
+    ) -> Result<Option<TaskRunRow>> {
+        Ok(self
+            .task_runs(practice_id, task_id, 1)
+            .await?
+            .into_iter()
+            .next())
     }
 }
 
 /// The arguments of an insert in [`notification_columns!`] order.
 fn notification_args(n: &NotificationRow) -> Result<Vec<Arg>> {
-    let rendered = n.rendered.as_ref().map(|r| to_json("notifications", r)).transpose()?;
+    let rendered = n
+        .rendered
+        .as_ref()
+        .map(|r| to_json("notifications", r))
+        .transpose()?;
     Ok(vec![
         Arg::Text(n.practice_id.clone()),
         Arg::Text(n.key.clone()),

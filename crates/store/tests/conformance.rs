@@ -19,8 +19,8 @@ use rappel_domain::facts::{
 };
 use rappel_domain::notification::{Channel, Kind, Reason, Recipient};
 use rappel_store::{
-    Backend, InboxRow, NotificationFilter, NotificationRow, PracticeRow, Status, Store,
-    StoreError, TaskRow, TaskRunRow,
+    Backend, InboxRow, NotificationFilter, NotificationRow, PracticeRow, Status, Store, StoreError,
+    TaskRow, TaskRunRow,
 };
 use serde_json::{Map, json};
 use sqlx::Connection;
@@ -44,8 +44,16 @@ enum Cleanup {
 
 fn unique_suffix() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-    format!("{}_{}_{}", std::process::id(), nanos, COUNTER.fetch_add(1, Ordering::Relaxed))
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 fn postgres_admin_url() -> String {
@@ -60,7 +68,9 @@ fn with_database(url: &str, name: &str) -> String {
         None => (url, None),
     };
     let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[authority_start..].find('/').map(|i| authority_start + i);
+    let path_start = base[authority_start..]
+        .find('/')
+        .map(|i| authority_start + i);
     let server = match path_start {
         Some(i) => &base[..i],
         None => base,
@@ -74,14 +84,17 @@ fn with_database(url: &str, name: &str) -> String {
 async fn open(flavor: Flavor) -> (Store, Cleanup) {
     match flavor {
         Flavor::SqliteFile => {
-            let path = std::env::temp_dir().join(format!("rappel_store_test_{}.db", unique_suffix()));
+            let path =
+                std::env::temp_dir().join(format!("rappel_store_test_{}.db", unique_suffix()));
             let url = format!("sqlite://{}", path.display());
             let store = Store::connect(&url).await.expect("open a SQLite file");
             assert!(path.exists(), "connect must create the SQLite file");
             (store, Cleanup::Files(path))
         }
         Flavor::SqliteMemory => {
-            let store = Store::connect("sqlite::memory:").await.expect("open in-memory SQLite");
+            let store = Store::connect("sqlite::memory:")
+                .await
+                .expect("open in-memory SQLite");
             (store, Cleanup::Nothing)
         }
         Flavor::Postgres => {
@@ -212,7 +225,9 @@ conformance!(
 
 #[tokio::test]
 async fn an_unknown_url_scheme_is_refused() {
-    let err = Store::connect("mysql://localhost/rappel").await.unwrap_err();
+    let err = Store::connect("mysql://localhost/rappel")
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::UnsupportedUrl(_)), "{err}");
 }
 
@@ -356,7 +371,10 @@ async fn practices_and_api_keys_round_trip(store: Store) {
 
     // A failed statement aborts the whole transaction on PostgreSQL: try it in one of its own.
     let mut tx = store.begin().await.unwrap();
-    assert!(tx.insert_practice(&practice("a")).await.is_err(), "a practice id is unique");
+    assert!(
+        tx.insert_practice(&practice("a")).await.is_err(),
+        "a practice id is unique"
+    );
     drop(tx);
 
     let mut tx = store.begin().await.unwrap();
@@ -365,15 +383,36 @@ async fn practices_and_api_keys_round_trip(store: Store) {
 
     let mut settings = Map::new();
     settings.insert("reminder_sms".into(), json!(true));
-    settings.insert("quiet_hours".into(), json!({"from": "20:00", "to": "08:00"}));
+    settings.insert(
+        "quiet_hours".into(),
+        json!({"from": "20:00", "to": "08:00"}),
+    );
     tx.update_practice_settings("a", &settings).await.unwrap();
     assert_eq!(tx.practice("a").await.unwrap().unwrap().settings, settings);
 
-    tx.insert_api_key("a", "k1", "hash-of-secret", at("2025-01-02T00:00:00Z")).await.unwrap();
-    assert!(tx.api_key_matches("a", "k1", "hash-of-secret").await.unwrap());
-    assert!(!tx.api_key_matches("a", "k1", "hash-of-other").await.unwrap());
-    assert!(!tx.api_key_matches("a", "k2", "hash-of-secret").await.unwrap());
-    assert!(!tx.api_key_matches("b", "k1", "hash-of-secret").await.unwrap());
+    tx.insert_api_key("a", "k1", "hash-of-secret", at("2025-01-02T00:00:00Z"))
+        .await
+        .unwrap();
+    assert!(
+        tx.api_key_matches("a", "k1", "hash-of-secret")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !tx.api_key_matches("a", "k1", "hash-of-other")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !tx.api_key_matches("a", "k2", "hash-of-secret")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !tx.api_key_matches("b", "k1", "hash-of-secret")
+            .await
+            .unwrap()
+    );
     tx.commit().await.unwrap();
 }
 
@@ -390,7 +429,10 @@ async fn upserting_twice_keeps_one_row_with_the_latest_data(store: Store) {
     doctor.email = Some("martin@example.org".into());
     tx.upsert_practitioner("a", &doctor).await.unwrap();
     assert_eq!(tx.practitioners("a").await.unwrap(), vec![doctor.clone()]);
-    assert_eq!(tx.practitioner("a", "dr-martin").await.unwrap(), Some(doctor));
+    assert_eq!(
+        tx.practitioner("a", "dr-martin").await.unwrap(),
+        Some(doctor)
+    );
     assert_eq!(tx.practitioner("a", "dr-nobody").await.unwrap(), None);
 
     let mut motive = Motive {
@@ -407,24 +449,37 @@ async fn upserting_twice_keeps_one_row_with_the_latest_data(store: Store) {
     assert_eq!(tx.motive("a", "consultation").await.unwrap(), Some(motive));
 
     let mut jean = patient("p1", "Jean", "Dupont");
-    tx.upsert_patient("a", &jean, at("2025-02-01T00:00:00Z")).await.unwrap();
+    tx.upsert_patient("a", &jean, at("2025-02-01T00:00:00Z"))
+        .await
+        .unwrap();
     jean.last_name = "Durand".into();
     jean.birth_date = Some("1980-05-17".parse().unwrap());
-    tx.upsert_patient("a", &jean, at("2025-02-02T00:00:00Z")).await.unwrap();
+    tx.upsert_patient("a", &jean, at("2025-02-02T00:00:00Z"))
+        .await
+        .unwrap();
     assert_eq!(tx.all_patients("a").await.unwrap(), vec![jean.clone()]);
     assert_eq!(tx.patient("a", "p1").await.unwrap(), Some(jean));
 
     let mut visit = appointment("a1", "p1", "2025-03-10T09:00:00Z");
-    tx.upsert_appointment("a", &visit, at("2025-02-01T00:00:00Z")).await.unwrap();
+    tx.upsert_appointment("a", &visit, at("2025-02-01T00:00:00Z"))
+        .await
+        .unwrap();
     visit.start = at("2025-03-11T09:00:00Z");
     visit.version = 2;
-    tx.upsert_appointment("a", &visit, at("2025-02-02T00:00:00Z")).await.unwrap();
-    assert_eq!(tx.patient_history("a", "p1").await.unwrap(), vec![visit.clone()]);
+    tx.upsert_appointment("a", &visit, at("2025-02-02T00:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(
+        tx.patient_history("a", "p1").await.unwrap(),
+        vec![visit.clone()]
+    );
     assert_eq!(tx.appointment("a", "a1").await.unwrap(), Some(visit));
 
     let mut letter = document("d1", "p1", "2025-02-01T00:00:00Z");
     tx.upsert_document("a", &letter).await.unwrap();
-    letter.email = EmailDelivery::Delivered { at: at("2025-02-01T00:01:00Z") };
+    letter.email = EmailDelivery::Delivered {
+        at: at("2025-02-01T00:01:00Z"),
+    };
     tx.upsert_document("a", &letter).await.unwrap();
     assert_eq!(tx.patient_documents("a", "p1").await.unwrap(), vec![letter]);
     tx.commit().await.unwrap();
@@ -434,8 +489,12 @@ async fn patient_search_is_case_insensitive_and_escapes_wildcards(store: Store) 
     with_practices(&store, &["a"]).await;
     let mut tx = store.begin().await.unwrap();
     let now = at("2025-02-01T00:00:00Z");
-    tx.upsert_patient("a", &patient("p1", "Jean", "Dupont"), now).await.unwrap();
-    tx.upsert_patient("a", &patient("p2", "Éloïse", "Martin"), now).await.unwrap();
+    tx.upsert_patient("a", &patient("p1", "Jean", "Dupont"), now)
+        .await
+        .unwrap();
+    tx.upsert_patient("a", &patient("p2", "Éloïse", "Martin"), now)
+        .await
+        .unwrap();
     let mut odd = patient("p3", "Zoé", "Bernard");
     odd.email = Some("zoe_100%@example.org".into());
     odd.mobile = None;
@@ -446,16 +505,36 @@ async fn patient_search_is_case_insensitive_and_escapes_wildcards(store: Store) 
     let found = tx.search_patients("a", "éLOÏSE", 10).await.unwrap();
     assert_eq!(ids(&found, |p| &p.id), ["p2"], "non-ASCII letters fold too");
     let found = tx.search_patients("a", "dupont jean", 10).await.unwrap();
-    assert_eq!(ids(&found, |p| &p.id), ["p1"], "last name first also matches");
+    assert_eq!(
+        ids(&found, |p| &p.id),
+        ["p1"],
+        "last name first also matches"
+    );
     let found = tx.search_patients("a", "612345", 10).await.unwrap();
     assert_eq!(ids(&found, |p| &p.id), ["p1", "p2"], "by mobile");
     let found = tx.search_patients("a", "jean@EXAMPLE", 10).await.unwrap();
     assert_eq!(ids(&found, |p| &p.id), ["p1"], "by email");
     let found = tx.search_patients("a", "_100%", 10).await.unwrap();
     assert_eq!(ids(&found, |p| &p.id), ["p3"]);
-    assert!(tx.search_patients("a", "j%n", 10).await.unwrap().is_empty(), "% is literal");
-    assert!(tx.search_patients("a", "j_an", 10).await.unwrap().is_empty(), "_ is literal");
-    assert_eq!(tx.search_patients("a", "example.org", 2).await.unwrap().len(), 2, "limit");
+    assert!(
+        tx.search_patients("a", "j%n", 10).await.unwrap().is_empty(),
+        "% is literal"
+    );
+    assert!(
+        tx.search_patients("a", "j_an", 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "_ is literal"
+    );
+    assert_eq!(
+        tx.search_patients("a", "example.org", 2)
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "limit"
+    );
     tx.commit().await.unwrap();
 }
 
@@ -463,10 +542,18 @@ async fn erasing_a_patient_blanks_their_data_and_removes_their_documents(store: 
     with_practices(&store, &["a"]).await;
     let mut tx = store.begin().await.unwrap();
     let now = at("2025-02-01T00:00:00Z");
-    tx.upsert_patient("a", &patient("p1", "Jean", "Dupont"), now).await.unwrap();
-    tx.upsert_patient("a", &patient("p2", "Marie", "Curie"), now).await.unwrap();
-    tx.upsert_document("a", &document("d1", "p1", "2025-02-01T00:00:00Z")).await.unwrap();
-    tx.upsert_document("a", &document("d2", "p2", "2025-02-01T00:00:00Z")).await.unwrap();
+    tx.upsert_patient("a", &patient("p1", "Jean", "Dupont"), now)
+        .await
+        .unwrap();
+    tx.upsert_patient("a", &patient("p2", "Marie", "Curie"), now)
+        .await
+        .unwrap();
+    tx.upsert_document("a", &document("d1", "p1", "2025-02-01T00:00:00Z"))
+        .await
+        .unwrap();
+    tx.upsert_document("a", &document("d2", "p2", "2025-02-01T00:00:00Z"))
+        .await
+        .unwrap();
 
     assert!(!tx.is_erased("a", "p1").await.unwrap());
     assert!(tx.erase_patient("a", "p1", now).await.unwrap());
@@ -475,17 +562,37 @@ async fn erasing_a_patient_blanks_their_data_and_removes_their_documents(store: 
     assert!(!tx.is_erased("a", "nobody").await.unwrap());
     assert_eq!(tx.patient("a", "p1").await.unwrap(), None);
     assert_eq!(ids(&tx.all_patients("a").await.unwrap(), |p| &p.id), ["p2"]);
-    assert!(tx.search_patients("a", "dupont", 10).await.unwrap().is_empty());
-    assert!(tx.search_patients("a", "jean", 10).await.unwrap().is_empty());
+    assert!(
+        tx.search_patients("a", "dupont", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        tx.search_patients("a", "jean", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(tx.document("a", "d1").await.unwrap(), None);
     assert!(tx.patient_documents("a", "p1").await.unwrap().is_empty());
-    assert!(tx.document("a", "d2").await.unwrap().is_some(), "other patients keep theirs");
+    assert!(
+        tx.document("a", "d2").await.unwrap().is_some(),
+        "other patients keep theirs"
+    );
 
     // A late update about an erased patient must not bring their data back.
-    tx.upsert_patient("a", &patient("p1", "Jean", "Dupont"), now).await.unwrap();
+    tx.upsert_patient("a", &patient("p1", "Jean", "Dupont"), now)
+        .await
+        .unwrap();
     assert_eq!(tx.patient("a", "p1").await.unwrap(), None);
     assert!(tx.is_erased("a", "p1").await.unwrap());
-    assert!(tx.search_patients("a", "dupont", 10).await.unwrap().is_empty());
+    assert!(
+        tx.search_patients("a", "dupont", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     tx.commit().await.unwrap();
 }
 
@@ -521,7 +628,16 @@ async fn appointment_queries_select_by_start_and_by_change(store: Store) {
     let sooner = appointment("sooner", "p1", "2025-03-05T09:00:00Z");
     let at_since = appointment("at-since", "p1", "2025-03-01T00:00:00Z");
     let other = appointment("other", "p2", "2025-03-06T09:00:00Z");
-    for a in [&past, &late_cancel, &moved_back, &old_cancel, &later, &sooner, &at_since, &other] {
+    for a in [
+        &past,
+        &late_cancel,
+        &moved_back,
+        &old_cancel,
+        &later,
+        &sooner,
+        &at_since,
+        &other,
+    ] {
         tx.upsert_appointment("a", a, now).await.unwrap();
     }
 
@@ -535,18 +651,37 @@ async fn appointment_queries_select_by_start_and_by_change(store: Store) {
     let history = tx.patient_history("a", "p1").await.unwrap();
     assert_eq!(
         ids(&history, |a| &a.id),
-        ["past", "late-cancel", "old-cancel", "moved-back", "at-since", "sooner", "later"]
+        [
+            "past",
+            "late-cancel",
+            "old-cancel",
+            "moved-back",
+            "at-since",
+            "sooner",
+            "later"
+        ]
     );
 
     let week = tx
         .appointments_between("a", at("2025-03-01T00:00:00Z"), at("2025-03-15T09:00:00Z"))
         .await
         .unwrap();
-    assert_eq!(ids(&week, |a| &a.id), ["at-since", "sooner", "other"], "[from, to)");
+    assert_eq!(
+        ids(&week, |a| &a.id),
+        ["at-since", "sooner", "other"],
+        "[from, to)"
+    );
 
-    tx.upsert_document("a", &document("d1", "p3", "2025-02-27T00:00:00Z")).await.unwrap();
-    tx.upsert_document("a", &document("d0", "p4", "2025-01-01T00:00:00Z")).await.unwrap();
-    let open = tx.patients_with_open_work("a", now, at("2025-02-15T00:00:00Z")).await.unwrap();
+    tx.upsert_document("a", &document("d1", "p3", "2025-02-27T00:00:00Z"))
+        .await
+        .unwrap();
+    tx.upsert_document("a", &document("d0", "p4", "2025-01-01T00:00:00Z"))
+        .await
+        .unwrap();
+    let open = tx
+        .patients_with_open_work("a", now, at("2025-02-15T00:00:00Z"))
+        .await
+        .unwrap();
     assert_eq!(open, ["p1", "p2", "p3"]);
     tx.commit().await.unwrap();
 }
@@ -556,7 +691,9 @@ async fn documents_round_trip_and_list_by_patient(store: Store) {
     let mut tx = store.begin().await.unwrap();
     let mut second = document("d2", "p1", "2025-02-03T00:00:00Z");
     second.consulted_at = Some(at("2025-02-04T00:00:00Z"));
-    second.email = EmailDelivery::Failed { at: at("2025-02-03T00:05:00Z") };
+    second.email = EmailDelivery::Failed {
+        at: at("2025-02-03T00:05:00Z"),
+    };
     let first = document("d1", "p1", "2025-02-01T00:00:00Z");
     let other = document("d3", "p2", "2025-02-02T00:00:00Z");
     for d in [&second, &first, &other] {
@@ -564,7 +701,10 @@ async fn documents_round_trip_and_list_by_patient(store: Store) {
     }
     assert_eq!(tx.document("a", "d2").await.unwrap(), Some(second.clone()));
     assert_eq!(tx.document("a", "nope").await.unwrap(), None);
-    assert_eq!(tx.patient_documents("a", "p1").await.unwrap(), vec![first, second]);
+    assert_eq!(
+        tx.patient_documents("a", "p1").await.unwrap(),
+        vec![first, second]
+    );
     assert_eq!(tx.patient_documents("a", "p2").await.unwrap(), vec![other]);
     tx.commit().await.unwrap();
 }
@@ -576,20 +716,37 @@ async fn event_sequence_numbers_count_per_practice(store: Store) {
     for n in 1..=3 {
         let body = json!({"type": "appointment.booked", "n": n});
         let seq = tx
-            .insert_event("a", at("2025-02-01T00:00:00Z"), received, "appointment.booked", &body)
+            .insert_event(
+                "a",
+                at("2025-02-01T00:00:00Z"),
+                received,
+                "appointment.booked",
+                &body,
+            )
             .await
             .unwrap();
         assert_eq!(seq, n);
     }
-    let seq = tx.insert_event("b", received, received, "patient.updated", &json!({})).await.unwrap();
+    let seq = tx
+        .insert_event("b", received, received, "patient.updated", &json!({}))
+        .await
+        .unwrap();
     assert_eq!(seq, 1, "each practice counts from 1");
     tx.commit().await.unwrap();
 
     let mut tx = store.begin().await.unwrap();
-    assert_eq!(tx.insert_event("a", received, received, "x", &json!(null)).await.unwrap(), 4);
+    assert_eq!(
+        tx.insert_event("a", received, received, "x", &json!(null))
+            .await
+            .unwrap(),
+        4
+    );
     let events = tx.events("a", 1, 2).await.unwrap();
     assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
-    assert_eq!(events[0].body, json!({"type": "appointment.booked", "n": 2}));
+    assert_eq!(
+        events[0].body,
+        json!({"type": "appointment.booked", "n": 2})
+    );
     assert_eq!(events[0].event_type, "appointment.booked");
     assert_eq!(events[0].at, at("2025-02-01T00:00:00Z"));
     assert_eq!(events[0].received_at, received);
@@ -609,7 +766,10 @@ async fn event_sequence_numbers_stay_unique_under_concurrent_writers(store: Stor
             for i in 0..10 {
                 let mut tx = store.begin().await.unwrap();
                 let now = at("2025-02-01T00:00:00Z");
-                let seq = tx.insert_event("a", now, now, "x", &json!([w, i])).await.unwrap();
+                let seq = tx
+                    .insert_event("a", now, now, "x", &json!([w, i]))
+                    .await
+                    .unwrap();
                 tx.commit().await.unwrap();
                 seqs.push(seq);
             }
@@ -629,12 +789,22 @@ async fn idempotency_answers_round_trip(store: Store) {
     let mut tx = store.begin().await.unwrap();
     assert_eq!(tx.idempotency("a", "k").await.unwrap(), None);
     let answer = json!({"id": "a1", "status": "booked"});
-    tx.save_idempotency("a", "k", "h1", 201, &answer, at("2025-02-01T00:00:00Z")).await.unwrap();
-    assert_eq!(tx.idempotency("a", "k").await.unwrap(), Some(("h1".into(), 201, answer)));
+    tx.save_idempotency("a", "k", "h1", 201, &answer, at("2025-02-01T00:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(
+        tx.idempotency("a", "k").await.unwrap(),
+        Some(("h1".into(), 201, answer))
+    );
     assert_eq!(tx.idempotency("b", "k").await.unwrap(), None);
     let again = json!({"error": "conflict"});
-    tx.save_idempotency("a", "k", "h2", 409, &again, at("2025-02-01T00:00:01Z")).await.unwrap();
-    assert_eq!(tx.idempotency("a", "k").await.unwrap(), Some(("h2".into(), 409, again)));
+    tx.save_idempotency("a", "k", "h2", 409, &again, at("2025-02-01T00:00:01Z"))
+        .await
+        .unwrap();
+    assert_eq!(
+        tx.idempotency("a", "k").await.unwrap(),
+        Some(("h2".into(), 409, again))
+    );
     tx.commit().await.unwrap();
 }
 
@@ -658,13 +828,23 @@ async fn notifications_insert_update_and_read_back_every_column(store: Store) {
     full.last_error = Some("timeout".into());
     full.rendered = Some(json!({"subject": "Rappel", "text": "Bonjour"}));
     full.provider_id = Some("msg-42".into());
-    let bare = notification("a", "p1/confirmation/sms/patient:p1", "2025-03-01T09:00:00Z");
+    let bare = notification(
+        "a",
+        "p1/confirmation/sms/patient:p1",
+        "2025-03-01T09:00:00Z",
+    );
 
     let mut tx = store.begin().await.unwrap();
     tx.insert_notification(&full).await.unwrap();
     tx.insert_notification(&bare).await.unwrap();
-    assert_eq!(tx.notification("a", &full.key).await.unwrap(), Some(full.clone()));
-    assert_eq!(tx.notification("a", &bare.key).await.unwrap(), Some(bare.clone()));
+    assert_eq!(
+        tx.notification("a", &full.key).await.unwrap(),
+        Some(full.clone())
+    );
+    assert_eq!(
+        tx.notification("a", &bare.key).await.unwrap(),
+        Some(bare.clone())
+    );
     assert_eq!(tx.notification("a", "nope").await.unwrap(), None);
     tx.commit().await.unwrap();
 
@@ -684,7 +864,13 @@ async fn notifications_insert_update_and_read_back_every_column(store: Store) {
     let mut tx = store.begin().await.unwrap();
     tx.update_notification(&updated).await.unwrap();
     let read = tx.notification("a", &bare.key).await.unwrap().unwrap();
-    assert_eq!(read, NotificationRow { created_at: bare.created_at, ..updated });
+    assert_eq!(
+        read,
+        NotificationRow {
+            created_at: bare.created_at,
+            ..updated
+        }
+    );
 
     let mut cleared = full.clone();
     cleared.reason = None;
@@ -692,11 +878,23 @@ async fn notifications_insert_update_and_read_back_every_column(store: Store) {
     cleared.window_end = None;
     cleared.lease_owner = None;
     tx.update_notification(&cleared).await.unwrap();
-    assert_eq!(tx.notification("a", &full.key).await.unwrap(), Some(cleared.clone()));
+    assert_eq!(
+        tx.notification("a", &full.key).await.unwrap(),
+        Some(cleared.clone())
+    );
 
     let scope = tx.patient_notifications("a", "p1").await.unwrap();
-    assert_eq!(keys(&scope), [bare.key.as_str(), full.key.as_str()], "by key");
-    assert!(tx.patient_notifications("a", "p2").await.unwrap().is_empty());
+    assert_eq!(
+        keys(&scope),
+        [bare.key.as_str(), full.key.as_str()],
+        "by key"
+    );
+    assert!(
+        tx.patient_notifications("a", "p2")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     tx.commit().await.unwrap();
 }
 
@@ -704,11 +902,41 @@ async fn notification_list_filters_and_pages_by_due_time_then_key(store: Store) 
     with_practices(&store, &["a"]).await;
     let mut rows = Vec::new();
     for (key, due, status, channel, kind) in [
-        ("k5", "2025-03-03T09:00:00Z", Status::Sent, Channel::Sms, Kind::Reminder),
-        ("k1", "2025-03-01T09:00:00Z", Status::Pending, Channel::Sms, Kind::Reminder),
-        ("k3", "2025-03-02T09:00:00Z", Status::Sent, Channel::Email, Kind::Confirmation),
-        ("k2", "2025-03-02T09:00:00Z", Status::Sent, Channel::Sms, Kind::Confirmation),
-        ("k4", "2025-03-02T09:00:00Z", Status::Failed, Channel::Sms, Kind::Reminder),
+        (
+            "k5",
+            "2025-03-03T09:00:00Z",
+            Status::Sent,
+            Channel::Sms,
+            Kind::Reminder,
+        ),
+        (
+            "k1",
+            "2025-03-01T09:00:00Z",
+            Status::Pending,
+            Channel::Sms,
+            Kind::Reminder,
+        ),
+        (
+            "k3",
+            "2025-03-02T09:00:00Z",
+            Status::Sent,
+            Channel::Email,
+            Kind::Confirmation,
+        ),
+        (
+            "k2",
+            "2025-03-02T09:00:00Z",
+            Status::Sent,
+            Channel::Sms,
+            Kind::Confirmation,
+        ),
+        (
+            "k4",
+            "2025-03-02T09:00:00Z",
+            Status::Failed,
+            Channel::Sms,
+            Kind::Reminder,
+        ),
     ] {
         let mut n = notification("a", key, due);
         n.status = status;
@@ -719,25 +947,57 @@ async fn notification_list_filters_and_pages_by_due_time_then_key(store: Store) 
     insert_notifications(&store, &rows).await;
 
     let mut tx = store.begin().await.unwrap();
-    let all = NotificationFilter { limit: 100, ..NotificationFilter::default() };
-    assert_eq!(keys(&tx.list_notifications("a", &all).await.unwrap()), ["k1", "k2", "k3", "k4", "k5"]);
+    let all = NotificationFilter {
+        limit: 100,
+        ..NotificationFilter::default()
+    };
+    assert_eq!(
+        keys(&tx.list_notifications("a", &all).await.unwrap()),
+        ["k1", "k2", "k3", "k4", "k5"]
+    );
 
-    let sent = NotificationFilter { status: Some(Status::Sent), limit: 100, ..Default::default() };
-    assert_eq!(keys(&tx.list_notifications("a", &sent).await.unwrap()), ["k2", "k3", "k5"]);
-    let sms_sent = NotificationFilter { channel: Some(Channel::Sms), ..sent.clone() };
-    assert_eq!(keys(&tx.list_notifications("a", &sms_sent).await.unwrap()), ["k2", "k5"]);
-    let reminders = NotificationFilter { kind: Some(Kind::Reminder), limit: 100, ..Default::default() };
-    assert_eq!(keys(&tx.list_notifications("a", &reminders).await.unwrap()), ["k1", "k4", "k5"]);
+    let sent = NotificationFilter {
+        status: Some(Status::Sent),
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(
+        keys(&tx.list_notifications("a", &sent).await.unwrap()),
+        ["k2", "k3", "k5"]
+    );
+    let sms_sent = NotificationFilter {
+        channel: Some(Channel::Sms),
+        ..sent.clone()
+    };
+    assert_eq!(
+        keys(&tx.list_notifications("a", &sms_sent).await.unwrap()),
+        ["k2", "k5"]
+    );
+    let reminders = NotificationFilter {
+        kind: Some(Kind::Reminder),
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(
+        keys(&tx.list_notifications("a", &reminders).await.unwrap()),
+        ["k1", "k4", "k5"]
+    );
     let since = NotificationFilter {
         since: Some(at("2025-03-02T09:00:00Z")),
         limit: 100,
         ..Default::default()
     };
-    assert_eq!(keys(&tx.list_notifications("a", &since).await.unwrap()), ["k2", "k3", "k4", "k5"]);
+    assert_eq!(
+        keys(&tx.list_notifications("a", &since).await.unwrap()),
+        ["k2", "k3", "k4", "k5"]
+    );
 
     // Pages of two, each starting after the previous page's last (due_at, key).
     let mut pages = Vec::new();
-    let mut filter = NotificationFilter { limit: 2, ..Default::default() };
+    let mut filter = NotificationFilter {
+        limit: 2,
+        ..Default::default()
+    };
     loop {
         let page = tx.list_notifications("a", &filter).await.unwrap();
         if page.is_empty() {
@@ -745,10 +1005,18 @@ async fn notification_list_filters_and_pages_by_due_time_then_key(store: Store) 
         }
         let last = page.last().unwrap();
         filter.cursor = Some((last.due_at, last.key.clone()));
-        pages.push(keys(&page).into_iter().map(String::from).collect::<Vec<_>>());
+        pages.push(
+            keys(&page)
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>(),
+        );
     }
     assert_eq!(pages, [vec!["k1", "k2"], vec!["k3", "k4"], vec!["k5"]]);
-    let zero = NotificationFilter { limit: 0, ..Default::default() };
+    let zero = NotificationFilter {
+        limit: 0,
+        ..Default::default()
+    };
     assert!(tx.list_notifications("a", &zero).await.unwrap().is_empty());
     tx.commit().await.unwrap();
 }
@@ -770,16 +1038,47 @@ async fn appointment_and_document_notifications_match_exact_ids(store: Store) {
     let mut other_letter = letter.clone();
     other_letter.key = "n-doc-10".into();
     other_letter.document = Some("d10".into());
-    insert_notifications(&store, &[grouped, prefix, single, wild, letter, other_letter]).await;
+    insert_notifications(
+        &store,
+        &[grouped, prefix, single, wild, letter, other_letter],
+    )
+    .await;
 
     let mut tx = store.begin().await.unwrap();
-    assert_eq!(keys(&tx.appointment_notifications("a", "a1").await.unwrap()), ["n-single", "n-grouped"]);
-    assert_eq!(keys(&tx.appointment_notifications("a", "a10").await.unwrap()), ["n-prefix", "n-grouped"]);
-    assert_eq!(keys(&tx.appointment_notifications("a", "a_1%\"x").await.unwrap()), ["n-wild"]);
-    assert!(tx.appointment_notifications("a", "a").await.unwrap().is_empty());
-    assert!(tx.appointment_notifications("a", "a_1").await.unwrap().is_empty());
-    assert_eq!(keys(&tx.document_notifications("a", "d1").await.unwrap()), ["n-doc"]);
-    assert!(tx.document_notifications("a", "d2").await.unwrap().is_empty());
+    assert_eq!(
+        keys(&tx.appointment_notifications("a", "a1").await.unwrap()),
+        ["n-single", "n-grouped"]
+    );
+    assert_eq!(
+        keys(&tx.appointment_notifications("a", "a10").await.unwrap()),
+        ["n-prefix", "n-grouped"]
+    );
+    assert_eq!(
+        keys(&tx.appointment_notifications("a", "a_1%\"x").await.unwrap()),
+        ["n-wild"]
+    );
+    assert!(
+        tx.appointment_notifications("a", "a")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        tx.appointment_notifications("a", "a_1")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        keys(&tx.document_notifications("a", "d1").await.unwrap()),
+        ["n-doc"]
+    );
+    assert!(
+        tx.document_notifications("a", "d2")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     tx.commit().await.unwrap();
 }
 
@@ -807,9 +1106,18 @@ async fn notification_counts_group_by_status_and_channel(store: Store) {
     );
     assert_eq!(
         tx.notification_counts(None).await.unwrap(),
-        [row("pending", "sms", 3), row("sent", "email", 1), row("suppressed", "push", 1)]
+        [
+            row("pending", "sms", 3),
+            row("sent", "email", 1),
+            row("suppressed", "push", 1)
+        ]
     );
-    assert!(tx.notification_counts(Some("nobody")).await.unwrap().is_empty());
+    assert!(
+        tx.notification_counts(Some("nobody"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     tx.commit().await.unwrap();
 }
 
@@ -839,7 +1147,10 @@ async fn concurrent_claimers_never_get_the_same_notification(store: Store) {
                 if batch.is_empty() {
                     break;
                 }
-                assert!(batch.windows(2).all(|w| w[0].due_at <= w[1].due_at), "most overdue first");
+                assert!(
+                    batch.windows(2).all(|w| w[0].due_at <= w[1].due_at),
+                    "most overdue first"
+                );
                 for n in &batch {
                     assert_eq!(n.status, Status::Sending);
                     assert_eq!(n.lease_owner.as_deref(), Some(owner.as_str()));
@@ -861,13 +1172,27 @@ async fn concurrent_claimers_never_get_the_same_notification(store: Store) {
     }
     assert_eq!(per_row.len(), 500, "every due row is claimed");
     assert!(per_row.values().all(|&n| n == 1), "no row is claimed twice");
-    assert!(store.claim_due(now, "late", lease_until, 100).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_due(now, "late", lease_until, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let mut tx = store.begin().await.unwrap();
-    let sending = NotificationFilter { status: Some(Status::Sending), limit: 1000, ..Default::default() };
+    let sending = NotificationFilter {
+        status: Some(Status::Sending),
+        limit: 1000,
+        ..Default::default()
+    };
     let stored_a = tx.list_notifications("a", &sending).await.unwrap();
     let stored_b = tx.list_notifications("b", &sending).await.unwrap();
-    assert_eq!(stored_a.len() + stored_b.len(), 500, "the claims were committed");
+    assert_eq!(
+        stored_a.len() + stored_b.len(),
+        500,
+        "the claims were committed"
+    );
     tx.commit().await.unwrap();
 }
 
@@ -902,11 +1227,27 @@ async fn claim_takes_expired_leases_but_not_future_or_finished_rows(store: Store
 
     // The limit is honoured, most overdue first.
     let later = at("2025-03-01T12:10:00Z");
-    let one = store.claim_due(later, "w3", later + SignedDuration::from_mins(5), 1).await.unwrap();
-    assert_eq!(keys(&one), ["expired"], "its lease (12:05) has expired at 12:10 and it is older");
-    let rest = store.claim_due(later, "w3", later + SignedDuration::from_mins(5), 10).await.unwrap();
+    let one = store
+        .claim_due(later, "w3", later + SignedDuration::from_mins(5), 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(&one),
+        ["expired"],
+        "its lease (12:05) has expired at 12:10 and it is older"
+    );
+    let rest = store
+        .claim_due(later, "w3", later + SignedDuration::from_mins(5), 10)
+        .await
+        .unwrap();
     assert_eq!(keys(&rest), ["leased", "due", "future"]);
-    assert!(store.claim_due(later, "w3", later, 0).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_due(later, "w3", later, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn next_due_is_the_earliest_pending_due_time_or_lease_end(store: Store) {
@@ -915,19 +1256,36 @@ async fn next_due_is_the_earliest_pending_due_time_or_lease_end(store: Store) {
     let mut sent = notification("a", "sent", "2025-03-01T08:00:00Z");
     sent.status = Status::Sent;
     insert_notifications(&store, &[sent]).await;
-    assert_eq!(store.next_due().await.unwrap(), None, "finished rows are not work");
+    assert_eq!(
+        store.next_due().await.unwrap(),
+        None,
+        "finished rows are not work"
+    );
 
     insert_notifications(&store, &[notification("b", "p", "2025-03-01T12:00:00Z")]).await;
-    assert_eq!(store.next_due().await.unwrap(), Some(at("2025-03-01T12:00:00Z")));
+    assert_eq!(
+        store.next_due().await.unwrap(),
+        Some(at("2025-03-01T12:00:00Z"))
+    );
 
     let mut sending = notification("a", "s", "2025-03-01T07:00:00Z");
     sending.status = Status::Sending;
     sending.lease_until = Some(at("2025-03-01T11:00:00Z"));
     insert_notifications(&store, &[sending]).await;
-    assert_eq!(store.next_due().await.unwrap(), Some(at("2025-03-01T11:00:00Z")));
+    assert_eq!(
+        store.next_due().await.unwrap(),
+        Some(at("2025-03-01T11:00:00Z"))
+    );
 
-    insert_notifications(&store, &[notification("a", "early", "2025-03-01T10:00:00Z")]).await;
-    assert_eq!(store.next_due().await.unwrap(), Some(at("2025-03-01T10:00:00Z")));
+    insert_notifications(
+        &store,
+        &[notification("a", "early", "2025-03-01T10:00:00Z")],
+    )
+    .await;
+    assert_eq!(
+        store.next_due().await.unwrap(),
+        Some(at("2025-03-01T10:00:00Z"))
+    );
 }
 
 async fn sms_quota_of_two_admits_exactly_two_concurrent_messages(store: Store) {
@@ -937,7 +1295,10 @@ async fn sms_quota_of_two_admits_exactly_two_concurrent_messages(store: Store) {
         let store = store.clone();
         senders.push(tokio::spawn(async move {
             let mut tx = store.begin().await.unwrap();
-            let counted = tx.try_consume_sms("a", "2025-03", Some(2), 3).await.unwrap();
+            let counted = tx
+                .try_consume_sms("a", "2025-03", Some(2), 3)
+                .await
+                .unwrap();
             tx.commit().await.unwrap();
             counted
         }));
@@ -952,14 +1313,34 @@ async fn sms_quota_of_two_admits_exactly_two_concurrent_messages(store: Store) {
     assert_eq!(tx.sms_usage("a", "2025-03").await.unwrap(), (2, 6));
     assert_eq!(tx.sms_usage("a", "2025-04").await.unwrap(), (0, 0));
     assert_eq!(tx.sms_usage("b", "2025-03").await.unwrap(), (0, 0));
-    assert!(tx.try_consume_sms("a", "2025-04", Some(2), 1).await.unwrap(), "a new month");
-    assert!(!tx.try_consume_sms("a", "2025-03", Some(2), 1).await.unwrap());
-    assert!(!tx.try_consume_sms("a", "2025-03", Some(0), 1).await.unwrap());
+    assert!(
+        tx.try_consume_sms("a", "2025-04", Some(2), 1)
+            .await
+            .unwrap(),
+        "a new month"
+    );
+    assert!(
+        !tx.try_consume_sms("a", "2025-03", Some(2), 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !tx.try_consume_sms("a", "2025-03", Some(0), 1)
+            .await
+            .unwrap()
+    );
     for _ in 0..3 {
-        assert!(tx.try_consume_sms("b", "2025-03", None, 2).await.unwrap(), "no limit");
+        assert!(
+            tx.try_consume_sms("b", "2025-03", None, 2).await.unwrap(),
+            "no limit"
+        );
     }
     assert_eq!(tx.sms_usage("b", "2025-03").await.unwrap(), (3, 6));
-    assert_eq!(tx.sms_usage("a", "2025-03").await.unwrap(), (2, 6), "refusals count nothing");
+    assert_eq!(
+        tx.sms_usage("a", "2025-03").await.unwrap(),
+        (2, 6),
+        "refusals count nothing"
+    );
     tx.commit().await.unwrap();
 }
 
@@ -984,22 +1365,52 @@ async fn inbox_insert_deduplicates_and_resolve_happens_once(store: Store) {
 
     let mut tx = store.begin().await.unwrap();
     assert!(tx.insert_inbox(&first).await.unwrap());
-    assert!(!tx.insert_inbox(&InboxRow { title: "autre".into(), ..first.clone() }).await.unwrap());
+    assert!(
+        !tx.insert_inbox(&InboxRow {
+            title: "autre".into(),
+            ..first.clone()
+        })
+        .await
+        .unwrap()
+    );
     assert!(tx.insert_inbox(&second).await.unwrap());
     assert!(tx.insert_inbox(&centre).await.unwrap());
 
     let ids_of = |rows: Vec<InboxRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
-    assert_eq!(ids_of(tx.inbox("a", None, false).await.unwrap()), ["i3", "i2", "i1"], "newest first");
-    assert_eq!(tx.inbox("a", Some("to_verify"), false).await.unwrap(), vec![second.clone(), first.clone()]);
+    assert_eq!(
+        ids_of(tx.inbox("a", None, false).await.unwrap()),
+        ["i3", "i2", "i1"],
+        "newest first"
+    );
+    assert_eq!(
+        tx.inbox("a", Some("to_verify"), false).await.unwrap(),
+        vec![second.clone(), first.clone()]
+    );
 
     let resolved_at = at("2025-03-04T09:00:00Z");
     assert!(tx.resolve_inbox("a", "i1", resolved_at).await.unwrap());
-    assert!(!tx.resolve_inbox("a", "i1", at("2025-03-05T09:00:00Z")).await.unwrap());
+    assert!(
+        !tx.resolve_inbox("a", "i1", at("2025-03-05T09:00:00Z"))
+            .await
+            .unwrap()
+    );
     assert!(!tx.resolve_inbox("a", "nope", resolved_at).await.unwrap());
-    assert_eq!(ids_of(tx.inbox("a", Some("to_verify"), false).await.unwrap()), ["i2"]);
+    assert_eq!(
+        ids_of(tx.inbox("a", Some("to_verify"), false).await.unwrap()),
+        ["i2"]
+    );
     let with_resolved = tx.inbox("a", Some("to_verify"), true).await.unwrap();
-    assert_eq!(with_resolved[1], InboxRow { resolved_at: Some(resolved_at), ..first });
-    assert_eq!(ids_of(tx.inbox("a", Some("centre"), true).await.unwrap()), ["i3"]);
+    assert_eq!(
+        with_resolved[1],
+        InboxRow {
+            resolved_at: Some(resolved_at),
+            ..first
+        }
+    );
+    assert_eq!(
+        ids_of(tx.inbox("a", Some("centre"), true).await.unwrap()),
+        ["i3"]
+    );
     tx.commit().await.unwrap();
 }
 
@@ -1012,7 +1423,11 @@ async fn task_definitions_and_runs_round_trip(store: Store) {
         active: true,
         created_at: at("2025-01-01T00:00:00Z"),
     };
-    let other = TaskRow { id: "recall".into(), active: false, ..task.clone() };
+    let other = TaskRow {
+        id: "recall".into(),
+        active: false,
+        ..task.clone()
+    };
     let mut tx = store.begin().await.unwrap();
     tx.upsert_task(&task).await.unwrap();
     tx.upsert_task(&other).await.unwrap();
@@ -1020,7 +1435,10 @@ async fn task_definitions_and_runs_round_trip(store: Store) {
     task.definition = json!({"id": "birthday", "every": "day", "at": "10:00"});
     tx.upsert_task(&task).await.unwrap();
     assert_eq!(tx.task("a", "birthday").await.unwrap(), Some(task.clone()));
-    assert_eq!(tx.tasks("a").await.unwrap(), vec![task.clone(), other.clone()]);
+    assert_eq!(
+        tx.tasks("a").await.unwrap(),
+        vec![task.clone(), other.clone()]
+    );
 
     assert_eq!(tx.last_task_run("a", "birthday").await.unwrap(), None);
     let run = |occurrence: &str, scheduled: &str| TaskRunRow {
@@ -1031,17 +1449,45 @@ async fn task_definitions_and_runs_round_trip(store: Store) {
         started_at: at(scheduled) + SignedDuration::from_secs(2),
         summary: json!({}),
     };
-    assert!(tx.claim_task_run(&run("2025-03-01", "2025-03-01T08:00:00Z")).await.unwrap());
-    assert!(tx.claim_task_run(&run("2025-03-03", "2025-03-03T08:00:00Z")).await.unwrap());
-    assert!(tx.claim_task_run(&run("2025-03-02", "2025-03-02T08:00:00Z")).await.unwrap());
-    assert!(!tx.claim_task_run(&run("2025-03-02", "2025-03-02T08:00:00Z")).await.unwrap());
+    assert!(
+        tx.claim_task_run(&run("2025-03-01", "2025-03-01T08:00:00Z"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        tx.claim_task_run(&run("2025-03-03", "2025-03-03T08:00:00Z"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        tx.claim_task_run(&run("2025-03-02", "2025-03-02T08:00:00Z"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !tx.claim_task_run(&run("2025-03-02", "2025-03-02T08:00:00Z"))
+            .await
+            .unwrap()
+    );
     let summary = json!({"planned": 3, "patients": ["p1", "p2"]});
-    tx.finish_task_run("a", "birthday", "2025-03-03", &summary).await.unwrap();
+    tx.finish_task_run("a", "birthday", "2025-03-03", &summary)
+        .await
+        .unwrap();
 
     let last = tx.last_task_run("a", "birthday").await.unwrap().unwrap();
-    assert_eq!(last, TaskRunRow { summary, ..run("2025-03-03", "2025-03-03T08:00:00Z") });
+    assert_eq!(
+        last,
+        TaskRunRow {
+            summary,
+            ..run("2025-03-03", "2025-03-03T08:00:00Z")
+        }
+    );
     let runs = tx.task_runs("a", "birthday", 2).await.unwrap();
-    assert_eq!(ids(&runs, |r| &r.occurrence), ["2025-03-03", "2025-03-02"], "latest first");
+    assert_eq!(
+        ids(&runs, |r| &r.occurrence),
+        ["2025-03-03", "2025-03-02"],
+        "latest first"
+    );
     assert!(tx.task_runs("a", "recall", 10).await.unwrap().is_empty());
 
     assert!(tx.delete_task("a", "birthday").await.unwrap());
@@ -1082,8 +1528,16 @@ async fn a_task_occurrence_is_claimed_once_even_concurrently(store: Store) {
 async fn a_dropped_transaction_rolls_back(store: Store) {
     with_practices(&store, &["a"]).await;
     let mut tx = store.begin().await.unwrap();
-    tx.upsert_patient("a", &patient("p1", "Jean", "Dupont"), at("2025-02-01T00:00:00Z")).await.unwrap();
-    tx.insert_notification(&notification("a", "n1", "2025-03-01T00:00:00Z")).await.unwrap();
+    tx.upsert_patient(
+        "a",
+        &patient("p1", "Jean", "Dupont"),
+        at("2025-02-01T00:00:00Z"),
+    )
+    .await
+    .unwrap();
+    tx.insert_notification(&notification("a", "n1", "2025-03-01T00:00:00Z"))
+        .await
+        .unwrap();
     drop(tx);
     let mut tx = store.begin().await.unwrap();
     assert_eq!(tx.patient("a", "p1").await.unwrap(), None);
@@ -1095,15 +1549,35 @@ async fn practice_b_never_sees_practice_a_rows(store: Store) {
     with_practices(&store, &["a", "b"]).await;
     let now = at("2025-03-01T00:00:00Z");
     let mut tx = store.begin().await.unwrap();
-    let doctor = Practitioner { id: "dr".into(), name: "Dr A".into(), email: None, mobile: None };
+    let doctor = Practitioner {
+        id: "dr".into(),
+        name: "Dr A".into(),
+        email: None,
+        mobile: None,
+    };
     tx.upsert_practitioner("a", &doctor).await.unwrap();
-    let motive = Motive { id: "m".into(), name: "M".into(), notifications: true, instructions: None };
+    let motive = Motive {
+        id: "m".into(),
+        name: "M".into(),
+        notifications: true,
+        instructions: None,
+    };
     tx.upsert_motive("a", &motive).await.unwrap();
-    tx.upsert_patient("a", &patient("p1", "Jean", "Dupont"), now).await.unwrap();
-    tx.upsert_appointment("a", &appointment("a1", "p1", "2025-03-05T09:00:00Z"), now).await.unwrap();
-    tx.upsert_document("a", &document("d1", "p1", "2025-03-01T00:00:00Z")).await.unwrap();
-    tx.insert_event("a", now, now, "x", &json!({})).await.unwrap();
-    tx.save_idempotency("a", "k", "h", 200, &json!({}), now).await.unwrap();
+    tx.upsert_patient("a", &patient("p1", "Jean", "Dupont"), now)
+        .await
+        .unwrap();
+    tx.upsert_appointment("a", &appointment("a1", "p1", "2025-03-05T09:00:00Z"), now)
+        .await
+        .unwrap();
+    tx.upsert_document("a", &document("d1", "p1", "2025-03-01T00:00:00Z"))
+        .await
+        .unwrap();
+    tx.insert_event("a", now, now, "x", &json!({}))
+        .await
+        .unwrap();
+    tx.save_idempotency("a", "k", "h", 200, &json!({}), now)
+        .await
+        .unwrap();
     let mut n = notification("a", "n1", "2025-03-04T09:00:00Z");
     n.document = Some("d1".into());
     tx.insert_notification(&n).await.unwrap();
@@ -1147,25 +1621,53 @@ async fn practice_b_never_sees_practice_a_rows(store: Store) {
     assert_eq!(tx.motive(b, "m").await.unwrap(), None);
     assert!(tx.motives(b).await.unwrap().is_empty());
     assert_eq!(tx.patient(b, "p1").await.unwrap(), None);
-    assert!(tx.search_patients(b, "dupont", 10).await.unwrap().is_empty());
+    assert!(
+        tx.search_patients(b, "dupont", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(!tx.erase_patient(b, "p1", now).await.unwrap());
     assert!(!tx.is_erased(b, "p1").await.unwrap());
     assert!(tx.all_patients(b).await.unwrap().is_empty());
     assert_eq!(tx.appointment(b, "a1").await.unwrap(), None);
-    assert!(tx.patient_appointments(b, "p1", now).await.unwrap().is_empty());
+    assert!(
+        tx.patient_appointments(b, "p1", now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(tx.patient_history(b, "p1").await.unwrap().is_empty());
     let far = at("2030-01-01T00:00:00Z");
-    assert!(tx.appointments_between(b, now, far).await.unwrap().is_empty());
-    assert!(tx.patients_with_open_work(b, now, now).await.unwrap().is_empty());
+    assert!(
+        tx.appointments_between(b, now, far)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        tx.patients_with_open_work(b, now, now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(tx.document(b, "d1").await.unwrap(), None);
     assert!(tx.patient_documents(b, "p1").await.unwrap().is_empty());
     assert!(tx.events(b, 0, 100).await.unwrap().is_empty());
     assert_eq!(tx.idempotency(b, "k").await.unwrap(), None);
     assert!(tx.patient_notifications(b, "p1").await.unwrap().is_empty());
     assert_eq!(tx.notification(b, "n1").await.unwrap(), None);
-    let all = NotificationFilter { limit: 100, ..Default::default() };
+    let all = NotificationFilter {
+        limit: 100,
+        ..Default::default()
+    };
     assert!(tx.list_notifications(b, &all).await.unwrap().is_empty());
-    assert!(tx.appointment_notifications(b, "a1").await.unwrap().is_empty());
+    assert!(
+        tx.appointment_notifications(b, "a1")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(tx.document_notifications(b, "d1").await.unwrap().is_empty());
     assert!(tx.notification_counts(Some(b)).await.unwrap().is_empty());
     assert_eq!(tx.sms_usage(b, "2025-03").await.unwrap(), (0, 0));
@@ -1183,7 +1685,9 @@ async fn practice_b_never_sees_practice_a_rows(store: Store) {
     foreign.practice_id = b.into();
     foreign.status = Status::Failed;
     tx.update_notification(&foreign).await.unwrap();
-    tx.finish_task_run(b, "t1", "2025-03-01", &json!({"x": 1})).await.unwrap();
+    tx.finish_task_run(b, "t1", "2025-03-01", &json!({"x": 1}))
+        .await
+        .unwrap();
     tx.update_practice_settings(b, &Map::new()).await.unwrap();
     assert_eq!(tx.notification("a", "n1").await.unwrap(), Some(n));
     assert_eq!(tx.last_task_run("a", "t1").await.unwrap(), Some(run));
@@ -1192,9 +1696,17 @@ async fn practice_b_never_sees_practice_a_rows(store: Store) {
     assert!(tx.inbox("a", None, false).await.unwrap().len() == 1);
 
     // And B's own rows with the same ids are separate.
-    tx.upsert_patient(b, &patient("p1", "Autre", "Personne"), now).await.unwrap();
-    assert_eq!(tx.patient("a", "p1").await.unwrap().unwrap().last_name, "Dupont");
-    assert_eq!(tx.patient(b, "p1").await.unwrap().unwrap().last_name, "Personne");
+    tx.upsert_patient(b, &patient("p1", "Autre", "Personne"), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        tx.patient("a", "p1").await.unwrap().unwrap().last_name,
+        "Dupont"
+    );
+    assert_eq!(
+        tx.patient(b, "p1").await.unwrap().unwrap().last_name,
+        "Personne"
+    );
     tx.commit().await.unwrap();
 
     let unique: HashSet<_> = claim_everything(&store).await;
@@ -1219,8 +1731,14 @@ fn the_database_name_is_replaced_in_postgres_urls() {
         with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
         "postgres://postgres@127.0.0.1:5432/x"
     );
-    assert_eq!(with_database("postgres://u:p@h/db?sslmode=disable", "x"), "postgres://u:p@h/x?sslmode=disable");
-    assert_eq!(with_database("postgres://h:5432", "x"), "postgres://h:5432/x");
+    assert_eq!(
+        with_database("postgres://u:p@h/db?sslmode=disable", "x"),
+        "postgres://u:p@h/x?sslmode=disable"
+    );
+    assert_eq!(
+        with_database("postgres://h:5432", "x"),
+        "postgres://h:5432/x"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1274,16 +1792,23 @@ async fn concurrent_migrations_all_succeed_on_postgres() {
 async fn a_sqlite_file_is_in_wal_mode_with_foreign_keys_enforced() {
     let (store, cleanup) = open(Flavor::SqliteFile).await;
     store.migrate().await.unwrap();
-    let Cleanup::Files(path) = &cleanup else { unreachable!() };
+    let Cleanup::Files(path) = &cleanup else {
+        unreachable!()
+    };
     let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
-    let mode: (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(&mut other).await.unwrap();
+    let mode: (String,) = sqlx::query_as("PRAGMA journal_mode")
+        .fetch_one(&mut other)
+        .await
+        .unwrap();
     other.close().await.ok();
     assert_eq!(mode.0, "wal");
     // No practice "ghost": the REFERENCES clause refuses the row.
     let mut tx = store.begin().await.unwrap();
-    let refused = tx.insert_notification(&notification("ghost", "n", "2025-03-01T00:00:00Z")).await;
+    let refused = tx
+        .insert_notification(&notification("ghost", "n", "2025-03-01T00:00:00Z"))
+        .await;
     drop(tx);
     store.close().await;
     clean(cleanup).await;

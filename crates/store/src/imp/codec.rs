@@ -83,7 +83,10 @@ pub(super) struct SqlBuilder {
 
 impl SqlBuilder {
     pub fn new(text: &str) -> SqlBuilder {
-        SqlBuilder { text: text.to_string(), args: Vec::new() }
+        SqlBuilder {
+            text: text.to_string(),
+            args: Vec::new(),
+        }
     }
 
     /// Records the argument and returns its placeholder.
@@ -109,23 +112,34 @@ impl<'r> Cols<'r> {
     }
 
     pub fn corrupt(&self, column: &str, reason: impl std::fmt::Display) -> StoreError {
-        StoreError::Corrupt { table: self.table, reason: format!("column `{column}`: {reason}") }
+        StoreError::Corrupt {
+            table: self.table,
+            reason: format!("column `{column}`: {reason}"),
+        }
     }
 
     pub fn text(&self, column: &str) -> Result<String, StoreError> {
-        self.row.try_get::<String, _>(column).map_err(|e| self.corrupt(column, e))
+        self.row
+            .try_get::<String, _>(column)
+            .map_err(|e| self.corrupt(column, e))
     }
 
     pub fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError> {
-        self.row.try_get::<Option<String>, _>(column).map_err(|e| self.corrupt(column, e))
+        self.row
+            .try_get::<Option<String>, _>(column)
+            .map_err(|e| self.corrupt(column, e))
     }
 
     pub fn int(&self, column: &str) -> Result<i64, StoreError> {
-        self.row.try_get::<i64, _>(column).map_err(|e| self.corrupt(column, e))
+        self.row
+            .try_get::<i64, _>(column)
+            .map_err(|e| self.corrupt(column, e))
     }
 
     pub fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
-        self.row.try_get::<Option<i64>, _>(column).map_err(|e| self.corrupt(column, e))
+        self.row
+            .try_get::<Option<i64>, _>(column)
+            .map_err(|e| self.corrupt(column, e))
     }
 
     pub fn flag(&self, column: &str) -> Result<bool, StoreError> {
@@ -144,7 +158,9 @@ impl<'r> Cols<'r> {
     pub fn opt_ts(&self, column: &str) -> Result<Option<Timestamp>, StoreError> {
         match self.opt_int(column)? {
             None => Ok(None),
-            Some(ms) => Timestamp::from_millisecond(ms).map(Some).map_err(|e| self.corrupt(column, e)),
+            Some(ms) => Timestamp::from_millisecond(ms)
+                .map(Some)
+                .map_err(|e| self.corrupt(column, e)),
         }
     }
 
@@ -156,12 +172,18 @@ impl<'r> Cols<'r> {
     pub fn opt_json<T: DeserializeOwned>(&self, column: &str) -> Result<Option<T>, StoreError> {
         match self.opt_text(column)? {
             None => Ok(None),
-            Some(text) => serde_json::from_str(&text).map(Some).map_err(|e| self.corrupt(column, e)),
+            Some(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| self.corrupt(column, e)),
         }
     }
 
     /// A TEXT column holding one of an enum's names.
-    pub fn parse<T>(&self, column: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, StoreError> {
+    pub fn parse<T>(
+        &self,
+        column: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<T, StoreError> {
         let text = self.text(column)?;
         parse(&text).ok_or_else(|| self.corrupt(column, format!("unknown value `{text}`")))
     }

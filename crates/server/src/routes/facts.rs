@@ -1,0 +1,151 @@
+//! What the engine knows and what it did: an appointment, the timelines of an appointment and
+//! of a patient, the sent box, and whether a patient may still book online.
+
+use axum::Json;
+use axum::extract::State;
+use jiff::Timestamp;
+use rappel_domain::facts::Appointment;
+use rappel_domain::notification::{Channel, Kind};
+use rappel_engine::queries::OnlineBooking;
+use rappel_store::{NotificationFilter, Status};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{PathId, QueryParams, Tenant};
+
+pub(crate) async fn appointment(
+    State(state): State<AppState>,
+    Tenant(practice): Tenant,
+    PathId(id): PathId,
+) -> Result<Json<Appointment>, ApiError> {
+    Ok(Json(state.engine.appointment(&practice, &id).await?))
+}
+
+pub(crate) async fn appointment_timeline(
+    State(state): State<AppState>,
+    Tenant(practice): Tenant,
+    PathId(id): PathId,
+) -> Result<Json<Value>, ApiError> {
+    let entries = state.engine.appointment_timeline(&practice, &id).await?;
+    Ok(Json(json!({ "entries": entries })))
+}
+
+pub(crate) async fn patient_timeline(
+    State(state): State<AppState>,
+    Tenant(practice): Tenant,
+    PathId(id): PathId,
+) -> Result<Json<Value>, ApiError> {
+    let entries = state.engine.patient_timeline(&practice, &id).await?;
+    Ok(Json(json!({ "entries": entries })))
+}
+
+pub(crate) async fn online_booking(
+    State(state): State<AppState>,
+    Tenant(practice): Tenant,
+    PathId(id): PathId,
+) -> Result<Json<OnlineBooking>, ApiError> {
+    Ok(Json(state.engine.online_booking(&practice, &id).await?))
+}
+
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 500;
+
+/// The sent box, by due time then key, a page at a time. The cursor is opaque to clients; it is
+/// the hex of `due_ms:key` of the previous page's last row.
+pub(crate) async fn notifications(
+    State(state): State<AppState>,
+    Tenant(practice): Tenant,
+    query: QueryParams,
+) -> Result<Json<Value>, ApiError> {
+    let filter = notification_filter(&query)?;
+    let page = state.engine.list_notifications(&practice, &filter).await?;
+    let next_cursor = page
+        .next
+        .map(|(due, key)| encode_cursor(due, &key));
+    Ok(Json(json!({ "items": page.items, "next_cursor": next_cursor })))
+}
+
+fn notification_filter(query: &QueryParams) -> Result<NotificationFilter, ApiError> {
+    query.check(&["status", "channel", "kind", "since", "cursor", "limit"])?;
+    let mut filter = NotificationFilter {
+        limit: DEFAULT_LIMIT,
+        ..NotificationFilter::default()
+    };
+    if let Some(status) = query.get("status") {
+        filter.status = Some(parse_status(status).ok_or_else(|| {
+            ApiError::invalid(
+                "status",
+                "expected one of planned, sending, sent, delivered, failed, suppressed",
+            )
+        })?);
+    }
+    if let Some(channel) = query.get("channel") {
+        let names: Vec<&str> = Channel::ALL.iter().map(|c| c.as_str()).collect();
+        filter.channel = Some(Channel::parse(channel).ok_or_else(|| {
+            ApiError::invalid("channel", format!("expected one of {}", names.join(", ")))
+        })?);
+    }
+    if let Some(kind) = query.get("kind") {
+        let names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        filter.kind = Some(Kind::parse(kind).ok_or_else(|| {
+            ApiError::invalid("kind", format!("expected one of {}", names.join(", ")))
+        })?);
+    }
+    if let Some(since) = query.get("since") {
+        filter.since = Some(since.parse::<Timestamp>().map_err(|_| {
+            ApiError::invalid(
+                "since",
+                "expected an RFC 3339 instant with its offset, e.g. 2026-03-01T08:00:00+01:00",
+            )
+        })?);
+    }
+    if let Some(cursor) = query.get("cursor") {
+        filter.cursor = Some(decode_cursor(cursor).ok_or_else(|| {
+            ApiError::invalid("cursor", "not a cursor this API gave (use next_cursor as is)")
+        })?);
+    }
+    if let Some(limit) = query.get("limit") {
+        filter.limit = limit
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=MAX_LIMIT).contains(l))
+            .ok_or_else(|| {
+                ApiError::invalid("limit", format!("expected an integer from 1 to {MAX_LIMIT}"))
+            })?;
+    }
+    Ok(filter)
+}
+
+/// The statuses as the timeline shows them (`planned` for what waits in the queue).
+fn parse_status(text: &str) -> Option<Status> {
+    match text {
+        "planned" => Some(Status::Pending),
+        other => Status::parse(other),
+    }
+}
+
+fn encode_cursor(due: Timestamp, key: &str) -> String {
+    hex::encode(format!("{}:{key}", due.as_millisecond()))
+}
+
+fn decode_cursor(cursor: &str) -> Option<(Timestamp, String)> {
+    let bytes = hex::decode(cursor).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (ms, key) = text.split_once(':')?;
+    let due = Timestamp::from_millisecond(ms.parse().ok()?).ok()?;
+    Some((due, key.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_decodes_to_what_was_encoded_even_with_colons_in_the_key() {
+        let due = Timestamp::from_millisecond(1_772_352_000_000).unwrap();
+        let cursor = encode_cursor(due, "a:a1/reminder/sms");
+        assert_eq!(decode_cursor(&cursor), Some((due, "a:a1/reminder/sms".to_string())));
+        assert_eq!(decode_cursor("zz"), None);
+    }
+}

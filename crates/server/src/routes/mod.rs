@@ -1,0 +1,19 @@
+//! The handlers, one module per kind of resource.
+
+pub(crate) mod events;
+pub(crate) mod facts;
+pub(crate) mod inbox;
+pub(crate) mod people;
+pub(crate) mod settings;
+
+use axum::http::Uri;
+
+use crate::error::ApiError;
+
+pub(crate) async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for `{}`", uri.path()))
+}
+
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

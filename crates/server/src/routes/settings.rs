@@ -1,0 +1,86 @@
+//! `GET` and `PATCH /v1/settings`: the practice's options, resolved over their defaults, and
+//! what each option is (its type, default, French label, whether it is locked, its choices).
+
+use axum::Json;
+use axum::extract::State;
+use rappel_domain::settings::{Settings, option_specs};
+use rappel_engine::EngineError;
+use serde_json::{Map, Value, json};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{JsonBody, Tenant};
+
+pub(crate) async fn get_settings(
+    State(state): State<AppState>,
+    Tenant(practice): Tenant,
+) -> Result<Json<Value>, ApiError> {
+    representation(&state, &practice).await.map(Json)
+}
+
+async fn representation(state: &AppState, practice: &str) -> Result<Value, ApiError> {
+    let ctx = state.engine.practice(practice).await?;
+    let options: Map<String, Value> = option_specs(&ctx.policy)
+        .into_iter()
+        .map(|(name, spec)| {
+            let option = json!({
+                "type": spec.kind,
+                "default": spec.default,
+                "label": spec.label,
+                "locked": spec.locked,
+                "choices": spec.choices,
+            });
+            (name, option)
+        })
+        .collect();
+    Ok(json!({
+        "preset": ctx.row.preset,
+        "timezone": ctx.row.timezone,
+        "settings": resolved(&ctx.settings),
+        "options": options,
+    }))
+}
+
+/// Merges the body's keys into the practice's settings and re-plans; answers the resolved
+/// settings (the same document as `GET`). An unknown key or a value of the wrong type is 422 naming the key.
+pub(crate) async fn patch_settings(
+    State(state): State<AppState>,
+    Tenant(practice): Tenant,
+    body: JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let Value::Object(patch) = body.value else {
+        return Err(ApiError::Invalid {
+            field: None,
+            reason: "the body must be a JSON object of settings".into(),
+        });
+    };
+    state
+        .engine
+        .update_settings(&practice, &patch)
+        .await
+        .map_err(|error| match error {
+            // The engine names the field as in a `settings.updated` event; here the body *is*
+            // the settings object, so the key alone names it.
+            EngineError::Invalid { field, reason } => ApiError::Invalid {
+                field: Some(
+                    field
+                        .strip_prefix("settings.")
+                        .unwrap_or(&field)
+                        .to_string(),
+                ),
+                reason,
+            },
+            other => other.into(),
+        })?;
+    representation(&state, &practice).await.map(Json)
+}
+
+fn resolved(settings: &Settings) -> Value {
+    Value::Object(
+        settings
+            .as_map()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    )
+}
