@@ -1,0 +1,157 @@
+//! Engine behaviour through its public API on a real (in-memory SQLite) store.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use rappel_channels::Recorder;
+use rappel_domain::event::{Event, EventBody};
+use rappel_domain::facts::{Patient, Practitioner, Source};
+use rappel_engine::{Engine, EngineConfig, SimClock, Transports};
+use rappel_store::Store;
+
+async fn engine(start: &str) -> (Engine, SimClock, Recorder, String) {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    store.migrate().await.unwrap();
+    let clock = SimClock::new(start.parse().unwrap());
+    let recorder = Recorder::default();
+    let engine = Engine::new(
+        store,
+        Arc::new(clock.clone()),
+        Transports::all(Arc::new(recorder.clone())),
+        EngineConfig::default(),
+    );
+    let key = engine
+        .create_practice("Cabinet", "doctolib", "Europe/Paris", Default::default())
+        .await
+        .unwrap();
+    engine
+        .put_practitioner(
+            &key.id,
+            &Practitioner {
+                id: "dr1".into(),
+                name: "Dr Martin".into(),
+                email: None,
+                mobile: None,
+            },
+        )
+        .await
+        .unwrap();
+    engine
+        .put_patient(
+            &key.id,
+            &Patient {
+                id: "p1".into(),
+                first_name: "Jeanne".into(),
+                email: Some("j@example.org".into()),
+                mobile: Some("0612345678".into()),
+                ..Patient::default()
+            },
+        )
+        .await
+        .unwrap();
+    (engine, clock, recorder, key.id)
+}
+
+fn booked(at: &str, start: &str) -> Event {
+    Event {
+        at: Some(at.parse().unwrap()),
+        body: EventBody::AppointmentBooked {
+            id: "a1".into(),
+            patient: "p1".into(),
+            practitioner: "dr1".into(),
+            motive: None,
+            start: start.parse().unwrap(),
+            duration_minutes: None,
+            location: None,
+            source: Source::Staff,
+        },
+    }
+}
+
+#[tokio::test]
+async fn replaying_the_same_events_creates_nothing_new() {
+    let (engine, _clock, _recorder, practice) = engine("2026-03-01T10:00:00+01:00").await;
+    let events = [booked(
+        "2026-03-01T10:00:00+01:00",
+        "2026-03-05T10:00:00+01:00",
+    )];
+    let first = engine.ingest(&practice, &events).await.unwrap();
+    assert_eq!((first.applied, first.unchanged), (1, 0));
+    let before = engine.appointment_timeline(&practice, "a1").await.unwrap();
+    let again = engine.ingest(&practice, &events).await.unwrap();
+    assert_eq!((again.applied, again.unchanged), (0, 1));
+    let after = engine.appointment_timeline(&practice, "a1").await.unwrap();
+    assert_eq!(before.len(), after.len());
+    assert!(
+        before
+            .iter()
+            .zip(&after)
+            .all(|(a, b)| a.key == b.key && a.status == b.status)
+    );
+}
+
+#[tokio::test]
+async fn a_batch_with_one_bad_event_is_refused_whole() {
+    let (engine, _clock, _recorder, practice) = engine("2026-03-01T10:00:00+01:00").await;
+    let bad = Event {
+        at: None,
+        body: EventBody::AppointmentNoShow {
+            id: "unknown".into(),
+        },
+    };
+    let error = engine
+        .ingest(
+            &practice,
+            &[
+                booked("2026-03-01T10:00:00+01:00", "2026-03-05T10:00:00+01:00"),
+                bad,
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(error.to_string().starts_with("events[1]."), "{error}");
+    let err = engine
+        .appointment_timeline(&practice, "a1")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, rappel_engine::EngineError::NotFound { .. }));
+}
+
+#[tokio::test]
+async fn a_reminder_rendered_after_a_move_shows_the_new_time() {
+    let (engine, clock, recorder, practice) = engine("2026-03-01T10:00:00+01:00").await;
+    engine
+        .ingest(
+            &practice,
+            &[booked(
+                "2026-03-01T10:00:00+01:00",
+                "2026-03-05T10:00:00+01:00",
+            )],
+        )
+        .await
+        .unwrap();
+    let moved = Event {
+        at: Some("2026-03-02T09:00:00+01:00".parse().unwrap()),
+        body: EventBody::AppointmentMoved {
+            id: "a1".into(),
+            start: Some("2026-03-05T16:30:00+01:00".parse().unwrap()),
+            location: None,
+        },
+    };
+    clock.set("2026-03-02T09:00:00+01:00".parse().unwrap());
+    engine.ingest(&practice, &[moved]).await.unwrap();
+    let at: Timestamp = "2026-03-04T14:00:00+01:00".parse().unwrap();
+    clock.set(at);
+    recorder.set_now(at);
+    engine.dispatch_all_due().await.unwrap();
+    let reminder = recorder
+        .sent()
+        .into_iter()
+        .find(|r| r.message.id.contains("reminder_email_d1"))
+        .expect("the D-1 email reminder went out");
+    assert!(
+        reminder.message.text.contains("16h30"),
+        "{}",
+        reminder.message.text
+    );
+}
