@@ -18,7 +18,7 @@ use crate::contact::{EmailAddress, MobileNumber};
 use crate::facts::{
     Appointment, AppointmentStatus, Document, EmailDelivery, Motive, Patient, Practitioner,
 };
-use crate::notification::{Channel, Desired, DesiredState, Reason, Recipient};
+use crate::notification::{Channel, Desired, DesiredState, Kind, Reason, Recipient};
 use crate::policy::{Audience, Grouping, Policy, Rule, Trigger, parse_time_range};
 use crate::settings::Settings;
 
@@ -39,13 +39,18 @@ pub struct PatientFacts<'a> {
     pub documents: &'a [Document],
     pub practitioners: &'a BTreeMap<String, Practitioner>,
     pub motives: &'a BTreeMap<String, Motive>,
+    /// Keys and appointments of the patient's grouped messages already handed off: an
+    /// appointment they announced is not announced again.
+    pub sent_groups: &'a [(String, Vec<String>)],
 }
 
 /// Computes the desired notifications for one patient. Deterministic: the same input gives the
 /// same output in the same order.
 pub fn plan(ctx: PlanContext<'_>, facts: PatientFacts<'_>, now: Timestamp) -> Vec<Desired> {
     let mut out = Vec::new();
-    let mut groups: BTreeMap<(String, Date, Channel), Vec<Desired>> = BTreeMap::new();
+    // Grouped rules merge per patient, appointment day, kind and channel — across rules, so an
+    // appointment reminded on D-2 and another on D-1 of the same day still make one SMS.
+    let mut groups: BTreeMap<(Date, Kind, Channel), Vec<Desired>> = BTreeMap::new();
     for rule in &ctx.policy.rules {
         if rule.on.is_document() {
             for doc in facts.documents {
@@ -60,15 +65,15 @@ pub fn plan(ctx: PlanContext<'_>, facts: PatientFacts<'_>, now: Timestamp) -> Ve
                 let date = ctx.local_date(appt.start);
                 for desired in out.drain(before..) {
                     groups
-                        .entry((rule.id.clone(), date, desired.channel))
+                        .entry((date, desired.kind, desired.channel))
                         .or_default()
                         .push(desired);
                 }
             }
         }
     }
-    for ((rule, date, channel), members) in groups {
-        group_patient_day(facts, &rule, date, channel, members, &mut out);
+    for ((date, kind, channel), members) in groups {
+        group_patient_day(facts, kind, date, channel, members, &mut out);
     }
     out
 }
@@ -560,15 +565,25 @@ fn plan_document(
 }
 
 /// One message per patient and appointment day: the pending members merge into one message
-/// keyed by the day; the others keep their own keys marked `grouped`.
+/// keyed by the day and its first appointment; the others keep their own keys marked `grouped`.
+/// Appointments an already-sent message of that day announced are left out, so an appointment
+/// booked after the day's SMS went still gets one of its own.
 fn group_patient_day(
     facts: PatientFacts<'_>,
-    rule: &str,
+    kind: Kind,
     date: Date,
     channel: Channel,
     mut members: Vec<Desired>,
     out: &mut Vec<Desired>,
 ) {
+    let prefix = format!("p:{}/{}/{}/{}/", facts.patient.id, date, kind, channel);
+    let covered: std::collections::BTreeSet<&str> = facts
+        .sent_groups
+        .iter()
+        .filter(|(key, _)| key.starts_with(&prefix))
+        .flat_map(|(_, appointments)| appointments.iter().map(String::as_str))
+        .collect();
+    members.retain(|d| !covered.contains(d.appointments[0].as_str()));
     let starts: BTreeMap<&str, Timestamp> = facts
         .appointments
         .iter()
@@ -593,7 +608,7 @@ fn group_patient_day(
         .collect();
     ids.sort();
     group.appointments = ids.into_iter().map(|(_, id)| id).collect();
-    group.key = format!("p:{}/{}/{}/{}", facts.patient.id, date, rule, channel);
+    group.key = format!("{prefix}{}", group.appointments[0]);
     group.window_end = pending.iter().filter_map(|&i| members[i].window_end).min();
     for (i, mut member) in members.into_iter().enumerate() {
         if i == leader {

@@ -83,6 +83,7 @@ fn run(
             documents: &[],
             practitioners: &practitioners,
             motives: &motives,
+            sent_groups: &[],
         },
         now,
     )

@@ -461,15 +461,27 @@ pub(crate) async fn replan(
             motives.insert(found.id.clone(), found);
         }
     }
+    let existing = tx.patient_notifications(pid, patient_id).await?;
+    let sent_groups: Vec<(String, Vec<String>)> = existing
+        .iter()
+        .filter(|r| {
+            r.key.starts_with("p:")
+                && matches!(
+                    r.status,
+                    Status::Sending | Status::Sent | Status::Delivered | Status::Failed
+                )
+        })
+        .map(|r| (r.key.clone(), r.appointments.clone()))
+        .collect();
     let facts = PatientFacts {
         patient: &patient,
         appointments: &appointments,
         documents: &documents,
         practitioners: &practitioners,
         motives: &motives,
+        sent_groups: &sent_groups,
     };
     let desired = plan(ctx.plan_ctx(), facts, now);
-    let existing = tx.patient_notifications(pid, patient_id).await?;
     for write in reconcile(pid, &existing, &desired, now) {
         match write {
             Write::Insert(row) => tx.insert_notification(&row).await?,

@@ -121,6 +121,7 @@ fn bench_plan(name: &str, events: usize) -> anyhow::Result<f64> {
             documents: &[],
             practitioners: &practitioners,
             motives: &motives,
+            sent_groups: &[],
         };
         total += plan(ctx, facts, booked_at).len();
     }

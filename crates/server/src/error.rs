@@ -208,7 +208,9 @@ impl IntoResponse for ApiError {
 impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> ApiError {
         match error {
-            EngineError::NotFound { what, id } => ApiError::NotFound(format!("{what} `{id}` not found")),
+            EngineError::NotFound { what, id } => {
+                ApiError::NotFound(format!("{what} `{id}` not found"))
+            }
             EngineError::Invalid { field, reason } => ApiError::Invalid {
                 field: Some(field),
                 reason,

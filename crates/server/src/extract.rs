@@ -169,7 +169,9 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<QueryParams, ApiError> {
         let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
             .await
-            .map_err(|e| ApiError::BadRequest(format!("the query string could not be read: {e}")))?;
+            .map_err(|e| {
+                ApiError::BadRequest(format!("the query string could not be read: {e}"))
+            })?;
         Ok(QueryParams(pairs))
     }
 }

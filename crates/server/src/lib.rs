@@ -15,6 +15,10 @@
 //! practice's id answers 404 exactly like an id that does not exist, so a key cannot even
 //! learn which ids other practices use.
 //!
+//! `/health`, `/metrics` and the documentation (`/v1/openapi.json`, `/v1/docs`) need no key:
+//! they hold no practice data. `/metrics` shows counts across all practices, so it belongs on
+//! the operators' network, not on the public internet.
+//!
 //! What this crate deliberately does not do: decide anything about notifications or write SQL.
 //! It parses and checks what comes in (contacts strictly, at this boundary), hands it to
 //! [`rappel_engine::Engine`], and shapes the answer. It does not run the dispatch loop either:
@@ -105,10 +109,7 @@ pub fn router_with(engine: Engine, config: ServerConfig) -> Router {
                 .put(people::put_patient)
                 .delete(people::delete_patient),
         )
-        .route(
-            "/v1/patients/{id}/timeline",
-            get(facts::patient_timeline),
-        )
+        .route("/v1/patients/{id}/timeline", get(facts::patient_timeline))
         .route(
             "/v1/patients/{id}/online-booking",
             get(facts::online_booking),
@@ -140,7 +141,10 @@ pub fn router_with(engine: Engine, config: ServerConfig) -> Router {
     api.merge(public)
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }

@@ -87,7 +87,9 @@ pub(crate) async fn render(State(state): State<AppState>) -> Result<Response, Ap
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    out.push_str("# HELP rappel_http_requests_total HTTP requests answered, by method, route and status.\n");
+    out.push_str(
+        "# HELP rappel_http_requests_total HTTP requests answered, by method, route and status.\n",
+    );
     out.push_str("# TYPE rappel_http_requests_total counter\n");
     for ((method, route, status), stats) in &requests {
         let _ = writeln!(
@@ -116,12 +118,20 @@ pub(crate) async fn render(State(state): State<AppState>) -> Result<Response, Ap
             stats.count
         );
     }
-    out.push_str("# HELP rappel_events_ingested_total Events received through the API, by outcome.\n");
+    out.push_str(
+        "# HELP rappel_events_ingested_total Events received through the API, by outcome.\n",
+    );
     out.push_str("# TYPE rappel_events_ingested_total counter\n");
     let applied = state.metrics.events_applied.load(Ordering::Relaxed);
     let unchanged = state.metrics.events_unchanged.load(Ordering::Relaxed);
-    let _ = writeln!(out, "rappel_events_ingested_total{{outcome=\"applied\"}} {applied}");
-    let _ = writeln!(out, "rappel_events_ingested_total{{outcome=\"unchanged\"}} {unchanged}");
+    let _ = writeln!(
+        out,
+        "rappel_events_ingested_total{{outcome=\"applied\"}} {applied}"
+    );
+    let _ = writeln!(
+        out,
+        "rappel_events_ingested_total{{outcome=\"unchanged\"}} {unchanged}"
+    );
 
     let counts = state.engine.notification_counts().await?;
     out.push_str("# HELP rappel_notifications Notifications in the store (all practices), by status and channel.\n");
@@ -149,7 +159,10 @@ pub(crate) async fn render(State(state): State<AppState>) -> Result<Response, Ap
     out.push_str("# TYPE rappel_dispatch_lag_seconds gauge\n");
     let _ = writeln!(out, "rappel_dispatch_lag_seconds {:.3}", lag.as_secs_f64());
     Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         out,
     )
         .into_response())

@@ -40,7 +40,10 @@ pub(crate) fn same_id(path_id: &str, body: &Map<String, Value>) -> Result<(), Ap
 /// Checks and normalizes the contact fields of a patient object (a `PUT` body or the fields of
 /// a `patient.updated` event) in place. `null` and blank strings mean "none". Errors name the
 /// field with `prefix` before it (`events[2].mobile`).
-pub(crate) fn patient_contacts(fields: &mut Map<String, Value>, prefix: &str) -> Result<(), ApiError> {
+pub(crate) fn patient_contacts(
+    fields: &mut Map<String, Value>,
+    prefix: &str,
+) -> Result<(), ApiError> {
     let field = |name: &str| format!("{prefix}{name}");
     if let Some(value) = text_field(fields, "email", prefix)? {
         let email = EmailAddress::parse(&value).map_err(|e| contact_error(&field("email"), &e))?;
@@ -51,9 +54,10 @@ pub(crate) fn patient_contacts(fields: &mut Map<String, Value>, prefix: &str) ->
         fields.insert("mobile".into(), Value::String(number.e164().to_string()));
     }
     if let Some(value) = text_field(fields, "birth_date", prefix)? {
-        let date: Date = value.trim().parse().map_err(|_| {
-            ApiError::invalid(field("birth_date"), "expected a date as YYYY-MM-DD")
-        })?;
+        let date: Date = value
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::invalid(field("birth_date"), "expected a date as YYYY-MM-DD"))?;
         fields.insert("birth_date".into(), Value::String(date.to_string()));
     }
     match fields.get("address") {
@@ -82,7 +86,11 @@ pub(crate) fn practitioner_contacts(fields: &mut Map<String, Value>) -> Result<(
 }
 
 /// The string value of an optional text field; a blank string becomes `null` (none).
-fn text_field(fields: &mut Map<String, Value>, name: &str, prefix: &str) -> Result<Option<String>, ApiError> {
+fn text_field(
+    fields: &mut Map<String, Value>,
+    name: &str,
+    prefix: &str,
+) -> Result<Option<String>, ApiError> {
     match fields.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => {
@@ -90,7 +98,10 @@ fn text_field(fields: &mut Map<String, Value>, name: &str, prefix: &str) -> Resu
             Ok(None)
         }
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(ApiError::invalid(format!("{prefix}{name}"), "expected a string or null")),
+        Some(_) => Err(ApiError::invalid(
+            format!("{prefix}{name}"),
+            "expected a string or null",
+        )),
     }
 }
 
@@ -113,13 +124,17 @@ fn postal_address(value: Value, field: &str) -> Result<PostalAddress, ApiError> 
     let parts: AddressFields = from_json(value, &format!("{field}."))?;
     let country = match parts.country.as_deref().map(str::trim) {
         None | Some("") => CountryCode::default(),
-        Some(code) => CountryCode::parse(code).map_err(|e| contact_error(&format!("{field}.country"), &e))?,
+        Some(code) => {
+            CountryCode::parse(code).map_err(|e| contact_error(&format!("{field}.country"), &e))?
+        }
     };
     PostalAddress::new(parts.lines, &parts.postal_code, &parts.city, country).map_err(|error| {
         let part = match &error {
             ContactError::PostalCodeInvalid => "postal_code",
             ContactError::CountryInvalid => "country",
-            ContactError::AddressInvalid { reason } if reason.contains("postal code") => "postal_code",
+            ContactError::AddressInvalid { reason } if reason.contains("postal code") => {
+                "postal_code"
+            }
             ContactError::AddressInvalid { reason } if reason.contains("city") => "city",
             _ => "lines",
         };
@@ -179,7 +194,8 @@ mod tests {
 
     #[test]
     fn a_missing_city_names_address_city() {
-        let mut f = fields(json!({"address": {"lines": ["12 rue des Lilas"], "postal_code": "75011"}}));
+        let mut f =
+            fields(json!({"address": {"lines": ["12 rue des Lilas"], "postal_code": "75011"}}));
         let error = patient_contacts(&mut f, "").unwrap_err();
         assert_eq!(field_of(error).as_deref(), Some("address.city"));
     }

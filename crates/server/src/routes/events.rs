@@ -31,7 +31,11 @@ pub(crate) async fn post_events(
         let answer = ingest(&state, &practice, body.value).await?;
         return Ok((StatusCode::ACCEPTED, Json(answer)).into_response());
     };
-    match state.engine.idempotency(&practice, &key, &body.bytes).await? {
+    match state
+        .engine
+        .idempotency(&practice, &key, &body.bytes)
+        .await?
+    {
         Idempotency::Replay { status, body } => Ok(stored_answer(status, body, true)),
         Idempotency::Mismatch => Err(ApiError::invalid(
             "Idempotency-Key",
@@ -226,20 +230,23 @@ mod tests {
 
     #[test]
     fn a_missing_field_is_named() {
-        let error = parse_events(json!({"type": "appointment.cancelled", "id": "a1"}), 10).unwrap_err();
+        let error =
+            parse_events(json!({"type": "appointment.cancelled", "id": "a1"}), 10).unwrap_err();
         assert_eq!(field(error).as_deref(), Some("by"));
     }
 
     #[test]
     fn a_wrongly_typed_optional_field_is_named() {
-        let event = json!({"type": "appointment.cancelled", "id": "a1", "by": "patient", "excused": "yes"});
+        let event =
+            json!({"type": "appointment.cancelled", "id": "a1", "by": "patient", "excused": "yes"});
         let error = parse_events(event, 10).unwrap_err();
         assert_eq!(field(error).as_deref(), Some("excused"));
     }
 
     #[test]
     fn an_unknown_type_lists_the_valid_ones() {
-        let error = parse_events(json!({"type": "appointment.exploded", "id": "a1"}), 10).unwrap_err();
+        let error =
+            parse_events(json!({"type": "appointment.exploded", "id": "a1"}), 10).unwrap_err();
         let ApiError::Invalid { field, reason } = error else {
             panic!("expected a 422")
         };

@@ -60,10 +60,10 @@ pub(crate) async fn notifications(
 ) -> Result<Json<Value>, ApiError> {
     let filter = notification_filter(&query)?;
     let page = state.engine.list_notifications(&practice, &filter).await?;
-    let next_cursor = page
-        .next
-        .map(|(due, key)| encode_cursor(due, &key));
-    Ok(Json(json!({ "items": page.items, "next_cursor": next_cursor })))
+    let next_cursor = page.next.map(|(due, key)| encode_cursor(due, &key));
+    Ok(Json(
+        json!({ "items": page.items, "next_cursor": next_cursor }),
+    ))
 }
 
 fn notification_filter(query: &QueryParams) -> Result<NotificationFilter, ApiError> {
@@ -102,7 +102,10 @@ fn notification_filter(query: &QueryParams) -> Result<NotificationFilter, ApiErr
     }
     if let Some(cursor) = query.get("cursor") {
         filter.cursor = Some(decode_cursor(cursor).ok_or_else(|| {
-            ApiError::invalid("cursor", "not a cursor this API gave (use next_cursor as is)")
+            ApiError::invalid(
+                "cursor",
+                "not a cursor this API gave (use next_cursor as is)",
+            )
         })?);
     }
     if let Some(limit) = query.get("limit") {
@@ -111,7 +114,10 @@ fn notification_filter(query: &QueryParams) -> Result<NotificationFilter, ApiErr
             .ok()
             .filter(|l| (1..=MAX_LIMIT).contains(l))
             .ok_or_else(|| {
-                ApiError::invalid("limit", format!("expected an integer from 1 to {MAX_LIMIT}"))
+                ApiError::invalid(
+                    "limit",
+                    format!("expected an integer from 1 to {MAX_LIMIT}"),
+                )
             })?;
     }
     Ok(filter)
@@ -145,7 +151,10 @@ mod tests {
     fn a_cursor_decodes_to_what_was_encoded_even_with_colons_in_the_key() {
         let due = Timestamp::from_millisecond(1_772_352_000_000).unwrap();
         let cursor = encode_cursor(due, "a:a1/reminder/sms");
-        assert_eq!(decode_cursor(&cursor), Some((due, "a:a1/reminder/sms".to_string())));
+        assert_eq!(
+            decode_cursor(&cursor),
+            Some((due, "a:a1/reminder/sms".to_string()))
+        );
         assert_eq!(decode_cursor("zz"), None);
     }
 }

@@ -103,7 +103,9 @@ fn put_answer(outcome: PutOutcome, location: String, stored: impl Serialize) -> 
             Json(stored),
         )
             .into_response(),
-        PutOutcome::Updated | PutOutcome::Unchanged => (StatusCode::OK, Json(stored)).into_response(),
+        PutOutcome::Updated | PutOutcome::Unchanged => {
+            (StatusCode::OK, Json(stored)).into_response()
+        }
     }
 }
 
@@ -122,8 +124,15 @@ pub(crate) async fn put_practitioner(
         email: body.email,
         mobile: body.mobile,
     };
-    let outcome = state.engine.put_practitioner(&practice, &practitioner).await?;
-    Ok(put_answer(outcome, format!("/v1/practitioners/{id}"), practitioner))
+    let outcome = state
+        .engine
+        .put_practitioner(&practice, &practitioner)
+        .await?;
+    Ok(put_answer(
+        outcome,
+        format!("/v1/practitioners/{id}"),
+        practitioner,
+    ))
 }
 
 pub(crate) async fn get_practitioner(
@@ -174,7 +183,9 @@ pub(crate) async fn put_patient(
     if state.engine.is_patient_erased(&practice, &id).await? {
         return Err(ApiError::invalid(
             "id",
-            format!("patient `{id}` was erased (GDPR); their data cannot be recorded again under this id"),
+            format!(
+                "patient `{id}` was erased (GDPR); their data cannot be recorded again under this id"
+            ),
         ));
     }
     // Push subscriptions come from the patients' browsers, not from the practice software: a

@@ -1,0 +1,1052 @@
+//! The API's description: a hand-written OpenAPI 3.1 document (`/v1/openapi.json`) and a plain
+//! HTML page rendered from it on the server (`/v1/docs`), with no script and nothing fetched
+//! from elsewhere, so it works offline and inside a practice's locked-down network.
+//!
+//! Written by hand rather than derived from the handlers: the document is a promise to
+//! integrators, and a test checks that every route the router serves is in it.
+
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+
+use axum::Json;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use rappel_domain::event::EVENT_TYPES;
+use serde_json::{Map, Value, json};
+
+use crate::error::PROBLEM_TYPES;
+
+pub(crate) async fn openapi() -> Json<Value> {
+    Json(document().clone())
+}
+
+pub(crate) async fn page() -> Response {
+    static PAGE: OnceLock<String> = OnceLock::new();
+    let html = PAGE.get_or_init(|| render(document()));
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            // Nothing on the page runs or loads: say so to the browser as well.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'",
+            ),
+        ],
+        html.clone(),
+    )
+        .into_response()
+}
+
+/// The OpenAPI document, built once.
+pub(crate) fn document() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(build)
+}
+
+fn build() -> Value {
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Rappel API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Rappel sends a practice's patient messages (confirmations, reminders, \
+                cancellations, documents) according to the practice's policy. Practice software \
+                tells Rappel what happens — appointments booked, moved, cancelled; patients \
+                created or changed — and Rappel plans, sends, and explains what it sent and why \
+                not the rest.\n\nEvery `/v1` operation needs `Authorization: Bearer <API key>` and \
+                sees only the key's practice: another practice's ids answer 404 like unknown \
+                ids. Errors are `application/problem+json` (RFC 9457) with `type`, `title`, \
+                `status`, `detail` and, when one field is at fault, `field`. By default each API \
+                key may send 50 requests per second with bursts of 100 (429 with `Retry-After` \
+                above), and request bodies are at most 1 MiB (413 above)."
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearerAuth": []}],
+        "tags": [
+            {"name": "Directory", "description": "Practitioners, visit reasons and patients, created or replaced by their id in the practice software."},
+            {"name": "Events", "description": "What happens in the practice's agenda."},
+            {"name": "Follow-up", "description": "What was sent, what will be, and why not the rest."},
+            {"name": "Settings", "description": "The practice's options."},
+            {"name": "Operations", "description": "Health, metrics and this documentation (no API key)."}
+        ],
+        "paths": paths(),
+        "components": components(),
+    })
+}
+
+fn id_param(what: &str) -> Value {
+    json!({
+        "name": "id", "in": "path", "required": true,
+        "description": format!("The {what}'s id in the practice software (1 to 128 characters)."),
+        "schema": {"type": "string", "minLength": 1, "maxLength": 128}
+    })
+}
+
+fn query_param(name: &str, description: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
+}
+
+fn json_body(schema: &str, description: &str) -> Value {
+    json!({
+        "required": true,
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}
+    })
+}
+
+fn ok(description: &str, schema: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}
+    })
+}
+
+fn problems(codes: &[u16]) -> Map<String, Value> {
+    codes
+        .iter()
+        .map(|code| {
+            let name = match code {
+                400 => "BadRequest",
+                401 => "Unauthorized",
+                404 => "NotFound",
+                413 => "PayloadTooLarge",
+                415 => "UnsupportedMediaType",
+                422 => "Unprocessable",
+                429 => "TooManyRequests",
+                _ => "InternalError",
+            };
+            (
+                code.to_string(),
+                json!({"$ref": format!("#/components/responses/{name}")}),
+            )
+        })
+        .collect()
+}
+
+fn responses(success: &[(u16, Value)], errors: &[u16]) -> Value {
+    let mut all = problems(errors);
+    for (code, answer) in success {
+        all.insert(code.to_string(), answer.clone());
+    }
+    all.insert(
+        "500".into(),
+        json!({"$ref": "#/components/responses/InternalError"}),
+    );
+    Value::Object(all)
+}
+
+/// A create-or-replace pair (`GET` and `PUT`) for one kind of directory resource.
+fn directory(what: &str, schema: &str, put_description: &str) -> Value {
+    json!({
+        "parameters": [id_param(what)],
+        "get": {
+            "tags": ["Directory"],
+            "operationId": format!("get{schema}"),
+            "summary": format!("Read a {what}"),
+            "responses": responses(&[(200, ok(&format!("The {what}."), schema))], &[401, 404, 429]),
+        },
+        "put": {
+            "tags": ["Directory"],
+            "operationId": format!("put{schema}"),
+            "summary": format!("Create or replace a {what}"),
+            "description": put_description,
+            "requestBody": json_body(schema, &format!("The whole {what}; `id` may be left out and must equal the path's otherwise.")),
+            "responses": responses(
+                &[
+                    (201, json!({
+                        "description": format!("Created; `Location` names the new {what}."),
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                        "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}
+                    })),
+                    (200, ok(&format!("Replaced, or unchanged when it was the same; the stored {what}."), schema)),
+                ],
+                &[400, 401, 413, 415, 422, 429],
+            ),
+        }
+    })
+}
+
+fn paths() -> Value {
+    let mut paths = Map::new();
+    paths.insert(
+        "/v1/practitioners/{id}".into(),
+        directory(
+            "practitioner",
+            "Practitioner",
+            "Practitioner alerts go to the contacts given. `email` and `mobile` are checked \
+             strictly (422 naming the field).",
+        ),
+    );
+    paths.insert(
+        "/v1/motives/{id}".into(),
+        directory(
+            "visit reason",
+            "Motive",
+            "`notifications: false` silences every patient message about appointments for \
+             this reason; changing it re-plans open appointments.",
+        ),
+    );
+    let mut patient = directory(
+        "patient",
+        "Patient",
+        "Contacts are checked strictly and stored in normal form: `email` must be an address a \
+         mail server accepts; `mobile` must be a phone number (a landline is accepted, and \
+         SMS to it are then reported as `invalid_mobile`); `address` must fit a window \
+         envelope; `birth_date` is `YYYY-MM-DD`. A 422 names the field (`mobile`, \
+         `address.postal_code`…). Blank strings and null mean none. The patient's messages are \
+         re-planned at once. An erased patient's id cannot be used again (422).",
+    );
+    patient["delete"] = json!({
+        "tags": ["Directory"],
+        "operationId": "erasePatient",
+        "summary": "Erase a patient (GDPR)",
+        "description": "Removes the patient's personal data and documents and cancels their \
+            pending messages (they show as suppressed with reason `patient_erased`). The id is \
+            kept so that nothing is recorded again under it. Erasing twice is harmless.",
+        "responses": responses(&[(204, json!({"description": "Erased."}))], &[401, 404, 429]),
+    });
+    paths.insert("/v1/patients/{id}".into(), patient);
+    paths.insert(
+        "/v1/patients/{id}/timeline".into(),
+        json!({
+            "parameters": [id_param("patient")],
+            "get": {
+                "tags": ["Follow-up"],
+                "operationId": "patientTimeline",
+                "summary": "Everything sent, planned or not sent to a patient",
+                "responses": responses(&[(200, ok("The patient's messages, oldest first.", "Timeline"))], &[401, 404, 429]),
+            }
+        }),
+    );
+    paths.insert(
+        "/v1/patients/{id}/online-booking".into(),
+        json!({
+            "parameters": [id_param("patient")],
+            "get": {
+                "tags": ["Follow-up"],
+                "operationId": "onlineBooking",
+                "summary": "Whether the patient may still book online",
+                "description": "False once the patient missed more appointments without excuse \
+                    than the practice's threshold allows over the policy's window.",
+                "responses": responses(&[(200, ok("The decision and, when refused, why (in French).", "OnlineBooking"))], &[401, 404, 429]),
+            }
+        }),
+    );
+    paths.insert(
+        "/v1/appointments/{id}".into(),
+        json!({
+            "parameters": [id_param("appointment")],
+            "get": {
+                "tags": ["Follow-up"],
+                "operationId": "getAppointment",
+                "summary": "Read an appointment as the events made it",
+                "responses": responses(&[(200, ok("The appointment with its `status`.", "Appointment"))], &[401, 404, 429]),
+            }
+        }),
+    );
+    paths.insert(
+        "/v1/appointments/{id}/timeline".into(),
+        json!({
+            "parameters": [id_param("appointment")],
+            "get": {
+                "tags": ["Follow-up"],
+                "operationId": "appointmentTimeline",
+                "summary": "Every message about an appointment: sent, planned, or not sent and why",
+                "responses": responses(&[(200, ok("The appointment's messages, oldest first.", "Timeline"))], &[401, 404, 429]),
+            }
+        }),
+    );
+    paths.insert("/v1/events".into(), events_path());
+    paths.insert(
+        "/v1/settings".into(),
+        json!({
+            "get": {
+                "tags": ["Settings"],
+                "operationId": "getSettings",
+                "summary": "The practice's options and what each one is",
+                "responses": responses(&[(200, ok("Preset, time zone, resolved values and option descriptions.", "Settings"))], &[401, 429]),
+            },
+            "patch": {
+                "tags": ["Settings"],
+                "operationId": "patchSettings",
+                "summary": "Change some options",
+                "description": "The body's keys replace those options' values; the others keep \
+                    theirs. Open work is re-planned at once. An unknown key, a value of the \
+                    wrong type, or switching off a locked behaviour is 422 naming the key.",
+                "requestBody": {
+                    "required": true,
+                    "content": {"application/json": {"schema": {
+                        "type": "object",
+                        "description": "Option name → new value (see `options` of GET).",
+                        "additionalProperties": true
+                    }}}
+                },
+                "responses": responses(&[(200, ok("The settings after the change (the same document as GET).", "Settings"))], &[400, 401, 413, 415, 422, 429]),
+            }
+        }),
+    );
+    paths.insert(
+        "/v1/notifications".into(),
+        json!({
+            "get": {
+                "tags": ["Follow-up"],
+                "operationId": "listNotifications",
+                "summary": "The sent box: every message, by due time",
+                "description": "A page of the practice's messages ordered by due time, then \
+                    key. Pass `next_cursor` back as `cursor` for the next page; it is null on \
+                    the last page. A bad filter value is 422 naming the parameter.",
+                "parameters": [
+                    query_param("status", "Only messages in this state.", json!({"type": "string", "enum": ["planned", "sending", "sent", "delivered", "failed", "suppressed"]})),
+                    query_param("channel", "Only this channel.", json!({"type": "string", "enum": ["email", "sms", "push", "postal", "inbox"]})),
+                    query_param("kind", "Only this kind of message.", json!({"type": "string", "enum": ["confirmation", "reminder", "moved", "cancellation", "deletion", "no_show", "practitioner_booking", "practitioner_cancellation", "practitioner_move", "document", "task"]})),
+                    query_param("since", "Only messages due at or after this instant (RFC 3339).", json!({"type": "string", "format": "date-time"})),
+                    query_param("cursor", "The `next_cursor` of the previous page.", json!({"type": "string"})),
+                    query_param("limit", "Page size, 1 to 500 (default 50).", json!({"type": "integer", "minimum": 1, "maximum": 500, "default": 50})),
+                ],
+                "responses": responses(&[(200, ok("One page.", "NotificationPage"))], &[400, 401, 422, 429]),
+            }
+        }),
+    );
+    paths.insert(
+        "/v1/inbox".into(),
+        json!({
+            "get": {
+                "tags": ["Follow-up"],
+                "operationId": "listInbox",
+                "summary": "The to-verify box and the notification centre",
+                "parameters": [
+                    query_param("box", "One box only (both when absent).", json!({"type": "string", "enum": ["to_verify", "notifications"]})),
+                    query_param("resolved", "Include resolved entries.", json!({"type": "boolean", "default": false})),
+                ],
+                "responses": responses(&[(200, ok("Entries, newest first.", "Inbox"))], &[400, 401, 422, 429]),
+            }
+        }),
+    );
+    paths.insert(
+        "/v1/inbox/{id}/resolve".into(),
+        json!({
+            "parameters": [id_param("inbox entry")],
+            "post": {
+                "tags": ["Follow-up"],
+                "operationId": "resolveInboxEntry",
+                "summary": "Mark an inbox entry as dealt with",
+                "description": "Resolving an entry again changes nothing.",
+                "responses": responses(&[(200, ok("The entry, with `resolved_at`.", "InboxEntry"))], &[401, 404, 429]),
+            }
+        }),
+    );
+    paths.insert("/v1/openapi.json".into(), json!({
+        "get": {
+            "tags": ["Operations"], "operationId": "openapi", "security": [],
+            "summary": "This document (OpenAPI 3.1)",
+            "responses": {"200": {"description": "The OpenAPI document.", "content": {"application/json": {}}}}
+        }
+    }));
+    paths.insert(
+        "/v1/docs".into(),
+        json!({
+            "get": {
+                "tags": ["Operations"], "operationId": "docs", "security": [],
+                "summary": "This document as a web page",
+                "responses": {"200": {"description": "HTML.", "content": {"text/html": {}}}}
+            }
+        }),
+    );
+    paths.insert("/health".into(), json!({
+        "get": {
+            "tags": ["Operations"], "operationId": "health", "security": [],
+            "summary": "Liveness",
+            "responses": {"200": {"description": "`{\"status\": \"ok\"}`", "content": {"application/json": {}}}}
+        }
+    }));
+    paths.insert("/metrics".into(), json!({
+        "get": {
+            "tags": ["Operations"], "operationId": "metrics", "security": [],
+            "summary": "Prometheus metrics",
+            "description": "Requests by route and status, events ingested, notifications by \
+                status and channel, queue depth, dispatch lag.",
+            "responses": {"200": {"description": "Prometheus text format 0.0.4.", "content": {"text/plain": {}}}}
+        }
+    }));
+    Value::Object(paths)
+}
+
+fn events_path() -> Value {
+    json!({
+        "post": {
+            "tags": ["Events"],
+            "operationId": "postEvents",
+            "summary": "Tell Rappel what happened",
+            "description": "One event or an array of events, applied atomically in order: if \
+                one is refused, none is applied, and the 422 names it (`events[2].start`). `at` \
+                (when it happened) defaults to the time of receipt. An event that changes \
+                nothing (the same booking sent twice) counts as `unchanged`. With an \
+                `Idempotency-Key` header, a retry with the same key and body gets the first \
+                answer again (with `Idempotent-Replayed: true`); the same key with another body \
+                is 422.",
+            "parameters": [{
+                "name": "Idempotency-Key", "in": "header", "required": false,
+                "description": "1 to 255 visible ASCII characters, e.g. a UUID, unique per request.",
+                "schema": {"type": "string", "maxLength": 255}
+            }],
+            "requestBody": {
+                "required": true,
+                "content": {"application/json": {"schema": {"oneOf": [
+                    {"$ref": "#/components/schemas/Event"},
+                    {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/Event"}}
+                ]}}}
+            },
+            "responses": responses(&[(202, ok("Applied.", "IngestReport"))], &[400, 401, 404, 413, 415, 422, 429]),
+        }
+    })
+}
+
+fn string(description: &str) -> Value {
+    json!({"type": "string", "description": description})
+}
+
+fn instant(description: &str) -> Value {
+    json!({"type": "string", "format": "date-time", "description": description})
+}
+
+fn nullable_string(description: &str) -> Value {
+    json!({"type": ["string", "null"], "description": description})
+}
+
+fn event_variant(name: &str, required: &[&str], properties: Value) -> Value {
+    let mut props = properties.as_object().cloned().unwrap_or_default();
+    props.insert("type".into(), json!({"const": name}));
+    props.insert(
+        "at".into(),
+        instant("When it happened (RFC 3339); the time of receipt when absent."),
+    );
+    let mut required: Vec<&str> = required.to_vec();
+    required.insert(0, "type");
+    json!({"type": "object", "title": name, "required": required, "properties": props})
+}
+
+fn event_schema() -> Value {
+    let id = string("The appointment's id.");
+    let variants = vec![
+        event_variant(
+            "appointment.booked",
+            &["id", "patient", "practitioner", "start", "source"],
+            json!({
+                "id": id, "patient": string("The patient's id."),
+                "practitioner": string("The practitioner's id."),
+                "motive": string("The visit reason's id."),
+                "start": instant("When the appointment starts."),
+                "duration_minutes": {"type": "integer", "minimum": 1, "maximum": 1440, "default": 30},
+                "location": string("Where, in words."),
+                "source": {"type": "string", "enum": ["online", "staff", "referral"]}
+            }),
+        ),
+        event_variant(
+            "appointment.moved",
+            &["id"],
+            json!({"id": id, "start": instant("The new start."), "location": string("The new place.")}),
+        ),
+        event_variant(
+            "appointment.cancelled",
+            &["id", "by"],
+            json!({
+                "id": id,
+                "by": {"type": "string", "enum": ["practitioner_absence", "patient", "practice"]},
+                "excused": {"type": "boolean", "default": true}
+            }),
+        ),
+        event_variant("appointment.deleted", &["id"], json!({"id": id})),
+        event_variant("appointment.no_show", &["id"], json!({"id": id})),
+        event_variant("appointment.attended", &["id"], json!({"id": id})),
+        event_variant(
+            "patient.updated",
+            &["id"],
+            json!({
+                "id": string("The patient's id; the patient is created when unknown."),
+                "first_name": {"type": "string"}, "last_name": {"type": "string"},
+                "email": {"type": ["string", "null"]}, "mobile": {"type": ["string", "null"]},
+                "push": {"type": "boolean"},
+                "email_notifications": {"type": ["boolean", "null"]},
+                "sms_notifications": {"type": ["boolean", "null"]},
+                "birth_date": {"type": ["string", "null"], "format": "date"},
+                "address": {"oneOf": [{"$ref": "#/components/schemas/PostalAddress"}, {"type": "null"}]},
+                "locale": {"type": ["string", "null"]}
+            }),
+        ),
+        json!({
+            "type": "object", "title": "settings.updated", "required": ["type"],
+            "description": "Any option keys of GET /v1/settings, with their new values.",
+            "properties": {"type": {"const": "settings.updated"}, "at": instant("When it happened.")},
+            "additionalProperties": true
+        }),
+        event_variant(
+            "document.sent",
+            &["id", "patient", "title"],
+            json!({"id": string("The document's id."), "patient": string("The patient's id."), "title": string("The document's title.")}),
+        ),
+        event_variant(
+            "delivery.bounced",
+            &["document"],
+            json!({"document": string("The document whose email bounced.")}),
+        ),
+        event_variant(
+            "delivery.delivered",
+            &["document"],
+            json!({"document": string("The document whose email was delivered.")}),
+        ),
+        event_variant(
+            "document.consulted",
+            &["id"],
+            json!({"id": string("The document's id.")}),
+        ),
+    ];
+    debug_assert_eq!(variants.len(), EVENT_TYPES.len());
+    json!({
+        "description": format!("An event; `type` is one of {}.", EVENT_TYPES.join(", ")),
+        "oneOf": variants,
+        "discriminator": {"propertyName": "type"}
+    })
+}
+
+fn components() -> Value {
+    let problem = |description: &str| {
+        json!({
+            "description": description,
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        })
+    };
+    json!({
+        "securitySchemes": {
+            "bearerAuth": {"type": "http", "scheme": "bearer", "description": "The practice's API key (`rpl_…`)."}
+        },
+        "responses": {
+            "BadRequest": problem("Malformed JSON, query string or header."),
+            "Unauthorized": problem("Missing or invalid API key."),
+            "NotFound": problem("No such resource in this practice."),
+            "PayloadTooLarge": problem("The body is over the limit (1 MiB by default)."),
+            "UnsupportedMediaType": problem("The body is not JSON."),
+            "Unprocessable": problem("A value is wrong; `field` names it."),
+            "TooManyRequests": {
+                "description": "The API key's rate is exceeded.",
+                "headers": {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}},
+                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+            },
+            "InternalError": problem("A failure on the server; its cause is logged, not sent."),
+        },
+        "schemas": schemas(),
+    })
+}
+
+fn schemas() -> Value {
+    json!({
+        "Problem": {
+            "type": "object", "required": ["type", "title", "status", "detail"],
+            "description": "RFC 9457 problem details.",
+            "properties": {
+                "type": string("A URI reference naming the kind of problem (its description is on /v1/docs)."),
+                "title": string("The kind of problem, in words."),
+                "status": {"type": "integer"},
+                "detail": string("What is wrong with this request."),
+                "field": string("The field at fault, as a path: `mobile`, `address.postal_code`, `events[2].start`, `Idempotency-Key`.")
+            }
+        },
+        "Practitioner": {
+            "type": "object", "required": ["name"],
+            "properties": {
+                "id": string("Equal to the path's when given."),
+                "name": string("As patients see it (Dr Martin)."),
+                "email": string("For practitioner alerts by email."),
+                "mobile": string("For practitioner alerts by SMS; national or E.164 form, stored in E.164.")
+            }
+        },
+        "Motive": {
+            "type": "object", "required": ["name"],
+            "properties": {
+                "id": string("Equal to the path's when given."),
+                "name": string("The visit reason."),
+                "notifications": {"type": "boolean", "default": true, "description": "False silences every patient message about it."},
+                "instructions": string("Shown in confirmations and reminders (Apportez votre carte Vitale).")
+            }
+        },
+        "PostalAddress": {
+            "type": "object", "required": ["lines", "postal_code", "city"],
+            "properties": {
+                "lines": {"type": "array", "minItems": 1, "maxItems": 4, "items": {"type": "string", "maxLength": 38}},
+                "postal_code": string("Five digits in France (75011)."),
+                "city": {"type": "string"},
+                "country": {"type": "string", "default": "FR", "description": "ISO 3166-1 alpha-2."}
+            }
+        },
+        "Patient": {
+            "type": "object",
+            "properties": {
+                "id": string("Equal to the path's when given."),
+                "first_name": {"type": "string"},
+                "last_name": {"type": "string"},
+                "email": {"type": ["string", "null"]},
+                "mobile": {"type": ["string", "null"], "description": "National (06 12 34 56 78) or E.164; stored in E.164."},
+                "push": {"type": "boolean", "default": false, "description": "Uses the mobile application."},
+                "email_notifications": {"type": ["boolean", "null"], "description": "Null: the preset's default."},
+                "sms_notifications": {"type": ["boolean", "null"], "description": "Null: the preset's default."},
+                "birth_date": {"type": ["string", "null"], "format": "date"},
+                "address": {"oneOf": [{"$ref": "#/components/schemas/PostalAddress"}, {"type": "null"}]},
+                "locale": {"type": ["string", "null"]}
+            }
+        },
+        "Appointment": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"}, "patient": {"type": "string"}, "practitioner": {"type": "string"},
+                "motive": {"type": "string"}, "start": instant("Start."),
+                "duration_minutes": {"type": "integer"}, "location": {"type": "string"},
+                "source": {"type": "string", "enum": ["online", "staff", "referral"]},
+                "booked_at": instant("When it was booked."),
+                "status": {"type": "string", "enum": ["booked", "cancelled", "deleted", "no_show", "attended"]},
+                "at": instant("When the status changed (all but booked)."),
+                "by": string("Who cancelled (cancelled)."),
+                "excused": {"type": "boolean", "description": "Whether the cancellation is excused (cancelled)."},
+                "moves": {"type": "array", "items": {"type": "object"}, "description": "Earlier times and places."},
+                "version": {"type": "integer", "description": "Bumped by every change."}
+            }
+        },
+        "Event": event_schema(),
+        "IngestReport": {
+            "type": "object", "required": ["applied", "unchanged"],
+            "properties": {
+                "applied": {"type": "integer", "description": "Events that changed something."},
+                "unchanged": {"type": "integer", "description": "Events already known: nothing to do."}
+            }
+        },
+        "TimelineEntry": {
+            "type": "object",
+            "properties": {
+                "at": string("Hand-off (sent), decision (suppressed) or planned instant, with the practice's offset."),
+                "status": {"type": "string", "enum": ["planned", "sending", "sent", "delivered", "failed", "suppressed"]},
+                "channel": {"type": "string", "enum": ["email", "sms", "push", "postal", "inbox"]},
+                "recipient": string("patient:ID or practitioner:ID."),
+                "kind": {"type": "string"},
+                "appointments": {"type": "array", "items": {"type": "string"}},
+                "document": nullable_string("The document's id."),
+                "task": nullable_string("The scheduled task's id."),
+                "auto_resend": {"type": "boolean"},
+                "reason": nullable_string("Why it was not sent (quota_exhausted, invalid_mobile…)."),
+                "explanation": nullable_string("The reason in French, for the practice."),
+                "last_error": nullable_string("The provider's last error."),
+                "key": string("The message's stable identity.")
+            }
+        },
+        "Timeline": {
+            "type": "object", "required": ["entries"],
+            "properties": {"entries": {"type": "array", "items": {"$ref": "#/components/schemas/TimelineEntry"}}}
+        },
+        "NotificationPage": {
+            "type": "object", "required": ["items", "next_cursor"],
+            "properties": {
+                "items": {"type": "array", "items": {"$ref": "#/components/schemas/TimelineEntry"}},
+                "next_cursor": nullable_string("Pass as `cursor` for the next page; null on the last page.")
+            }
+        },
+        "InboxEntry": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "box": {"type": "string", "enum": ["to_verify", "notifications"]},
+                "document": nullable_string("The document concerned."),
+                "patient": nullable_string("The patient concerned."),
+                "title": {"type": "string"}, "text": {"type": "string"},
+                "created_at": instant("When it was added."),
+                "resolved_at": {"type": ["string", "null"], "format": "date-time"}
+            }
+        },
+        "Inbox": {
+            "type": "object", "required": ["items"],
+            "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/InboxEntry"}}}
+        },
+        "OnlineBooking": {
+            "type": "object", "required": ["allowed", "reason"],
+            "properties": {"allowed": {"type": "boolean"}, "reason": nullable_string("Why not, in French.")}
+        },
+        "Settings": {
+            "type": "object", "required": ["preset", "timezone", "settings", "options"],
+            "properties": {
+                "preset": string("doctolib, rosa, maddie, lifen or custom."),
+                "timezone": string("IANA time zone (Europe/Paris)."),
+                "settings": {"type": "object", "additionalProperties": true, "description": "Every option's value in force."},
+                "options": {"type": "object", "additionalProperties": {
+                    "type": "object",
+                    "properties": {
+                        "type": {"type": "string", "enum": ["bool", "integer", "optional_integer", "choice", "string", "time_range"]},
+                        "default": {}, "label": {"type": "string"},
+                        "locked": {"type": "boolean"},
+                        "choices": {"type": "array", "items": {"type": "string"}}
+                    }
+                }}
+            }
+        }
+    })
+}
+
+// ---- the HTML page -------------------------------------------------------------------------
+
+const METHODS: &[&str] = &["get", "put", "post", "patch", "delete"];
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes, then shows `backquoted` spans as code and blank lines as paragraph breaks.
+fn prose(text: &str) -> String {
+    let escaped = escape(text);
+    let mut out = String::new();
+    for (i, part) in escaped.split('`').enumerate() {
+        if i % 2 == 1 {
+            let _ = write!(out, "<code>{part}</code>");
+        } else {
+            out.push_str(&part.replace("\n\n", "</p><p>"));
+        }
+    }
+    out
+}
+
+fn text<'a>(value: &'a Value, key: &str) -> &'a str {
+    value.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn schema_name(schema: &Value) -> String {
+    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        let name = reference.rsplit('/').next().unwrap_or(reference);
+        return format!("<a href=\"#schema-{0}\">{0}</a>", escape(name));
+    }
+    if let Some(options) = schema.get("oneOf").and_then(Value::as_array) {
+        return options
+            .iter()
+            .map(schema_name)
+            .collect::<Vec<_>>()
+            .join(" or ");
+    }
+    if let Some(items) = schema.get("items") {
+        return format!("array of {}", schema_name(items));
+    }
+    let mut kind = match schema.get("type") {
+        Some(Value::String(t)) => escape(t),
+        Some(Value::Array(types)) => types
+            .iter()
+            .filter_map(Value::as_str)
+            .map(escape)
+            .collect::<Vec<_>>()
+            .join(" | "),
+        _ => match schema.get("const") {
+            Some(c) => format!("<code>{}</code>", escape(&c.to_string())),
+            None => "any".into(),
+        },
+    };
+    if let Some(format) = schema.get("format").and_then(Value::as_str) {
+        kind = format!("{kind} ({})", escape(format));
+    }
+    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+        let names: Vec<String> = values
+            .iter()
+            .map(|v| format!("<code>{}</code>", escape(v.as_str().unwrap_or_default())))
+            .collect();
+        kind = format!("{kind}: {}", names.join(", "));
+    }
+    kind
+}
+
+fn operation_html(out: &mut String, path: &str, method: &str, op: &Value, shared: &[Value]) {
+    let anchor = text(op, "operationId");
+    let _ = write!(
+        out,
+        "<section class=\"op\" id=\"{}\"><h3><span class=\"verb {method}\">{}</span> <code>{}</code></h3><p class=\"summary\">{}</p>",
+        escape(anchor),
+        method.to_uppercase(),
+        escape(path),
+        escape(text(op, "summary")),
+    );
+    if op
+        .get("security")
+        .is_some_and(|s| s.as_array().is_some_and(Vec::is_empty))
+    {
+        out.push_str("<p class=\"note\">No API key needed.</p>");
+    }
+    let description = text(op, "description");
+    if !description.is_empty() {
+        let _ = write!(out, "<p>{}</p>", prose(description));
+    }
+    let params: Vec<&Value> = shared
+        .iter()
+        .chain(
+            op.get("parameters")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten(),
+        )
+        .collect();
+    if !params.is_empty() {
+        out.push_str("<h4>Parameters</h4><table><tr><th>Name</th><th>In</th><th>Type</th><th>Description</th></tr>");
+        for p in params {
+            let _ = write!(
+                out,
+                "<tr><td><code>{}</code>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(text(p, "name")),
+                if p.get("required") == Some(&Value::Bool(true)) {
+                    " <small>required</small>"
+                } else {
+                    ""
+                },
+                escape(text(p, "in")),
+                p.get("schema").map(schema_name).unwrap_or_default(),
+                prose(text(p, "description")),
+            );
+        }
+        out.push_str("</table>");
+    }
+    if let Some(body) = op.get("requestBody") {
+        let schema = body
+            .pointer("/content/application~1json/schema")
+            .map(schema_name)
+            .unwrap_or_default();
+        let _ = write!(
+            out,
+            "<h4>Request body</h4><p>JSON: {schema}. {}</p>",
+            prose(text(body, "description"))
+        );
+    }
+    if let Some(responses) = op.get("responses").and_then(Value::as_object) {
+        out.push_str(
+            "<h4>Responses</h4><table><tr><th>Status</th><th>Meaning</th><th>Body</th></tr>",
+        );
+        for (code, answer) in responses {
+            let (description, body) = match answer.get("$ref").and_then(Value::as_str) {
+                Some(reference) => {
+                    let name = reference.rsplit('/').next().unwrap_or_default();
+                    let shared = document().pointer(&format!("/components/responses/{name}"));
+                    (
+                        shared
+                            .map(|r| text(r, "description"))
+                            .unwrap_or_default()
+                            .to_string(),
+                        "<a href=\"#schema-Problem\">Problem</a>".to_string(),
+                    )
+                }
+                None => {
+                    let body = answer
+                        .get("content")
+                        .and_then(Value::as_object)
+                        .and_then(|c| c.values().next())
+                        .and_then(|m| m.get("schema"))
+                        .map(schema_name)
+                        .unwrap_or_default();
+                    (text(answer, "description").to_string(), body)
+                }
+            };
+            let _ = write!(
+                out,
+                "<tr><td><code>{}</code></td><td>{}</td><td>{body}</td></tr>",
+                escape(code),
+                prose(&description)
+            );
+        }
+        out.push_str("</table>");
+    }
+    out.push_str("</section>");
+}
+
+fn schema_html(out: &mut String, name: &str, schema: &Value) {
+    let _ = write!(
+        out,
+        "<section class=\"schema\" id=\"schema-{0}\"><h3>{0}</h3>",
+        escape(name)
+    );
+    let description = text(schema, "description");
+    if !description.is_empty() {
+        let _ = write!(out, "<p>{}</p>", prose(description));
+    }
+    let variants = schema.get("oneOf").and_then(Value::as_array);
+    let objects: Vec<&Value> = match variants {
+        Some(list) => list.iter().collect(),
+        None => vec![schema],
+    };
+    for object in objects {
+        let Some(properties) = object.get("properties").and_then(Value::as_object) else {
+            continue;
+        };
+        let title = text(object, "title");
+        if !title.is_empty() {
+            let _ = write!(out, "<h4><code>{}</code></h4>", escape(title));
+        }
+        let required: Vec<&str> = object
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        out.push_str("<table><tr><th>Field</th><th>Type</th><th>Description</th></tr>");
+        for (field, spec) in properties {
+            let _ = write!(
+                out,
+                "<tr><td><code>{}</code>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(field),
+                if required.contains(&field.as_str()) {
+                    " <small>required</small>"
+                } else {
+                    ""
+                },
+                schema_name(spec),
+                prose(text(spec, "description")),
+            );
+        }
+        out.push_str("</table>");
+    }
+    out.push_str("</section>");
+}
+
+const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1d2430}\
+h1{margin-bottom:0}h2{margin-top:2.5rem;border-bottom:2px solid #d8dee8}h3{margin:.2rem 0}\
+.op,.schema{border:1px solid #d8dee8;border-radius:6px;padding:.8rem 1rem;margin:1rem 0}\
+.verb{display:inline-block;min-width:4.5rem;text-align:center;border-radius:4px;color:#fff;font-size:.85rem;padding:.1rem .4rem}\
+.get{background:#2f6f4f}.put{background:#8a5a00}.post{background:#1f5fa8}.patch{background:#6b4fa8}.delete{background:#a83232}\
+table{border-collapse:collapse;width:100%;margin:.4rem 0}th,td{border:1px solid #e3e7ee;padding:.25rem .5rem;text-align:left;vertical-align:top}\
+th{background:#f4f6f9}code{background:#f1f3f6;padding:0 .2rem;border-radius:3px}.summary{font-weight:600}.note{color:#5a6472}\
+nav ul{columns:2}small{color:#8a5a00}";
+
+/// The page: introduction, table of contents, operations by tag, problem types, schemas.
+fn render(doc: &Value) -> String {
+    let info = &doc["info"];
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1><p class=\"note\">Version {version} · \
+         <a href=\"/v1/openapi.json\">OpenAPI 3.1 document</a></p><p>{description}</p>",
+        title = escape(text(info, "title")),
+        version = escape(text(info, "version")),
+        description = prose(text(info, "description")),
+    );
+    let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+    let tags: Vec<(String, String)> = doc["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            (
+                text(t, "name").to_string(),
+                text(t, "description").to_string(),
+            )
+        })
+        .collect();
+    out.push_str("<nav><h2>Operations</h2><ul>");
+    for (path, item) in &paths {
+        for method in METHODS {
+            if let Some(op) = item.get(*method) {
+                let _ = write!(
+                    out,
+                    "<li><a href=\"#{}\"><code>{} {}</code></a> — {}</li>",
+                    escape(text(op, "operationId")),
+                    method.to_uppercase(),
+                    escape(path),
+                    escape(text(op, "summary"))
+                );
+            }
+        }
+    }
+    out.push_str("</ul></nav>");
+    for (tag, description) in &tags {
+        let _ = write!(out, "<h2>{}</h2><p>{}</p>", escape(tag), prose(description));
+        for (path, item) in &paths {
+            let shared: Vec<Value> = item
+                .get("parameters")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for method in METHODS {
+                let Some(op) = item.get(*method) else {
+                    continue;
+                };
+                let tagged = op
+                    .get("tags")
+                    .and_then(Value::as_array)
+                    .is_some_and(|t| t.iter().any(|x| x.as_str() == Some(tag)));
+                if tagged {
+                    operation_html(&mut out, path, method, op, &shared);
+                }
+            }
+        }
+    }
+    out.push_str("<h2>Problem types</h2><p>Every error is <code>application/problem+json</code>; its <code>type</code> points here.</p><table><tr><th>Type</th><th>Status</th><th>Title</th><th>When</th></tr>");
+    for (slug, status, title, when) in PROBLEM_TYPES {
+        let _ = write!(
+            out,
+            "<tr id=\"problem-{slug}\"><td><code>/v1/docs#problem-{slug}</code></td><td>{status}</td><td>{}</td><td>{}</td></tr>",
+            escape(title),
+            prose(when)
+        );
+    }
+    out.push_str("</table><h2>Schemas</h2>");
+    if let Some(schemas) = doc
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+    {
+        for (name, schema) in schemas {
+            schema_html(&mut out, name, schema);
+        }
+    }
+    out.push_str("</body></html>");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_has_an_id_a_summary_and_responses() {
+        let doc = document();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in METHODS {
+                if let Some(op) = item.get(*method) {
+                    assert!(!text(op, "operationId").is_empty(), "{method} {path}");
+                    assert!(!text(op, "summary").is_empty(), "{method} {path}");
+                    assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        fn walk(value: &Value, doc: &Value) {
+            match value {
+                Value::Object(map) => {
+                    if let Some(Value::String(reference)) = map.get("$ref") {
+                        let pointer = reference.trim_start_matches('#');
+                        assert!(doc.pointer(pointer).is_some(), "dangling {reference}");
+                    }
+                    map.values().for_each(|v| walk(v, doc));
+                }
+                Value::Array(items) => items.iter().for_each(|v| walk(v, doc)),
+                _ => {}
+            }
+        }
+        walk(document(), document());
+    }
+
+    #[test]
+    fn the_page_escapes_what_it_shows() {
+        assert_eq!(
+            escape("<a href=\"x\">&</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;"
+        );
+        assert_eq!(prose("use `x<y`"), "use <code>x&lt;y</code>");
+    }
+}
