@@ -11,6 +11,7 @@
 //! patient who fixes an address in time still gets the message.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use jiff::{SignedDuration, Timestamp, civil::Date, tz::TimeZone};
 
@@ -19,7 +20,7 @@ use crate::facts::{
     Appointment, AppointmentStatus, Document, EmailDelivery, Motive, Patient, Practitioner,
 };
 use crate::notification::{Channel, Desired, DesiredState, Kind, Reason, Recipient};
-use crate::policy::{Audience, Grouping, Policy, Rule, Trigger, parse_time_range};
+use crate::policy::{Audience, Grouping, Policy, Rule, Trigger};
 use crate::settings::Settings;
 
 /// The practice-wide part of the planner's input.
@@ -47,10 +48,19 @@ pub struct PatientFacts<'a> {
 /// Computes the desired notifications for one patient. Deterministic: the same input gives the
 /// same output in the same order.
 pub fn plan(ctx: PlanContext<'_>, facts: PatientFacts<'_>, now: Timestamp) -> Vec<Desired> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(8 * facts.appointments.len() + 2 * facts.documents.len());
     // Grouped rules merge per patient, appointment day, kind and channel — across rules, so an
     // appointment reminded on D-2 and another on D-1 of the same day still make one SMS.
     let mut groups: BTreeMap<(Date, Kind, Channel), Vec<Desired>> = BTreeMap::new();
+    // Local dates, computed once: every day-relative rule and every key needs them.
+    let dates: Vec<(Date, String)> = facts
+        .appointments
+        .iter()
+        .map(|a| {
+            let date = ctx.local_date(a.start);
+            (date, format!("/{date}"))
+        })
+        .collect();
     for rule in &ctx.policy.rules {
         if rule.on.is_document() {
             for doc in facts.documents {
@@ -58,11 +68,11 @@ pub fn plan(ctx: PlanContext<'_>, facts: PatientFacts<'_>, now: Timestamp) -> Ve
             }
             continue;
         }
-        for appt in facts.appointments {
+        for (appt, (date, date_suffix)) in facts.appointments.iter().zip(&dates) {
             let before = out.len();
-            plan_appointment(ctx, facts, rule, appt, now, &mut out);
+            plan_appointment(ctx, facts, rule, appt, *date, date_suffix, now, &mut out);
             if rule.group == Some(Grouping::PatientDay) {
-                let date = ctx.local_date(appt.start);
+                let date = *date;
                 for desired in out.drain(before..) {
                     groups
                         .entry((date, desired.kind, desired.channel))
@@ -97,22 +107,9 @@ impl PlanContext<'_> {
             })
     }
 
-    /// Quiet hours of a channel, from the practice options (`quiet_hours_sms`, …).
-    fn quiet_hours(&self, channel: Channel) -> Option<(jiff::civil::Time, jiff::civil::Time)> {
-        let key = match channel {
-            Channel::Sms => "quiet_hours_sms",
-            Channel::Push => "quiet_hours_push",
-            Channel::Email => "quiet_hours_email",
-            Channel::Postal | Channel::Inbox => return None,
-        };
-        self.settings
-            .text(key)
-            .and_then(|text| parse_time_range(text).ok().flatten())
-    }
-
     /// The first instant at or after `at` outside the channel's quiet hours.
     pub fn after_quiet_hours(&self, channel: Channel, at: Timestamp) -> Timestamp {
-        let Some((start, end)) = self.quiet_hours(channel) else {
+        let Some((start, end)) = self.settings.quiet_hours(channel) else {
             return at;
         };
         let zoned = at.to_zoned(self.tz.clone());
@@ -179,25 +176,29 @@ enum Applies {
     Suppressed(Reason),
 }
 
+#[allow(clippy::too_many_arguments)]
 fn plan_appointment(
     ctx: PlanContext<'_>,
     facts: PatientFacts<'_>,
     rule: &Rule,
     appt: &Appointment,
+    date: Date,
+    date_suffix: &str,
     now: Timestamp,
     out: &mut Vec<Desired>,
 ) {
-    // (anchor instant, occurrence suffix of the identity key)
-    let mut occurrences: Vec<(Timestamp, String)> = Vec::new();
+    // (anchor instant, occurrence suffix of the identity key). Most triggers have one occurrence,
+    // so the first is kept out of the vector: planning allocates as little as it can.
+    let mut first: Option<(Timestamp, Occurrence)> = None;
+    let mut more: Vec<(Timestamp, Occurrence)> = Vec::new();
     match (rule.on, appt.status) {
         (Trigger::Booked, AppointmentStatus::Booked) => {
-            occurrences.push((appt.booked_at, String::new()));
+            first = Some((appt.booked_at, Occurrence::Once));
         }
         (Trigger::Scheduled, AppointmentStatus::Booked) => {
             // Keyed by the appointment's local date: a move to another day is a new reminder
             // (the old one is superseded), and moving back restores the original one.
-            let date = ctx.local_date(appt.start).to_string();
-            occurrences.push((appt.booked_at, format!("/{date}")));
+            first = Some((appt.booked_at, Occurrence::Day));
         }
         (Trigger::Moved, AppointmentStatus::Booked) => {
             let delay = rule.timing.delay.unwrap_or(SignedDuration::ZERO);
@@ -212,7 +213,12 @@ fn plan_appointment(
                     .is_some_and(|s| delay > SignedDuration::ZERO && mv.at < s + delay);
                 if !joins {
                     episode_start = Some(mv.at);
-                    occurrences.push((mv.at, format!("/{}", mv.at.as_millisecond())));
+                    let occurrence = (mv.at, Occurrence::At(mv.at.as_millisecond()));
+                    if first.is_none() {
+                        first = Some(occurrence);
+                    } else {
+                        more.push(occurrence);
+                    }
                 }
             }
         }
@@ -223,38 +229,43 @@ fn plan_appointment(
                 .as_ref()
                 .is_none_or(|list| list.contains(&by));
             if by_ok && at < appt.end() && change_on_days_ok(ctx, rule, at, appt.start) {
-                occurrences.push((at, String::new()));
+                first = Some((at, Occurrence::Once));
             }
         }
         (Trigger::Deleted, AppointmentStatus::Deleted { at }) if at < appt.end() => {
-            occurrences.push((at, String::new()));
+            first = Some((at, Occurrence::Once));
         }
         (Trigger::NoShow, AppointmentStatus::NoShow { at }) => {
-            occurrences.push((at, String::new()));
+            first = Some((at, Occurrence::Once));
         }
         _ => {}
     }
-    if occurrences.is_empty() {
+    if first.is_none() {
         return;
     }
     let applies = appointment_conditions(ctx, facts, rule, appt);
     if matches!(applies, Applies::No) {
         return;
     }
-    for (anchor, occurrence) in occurrences {
-        let Some(slot) = appointment_slot(ctx, rule, appt, anchor) else {
+    for (anchor, occurrence) in first.into_iter().chain(more) {
+        let Some(slot) = appointment_slot(ctx, rule, appt, date, anchor) else {
             continue;
         };
         let cap = rule.kind.announces_appointment().then_some(appt.start);
-        for (channel, recipient) in recipients(facts, rule, appt) {
-            let key = format!(
-                "a:{}/{}/{}/{}{}",
-                appt.id, rule.id, channel, recipient, occurrence
-            );
+        for (channel, recipient) in recipients(facts, rule, appt).into_iter().flatten() {
+            let mut key = String::with_capacity(64);
+            let _ = write!(key, "a:{}/{}/{}/{}", appt.id, rule.id, channel, recipient);
+            match occurrence {
+                Occurrence::Once => {}
+                Occurrence::Day => key.push_str(date_suffix),
+                Occurrence::At(ms) => {
+                    let _ = write!(key, "/{ms}");
+                }
+            }
             let mut desired = finish(
                 ctx,
                 rule,
-                &key,
+                key,
                 facts.patient,
                 channel,
                 recipient,
@@ -269,6 +280,17 @@ fn plan_appointment(
             out.push(desired);
         }
     }
+}
+
+/// The last part of an identity key: what distinguishes occurrences of one rule.
+#[derive(Clone, Copy)]
+enum Occurrence {
+    /// The rule fires once per appointment (booking, cancellation…).
+    Once,
+    /// Once per appointment date (reminders).
+    Day,
+    /// Once per coalesced group of changes, named by its first change (moves).
+    At(i64),
 }
 
 fn change_on_days_ok(
@@ -339,6 +361,7 @@ fn appointment_slot(
     ctx: PlanContext<'_>,
     rule: &Rule,
     appt: &Appointment,
+    date: Date,
     anchor: Timestamp,
 ) -> Option<Slot> {
     let t = &rule.timing;
@@ -349,10 +372,7 @@ fn appointment_slot(
         });
     }
     if let Some(day) = t.day {
-        let date = ctx
-            .local_date(appt.start)
-            .checked_add(jiff::Span::new().days(day))
-            .ok()?;
+        let date = date.checked_add(jiff::Span::new().days(day)).ok()?;
         let (start, end) = match (t.window, t.from) {
             (Some((a, b)), _) => (ctx.local_instant(date, a), Some(ctx.local_instant(date, b))),
             (None, Some(a)) => (ctx.local_instant(date, a), None),
@@ -389,30 +409,35 @@ fn appointment_slot(
     None
 }
 
-/// The channels and recipients of one rule for one appointment.
+/// The channels and recipients of one rule for one appointment (at most two: a practitioner's
+/// email and mobile).
 fn recipients(
     facts: PatientFacts<'_>,
     rule: &Rule,
     appt: &Appointment,
-) -> Vec<(Channel, Recipient)> {
+) -> [Option<(Channel, Recipient)>; 2] {
     match rule.to {
-        Audience::Patient => vec![(
-            patient_channel(facts.patient, rule),
-            Recipient::Patient(appt.patient.clone()),
-        )],
+        Audience::Patient => [
+            Some((
+                patient_channel(facts.patient, rule),
+                Recipient::Patient(appt.patient.clone()),
+            )),
+            None,
+        ],
         Audience::Practitioner => {
+            let mut found = [None, None];
             let Some(practitioner) = facts.practitioners.get(&appt.practitioner) else {
-                return Vec::new();
+                return found;
             };
-            rule.channels
-                .iter()
-                .filter(|c| match c {
-                    Channel::Email => practitioner.email.is_some(),
-                    Channel::Sms => practitioner.mobile.is_some(),
-                    _ => false,
-                })
-                .map(|c| (*c, Recipient::Practitioner(practitioner.id.clone())))
-                .collect()
+            let reachable = rule.channels.iter().filter(|c| match c {
+                Channel::Email => practitioner.email.is_some(),
+                Channel::Sms => practitioner.mobile.is_some(),
+                _ => false,
+            });
+            for (slot, channel) in found.iter_mut().zip(reachable) {
+                *slot = Some((*channel, Recipient::Practitioner(practitioner.id.clone())));
+            }
+            found
         }
     }
 }
@@ -451,7 +476,7 @@ pub fn has_usable_contact(patient: &Patient, channel: Channel) -> bool {
 fn finish(
     ctx: PlanContext<'_>,
     rule: &Rule,
-    key: &str,
+    key: String,
     patient: &Patient,
     channel: Channel,
     recipient: Recipient,
@@ -482,7 +507,7 @@ fn finish(
         DesiredState::Pending
     };
     Desired {
-        key: key.to_string(),
+        key,
         patient: patient.id.clone(),
         rule: rule.id.clone(),
         kind: rule.kind,
@@ -549,7 +574,7 @@ fn plan_document(
     let mut desired = finish(
         ctx,
         rule,
-        &key,
+        key,
         facts.patient,
         channel,
         recipient,

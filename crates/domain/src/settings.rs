@@ -4,13 +4,18 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::policy::{OptionSpec, Policy, check_option_value, common_options};
+use jiff::civil::Time;
+
+use crate::notification::Channel;
+use crate::policy::{OptionSpec, Policy, check_option_value, common_options, parse_time_range};
 
 /// A practice's resolved options. Built only through [`Settings::resolve`], so every value has
 /// the type its option declares.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
     values: BTreeMap<String, Value>,
+    /// Quiet hours of email, SMS and push, parsed once: the planner asks for them constantly.
+    quiet: [Option<(Time, Time)>; 3],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,7 +68,23 @@ impl Settings {
                 .unwrap_or(Value::Null);
             values.insert(key.clone(), value);
         }
-        Ok(Settings { values })
+        let quiet = ["quiet_hours_email", "quiet_hours_sms", "quiet_hours_push"].map(|key| {
+            values
+                .get(key)
+                .and_then(Value::as_str)
+                .and_then(|text| parse_time_range(text).ok().flatten())
+        });
+        Ok(Settings { values, quiet })
+    }
+
+    /// The channel's quiet hours (start, end) in practice time, if any.
+    pub fn quiet_hours(&self, channel: Channel) -> Option<(Time, Time)> {
+        match channel {
+            Channel::Email => self.quiet[0],
+            Channel::Sms => self.quiet[1],
+            Channel::Push => self.quiet[2],
+            Channel::Postal | Channel::Inbox => None,
+        }
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {

@@ -21,6 +21,11 @@ use rappel_store::Store;
 
 use crate::config::Config;
 
+/// The planner and the dispatcher allocate many small strings (identity keys, rendered texts);
+/// mimalloc serves them about twice as fast as the system allocator (`rappel bench plan`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "rappel",
