@@ -4,6 +4,9 @@
 //! This crate holds no policy and touches no database: what to send and what to do after a
 //! failure are the engine's business.
 
+pub mod email;
+pub mod sms;
+
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -26,6 +29,27 @@ pub struct OutboundMessage {
     pub subject: Option<String>,
     pub text: String,
     pub sender_name: String,
+    /// The appointment as a calendar event: emails attach it as `rendezvous.ics`. Boxed: most
+    /// messages have none, and the message travels by value through the dispatcher.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<Box<CalendarEvent>>,
+}
+
+/// One appointment as a calendar entry (RFC 5545 VEVENT). It names the practitioner and the
+/// place, never the motive: a calendar is often shared or synchronised.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CalendarEvent {
+    /// Stable for the life of the appointment, so a calendar replaces the event it already holds
+    /// when the appointment moves.
+    pub uid: String,
+    /// Grows with every change of the appointment (its version): the newer copy wins.
+    pub sequence: u32,
+    /// When this copy was made (DTSTAMP), from the engine's clock.
+    pub stamp: Timestamp,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub summary: String,
+    pub location: Option<String>,
 }
 
 impl std::fmt::Debug for OutboundMessage {
@@ -78,13 +102,22 @@ pub trait Transport: Send + Sync {
 /// them in any mail client), other channels as JSON. The embedded default needs no mail server.
 pub struct FileOutbox {
     dir: PathBuf,
+    sender: email::Sender,
 }
 
 impl FileOutbox {
     pub fn new(dir: impl Into<PathBuf>) -> std::io::Result<FileOutbox> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir)?;
-        Ok(FileOutbox { dir })
+        Ok(FileOutbox {
+            dir,
+            sender: email::Sender::default(),
+        })
+    }
+
+    /// The same outbox with emails from `sender`, as the SMTP transport would send them.
+    pub fn with_sender(self, sender: email::Sender) -> FileOutbox {
+        FileOutbox { sender, ..self }
     }
 
     fn file_name(&self, message: &OutboundMessage, ext: &str) -> PathBuf {
@@ -107,7 +140,10 @@ impl Transport for FileOutbox {
     fn send<'a>(&'a self, message: &'a OutboundMessage) -> SendFuture<'a> {
         Box::pin(async move {
             let (path, bytes) = match message.channel {
-                Channel::Email => (self.file_name(message, "eml"), email_bytes(message)?),
+                Channel::Email => (
+                    self.file_name(message, "eml"),
+                    email::build(message, &self.sender)?.formatted(),
+                ),
                 _ => (
                     self.file_name(message, "json"),
                     serde_json::to_vec_pretty(message)
@@ -127,34 +163,10 @@ impl Transport for FileOutbox {
     }
 }
 
-/// Builds an RFC 5322 message with the notification key as Message-ID.
+/// The full MIME message (text, HTML, calendar attachment) exactly as the SMTP transport sends
+/// it, from the default sender. See [`email::build`].
 pub fn email_bytes(message: &OutboundMessage) -> Result<Vec<u8>, ChannelError> {
-    use lettre::message::{Mailbox, header::ContentType};
-    let to: Mailbox = message
-        .to
-        .parse()
-        .map_err(|e| ChannelError::Permanent(format!("invalid recipient: {e}")))?;
-    let from: Mailbox = format!(
-        "{} <no-reply@rappel.localhost>",
-        message.sender_name.replace(['<', '>', '"'], "")
-    )
-    .parse()
-    .map_err(|e| ChannelError::Permanent(format!("invalid sender: {e}")))?;
-    let digest = message.id.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
-    });
-    let email = lettre::Message::builder()
-        .from(from)
-        .to(to)
-        .message_id(Some(format!(
-            "<{}.{digest:016x}@rappel.localhost>",
-            message.practice_id
-        )))
-        .subject(message.subject.clone().unwrap_or_default())
-        .header(ContentType::TEXT_PLAIN)
-        .body(message.text.clone())
-        .map_err(|e| ChannelError::Permanent(e.to_string()))?;
-    Ok(email.formatted())
+    Ok(email::build(message, &email::Sender::default())?.formatted())
 }
 
 /// One hand-off as [`Recorder`] saw it.

@@ -132,6 +132,14 @@ pub enum EventError {
 }
 
 impl EventError {
+    /// The message without the field name (which callers report separately).
+    pub fn reason(&self) -> String {
+        match self {
+            EventError::Invalid { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        }
+    }
+
     pub fn field(&self) -> &'static str {
         match self {
             EventError::Invalid { field, .. } => field,
@@ -168,7 +176,11 @@ pub fn apply_to_appointment(
             if *start < at {
                 return Err(EventError::Invalid {
                     field: "start",
-                    reason: format!("the appointment starts ({start}) before it was booked ({at})"),
+                    reason: format!(
+                        "the appointment starts ({}) before it was booked ({})",
+                        start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        at.strftime("%Y-%m-%dT%H:%M:%SZ")
+                    ),
                 });
             }
             let duration = duration_minutes.unwrap_or(30);
@@ -419,7 +431,10 @@ pub fn apply_to_document(
         EventBody::DeliveryDelivered { document } => {
             let doc = current.ok_or_else(|| missing(document))?;
             // A late "delivered" never overrides a bounce: the bounce is the stronger signal.
-            if !matches!(doc.email, EmailDelivery::Pending) {
+            if !matches!(
+                doc.email,
+                EmailDelivery::Pending | EmailDelivery::Sent { .. }
+            ) {
                 return Ok(Applied::Unchanged);
             }
             let mut d = doc.clone();

@@ -233,8 +233,13 @@ impl Appointment {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum EmailDelivery {
-    /// Sent (or about to be), no report yet.
+    /// Not handed off yet.
     Pending,
+    /// Accepted by the mail system, no delivery report yet. For the unread rule this counts as
+    /// delivered from that moment: most mail systems report only failures (bounces).
+    Sent {
+        at: Timestamp,
+    },
     Delivered {
         at: Timestamp,
     },

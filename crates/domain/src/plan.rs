@@ -534,7 +534,7 @@ fn plan_document(
     let anchor = match (rule.on, doc.email) {
         (Trigger::DocumentSent, _) => doc.sent_at,
         (Trigger::DocumentFailed, EmailDelivery::Failed { at }) => at,
-        (Trigger::DocumentUnread, EmailDelivery::Delivered { at }) => {
+        (Trigger::DocumentUnread, EmailDelivery::Delivered { at } | EmailDelivery::Sent { at }) => {
             let Some(days) = rule
                 .timing
                 .days_option

@@ -94,6 +94,8 @@ impl Engine {
                 row.provider_id = receipt.provider_id;
                 row.last_error = None;
                 tx.update_notification(&row).await?;
+                self.after_document_hand_off(&mut tx, &ctx, &row, now)
+                    .await?;
                 if row.channel != Channel::Inbox
                     && let Some(spec) = ctx.policy.rule(&row.rule).and_then(|r| r.inbox.as_ref())
                 {
@@ -152,6 +154,32 @@ impl Engine {
         Ok(())
     }
 
+    /// A document email accepted by the mail system starts the document's unread timer.
+    async fn after_document_hand_off(
+        &self,
+        tx: &mut Tx,
+        ctx: &PracticeCtx,
+        row: &NotificationRow,
+        now: Timestamp,
+    ) -> Result<()> {
+        let Some(doc_id) = row
+            .document
+            .as_deref()
+            .filter(|_| is_document_email(ctx, row))
+        else {
+            return Ok(());
+        };
+        let pid = ctx.row.id.as_str();
+        if let Some(mut doc) = tx.document(pid, doc_id).await?
+            && matches!(doc.email, EmailDelivery::Pending)
+        {
+            doc.email = EmailDelivery::Sent { at: now };
+            tx.upsert_document(pid, &doc).await?;
+            replan(tx, ctx, &doc.patient, now).await?;
+        }
+        Ok(())
+    }
+
     /// A document email that cannot be delivered triggers the document-failure rules (postal
     /// resend, to-verify box) exactly as a bounce does.
     async fn after_permanent_failure(
@@ -161,13 +189,11 @@ impl Engine {
         row: &NotificationRow,
         now: Timestamp,
     ) -> Result<()> {
-        let is_document_email = row.kind == Kind::Document
-            && row.channel == Channel::Email
-            && ctx
-                .policy
-                .rule(&row.rule)
-                .is_some_and(|r| r.on == Trigger::DocumentSent);
-        let Some(doc_id) = row.document.as_deref().filter(|_| is_document_email) else {
+        let Some(doc_id) = row
+            .document
+            .as_deref()
+            .filter(|_| is_document_email(ctx, row))
+        else {
             return Ok(());
         };
         let pid = ctx.row.id.as_str();
@@ -360,11 +386,39 @@ impl Engine {
             to: address,
             subject: rendered.subject.clone(),
             text: rendered.text.clone(),
-            sender_name: ctx
-                .settings
-                .text("sms_sender")
-                .unwrap_or(&ctx.row.name)
-                .to_string(),
+            // An email's From shows the practice's name; `sms_sender` is the short alphanumeric
+            // SMS sender ("CABINET" by default), which would look odd in a mailbox.
+            sender_name: match row.channel {
+                Channel::Email => ctx.row.name.clone(),
+                _ => ctx
+                    .settings
+                    .text("sms_sender")
+                    .unwrap_or(&ctx.row.name)
+                    .to_string(),
+            },
+            // Confirmations and moves carry the appointment for the patient's calendar; its UID
+            // stays the same when the appointment moves, so the calendar updates its entry.
+            calendar: match (row.channel, row.kind) {
+                (Channel::Email, Kind::Confirmation | Kind::Moved) => {
+                    appointments.iter().find(|a| a.is_active()).map(|a| {
+                        Box::new(rappel_channels::CalendarEvent {
+                            uid: format!("{}@{pid}", a.id),
+                            sequence: a.version,
+                            stamp: now,
+                            start: a.start,
+                            end: a.end(),
+                            summary: format!(
+                                "Rendez-vous — {}",
+                                practitioners
+                                    .get(&a.practitioner)
+                                    .map_or(ctx.row.name.as_str(), |p| p.name.as_str())
+                            ),
+                            location: a.location.clone(),
+                        })
+                    })
+                }
+                _ => None,
+            },
         };
         let rendered = serde_json::to_value(&rendered).unwrap_or_else(|_| json!({}));
         Ok(Prepared::Send(message, rendered))
@@ -394,6 +448,16 @@ impl Engine {
         // A document email that cannot go (no usable email) is a failed delivery.
         self.after_permanent_failure(tx, ctx, row, now).await
     }
+}
+
+/// The email that carries a document to its patient (not a letter, not another rule's email).
+fn is_document_email(ctx: &PracticeCtx, row: &NotificationRow) -> bool {
+    row.kind == Kind::Document
+        && row.channel == Channel::Email
+        && ctx
+            .policy
+            .rule(&row.rule)
+            .is_some_and(|r| r.on == Trigger::DocumentSent)
 }
 
 /// The monthly SMS quota in force, if any (`[quota]` of the policy).

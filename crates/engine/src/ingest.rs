@@ -68,7 +68,7 @@ impl Engine {
                 .await
                 .map_err(|e| match e {
                     Failure::Event(err) => {
-                        EngineError::invalid(format!("{prefix}{}", err.field()), err.to_string())
+                        EngineError::invalid(format!("{prefix}{}", err.field()), err.reason())
                     }
                     Failure::Engine(EngineError::Invalid { field, reason }) => {
                         EngineError::invalid(format!("{prefix}{field}"), reason)

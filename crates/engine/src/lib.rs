@@ -12,6 +12,7 @@ mod ingest;
 mod practice;
 pub mod queries;
 pub mod reconcile;
+mod reports;
 pub mod scenario;
 pub mod simulate;
 mod tasks;

@@ -137,41 +137,28 @@ pub async fn simulate(file: &str, scenario: &Scenario) -> Result<SimOutput, Scen
             .await
             .map_err(|e| fail(scenario.nth_header_line("[[tasks]]", i), e))?;
     }
-    let mut next_event = 0;
-    let mut steps = 0u64;
-    loop {
-        let now = clock.now();
-        let event_at = scenario.events.get(next_event).and_then(|e| e.at);
-        let due = store.next_due().await.map_err(|e| internal(e.into()))?;
-        let task = engine.next_task_due().await.map_err(internal)?;
-        let Some(next) = [event_at, due, task].into_iter().flatten().min() else {
-            break;
-        };
-        if next >= scenario.end {
-            break;
-        }
-        let next = next.max(now);
-        clock.set(next);
-        recorder.set_now(next);
-        while let Some(event) = scenario.events.get(next_event)
-            && event.at.is_some_and(|at| at <= next)
-        {
+    drive(
+        &engine,
+        &clock,
+        &recorder,
+        &scenario.events,
+        scenario.end,
+        async |index, event| {
             engine
                 .ingest(PRACTICE, std::slice::from_ref(event))
                 .await
-                .map_err(|e| fail(scenario.event_line(next_event), e))?;
-            next_event += 1;
-        }
-        engine.run_due_tasks().await.map_err(internal)?;
-        engine.dispatch_all_due().await.map_err(internal)?;
-        steps += 1;
-        if steps > 1_000_000 {
-            return Err(scenario.error(file, 1, "internal error: the simulation does not advance"));
-        }
-    }
+                .map(|_| ())
+                .map_err(|e| Stop::Scenario(fail(scenario.event_line(index), e)))
+        },
+    )
+    .await
+    .map_err(|stop| match stop {
+        Stop::Scenario(e) => e,
+        Stop::Engine(e) => internal(e),
+    })?;
     let tz =
         TimeZone::get(&scenario.timezone).map_err(|e| scenario.error(file, 1, e.to_string()))?;
-    let output = collect(&engine, &tz).await.map_err(internal)?;
+    let output = collect(&engine, PRACTICE, &tz).await.map_err(internal)?;
     Ok(SimOutput {
         timezone: Some(scenario.timezone.clone()),
         ..output
@@ -186,18 +173,89 @@ fn line_of_text(source: &str, needle: &str) -> usize {
         .unwrap_or(1)
 }
 
-async fn collect(engine: &Engine, tz: &TimeZone) -> Result<SimOutput, EngineError> {
+/// Why the simulated clock stopped early.
+enum Stop {
+    Scenario(ScenarioError),
+    Engine(EngineError),
+}
+
+impl From<EngineError> for Stop {
+    fn from(e: EngineError) -> Stop {
+        Stop::Engine(e)
+    }
+}
+
+/// Runs the simulated clock from its current instant to `end`: at each next instant (an event,
+/// a due notification, a task occurrence) it ingests the events due then through `ingest`, runs
+/// the due tasks and dispatches what is due. The server's tests drive this same loop with the
+/// events posted over HTTP.
+pub async fn drive<E>(
+    engine: &Engine,
+    clock: &SimClock,
+    recorder: &Recorder,
+    events: &[rappel_domain::event::Event],
+    end: Timestamp,
+    mut ingest: impl AsyncFnMut(usize, &rappel_domain::event::Event) -> Result<(), E>,
+) -> Result<(), E>
+where
+    E: From<EngineError>,
+{
+    let mut next_event = 0;
+    let mut steps = 0u64;
+    loop {
+        let now = clock.now();
+        let event_at = events.get(next_event).and_then(|e| e.at);
+        let due = engine
+            .store()
+            .next_due()
+            .await
+            .map_err(|e| E::from(e.into()))?;
+        let task = engine.next_task_due().await?;
+        let Some(next) = [event_at, due, task].into_iter().flatten().min() else {
+            break;
+        };
+        if next >= end {
+            break;
+        }
+        let next = next.max(now);
+        clock.set(next);
+        recorder.set_now(next);
+        while let Some(event) = events.get(next_event)
+            && event.at.is_some_and(|at| at <= next)
+        {
+            ingest(next_event, event).await?;
+            next_event += 1;
+        }
+        engine.run_due_tasks().await?;
+        engine.dispatch_all_due().await?;
+        steps += 1;
+        if steps > 1_000_000 {
+            return Err(E::from(EngineError::invalid(
+                "simulation",
+                "the simulated clock does not advance",
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What a practice's queue and boxes hold, in the shape of `simulate --json`.
+pub async fn collect(
+    engine: &Engine,
+    practice_id: &str,
+    tz: &TimeZone,
+) -> Result<SimOutput, EngineError> {
     let mut tx = engine.store().begin().await?;
     let rows = tx
         .list_notifications(
-            PRACTICE,
+            practice_id,
             &NotificationFilter {
                 limit: i64::MAX / 2,
                 ..NotificationFilter::default()
             },
         )
         .await?;
-    let inbox = tx.inbox(PRACTICE, None, true).await?;
+    let inbox = tx.inbox(practice_id, None, true).await?;
     tx.commit().await?;
     let mut out = SimOutput::default();
     let mut deliveries: Vec<(Timestamp, String, SimDelivery)> = Vec::new();

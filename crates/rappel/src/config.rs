@@ -3,7 +3,9 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use rappel_channels::email::{Dkim, Sender, SmtpUrl};
 use serde::Deserialize;
 
 #[derive(Debug, Clone)]
@@ -12,6 +14,13 @@ pub struct Config {
     pub listen: SocketAddr,
     pub public_url: String,
     pub outbox_dir: PathBuf,
+    /// Emails go to this SMTP server when set, to the outbox folder otherwise.
+    pub smtp: Option<SmtpUrl>,
+    /// The From address of emails (its name is replaced by the practice's).
+    pub smtp_from: Sender,
+    /// Bounds one SMTP hand-off: connection, TLS, authentication, dialogue.
+    pub smtp_timeout: Duration,
+    pub dkim: Option<Dkim>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -20,6 +29,11 @@ struct FileConfig {
     database_url: Option<String>,
     listen: Option<String>,
     smtp_url: Option<String>,
+    smtp_from: Option<String>,
+    smtp_timeout: Option<u64>,
+    dkim_key_file: Option<PathBuf>,
+    dkim_selector: Option<String>,
+    dkim_domain: Option<String>,
     public_url: Option<String>,
     outbox_dir: Option<PathBuf>,
 }
@@ -58,6 +72,19 @@ impl Config {
             .or(from_file.listen)
             .unwrap_or_else(|| "127.0.0.1:8080".into());
         let smtp_url = env("RAPPEL_SMTP_URL").or(from_file.smtp_url);
+        let smtp_from = env("RAPPEL_SMTP_FROM").or(from_file.smtp_from);
+        let smtp_timeout =
+            match env("RAPPEL_SMTP_TIMEOUT") {
+                Some(v) => Some(v.parse::<u64>().map_err(|_| {
+                    format!("RAPPEL_SMTP_TIMEOUT: `{v}` is not a number of seconds")
+                })?),
+                None => from_file.smtp_timeout,
+            };
+        let dkim_key_file = env("RAPPEL_DKIM_KEY_FILE")
+            .map(PathBuf::from)
+            .or(from_file.dkim_key_file);
+        let dkim_selector = env("RAPPEL_DKIM_SELECTOR").or(from_file.dkim_selector);
+        let dkim_domain = env("RAPPEL_DKIM_DOMAIN").or(from_file.dkim_domain);
         let public_url = env("RAPPEL_PUBLIC_URL").or(from_file.public_url);
         let outbox_dir = env("RAPPEL_OUTBOX_DIR")
             .map(PathBuf::from)
@@ -75,14 +102,49 @@ impl Config {
                 "RAPPEL_DATABASE_URL: `{database_url}` is not a database URL (sqlite://rappel.db or postgres://user@host/db)"
             ));
         }
-        if let Some(url) = smtp_url {
-            // Real SMTP delivery (lettre) is the dispatch issue's work; refusing the setting is
-            // better than silently writing to the outbox when a mail server was asked for.
-            return Err(format!(
-                "RAPPEL_SMTP_URL: SMTP delivery is not available in this version yet (got `{}`); unset it to write emails to the outbox folder",
-                url.split('@').next_back().unwrap_or("")
-            ));
-        }
+        let smtp = smtp_url
+            .map(|url| SmtpUrl::parse(&url).map_err(|e| format!("RAPPEL_SMTP_URL: {e}")))
+            .transpose()?;
+        let smtp_from = match smtp_from {
+            Some(from) => Sender::parse(&from).map_err(|e| format!("RAPPEL_SMTP_FROM: {e}"))?,
+            None => Sender::default(),
+        };
+        let smtp_timeout = match smtp_timeout {
+            None => Duration::from_secs(30),
+            Some(secs @ 1..=600) => Duration::from_secs(secs),
+            Some(secs) => {
+                return Err(format!(
+                    "RAPPEL_SMTP_TIMEOUT: {secs} s is outside 1 to 600 seconds"
+                ));
+            }
+        };
+        // A DKIM key is loaded, and its errors reported, at start-up; a setting that would be
+        // silently ignored is refused like any other mistake.
+        let dkim = match (dkim_key_file, dkim_selector) {
+            (None, None) if dkim_domain.is_none() => None,
+            (Some(file), Some(selector)) => {
+                if smtp.is_none() {
+                    return Err(
+                        "RAPPEL_DKIM_KEY_FILE: DKIM signs what goes to a mail server; set RAPPEL_SMTP_URL too".into(),
+                    );
+                }
+                let domain = dkim_domain.unwrap_or_else(|| smtp_from.domain().to_string());
+                Some(
+                    Dkim::load(&file, &selector, &domain)
+                        .map_err(|e| format!("RAPPEL_DKIM_KEY_FILE: {e}"))?,
+                )
+            }
+            (None, _) => {
+                return Err(
+                    "RAPPEL_DKIM_KEY_FILE: DKIM signing needs the private key file (RAPPEL_DKIM_SELECTOR or RAPPEL_DKIM_DOMAIN is set without it)".into(),
+                );
+            }
+            (Some(_), None) => {
+                return Err(
+                    "RAPPEL_DKIM_SELECTOR: DKIM signing needs the selector published in DNS (`<selector>._domainkey.<domain>`)".into(),
+                );
+            }
+        };
         let public_url = public_url.unwrap_or_else(|| format!("http://{listen}"));
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
             return Err(format!(
@@ -94,6 +156,10 @@ impl Config {
             listen,
             public_url,
             outbox_dir,
+            smtp,
+            smtp_from,
+            smtp_timeout,
+            dkim,
         })
     }
 
@@ -110,6 +176,76 @@ impl Config {
                 )
             }
             _ => self.database_url.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Loads a `rappel.toml` with these lines (the `RAPPEL_*` variables are unset in tests).
+    fn load(toml: &str) -> Result<Config, String> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_nanos();
+        let path =
+            std::env::temp_dir().join(format!("rappel-config-{}-{nanos}.toml", std::process::id()));
+        std::fs::write(&path, toml).expect("temp file");
+        let config = Config::load(
+            Some(&path),
+            Some("sqlite://test.db".into()),
+            Some("127.0.0.1:8080".into()),
+        );
+        std::fs::remove_file(&path).expect("temp file");
+        config
+    }
+
+    #[test]
+    fn smtp_settings_are_validated_and_the_password_never_shows() {
+        let config = load(
+            "smtp_url = \"smtp://relay:s3cret@mail.example.org:587?tls=required\"\nsmtp_from = \"Cabinet <rdv@cabinet.example>\"\n",
+        )
+        .expect("valid");
+        let smtp = config.smtp.as_ref().expect("SMTP configured");
+        assert_eq!(
+            smtp.redacted(),
+            "smtp://relay:***@mail.example.org:587?tls=required"
+        );
+        assert!(!format!("{config:?}").contains("s3cret"));
+        assert_eq!(config.smtp_from.domain(), "cabinet.example");
+        assert_eq!(config.smtp_timeout, Duration::from_secs(30));
+        assert!(config.dkim.is_none());
+
+        let without = load("").expect("valid");
+        assert!(without.smtp.is_none());
+        assert_eq!(without.smtp_from, Sender::default());
+    }
+
+    #[test]
+    fn a_bad_smtp_setting_is_refused_with_its_name() {
+        for (toml, name) in [
+            ("smtp_url = \"ftp://mail.example.org\"", "RAPPEL_SMTP_URL:"),
+            ("smtp_url = \"smtp://\"", "RAPPEL_SMTP_URL:"),
+            (
+                "smtp_url = \"smtp://mail.example.org?tls=maybe\"",
+                "RAPPEL_SMTP_URL:",
+            ),
+            ("smtp_from = \"no address\"", "RAPPEL_SMTP_FROM:"),
+            ("smtp_timeout = 0", "RAPPEL_SMTP_TIMEOUT:"),
+            ("dkim_selector = \"rappel\"", "RAPPEL_DKIM_KEY_FILE:"),
+            (
+                "smtp_url = \"smtp://127.0.0.1:25\"\ndkim_key_file = \"/nonexistent/dkim.key\"",
+                "RAPPEL_DKIM_SELECTOR:",
+            ),
+            (
+                "smtp_url = \"smtp://127.0.0.1:25\"\ndkim_key_file = \"/nonexistent/dkim.key\"\ndkim_selector = \"rappel\"",
+                "RAPPEL_DKIM_KEY_FILE:",
+            ),
+        ] {
+            let error = load(toml).expect_err(toml);
+            assert!(error.starts_with(name), "{toml}: {error}");
         }
     }
 }

@@ -5,15 +5,18 @@
 //! the process with one message naming the setting (exit status 2).
 
 mod bench;
+mod bench_dispatch;
 mod config;
 mod demo;
+mod providers;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use rappel_channels::FileOutbox;
+use rappel_channels::email::{SmtpConfig, SmtpTransport};
+use rappel_channels::{FileOutbox, Transport};
 use rappel_engine::scenario::{Scenario, check};
 use rappel_engine::simulate::{human, simulate};
 use rappel_engine::{Engine, EngineConfig, SystemClock, Transports};
@@ -83,10 +86,14 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
-    /// Benchmarks that print their figures.
+    /// Benchmarks that print their figures: the whole dispatch path (flags below), or
+    /// `bench plan` for the planner alone.
+    #[command(args_conflicts_with_subcommands = true)]
     Bench {
         #[command(subcommand)]
-        command: bench::BenchCommand,
+        command: Option<bench::BenchCommand>,
+        #[command(flatten)]
+        dispatch: bench_dispatch::DispatchArgs,
     },
 }
 
@@ -134,7 +141,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => Ok(run_simulate(&file, json, want_check, false).await),
         Command::Explain { file } => Ok(run_simulate(&file, false, false, true).await),
         Command::Policy { command } => Ok(run_policy(command)),
-        Command::Bench { command } => bench::run(command).await,
+        Command::Bench {
+            command: Some(command),
+            ..
+        } => bench::run(command).await,
+        Command::Bench {
+            command: None,
+            dispatch,
+        } => bench_dispatch::run(dispatch).await,
         command => {
             let listen = match &command {
                 Command::Serve { listen, .. } => listen.clone(),
@@ -147,8 +161,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
             };
+            let sms = match providers::Sms::from_env(&config.public_url) {
+                Ok(sms) => sms,
+                Err(error) => {
+                    eprintln!("configuration error: {error}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
             init_tracing();
-            run_service(command, config).await
+            run_service(command, config, sms).await
         }
     }
 }
@@ -278,17 +299,38 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-fn engine(config: &Config, store: Store) -> anyhow::Result<Engine> {
-    let outbox = FileOutbox::new(&config.outbox_dir).with_context(|| {
-        format!(
-            "cannot create the outbox folder {}",
-            config.outbox_dir.display()
-        )
-    })?;
+fn engine(config: &Config, store: Store, sms: &providers::Sms) -> anyhow::Result<Engine> {
+    tracing::info!(provider = sms.provider, "SMS way out");
+    let outbox = FileOutbox::new(&config.outbox_dir)
+        .with_context(|| {
+            format!(
+                "cannot create the outbox folder {}",
+                config.outbox_dir.display()
+            )
+        })?
+        .with_sender(config.smtp_from.clone());
+    let outbox: Arc<dyn Transport> = Arc::new(outbox);
+    let email: Arc<dyn Transport> = match &config.smtp {
+        Some(url) => {
+            tracing::info!(smtp = %url.redacted(), "emails go to the SMTP server");
+            Arc::new(SmtpTransport::new(SmtpConfig {
+                url: url.clone(),
+                sender: config.smtp_from.clone(),
+                timeout: config.smtp_timeout,
+                dkim: config.dkim.clone(),
+            }))
+        }
+        None => outbox.clone(),
+    };
     Ok(Engine::new(
         store,
         Arc::new(SystemClock),
-        Transports::all(Arc::new(outbox)),
+        Transports {
+            email,
+            sms: sms.transport.clone().unwrap_or_else(|| outbox.clone()),
+            push: outbox.clone(),
+            postal: outbox,
+        },
         EngineConfig {
             public_url: config.public_url.clone(),
             ..EngineConfig::default()
@@ -296,7 +338,11 @@ fn engine(config: &Config, store: Store) -> anyhow::Result<Engine> {
     ))
 }
 
-async fn run_service(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+async fn run_service(
+    command: Command,
+    config: Config,
+    sms: providers::Sms,
+) -> anyhow::Result<ExitCode> {
     match command {
         Command::Migrate => {
             open_store(&config).await?;
@@ -311,7 +357,7 @@ async fn run_service(command: Command, config: Config) -> anyhow::Result<ExitCod
                 },
         } => {
             let store = open_store(&config).await?;
-            let engine = engine(&config, store)?;
+            let engine = engine(&config, store, &sms)?;
             match engine
                 .create_practice(&name, &preset, &timezone, Default::default())
                 .await
@@ -326,7 +372,7 @@ async fn run_service(command: Command, config: Config) -> anyhow::Result<ExitCod
         }
         Command::Worker => {
             let store = open_store(&config).await?;
-            let engine = engine(&config, store)?;
+            let engine = engine(&config, store, &sms)?;
             tracing::info!("worker started");
             worker_loop(engine, shutdown_signal()).await;
         }
@@ -334,7 +380,7 @@ async fn run_service(command: Command, config: Config) -> anyhow::Result<ExitCod
             no_worker, demo, ..
         } => {
             let store = open_store(&config).await?;
-            let engine = engine(&config, store)?;
+            let engine = engine(&config, store, &sms)?;
             if demo {
                 demo::seed(&engine, &config).await?;
             }
@@ -354,9 +400,18 @@ async fn run_service(command: Command, config: Config) -> anyhow::Result<ExitCod
                 })
             });
             let mut rx = stop_rx.clone();
-            let server = tokio::spawn(rappel_server::serve(engine.clone(), listener, async move {
-                let _ = rx.changed().await;
-            }));
+            let server_config = rappel_server::ServerConfig {
+                webhooks: sms.webhooks.clone(),
+                ..rappel_server::ServerConfig::default()
+            };
+            let server = tokio::spawn(rappel_server::serve_with(
+                engine.clone(),
+                server_config,
+                listener,
+                async move {
+                    let _ = rx.changed().await;
+                },
+            ));
             shutdown_signal().await;
             tracing::info!("shutting down: finishing in-flight work");
             let _ = stop_tx.send(true);

@@ -67,6 +67,7 @@ fn build() -> Value {
             {"name": "Events", "description": "What happens in the practice's agenda."},
             {"name": "Follow-up", "description": "What was sent, what will be, and why not the rest."},
             {"name": "Settings", "description": "The practice's options."},
+            {"name": "Tasks", "description": "Scheduled tasks (the programmateur): batches that message the patients who missed an appointment, whose birthday it is, or who are due for a recall, at a set time and periodicity."},
             {"name": "Operations", "description": "Health, metrics and this documentation (no API key)."}
         ],
         "paths": paths(),
@@ -335,6 +336,7 @@ fn paths() -> Value {
             }
         }),
     );
+    tasks_paths(&mut paths);
     paths.insert("/v1/openapi.json".into(), json!({
         "get": {
             "tags": ["Operations"], "operationId": "openapi", "security": [],
@@ -369,6 +371,119 @@ fn paths() -> Value {
         }
     }));
     Value::Object(paths)
+}
+
+fn tasks_paths(paths: &mut Map<String, Value>) {
+    paths.insert(
+        "/v1/tasks".into(),
+        json!({
+            "get": {
+                "tags": ["Tasks"],
+                "operationId": "listTasks",
+                "summary": "The practice's scheduled tasks",
+                "responses": responses(&[(200, ok("Every task, by id.", "TaskList"))], &[401, 429]),
+            },
+            "post": {
+                "tags": ["Tasks"],
+                "operationId": "createTask",
+                "summary": "Create a scheduled task",
+                "description": "The body is a task with the names of the scenario files' \
+                    `[[tasks]]`; `id` is required and new (an existing id is 422: change a task \
+                    with PATCH). A definition that cannot run is 422 naming the field and the \
+                    reason: an unknown `type`, `every` and `cron` both given or neither, a weekly \
+                    task without `days`, a malformed `cron`, a missed-appointments task without \
+                    a `range` or with one that goes backwards or into the future, a recall \
+                    without `recall_months`… The task first runs at its first occurrence after \
+                    its creation.",
+                "requestBody": json_body("Task", "The task."),
+                "responses": responses(
+                    &[(201, json!({
+                        "description": "Created; `Location` names the task.",
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Task"}}}
+                    }))],
+                    &[400, 401, 413, 415, 422, 429],
+                ),
+            }
+        }),
+    );
+    paths.insert(
+        "/v1/tasks/{id}".into(),
+        json!({
+            "parameters": [id_param("task")],
+            "get": {
+                "tags": ["Tasks"],
+                "operationId": "getTask",
+                "summary": "Read a scheduled task",
+                "responses": responses(&[(200, ok("The task, with `next_run_at`.", "Task"))], &[401, 404, 429]),
+            },
+            "patch": {
+                "tags": ["Tasks"],
+                "operationId": "patchTask",
+                "summary": "Change some fields of a scheduled task",
+                "description": "A JSON merge patch: each member replaces that field, `null` \
+                    removes it (`{\"every\": null, \"time\": null, \"cron\": \"30 8 * * mon-fri\"}` \
+                    turns a daily task into a cron one). The merged task is checked as a whole \
+                    (422 naming the field). `id` cannot change. A period that already ran does \
+                    not run again because its time changed.",
+                "requestBody": {
+                    "required": true,
+                    "content": {"application/json": {"schema": {
+                        "type": "object",
+                        "description": "Any fields of Task.",
+                        "additionalProperties": true
+                    }}}
+                },
+                "responses": responses(&[(200, ok("The task after the change.", "Task"))], &[400, 401, 404, 413, 415, 422, 429]),
+            },
+            "delete": {
+                "tags": ["Tasks"],
+                "operationId": "deleteTask",
+                "summary": "Delete a scheduled task",
+                "description": "Messages already queued by its runs still go out and stay in the \
+                    patients' timelines.",
+                "responses": responses(&[(204, json!({"description": "Deleted."}))], &[401, 404, 429]),
+            }
+        }),
+    );
+    paths.insert(
+        "/v1/tasks/{id}/runs".into(),
+        json!({
+            "parameters": [id_param("task")],
+            "get": {
+                "tags": ["Tasks"],
+                "operationId": "taskRuns",
+                "summary": "The task's run history, with counts",
+                "description": "Each occurrence runs once across all Rappel processes. After \
+                    downtime only the latest missed occurrence runs, once, and its run says \
+                    `late`. Counts: `matched` patients = `queued` + those the task's exclusions \
+                    left out; `sent`, `pending` and `failed` messages; `skipped` by reason (the \
+                    exclusions `later_appointment` and `seen_since`, and the send-time reasons \
+                    such as `no_email`, `patient_sms_disabled`, `quota_exhausted`).",
+                "parameters": [
+                    query_param("limit", "How many runs, latest first, 1 to 100 (default 20).", json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 20})),
+                ],
+                "responses": responses(&[(200, ok("Runs, latest first.", "TaskRuns"))], &[400, 401, 404, 422, 429]),
+            }
+        }),
+    );
+    paths.insert(
+        "/v1/tasks/{id}/preview".into(),
+        json!({
+            "parameters": [id_param("task")],
+            "post": {
+                "tags": ["Tasks"],
+                "operationId": "previewTask",
+                "summary": "Dry run: who would receive what now",
+                "description": "Runs the task's selection for today (practice time) as if it \
+                    ran now, active or not, and applies the send-time checks (contacts, \
+                    switches, quiet hours): the patients who would get a message, with the \
+                    message and when it would go, and the ones who would not, with the reason. \
+                    Sends and records nothing. The SMS quota is only checked when sending.",
+                "responses": responses(&[(200, ok("The dry run.", "TaskPreview"))], &[401, 404, 429]),
+            }
+        }),
+    );
 }
 
 fn events_path() -> Value {
@@ -508,6 +623,97 @@ fn event_schema() -> Value {
     })
 }
 
+/// The schemas of scheduled tasks (a separate `json!` keeps the macro within its recursion limit).
+fn task_schemas() -> Value {
+    json!({
+        "Task": task_schema(),
+        "TaskList": {
+            "type": "object", "required": ["items"],
+            "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}}}
+        },
+        "TaskRun": {
+            "type": "object",
+            "required": ["occurrence", "scheduled_for", "started_at", "late", "late_ms", "matched", "queued", "sent", "pending", "failed", "skipped"],
+            "properties": {
+                "occurrence": string("The period that ran: `YYYY-MM-DD`, or `YYYY-MM-DDTHH:MM` for a cron task that fires several times a day."),
+                "scheduled_for": instant("When it was due."),
+                "started_at": instant("When it ran."),
+                "late": {"type": "boolean", "description": "Ran more than a minute after `scheduled_for` (Rappel was down at the time)."},
+                "late_ms": {"type": "integer"},
+                "matched": {"type": "integer", "description": "Patients the criteria matched: `queued` plus those the exclusions left out."},
+                "queued": {"type": "integer", "description": "Messages the run queued."},
+                "sent": {"type": "integer", "description": "Handed to the provider (sent or delivered)."},
+                "pending": {"type": "integer", "description": "Waiting (quiet hours) or being sent."},
+                "failed": {"type": "integer"},
+                "skipped": {"type": "object", "additionalProperties": {"type": "integer"}, "description": "Patients not messaged, by reason."}
+            }
+        },
+        "TaskRuns": {
+            "type": "object", "required": ["items"],
+            "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/TaskRun"}}}
+        },
+        "TaskPreview": {
+            "type": "object", "required": ["task", "date", "at", "channel", "matched", "recipients", "skipped"],
+            "properties": {
+                "task": string("The task's id."),
+                "date": {"type": "string", "format": "date", "description": "The run date used: today, practice time."},
+                "at": instant("The instant of the dry run."),
+                "channel": {"type": "string", "enum": ["email", "sms"]},
+                "matched": {"type": "integer", "description": "Patients the criteria matched (recipients and skipped)."},
+                "recipients": {"type": "array", "items": {
+                    "type": "object",
+                    "properties": {
+                        "patient": string("The patient's id."),
+                        "name": string("The patient's name."),
+                        "appointments": {"type": "array", "items": {"type": "string"}, "description": "The missed appointments it is about."},
+                        "send_at": instant("Now, or the end of the channel's quiet hours."),
+                        "message": {"type": "object", "properties": {"subject": string("Email only."), "text": {"type": "string"}}}
+                    }
+                }},
+                "skipped": {"type": "array", "items": {
+                    "type": "object",
+                    "properties": {
+                        "patient": string("The patient's id."),
+                        "appointments": {"type": "array", "items": {"type": "string"}},
+                        "reason": string("`later_appointment`, `seen_since`, or a reason of the Timeline (`no_email`…)."),
+                        "explanation": string("The reason in French.")
+                    }
+                }}
+            }
+        }
+    })
+}
+
+fn task_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["id", "type", "first_date", "channel"],
+        "description": "A scheduled task, with the names of the scenario files' `[[tasks]]`. \
+            The periodicity is `every` (with `time`, and `days` when weekly) or `cron`, never \
+            both. Answers also carry the read-only `created_at` and `next_run_at`.",
+        "properties": {
+            "id": string("Chosen by the client, 1 to 128 characters."),
+            "label": string("Shown in the message (Relance des RDV manqués)."),
+            "type": {"type": "string", "enum": ["missed_appointments", "birthdays", "recall"], "description": "Missed appointments in `range`; patients whose birthday is the run date (29 February: 28 February in common years); patients last seen more than `recall_months` months ago with nothing booked."},
+            "first_date": {"type": "string", "format": "date", "description": "Local date of the first run."},
+            "every": {"type": "string", "enum": ["day", "week", "month"], "description": "Monthly runs on the first date's day of the month, or the last day of shorter months."},
+            "days": {"type": "array", "items": {"type": "string", "enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}, "description": "With `every: week`."},
+            "time": string("Local run time, HH:MM, with `every`. A time skipped by the spring clock change runs an hour later; one repeated in autumn runs once."),
+            "cron": string("Instead of `every`/`days`/`time`: `minute hour day-of-month month day-of-week` in practice time, with `*`, lists, ranges, steps and names (`30 8 * * mon-fri`). When both day fields are restricted, a day matching either runs (as in Vixie cron)."),
+            "range": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2, "description": "missed_appointments: from D+a to D+b, relative to the run date, a ≤ b ≤ 0 ([-1, -1]: the day before)."},
+            "practitioners": {"type": "array", "items": {"type": "string"}, "description": "Only these practitioners' patients; all when absent."},
+            "channel": {"type": "string", "enum": ["email", "sms"]},
+            "template": string("The message template's name."),
+            "exclude_patients_with_later_appointment": {"type": "boolean", "default": false, "description": "Leave out patients with an appointment to come."},
+            "exclude_patients_seen_since": {"type": "boolean", "default": false, "description": "missed_appointments: leave out patients who came to the practice after the missed appointment."},
+            "recall_months": {"type": "integer", "minimum": 1, "maximum": 120, "description": "recall: months since the last visit."},
+            "active": {"type": "boolean", "default": true},
+            "created_at": instant("Read-only."),
+            "next_run_at": {"type": ["string", "null"], "format": "date-time", "description": "Read-only: the next run, null when inactive."}
+        }
+    })
+}
+
 fn components() -> Value {
     let problem = |description: &str| {
         json!({
@@ -538,7 +744,7 @@ fn components() -> Value {
 }
 
 fn schemas() -> Value {
-    json!({
+    let mut all = json!({
         "Problem": {
             "type": "object", "required": ["type", "title", "status", "detail"],
             "description": "RFC 9457 problem details.",
@@ -683,7 +889,11 @@ fn schemas() -> Value {
                 }}
             }
         }
-    })
+    });
+    if let (Value::Object(all), Value::Object(tasks)) = (&mut all, task_schemas()) {
+        all.extend(tasks);
+    }
+    all
 }
 
 // ---- the HTML page -------------------------------------------------------------------------

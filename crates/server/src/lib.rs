@@ -19,6 +19,10 @@
 //! they hold no practice data. `/metrics` shows counts across all practices, so it belongs on
 //! the operators' network, not on the public internet.
 //!
+//! `/v1/webhooks/sms/{provider}` takes no key either: SMS providers call it with delivery
+//! reports, and each report must prove its origin by the provider's signature (or, for OVH, a
+//! secret token in the URL) checked against [`WebhookSecrets`].
+//!
 //! What this crate deliberately does not do: decide anything about notifications or write SQL.
 //! It parses and checks what comes in (contacts strictly, at this boundary), hands it to
 //! [`rappel_engine::Engine`], and shapes the answer. It does not run the dispatch loop either:
@@ -58,6 +62,31 @@ pub struct ServerConfig {
     pub burst: u32,
     /// Most events one `POST /v1/events` may carry: a batch is one transaction.
     pub max_events_per_request: usize,
+    /// What proves an SMS provider's delivery report authentic (`/v1/webhooks/sms/…`).
+    pub webhooks: WebhookSecrets,
+}
+
+/// The secrets that prove a delivery report comes from its provider. A provider without its
+/// secret has every report refused: a report that cannot be verified is never applied.
+#[derive(Clone, Default)]
+pub struct WebhookSecrets {
+    /// Twilio's auth token, which keys `X-Twilio-Signature`.
+    pub twilio_auth_token: Option<String>,
+    /// The `?token=` of the callback URL registered with OVH.
+    pub ovh_callback_token: Option<String>,
+    /// The Standard Webhooks key shared with a practice's SMS gateway.
+    pub sms_webhook_key: Option<rappel_channels::sms::webhook::SigningKey>,
+}
+
+impl std::fmt::Debug for WebhookSecrets {
+    // Which secrets are set, never their values.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSecrets")
+            .field("twilio_auth_token", &self.twilio_auth_token.is_some())
+            .field("ovh_callback_token", &self.ovh_callback_token.is_some())
+            .field("sms_webhook_key", &self.sms_webhook_key.is_some())
+            .finish()
+    }
 }
 
 impl Default for ServerConfig {
@@ -67,6 +96,7 @@ impl Default for ServerConfig {
             rate_per_second: 50.0,
             burst: 100,
             max_events_per_request: 1000,
+            webhooks: WebhookSecrets::default(),
         }
     }
 }
@@ -93,7 +123,7 @@ pub fn router_with(engine: Engine, config: ServerConfig) -> Router {
         metrics: Arc::new(Metrics::default()),
     };
     let body_limit = state.config.body_limit;
-    use routes::{events, facts, inbox, people, settings};
+    use routes::{events, facts, inbox, people, settings, tasks};
     let api = Router::new()
         .route(
             "/v1/practitioners/{id}",
@@ -127,6 +157,13 @@ pub fn router_with(engine: Engine, config: ServerConfig) -> Router {
         .route("/v1/notifications", get(facts::notifications))
         .route("/v1/inbox", get(inbox::list))
         .route("/v1/inbox/{id}/resolve", post(inbox::resolve))
+        .route("/v1/tasks", get(tasks::list).post(tasks::create))
+        .route(
+            "/v1/tasks/{id}",
+            get(tasks::get).patch(tasks::patch).delete(tasks::delete),
+        )
+        .route("/v1/tasks/{id}/runs", get(tasks::runs))
+        .route("/v1/tasks/{id}/preview", post(tasks::preview))
         // Only matched routes authenticate: an unknown path is a plain 404 for everyone.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -137,7 +174,12 @@ pub fn router_with(engine: Engine, config: ServerConfig) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics::render))
         .route("/v1/openapi.json", get(docs::openapi))
-        .route("/v1/docs", get(docs::page));
+        .route("/v1/docs", get(docs::page))
+        // Called by SMS providers, which prove themselves by signature instead of an API key.
+        .route(
+            "/v1/webhooks/sms/{provider}",
+            get(routes::webhooks::sms_report).post(routes::webhooks::sms_report),
+        );
     api.merge(public)
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)

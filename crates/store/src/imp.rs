@@ -875,6 +875,24 @@ impl Tx {
         row.as_ref().map(notification_from_row).transpose()
     }
 
+    /// The notification a provider knows as `provider_id` (a delivery report names nothing else),
+    /// in any practice. Provider ids are unique per provider account; should two rows share one,
+    /// the first by (practice, key) is answered, so the answer is at least deterministic.
+    pub async fn notification_by_provider_id(
+        &mut self,
+        provider_id: &str,
+    ) -> Result<Option<NotificationRow>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            notification_columns!(),
+            " FROM notifications WHERE provider_id = $1 ORDER BY practice_id, key LIMIT 1"
+        ))
+        .bind(provider_id)
+        .fetch_optional(&mut *self.inner)
+        .await?;
+        row.as_ref().map(notification_from_row).transpose()
+    }
+
     pub async fn insert_notification(&mut self, n: &NotificationRow) -> Result<()> {
         let query = sqlx::query(concat!(
             "INSERT INTO notifications (",
@@ -1280,6 +1298,47 @@ impl Tx {
             .await?
             .into_iter()
             .next())
+    }
+
+    /// How the messages of one task run stand: the rows of task `task_id` whose key starts with
+    /// `key_prefix` (`t:TASK/OCCURRENCE/`), counted by status and reason, ordered by status then
+    /// reason (no reason first).
+    pub async fn task_notification_counts(
+        &mut self,
+        practice_id: &str,
+        task_id: &str,
+        key_prefix: &str,
+    ) -> Result<Vec<(Status, Option<rappel_domain::notification::Reason>, i64)>> {
+        use rappel_domain::notification::Reason;
+        // `task = $2` as well as the prefix: SQLite's LIKE ignores ASCII case, and task `T1`'s
+        // rows must not count for task `t1`. The scan stays within the practice's rows.
+        let pattern = format!("{}%", like_escape(key_prefix));
+        let rows = sqlx::query(
+            "SELECT status, reason, COUNT(*) AS n FROM notifications \
+             WHERE practice_id = $1 AND task = $2 AND key LIKE $3 ESCAPE '\\' \
+             GROUP BY status, reason",
+        )
+        .bind(practice_id)
+        .bind(task_id)
+        .bind(pattern)
+        .fetch_all(&mut *self.inner)
+        .await?;
+        let mut counts = rows
+            .iter()
+            .map(|row| {
+                let c = Cols::new(row, "notifications");
+                Ok((
+                    c.parse("status", Status::parse)?,
+                    c.opt_parse("reason", Reason::parse)?,
+                    c.int("n")?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // Sorted here: the backends disagree on where NULL sorts.
+        counts.sort_by(|a, b| {
+            (a.0.as_str(), a.1.map(Reason::as_str)).cmp(&(b.0.as_str(), b.1.map(Reason::as_str)))
+        });
+        Ok(counts)
     }
 }
 

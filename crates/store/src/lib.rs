@@ -195,5 +195,6 @@ pub struct TaskRunRow {
     pub summary: Value,
 }
 
+pub mod admin;
 mod imp;
 pub use imp::{Store, Tx};

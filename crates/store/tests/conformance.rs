@@ -209,6 +209,7 @@ conformance!(
     event_sequence_numbers_stay_unique_under_concurrent_writers,
     idempotency_answers_round_trip,
     notifications_insert_update_and_read_back_every_column,
+    a_notification_is_found_by_its_provider_id_in_any_practice,
     notification_list_filters_and_pages_by_due_time_then_key,
     appointment_and_document_notifications_match_exact_ids,
     notification_counts_group_by_status_and_channel,
@@ -219,6 +220,7 @@ conformance!(
     inbox_insert_deduplicates_and_resolve_happens_once,
     task_definitions_and_runs_round_trip,
     a_task_occurrence_is_claimed_once_even_concurrently,
+    task_notification_counts_cover_one_run_by_status_and_reason,
     a_dropped_transaction_rolls_back,
     practice_b_never_sees_practice_a_rows,
 );
@@ -898,6 +900,48 @@ async fn notifications_insert_update_and_read_back_every_column(store: Store) {
     tx.commit().await.unwrap();
 }
 
+async fn a_notification_is_found_by_its_provider_id_in_any_practice(store: Store) {
+    with_practices(&store, &["a", "b"]).await;
+    let mut in_a = notification("a", "p1/reminder/sms/patient:p1", "2025-03-09T09:00:00Z");
+    in_a.status = Status::Sent;
+    in_a.provider_id = Some("SM-a".into());
+    let mut in_b = notification("b", "p1/reminder/sms/patient:p1", "2025-03-09T09:00:00Z");
+    in_b.status = Status::Sent;
+    in_b.provider_id = Some("SM-b".into());
+    let never_sent = notification(
+        "b",
+        "p1/confirmation/sms/patient:p1",
+        "2025-03-01T09:00:00Z",
+    );
+    insert_notifications(&store, &[in_a.clone(), in_b.clone(), never_sent]).await;
+
+    let mut tx = store.begin().await.unwrap();
+    // A delivery report names no practice: the provider id alone finds the row.
+    assert_eq!(
+        tx.notification_by_provider_id("SM-a").await.unwrap(),
+        Some(in_a.clone())
+    );
+    assert_eq!(
+        tx.notification_by_provider_id("SM-b").await.unwrap(),
+        Some(in_b)
+    );
+    assert_eq!(tx.notification_by_provider_id("SM-c").await.unwrap(), None);
+    // Exact match only: no prefix, no case folding.
+    assert_eq!(tx.notification_by_provider_id("SM-").await.unwrap(), None);
+    assert_eq!(tx.notification_by_provider_id("sm-a").await.unwrap(), None);
+
+    // A new attempt's id replaces the old one.
+    let mut retried = in_a;
+    retried.provider_id = Some("SM-a2".into());
+    tx.update_notification(&retried).await.unwrap();
+    assert_eq!(tx.notification_by_provider_id("SM-a").await.unwrap(), None);
+    assert_eq!(
+        tx.notification_by_provider_id("SM-a2").await.unwrap(),
+        Some(retried)
+    );
+    tx.commit().await.unwrap();
+}
+
 async fn notification_list_filters_and_pages_by_due_time_then_key(store: Store) {
     with_practices(&store, &["a"]).await;
     let mut rows = Vec::new();
@@ -1523,6 +1567,99 @@ async fn a_task_occurrence_is_claimed_once_even_concurrently(store: Store) {
         winners += usize::from(node.await.unwrap());
     }
     assert_eq!(winners, 1);
+}
+
+async fn task_notification_counts_cover_one_run_by_status_and_reason(store: Store) {
+    with_practices(&store, &["a", "b"]).await;
+    let row = |practice: &str, task: &str, key: &str, status: Status, reason: Option<Reason>| {
+        let mut n = notification(practice, key, "2025-03-01T08:00:00Z");
+        n.kind = Kind::Task;
+        n.task = Some(task.to_string());
+        n.status = status;
+        n.reason = reason;
+        n
+    };
+    insert_notifications(
+        &store,
+        &[
+            row("a", "t1", "t:t1/2025-03-01/p1/email", Status::Sent, None),
+            row(
+                "a",
+                "t1",
+                "t:t1/2025-03-01/p2/email",
+                Status::Suppressed,
+                Some(Reason::NoEmail),
+            ),
+            row(
+                "a",
+                "t1",
+                "t:t1/2025-03-01/p3/email",
+                Status::Suppressed,
+                Some(Reason::NoEmail),
+            ),
+            row(
+                "a",
+                "t1",
+                "t:t1/2025-03-01/p4/email",
+                Status::Suppressed,
+                Some(Reason::PatientEmailDisabled),
+            ),
+            row("a", "t1", "t:t1/2025-03-01/p5/email", Status::Pending, None),
+            // Another occurrence of the same task, one that only shares a prefix, another
+            // task whose id differs only in case, and another practice: none of them counts.
+            row("a", "t1", "t:t1/2025-03-02/p1/email", Status::Sent, None),
+            row(
+                "a",
+                "t1",
+                "t:t1/2025-03-01T08:00/p1/email",
+                Status::Sent,
+                None,
+            ),
+            row("a", "T1", "t:T1/2025-03-01/p9/email", Status::Sent, None),
+            row("b", "t1", "t:t1/2025-03-01/p1/email", Status::Sent, None),
+            // Wildcards in the prefix are literal.
+            row(
+                "a",
+                "t_%",
+                "t:t_%/2025-03-01/p1/email",
+                Status::Failed,
+                None,
+            ),
+            row(
+                "a",
+                "t_%",
+                "t:tx%/2025-03-01/p2/email",
+                Status::Failed,
+                None,
+            ),
+        ],
+    )
+    .await;
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(
+        tx.task_notification_counts("a", "t1", "t:t1/2025-03-01/")
+            .await
+            .unwrap(),
+        vec![
+            (Status::Pending, None, 1),
+            (Status::Sent, None, 1),
+            (Status::Suppressed, Some(Reason::NoEmail), 2),
+            (Status::Suppressed, Some(Reason::PatientEmailDisabled), 1),
+        ]
+    );
+    assert_eq!(
+        tx.task_notification_counts("a", "t_%", "t:t_%/2025-03-01/")
+            .await
+            .unwrap(),
+        vec![(Status::Failed, None, 1)]
+    );
+    assert!(
+        tx.task_notification_counts("a", "t1", "t:t1/2025-03-05/")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    tx.commit().await.unwrap();
 }
 
 async fn a_dropped_transaction_rolls_back(store: Store) {

@@ -5,6 +5,8 @@ pub(crate) mod facts;
 pub(crate) mod inbox;
 pub(crate) mod people;
 pub(crate) mod settings;
+pub(crate) mod tasks;
+pub(crate) mod webhooks;
 
 use axum::http::Uri;
 

@@ -1,0 +1,746 @@
+//! The SMTP transport against a real SMTP server on loopback: a small RFC 5321 server written
+//! here (EHLO, AUTH PLAIN, MAIL, RCPT, DATA, RSET, NOOP, QUIT) that can accept, refuse a
+//! recipient (550), defer after the data (451), refuse credentials (535) or never answer.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use rappel_channels::email::{Dkim, Sender, SmtpConfig, SmtpTransport, SmtpUrl, message_id};
+use rappel_channels::{CalendarEvent, ChannelError, FileOutbox, OutboundMessage, Transport};
+use rappel_domain::notification::Channel;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    Accept,
+    RejectRecipient,
+    DeferAfterData,
+    /// Accepts the connection and never says a word.
+    Stall,
+    /// Offers AUTH PLAIN and accepts only these credentials.
+    RequireAuth(&'static str, &'static str),
+}
+
+#[derive(Clone, Debug)]
+struct Delivery {
+    mail_from: String,
+    rcpt_to: Vec<String>,
+    data: String,
+    accepted: bool,
+}
+
+#[derive(Clone)]
+struct Server {
+    addr: SocketAddr,
+    mode: Arc<Mutex<Mode>>,
+    deliveries: Arc<Mutex<Vec<Delivery>>>,
+    connections: Arc<AtomicUsize>,
+    logins: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl Server {
+    async fn start(mode: Mode) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = Server {
+            addr: listener.local_addr().unwrap(),
+            mode: Arc::new(Mutex::new(mode)),
+            deliveries: Arc::default(),
+            connections: Arc::default(),
+            logins: Arc::default(),
+        };
+        let state = server.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                state.connections.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(state.clone().serve(stream));
+            }
+        });
+        server
+    }
+
+    fn mode(&self) -> Mode {
+        *self.mode.lock().unwrap()
+    }
+
+    fn set_mode(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    fn deliveries(&self) -> Vec<Delivery> {
+        self.deliveries.lock().unwrap().clone()
+    }
+
+    fn url(&self) -> String {
+        format!("smtp://{}", self.addr)
+    }
+
+    async fn serve(self, stream: TcpStream) {
+        if self.mode() == Mode::Stall {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            return;
+        }
+        let (read, mut write) = stream.into_split();
+        let mut read = BufReader::new(read);
+        let mut reply = async |text: &str| {
+            let _ = write.write_all(format!("{text}\r\n").as_bytes()).await;
+        };
+        reply("220 test.local ESMTP").await;
+        let (mut mail_from, mut rcpt_to) = (String::new(), Vec::new());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if read.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            let command = line.trim_end().to_string();
+            let verb = command
+                .split(' ')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_uppercase();
+            match verb.as_str() {
+                "EHLO" => {
+                    let auth = matches!(self.mode(), Mode::RequireAuth(..));
+                    reply("250-test.local").await;
+                    reply("250-8BITMIME").await;
+                    if auth {
+                        reply("250-AUTH PLAIN").await;
+                    }
+                    reply("250 SIZE 10000000").await;
+                }
+                "AUTH" => {
+                    let initial = command.split(' ').nth(2).unwrap_or_default();
+                    let decoded = String::from_utf8(base64_decode(initial)).unwrap_or_default();
+                    let mut fields = decoded.split('\0').skip(1);
+                    let user = fields.next().unwrap_or_default().to_string();
+                    let pass = fields.next().unwrap_or_default().to_string();
+                    self.logins
+                        .lock()
+                        .unwrap()
+                        .push((user.clone(), pass.clone()));
+                    match self.mode() {
+                        Mode::RequireAuth(u, p) if u == user && p == pass => {
+                            reply("235 2.7.0 Authentication successful").await
+                        }
+                        _ => reply("535 5.7.8 Authentication credentials invalid").await,
+                    }
+                }
+                "MAIL" => {
+                    mail_from = command[10..].to_string();
+                    rcpt_to.clear();
+                    reply("250 2.1.0 Ok").await;
+                }
+                "RCPT" => {
+                    if self.mode() == Mode::RejectRecipient {
+                        reply("550 5.1.1 Recipient address rejected: User unknown").await;
+                    } else {
+                        rcpt_to.push(command[8..].to_string());
+                        reply("250 2.1.5 Ok").await;
+                    }
+                }
+                "DATA" => {
+                    reply("354 End data with <CR><LF>.<CR><LF>").await;
+                    let mut data = String::new();
+                    loop {
+                        line.clear();
+                        if read.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == ".\r\n" {
+                            break;
+                        }
+                        data.push_str(line.strip_prefix('.').unwrap_or(&line));
+                    }
+                    let accepted = self.mode() != Mode::DeferAfterData;
+                    self.deliveries.lock().unwrap().push(Delivery {
+                        mail_from: mail_from.clone(),
+                        rcpt_to: rcpt_to.clone(),
+                        data,
+                        accepted,
+                    });
+                    if accepted {
+                        reply("250 2.0.0 Ok: queued as 4F2A").await;
+                    } else {
+                        reply("451 4.7.1 Greylisted, please try again later").await;
+                    }
+                }
+                "RSET" | "NOOP" => reply("250 2.0.0 Ok").await,
+                "QUIT" => {
+                    reply("221 2.0.0 Bye").await;
+                    return;
+                }
+                _ => reply("502 5.5.2 Command not recognized").await,
+            }
+        }
+    }
+}
+
+fn transport(url: &str, timeout: Duration) -> SmtpTransport {
+    SmtpTransport::new(SmtpConfig {
+        url: SmtpUrl::parse(url).unwrap(),
+        sender: Sender::parse("Rappel <no-reply@cabinet.example>").unwrap(),
+        timeout,
+        dkim: None,
+    })
+}
+
+const TEXT: &str = "Bonjour Jean Dupont,\n\nVotre rendez-vous est confirmé : mercredi 11 mars 2026 à 09h30 avec Dr Émilie Martin, 3 rue des Lilas.\n\nCabinet Médical des Lilas\n";
+
+fn confirmation() -> OutboundMessage {
+    OutboundMessage {
+        id: "a:appt-1/confirmation/email/patient".into(),
+        practice_id: "lilas".into(),
+        channel: Channel::Email,
+        to: "jean.dupont@example.org".into(),
+        subject: Some("Confirmation de votre rendez-vous — Cabinet Médical des Lilas".into()),
+        text: TEXT.into(),
+        sender_name: "Cabinet Médical des Lilas".into(),
+        calendar: Some(Box::new(CalendarEvent {
+            uid: "appt-1@lilas".into(),
+            sequence: 1,
+            stamp: "2026-03-01T10:00:00Z".parse::<Timestamp>().unwrap(),
+            start: "2026-03-11T08:30:00Z".parse::<Timestamp>().unwrap(),
+            end: "2026-03-11T09:00:00Z".parse::<Timestamp>().unwrap(),
+            summary: "Rendez-vous — Dr Émilie Martin".into(),
+            location: Some("3 rue des Lilas, 75020 Paris".into()),
+        })),
+    }
+}
+
+#[tokio::test]
+async fn a_confirmation_arrives_with_text_html_and_a_calendar_attachment() {
+    let server = Server::start(Mode::Accept).await;
+    let message = confirmation();
+    let receipt = transport(&server.url(), Duration::from_secs(5))
+        .send(&message)
+        .await
+        .unwrap();
+    assert_eq!(receipt.provider_id, Some(message_id(&message)));
+
+    let deliveries = server.deliveries();
+    assert_eq!(deliveries.len(), 1);
+    let delivery = &deliveries[0];
+    assert!(delivery.accepted);
+    assert_eq!(delivery.mail_from, "<no-reply@cabinet.example>");
+    assert_eq!(delivery.rcpt_to, ["<jean.dupont@example.org>"]);
+    assert_is_the_confirmation(&delivery.data, &message);
+}
+
+/// Checks every part of the confirmation email, as SMTP received it or as the outbox wrote it.
+fn assert_is_the_confirmation(data: &str, message: &OutboundMessage) {
+    assert!(
+        !data.replace("\r\n", "").contains('\n'),
+        "bare LF in the message"
+    );
+    let email = parse_part(data);
+    assert_eq!(
+        email.header("From").map(decode_words).as_deref(),
+        Some("Cabinet Médical des Lilas <no-reply@cabinet.example>")
+    );
+    assert_eq!(email.header("To"), Some("jean.dupont@example.org"));
+    assert_eq!(
+        email.header("Subject").map(decode_words).as_deref(),
+        message.subject.as_deref()
+    );
+    let id = email.header("Message-ID").unwrap();
+    assert_eq!(id, message_id(message));
+    assert_eq!(id.len(), "<@rappel>".len() + 64, "{id}");
+    assert_eq!(email.header("Auto-Submitted"), Some("auto-generated"));
+    assert!(email.content_type().starts_with("multipart/mixed"));
+
+    let [alternative, calendar] = &email.children[..] else {
+        panic!("two parts expected: {:#?}", email.children.len());
+    };
+    assert!(
+        alternative
+            .content_type()
+            .starts_with("multipart/alternative")
+    );
+    let [text, html] = &alternative.children[..] else {
+        panic!("text and HTML expected");
+    };
+    assert!(text.content_type().starts_with("text/plain"));
+    assert_eq!(
+        String::from_utf8(text.body.clone())
+            .unwrap()
+            .replace("\r\n", "\n"),
+        TEXT
+    );
+    assert!(html.content_type().starts_with("text/html"));
+    let html = String::from_utf8(html.body.clone()).unwrap();
+    assert!(html.contains("<html lang=\"fr\">"));
+    assert!(html.contains(">Cabinet Médical des Lilas</div>"));
+    assert!(html.contains("Votre rendez-vous est confirmé : mercredi 11 mars 2026 à 09h30"));
+
+    assert!(
+        calendar
+            .content_type()
+            .starts_with("text/calendar; charset=utf-8; method=PUBLISH"),
+        "{}",
+        calendar.content_type()
+    );
+    let disposition = calendar.header("Content-Disposition").unwrap();
+    assert!(disposition.starts_with("attachment"), "{disposition}");
+    assert!(disposition.contains("rendezvous.ics"), "{disposition}");
+    let ics = String::from_utf8(calendar.body.clone()).unwrap();
+    assert!(ics.ends_with("\r\n"));
+    assert!(
+        !ics.replace("\r\n", "").contains('\n'),
+        "bare LF in the calendar"
+    );
+    let physical: Vec<&str> = ics.trim_end_matches("\r\n").split("\r\n").collect();
+    assert!(physical.iter().all(|l| l.len() <= 75), "{physical:?}");
+    let unfolded = ics.replace("\r\n ", "");
+    let lines: Vec<&str> = unfolded.trim_end_matches("\r\n").split("\r\n").collect();
+    assert_eq!(lines.first(), Some(&"BEGIN:VCALENDAR"));
+    assert_eq!(lines.last(), Some(&"END:VCALENDAR"));
+    for expected in [
+        "VERSION:2.0",
+        "METHOD:PUBLISH",
+        "BEGIN:VEVENT",
+        "UID:appt-1@lilas",
+        "DTSTAMP:20260301T100000Z",
+        "DTSTART:20260311T083000Z",
+        "DTEND:20260311T090000Z",
+        "SUMMARY:Rendez-vous — Dr Émilie Martin",
+        "LOCATION:3 rue des Lilas\\, 75020 Paris",
+        "END:VEVENT",
+    ] {
+        assert!(
+            lines.contains(&expected),
+            "{expected} missing from {lines:#?}"
+        );
+    }
+    // Every content line is NAME[;PARAMS]:VALUE.
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.split_once(':').is_some_and(|(name, _)| !name.is_empty()))
+    );
+}
+
+#[tokio::test]
+async fn a_reminder_without_calendar_is_text_and_html_only() {
+    let server = Server::start(Mode::Accept).await;
+    let message = OutboundMessage {
+        id: "a:appt-1/reminder/email/patient".into(),
+        calendar: None,
+        ..confirmation()
+    };
+    transport(&server.url(), Duration::from_secs(5))
+        .send(&message)
+        .await
+        .unwrap();
+    let email = parse_part(&server.deliveries()[0].data);
+    assert!(email.content_type().starts_with("multipart/alternative"));
+    assert_eq!(email.children.len(), 2);
+    assert!(!server.deliveries()[0].data.contains("text/calendar"));
+}
+
+#[tokio::test]
+async fn a_refused_recipient_is_a_permanent_failure() {
+    let server = Server::start(Mode::RejectRecipient).await;
+    let error = transport(&server.url(), Duration::from_secs(5))
+        .send(&confirmation())
+        .await
+        .unwrap_err();
+    let ChannelError::Permanent(reason) = &error else {
+        panic!("permanent expected, got {error:?}");
+    };
+    assert!(reason.contains("550"), "{reason}");
+    assert!(!error.is_retryable());
+    assert!(server.deliveries().is_empty());
+}
+
+#[tokio::test]
+async fn a_deferred_message_is_transient_and_its_retry_carries_the_same_message_id() {
+    let server = Server::start(Mode::DeferAfterData).await;
+    let transport = transport(&server.url(), Duration::from_secs(5));
+    let message = confirmation();
+    let error = transport.send(&message).await.unwrap_err();
+    assert!(
+        matches!(&error, ChannelError::Transient { reason, retry_after: None } if reason.contains("451")),
+        "{error:?}"
+    );
+    server.set_mode(Mode::Accept);
+    transport.send(&message).await.unwrap();
+
+    let deliveries = server.deliveries();
+    assert_eq!(
+        deliveries.iter().map(|d| d.accepted).collect::<Vec<_>>(),
+        [false, true]
+    );
+    let ids: Vec<String> = deliveries
+        .iter()
+        .map(|d| {
+            parse_part(&d.data)
+                .header("Message-ID")
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids[0], ids[1]);
+    assert_eq!(ids[0], message_id(&message));
+}
+
+#[tokio::test]
+async fn a_server_that_is_down_is_a_transient_failure() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let error = transport(&format!("smtp://{addr}"), Duration::from_secs(5))
+        .send(&confirmation())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ChannelError::Transient { .. }),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out_as_transient_and_the_next_hand_off_starts_afresh() {
+    let server = Server::start(Mode::Stall).await;
+    let transport = transport(&server.url(), Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    let error = transport.send(&confirmation()).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(
+        matches!(&error, ChannelError::Transient { reason, .. } if reason.contains("within")),
+        "{error:?}"
+    );
+    server.set_mode(Mode::Accept);
+    transport.send(&confirmation()).await.unwrap();
+    assert_eq!(server.deliveries().len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_tls_handshake_is_transient() {
+    // The server speaks plain SMTP; the client expects implicit TLS.
+    let server = Server::start(Mode::Accept).await;
+    let error = transport(&format!("smtps://{}", server.addr), Duration::from_secs(5))
+        .send(&confirmation())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ChannelError::Transient { .. }),
+        "{error:?}"
+    );
+    assert!(server.deliveries().is_empty());
+}
+
+#[tokio::test]
+async fn required_starttls_that_the_server_does_not_offer_is_transient_and_sends_nothing() {
+    let server = Server::start(Mode::Accept).await;
+    let error = transport(
+        &format!("smtp://{}?tls=required", server.addr),
+        Duration::from_secs(5),
+    )
+    .send(&confirmation())
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&error, ChannelError::Transient { .. }),
+        "{error:?}"
+    );
+    assert!(server.deliveries().is_empty());
+}
+
+#[tokio::test]
+async fn credentials_in_the_url_are_percent_decoded() {
+    let server = Server::start(Mode::RequireAuth("relay", "p@ss:w0rd/")).await;
+    transport(
+        &format!("smtp://relay:p%40ss%3Aw0rd%2F@{}", server.addr),
+        Duration::from_secs(5),
+    )
+    .send(&confirmation())
+    .await
+    .unwrap();
+    assert_eq!(
+        *server.logins.lock().unwrap(),
+        [("relay".to_string(), "p@ss:w0rd/".to_string())]
+    );
+    assert_eq!(server.deliveries().len(), 1);
+}
+
+#[tokio::test]
+async fn refused_credentials_are_transient_because_they_are_not_the_message_s_fault() {
+    let server = Server::start(Mode::RequireAuth("relay", "right")).await;
+    let error = transport(
+        &format!("smtp://relay:wrong@{}", server.addr),
+        Duration::from_secs(5),
+    )
+    .send(&confirmation())
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&error, ChannelError::Transient { reason, .. } if reason.contains("535")),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unparsable_recipient_is_permanent_and_never_reaches_the_server() {
+    let server = Server::start(Mode::Accept).await;
+    let message = OutboundMessage {
+        to: "jean.dupont(at)example.org".into(),
+        ..confirmation()
+    };
+    let error = transport(&server.url(), Duration::from_secs(5))
+        .send(&message)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ChannelError::Permanent(reason) if reason.contains("recipient")),
+        "{error:?}"
+    );
+    assert_eq!(server.connections.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn connections_are_reused_from_one_message_to_the_next() {
+    let server = Server::start(Mode::Accept).await;
+    let transport = transport(&server.url(), Duration::from_secs(5));
+    for key in ["a:1/confirmation/email/p", "a:2/confirmation/email/p"] {
+        let message = OutboundMessage {
+            id: key.into(),
+            ..confirmation()
+        };
+        transport.send(&message).await.unwrap();
+        // The connection goes back to the pool in a task of its own.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(server.deliveries().len(), 2);
+    assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn messages_are_dkim_signed_when_a_key_is_configured() {
+    let server = Server::start(Mode::Accept).await;
+    let dir = temp_dir("dkim");
+    let key = dir.join("dkim.key");
+    // The RFC 8032 test vector 1 secret key, as a base64 Ed25519 seed.
+    std::fs::write(&key, "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=\n").unwrap();
+    let transport = SmtpTransport::new(SmtpConfig {
+        url: SmtpUrl::parse(&server.url()).unwrap(),
+        sender: Sender::parse("Rappel <no-reply@cabinet.example>").unwrap(),
+        timeout: Duration::from_secs(5),
+        dkim: Some(Dkim::load(&key, "rappel", "cabinet.example").unwrap()),
+    });
+    transport.send(&confirmation()).await.unwrap();
+    let email = parse_part(&server.deliveries()[0].data);
+    let signature = email.header("DKIM-Signature").expect("a DKIM signature");
+    let tags: Vec<String> = signature
+        .split(';')
+        .map(|t| t.split_whitespace().collect::<String>())
+        .collect();
+    for tag in [
+        "v=1",
+        "a=ed25519-sha256",
+        "d=cabinet.example",
+        "s=rappel",
+        "c=relaxed/relaxed",
+    ] {
+        assert!(tags.iter().any(|t| t == tag), "{tag} missing: {signature}");
+    }
+    let signed = tags.iter().find(|t| t.starts_with("h=")).unwrap();
+    for header in ["From", "To", "Subject", "Date", "Message-ID"] {
+        assert!(
+            signed.to_ascii_lowercase()[2..]
+                .split(':')
+                .any(|h| h == header.to_ascii_lowercase()),
+            "{header} is not signed: {signed}"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_pkcs8_key_is_refused_with_the_command_that_converts_it() {
+    let dir = temp_dir("pkcs8");
+    let key = dir.join("dkim.pem");
+    std::fs::write(
+        &key,
+        "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let error = Dkim::load(&key, "rappel", "cabinet.example").unwrap_err();
+    assert!(error.contains("-traditional"), "{error}");
+    assert!(Dkim::load(&key, "bad selector", "cabinet.example").is_err());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn the_outbox_writes_the_very_message_smtp_sends() {
+    let dir = temp_dir("outbox");
+    let outbox = FileOutbox::new(&dir)
+        .unwrap()
+        .with_sender(Sender::parse("Rappel <no-reply@cabinet.example>").unwrap());
+    let message = confirmation();
+    let receipt = outbox.send(&message).await.unwrap();
+    let path = receipt.provider_id.unwrap();
+    assert!(path.ends_with(".eml"), "{path}");
+    let eml = std::fs::read_to_string(&path).unwrap();
+    assert_is_the_confirmation(&eml, &message);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir =
+        std::env::temp_dir().join(format!("rappel-smtp-{name}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+// A minimal MIME reader: enough to check what lettre wrote, independently of lettre.
+
+#[derive(Debug)]
+struct Part {
+    headers: Vec<(String, String)>,
+    /// Decoded (base64, quoted-printable) for leaf parts.
+    body: Vec<u8>,
+    children: Vec<Part>,
+}
+
+impl Part {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn content_type(&self) -> &str {
+        self.header("Content-Type").unwrap_or("text/plain")
+    }
+}
+
+fn parse_part(raw: &str) -> Part {
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for line in head.split("\r\n") {
+        if line.starts_with([' ', '\t']) {
+            let last = headers.last_mut().expect("a continuation follows a header");
+            last.1.push(' ');
+            last.1.push_str(line.trim());
+        } else if let Some((name, value)) = line.split_once(':') {
+            headers.push((name.to_string(), value.trim().to_string()));
+        }
+    }
+    let mut part = Part {
+        headers,
+        body: Vec::new(),
+        children: Vec::new(),
+    };
+    let content_type = part.content_type().to_string();
+    if content_type.starts_with("multipart/") {
+        let boundary = content_type
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("boundary="))
+            .expect("a boundary")
+            .trim_matches('"')
+            .to_string();
+        for piece in body.split(&format!("--{boundary}")).skip(1) {
+            if piece.starts_with("--") {
+                break;
+            }
+            let piece = piece.strip_prefix("\r\n").unwrap_or(piece);
+            let piece = piece.strip_suffix("\r\n").unwrap_or(piece);
+            part.children.push(parse_part(piece));
+        }
+    } else {
+        part.body = match part
+            .header("Content-Transfer-Encoding")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("base64") => base64_decode(body),
+            Some("quoted-printable") => qp_decode(body),
+            _ => body.as_bytes().to_vec(),
+        };
+    }
+    part
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let digits: Vec<u8> = text
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+        .map(value)
+        .collect();
+    let mut out = Vec::new();
+    for chunk in digits.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, d)| n | u32::from(*d) << (18 - 6 * i));
+        out.extend(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    out
+}
+
+fn qp_decode(text: &str) -> Vec<u8> {
+    let bytes = text.replace("=\r\n", "").into_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+            out.push(u8::from_str_radix(hex, 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Decodes RFC 2047 encoded words (`=?utf-8?b?…?=`, `=?utf-8?q?…?=`); the blanks between two
+/// adjacent encoded words are dropped, as the RFC says.
+fn decode_words(value: &str) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    let mut after_word = false;
+    while let Some(start) = rest.find("=?") {
+        let (before, word) = rest.split_at(start);
+        let Some(end) = word[2..].find("?=").map(|e| e + 4) else {
+            break;
+        };
+        let inner = &word[2..end - 2];
+        let mut fields = inner.splitn(3, '?');
+        let (_charset, encoding, text) = (
+            fields.next().unwrap(),
+            fields.next().unwrap().to_ascii_lowercase(),
+            fields.next().unwrap(),
+        );
+        if !(after_word && before.trim().is_empty()) {
+            out.push_str(before);
+        }
+        let bytes = match encoding.as_str() {
+            "b" => base64_decode(text),
+            _ => qp_decode(&text.replace('_', " ")),
+        };
+        out.push_str(&String::from_utf8(bytes).unwrap());
+        rest = &word[end..];
+        after_word = true;
+    }
+    out.push_str(rest);
+    out
+}

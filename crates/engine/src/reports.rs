@@ -1,0 +1,209 @@
+//! Delivery reports: what a provider says became of a message after the hand-off. The provider's
+//! authenticity was checked at the edge (`rappel-channels`, called by the server); here the
+//! report finds its notification and moves it to `delivered` or `failed`.
+
+use rappel_channels::sms::{DeliveryReport, DeliveryStatus};
+use rappel_store::{NotificationRow, Status};
+
+use crate::{Engine, EngineError, Result};
+
+impl Engine {
+    /// Applies a verified delivery report. The notification is the one whose `provider_id` is
+    /// the report's; failing that, the one the report names by (practice, key), as Twilio's
+    /// status callback does for an attempt whose id was never recorded (the hand-off timed out
+    /// after the provider had accepted it). Unknown to both: [`EngineError::NotFound`].
+    ///
+    /// The rules, in order:
+    /// - `delivered` is final: the patient has the message. A later `failed` about it (another
+    ///   attempt's, or a provider's confused order) changes nothing.
+    /// - A row waiting for a retry (`pending` after a transient failure) that a report says was
+    ///   delivered becomes `delivered`: the retry would only send it twice.
+    /// - A row being sent right now (`sending`) is left to its worker, whose outcome would
+    ///   overwrite ours; a row never sent (`suppressed`) is left alone.
+    /// - A `failed` report found by key that names another attempt than the one recorded is
+    ///   about an older attempt, and says nothing of the latest.
+    ///
+    /// Returns whether the notification's status changed; applying a report twice changes it
+    /// once.
+    pub async fn apply_delivery_report(&self, report: &DeliveryReport) -> Result<bool> {
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let (mut row, by_id) = match tx.notification_by_provider_id(&report.provider_id).await? {
+            Some(row) => (row, true),
+            None => {
+                let by_key = match &report.notification {
+                    Some(n) => tx.notification(&n.practice_id, &n.key).await?,
+                    None => None,
+                };
+                match by_key {
+                    Some(row) => (row, false),
+                    None => {
+                        return Err(EngineError::not_found("message", &report.provider_id));
+                    }
+                }
+            }
+        };
+        let changed = match decide(&row, report, by_id) {
+            None => false,
+            Some(status) => {
+                row.status = status;
+                row.last_error = match status {
+                    Status::Failed => Some(
+                        report
+                            .detail
+                            .clone()
+                            .unwrap_or_else(|| "the provider reported it undelivered".into()),
+                    ),
+                    _ => None,
+                };
+                if row.decided_at.is_none() {
+                    row.decided_at = Some(now);
+                }
+                row.updated_at = now;
+                tx.update_notification(&row).await?;
+                true
+            }
+        };
+        tx.commit().await?;
+        tracing::info!(
+            practice = %row.practice_id,
+            key = %row.key,
+            provider = report.provider,
+            reported = ?report.status,
+            status = row.status.as_str(),
+            changed,
+            "delivery report"
+        );
+        Ok(changed)
+    }
+}
+
+/// The status the report moves the row to, if any (the rules of `apply_delivery_report`).
+fn decide(row: &NotificationRow, report: &DeliveryReport, by_id: bool) -> Option<Status> {
+    let target = match report.status {
+        DeliveryStatus::Delivered => Status::Delivered,
+        DeliveryStatus::Failed => Status::Failed,
+    };
+    let about_another_attempt = !by_id
+        && row
+            .provider_id
+            .as_ref()
+            .is_some_and(|id| *id != report.provider_id);
+    match (row.status, target) {
+        (Status::Delivered, _) => None,
+        (Status::Sending | Status::Suppressed, _) => None,
+        (_, Status::Failed) if about_another_attempt => None,
+        (Status::Failed, Status::Failed) if row.last_error == report.detail => None,
+        (Status::Pending, Status::Failed) => None,
+        (Status::Sent | Status::Failed | Status::Pending, target) => Some(target),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rappel_channels::sms::NotificationRef;
+    use rappel_domain::notification::{Channel, Kind, Recipient};
+
+    use super::*;
+
+    fn row(status: Status, provider_id: Option<&str>) -> NotificationRow {
+        let at = "2026-03-02T08:00:00Z".parse().unwrap();
+        NotificationRow {
+            practice_id: "cab1".into(),
+            key: "a:1/reminder_sms/sms/patient:p1".into(),
+            patient_id: "p1".into(),
+            rule: "reminder_sms".into(),
+            kind: Kind::Reminder,
+            channel: Channel::Sms,
+            recipient: Recipient::Patient("p1".into()),
+            appointments: vec!["a1".into()],
+            document: None,
+            task: None,
+            auto_resend: false,
+            due_at: at,
+            window_end: None,
+            status,
+            reason: None,
+            decided_at: Some(at),
+            attempts: 1,
+            lease_owner: None,
+            lease_until: None,
+            last_error: None,
+            rendered: None,
+            provider_id: provider_id.map(String::from),
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    fn report(status: DeliveryStatus, provider_id: &str) -> DeliveryReport {
+        DeliveryReport {
+            provider: "twilio",
+            provider_id: provider_id.into(),
+            notification: Some(NotificationRef {
+                practice_id: "cab1".into(),
+                key: "a:1/reminder_sms/sms/patient:p1".into(),
+            }),
+            status,
+            detail: (status == DeliveryStatus::Failed).then(|| "twilio error 30003".into()),
+        }
+    }
+
+    use DeliveryStatus::{Delivered, Failed};
+
+    #[test]
+    fn a_sent_message_becomes_delivered_or_failed() {
+        let sent = row(Status::Sent, Some("SM1"));
+        assert_eq!(
+            decide(&sent, &report(Delivered, "SM1"), true),
+            Some(Status::Delivered)
+        );
+        assert_eq!(
+            decide(&sent, &report(Failed, "SM1"), true),
+            Some(Status::Failed)
+        );
+    }
+
+    #[test]
+    fn delivered_is_final() {
+        let delivered = row(Status::Delivered, Some("SM1"));
+        assert_eq!(decide(&delivered, &report(Failed, "SM1"), true), None);
+        assert_eq!(decide(&delivered, &report(Delivered, "SM1"), true), None);
+        let failed = row(Status::Failed, Some("SM1"));
+        assert_eq!(
+            decide(&failed, &report(Delivered, "SM1"), true),
+            Some(Status::Delivered),
+            "a late delivery receipt beats an earlier failure"
+        );
+    }
+
+    #[test]
+    fn a_retry_waiting_for_a_message_reported_delivered_is_cancelled_by_it() {
+        let waiting = row(Status::Pending, None);
+        assert_eq!(
+            decide(&waiting, &report(Delivered, "SM0"), false),
+            Some(Status::Delivered)
+        );
+        assert_eq!(decide(&waiting, &report(Failed, "SM0"), false), None);
+    }
+
+    #[test]
+    fn rows_being_sent_or_never_sent_are_left_alone() {
+        for status in [Status::Sending, Status::Suppressed] {
+            let r = row(status, None);
+            assert_eq!(decide(&r, &report(Delivered, "SM0"), false), None);
+            assert_eq!(decide(&r, &report(Failed, "SM0"), false), None);
+        }
+    }
+
+    #[test]
+    fn a_failure_of_an_older_attempt_says_nothing_of_the_latest() {
+        let latest = row(Status::Sent, Some("SM2"));
+        assert_eq!(decide(&latest, &report(Failed, "SM1"), false), None);
+        assert_eq!(
+            decide(&latest, &report(Delivered, "SM1"), false),
+            Some(Status::Delivered),
+            "but the patient did get the older one"
+        );
+    }
+}

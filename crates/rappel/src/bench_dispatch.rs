@@ -1,0 +1,400 @@
+//! `rappel bench --store sqlite|postgres --channel null --notifications N --workers W`: the whole
+//! path, measured. Appointments go in through the real ingestion path (facts → plan → reconcile),
+//! their confirmations come due, and W concurrent dispatch loops push them through the real
+//! claim → decide → render → channel → record path.
+//!
+//! Three phases: ingest (events/s), a burst where all N confirmations are due at once
+//! (dispatch/s), and a paced phase that books at half the measured capacity while the workers
+//! run, whose hand-off lateness (hand-off time − due time) is what `lateness_*` reports.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use jiff::{SignedDuration, Timestamp};
+use rappel_channels::{OutboundMessage, Receipt, SendFuture, Transport};
+use rappel_domain::event::{Event, EventBody};
+use rappel_domain::facts::{Practitioner, Source};
+use rappel_domain::notification::Kind;
+use rappel_engine::{Engine, EngineConfig, SystemClock, Transports};
+use rappel_store::{NotificationFilter, Status, Store};
+use serde_json::json;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct DispatchArgs {
+    /// `sqlite` (a fresh file in the temp folder) or `postgres` (a fresh database).
+    #[arg(long, default_value = "sqlite")]
+    pub store: String,
+    /// `null` (accepts every message at once).
+    #[arg(long, default_value = "null")]
+    pub channel: String,
+    /// Appointments to book, hence confirmations to dispatch in the burst.
+    #[arg(long, default_value_t = 10_000)]
+    pub notifications: usize,
+    /// Concurrent dispatch loops.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// PostgreSQL server for `--store postgres` (a database is created there and dropped).
+    #[arg(
+        long,
+        env = "RAPPEL_BENCH_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    pub postgres_url: String,
+    /// One JSON object on stdout instead of the report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A channel that accepts everything instantly: measures Rappel, not a provider.
+#[derive(Default)]
+struct NullTransport {
+    sent: AtomicUsize,
+}
+
+impl Transport for NullTransport {
+    fn send<'a>(&'a self, _message: &'a OutboundMessage) -> SendFuture<'a> {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        Box::pin(async { Ok(Receipt::default()) })
+    }
+}
+
+pub async fn run(args: DispatchArgs) -> anyhow::Result<std::process::ExitCode> {
+    if args.channel != "null" {
+        anyhow::bail!("--channel: only `null` is supported by this version of the benchmark");
+    }
+    anyhow::ensure!(args.notifications > 0, "--notifications must be at least 1");
+    anyhow::ensure!(args.workers > 0, "--workers must be at least 1");
+    let (url, cleanup) = match args.store.as_str() {
+        "sqlite" => {
+            let path = std::env::temp_dir().join(format!("rappel-bench-{}.db", std::process::id()));
+            (format!("sqlite://{}", path.display()), Cleanup::File(path))
+        }
+        "postgres" => {
+            let (url, name) =
+                rappel_store::admin::create_postgres_database(&args.postgres_url, "rappel_bench")
+                    .await
+                    .with_context(|| {
+                        format!("cannot create a database on {}", args.postgres_url)
+                    })?;
+            (url, Cleanup::Database(args.postgres_url.clone(), name))
+        }
+        other => anyhow::bail!("--store: `{other}` is not sqlite or postgres"),
+    };
+    let result = bench(&args, &url).await;
+    cleanup.run().await;
+    let report = result?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_report(&args, &report);
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+enum Cleanup {
+    File(std::path::PathBuf),
+    Database(String, String),
+}
+
+impl Cleanup {
+    async fn run(self) {
+        match self {
+            Cleanup::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Cleanup::Database(base, name) => {
+                let _ = rappel_store::admin::drop_postgres_database(&base, &name).await;
+            }
+        }
+    }
+}
+
+fn progress(label: &str, done: usize, total: usize) {
+    let width = 30;
+    let filled = done * width / total.max(1);
+    eprint!(
+        "\r{label:<10} [{}{}] {done}/{total}",
+        "#".repeat(filled),
+        " ".repeat(width - filled)
+    );
+    if done >= total {
+        eprintln!();
+    }
+    let _ = std::io::stderr().flush();
+}
+
+async fn bench(args: &DispatchArgs, url: &str) -> anyhow::Result<serde_json::Value> {
+    let store = Store::connect(url).await?;
+    store.migrate().await?;
+    let null = Arc::new(NullTransport::default());
+    let engine = Engine::new(
+        store,
+        Arc::new(SystemClock),
+        Transports::all(null.clone()),
+        EngineConfig {
+            worker_id: "bench".into(),
+            batch: 200,
+            ..EngineConfig::default()
+        },
+    );
+    let practice = engine
+        .create_practice(
+            "Cabinet (bench)",
+            "doctolib",
+            "Europe/Paris",
+            Default::default(),
+        )
+        .await?
+        .id;
+    engine
+        .put_practitioner(
+            &practice,
+            &Practitioner {
+                id: "dr1".into(),
+                name: "Dr Bench".into(),
+                email: None,
+                mobile: None,
+            },
+        )
+        .await?;
+    let n = args.notifications;
+    // Patients first (not timed): one per appointment, so each plan is one patient's.
+    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+        let events: Vec<Event> = chunk
+            .iter()
+            .map(|i| Event {
+                at: None,
+                body: EventBody::PatientUpdated {
+                    id: format!("p{i}"),
+                    fields: serde_json::from_value(json!({
+                        "first_name": "Jeanne", "last_name": format!("Patient {i}"),
+                        "email": format!("p{i}@example.org"), "mobile": "+33612345678"
+                    }))
+                    .expect("an object"),
+                },
+            })
+            .collect();
+        engine.ingest(&practice, &events).await?;
+        progress("patients", chunk[chunk.len() - 1] + 1, n);
+    }
+
+    // Phase 1: ingest.
+    let started = Instant::now();
+    book(&engine, &practice, "a", 0..n, true).await?;
+    let ingest_s = started.elapsed().as_secs_f64();
+
+    // Phase 2: burst dispatch of the N confirmations due now.
+    let started = Instant::now();
+    let before = null.sent.load(Ordering::Relaxed);
+    let counter = null.clone();
+    run_workers(
+        &engine,
+        args.workers,
+        move || counter.sent.load(Ordering::Relaxed) - before >= n,
+        Some(n),
+    )
+    .await?;
+    let dispatch_s = started.elapsed().as_secs_f64();
+    let dispatch_per_s = n as f64 / dispatch_s;
+
+    // Phase 3: paced bookings at half capacity while the workers run.
+    let paced = (n / 4).max(200).min(n);
+    let rate = (dispatch_per_s.min(n as f64 / ingest_s) / 2.0).max(50.0);
+    let phase_start = engine.now();
+    let before = null.sent.load(Ordering::Relaxed);
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers = {
+        let engine = engine.clone();
+        let null = null.clone();
+        let done = done.clone();
+        let w = args.workers;
+        tokio::spawn(async move {
+            run_workers(
+                &engine,
+                w,
+                move || {
+                    done.load(Ordering::Relaxed)
+                        && null.sent.load(Ordering::Relaxed) - before >= paced
+                },
+                None,
+            )
+            .await
+        })
+    };
+    let pace_started = Instant::now();
+    let batch = ((rate / 100.0).ceil() as usize).max(1);
+    let mut next = 0;
+    while next < paced {
+        let end = (next + batch).min(paced);
+        book(&engine, &practice, "b", next..end, false).await?;
+        next = end;
+        let target = Duration::from_secs_f64(next as f64 / rate);
+        if let Some(wait) = target.checked_sub(pace_started.elapsed()) {
+            tokio::time::sleep(wait).await;
+        }
+    }
+    done.store(true, Ordering::Relaxed);
+    engine.signal();
+    workers.await??;
+    let lateness = lateness_ms(&engine, &practice, phase_start).await?;
+    let pct = |p: f64| -> f64 {
+        if lateness.is_empty() {
+            return 0.0;
+        }
+        let i = ((lateness.len() as f64 - 1.0) * p).round() as usize;
+        lateness[i] as f64
+    };
+    Ok(json!({
+        "store": args.store,
+        "workers": args.workers,
+        "notifications": n,
+        "ingest_events_per_s": (n as f64 / ingest_s).round(),
+        "dispatch_per_s": dispatch_per_s.round(),
+        "paced_rate_per_s": rate.round(),
+        "lateness_p50_ms": pct(0.50),
+        "lateness_p99_ms": pct(0.99),
+        "lateness_max_ms": lateness.last().copied().unwrap_or(0),
+        "peak_rss_mb": peak_rss_mb(),
+    }))
+}
+
+/// Books appointments `a{i}` for patients `p{i}`, 200 events per transaction.
+async fn book(
+    engine: &Engine,
+    practice: &str,
+    prefix: &str,
+    range: std::ops::Range<usize>,
+    show: bool,
+) -> anyhow::Result<()> {
+    let total = range.end;
+    let ids: Vec<usize> = range.collect();
+    for chunk in ids.chunks(200) {
+        let now = engine.now();
+        let events: Vec<Event> = chunk
+            .iter()
+            .map(|i| Event {
+                at: Some(now),
+                body: EventBody::AppointmentBooked {
+                    id: format!("{prefix}{i}"),
+                    patient: format!("p{i}"),
+                    practitioner: "dr1".into(),
+                    motive: None,
+                    start: now + SignedDuration::from_hours(240 + (*i % 100) as i64),
+                    duration_minutes: None,
+                    location: None,
+                    source: Source::Staff,
+                },
+            })
+            .collect();
+        engine.ingest(practice, &events).await?;
+        if show {
+            progress("ingest", chunk[chunk.len() - 1] + 1, total);
+        }
+    }
+    Ok(())
+}
+
+/// W dispatch loops until `finished()`; with `total`, reports the phase done.
+async fn run_workers(
+    engine: &Engine,
+    workers: usize,
+    finished: impl Fn() -> bool + Send + Sync + Clone + 'static,
+    total: Option<usize>,
+) -> anyhow::Result<()> {
+    let mut handles = Vec::new();
+    for _ in 0..workers {
+        let engine = engine.clone();
+        let finished = finished.clone();
+        handles.push(tokio::spawn(async move {
+            while !finished() {
+                if engine.dispatch_batch().await? == 0 {
+                    engine.wait_for_work(Duration::from_millis(5)).await;
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for h in handles {
+        h.await??;
+    }
+    if let Some(total) = total {
+        progress("dispatch", total, total);
+    }
+    Ok(())
+}
+
+/// Hand-off lateness of the confirmations due since `since`, sorted, read page by page.
+async fn lateness_ms(
+    engine: &Engine,
+    practice: &str,
+    since: Timestamp,
+) -> anyhow::Result<Vec<u32>> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let mut tx = engine.store().begin().await?;
+        let page = tx
+            .list_notifications(
+                practice,
+                &NotificationFilter {
+                    status: Some(Status::Sent),
+                    kind: Some(Kind::Confirmation),
+                    since: Some(since),
+                    cursor: cursor.clone(),
+                    limit: 1000,
+                    ..NotificationFilter::default()
+                },
+            )
+            .await?;
+        tx.commit().await?;
+        let Some(last) = page.last() else { break };
+        cursor = Some((last.due_at, last.key.clone()));
+        for row in &page {
+            if let Some(at) = row.decided_at {
+                out.push(at.duration_since(row.due_at).as_millis().max(0) as u32);
+            }
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// The process's peak resident memory (Linux `VmHWM`), in MB.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+        })
+        .map(|kb| (kb / 1024.0 * 10.0).round() / 10.0)
+        .unwrap_or(0.0)
+}
+
+fn print_report(args: &DispatchArgs, r: &serde_json::Value) {
+    println!(
+        "rappel bench — store {}, channel {}, {} notifications, {} workers",
+        args.store, args.channel, args.notifications, args.workers
+    );
+    println!(
+        "  ingest      {:>10} appointment events/s",
+        r["ingest_events_per_s"]
+    );
+    println!(
+        "  dispatch    {:>10} notifications/s (all due at once)",
+        r["dispatch_per_s"]
+    );
+    println!(
+        "  lateness    p50 {} ms, p99 {} ms, max {} ms (booking at {} /s, half the capacity)",
+        r["lateness_p50_ms"], r["lateness_p99_ms"], r["lateness_max_ms"], r["paced_rate_per_s"]
+    );
+    println!("  peak memory {} MB", r["peak_rss_mb"]);
+}

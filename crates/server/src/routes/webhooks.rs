@@ -1,0 +1,167 @@
+//! `POST /v1/webhooks/sms/{provider}` (`twilio`, `ovh`, `webhook`): delivery reports, called by
+//! the SMS providers rather than by practices. They carry no API key; each provider proves
+//! itself its own way instead, checked by `rappel_channels::sms`:
+//!
+//! - Twilio signs with `X-Twilio-Signature` (HMAC-SHA1 of our public URL and the posted form,
+//!   keyed with the auth token);
+//! - a practice's gateway signs per Standard Webhooks (`webhook-id`, `webhook-timestamp`,
+//!   `webhook-signature`);
+//! - OVH signs nothing, so the callback URL registered with OVH carries a secret `?token=`. OVH
+//!   calls that URL with `GET`, which this route therefore accepts for `ovh` only.
+//!
+//! A report that does not prove itself is refused with 401 and a warning in the log (never its
+//! content: it names a patient's phone). A report for a message nobody knows is 404, logged too.
+//! Anything else is 204: applied, already applied, or a status that is not final yet.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rappel_channels::sms::{DeliveryReport, ReportError, ovh, twilio, webhook};
+use rappel_engine::EngineError;
+use serde_json::json;
+
+use crate::AppState;
+use crate::error::{ApiError, PROBLEM_JSON};
+use crate::extract::PathId;
+
+/// Why a report was not applied.
+enum Refusal {
+    /// Not proven to come from the provider.
+    Unverified(&'static str),
+    Api(ApiError),
+}
+
+impl From<ApiError> for Refusal {
+    fn from(error: ApiError) -> Refusal {
+        Refusal::Api(error)
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Api(error) => error.into_response(),
+            Refusal::Unverified(_) => {
+                // Not the API key problem of `ApiError::Unauthorized`: no key would help.
+                let body = json!({
+                    "type": "about:blank",
+                    "title": "Unauthorized",
+                    "status": 401,
+                    "detail": "This delivery report does not prove it comes from the provider \
+                               (signature, token or timestamp).",
+                });
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [
+                        (header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)),
+                        (
+                            header::WWW_AUTHENTICATE,
+                            HeaderValue::from_static("Signature realm=\"rappel-webhooks\""),
+                        ),
+                    ],
+                    body.to_string(),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+pub(crate) async fn sms_report(
+    State(state): State<AppState>,
+    PathId(provider): PathId,
+    request: Request,
+) -> Response {
+    match receive(&state, &provider, request).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(refusal) => {
+            if let Refusal::Unverified(reason) = &refusal {
+                tracing::warn!(%provider, reason, "delivery report refused: not from the provider");
+            }
+            refusal.into_response()
+        }
+    }
+}
+
+async fn receive(state: &AppState, provider: &str, request: Request) -> Result<(), Refusal> {
+    let known = ["twilio", "ovh", "webhook"];
+    if !known.contains(&provider) {
+        return Err(ApiError::NotFound(format!(
+            "no SMS provider `{provider}` (expected one of {})",
+            known.join(", ")
+        ))
+        .into());
+    }
+    let method = request.method().clone();
+    if !(method == Method::POST || (method == Method::GET && provider == "ovh")) {
+        return Err(ApiError::MethodNotAllowed.into());
+    }
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map(|pq| pq.as_str().to_string())
+        .unwrap_or_default();
+    let query = request.uri().query().unwrap_or("").to_string();
+    let headers = request.headers().clone();
+    let limit = state.config.body_limit;
+    let body = axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge { limit })?;
+
+    let secrets = &state.config.webhooks;
+    let no_secret = Refusal::Unverified("no secret is configured for this provider");
+    let parsed = match provider {
+        "twilio" => {
+            let token = secrets.twilio_auth_token.as_deref().ok_or(no_secret)?;
+            // Twilio signs the URL it called, which is ours as the public sees it.
+            let url = format!(
+                "{}{path_and_query}",
+                state.engine.config().public_url.trim_end_matches('/')
+            );
+            twilio::report(
+                token,
+                &url,
+                header_text(&headers, "x-twilio-signature"),
+                &body,
+            )
+        }
+        "ovh" => {
+            let token = secrets.ovh_callback_token.as_deref().ok_or(no_secret)?;
+            ovh::report(token, &query, &body)
+        }
+        _ => {
+            let key = secrets.sms_webhook_key.as_ref().ok_or(no_secret)?;
+            let signed = webhook::SignedHeaders {
+                id: header_text(&headers, "webhook-id"),
+                timestamp: header_text(&headers, "webhook-timestamp"),
+                signature: header_text(&headers, "webhook-signature"),
+            };
+            webhook::report(key, signed, &body, state.engine.now())
+        }
+    };
+    let report: DeliveryReport = match parsed {
+        Ok(Some(report)) => report,
+        // Authentic, but not final yet (queued, sent, buffered…).
+        Ok(None) => return Ok(()),
+        Err(ReportError::Unauthenticated(reason)) => return Err(Refusal::Unverified(reason)),
+        Err(error @ ReportError::Malformed(_)) => {
+            return Err(ApiError::BadRequest(error.to_string()).into());
+        }
+    };
+    match state.engine.apply_delivery_report(&report).await {
+        Ok(_) => Ok(()),
+        Err(error @ EngineError::NotFound { .. }) => {
+            tracing::warn!(
+                provider = report.provider,
+                provider_id = %report.provider_id,
+                "delivery report for a message this server does not know"
+            );
+            Err(ApiError::from(error).into())
+        }
+        Err(error) => Err(ApiError::from(error).into()),
+    }
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}

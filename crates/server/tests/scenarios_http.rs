@@ -1,0 +1,192 @@
+//! The scenario files, played through the HTTP API instead of `simulate`: the directory is
+//! `PUT`, the settings `PATCH`ed and every event `POST`ed to `/v1/events` at its instant on a
+//! controllable clock. The deliveries, suppressions and inbox entries must be exactly those of
+//! `rappel simulate` — the server runs the same engine — and satisfy the files' `[expect]`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rappel_channels::Recorder;
+use rappel_engine::scenario::{Scenario, check};
+use rappel_engine::simulate::{collect, drive, simulate};
+use rappel_engine::{Engine, EngineConfig, SimClock, Transports};
+use rappel_store::Store;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+fn scenario_files() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut files = Vec::new();
+    for dir in [root.join("scenarios"), root.join("../shared/scenarios")] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// One request on a fresh connection; returns (status, body).
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: &Value,
+) -> (u16, String) {
+    let body = serde_json::to_vec(body).unwrap();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw))
+        .await
+        .expect("the server answers")
+        .unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text[9..12].parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenarios_posted_to_the_api_give_the_same_deliveries_as_simulate() {
+    let files = scenario_files();
+    assert!(!files.is_empty());
+    let mut played = 0;
+    for file in files {
+        let name = file.display().to_string();
+        let source = std::fs::read_to_string(&file).unwrap();
+        let scenario = Scenario::parse(&name, &source).unwrap();
+        if scenario
+            .expect
+            .as_ref()
+            .is_some_and(|e| e.contains_key("error"))
+        {
+            continue;
+        }
+        let expected = simulate(&name, &scenario).await.unwrap();
+
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        let clock = SimClock::new(scenario.start);
+        let recorder = Recorder::default();
+        recorder.set_now(scenario.start);
+        let engine = Engine::new(
+            store,
+            Arc::new(clock.clone()),
+            Transports::all(Arc::new(recorder.clone())),
+            EngineConfig::default(),
+        );
+        let key = engine
+            .create_practice(
+                "Cabinet",
+                &scenario.preset,
+                &scenario.timezone,
+                Default::default(),
+            )
+            .await
+            .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(rappel_server::serve(engine.clone(), listener, async move {
+            let _ = stopped.await;
+        }));
+        let api = |method: &'static str, path: String, body: Value| {
+            let key = key.api_key.clone();
+            async move {
+                let (status, text) = http(addr, method, &path, &key, &body).await;
+                assert!(
+                    (200..300).contains(&status),
+                    "{method} {path} → {status}: {text}"
+                );
+            }
+        };
+        if !scenario.settings.is_empty() {
+            api(
+                "PATCH",
+                "/v1/settings".into(),
+                Value::Object(scenario.settings.clone()),
+            )
+            .await;
+        }
+        for p in &scenario.practitioners {
+            api(
+                "PUT",
+                format!("/v1/practitioners/{}", p.id),
+                serde_json::to_value(p).unwrap(),
+            )
+            .await;
+        }
+        for m in &scenario.motives {
+            api(
+                "PUT",
+                format!("/v1/motives/{}", m.id),
+                serde_json::to_value(m).unwrap(),
+            )
+            .await;
+        }
+        for p in &scenario.patients {
+            api(
+                "PUT",
+                format!("/v1/patients/{}", p.id),
+                serde_json::to_value(p).unwrap(),
+            )
+            .await;
+        }
+        for t in &scenario.tasks {
+            engine.put_task(&key.id, t).await.unwrap();
+        }
+        drive(
+            &engine,
+            &clock,
+            &recorder,
+            &scenario.events,
+            scenario.end,
+            async |_, event| {
+                let (status, text) =
+                    http(addr, "POST", "/v1/events", &key.api_key, &json!(event)).await;
+                assert_eq!(status, 202, "{name}: {text}");
+                Ok::<(), rappel_engine::EngineError>(())
+            },
+        )
+        .await
+        .unwrap();
+        let tz = jiff::tz::TimeZone::get(&scenario.timezone).unwrap();
+        let actual = collect(&engine, &key.id, &tz).await.unwrap();
+        assert_eq!(
+            actual.deliveries, expected.deliveries,
+            "{name}: deliveries differ"
+        );
+        assert_eq!(
+            actual.suppressed, expected.suppressed,
+            "{name}: suppressions differ"
+        );
+        assert_eq!(actual.inbox, expected.inbox, "{name}: inbox differs");
+        if let Some(expect) = &scenario.expect {
+            let failures = check(expect, &actual);
+            assert!(failures.is_empty(), "{name}: {failures:?}");
+        }
+        let _ = stop.send(());
+        let _ = server.await;
+        played += 1;
+    }
+    assert!(played > 0);
+}

@@ -1,0 +1,69 @@
+//! Creating and dropping throw-away PostgreSQL databases, for benchmarks and tests that need a
+//! fresh database next to an existing server.
+
+use sqlx::Connection;
+
+use crate::Result;
+
+/// Creates `<prefix>_<random>` on the server of `base_url` (any database the user may connect
+/// to) and returns `(url of the new database, its name)`.
+pub async fn create_postgres_database(base_url: &str, prefix: &str) -> Result<(String, String)> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let name = format!("{prefix}_{}_{:x}", std::process::id(), nanos & 0xffff_ffff);
+    let mut conn = sqlx::PgConnection::connect(base_url).await?;
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+    Ok((with_database(base_url, &name), name))
+}
+
+/// Drops a database made by [`create_postgres_database`], closing its remaining connections.
+pub async fn drop_postgres_database(base_url: &str, name: &str) -> Result<()> {
+    let mut conn = sqlx::PgConnection::connect(base_url).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// `postgres://u@h:5432/postgres?x=y` with the database part replaced by `name`.
+pub fn with_database(base_url: &str, name: &str) -> String {
+    let (head, query) = match base_url.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (base_url, None),
+    };
+    let scheme_end = head.find("://").map(|i| i + 3).unwrap_or(0);
+    let authority_end = head[scheme_end..]
+        .find('/')
+        .map(|i| scheme_end + i)
+        .unwrap_or(head.len());
+    let mut url = format!("{}/{name}", &head[..authority_end]);
+    if let Some(q) = query {
+        url.push('?');
+        url.push_str(q);
+    }
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn the_database_part_of_a_url_is_replaced() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "b1"),
+            "postgres://postgres@127.0.0.1:5432/b1"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h/db?sslmode=disable", "b2"),
+            "postgres://u:p@h/b2?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h:1", "b3"), "postgres://h:1/b3");
+    }
+}
