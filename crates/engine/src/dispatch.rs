@@ -26,8 +26,20 @@ enum Prepared {
     Done,
 }
 
+/// A claimed notification that must go, rendered and ready for its channel.
+struct Ready {
+    row: NotificationRow,
+    message: OutboundMessage,
+    rendered: serde_json::Value,
+}
+
 impl Engine {
     /// Claims one batch of due notifications and processes it. Returns how many were claimed.
+    ///
+    /// The batch takes three steps and never holds a transaction across a provider call: one
+    /// transaction decides and renders every claimed message, the hand-offs run concurrently,
+    /// and one transaction records every outcome. Batching the database work is what lets one
+    /// worker dispatch thousands of messages a second on SQLite.
     pub async fn dispatch_batch(&self) -> Result<usize> {
         let now = self.now();
         let lease_until = now + self.config().lease;
@@ -41,11 +53,9 @@ impl Engine {
             )
             .await?;
         let count = claimed.len();
-        for row in claimed {
-            if let Err(error) = self.process(row.clone()).await {
-                // The lease expires and another attempt follows: nothing is lost.
-                tracing::warn!(key = %row.key, %error, "dispatch failed; will retry after the lease");
-            }
+        if count > 0 {
+            self.process_batch(claimed).await;
+            self.signal();
         }
         Ok(count)
     }
@@ -62,53 +72,145 @@ impl Engine {
         }
     }
 
-    async fn process(&self, row: NotificationRow) -> Result<()> {
-        let now = self.now();
-        let mut tx = self.store().begin().await?;
-        let ctx = load_practice(&mut tx, &row.practice_id).await?;
-        let prepared = self.prepare(&mut tx, &ctx, &row, now).await?;
-        tx.commit().await?;
-        let Prepared::Send(message, rendered) = prepared else {
-            return Ok(());
-        };
-        let transport = match row.channel {
-            Channel::Email => &self.inner.transports.email,
-            Channel::Sms => &self.inner.transports.sms,
-            Channel::Push => &self.inner.transports.push,
-            Channel::Postal => &self.inner.transports.postal,
-            Channel::Inbox => unreachable!("inbox entries are written in prepare"),
-        };
-        // No transaction is open across the provider call.
-        let outcome = transport.send(&message).await;
-        let now = self.now();
-        let mut tx = self.store().begin().await?;
-        let mut row = row;
-        row.lease_owner = None;
-        row.lease_until = None;
-        row.updated_at = now;
-        match outcome {
-            Ok(receipt) => {
-                row.status = Status::Sent;
-                row.decided_at = Some(now);
-                row.rendered = Some(rendered);
-                row.provider_id = receipt.provider_id;
-                row.last_error = None;
-                tx.update_notification(&row).await?;
-                self.after_document_hand_off(&mut tx, &ctx, &row, now)
-                    .await?;
-                if row.channel != Channel::Inbox
-                    && let Some(spec) = ctx.policy.rule(&row.rule).and_then(|r| r.inbox.as_ref())
-                {
-                    add_inbox(&mut tx, &ctx, &row, spec, now).await?;
+    async fn process_batch(&self, rows: Vec<NotificationRow>) {
+        let ready = match self.prepare_all(&rows).await {
+            Ok(ready) => ready,
+            Err(error) if rows.len() > 1 => {
+                // Nothing was sent: retry the rows one by one, so that one row that cannot be
+                // processed does not hold the others back.
+                tracing::warn!(%error, "batch preparation failed; processing its rows one by one");
+                for row in rows {
+                    Box::pin(self.process_batch(vec![row])).await;
                 }
+                return;
             }
             Err(error) => {
-                self.record_failure(&mut tx, &ctx, &mut row, error, now)
-                    .await?;
+                // Its lease expires and another attempt follows: nothing is lost.
+                tracing::warn!(key = %rows[0].key, %error, "dispatch failed; will retry after the lease");
+                return;
+            }
+        };
+        if ready.is_empty() {
+            return;
+        }
+        let outcomes = self.send_all(ready).await;
+        if let Err(error) = self.record_all(&outcomes).await {
+            // The messages are gone: record each outcome on its own rather than send again.
+            tracing::warn!(%error, "recording a batch failed; recording its rows one by one");
+            for outcome in &outcomes {
+                if let Err(error) = self.record_all(std::slice::from_ref(outcome)).await {
+                    tracing::error!(key = %outcome.0.row.key, %error, "cannot record a hand-off; the lease will expire and the message may be sent again");
+                }
+            }
+        }
+    }
+
+    /// Decides and renders every claimed row in one transaction.
+    async fn prepare_all(&self, rows: &[NotificationRow]) -> Result<Vec<Ready>> {
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let mut practices: BTreeMap<String, PracticeCtx> = BTreeMap::new();
+        let mut ready = Vec::new();
+        for row in rows {
+            if !practices.contains_key(&row.practice_id) {
+                let ctx = load_practice(&mut tx, &row.practice_id).await?;
+                practices.insert(row.practice_id.clone(), ctx);
+            }
+            let ctx = &practices[&row.practice_id];
+            if let Prepared::Send(message, rendered) = self.prepare(&mut tx, ctx, row, now).await? {
+                ready.push(Ready {
+                    row: row.clone(),
+                    message,
+                    rendered,
+                });
             }
         }
         tx.commit().await?;
-        self.signal();
+        Ok(ready)
+    }
+
+    /// Hands every ready message to its channel, concurrently.
+    async fn send_all(
+        &self,
+        ready: Vec<Ready>,
+    ) -> Vec<(
+        Ready,
+        std::result::Result<rappel_channels::Receipt, ChannelError>,
+    )> {
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut slots: Vec<
+            Option<(
+                Ready,
+                std::result::Result<rappel_channels::Receipt, ChannelError>,
+            )>,
+        > = Vec::new();
+        for (index, item) in ready.into_iter().enumerate() {
+            let transport = match item.row.channel {
+                Channel::Email => self.inner.transports.email.clone(),
+                Channel::Sms => self.inner.transports.sms.clone(),
+                Channel::Push => self.inner.transports.push.clone(),
+                Channel::Postal => self.inner.transports.postal.clone(),
+                Channel::Inbox => unreachable!("inbox entries are written in prepare"),
+            };
+            slots.push(None);
+            tasks.spawn(async move {
+                let outcome = transport.send(&item.message).await;
+                (index, item, outcome)
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((index, item, outcome)) => slots[index] = Some((item, outcome)),
+                // A transport that panicked: the row keeps its lease and is retried after it.
+                Err(error) => tracing::error!(%error, "a channel panicked during a hand-off"),
+            }
+        }
+        slots.into_iter().flatten().collect()
+    }
+
+    /// Records every outcome in one transaction.
+    async fn record_all(
+        &self,
+        outcomes: &[(
+            Ready,
+            std::result::Result<rappel_channels::Receipt, ChannelError>,
+        )],
+    ) -> Result<()> {
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let mut practices: BTreeMap<String, PracticeCtx> = BTreeMap::new();
+        for (ready, outcome) in outcomes {
+            let pid = &ready.row.practice_id;
+            if !practices.contains_key(pid) {
+                let ctx = load_practice(&mut tx, pid).await?;
+                practices.insert(pid.clone(), ctx);
+            }
+            let ctx = &practices[pid];
+            let mut row = ready.row.clone();
+            row.lease_owner = None;
+            row.lease_until = None;
+            row.updated_at = now;
+            match outcome {
+                Ok(receipt) => {
+                    row.status = Status::Sent;
+                    row.decided_at = Some(now);
+                    row.rendered = Some(ready.rendered.clone());
+                    row.provider_id = receipt.provider_id.clone();
+                    row.last_error = None;
+                    tx.update_notification(&row).await?;
+                    self.after_document_hand_off(&mut tx, ctx, &row, now)
+                        .await?;
+                    if let Some(spec) = ctx.policy.rule(&row.rule).and_then(|r| r.inbox.as_ref()) {
+                        add_inbox(&mut tx, ctx, &row, spec, now).await?;
+                    }
+                }
+                Err(error) => {
+                    self.record_failure(&mut tx, ctx, &mut row, error.clone(), now)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await?;
         Ok(())
     }
 
