@@ -33,6 +33,37 @@ pub struct OutboundMessage {
     /// messages have none, and the message travels by value through the dispatcher.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calendar: Option<Box<CalendarEvent>>,
+    /// An HTML body rendered from the practice's template, when it has one (email).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    /// Where and how to encrypt a Web Push message (push).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<Box<PushTarget>>,
+    /// The letter to print and post (postal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub letter: Option<Box<Letter>>,
+}
+
+/// A browser's push subscription (RFC 8030 endpoint, RFC 8291 keys, base64url).
+#[derive(Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PushTarget {
+    pub endpoint: String,
+    pub p256dh: String,
+    pub auth: String,
+}
+
+/// A document to send by post: the recipient's window-envelope address block and the document.
+#[derive(Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Letter {
+    pub document_id: String,
+    pub title: String,
+    /// At most 6 lines of 38 characters (NF Z10-011), built by the domain's `PostalAddress`.
+    pub address_block: Vec<String>,
+    /// The practice's letterhead lines.
+    pub sender_block: Vec<String>,
+    /// The document's PDF bytes (decrypted), appended after the cover page. Never logged.
+    #[serde(skip)]
+    pub document_pdf: Vec<u8>,
 }
 
 /// One appointment as a calendar entry (RFC 5545 VEVENT). It names the practitioner and the

@@ -126,6 +126,9 @@ async fn handle(State(provider): State<Provider>, request: Request) -> Response 
 
 fn message(text: &str) -> OutboundMessage {
     OutboundMessage {
+        html: None,
+        push: None,
+        letter: None,
         id: "a:apt1/reminder_sms/sms/patient:p1".into(),
         practice_id: "cab1".into(),
         channel: Channel::Sms,

@@ -192,6 +192,9 @@ const TEXT: &str = "Bonjour Jean Dupont,\n\nVotre rendez-vous est confirmé : me
 
 fn confirmation() -> OutboundMessage {
     OutboundMessage {
+        html: None,
+        push: None,
+        letter: None,
         id: "a:appt-1/confirmation/email/patient".into(),
         practice_id: "lilas".into(),
         channel: Channel::Email,
@@ -327,6 +330,9 @@ fn assert_is_the_confirmation(data: &str, message: &OutboundMessage) {
 async fn a_reminder_without_calendar_is_text_and_html_only() {
     let server = Server::start(Mode::Accept).await;
     let message = OutboundMessage {
+        html: None,
+        push: None,
+        letter: None,
         id: "a:appt-1/reminder/email/patient".into(),
         calendar: None,
         ..confirmation()
@@ -487,6 +493,9 @@ async fn refused_credentials_are_transient_because_they_are_not_the_message_s_fa
 async fn an_unparsable_recipient_is_permanent_and_never_reaches_the_server() {
     let server = Server::start(Mode::Accept).await;
     let message = OutboundMessage {
+        html: None,
+        push: None,
+        letter: None,
         to: "jean.dupont(at)example.org".into(),
         ..confirmation()
     };
@@ -507,6 +516,9 @@ async fn connections_are_reused_from_one_message_to_the_next() {
     let transport = transport(&server.url(), Duration::from_secs(5));
     for key in ["a:1/confirmation/email/p", "a:2/confirmation/email/p"] {
         let message = OutboundMessage {
+            html: None,
+            push: None,
+            letter: None,
             id: key.into(),
             ..confirmation()
         };

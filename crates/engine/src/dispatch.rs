@@ -482,6 +482,9 @@ impl Engine {
             }
         }
         let message = OutboundMessage {
+            html: None,
+            push: None,
+            letter: None,
             id: row.key.clone(),
             practice_id: pid.to_string(),
             channel: row.channel,
