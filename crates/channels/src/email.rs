@@ -100,7 +100,11 @@ pub fn build(message: &OutboundMessage, sender: &Sender) -> Result<lettre::Messa
     let practice = one_line(&message.sender_name);
     let alternative = MultiPart::alternative_plain_html(
         message.text.clone(),
-        html_body(&message.text, &practice),
+        // The practice's template made it (escaped there); without one, the escaped text.
+        message
+            .html
+            .clone()
+            .unwrap_or_else(|| html_body(&message.text, &practice)),
     );
     let body = match &message.calendar {
         None => alternative,

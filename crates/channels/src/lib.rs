@@ -5,7 +5,10 @@
 //! failure are the engine's business.
 
 pub mod email;
+pub mod postal;
+pub mod push;
 pub mod sms;
+pub mod webhook_out;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -111,12 +114,17 @@ pub enum ChannelError {
         reason: String,
         retry_after: Option<jiff::SignedDuration>,
     },
+    /// The address no longer exists and never will again: a Web Push subscription the browser
+    /// dropped (HTTP 404 or 410 from the push service). Not retried; the engine also forgets the
+    /// address, so nothing else is sent to it.
+    #[error("the address no longer exists: {0}")]
+    Gone(String),
 }
 
 impl ChannelError {
     pub fn is_retryable(&self) -> bool {
         match self {
-            ChannelError::Permanent(_) => false,
+            ChannelError::Permanent(_) | ChannelError::Gone(_) => false,
             ChannelError::Transient { .. } => true,
         }
     }

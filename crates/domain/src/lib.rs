@@ -21,3 +21,4 @@ pub mod render;
 pub mod settings;
 pub mod sms;
 pub mod task;
+pub mod template;

@@ -302,9 +302,12 @@ impl Policy {
             reason: e.message().to_string(),
         })?;
         if let Err((needle, reason)) = policy.check() {
+            // Compare without spaces: `id="r1"` and `id = "r1"` are the same line to a reader.
+            let squeeze = |t: &str| t.chars().filter(|c| !c.is_whitespace()).collect::<String>();
             let line = needle
-                .and_then(|n| source.find(&n))
-                .map(|offset| line_of(source, offset))
+                .map(|n| squeeze(&n))
+                .and_then(|n| source.lines().position(|l| squeeze(l).starts_with(&n)))
+                .map(|index| index + 1)
                 .unwrap_or(1);
             return Err(PolicyError {
                 file: None,

@@ -10,7 +10,7 @@ use rappel_domain::gate;
 use rappel_domain::notification::{Channel, Kind, Reason, Recipient};
 use rappel_domain::plan::{SendDecision, send_decision};
 use rappel_domain::policy::{InboxSpec, Trigger};
-use rappel_domain::render::{AppointmentView, RenderInput, render};
+use rappel_domain::render::{AppointmentView, RenderInput};
 use rappel_store::{InboxRow, NotificationRow, Status, Tx};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -21,7 +21,8 @@ use crate::{Engine, Result};
 
 /// What the pre-send check concluded.
 enum Prepared {
-    Send(OutboundMessage, serde_json::Value),
+    /// Boxed: the message is large and most claims end without one.
+    Send(Box<OutboundMessage>, serde_json::Value),
     /// Handled without a provider (inbox entries, suppressions, deferrals).
     Done,
 }
@@ -120,7 +121,7 @@ impl Engine {
             if let Prepared::Send(message, rendered) = self.prepare(&mut tx, ctx, row, now).await? {
                 ready.push(Ready {
                     row: row.clone(),
-                    message,
+                    message: *message,
                     rendered,
                 });
             }
@@ -205,10 +206,12 @@ impl Engine {
                     }
                 }
                 Err(error) => {
-                    self.record_failure(&mut tx, ctx, &mut row, error.clone(), now)
+                    let push = ready.message.push.as_deref();
+                    self.record_failure(&mut tx, ctx, &mut row, error.clone(), push, now)
                         .await?;
                 }
             }
+            crate::webhooks::notification_status(&mut tx, &row, now).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -220,6 +223,7 @@ impl Engine {
         ctx: &PracticeCtx,
         row: &mut NotificationRow,
         error: ChannelError,
+        push: Option<&rappel_channels::PushTarget>,
         now: Timestamp,
     ) -> Result<()> {
         row.last_error = Some(error.to_string());
@@ -251,6 +255,15 @@ impl Engine {
                 row.decided_at = Some(now);
                 tx.update_notification(row).await?;
                 self.after_permanent_failure(tx, ctx, row, now).await?;
+            }
+            ChannelError::Gone(_) => {
+                row.status = Status::Failed;
+                row.decided_at = Some(now);
+                tx.update_notification(row).await?;
+                if let Some(target) = push {
+                    forget_push_subscription(tx, ctx, &row.patient_id, &target.endpoint, now)
+                        .await?;
+                }
             }
         }
         Ok(())
@@ -365,6 +378,9 @@ impl Engine {
                         .and_then(|m| rappel_domain::contact::MobileNumber::parse(m).ok())
                         .map(|m| m.to_string())
                         .unwrap_or_default(),
+                    // A patient with several subscriptions (a phone and a laptop) is reached on
+                    // the first only, for now. Without one (`push = true` in a scenario: the
+                    // practice's own app), the message goes to `app` through the outbox.
                     Channel::Push => patient
                         .push_subscriptions
                         .first()
@@ -443,7 +459,12 @@ impl Engine {
             }),
             None => None,
         };
-        let rendered = render(&RenderInput {
+        // A fresh, expiring link per email; letters and other channels carry none.
+        let document_link = match (&document, row.channel) {
+            (Some(d), Channel::Email) => Some(self.issue_document_link(tx, pid, &d.id, now).await?),
+            _ => None,
+        };
+        let input = RenderInput {
             practice_name: &ctx.row.name,
             tz: &ctx.tz,
             kind: row.kind,
@@ -459,16 +480,11 @@ impl Engine {
                 })
                 .collect(),
             document: document.as_ref(),
-            document_link: document.as_ref().map(|d| {
-                format!(
-                    "{}/d/{}",
-                    self.config().public_url.trim_end_matches('/'),
-                    link_token(&ctx.row.id, &d.id)
-                )
-            }),
+            document_link: document_link.clone(),
             task_label: task_label.as_deref(),
             show_motive: ctx.settings.is_on("show_motive_in_sms"),
-        });
+        };
+        let rendered = crate::templates::render_for(tx, pid, &input).await?;
         if row.channel == Channel::Sms {
             let segments = rappel_domain::sms::analyze(&rendered.text).segments.max(1) as i64;
             let month = now.to_zoned(ctx.tz.clone()).strftime("%Y-%m").to_string();
@@ -481,10 +497,29 @@ impl Engine {
                 return Ok(Prepared::Done);
             }
         }
+        let letter = match row.channel {
+            Channel::Postal => {
+                self.document_letter(tx, ctx, patient.as_ref(), document.as_ref())
+                    .await?
+            }
+            _ => None,
+        };
         let message = OutboundMessage {
-            html: None,
-            push: None,
-            letter: None,
+            html: rendered.html.clone(),
+            // The keys travel with the message: the push transport encrypts for them.
+            push: match (row.channel, &row.recipient, &patient) {
+                (Channel::Push, Recipient::Patient(_), Some(patient)) => {
+                    patient.push_subscriptions.first().map(|s| {
+                        Box::new(rappel_channels::PushTarget {
+                            endpoint: s.endpoint.clone(),
+                            p256dh: s.p256dh.clone(),
+                            auth: s.auth.clone(),
+                        })
+                    })
+                }
+                _ => None,
+            },
+            letter,
             id: row.key.clone(),
             practice_id: pid.to_string(),
             channel: row.channel,
@@ -494,7 +529,8 @@ impl Engine {
             // An email's From shows the practice's name; `sms_sender` is the short alphanumeric
             // SMS sender ("CABINET" by default), which would look odd in a mailbox.
             sender_name: match row.channel {
-                Channel::Email => ctx.row.name.clone(),
+                // A push notification without a subject is titled with the practice's name.
+                Channel::Email | Channel::Push => ctx.row.name.clone(),
                 _ => ctx
                     .settings
                     .text("sms_sender")
@@ -525,8 +561,16 @@ impl Engine {
                 _ => None,
             },
         };
-        let rendered = serde_json::to_value(&rendered).unwrap_or_else(|_| json!({}));
-        Ok(Prepared::Send(message, rendered))
+        let mut rendered = serde_json::to_value(&rendered).unwrap_or_else(|_| json!({}));
+        // The link is a capability: the copy kept for audit must not open the document.
+        // The token itself is masked: the HTML body escapes the link's slashes.
+        if let Some(token) = document_link.as_deref().and_then(|l| l.rsplit('/').next())
+            && let Ok(text) = serde_json::to_string(&rendered)
+            && let Ok(masked) = serde_json::from_str(&text.replace(token, "lien-personnel"))
+        {
+            rendered = masked;
+        }
+        Ok(Prepared::Send(Box::new(message), rendered))
     }
 
     async fn suppress(
@@ -542,6 +586,7 @@ impl Engine {
         row.decided_at = Some(now);
         row.updated_at = now;
         tx.update_notification(row).await?;
+        crate::webhooks::notification_status(tx, row, now).await?;
         if let Some(spec) = ctx
             .policy
             .rule(&row.rule)
@@ -553,6 +598,31 @@ impl Engine {
         // A document email that cannot go (no usable email) is a failed delivery.
         self.after_permanent_failure(tx, ctx, row, now).await
     }
+}
+
+/// The push service says this subscription no longer exists: the patient forgets it and is
+/// re-planned, so their later push messages go to their next subscription or, with none left,
+/// are re-planned for a patient without push instead of failing one by one.
+async fn forget_push_subscription(
+    tx: &mut Tx,
+    ctx: &PracticeCtx,
+    patient_id: &str,
+    endpoint: &str,
+    now: Timestamp,
+) -> Result<()> {
+    let pid = ctx.row.id.as_str();
+    let Some(mut patient) = tx.patient(pid, patient_id).await? else {
+        return Ok(());
+    };
+    let before = patient.push_subscriptions.len();
+    patient
+        .push_subscriptions
+        .retain(|s| s.endpoint != endpoint);
+    if patient.push_subscriptions.len() != before {
+        tx.upsert_patient(pid, &patient, now).await?;
+        replan(tx, ctx, patient_id, now).await?;
+    }
+    Ok(())
 }
 
 /// The email that carries a document to its patient (not a letter, not another rule's email).
@@ -576,12 +646,6 @@ fn sms_quota(ctx: &PracticeCtx) -> Option<i64> {
         return None;
     }
     ctx.settings.integer(&spec.sms_per_month)
-}
-
-/// The unguessable part of a document link. The documents issue replaces this derivation with
-/// stored, expiring random tokens; it never contains the document itself.
-fn link_token(practice_id: &str, document_id: &str) -> String {
-    hex::encode(&Sha256::digest(format!("{practice_id}/{document_id}").as_bytes())[..16])
 }
 
 async fn add_inbox(

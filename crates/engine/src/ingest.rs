@@ -90,7 +90,7 @@ impl Engine {
             replan(&mut tx, &ctx, patient, now).await?;
         }
         tx.commit().await?;
-        self.signal();
+        self.work_added();
         Ok(report)
     }
 
@@ -123,7 +123,7 @@ impl Engine {
             }
         }
         tx.commit().await?;
-        self.signal();
+        self.work_added();
         Ok(outcome)
     }
 
@@ -139,7 +139,7 @@ impl Engine {
             replan(&mut tx, &ctx, &p.id, now).await?;
         }
         tx.commit().await?;
-        self.signal();
+        self.work_added();
         Ok(outcome)
     }
 
@@ -149,6 +149,7 @@ impl Engine {
         let mut tx = self.store().begin().await?;
         load_practice(&mut tx, practice_id).await?;
         let pending = tx.patient_notifications(practice_id, id).await?;
+        self.erase_document_files(&mut tx, practice_id, id).await?;
         if !tx.erase_patient(practice_id, id, now).await? {
             return Err(EngineError::not_found("patient", id));
         }
@@ -178,7 +179,7 @@ impl Engine {
             replan(&mut tx, &ctx, patient, now).await?;
         }
         tx.commit().await?;
-        self.signal();
+        self.work_added();
         Ok(ctx.settings)
     }
 }
@@ -299,12 +300,11 @@ async fn apply_event(
                 .into());
             }
             let current = tx.document(pid, id).await?;
-            store_document(tx, pid, current.as_ref(), body, at, now, affected).await
+            store_document(tx, pid, current.as_ref(), body, at, affected).await
         }
         EventBody::DeliveryBounced { document } | EventBody::DeliveryDelivered { document } => {
             let current = tx.document(pid, document).await?;
-            let changed =
-                store_document(tx, pid, current.as_ref(), body, at, now, affected).await?;
+            let changed = store_document(tx, pid, current.as_ref(), body, at, affected).await?;
             if changed {
                 let delivered = matches!(body, EventBody::DeliveryDelivered { .. });
                 mark_document_email(tx, pid, document, delivered, now).await?;
@@ -313,7 +313,7 @@ async fn apply_event(
         }
         EventBody::DocumentConsulted { id } => {
             let current = tx.document(pid, id).await?;
-            store_document(tx, pid, current.as_ref(), body, at, now, affected).await
+            store_document(tx, pid, current.as_ref(), body, at, affected).await
         }
     }
 }
@@ -343,10 +343,8 @@ async fn store_document(
     current: Option<&rappel_domain::facts::Document>,
     body: &EventBody,
     at: Timestamp,
-    now: Timestamp,
     affected: &mut BTreeSet<String>,
 ) -> std::result::Result<bool, Failure> {
-    let _ = now;
     match apply_to_document(current, body, at)? {
         Applied::Unchanged => Ok(false),
         Applied::Changed(d) => {

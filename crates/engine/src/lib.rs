@@ -8,15 +8,19 @@
 
 pub mod clock;
 mod dispatch;
+mod documents;
 mod ingest;
 mod practice;
+mod push;
 pub mod queries;
 pub mod reconcile;
 mod reports;
 pub mod scenario;
 pub mod simulate;
 mod tasks;
+mod templates;
 pub mod timeline;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -26,8 +30,11 @@ use rappel_store::{Store, StoreError};
 use tokio::sync::Notify;
 
 pub use clock::{Clock, SimClock, SystemClock};
+pub use documents::{DocumentDetails, DocumentsConfig, LinkAnswer, LinkState};
 pub use ingest::{IngestReport, PutOutcome};
 pub use practice::{ApiKey, PracticeCtx, api_key_parts};
+pub use templates::{PreviewPart, TemplateParts, TemplateView, TestSend};
+pub use webhooks::WebhookSettings;
 
 /// Errors the engine reports to its callers; the server maps them to HTTP answers.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +96,8 @@ pub struct EngineConfig {
     pub lease: SignedDuration,
     /// How many due notifications one claim takes.
     pub batch: i64,
+    /// Where documents are kept, their key, and how patients' links behave.
+    pub documents: DocumentsConfig,
 }
 
 impl Default for EngineConfig {
@@ -98,6 +107,7 @@ impl Default for EngineConfig {
             worker_id: format!("worker-{}", std::process::id()),
             lease: SignedDuration::from_secs(60),
             batch: 100,
+            documents: DocumentsConfig::default(),
         }
     }
 }
@@ -146,9 +156,25 @@ impl Engine {
         &self.inner.config
     }
 
-    /// Wakes the dispatch loop: new work may be due.
+    /// Wakes this process's dispatch loop: new work may be due.
     pub fn signal(&self) {
         self.inner.wake.notify_one();
+    }
+
+    /// New work was committed: wakes this process's loop and, on PostgreSQL, the workers of
+    /// every other process (`NOTIFY`), so none of them has to poll.
+    pub fn work_added(&self) {
+        self.signal();
+        if self.store().backend() == rappel_store::Backend::Postgres
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let store = self.store().clone();
+            runtime.spawn(async move {
+                if let Err(error) = store.notify_work().await {
+                    tracing::debug!(%error, "cannot notify the other workers; they will poll");
+                }
+            });
+        }
     }
 }
 

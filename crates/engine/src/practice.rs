@@ -122,6 +122,25 @@ impl Engine {
             .await
     }
 
+    /// Creates a practice that runs its own policy file (checked first; see `rappel policy
+    /// check`) instead of a shipped preset.
+    pub async fn create_practice_with_policy(
+        &self,
+        name: &str,
+        policy_source: String,
+        timezone: &str,
+    ) -> Result<ApiKey> {
+        self.create_practice_with_id(
+            &random_hex(8),
+            name,
+            "custom",
+            Some(policy_source),
+            timezone,
+            Map::new(),
+        )
+        .await
+    }
+
     pub async fn create_practice_with_id(
         &self,
         id: &str,

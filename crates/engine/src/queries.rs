@@ -38,6 +38,12 @@ pub struct InboxEntry {
     pub text: String,
     pub created_at: String,
     pub resolved_at: Option<String>,
+    /// The document's title, the patient's name, and why the entry exists, in French.
+    pub document_title: Option<String>,
+    pub patient_name: Option<String>,
+    pub reason: Option<String>,
+    /// What the practice can do next: `resend_postal`, `fix_email`, `fix_address`, `resolve`.
+    pub actions: Vec<&'static str>,
 }
 
 /// Whether a patient may still book online, and why not.
@@ -135,8 +141,14 @@ impl Engine {
         let mut tx = self.store().begin().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         let rows = tx.inbox(practice_id, inbox, include_resolved).await?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut entry = inbox_entry(row, &ctx.tz);
+            explain_inbox_entry(&mut tx, practice_id, row, &mut entry).await?;
+            entries.push(entry);
+        }
         tx.commit().await?;
-        Ok(rows.iter().map(|r| inbox_entry(r, &ctx.tz)).collect())
+        Ok(entries)
     }
 
     /// Marks an inbox entry resolved. Resolving it again is harmless and returns it as it is.
@@ -155,8 +167,10 @@ impl Engine {
         if row.resolved_at.is_none() && tx.resolve_inbox(practice_id, id, now).await? {
             row.resolved_at = Some(now);
         }
+        let mut entry = inbox_entry(&row, &ctx.tz);
+        explain_inbox_entry(&mut tx, practice_id, &row, &mut entry).await?;
         tx.commit().await?;
-        Ok(inbox_entry(&row, &ctx.tz))
+        Ok(entry)
     }
 
     /// Whether the patient may book online (the policy's no-show threshold over their history).
@@ -266,5 +280,74 @@ fn inbox_entry(row: &InboxRow, tz: &jiff::tz::TimeZone) -> InboxEntry {
         text: row.text.clone(),
         created_at: format_instant(row.created_at, tz),
         resolved_at: row.resolved_at.map(|at| format_instant(at, tz)),
+        document_title: None,
+        patient_name: None,
+        reason: None,
+        actions: Vec::new(),
     }
+}
+
+/// Names the document and the patient of an entry, says why it exists and what can be done:
+/// a letter is possible only to a French address on file; a failed email calls for checking
+/// the address on file; an entry can always be marked as dealt with.
+async fn explain_inbox_entry(
+    tx: &mut rappel_store::Tx,
+    practice_id: &str,
+    row: &InboxRow,
+    entry: &mut InboxEntry,
+) -> Result<()> {
+    use rappel_domain::facts::EmailDelivery;
+    use rappel_domain::notification::Channel;
+    let patient = match &row.patient_id {
+        Some(id) => tx.patient(practice_id, id).await?,
+        None => None,
+    };
+    entry.patient_name = patient.as_ref().map(|p| p.display_name());
+    let mut actions = Vec::new();
+    if let Some(doc_id) = &row.document
+        && let Some(doc) = tx.document(practice_id, doc_id).await?
+    {
+        entry.document_title = Some(doc.title.clone());
+        let letter_reason = tx
+            .document_notifications(practice_id, doc_id)
+            .await?
+            .iter()
+            .filter(|n| n.channel == Channel::Postal)
+            .find_map(|n| n.reason);
+        let email_failed = matches!(doc.email, EmailDelivery::Failed { .. });
+        entry.reason = Some(match (letter_reason, email_failed) {
+            (Some(reason), true) => format!(
+                "l'email n'a pas pu être remis et le courrier n'a pas pu partir : {}",
+                reason.french()
+            ),
+            (Some(reason), false) => format!(
+                "document non consulté et le courrier n'a pas pu partir : {}",
+                reason.french()
+            ),
+            (None, true) if row.inbox == "notifications" => {
+                "l'email n'a pas pu être remis : le document a été renvoyé par voie postale".into()
+            }
+            (None, true) => "l'email n'a pas pu être remis".into(),
+            (None, false) => "document non consulté".into(),
+        });
+        let address_ok = patient
+            .as_ref()
+            .and_then(|p| p.address.as_ref())
+            .is_some_and(|a| a.is_france());
+        if row.inbox == "to_verify" {
+            if address_ok {
+                actions.push("resend_postal");
+            } else {
+                actions.push("fix_address");
+            }
+            if email_failed {
+                actions.push("fix_email");
+            }
+        }
+    }
+    if row.resolved_at.is_none() {
+        actions.push("resolve");
+    }
+    entry.actions = actions;
+    Ok(())
 }

@@ -39,8 +39,8 @@ pub fn reconcile(
         }
     }
     for row in existing {
-        // Task messages are their own subject: the appointment planner never owns them.
-        if row.task.is_some() || wanted.contains(row.key.as_str()) {
+        // Task messages and manual resends are not the planner's: it never cancels them.
+        if !planner_owns(row) || wanted.contains(row.key.as_str()) {
             continue;
         }
         if row.status == Status::Pending {
@@ -50,6 +50,12 @@ pub fn reconcile(
         }
     }
     writes
+}
+
+/// Rows the engine creates on request (a task run, a manual postal resend) rather than from the
+/// policy's rules; their rule names say so (`task:ID`, `manual_…`).
+pub(crate) fn planner_owns(row: &NotificationRow) -> bool {
+    row.task.is_none() && !row.rule.starts_with("task:") && !row.rule.starts_with("manual_")
 }
 
 fn new_row(practice_id: &str, d: &Desired, now: Timestamp) -> NotificationRow {

@@ -61,6 +61,7 @@ impl Engine {
                 }
                 row.updated_at = now;
                 tx.update_notification(&row).await?;
+                crate::webhooks::notification_status(&mut tx, &row, now).await?;
                 true
             }
         };

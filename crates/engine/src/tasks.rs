@@ -142,7 +142,7 @@ impl Engine {
         tx.upsert_task(&task_row(practice_id, def, created_at))
             .await?;
         tx.commit().await?;
-        self.signal();
+        self.work_added();
         Ok(())
     }
 
@@ -165,7 +165,7 @@ impl Engine {
         tx.upsert_task(&row).await?;
         let view = task_view(&mut tx, &ctx, &row, now).await?;
         tx.commit().await?;
-        self.signal();
+        self.work_added();
         Ok(view)
     }
 
@@ -246,7 +246,7 @@ impl Engine {
         tx.upsert_task(&row).await?;
         let view = task_view(&mut tx, &ctx, &row, now).await?;
         tx.commit().await?;
-        self.signal();
+        self.work_added();
         Ok(view)
     }
 
@@ -475,7 +475,7 @@ impl Engine {
             tx.commit().await?;
         }
         if ran > 0 {
-            self.signal();
+            self.work_added();
         }
         Ok(ran)
     }

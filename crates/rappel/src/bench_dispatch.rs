@@ -231,7 +231,9 @@ async fn bench(args: &DispatchArgs, url: &str) -> anyhow::Result<serde_json::Val
     let mut next = 0;
     while next < paced {
         let end = (next + batch).min(paced);
-        book(&engine, &practice, "b", next..end, false).await?;
+        book(&engine, &practice, "b", next..end, false)
+            .await
+            .context("paced booking")?;
         next = end;
         let target = Duration::from_secs_f64(next as f64 / rate);
         if let Some(wait) = target.checked_sub(pace_started.elapsed()) {
@@ -312,7 +314,7 @@ async fn run_workers(
         let finished = finished.clone();
         handles.push(tokio::spawn(async move {
             while !finished() {
-                if engine.dispatch_batch().await? == 0 {
+                if engine.dispatch_batch().await.context("dispatch")? == 0 {
                     engine.wait_for_work(Duration::from_millis(5)).await;
                 }
             }

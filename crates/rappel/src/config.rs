@@ -21,6 +21,11 @@ pub struct Config {
     /// Bounds one SMTP hand-off: connection, TLS, authentication, dialogue.
     pub smtp_timeout: Duration,
     pub dkim: Option<Dkim>,
+    /// How long a worker holds the notifications it claimed (`RAPPEL_LEASE_SECONDS`): after a
+    /// crash, another worker takes them once this has passed.
+    pub lease: Duration,
+    /// How many due notifications one claim takes (`RAPPEL_WORKER_BATCH`).
+    pub batch: i64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -151,6 +156,28 @@ impl Config {
                 "RAPPEL_PUBLIC_URL: `{public_url}` must start with http:// or https://"
             ));
         }
+        let number = |name: &str,
+                      default: u64,
+                      range: std::ops::RangeInclusive<u64>|
+         -> Result<u64, String> {
+            match std::env::var(name).ok().filter(|v| !v.is_empty()) {
+                None => Ok(default),
+                Some(text) => text
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| range.contains(n))
+                    .ok_or_else(|| {
+                        format!(
+                            "{name}: `{text}` is not a whole number between {} and {}",
+                            range.start(),
+                            range.end()
+                        )
+                    }),
+            }
+        };
+        let lease = Duration::from_secs(number("RAPPEL_LEASE_SECONDS", 60, 2..=3600)?);
+        let batch = number("RAPPEL_WORKER_BATCH", 100, 1..=10_000)? as i64;
         Ok(Config {
             database_url,
             listen,
@@ -160,6 +187,8 @@ impl Config {
             smtp_from,
             smtp_timeout,
             dkim,
+            lease,
+            batch,
         })
     }
 

@@ -86,6 +86,18 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Assemble the day's letters (RAPPEL_PRINT_DIR/YYYY-MM-DD/) into one PDF to print and a
+    /// CSV list, for practices that post their letters themselves (RAPPEL_POSTAL_PROVIDER=print).
+    PrintBatch {
+        /// The day (YYYY-MM-DD); today by default.
+        #[arg(long)]
+        date: Option<jiff::civil::Date>,
+    },
+    /// Web Push (VAPID) keys.
+    Vapid {
+        #[command(subcommand)]
+        command: VapidCommand,
+    },
     /// Benchmarks that print their figures: the whole dispatch path (flags below), or
     /// `bench plan` for the planner alone.
     #[command(args_conflicts_with_subcommands = true)]
@@ -102,11 +114,22 @@ enum PracticeCommand {
     /// Create a practice; prints {"id": …, "api_key": …} once (the key is stored only hashed).
     Create {
         name: String,
+        /// A shipped preset: doctolib, rosa, maddie or lifen.
+        #[arg(long, required_unless_present = "policy", conflicts_with = "policy")]
+        preset: Option<String>,
+        /// The practice's own policy file instead of a preset (`rappel policy check FILE`).
         #[arg(long)]
-        preset: String,
+        policy: Option<std::path::PathBuf>,
         #[arg(long, default_value = "Europe/Paris")]
         timezone: String,
     },
+}
+
+#[derive(Subcommand)]
+enum VapidCommand {
+    /// Print a new key pair as {"public_key": …, "private_key": …}: the private key goes in
+    /// RAPPEL_VAPID_PRIVATE_KEY, the public key in the web page that subscribes browsers.
+    Generate,
 }
 
 #[derive(Subcommand)]
@@ -141,6 +164,33 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => Ok(run_simulate(&file, json, want_check, false).await),
         Command::Explain { file } => Ok(run_simulate(&file, false, false, true).await),
         Command::Policy { command } => Ok(run_policy(command)),
+        Command::PrintBatch { date } => {
+            let date = date.unwrap_or_else(|| jiff::Zoned::now().date());
+            let batch = rappel_channels::postal::assemble_batch(&print_dir(), date)?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "pdf": batch.pdf.display().to_string(),
+                    "csv": batch.csv.display().to_string(),
+                    "letters": batch.letters,
+                    "pages": batch.pages,
+                })
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Vapid {
+            command: VapidCommand::Generate,
+        } => {
+            let key = rappel_channels::push::VapidKey::generate();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "public_key": key.public_base64url(),
+                    "private_key": key.private_base64url(),
+                })
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench {
             command: Some(command),
             ..
@@ -168,8 +218,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
             };
+            let push = match providers::Push::from_env() {
+                Ok(push) => push,
+                Err(error) => {
+                    eprintln!("configuration error: {error}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
             init_tracing();
-            run_service(command, config, sms).await
+            run_service(command, config, sms, push).await
         }
     }
 }
@@ -299,8 +356,17 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-fn engine(config: &Config, store: Store, sms: &providers::Sms) -> anyhow::Result<Engine> {
+fn engine(
+    config: &Config,
+    store: Store,
+    sms: &providers::Sms,
+    push: &providers::Push,
+) -> anyhow::Result<Engine> {
     tracing::info!(provider = sms.provider, "SMS way out");
+    match &push.public_key {
+        Some(key) => tracing::info!(vapid_public_key = %key, "push messages go through Web Push"),
+        None => tracing::info!("push messages go to the outbox (no RAPPEL_VAPID_PRIVATE_KEY)"),
+    }
     let outbox = FileOutbox::new(&config.outbox_dir)
         .with_context(|| {
             format!(
@@ -328,11 +394,20 @@ fn engine(config: &Config, store: Store, sms: &providers::Sms) -> anyhow::Result
         Transports {
             email,
             sms: sms.transport.clone().unwrap_or_else(|| outbox.clone()),
-            push: outbox.clone(),
-            postal: outbox,
+            push: match &push.transport {
+                Some(web_push) => Arc::new(providers::PushRouter {
+                    web_push: web_push.clone(),
+                    app: outbox.clone(),
+                }),
+                None => outbox.clone(),
+            },
+            postal: postal_transport()?,
         },
         EngineConfig {
             public_url: config.public_url.clone(),
+            lease: jiff::SignedDuration::try_from(config.lease)
+                .unwrap_or(jiff::SignedDuration::from_secs(60)),
+            batch: config.batch,
             ..EngineConfig::default()
         },
     ))
@@ -342,6 +417,7 @@ async fn run_service(
     command: Command,
     config: Config,
     sms: providers::Sms,
+    push: providers::Push,
 ) -> anyhow::Result<ExitCode> {
     match command {
         Command::Migrate => {
@@ -353,15 +429,33 @@ async fn run_service(
                 PracticeCommand::Create {
                     name,
                     preset,
+                    policy,
                     timezone,
                 },
         } => {
             let store = open_store(&config).await?;
-            let engine = engine(&config, store, &sms)?;
-            match engine
-                .create_practice(&name, &preset, &timezone, Default::default())
-                .await
-            {
+            let engine = engine(&config, store, &sms, &push)?;
+            let created = match (preset, policy) {
+                (_, Some(file)) => {
+                    let source = std::fs::read_to_string(&file)
+                        .with_context(|| format!("cannot read {}", file.display()))?;
+                    if let Err(mut e) = rappel_domain::policy::Policy::parse(&source) {
+                        e.file = Some(file.display().to_string());
+                        eprintln!("{e}");
+                        return Ok(ExitCode::from(2));
+                    }
+                    engine
+                        .create_practice_with_policy(&name, source, &timezone)
+                        .await
+                }
+                (Some(preset), None) => {
+                    engine
+                        .create_practice(&name, &preset, &timezone, Default::default())
+                        .await
+                }
+                (None, None) => unreachable!("clap requires --preset or --policy"),
+            };
+            match created {
                 Ok(key) => println!("{}", serde_json::to_string(&key)?),
                 Err(rappel_engine::EngineError::Invalid { field, reason }) => {
                     eprintln!("{field}: {reason}");
@@ -372,7 +466,7 @@ async fn run_service(
         }
         Command::Worker => {
             let store = open_store(&config).await?;
-            let engine = engine(&config, store, &sms)?;
+            let engine = engine(&config, store, &sms, &push)?;
             tracing::info!("worker started");
             worker_loop(engine, shutdown_signal()).await;
         }
@@ -380,7 +474,7 @@ async fn run_service(
             no_worker, demo, ..
         } => {
             let store = open_store(&config).await?;
-            let engine = engine(&config, store, &sms)?;
+            let engine = engine(&config, store, &sms, &push)?;
             if demo {
                 demo::seed(&engine, &config).await?;
             }
@@ -429,6 +523,16 @@ async fn run_service(
 /// wake-up from the engine. A batch in progress finishes before shutdown.
 async fn worker_loop(engine: Engine, shutdown: impl std::future::Future<Output = ()>) {
     tokio::pin!(shutdown);
+    // On PostgreSQL the commits of other processes wake this loop (LISTEN/NOTIFY); on SQLite
+    // one process owns the database and its own wake-ups are enough.
+    let mut listener = match engine.store().listen_work().await {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::warn!(%error, "cannot LISTEN for work; polling every 5 s instead");
+            None
+        }
+    };
+    let longest_sleep = std::time::Duration::from_secs(if listener.is_some() { 60 } else { 5 });
     loop {
         if let Err(error) = engine.run_due_tasks().await {
             tracing::error!(%error, "scheduled tasks failed");
@@ -436,20 +540,37 @@ async fn worker_loop(engine: Engine, shutdown: impl std::future::Future<Output =
         if let Err(error) = engine.dispatch_all_due().await {
             tracing::error!(%error, "dispatch failed");
         }
+        if let Err(error) = engine.deliver_webhooks().await {
+            tracing::error!(%error, "webhook delivery failed");
+        }
         let next_due = engine.store().next_due().await.ok().flatten();
         let next_task = engine.next_task_due().await.ok().flatten();
         let now = engine.now();
-        // Another process may add work on a shared PostgreSQL: never sleep longer than 5 s.
         let wait = [next_due, next_task]
             .into_iter()
             .flatten()
             .min()
-            .map(|t| t.duration_since(now).unsigned_abs())
-            .unwrap_or(std::time::Duration::from_secs(5))
-            .min(std::time::Duration::from_secs(5));
+            .map(|t| {
+                t.duration_since(now)
+                    .max(jiff::SignedDuration::ZERO)
+                    .unsigned_abs()
+            })
+            .unwrap_or(longest_sleep)
+            .min(longest_sleep);
         tokio::select! {
             _ = &mut shutdown => return,
             _ = engine.wait_for_work(wait) => {}
+            signal = async {
+                match listener.as_mut() {
+                    Some(listener) => listener.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Err(error) = signal {
+                    tracing::warn!(%error, "lost the LISTEN connection; reconnecting");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
         }
     }
 }
@@ -470,5 +591,55 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+/// Where the print batch's letters go (`RAPPEL_PRINT_DIR`, default `data/print`).
+fn print_dir() -> std::path::PathBuf {
+    std::env::var_os("RAPPEL_PRINT_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "data/print".into())
+}
+
+/// The way out for letters (`RAPPEL_POSTAL_PROVIDER`): `print` (the default: the practice prints
+/// and posts them; `rappel print-batch`), or `maileva` (La Poste's API, with
+/// `RAPPEL_MAILEVA_CLIENT_ID`, `RAPPEL_MAILEVA_CLIENT_SECRET` and optionally
+/// `RAPPEL_MAILEVA_API_URL`, `RAPPEL_MAILEVA_TOKEN_URL`, `RAPPEL_POSTAL_PRICE_PER_PAGE_CENTS`).
+fn postal_transport() -> anyhow::Result<Arc<dyn Transport>> {
+    use rappel_channels::postal::{MailevaConfig, PostalApi, PrintBatch};
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    match var("RAPPEL_POSTAL_PROVIDER").as_deref().unwrap_or("print") {
+        "print" => {
+            tracing::info!(dir = %print_dir().display(), "letters go to the print batch");
+            Ok(Arc::new(PrintBatch::new(print_dir())))
+        }
+        "maileva" => {
+            let required = |name: &str| {
+                var(name).with_context(|| {
+                    format!("{name} is required with RAPPEL_POSTAL_PROVIDER=maileva")
+                })
+            };
+            let price = match var("RAPPEL_POSTAL_PRICE_PER_PAGE_CENTS") {
+                Some(p) => p.parse().context(
+                    "RAPPEL_POSTAL_PRICE_PER_PAGE_CENTS: expected a whole number of cents",
+                )?,
+                None => 0,
+            };
+            tracing::info!("letters go to Maileva");
+            Ok(Arc::new(PostalApi::maileva(MailevaConfig {
+                api_url: var("RAPPEL_MAILEVA_API_URL")
+                    .unwrap_or_else(|| "https://api.maileva.com".into()),
+                token_url: var("RAPPEL_MAILEVA_TOKEN_URL").unwrap_or_else(|| {
+                    "https://connexion.maileva.com/auth/realms/services/protocol/openid-connect/token".into()
+                }),
+                client_id: required("RAPPEL_MAILEVA_CLIENT_ID")?,
+                client_secret: required("RAPPEL_MAILEVA_CLIENT_SECRET")?,
+                price_per_page_cents: price,
+                timeout: std::time::Duration::from_secs(30),
+            })))
+        }
+        other => anyhow::bail!(
+            "RAPPEL_POSTAL_PROVIDER: `{other}` is not supported (use print or maileva)"
+        ),
     }
 }

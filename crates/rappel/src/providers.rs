@@ -1,7 +1,8 @@
 //! The SMS way out, chosen at start-up: `RAPPEL_SMS_PROVIDER` (`twilio`, `ovh`, `webhook`, or
 //! unset for the outbox folder) and the chosen provider's variables, all checked before anything
 //! runs, so that a wrong setting stops the process with a message naming the variable instead of
-//! failing every SMS later. Also the secrets that prove delivery reports authentic.
+//! failing every SMS later. Also the secrets that prove delivery reports authentic, and the
+//! Web Push way out (`RAPPEL_VAPID_*`, see [`Push`]).
 //!
 //! The variables are read here rather than in `config.rs` because they have no `rappel.toml`
 //! counterpart: they are credentials, which belong in the environment (or a secret store that
@@ -9,11 +10,12 @@
 
 use std::sync::Arc;
 
-use rappel_channels::Transport;
+use rappel_channels::push::{self, Urgency, VapidKey, WebPush};
 use rappel_channels::sms::webhook::SigningKey;
 use rappel_channels::sms::{
     ConfigError, OvhSms, SmsOptions, TwilioSms, WebhookSms, ovh, twilio, webhook,
 };
+use rappel_channels::{OutboundMessage, SendFuture, Transport};
 use rappel_server::WebhookSecrets;
 
 /// The SMS settings of this process.
@@ -177,6 +179,107 @@ impl Sms {
     }
 }
 
+/// The Web Push way out: `RAPPEL_VAPID_PRIVATE_KEY` (the raw 32-byte P-256 scalar, base64url)
+/// or `RAPPEL_VAPID_PRIVATE_KEY_FILE` (a PEM file, PKCS#8 or SEC1), with `RAPPEL_VAPID_SUBJECT`
+/// (`mailto:…` or `https:…`) and optionally `RAPPEL_PUSH_URGENCY` (`normal` by default). With no
+/// key, push messages are written to the outbox folder.
+pub struct Push {
+    /// Where push messages go; `None` for the outbox folder.
+    pub transport: Option<Arc<dyn Transport>>,
+    /// The VAPID public key browsers must subscribe with, for the start-up log.
+    pub public_key: Option<String>,
+}
+
+impl Push {
+    /// From the process environment; an empty variable counts as unset.
+    pub fn from_env() -> Result<Push, String> {
+        Push::from_vars(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Push, String> {
+        let key = match (
+            var("RAPPEL_VAPID_PRIVATE_KEY"),
+            var("RAPPEL_VAPID_PRIVATE_KEY_FILE"),
+        ) {
+            (Some(_), Some(_)) => {
+                return Err("RAPPEL_VAPID_PRIVATE_KEY_FILE: set either it or \
+                            RAPPEL_VAPID_PRIVATE_KEY, not both"
+                    .into());
+            }
+            (Some(text), None) => Some(
+                VapidKey::from_base64url(&text)
+                    .map_err(|e| format!("RAPPEL_VAPID_PRIVATE_KEY: {e}"))?,
+            ),
+            (None, Some(path)) => {
+                let pem = std::fs::read_to_string(&path).map_err(|e| {
+                    format!("RAPPEL_VAPID_PRIVATE_KEY_FILE: cannot read {path}: {e}")
+                })?;
+                Some(
+                    VapidKey::from_pem(&pem)
+                        .map_err(|e| format!("RAPPEL_VAPID_PRIVATE_KEY_FILE: {e}"))?,
+                )
+            }
+            (None, None) => None,
+        };
+        let Some(key) = key else {
+            if var("RAPPEL_VAPID_SUBJECT").is_some() {
+                return Err(
+                    "RAPPEL_VAPID_PRIVATE_KEY: required with RAPPEL_VAPID_SUBJECT \
+                            (`rappel vapid generate` makes a key pair)"
+                        .into(),
+                );
+            }
+            return Ok(Push {
+                transport: None,
+                public_key: None,
+            });
+        };
+        let subject = var("RAPPEL_VAPID_SUBJECT").ok_or_else(|| {
+            "RAPPEL_VAPID_SUBJECT: required with a VAPID key (mailto:… or https:…, where push \
+             services can reach the operator)"
+                .to_string()
+        })?;
+        let urgency = match var("RAPPEL_PUSH_URGENCY") {
+            None => Urgency::Normal,
+            Some(text) => Urgency::parse(&text).ok_or_else(|| {
+                format!("RAPPEL_PUSH_URGENCY: `{text}` is not one of very-low, low, normal, high")
+            })?,
+        };
+        let public_key = key.public_base64url().to_string();
+        let transport = WebPush::new(push::Config {
+            urgency,
+            ..push::Config::new(key, &subject)
+        })
+        .map_err(|e| {
+            named(e, |field| match field {
+                "subject" => "RAPPEL_VAPID_SUBJECT",
+                _ => "RAPPEL_VAPID_PRIVATE_KEY",
+            })
+        })?;
+        Ok(Push {
+            transport: Some(Arc::new(transport)),
+            public_key: Some(public_key),
+        })
+    }
+}
+
+/// Push messages with a browser subscription go through Web Push; the others (a patient marked
+/// `push` by the practice software for its own mobile application, with no subscription) keep
+/// going where they went before Web Push existed, the outbox, instead of failing.
+pub struct PushRouter {
+    pub web_push: Arc<dyn Transport>,
+    pub app: Arc<dyn Transport>,
+}
+
+impl Transport for PushRouter {
+    fn send<'a>(&'a self, message: &'a OutboundMessage) -> SendFuture<'a> {
+        match message.push {
+            Some(_) => self.web_push.send(message),
+            None => self.app.send(message),
+        }
+    }
+}
+
 /// A transport's complaint about one of its fields, told with the variable that set it.
 fn named(error: ConfigError, variable: impl Fn(&str) -> &'static str) -> String {
     format!("{}: {}", variable(error.field), error.reason)
@@ -314,6 +417,129 @@ mod tests {
             .copied()
             .collect();
         assert!(error(&no_sender).starts_with("RAPPEL_SMS_SENDER: required"));
+    }
+
+    fn load_push(vars: &[(&str, &str)]) -> Result<Push, String> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        Push::from_vars(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn push_goes_to_the_outbox_without_a_vapid_key_and_through_web_push_with_one() {
+        let outbox = load_push(&[]).unwrap();
+        assert!(outbox.transport.is_none());
+        let key = VapidKey::generate();
+        let private = key.private_base64url();
+        let push = load_push(&[
+            ("RAPPEL_VAPID_PRIVATE_KEY", &private),
+            ("RAPPEL_VAPID_SUBJECT", "mailto:technique@cabinet.example"),
+            ("RAPPEL_PUSH_URGENCY", "high"),
+        ])
+        .unwrap();
+        assert!(push.transport.is_some());
+        assert_eq!(push.public_key.as_deref(), Some(key.public_base64url()));
+    }
+
+    #[test]
+    fn a_missing_or_bad_vapid_variable_is_named() {
+        let error = |vars: &[(&str, &str)]| match load_push(vars) {
+            Err(error) => error,
+            Ok(_) => panic!("accepted"),
+        };
+        let private = VapidKey::generate().private_base64url();
+        assert!(
+            error(&[("RAPPEL_VAPID_PRIVATE_KEY", &private)])
+                .starts_with("RAPPEL_VAPID_SUBJECT: required")
+        );
+        assert!(
+            error(&[("RAPPEL_VAPID_SUBJECT", "mailto:a@b.example")])
+                .starts_with("RAPPEL_VAPID_PRIVATE_KEY: required")
+        );
+        assert!(
+            error(&[
+                ("RAPPEL_VAPID_PRIVATE_KEY", "c2hvcnQ"),
+                ("RAPPEL_VAPID_SUBJECT", "mailto:a@b.example"),
+            ])
+            .starts_with("RAPPEL_VAPID_PRIVATE_KEY:")
+        );
+        assert!(
+            error(&[
+                ("RAPPEL_VAPID_PRIVATE_KEY", &private),
+                ("RAPPEL_VAPID_SUBJECT", "a@b.example"),
+            ])
+            .starts_with("RAPPEL_VAPID_SUBJECT:")
+        );
+        assert!(
+            error(&[
+                ("RAPPEL_VAPID_PRIVATE_KEY", &private),
+                ("RAPPEL_VAPID_SUBJECT", "mailto:a@b.example"),
+                ("RAPPEL_PUSH_URGENCY", "urgent"),
+            ])
+            .starts_with("RAPPEL_PUSH_URGENCY:")
+        );
+        assert!(
+            error(&[
+                ("RAPPEL_VAPID_PRIVATE_KEY_FILE", "/nonexistent/vapid.pem"),
+                ("RAPPEL_VAPID_SUBJECT", "mailto:a@b.example"),
+            ])
+            .starts_with("RAPPEL_VAPID_PRIVATE_KEY_FILE:")
+        );
+    }
+
+    #[test]
+    fn a_vapid_key_can_come_from_a_pkcs8_pem_file() {
+        // Made for this test with `openssl genpkey -algorithm EC -pkeyopt
+        // ec_paramgen_curve:P-256`; its public key is what `openssl pkey -pubout` prints.
+        let pem = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgbYrx2Wo+qpaqP0Fd
+9JoWFEMkp8C9+VdIFBiyeGXky0qhRANCAAQXj2/zke8kqA5x5UWNtYlAGl2oqJ+J
+XnPtODenacmkJwtE19zeQUKMOYD16VwUGZX7mHWYr2xEH0spbWxXdkIm
+-----END PRIVATE KEY-----
+";
+        let path = std::env::temp_dir().join(format!("rappel-vapid-{}.pem", std::process::id()));
+        std::fs::write(&path, pem).unwrap();
+        let push = load_push(&[
+            ("RAPPEL_VAPID_PRIVATE_KEY_FILE", path.to_str().unwrap()),
+            ("RAPPEL_VAPID_SUBJECT", "https://cabinet.example/contact"),
+        ]);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(
+            push.unwrap().public_key.as_deref(),
+            Some(
+                "BBePb_OR7ySoDnHlRY21iUAaXaion4lec-04N6dpyaQnC0TX3N5BQow5gPXpXBQZlfuYdZivbEQfSyltbFd2QiY"
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn push_messages_without_a_browser_subscription_keep_going_to_the_outbox() {
+        use rappel_channels::{PushTarget, Recorder};
+        let (web_push, app) = (Recorder::default(), Recorder::default());
+        let router = PushRouter {
+            web_push: Arc::new(web_push.clone()),
+            app: Arc::new(app.clone()),
+        };
+        let mut message = OutboundMessage {
+            id: "a:a1/reminder_push_d1/push/patient:p1".into(),
+            practice_id: "prac".into(),
+            channel: rappel_domain::notification::Channel::Push,
+            to: "app".into(),
+            subject: None,
+            text: "Rappel".into(),
+            sender_name: "Cabinet".into(),
+            calendar: None,
+            html: None,
+            push: None,
+            letter: None,
+        };
+        router.send(&message).await.unwrap();
+        message.push = Some(Box::new(PushTarget::default()));
+        router.send(&message).await.unwrap();
+        assert_eq!((app.sent().len(), web_push.sent().len()), (1, 1));
+        assert!(app.sent()[0].message.push.is_none());
     }
 
     #[test]

@@ -66,8 +66,10 @@ fn build() -> Value {
             {"name": "Directory", "description": "Practitioners, visit reasons and patients, created or replaced by their id in the practice software."},
             {"name": "Events", "description": "What happens in the practice's agenda."},
             {"name": "Follow-up", "description": "What was sent, what will be, and why not the rest."},
+            {"name": "Documents", "description": "Documents sent to patients: the encrypted file, the patient's expiring link (birth date asked), the delivery history and the resend by post."},
             {"name": "Settings", "description": "The practice's options."},
             {"name": "Tasks", "description": "Scheduled tasks (the programmateur): batches that message the patients who missed an appointment, whose birthday it is, or who are due for a recall, at a set time and periodicity."},
+            {"name": "Templates", "description": "The practice's own message texts (minijinja), their live preview, the test send, and the webhook that tells the practice software what became of each message."},
             {"name": "Operations", "description": "Health, metrics and this documentation (no API key)."}
         ],
         "paths": paths(),
@@ -208,6 +210,45 @@ fn paths() -> Value {
     });
     paths.insert("/v1/patients/{id}".into(), patient);
     paths.insert(
+        "/v1/patients/{id}/push-subscriptions".into(),
+        json!({
+            "parameters": [id_param("patient")],
+            "put": {
+                "tags": ["Directory"],
+                "operationId": "putPushSubscription",
+                "summary": "Record a browser's Web Push subscription for a patient",
+                "description": "The body is the browser's `PushSubscription.toJSON()`, as the \
+                    practice's web page receives it from `pushManager.subscribe` (with the \
+                    server's VAPID public key). `endpoint` must be an https URL naming a \
+                    host; `keys.p256dh` a P-256 public key (65 bytes, uncompressed) and \
+                    `keys.auth` a 16-byte secret, both base64url (422 naming the field \
+                    otherwise). A subscription with the same endpoint is replaced. The patient's \
+                    messages are re-planned at once; push messages go to the first subscription. \
+                    A subscription the push service reports gone (404, 410) is removed by itself.",
+                "requestBody": json_body("PushSubscription", "The subscription."),
+                "responses": responses(
+                    &[
+                        (201, ok("Added; the subscription as stored.", "PushSubscription")),
+                        (200, ok("Replaced, or unchanged; the subscription as stored.", "PushSubscription")),
+                    ],
+                    &[400, 401, 404, 413, 415, 422, 429],
+                ),
+            },
+            "delete": {
+                "tags": ["Directory"],
+                "operationId": "deletePushSubscription",
+                "summary": "Remove a patient's Web Push subscription",
+                "description": "The browser unsubscribed. The patient's messages are re-planned.",
+                "parameters": [{
+                    "name": "endpoint", "in": "query", "required": true,
+                    "description": "The subscription's endpoint, URL-encoded.",
+                    "schema": {"type": "string"}
+                }],
+                "responses": responses(&[(204, json!({"description": "Removed."}))], &[401, 404, 422, 429]),
+            }
+        }),
+    );
+    paths.insert(
         "/v1/patients/{id}/timeline".into(),
         json!({
             "parameters": [id_param("patient")],
@@ -336,7 +377,9 @@ fn paths() -> Value {
             }
         }),
     );
+    documents_paths(&mut paths);
     tasks_paths(&mut paths);
+    templates_paths(&mut paths);
     paths.insert("/v1/openapi.json".into(), json!({
         "get": {
             "tags": ["Operations"], "operationId": "openapi", "security": [],
@@ -371,6 +414,79 @@ fn paths() -> Value {
         }
     }));
     Value::Object(paths)
+}
+
+/// Documents (issue 5) and the patient's page behind a document link.
+fn documents_paths(paths: &mut Map<String, Value>) {
+    paths.insert(
+        "/v1/documents".into(),
+        json!({
+            "post": {
+                "tags": ["Documents"],
+                "operationId": "uploadDocument",
+                "summary": "Send a document (PDF) to a patient",
+                "description": "multipart/form-data with `file` (the PDF: it must start with `%PDF-` and end with `%%EOF`), `id`, `patient` and `title`. The file is kept encrypted (AES-256-GCM) outside the database, and `document.sent` is applied exactly as through `POST /v1/events`: the patient gets an email with a personal link that expires (30 days), never the document itself. The same file again answers 200 and changes nothing; another file under the same id is refused (422). Files over the configured limit (10 MiB by default) get 413.",
+                "requestBody": {
+                    "required": true,
+                    "content": {"multipart/form-data": {"schema": {
+                        "type": "object", "required": ["file", "id", "patient", "title"],
+                        "properties": {
+                            "file": {"type": "string", "contentMediaType": "application/pdf"},
+                            "id": string("The document's id in the practice software."),
+                            "patient": string("The patient's id."),
+                            "title": string("Shown to the patient (1 to 200 characters).")
+                        }
+                    }}}
+                },
+                "responses": responses(&[(201, ok("Stored and sent.", "DocumentUpload")), (200, ok("Already known: nothing changed.", "DocumentUpload"))], &[400, 401, 413, 415, 422, 429]),
+            }
+        }),
+    );
+    paths.insert(
+        "/v1/documents/{id}".into(),
+        json!({
+            "parameters": [id_param("document")],
+            "get": {
+                "tags": ["Documents"],
+                "operationId": "getDocument",
+                "summary": "A document and its delivery history",
+                "description": "The email's state, the consultation time (the first download through the patient's link), the stored file's size and SHA-256, and every message about the document (email, letters, inbox entries) as timeline entries.",
+                "responses": responses(&[(200, ok("The document.", "Document"))], &[401, 404, 429]),
+            }
+        }),
+    );
+    paths.insert(
+        "/v1/documents/{id}/resend-postal".into(),
+        json!({
+            "parameters": [id_param("document")],
+            "post": {
+                "tags": ["Documents"],
+                "operationId": "resendDocumentByPost",
+                "summary": "Send the document again, by post",
+                "description": "Queues a letter (`d:DOC/manual_postal/postal/N`), not flagged as an automatic resend. It goes like any letter: to a French address on file, or not at all with the reason.",
+                "responses": responses(&[(202, ok("The queued letter.", "TimelineEntry"))], &[401, 404, 429]),
+            }
+        }),
+    );
+    paths.insert(
+        "/d/{token}".into(),
+        json!({
+            "parameters": [{"name": "token", "in": "path", "required": true, "description": "The link's token (from the email).", "schema": {"type": "string"}}],
+            "get": {
+                "tags": ["Documents"], "operationId": "documentLinkPage", "security": [],
+                "summary": "The patient's page: asks for the birth date",
+                "description": "French HTML, no JavaScript. 404 for an unknown link, 410 for an expired one, 429 while locked (5 wrong answers lock the link for an hour); none of them names the practice or the document.",
+                "responses": {"200": {"description": "The form.", "content": {"text/html": {}}}, "404": {"description": "Unknown link.", "content": {"text/html": {}}}, "410": {"description": "Expired link.", "content": {"text/html": {}}}, "429": {"description": "Locked.", "content": {"text/html": {}}}}
+            },
+            "post": {
+                "tags": ["Documents"], "operationId": "openDocumentLink", "security": [],
+                "summary": "Check the birth date and serve the PDF",
+                "description": "Form fields `birth_date` (AAAA-MM-JJ, from the date picker) or `birth_date_text` (JJ/MM/AAAA). Right: the PDF (`inline`, `no-store`); the first download records `document.consulted`. Wrong: the form again (422) with the attempts left.",
+                "requestBody": {"required": true, "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {"birth_date": {"type": "string", "format": "date"}, "birth_date_text": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "The document.", "content": {"application/pdf": {}}}, "422": {"description": "Wrong or unreadable date: the form again.", "content": {"text/html": {}}}, "404": {"description": "Unknown link.", "content": {"text/html": {}}}, "410": {"description": "Expired link.", "content": {"text/html": {}}}, "429": {"description": "Locked.", "content": {"text/html": {}}}}
+            }
+        }),
+    );
 }
 
 fn tasks_paths(paths: &mut Map<String, Value>) {
@@ -799,6 +915,20 @@ fn schemas() -> Value {
                 "locale": {"type": ["string", "null"]}
             }
         },
+        "PushSubscription": {
+            "type": "object", "required": ["endpoint", "keys"],
+            "description": "A browser's `PushSubscription.toJSON()` (`expirationTime` is accepted and ignored).",
+            "properties": {
+                "endpoint": string("The push service URL (https) the browser gave."),
+                "keys": {
+                    "type": "object", "required": ["p256dh", "auth"],
+                    "properties": {
+                        "p256dh": string("The browser's P-256 public key, uncompressed, base64url (87 characters)."),
+                        "auth": string("The 16-byte authentication secret, base64url (22 characters).")
+                    }
+                }
+            }
+        },
         "Appointment": {
             "type": "object",
             "properties": {
@@ -861,7 +991,29 @@ fn schemas() -> Value {
                 "patient": nullable_string("The patient concerned."),
                 "title": {"type": "string"}, "text": {"type": "string"},
                 "created_at": instant("When it was added."),
-                "resolved_at": {"type": ["string", "null"], "format": "date-time"}
+                "resolved_at": {"type": ["string", "null"], "format": "date-time"},
+                "document_title": nullable_string("The document's title."),
+                "patient_name": nullable_string("The patient's name."),
+                "reason": nullable_string("Why the entry exists, in French."),
+                "actions": {"type": "array", "items": {"type": "string", "enum": ["resend_postal", "fix_email", "fix_address", "resolve"]}, "description": "What the practice can do next."}
+            }
+        },
+        "Document": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"}, "patient": {"type": "string"}, "title": {"type": "string"},
+                "sent_at": instant("When it was sent."),
+                "email": {"type": "string", "enum": ["pending", "sent", "delivered", "failed"]},
+                "consulted_at": {"type": ["string", "null"], "format": "date-time", "description": "First download through the patient's link."},
+                "file": {"type": ["object", "null"], "properties": {"size": {"type": "integer"}, "sha256": {"type": "string"}}},
+                "deliveries": {"type": "array", "items": {"$ref": "#/components/schemas/TimelineEntry"}}
+            }
+        },
+        "DocumentUpload": {
+            "type": "object", "required": ["document", "ingest"],
+            "properties": {
+                "document": {"$ref": "#/components/schemas/Document"},
+                "ingest": {"type": "object", "description": "As `POST /v1/events` answers."}
             }
         },
         "Inbox": {
@@ -1213,6 +1365,94 @@ fn render(doc: &Value) -> String {
     }
     out.push_str("</body></html>");
     out
+}
+
+/// Templates, the test send and the outbound webhook (`routes/templates.rs`).
+fn templates_paths(paths: &mut Map<String, Value>) {
+    let parts = json!({
+        "type": "object",
+        "additionalProperties": false,
+        "description": "minijinja sources of the parts of a message: email `subject`, `text` and `html` (auto-escaped); SMS `text`; push `subject` (title) and `text`; postal `text`. Variables: `practice.name`, `patient.first_name`/`last_name`/`name` (absent in practitioner alerts), `practitioner.name`, `appointments[]` with `date_text` (« mercredi 11 mars 2026 »), `time_text` (« 09h30 »), `start` (RFC 3339), `location`, `practitioner`, `motive` (in SMS and push only with `show_motive_in_sms`), `instructions` (never in SMS or push), `document.title` (not in SMS or push) and `document.link`, `task.label`, `locale`. No include, import or extends; a fuel limit stops endless loops; output is at most 64 KiB (1 KiB for SMS, push and subjects).",
+        "properties": {
+            "subject": {"type": "string"},
+            "text": {"type": "string"},
+            "html": {"type": "string"}
+        }
+    });
+    let kind_channel = json!([
+        {"name": "kind", "in": "path", "required": true, "schema": {"type": "string", "enum": ["confirmation", "reminder", "moved", "cancellation", "deletion", "no_show", "practitioner_booking", "practitioner_cancellation", "practitioner_move", "document", "task"]}},
+        {"name": "channel", "in": "path", "required": true, "schema": {"type": "string", "enum": ["email", "sms", "push", "postal"]}},
+        query_param("locale", "`fr` (default) or `en`: the patient's locale chooses (`en*` → en).", json!({"type": "string", "enum": ["fr", "en"], "default": "fr"}))
+    ]);
+    let view = json!({
+        "description": "The template in force: `origin` is `default` or `practice`, `overridden` lists the parts the practice rewrote, `parts` holds every part's source.",
+        "content": {"application/json": {"schema": {"type": "object"}}}
+    });
+    let body = |description: &str, schema: Value| json!({"required": true, "description": description, "content": {"application/json": {"schema": schema}}});
+    paths.insert(
+        "/v1/templates".into(),
+        json!({"get": {
+            "tags": ["Templates"], "operationId": "listTemplates",
+            "summary": "Every kind × channel × locale with the source in force",
+            "parameters": [query_param("locale", "Only this locale.", json!({"type": "string", "enum": ["fr", "en"]}))],
+            "responses": responses(&[(200, view.clone())], &[401, 422, 429]),
+        }}),
+    );
+    paths.insert(
+        "/v1/templates/{kind}/{channel}".into(),
+        json!({
+            "parameters": kind_channel,
+            "get": {"tags": ["Templates"], "operationId": "getTemplate", "summary": "Read a template (the built-in one until the practice writes its own)",
+                "responses": responses(&[(200, view.clone())], &[401, 404, 422, 429])},
+            "put": {"tags": ["Templates"], "operationId": "putTemplate", "summary": "Write the practice's own template",
+                "description": "The parts given replace the built-in ones; parts left out return to them. Each part is checked on sample data: a syntax error or an unknown variable is 422 with `field` naming the part and `detail` its line.",
+                "requestBody": body("The parts.", parts.clone()),
+                "responses": responses(&[(200, view)], &[400, 401, 404, 415, 422, 429])},
+            "delete": {"tags": ["Templates"], "operationId": "deleteTemplate", "summary": "Return to the built-in template",
+                "responses": responses(&[(204, json!({"description": "The built-in template is in force."}))], &[401, 404, 422, 429])}
+        }),
+    );
+    paths.insert(
+        "/v1/templates/preview".into(),
+        json!({"post": {
+            "tags": ["Templates"], "operationId": "previewTemplate",
+            "summary": "Render sources on sample data (live preview)",
+            "description": "Sample data: « Jeanne Exemple », an appointment tomorrow at 09:30 with the practice's first practitioner. Each part answers its `output` or its `error` (`line`, `reason`); an SMS text also its `sms_segments` and `sms_encoding`. Parts left out are the built-in ones. Nothing is stored.",
+            "requestBody": body("`kind`, `channel`, `locale` and the parts.", json!({"type": "object", "required": ["kind", "channel"], "properties": {"kind": {"type": "string"}, "channel": {"type": "string"}, "locale": {"type": "string", "enum": ["fr", "en"]}, "subject": {"type": "string"}, "text": {"type": "string"}, "html": {"type": "string"}}})),
+            "responses": responses(&[(200, json!({"description": "`ok` and each part's output or error.", "content": {"application/json": {"schema": {"type": "object"}}}}))], &[400, 401, 415, 422, 429]),
+        }}),
+    );
+    paths.insert(
+        "/v1/test-send".into(),
+        json!({"post": {
+            "tags": ["Templates"], "operationId": "testSend",
+            "summary": "Send a message on sample data to any address, now",
+            "description": "Renders the kind through the practice's templates on sample data and hands it to the channel at once, outside the queue (nothing is recorded). `to` is an email address, a mobile number (E.164 or French national) or a push endpoint (its HTTPS URL, with `p256dh` and `auth`). The answer says whether the channel accepted it.",
+            "requestBody": body("What to send where.", json!({"type": "object", "required": ["kind", "channel", "to"], "properties": {"kind": {"type": "string"}, "channel": {"type": "string", "enum": ["email", "sms", "push"]}, "to": {"type": "string"}, "locale": {"type": "string", "enum": ["fr", "en"]}, "p256dh": {"type": "string"}, "auth": {"type": "string"}}})),
+            "responses": responses(&[(202, json!({"description": "Handed to the channel: the rendered message, `accepted`, and the channel's `error` when it refused.", "content": {"application/json": {"schema": {"type": "object"}}}}))], &[400, 401, 415, 422, 429]),
+        }}),
+    );
+    let webhook = json!({"description": "The endpoint (`url`, `created_at`; `secret` only in the answer of a PUT that generated it).", "content": {"application/json": {"schema": {"type": "object"}}}});
+    paths.insert(
+        "/v1/webhook".into(),
+        json!({
+            "get": {"tags": ["Templates"], "operationId": "getWebhook", "summary": "Where status changes are posted", "responses": responses(&[(200, webhook.clone())], &[401, 404, 429])},
+            "put": {"tags": ["Templates"], "operationId": "putWebhook", "summary": "Post status changes to the practice software",
+                "description": "Rappel then POSTs `notification.sent`, `notification.delivered`, `notification.failed` and `notification.suppressed` events (`{type, timestamp, data: {key, kind, channel, recipient, status, appointments, document, reason, error}}`) signed per Standard Webhooks: `webhook-id` (the same on every attempt), `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>`. A 2xx answer delivers; 408, 429, 5xx and network errors are retried after 1 minute, then twice as long each time up to 6 hours, for 24 hours; any other answer fails the event. Without `secret`, one is generated (`whsec_…`) and shown once.",
+                "requestBody": body("The endpoint.", json!({"type": "object", "required": ["url"], "properties": {"url": {"type": "string", "format": "uri"}, "secret": {"type": "string", "description": "whsec_ followed by base64 of at least 24 random bytes."}}})),
+                "responses": responses(&[(200, webhook)], &[400, 401, 415, 422, 429])},
+            "delete": {"tags": ["Templates"], "operationId": "deleteWebhook", "summary": "Stop posting status changes", "responses": responses(&[(204, json!({"description": "Removed."}))], &[401, 404, 429])}
+        }),
+    );
+    paths.insert(
+        "/v1/webhook/deliveries".into(),
+        json!({"get": {
+            "tags": ["Templates"], "operationId": "listWebhookDeliveries",
+            "summary": "The latest events and where each stands",
+            "parameters": [query_param("limit", "1 to 500 (default 50).", json!({"type": "integer", "minimum": 1, "maximum": 500, "default": 50}))],
+            "responses": responses(&[(200, json!({"description": "Events, newest first: `status` pending, delivered or failed, `attempts`, `last_error`.", "content": {"application/json": {"schema": {"type": "object"}}}}))], &[401, 422, 429]),
+        }}),
+    );
 }
 
 #[cfg(test)]

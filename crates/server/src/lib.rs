@@ -40,7 +40,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router, middleware};
 use rappel_engine::Engine;
 use serde_json::json;
@@ -64,6 +64,8 @@ pub struct ServerConfig {
     pub max_events_per_request: usize,
     /// What proves an SMS provider's delivery report authentic (`/v1/webhooks/sms/…`).
     pub webhooks: WebhookSecrets,
+    /// Largest accepted document (`POST /v1/documents`), in bytes (413 above it).
+    pub document_limit: usize,
 }
 
 /// The secrets that prove a delivery report comes from its provider. A provider without its
@@ -97,6 +99,7 @@ impl Default for ServerConfig {
             burst: 100,
             max_events_per_request: 1000,
             webhooks: WebhookSecrets::default(),
+            document_limit: 10 * 1024 * 1024,
         }
     }
 }
@@ -123,7 +126,7 @@ pub fn router_with(engine: Engine, config: ServerConfig) -> Router {
         metrics: Arc::new(Metrics::default()),
     };
     let body_limit = state.config.body_limit;
-    use routes::{events, facts, inbox, people, settings, tasks};
+    use routes::{documents, events, facts, inbox, people, settings, tasks};
     let api = Router::new()
         .route(
             "/v1/practitioners/{id}",
@@ -139,6 +142,10 @@ pub fn router_with(engine: Engine, config: ServerConfig) -> Router {
                 .put(people::put_patient)
                 .delete(people::delete_patient),
         )
+        .route(
+            "/v1/patients/{id}/push-subscriptions",
+            put(routes::push::put_subscription).delete(routes::push::delete_subscription),
+        )
         .route("/v1/patients/{id}/timeline", get(facts::patient_timeline))
         .route(
             "/v1/patients/{id}/online-booking",
@@ -150,6 +157,18 @@ pub fn router_with(engine: Engine, config: ServerConfig) -> Router {
             get(facts::appointment_timeline),
         )
         .route("/v1/events", post(events::post_events))
+        .route(
+            "/v1/documents",
+            // The multipart envelope adds a little to the file itself.
+            post(documents::upload).layer(DefaultBodyLimit::max(
+                state.config.document_limit.saturating_add(64 * 1024),
+            )),
+        )
+        .route("/v1/documents/{id}", get(documents::get))
+        .route(
+            "/v1/documents/{id}/resend-postal",
+            post(documents::resend_postal),
+        )
         .route(
             "/v1/settings",
             get(settings::get_settings).patch(settings::patch_settings),
@@ -164,6 +183,7 @@ pub fn router_with(engine: Engine, config: ServerConfig) -> Router {
         )
         .route("/v1/tasks/{id}/runs", get(tasks::runs))
         .route("/v1/tasks/{id}/preview", post(tasks::preview))
+        .merge(routes::templates::routes())
         // Only matched routes authenticate: an unknown path is a plain 404 for everyone.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -179,6 +199,11 @@ pub fn router_with(engine: Engine, config: ServerConfig) -> Router {
         .route(
             "/v1/webhooks/sms/{provider}",
             get(routes::webhooks::sms_report).post(routes::webhooks::sms_report),
+        )
+        // The patient's document page: the link's token is the only credential.
+        .route(
+            "/d/{token}",
+            get(routes::links::page).post(routes::links::submit),
         );
     api.merge(public)
         .fallback(routes::not_found)

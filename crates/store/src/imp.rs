@@ -6,6 +6,12 @@
 //! locks rows, and which migration folder applies.
 
 mod codec;
+mod notify;
+pub use notify::WorkListener;
+mod documents;
+pub(crate) mod templates;
+
+pub use documents::{DocumentFile, DocumentLink};
 
 use std::sync::Once;
 
@@ -29,6 +35,8 @@ use crate::{
 pub struct Store {
     pool: sqlx::AnyPool,
     backend: Backend,
+    /// Kept for PostgreSQL's LISTEN connection, which `Any` cannot open.
+    url: std::sync::Arc<str>,
 }
 
 /// A write transaction (`BEGIN IMMEDIATE` on SQLite). Dropped without `commit`, it rolls back.
@@ -135,6 +143,7 @@ impl Store {
         Ok(Store {
             pool,
             backend: target.backend,
+            url: std::sync::Arc::from(url),
         })
     }
 

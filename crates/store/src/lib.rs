@@ -197,4 +197,5 @@ pub struct TaskRunRow {
 
 pub mod admin;
 mod imp;
-pub use imp::{Store, Tx};
+pub use imp::templates::{DeliveryStatus, TemplateRow, WebhookDelivery, WebhookEndpoint};
+pub use imp::{DocumentFile, DocumentLink, Store, Tx, WorkListener};

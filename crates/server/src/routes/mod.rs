@@ -1,11 +1,15 @@
 //! The handlers, one module per kind of resource.
 
+pub(crate) mod documents;
 pub(crate) mod events;
 pub(crate) mod facts;
 pub(crate) mod inbox;
+pub(crate) mod links;
 pub(crate) mod people;
+pub(crate) mod push;
 pub(crate) mod settings;
 pub(crate) mod tasks;
+pub(crate) mod templates;
 pub(crate) mod webhooks;
 
 use axum::http::Uri;

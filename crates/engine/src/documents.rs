@@ -1,0 +1,669 @@
+//! Documents sent to patients: their files, encrypted at rest, and the expiring links through
+//! which patients consult them (SPEC.md rule 9: a document is never attached to an email).
+//!
+//! A document's PDF is sealed with AES-256-GCM into one file per document, named by a random id,
+//! in the documents folder; the row in `document_files` says where it is and holds its nonce. The
+//! additional authenticated data is `practice/document`, so a file moved under another row does
+//! not open. A link's token is 32 random bytes that exist only in the email: the store keeps
+//! their SHA-256. Opening a link asks for the patient's birth date; five wrong answers lock the
+//! link for an hour, and the first successful download is the `document.consulted` event that the
+//! unread rule waits for.
+//!
+//! What it deliberately does not do: render pages (the server does) or talk to a postal provider
+//! (the channels do). It hands the server a decision and the channels a [`Letter`].
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+use rappel_channels::Letter;
+use rappel_domain::event::{Event, EventBody};
+use rappel_domain::facts::{Document, Patient};
+use rappel_domain::notification::{Channel, Kind, Recipient};
+use rappel_store::{DocumentFile, DocumentLink, NotificationRow, Status, StoreError, Tx};
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::practice::{PracticeCtx, load_practice};
+use crate::timeline::{TimelineEntry, entry, format_instant};
+use crate::{Engine, EngineError, IngestReport, Result};
+
+/// Where documents are kept and how links behave. `Default` reads `RAPPEL_DOCUMENTS_DIR`
+/// (default `data/documents`) and `RAPPEL_DOCUMENTS_KEY` (32 bytes, base64); without a key, one
+/// is generated into `data/documents.key` on first use, with a warning.
+#[derive(Clone)]
+pub struct DocumentsConfig {
+    pub dir: PathBuf,
+    /// The key as configured (base64). `None`: use, or create, `key_file`.
+    pub key: Option<String>,
+    pub key_file: PathBuf,
+    /// How long a link stays valid.
+    pub link_ttl: SignedDuration,
+    /// Wrong birth dates before a link locks.
+    pub max_attempts: i64,
+    /// How long a locked link stays locked.
+    pub lock: SignedDuration,
+    /// The key once resolved: read or generated once per process.
+    resolved: Arc<Mutex<Option<[u8; 32]>>>,
+}
+
+impl std::fmt::Debug for DocumentsConfig {
+    // Never the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DocumentsConfig")
+            .field("dir", &self.dir)
+            .field("key_configured", &self.key.is_some())
+            .field("key_file", &self.key_file)
+            .field("link_ttl", &self.link_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for DocumentsConfig {
+    fn default() -> DocumentsConfig {
+        let dir = std::env::var_os("RAPPEL_DOCUMENTS_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("data/documents"));
+        let mut config = DocumentsConfig::in_dir(dir);
+        config.key = std::env::var("RAPPEL_DOCUMENTS_KEY")
+            .ok()
+            .filter(|k| !k.trim().is_empty());
+        config
+    }
+}
+
+impl DocumentsConfig {
+    /// Documents in `dir`, the key generated beside it (`<dir>.key`) unless one is set.
+    pub fn in_dir(dir: impl Into<PathBuf>) -> DocumentsConfig {
+        let dir = dir.into();
+        let key_file = dir.with_extension("key");
+        DocumentsConfig {
+            dir,
+            key: None,
+            key_file,
+            link_ttl: SignedDuration::from_hours(24 * 30),
+            max_attempts: 5,
+            lock: SignedDuration::from_hours(1),
+            resolved: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The same folder with a fixed key (base64 of 32 bytes).
+    pub fn with_key(mut self, key_base64: impl Into<String>) -> DocumentsConfig {
+        self.key = Some(key_base64.into());
+        self.resolved = Arc::new(Mutex::new(None));
+        self
+    }
+
+    fn key(&self) -> Result<[u8; 32]> {
+        let mut resolved = self.resolved.lock().expect("documents key lock");
+        if let Some(key) = *resolved {
+            return Ok(key);
+        }
+        let key = match &self.key {
+            // A configuration mistake is the operator's, not the API client's: a server error.
+            Some(text) => decode_key(text)
+                .map_err(|reason| storage_error(format!("RAPPEL_DOCUMENTS_KEY: {reason}")))?,
+            None => match std::fs::read_to_string(&self.key_file) {
+                Ok(text) => decode_key(&text).map_err(|reason| {
+                    storage_error(format!("{}: {reason}", self.key_file.display()))
+                })?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let mut key = [0u8; 32];
+                    getrandom::fill(&mut key).expect("the OS provides randomness");
+                    if let Some(parent) = self.key_file.parent() {
+                        std::fs::create_dir_all(parent).map_err(io_error)?;
+                    }
+                    std::fs::write(&self.key_file, STANDARD.encode(key)).map_err(io_error)?;
+                    tracing::warn!(
+                        file = %self.key_file.display(),
+                        "RAPPEL_DOCUMENTS_KEY is not set: generated a documents key; \
+                         keep it safe (without it the stored documents cannot be read)"
+                    );
+                    key
+                }
+                Err(e) => return Err(io_error(e)),
+            },
+        };
+        *resolved = Some(key);
+        Ok(key)
+    }
+}
+
+fn decode_key(text: &str) -> std::result::Result<[u8; 32], &'static str> {
+    let bytes = STANDARD
+        .decode(text.trim())
+        .map_err(|_| "expected 32 bytes in base64")?;
+    bytes.try_into().map_err(|_| "expected 32 bytes in base64")
+}
+
+/// Disk and cryptography failures have no variant of their own in [`EngineError`]: like a
+/// database failure they are the operator's problem, logged and answered as a server error.
+fn storage_error(reason: impl Into<String>) -> EngineError {
+    EngineError::Store(StoreError::Corrupt {
+        table: "document_files",
+        reason: reason.into(),
+    })
+}
+
+fn io_error(e: std::io::Error) -> EngineError {
+    storage_error(format!("documents folder: {e}"))
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("the OS provides randomness");
+    bytes
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn aad(practice_id: &str, document_id: &str) -> String {
+    format!("{practice_id}/{document_id}")
+}
+
+fn cipher(key: &[u8; 32]) -> LessSafeKey {
+    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).expect("a 32-byte AES-256 key"))
+}
+
+/// Seals `plain`; returns the nonce and the ciphertext with its tag.
+fn seal(key: &[u8; 32], aad: &str, plain: &[u8]) -> ([u8; NONCE_LEN], Vec<u8>) {
+    let nonce = random_bytes::<NONCE_LEN>();
+    let mut buffer = plain.to_vec();
+    cipher(key)
+        .seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad.as_bytes()),
+            &mut buffer,
+        )
+        .expect("AES-GCM seals any PDF under 64 GiB");
+    (nonce, buffer)
+}
+
+fn open(key: &[u8; 32], aad: &str, nonce: &str, mut sealed: Vec<u8>) -> Result<Vec<u8>> {
+    let nonce: [u8; NONCE_LEN] = STANDARD
+        .decode(nonce)
+        .ok()
+        .and_then(|n| n.try_into().ok())
+        .ok_or_else(|| storage_error("a document's nonce is not 12 bytes of base64"))?;
+    let plain = cipher(key)
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad.as_bytes()),
+            &mut sealed,
+        )
+        .map_err(|_| storage_error("a document file does not open with the documents key"))?;
+    let len = plain.len();
+    sealed.truncate(len);
+    Ok(sealed)
+}
+
+/// What `GET /v1/documents/{id}` shows: the facts, the file, and every message about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DocumentDetails {
+    pub id: String,
+    pub patient: String,
+    pub title: String,
+    pub sent_at: String,
+    /// `pending`, `sent`, `delivered` or `failed`: what became of the email.
+    pub email: &'static str,
+    pub consulted_at: Option<String>,
+    pub file: Option<FileInfo>,
+    /// The document's notifications (email, letters, inbox), in order.
+    pub deliveries: Vec<TimelineEntry>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileInfo {
+    pub size: i64,
+    pub sha256: String,
+}
+
+/// What a link's page should show before any answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkState {
+    /// Ask for the birth date.
+    Open {
+        practice: String,
+        title: String,
+    },
+    /// Too many wrong answers; try again after `until` (practice-local, formatted).
+    Locked {
+        until: String,
+    },
+    Expired,
+    /// No such link (or its document or patient is gone): nothing to reveal.
+    Unknown,
+}
+
+/// What a birth-date answer gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkAnswer {
+    Document { title: String, pdf: Vec<u8> },
+    Wrong { remaining: i64 },
+    Locked { until: String },
+    Expired,
+    Unknown,
+}
+
+/// What `open_link` found, inside its transaction.
+enum Found {
+    /// Boxed: the practice's context is large and most lookups end in a state.
+    Link(Box<(DocumentLink, PracticeCtx, Document, Patient)>),
+    State(LinkState),
+}
+
+impl Engine {
+    fn documents(&self) -> &DocumentsConfig {
+        &self.config().documents
+    }
+
+    /// `POST /v1/documents`: keeps the PDF encrypted and applies `document.sent`, exactly as
+    /// `POST /v1/events` would. Sending the same file again changes nothing; another file under
+    /// the same id is refused.
+    pub async fn upload_document(
+        &self,
+        practice_id: &str,
+        id: &str,
+        patient: &str,
+        title: &str,
+        pdf: &[u8],
+    ) -> Result<IngestReport> {
+        let config = self.documents().clone();
+        let sha256 = hex::encode(Sha256::digest(pdf));
+        let mut tx = self.store().begin().await?;
+        load_practice(&mut tx, practice_id).await?;
+        let existing = tx.document_file(practice_id, id).await?;
+        tx.commit().await?;
+        let event = Event {
+            at: None,
+            body: EventBody::DocumentSent {
+                id: id.to_string(),
+                patient: patient.to_string(),
+                title: title.to_string(),
+            },
+        };
+        if let Some(file) = existing {
+            if file.sha256 != sha256 {
+                return Err(EngineError::invalid(
+                    "file",
+                    format!("document `{id}` was already sent with another file"),
+                ));
+            }
+            return self.ingest(practice_id, &[event]).await;
+        }
+        let key = config.key()?;
+        let (nonce, sealed) = seal(&key, &aad(practice_id, id), pdf);
+        let name = format!("{}.bin", hex::encode(random_bytes::<16>()));
+        let path = config.dir.join(&name);
+        tokio::fs::create_dir_all(&config.dir)
+            .await
+            .map_err(io_error)?;
+        tokio::fs::write(&path, &sealed).await.map_err(io_error)?;
+        let report = match self.ingest(practice_id, &[event]).await {
+            Ok(report) => report,
+            Err(error) => {
+                remove_file(&path).await;
+                return Err(error);
+            }
+        };
+        let mut tx = self.store().begin().await?;
+        let inserted = tx
+            .insert_document_file(&DocumentFile {
+                practice_id: practice_id.to_string(),
+                document_id: id.to_string(),
+                path: name,
+                nonce: STANDARD.encode(nonce),
+                size: pdf.len() as i64,
+                sha256,
+                created_at: self.now(),
+            })
+            .await?;
+        tx.commit().await?;
+        if !inserted {
+            // A concurrent upload of the same document won: its file is the one on record.
+            remove_file(&path).await;
+        }
+        Ok(report)
+    }
+
+    /// `GET /v1/documents/{id}`.
+    pub async fn document_details(&self, practice_id: &str, id: &str) -> Result<DocumentDetails> {
+        let mut tx = self.store().begin().await?;
+        let ctx = load_practice(&mut tx, practice_id).await?;
+        let Some(doc) = tx.document(practice_id, id).await? else {
+            return Err(EngineError::not_found("document", id));
+        };
+        let file = tx.document_file(practice_id, id).await?;
+        let mut rows = tx.document_notifications(practice_id, id).await?;
+        tx.commit().await?;
+        rows.sort_by_key(|r| (r.decided_at.unwrap_or(r.due_at), r.key.clone()));
+        use rappel_domain::facts::EmailDelivery;
+        Ok(DocumentDetails {
+            id: doc.id.clone(),
+            patient: doc.patient.clone(),
+            title: doc.title.clone(),
+            sent_at: format_instant(doc.sent_at, &ctx.tz),
+            email: match doc.email {
+                EmailDelivery::Pending => "pending",
+                EmailDelivery::Sent { .. } => "sent",
+                EmailDelivery::Delivered { .. } => "delivered",
+                EmailDelivery::Failed { .. } => "failed",
+            },
+            consulted_at: doc.consulted_at.map(|t| format_instant(t, &ctx.tz)),
+            file: file.map(|f| FileInfo {
+                size: f.size,
+                sha256: f.sha256,
+            }),
+            deliveries: rows.iter().map(|r| entry(r, &ctx.tz)).collect(),
+        })
+    }
+
+    /// A new link for the document's email: stored as a hash, valid for the configured time.
+    /// Called when the email is rendered, so every attempt carries a fresh, valid link.
+    pub(crate) async fn issue_document_link(
+        &self,
+        tx: &mut Tx,
+        practice_id: &str,
+        document_id: &str,
+        now: Timestamp,
+    ) -> Result<String> {
+        let token = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
+        tx.insert_document_link(&DocumentLink {
+            practice_id: practice_id.to_string(),
+            token_hash: token_hash(&token),
+            document_id: document_id.to_string(),
+            expires_at: now + self.documents().link_ttl,
+            failed_attempts: 0,
+            locked_until: None,
+            consulted_at: None,
+        })
+        .await?;
+        Ok(format!(
+            "{}/d/{token}",
+            self.config().public_url.trim_end_matches('/')
+        ))
+    }
+
+    async fn find_link(&self, tx: &mut Tx, token: &str, now: Timestamp) -> Result<Found> {
+        // A token that is not what we hand out is not looked up at all.
+        if token.len() != 43 || URL_SAFE_NO_PAD.decode(token).is_err() {
+            return Ok(Found::State(LinkState::Unknown));
+        }
+        let Some(link) = tx.document_link_by_hash(&token_hash(token)).await? else {
+            return Ok(Found::State(LinkState::Unknown));
+        };
+        let ctx = load_practice(tx, &link.practice_id).await?;
+        let pid = link.practice_id.as_str();
+        let Some(doc) = tx.document(pid, &link.document_id).await? else {
+            return Ok(Found::State(LinkState::Unknown));
+        };
+        let patient = match tx.patient(pid, &doc.patient).await? {
+            Some(p) if !tx.is_erased(pid, &doc.patient).await? => p,
+            _ => return Ok(Found::State(LinkState::Unknown)),
+        };
+        if tx.document_file(pid, &doc.id).await?.is_none() {
+            return Ok(Found::State(LinkState::Unknown));
+        }
+        if link.expires_at <= now {
+            return Ok(Found::State(LinkState::Expired));
+        }
+        if let Some(until) = link.locked_until.filter(|u| *u > now) {
+            return Ok(Found::State(LinkState::Locked {
+                until: local_time(until, &ctx),
+            }));
+        }
+        Ok(Found::Link(Box::new((link, ctx, doc, patient))))
+    }
+
+    /// `GET /d/{token}`: what the page should show.
+    pub async fn document_link_state(&self, token: &str) -> Result<LinkState> {
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let found = self.find_link(&mut tx, token, now).await?;
+        tx.commit().await?;
+        Ok(match found {
+            Found::State(state) => state,
+            Found::Link(found) => LinkState::Open {
+                practice: found.1.row.name,
+                title: found.2.title,
+            },
+        })
+    }
+
+    /// `POST /d/{token}`: checks the birth date; on success returns the PDF, and the first
+    /// success through this link records the consultation (`document.consulted`).
+    pub async fn open_document_link(&self, token: &str, birth_date: Date) -> Result<LinkAnswer> {
+        let now = self.now();
+        let config = self.documents().clone();
+        let mut tx = self.store().begin().await?;
+        let (mut link, ctx, doc, patient) = match self.find_link(&mut tx, token, now).await? {
+            Found::State(state) => {
+                tx.commit().await?;
+                return Ok(match state {
+                    LinkState::Locked { until } => LinkAnswer::Locked { until },
+                    LinkState::Expired => LinkAnswer::Expired,
+                    LinkState::Open { .. } | LinkState::Unknown => LinkAnswer::Unknown,
+                });
+            }
+            Found::Link(found) => *found,
+        };
+        // A patient without a birth date on file cannot prove anything: every answer is wrong,
+        // and the page tells them to call the practice after the lock.
+        if patient.birth_date != Some(birth_date) {
+            let until = now + config.lock;
+            let counted = tx
+                .record_document_link_failure(
+                    &link.practice_id,
+                    &link.token_hash,
+                    config.max_attempts,
+                    until,
+                )
+                .await?
+                .ok_or_else(|| EngineError::not_found("document link", &link.document_id))?;
+            tx.commit().await?;
+            return Ok(match counted.locked_until {
+                Some(locked) if locked > now => LinkAnswer::Locked {
+                    until: local_time(locked, &ctx),
+                },
+                _ => LinkAnswer::Wrong {
+                    remaining: config.max_attempts - counted.failed_attempts,
+                },
+            });
+        }
+        let file = tx
+            .document_file(&link.practice_id, &doc.id)
+            .await?
+            .ok_or_else(|| EngineError::not_found("document", &doc.id))?;
+        // Opened before anything is recorded: a file that cannot be read is not a consultation.
+        let pdf = read_document(&config, &file).await?;
+        let first = link.consulted_at.is_none();
+        link.failed_attempts = 0;
+        link.locked_until = None;
+        link.consulted_at = link.consulted_at.or(Some(now));
+        tx.update_document_link(&link).await?;
+        tx.commit().await?;
+        if first {
+            self.ingest(
+                &link.practice_id,
+                &[Event {
+                    at: Some(now),
+                    body: EventBody::DocumentConsulted { id: doc.id.clone() },
+                }],
+            )
+            .await?;
+        }
+        Ok(LinkAnswer::Document {
+            title: doc.title,
+            pdf,
+        })
+    }
+
+    /// GDPR erasure: the patient's document files go with them. Runs inside the erasure's
+    /// transaction, before the documents' rows are removed; the files are deleted at once, since
+    /// erasure was asked for even if the transaction then had to be retried.
+    pub(crate) async fn erase_document_files(
+        &self,
+        tx: &mut Tx,
+        practice_id: &str,
+        patient_id: &str,
+    ) -> Result<()> {
+        let dir = self.documents().dir.clone();
+        for file in tx
+            .delete_patient_document_files(practice_id, patient_id)
+            .await?
+        {
+            remove_file(&dir.join(&file.path)).await;
+        }
+        Ok(())
+    }
+
+    /// The letter of a postal notification: the window-envelope address, the practice's
+    /// letterhead and the decrypted document. A document that came as an event only (no file
+    /// uploaded, as in scenarios) gives a letter with the cover page alone.
+    pub(crate) async fn document_letter(
+        &self,
+        tx: &mut Tx,
+        ctx: &PracticeCtx,
+        patient: Option<&Patient>,
+        document: Option<&Document>,
+    ) -> Result<Option<Box<Letter>>> {
+        let (Some(patient), Some(document)) = (patient, document) else {
+            return Ok(None);
+        };
+        let pid = ctx.row.id.as_str();
+        let document_pdf = match tx.document_file(pid, &document.id).await? {
+            Some(file) => read_document(self.documents(), &file).await?,
+            None => {
+                tracing::warn!(document = %document.id, "no file for this document: the letter has its cover page only");
+                Vec::new()
+            }
+        };
+        Ok(Some(Box::new(Letter {
+            document_id: document.id.clone(),
+            title: document.title.clone(),
+            address_block: patient
+                .address
+                .as_ref()
+                .map(|a| a.window_block(&patient.display_name()))
+                .unwrap_or_default(),
+            sender_block: vec![ctx.row.name.clone()],
+            document_pdf,
+        })))
+    }
+
+    /// `POST /v1/documents/{id}/resend-postal`: the practice asks for a letter by hand. It is
+    /// queued as `d:DOC/manual_postal/postal/N` (N counts the manual letters of the document),
+    /// never flagged as an automatic resend.
+    pub async fn resend_postal(&self, practice_id: &str, id: &str) -> Result<TimelineEntry> {
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let ctx = load_practice(&mut tx, practice_id).await?;
+        let Some(doc) = tx.document(practice_id, id).await? else {
+            return Err(EngineError::not_found("document", id));
+        };
+        let prefix = format!("d:{id}/manual_postal/postal/");
+        let n = tx
+            .document_notifications(practice_id, id)
+            .await?
+            .iter()
+            .filter(|r| r.key.starts_with(&prefix))
+            .count()
+            + 1;
+        let row = NotificationRow {
+            practice_id: practice_id.to_string(),
+            key: format!("{prefix}{n}"),
+            patient_id: doc.patient.clone(),
+            rule: "manual_postal".into(),
+            kind: Kind::Document,
+            channel: Channel::Postal,
+            recipient: Recipient::Patient(doc.patient.clone()),
+            appointments: Vec::new(),
+            document: Some(doc.id.clone()),
+            task: None,
+            auto_resend: false,
+            due_at: now,
+            window_end: None,
+            status: Status::Pending,
+            reason: None,
+            decided_at: None,
+            attempts: 0,
+            lease_owner: None,
+            lease_until: None,
+            last_error: None,
+            rendered: None,
+            provider_id: None,
+            created_at: now,
+            updated_at: now,
+        };
+        tx.insert_notification(&row).await?;
+        tx.commit().await?;
+        self.signal();
+        Ok(entry(&row, &ctx.tz))
+    }
+}
+
+fn local_time(at: Timestamp, ctx: &PracticeCtx) -> String {
+    at.to_zoned(ctx.tz.clone())
+        .strftime("%d/%m/%Y à %H:%M")
+        .to_string()
+}
+
+async fn read_document(config: &DocumentsConfig, file: &DocumentFile) -> Result<Vec<u8>> {
+    let sealed = tokio::fs::read(config.dir.join(&file.path))
+        .await
+        .map_err(io_error)?;
+    open(
+        &config.key()?,
+        &aad(&file.practice_id, &file.document_id),
+        &file.nonce,
+        sealed,
+    )
+}
+
+async fn remove_file(path: &Path) {
+    if let Err(error) = tokio::fs::remove_file(path).await
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(file = %path.display(), %error, "cannot remove a document file");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_document_opens_only_with_its_key_and_its_row() {
+        let key = random_bytes::<32>();
+        let (nonce, sealed) = seal(&key, "p/d1", b"%PDF-1.4 secret");
+        assert_ne!(&sealed[..], b"%PDF-1.4 secret");
+        let nonce = STANDARD.encode(nonce);
+        assert_eq!(
+            open(&key, "p/d1", &nonce, sealed.clone()).unwrap(),
+            b"%PDF-1.4 secret"
+        );
+        assert!(open(&key, "p/d2", &nonce, sealed.clone()).is_err());
+        assert!(open(&random_bytes::<32>(), "p/d1", &nonce, sealed).is_err());
+    }
+
+    #[test]
+    fn a_missing_key_is_generated_once_and_then_read_back() {
+        let dir =
+            std::env::temp_dir().join(format!("rappel-keys-{}", hex::encode(random_bytes::<8>())));
+        let config = DocumentsConfig::in_dir(dir.join("documents"));
+        let first = config.key().unwrap();
+        let again = DocumentsConfig::in_dir(dir.join("documents"))
+            .key()
+            .unwrap();
+        assert_eq!(first, again);
+        assert!(dir.join("documents.key").exists());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

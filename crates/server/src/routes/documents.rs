@@ -1,0 +1,185 @@
+//! `POST /v1/documents` (multipart upload of a PDF → `document.sent`), `GET /v1/documents/{id}`
+//! (the document and what became of it) and `POST /v1/documents/{id}/resend-postal`.
+
+use axum::Json;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use rappel_engine::DocumentDetails;
+use rappel_engine::timeline::TimelineEntry;
+use serde_json::json;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{PathId, Tenant};
+use crate::validate;
+
+/// How far the end-of-file marker may sit from the end: writers append a newline or a few
+/// bytes of padding after `%%EOF`.
+const EOF_WINDOW: usize = 1024;
+
+/// Whether `bytes` look like a whole PDF: the `%PDF-` header and a `%%EOF` near the end. A
+/// truncated upload fails the second test.
+pub(crate) fn looks_like_pdf(bytes: &[u8]) -> bool {
+    let tail = &bytes[bytes.len().saturating_sub(EOF_WINDOW)..];
+    bytes.starts_with(b"%PDF-") && tail.windows(5).any(|w| w == b"%%EOF")
+}
+
+pub(crate) async fn upload(
+    State(state): State<AppState>,
+    Tenant(practice): Tenant,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let limit = state.config.document_limit;
+    let content_type = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !content_type
+        .to_ascii_lowercase()
+        .starts_with("multipart/form-data")
+    {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the document as multipart/form-data with the fields file, id, patient and title"
+                .into(),
+        ));
+    }
+    let mut multipart = Multipart::from_request(request, &state)
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("the multipart body could not be read: {e}")))?;
+    let (mut id, mut patient, mut title, mut file) = (None, None, None, None);
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+            Err(e) => {
+                return Err(ApiError::BadRequest(format!(
+                    "the multipart body could not be read: {}",
+                    e.body_text()
+                )));
+            }
+        };
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "file" {
+            if let Some(ct) = field.content_type()
+                && !ct.eq_ignore_ascii_case("application/pdf")
+                && !ct.eq_ignore_ascii_case("application/octet-stream")
+            {
+                return Err(ApiError::UnsupportedMediaType(format!(
+                    "file: expected application/pdf, got {ct}"
+                )));
+            }
+            let mut field = field;
+            let mut bytes = Vec::new();
+            loop {
+                match field.chunk().await {
+                    Ok(Some(chunk)) => {
+                        if bytes.len() + chunk.len() > limit {
+                            return Err(ApiError::PayloadTooLarge { limit });
+                        }
+                        bytes.extend_from_slice(&chunk);
+                    }
+                    Ok(None) => break,
+                    Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                        return Err(ApiError::PayloadTooLarge { limit });
+                    }
+                    Err(e) => {
+                        return Err(ApiError::BadRequest(format!(
+                            "the file could not be read: {}",
+                            e.body_text()
+                        )));
+                    }
+                }
+            }
+            file = Some(bytes);
+            continue;
+        }
+        let text = field
+            .text()
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("{name}: {}", e.body_text())))?;
+        match name.as_str() {
+            "id" => id = Some(text),
+            "patient" => patient = Some(text),
+            "title" => title = Some(text),
+            other => {
+                return Err(ApiError::invalid(
+                    other,
+                    "unknown field; expected file, id, patient and title",
+                ));
+            }
+        }
+    }
+    let id = id.ok_or_else(|| ApiError::invalid("id", "missing"))?;
+    let patient = patient.ok_or_else(|| ApiError::invalid("patient", "missing"))?;
+    let title = title.ok_or_else(|| ApiError::invalid("title", "missing"))?;
+    let file = file.ok_or_else(|| ApiError::invalid("file", "missing"))?;
+    validate::id(&id)
+        .map_err(|_| ApiError::invalid("id", "1 to 128 characters, no control characters"))?;
+    validate::id(&patient)
+        .map_err(|_| ApiError::invalid("patient", "1 to 128 characters, no control characters"))?;
+    let title = title.trim();
+    if title.is_empty() || title.chars().count() > 200 || title.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "title",
+            "1 to 200 characters, no control characters",
+        ));
+    }
+    if !looks_like_pdf(&file) {
+        return Err(ApiError::UnsupportedMediaType(
+            "file: not a complete PDF (it must start with %PDF- and end with %%EOF)".into(),
+        ));
+    }
+    let report = state
+        .engine
+        .upload_document(&practice, &id, &patient, title, &file)
+        .await?;
+    let status = if report.applied > 0 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let details = state.engine.document_details(&practice, &id).await?;
+    Ok((
+        status,
+        Json(json!({ "document": details, "ingest": report })),
+    )
+        .into_response())
+}
+
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    Tenant(practice): Tenant,
+    PathId(id): PathId,
+) -> Result<Json<DocumentDetails>, ApiError> {
+    Ok(Json(state.engine.document_details(&practice, &id).await?))
+}
+
+pub(crate) async fn resend_postal(
+    State(state): State<AppState>,
+    Tenant(practice): Tenant,
+    PathId(id): PathId,
+) -> Result<(StatusCode, Json<TimelineEntry>), ApiError> {
+    let entry = state.engine.resend_postal(&practice, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(entry)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pdf_needs_its_header_and_its_end_marker() {
+        assert!(looks_like_pdf(b"%PDF-1.7\n...\n%%EOF\n"));
+        assert!(!looks_like_pdf(b"%PDF-1.7\n... truncated"));
+        assert!(!looks_like_pdf(b"<html>%%EOF"));
+        let mut padded = b"%PDF-1.4\n%%EOF".to_vec();
+        padded.extend(std::iter::repeat_n(b' ', 2000));
+        assert!(!looks_like_pdf(&padded));
+    }
+}

@@ -1,0 +1,862 @@
+//! Documents end to end over real HTTP (issue 5): a PDF uploaded as multipart, stored encrypted,
+//! its email carrying a link, the patient's page asking for the birth date, the PDF served, the
+//! consultation recorded (and the letter planned for an unread document superseded), wrong
+//! answers locking the link, expired and foreign tokens, erasure removing the files.
+//!
+//! The HTTP client and the app harness are copied from `api.rs`: each test file is its own crate.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::SignedDuration;
+use rappel_channels::{Letter, Recorder};
+use rappel_domain::notification::Channel;
+use rappel_engine::{DocumentsConfig, Engine, EngineConfig, SimClock, Transports};
+use rappel_server::ServerConfig;
+use rappel_store::Store;
+use serde_json::{Map, Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+const START: &str = "2026-03-02T08:00:00+01:00";
+/// A fixed documents key (32 bytes, base64), as `RAPPEL_DOCUMENTS_KEY` would give it.
+const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+struct TestApp {
+    addr: SocketAddr,
+    engine: Engine,
+    clock: SimClock,
+    recorder: Recorder,
+    key: String,
+    documents_dir: PathBuf,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+fn temp_dir() -> PathBuf {
+    let mut bytes = [0u8; 8];
+    getrandom_bytes(&mut bytes);
+    std::env::temp_dir().join(format!(
+        "rappel-documents-test-{}-{}",
+        std::process::id(),
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ))
+}
+
+fn getrandom_bytes(buf: &mut [u8]) {
+    // The test needs only distinct folder names: the time and a counter are enough.
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        ^ COUNTER.fetch_add(1, Ordering::Relaxed).rotate_left(48);
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = (n >> (8 * (i % 8))) as u8;
+    }
+}
+
+fn lifen_settings() -> Map<String, Value> {
+    let mut settings = Map::new();
+    settings.insert("postal_on_failure".into(), json!(true));
+    settings.insert("postal_unread_days".into(), json!(6));
+    settings
+}
+
+async fn spawn_app() -> TestApp {
+    spawn_app_with(ServerConfig::default()).await
+}
+
+async fn spawn_app_with(config: ServerConfig) -> TestApp {
+    spawn_app_with_postal(config, None).await
+}
+
+/// `postal`: the letters' transport (the recorder when `None`).
+async fn spawn_app_with_postal(
+    config: ServerConfig,
+    postal: Option<Arc<dyn rappel_channels::Transport>>,
+) -> TestApp {
+    let store = Store::connect("sqlite::memory:")
+        .await
+        .expect("in-memory store");
+    store.migrate().await.expect("migrations");
+    let clock = SimClock::new(START.parse().unwrap());
+    let recorder = Recorder::default();
+    let documents_dir = temp_dir();
+    let engine = Engine::new(
+        store,
+        Arc::new(clock.clone()),
+        Transports {
+            postal: postal.unwrap_or_else(|| Arc::new(recorder.clone())),
+            ..Transports::all(Arc::new(recorder.clone()))
+        },
+        EngineConfig {
+            public_url: "https://rappel.example".into(),
+            documents: DocumentsConfig::in_dir(&documents_dir).with_key(KEY),
+            ..EngineConfig::default()
+        },
+    );
+    let key = engine
+        .create_practice("Cabinet Lumière", "lifen", "Europe/Paris", lifen_settings())
+        .await
+        .expect("practice")
+        .api_key;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (shutdown, stop) = oneshot::channel::<()>();
+    let server = tokio::spawn(rappel_server::serve_with(
+        engine.clone(),
+        config,
+        listener,
+        async move {
+            let _ = stop.await;
+        },
+    ));
+    let app = TestApp {
+        addr,
+        engine,
+        clock,
+        recorder,
+        key,
+        documents_dir,
+        shutdown: Some(shutdown),
+        server: Some(server),
+    };
+    let key = app.key.clone();
+    app.put_patient(&key, "p1", "1980-03-02").await;
+    app
+}
+
+impl TestApp {
+    fn advance(&self, by: SignedDuration) {
+        self.clock.set(self.engine.now() + by);
+    }
+
+    async fn put_patient(&self, key: &str, id: &str, birth_date: &str) {
+        let body = serde_json::to_vec(&json!({
+            "first_name": "Jeanne",
+            "last_name": "Dupont",
+            "email": "jeanne@example.org",
+            "birth_date": birth_date,
+            "address": {"lines": ["12 rue des Lilas"], "postal_code": "75011", "city": "Paris"}
+        }))
+        .unwrap();
+        let r = self
+            .send(
+                "PUT",
+                &format!("/v1/patients/{id}"),
+                Some(key),
+                &[],
+                Some(&body),
+            )
+            .await;
+        assert!(r.status == 201 || r.status == 200, "{}", r.text());
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Reply {
+        let mut all: Vec<(String, String)> = Vec::new();
+        if let Some(key) = key {
+            all.push(("Authorization".into(), format!("Bearer {key}")));
+        }
+        if body.is_some()
+            && !headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        {
+            all.push(("Content-Type".into(), "application/json".into()));
+        }
+        all.extend(headers.iter().map(|(n, v)| (n.to_string(), v.to_string())));
+        http(self.addr, method, path, &all, body.unwrap_or_default()).await
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        self.send("GET", path, Some(&self.key), &[], None).await
+    }
+
+    async fn upload_as(&self, key: &str, id: &str, patient: &str, pdf: &[u8]) -> Reply {
+        let (content_type, body) = multipart(&[
+            ("id", None, id.as_bytes()),
+            ("patient", None, patient.as_bytes()),
+            ("title", None, "Compte rendu de consultation".as_bytes()),
+            ("file", Some("compte-rendu.pdf"), pdf),
+        ]);
+        self.send(
+            "POST",
+            "/v1/documents",
+            Some(key),
+            &[("Content-Type", &content_type)],
+            Some(&body),
+        )
+        .await
+    }
+
+    async fn upload(&self, id: &str, pdf: &[u8]) -> Reply {
+        self.upload_as(&self.key.clone(), id, "p1", pdf).await
+    }
+
+    /// Sends what is due and returns the link of the newest document email.
+    async fn link_of_latest_email(&self) -> String {
+        self.engine.dispatch_all_due().await.unwrap();
+        let sent = self.recorder.sent();
+        let email = sent
+            .iter()
+            .rev()
+            .find(|r| r.message.channel == Channel::Email)
+            .expect("a document email");
+        let text = &email.message.text;
+        let start = text
+            .find("https://rappel.example/d/")
+            .unwrap_or_else(|| panic!("no link in {text}"));
+        let link: String = text[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || "-_:/.".contains(*c))
+            .collect();
+        link.trim_start_matches("https://rappel.example")
+            .to_string()
+    }
+
+    async fn answer(&self, path: &str, birth_date: &str) -> Reply {
+        let body = format!(
+            "birth_date=&birth_date_text={}",
+            birth_date.replace('/', "%2F")
+        );
+        self.send(
+            "POST",
+            path,
+            None,
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            Some(body.as_bytes()),
+        )
+        .await
+    }
+
+    async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let ended = tokio::time::timeout(Duration::from_secs(5), server).await;
+            ended
+                .expect("the server stops after shutdown")
+                .unwrap()
+                .unwrap();
+        }
+        let _ = std::fs::remove_dir_all(&self.documents_dir);
+    }
+}
+
+/// A small, real PDF: a one-page letter with no document of its own.
+fn sample_pdf(title: &str) -> Vec<u8> {
+    rappel_channels::postal::letter_pdf(
+        &Letter {
+            document_id: "source".into(),
+            title: title.into(),
+            address_block: vec!["Mme Jeanne Dupont".into(), "75011 PARIS".into()],
+            sender_block: vec!["Laboratoire".into()],
+            document_pdf: Vec::new(),
+        },
+        jiff::civil::date(2026, 3, 1),
+    )
+    .unwrap()
+}
+
+fn multipart(fields: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "----rappel-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, file_name, value) in fields {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file_name {
+            Some(file_name) => body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\n\
+                     Content-Type: application/pdf\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(value);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+// ---- the HTTP client (from api.rs) ----------------------------------------------------------------
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Reply {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (mut reader, mut writer) = stream.into_split();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    let write = tokio::spawn(async move {
+        let _ = writer.write_all(&bytes).await;
+        writer
+    });
+    let mut raw = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match reader.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+                Err(_) => break,
+            }
+        }
+    })
+    .await;
+    read.expect("the server answers within 20 s");
+    drop(write.await);
+    parse_reply(&raw)
+}
+
+fn parse_reply(raw: &[u8]) -> Reply {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no complete head in {:?}", String::from_utf8_lossy(raw)));
+    let head = std::str::from_utf8(&raw[..end]).expect("ASCII head");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let rest = &raw[end + 4..];
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        dechunk(rest)
+    } else if let Some((_, len)) = headers.iter().find(|(n, _)| n == "content-length") {
+        rest[..len.parse::<usize>().unwrap().min(rest.len())].to_vec()
+    } else {
+        rest.to_vec()
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
+        let size_text = std::str::from_utf8(&data[..eol]).unwrap();
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            break;
+        }
+        let start = eol + 2;
+        body.extend_from_slice(&data[start..start + size]);
+        data = &data[start + size + 2..];
+    }
+    body
+}
+
+fn files_in(dir: &std::path::Path) -> Vec<Vec<u8>> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| std::fs::read(e.path()).unwrap())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+// ---- tests ----------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_uploaded_document_is_stored_encrypted_mailed_as_a_link_and_consulted_with_the_birth_date()
+ {
+    let app = spawn_app().await;
+    let pdf = sample_pdf("Compte rendu");
+    let r = app.upload("d1", &pdf).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["document"]["email"], "pending");
+    assert_eq!(r.json()["document"]["file"]["size"], pdf.len());
+
+    // One file, and not the PDF in clear.
+    let stored = files_in(&app.documents_dir);
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].starts_with(b"%PDF-"));
+    assert_eq!(
+        stored[0].len(),
+        pdf.len() + 16,
+        "ciphertext and its GCM tag"
+    );
+
+    // The same upload again changes nothing; another file under the same id is refused.
+    let again = app.upload("d1", &pdf).await;
+    assert_eq!(again.status, 200, "{}", again.text());
+    let other = app.upload("d1", &sample_pdf("Autre")).await;
+    assert_eq!(other.status, 422, "{}", other.text());
+
+    // The email carries a link, never the document.
+    let link = app.link_of_latest_email().await;
+    let sent = app.recorder.sent();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].message.letter.is_none());
+    let token = link.trim_start_matches("/d/");
+    assert_eq!(token.len(), 43, "32 random bytes in base64url: {token}");
+    // The copy kept for audit does not hold the token.
+    let mut tx = app.engine.store().begin().await.unwrap();
+    let practice = tx.practices().await.unwrap()[0].id.clone();
+    let rows = tx.document_notifications(&practice, "d1").await.unwrap();
+    tx.commit().await.unwrap();
+    let rendered = rows
+        .iter()
+        .find(|r| r.channel == Channel::Email)
+        .and_then(|r| r.rendered.clone())
+        .unwrap();
+    assert!(!rendered.to_string().contains(token), "{rendered}");
+
+    // The page asks for the birth date, without JavaScript, and cannot be framed.
+    let page = app.send("GET", &link, None, &[], None).await;
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("type=\"date\""));
+    assert!(page.text().contains("JJ/MM/AAAA"));
+    assert!(page.text().contains("Compte rendu de consultation"));
+    assert!(!page.text().contains("<script"));
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    assert!(
+        page.header("content-security-policy")
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+
+    // Wrong: the form again, in French.
+    let wrong = app.answer(&link, "03/02/1980").await;
+    assert_eq!(wrong.status, 422);
+    assert!(
+        wrong.text().contains("ne correspond pas"),
+        "{}",
+        wrong.text()
+    );
+    assert!(wrong.text().contains("4 essais"));
+
+    // Right: the PDF itself, and the consultation is recorded.
+    let right = app.answer(&link, "02/03/1980").await;
+    assert_eq!(right.status, 200, "{}", right.text());
+    assert_eq!(right.header("content-type"), Some("application/pdf"));
+    assert!(
+        right
+            .header("content-disposition")
+            .unwrap()
+            .starts_with("inline")
+    );
+    assert_eq!(right.header("cache-control"), Some("no-store"));
+    assert_eq!(right.body, pdf);
+
+    let details = app.get("/v1/documents/d1").await.json();
+    assert!(details["consulted_at"].is_string(), "{details}");
+    // The letter planned for an unread document is no longer wanted.
+    let postal: Vec<&Value> = details["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["channel"] == "postal")
+        .collect();
+    assert_eq!(postal.len(), 1, "{details}");
+    assert_eq!(postal[0]["status"], "suppressed");
+    assert_eq!(postal[0]["reason"], "superseded");
+
+    // Six days later nothing goes by post.
+    app.advance(SignedDuration::from_hours(24 * 7));
+    app.engine.dispatch_all_due().await.unwrap();
+    assert!(
+        app.recorder
+            .sent()
+            .iter()
+            .all(|r| r.message.channel != Channel::Postal)
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn five_wrong_birth_dates_lock_the_link_for_an_hour() {
+    let app = spawn_app().await;
+    assert_eq!(app.upload("d1", &sample_pdf("A")).await.status, 201);
+    let link = app.link_of_latest_email().await;
+    for left in (1..5).rev() {
+        let r = app.answer(&link, "01/01/1990").await;
+        assert_eq!(r.status, 422);
+        assert!(r.text().contains(&format!("{left} essai")), "{}", r.text());
+    }
+    let locked = app.answer(&link, "01/01/1990").await;
+    assert_eq!(locked.status, 429);
+    assert!(locked.text().contains("bloqué"), "{}", locked.text());
+    // Even the right date waits for the end of the lock.
+    assert_eq!(app.answer(&link, "02/03/1980").await.status, 429);
+    assert_eq!(app.send("GET", &link, None, &[], None).await.status, 429);
+    app.advance(SignedDuration::from_mins(61));
+    let r = app.answer(&link, "02/03/1980").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.body.starts_with(b"%PDF-"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn expired_unknown_and_malformed_tokens_reveal_nothing() {
+    let app = spawn_app().await;
+    assert_eq!(app.upload("d1", &sample_pdf("A")).await.status, 201);
+    let link = app.link_of_latest_email().await;
+    let unknown = app
+        .send(
+            "GET",
+            "/d/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            None,
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.text().contains("Lien indisponible"));
+    assert!(!unknown.text().contains("Compte rendu"));
+    assert_eq!(
+        app.send("GET", "/d/nope", None, &[], None).await.status,
+        404
+    );
+    assert_eq!(app.answer("/d/nope", "02/03/1980").await.status, 404);
+
+    app.advance(SignedDuration::from_hours(24 * 31));
+    let expired = app.send("GET", &link, None, &[], None).await;
+    assert_eq!(expired.status, 410);
+    assert!(!expired.text().contains("Compte rendu"));
+    assert_eq!(app.answer(&link, "02/03/1980").await.status, 410);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn another_practice_sees_neither_the_document_nor_opens_it_with_its_own_patient() {
+    let app = spawn_app().await;
+    let other = app
+        .engine
+        .create_practice("Cabinet B", "lifen", "Europe/Paris", lifen_settings())
+        .await
+        .unwrap()
+        .api_key;
+    app.put_patient(&other, "p1", "1975-01-01").await;
+    assert_eq!(app.upload("d1", &sample_pdf("A")).await.status, 201);
+    let link = app.link_of_latest_email().await;
+    // Practice B's key does not see practice A's document.
+    let r = app
+        .send("GET", "/v1/documents/d1", Some(&other), &[], None)
+        .await;
+    assert_eq!(r.status, 404);
+    // B has a patient p1 too: their birth date does not open A's document.
+    assert_eq!(app.answer(&link, "01/01/1975").await.status, 422);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn uploads_are_checked_for_size_type_and_fields() {
+    let app = spawn_app_with(ServerConfig {
+        document_limit: 2000,
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut big = sample_pdf("A");
+    big.splice(10..10, std::iter::repeat_n(b' ', 3000));
+    assert_eq!(app.upload("d1", &big).await.status, 413);
+    let r = app.upload("d1", b"<html>not a pdf</html>").await;
+    assert_eq!(r.status, 415, "{}", r.text());
+    let truncated = &sample_pdf("A")[..200];
+    assert_eq!(app.upload("d1", truncated).await.status, 415);
+    let json = app
+        .send(
+            "POST",
+            "/v1/documents",
+            Some(&app.key.clone()),
+            &[],
+            Some(b"{}"),
+        )
+        .await;
+    assert_eq!(json.status, 415);
+    let unknown_patient = app
+        .upload_as(&app.key.clone(), "d1", "nobody", &sample_pdf("A"))
+        .await;
+    assert_eq!(unknown_patient.status, 422, "{}", unknown_patient.text());
+    assert!(
+        files_in(&app.documents_dir).is_empty(),
+        "a refused upload leaves no file"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn erasing_the_patient_deletes_their_document_files() {
+    let app = spawn_app().await;
+    assert_eq!(app.upload("d1", &sample_pdf("A")).await.status, 201);
+    let link = app.link_of_latest_email().await;
+    assert_eq!(files_in(&app.documents_dir).len(), 1);
+    let r = app
+        .send(
+            "DELETE",
+            "/v1/patients/p1",
+            Some(&app.key.clone()),
+            &[],
+            None,
+        )
+        .await;
+    assert!(r.status < 300, "{}", r.text());
+    assert!(files_in(&app.documents_dir).is_empty());
+    assert_eq!(app.send("GET", &link, None, &[], None).await.status, 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_manual_postal_resend_queues_a_letter_with_the_document() {
+    let app = spawn_app().await;
+    let pdf = sample_pdf("A");
+    assert_eq!(app.upload("d1", &pdf).await.status, 201);
+    app.engine.dispatch_all_due().await.unwrap();
+    let r = app
+        .send(
+            "POST",
+            "/v1/documents/d1/resend-postal",
+            Some(&app.key.clone()),
+            &[],
+            Some(b""),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.json()["key"], "d:d1/manual_postal/postal/1");
+    assert_eq!(r.json()["auto_resend"], false);
+    app.engine.dispatch_all_due().await.unwrap();
+    let letters: Vec<_> = app
+        .recorder
+        .sent()
+        .into_iter()
+        .filter(|r| r.message.channel == Channel::Postal)
+        .collect();
+    assert_eq!(letters.len(), 1);
+    let letter = letters[0].message.letter.as_deref().expect("a letter");
+    assert_eq!(letter.document_pdf, pdf, "the decrypted document");
+    assert_eq!(letter.address_block.last().unwrap(), "75011 PARIS");
+    assert_eq!(letter.sender_block, ["Cabinet Lumière"]);
+    assert_eq!(
+        app.send(
+            "POST",
+            "/v1/documents/nope/resend-postal",
+            Some(&app.key.clone()),
+            &[],
+            Some(b"")
+        )
+        .await
+        .status,
+        404
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_to_verify_box_names_the_document_the_patient_the_reason_and_what_to_do_next() {
+    let app = spawn_app().await;
+    let key = app.key.clone();
+    let body = serde_json::to_vec(&json!({
+        "first_name": "Yves",
+        "last_name": "Marchand",
+        "email": "yves@example.org",
+        "birth_date": "1970-01-01"
+    }))
+    .unwrap();
+    let r = app
+        .send("PUT", "/v1/patients/p4", Some(&key), &[], Some(&body))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        app.upload_as(&key, "d4", "p4", &sample_pdf("A"))
+            .await
+            .status,
+        201
+    );
+    app.engine.dispatch_all_due().await.unwrap();
+    let bounce =
+        serde_json::to_vec(&json!({"type": "delivery.bounced", "document": "d4"})).unwrap();
+    let r = app
+        .send("POST", "/v1/events", Some(&key), &[], Some(&bounce))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    app.engine.dispatch_all_due().await.unwrap();
+
+    let inbox = app.get("/v1/inbox?box=to_verify").await.json();
+    let items = inbox["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{inbox}");
+    let entry = &items[0];
+    assert_eq!(entry["document"], "d4");
+    assert_eq!(entry["document_title"], "Compte rendu de consultation");
+    assert_eq!(entry["patient_name"], "Yves Marchand");
+    assert!(
+        entry["reason"]
+            .as_str()
+            .unwrap()
+            .contains("aucune adresse postale"),
+        "{entry}"
+    );
+    assert_eq!(
+        entry["actions"],
+        json!(["fix_address", "fix_email", "resolve"])
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_document_routes() {
+    let app = spawn_app().await;
+    let doc = app
+        .send("GET", "/v1/openapi.json", None, &[], None)
+        .await
+        .json();
+    for (method, path) in [
+        ("post", "/v1/documents"),
+        ("get", "/v1/documents/{id}"),
+        ("post", "/v1/documents/{id}/resend-postal"),
+        ("get", "/d/{token}"),
+        ("post", "/d/{token}"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is not documented"
+        );
+    }
+    app.stop().await;
+}
+
+/// A manual letter still waiting when the patient is re-planned (any change to their file) stays
+/// pending: reconciliation leaves the rows it did not plan alone (tasks, manual resends).
+#[tokio::test]
+async fn a_pending_manual_letter_survives_a_replan_of_its_patient() {
+    let app = spawn_app().await;
+    assert_eq!(app.upload("d1", &sample_pdf("A")).await.status, 201);
+    app.engine.dispatch_all_due().await.unwrap();
+    let key = app.key.clone();
+    let r = app
+        .send(
+            "POST",
+            "/v1/documents/d1/resend-postal",
+            Some(&key),
+            &[],
+            Some(b""),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    app.put_patient(&key, "p1", "1980-03-03").await;
+    let details = app.get("/v1/documents/d1").await.json();
+    let manual = details["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["key"] == "d:d1/manual_postal/postal/1")
+        .cloned()
+        .unwrap();
+    assert_eq!(manual["status"], "planned", "{manual}");
+    assert!(manual["reason"].is_null(), "{manual}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_bounced_document_is_printed_as_a_letter_with_the_decrypted_document_appended() {
+    let print_dir = temp_dir();
+    let app = spawn_app_with_postal(
+        ServerConfig::default(),
+        Some(Arc::new(rappel_channels::postal::PrintBatch::new(
+            &print_dir,
+        ))),
+    )
+    .await;
+    let key = app.key.clone();
+    let pdf =
+        rappel_channels::postal::merge_pdfs(&[sample_pdf("Page 1"), sample_pdf("Page 2")]).unwrap();
+    assert_eq!(app.upload("d1", &pdf).await.status, 201);
+    app.engine.dispatch_all_due().await.unwrap();
+    let bounce =
+        serde_json::to_vec(&json!({"type": "delivery.bounced", "document": "d1"})).unwrap();
+    let r = app
+        .send("POST", "/v1/events", Some(&key), &[], Some(&bounce))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    app.engine.dispatch_all_due().await.unwrap();
+
+    let details = app.get("/v1/documents/d1").await.json();
+    let letter = details["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["channel"] == "postal")
+        .cloned()
+        .unwrap();
+    assert_eq!(letter["status"], "sent", "{details}");
+    assert_eq!(letter["auto_resend"], true);
+
+    // The print batch of the day (the transport dates it by the machine's clock).
+    let today = jiff::Zoned::now().date();
+    let batch = rappel_channels::postal::assemble_batch(&print_dir, today).unwrap();
+    assert_eq!(batch.letters, 1);
+    assert_eq!(
+        batch.pages, 3,
+        "the cover page and the document's two pages"
+    );
+    let csv = std::fs::read_to_string(&batch.csv).unwrap();
+    assert!(
+        csv.contains("Jeanne Dupont;75011 PARIS;Compte rendu de consultation;3"),
+        "{csv}"
+    );
+    app.stop().await;
+    std::fs::remove_dir_all(&print_dir).unwrap();
+}

@@ -1,0 +1,770 @@
+//! Black-box tests of templates, the test send and outbound webhooks: the real router on a
+//! loopback port, a fresh in-memory database and a simulated clock per test, the queue driven
+//! by the test (`dispatch_all_due`, `deliver_webhooks`) as the worker loop does, and a real
+//! webhook receiver on loopback.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use jiff::Timestamp;
+use rappel_channels::Recorder;
+use rappel_channels::sms::webhook::SigningKey;
+use rappel_engine::{Engine, EngineConfig, SimClock, Transports};
+use rappel_store::Store;
+use serde_json::{Map, Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+// ---- the app ----------------------------------------------------------------------------------
+
+/// A Monday.
+const START: &str = "2026-03-02T08:00:00+01:00";
+
+struct TestApp {
+    addr: SocketAddr,
+    engine: Engine,
+    clock: SimClock,
+    recorder: Recorder,
+    key: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+async fn spawn_app() -> TestApp {
+    let store = Store::connect("sqlite::memory:")
+        .await
+        .expect("in-memory store");
+    store.migrate().await.expect("migrations");
+    let clock = SimClock::new(START.parse().unwrap());
+    let recorder = Recorder::default();
+    let engine = Engine::new(
+        store,
+        Arc::new(clock.clone()),
+        Transports::all(Arc::new(recorder.clone())),
+        EngineConfig::default(),
+    );
+    let key = engine
+        .create_practice("Cabinet A", "doctolib", "Europe/Paris", Map::new())
+        .await
+        .expect("practice")
+        .api_key;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (shutdown, stop) = oneshot::channel::<()>();
+    let server = tokio::spawn(rappel_server::serve(engine.clone(), listener, async move {
+        let _ = stop.await;
+    }));
+    TestApp {
+        addr,
+        engine,
+        clock,
+        recorder,
+        key,
+        shutdown: Some(shutdown),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    async fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        let mut headers = vec![("Authorization".to_string(), format!("Bearer {}", self.key))];
+        let bytes = body
+            .map(|b| serde_json::to_vec(b).unwrap())
+            .unwrap_or_default();
+        if body.is_some() {
+            headers.push(("Content-Type".into(), "application/json".into()));
+        }
+        http(self.addr, method, path, &headers, &bytes).await
+    }
+
+    async fn json(&self, method: &str, path: &str, body: &Value) -> Reply {
+        self.send(method, path, Some(body)).await
+    }
+
+    /// A practitioner, a motive with instructions and a patient with email and mobile.
+    async fn directory(&self) {
+        for (path, body) in [
+            ("/v1/practitioners/dr1", json!({"name": "Dr Martin"})),
+            (
+                "/v1/motives/m1",
+                json!({"name": "Détartrage", "instructions": "Venir 10 minutes en avance."}),
+            ),
+            (
+                "/v1/patients/p1",
+                json!({
+                    "first_name": "Jeanne",
+                    "last_name": "Dupont",
+                    "email": "jeanne@example.org",
+                    "mobile": "06 12 34 56 78"
+                }),
+            ),
+        ] {
+            let r = self.json("PUT", path, &body).await;
+            assert!(r.status == 200 || r.status == 201, "{path}: {}", r.text());
+        }
+    }
+
+    async fn book(&self, id: &str, start: &str) {
+        let r = self
+            .json(
+                "POST",
+                "/v1/events",
+                &json!({
+                    "type": "appointment.booked",
+                    "id": id,
+                    "patient": "p1",
+                    "practitioner": "dr1",
+                    "motive": "m1",
+                    "start": start,
+                    "source": "staff"
+                }),
+            )
+            .await;
+        assert_eq!(r.status, 202, "{}", r.text());
+    }
+
+    async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let ended = tokio::time::timeout(Duration::from_secs(5), server).await;
+            ended
+                .expect("the server stops after shutdown")
+                .unwrap()
+                .unwrap();
+        }
+    }
+}
+
+// ---- a minimal HTTP/1.1 client -----------------------------------------------------------------
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    /// Asserts an RFC 9457 problem with this status, and returns its body.
+    fn problem(&self, status: u16) -> Value {
+        assert_eq!(self.status, status, "{}", self.text());
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json")
+        );
+        let body = self.json();
+        assert_eq!(body["status"], status);
+        for member in ["type", "title", "detail"] {
+            assert!(body[member].is_string(), "problem without {member}: {body}");
+        }
+        body
+    }
+}
+
+/// One request on a fresh connection (`Connection: close`), read to the end.
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Reply {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (mut reader, mut writer) = stream.into_split();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    // Written concurrently with the read: a server may answer (413) before reading everything.
+    let write = tokio::spawn(async move {
+        let _ = writer.write_all(&bytes).await;
+        writer
+    });
+    let mut raw = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match reader.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+                // A reset after the answer (the server closed with our body unread) ends it.
+                Err(_) => break,
+            }
+        }
+    })
+    .await;
+    read.expect("the server answers within 20 s");
+    drop(write.await);
+    parse_reply(&raw)
+}
+
+fn parse_reply(raw: &[u8]) -> Reply {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no complete head in {:?}", String::from_utf8_lossy(raw)));
+    let head = std::str::from_utf8(&raw[..end]).expect("ASCII head");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let rest = &raw[end + 4..];
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        dechunk(rest)
+    } else if let Some((_, len)) = headers.iter().find(|(n, _)| n == "content-length") {
+        rest[..len.parse::<usize>().unwrap().min(rest.len())].to_vec()
+    } else {
+        rest.to_vec()
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
+        let size_text = std::str::from_utf8(&data[..eol]).unwrap();
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            break;
+        }
+        let start = eol + 2;
+        body.extend_from_slice(&data[start..start + size]);
+        data = &data[start + size + 2..];
+    }
+    body
+}
+
+// ---- templates -------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_invalid_template_is_refused_with_its_part_and_line() {
+    let app = spawn_app().await;
+    let r = app
+        .json(
+            "PUT",
+            "/v1/templates/reminder/email?locale=fr",
+            &json!({"text": "Bonjour {{ patient.first_name }},\n{{ rendezvous.heure }}\n"}),
+        )
+        .await;
+    let problem = r.problem(422);
+    assert_eq!(problem["field"], "text");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("line 2"),
+        "{problem}"
+    );
+    let r = app
+        .json(
+            "PUT",
+            "/v1/templates/reminder/sms",
+            &json!({"text": "{% for a in appointments %}{{ a.date_text }}"}),
+        )
+        .await;
+    assert_eq!(r.problem(422)["field"], "text");
+    // A part the channel does not have, and an unknown kind.
+    let r = app
+        .json(
+            "PUT",
+            "/v1/templates/reminder/sms",
+            &json!({"html": "<p>x</p>"}),
+        )
+        .await;
+    assert_eq!(r.problem(422)["field"], "html");
+    app.send("GET", "/v1/templates/birthday/email", None)
+        .await
+        .problem(404);
+    // Nothing was stored.
+    let view = app
+        .send("GET", "/v1/templates/reminder/email", None)
+        .await
+        .json();
+    assert_eq!(view["origin"], "default");
+    assert!(
+        view["parts"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Nous vous rappelons votre rendez-vous")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_practice_template_is_used_by_the_next_message_and_deleting_it_restores_the_default() {
+    let app = spawn_app().await;
+    app.directory().await;
+    let r = app
+        .json(
+            "PUT",
+            "/v1/templates/confirmation/email",
+            &json!({
+                "subject": "RDV confirmé le {{ appointments[0].date_text }}",
+                "text": "Bonjour {{ patient.first_name }}, à {{ appointments[0].time_text }} avec {{ appointments[0].practitioner }}.\n",
+                "html": "<p>{{ patient.first_name }} &mdash; {{ appointments[0].time_text }}</p>"
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["origin"], "practice");
+    let list = app
+        .send("GET", "/v1/templates?locale=fr", None)
+        .await
+        .json();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 11 * 4);
+    assert_eq!(
+        items.iter().filter(|v| v["origin"] == "practice").count(),
+        1
+    );
+
+    app.book("a1", "2026-03-12T09:30:00+01:00").await;
+    app.engine.dispatch_all_due().await.unwrap();
+    let sent = app.recorder.sent();
+    let confirmation = sent
+        .iter()
+        .find(|r| r.message.id.contains("confirmation") && r.message.channel.as_str() == "email")
+        .unwrap_or_else(|| {
+            panic!(
+                "no confirmation email in {:?}",
+                sent.iter().map(|r| &r.message.id).collect::<Vec<_>>()
+            )
+        });
+    assert_eq!(
+        confirmation.message.subject.as_deref(),
+        Some("RDV confirmé le jeudi 12 mars 2026")
+    );
+    assert_eq!(
+        confirmation.message.text,
+        "Bonjour Jeanne, à 09h30 avec Dr Martin.\n"
+    );
+    assert_eq!(
+        confirmation.message.html.as_deref(),
+        Some("<p>Jeanne &mdash; 09h30</p>")
+    );
+
+    let r = app
+        .send("DELETE", "/v1/templates/confirmation/email", None)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    app.book("a2", "2026-03-13T10:00:00+01:00").await;
+    app.engine.dispatch_all_due().await.unwrap();
+    let sent = app.recorder.sent();
+    let second = sent
+        .iter()
+        .find(|r| r.message.id.contains("a2") && r.message.channel.as_str() == "email")
+        .expect("a second confirmation");
+    assert!(
+        second
+            .message
+            .text
+            .starts_with("Bonjour Jeanne Dupont,\n\nVotre rendez-vous est confirmé : vendredi 13 mars 2026 à 10h00 avec Dr Martin (Détartrage)."),
+        "{}",
+        second.message.text
+    );
+    assert!(
+        second
+            .message
+            .text
+            .contains("Consignes : Venir 10 minutes en avance.")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_preview_renders_sources_or_names_the_line_at_fault_and_counts_sms_segments() {
+    let app = spawn_app().await;
+    let r = app
+        .json(
+            "POST",
+            "/v1/templates/preview",
+            &json!({"kind": "reminder", "channel": "sms", "text": "{{ practice.name }} : RDV {{ appointments[0].date_text }} à {{ appointments[0].time_text }}"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["ok"], true);
+    let part = &body["parts"][0];
+    assert_eq!(part["part"], "text");
+    assert!(
+        part["output"]
+            .as_str()
+            .unwrap()
+            .starts_with("Cabinet A : RDV mardi 3 mars 2026 à 09h30"),
+        "{part}"
+    );
+    assert_eq!(part["sms_segments"], 1);
+    let r = app
+        .json(
+            "POST",
+            "/v1/templates/preview",
+            &json!({"kind": "reminder", "channel": "email", "locale": "en", "subject": "ok", "text": "line one\n{% if %}"}),
+        )
+        .await;
+    let body = r.json();
+    assert_eq!(body["ok"], false);
+    let text = body["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["part"] == "text")
+        .unwrap();
+    assert_eq!(text["error"]["line"], 2, "{text}");
+    let html = body["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["part"] == "html")
+        .unwrap();
+    assert!(
+        html["output"]
+            .as_str()
+            .unwrap()
+            .contains("Hello Jeanne Exemple,")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_test_send_hands_the_sample_message_to_the_channel_at_once() {
+    let app = spawn_app().await;
+    app.directory().await;
+    let r = app
+        .json(
+            "POST",
+            "/v1/test-send",
+            &json!({"kind": "reminder", "channel": "sms", "to": "06 98 76 54 32"}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["accepted"], true);
+    assert_eq!(body["to"], "+33698765432");
+    let sent = app.recorder.sent();
+    assert_eq!(sent.len(), 1);
+    let message = &sent[0].message;
+    assert!(message.id.starts_with("test-"));
+    assert_eq!(message.to, "+33698765432");
+    assert_eq!(
+        message.text,
+        "Cabinet A : Nous vous rappelons votre rendez-vous : mardi 3 mars 2026 à 09h30 avec Dr Martin, 12 rue de la Paix, 75002 Paris."
+    );
+    assert_eq!(body["rendered"]["text"], message.text.as_str());
+
+    let r = app
+        .json(
+            "POST",
+            "/v1/test-send",
+            &json!({"kind": "no_show", "channel": "email", "to": "moi@example.org"}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let sent = app.recorder.sent();
+    assert_eq!(sent.len(), 2);
+    assert!(
+        sent[1]
+            .message
+            .html
+            .as_deref()
+            .unwrap()
+            .contains("Jeanne Exemple")
+    );
+
+    // `to` is checked for its channel; nothing is sent.
+    for (channel, to) in [
+        ("sms", "01 44 55 66 77"),
+        ("email", "not an address"),
+        ("push", "http://x"),
+    ] {
+        let r = app
+            .json(
+                "POST",
+                "/v1/test-send",
+                &json!({"kind": "reminder", "channel": channel, "to": to}),
+            )
+            .await;
+        assert_eq!(r.problem(422)["field"], "to", "{channel} {to}");
+    }
+    assert_eq!(app.recorder.sent().len(), 2);
+    app.stop().await;
+}
+
+// ---- outbound webhooks ----------------------------------------------------------------------------
+
+/// (webhook-id, webhook-timestamp, webhook-signature, body) of one request.
+type Seen = (String, String, String, String);
+
+#[derive(Clone, Default)]
+struct Receiver {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    /// The answers to give, in order; 204 once they are spent.
+    answers: Arc<Mutex<std::collections::VecDeque<StatusCode>>>,
+}
+
+impl Receiver {
+    fn answering(answers: &[StatusCode]) -> Receiver {
+        Receiver {
+            answers: Arc::new(Mutex::new(answers.iter().copied().collect())),
+            ..Receiver::default()
+        }
+    }
+}
+
+async fn spawn_receiver(receiver: Receiver) -> SocketAddr {
+    async fn handle(
+        axum::extract::State(receiver): axum::extract::State<Receiver>,
+        headers: HeaderMap,
+        body: String,
+    ) -> StatusCode {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let mut seen = receiver.seen.lock().unwrap();
+        seen.push((
+            header("webhook-id"),
+            header("webhook-timestamp"),
+            header("webhook-signature"),
+            body,
+        ));
+        receiver
+            .answers
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(StatusCode::NO_CONTENT)
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(handle))
+        .with_state(receiver);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+#[tokio::test]
+async fn status_changes_are_posted_signed_and_retried_after_a_server_error() {
+    let app = spawn_app().await;
+    app.directory().await;
+    // The first request fails, as a receiver that is being redeployed would.
+    let receiver = Receiver::answering(&[StatusCode::INTERNAL_SERVER_ERROR]);
+    let receiver_addr = spawn_receiver(receiver.clone()).await;
+    let r = app
+        .json(
+            "PUT",
+            "/v1/webhook",
+            &json!({"url": format!("http://{receiver_addr}/hook")}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let secret = r.json()["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"));
+    let shown = app.send("GET", "/v1/webhook", None).await.json();
+    assert!(
+        shown.get("secret").is_none(),
+        "the secret is shown once: {shown}"
+    );
+    app.json("PUT", "/v1/webhook", &json!({"url": "ftp://x"}))
+        .await
+        .problem(422);
+
+    app.book("a1", "2026-03-12T09:30:00+01:00").await;
+    app.engine.dispatch_all_due().await.unwrap();
+    assert!(!app.recorder.sent().is_empty());
+    // The first attempt meets a 500 and is kept for later.
+    assert!(app.engine.deliver_webhooks().await.unwrap() >= 1);
+    let deliveries = app.send("GET", "/v1/webhook/deliveries", None).await.json();
+    let first = deliveries["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["last_error"].is_string())
+        .unwrap_or_else(|| panic!("no failed attempt in {deliveries}"))
+        .clone();
+    assert_eq!(first["status"], "pending");
+    assert_eq!(first["attempts"], 1);
+    // Not before its backoff…
+    let before = receiver.seen.lock().unwrap().len();
+    app.engine.deliver_webhooks().await.unwrap();
+    assert_eq!(receiver.seen.lock().unwrap().len(), before);
+    // …then again, delivered.
+    app.clock
+        .set(app.engine.now() + jiff::SignedDuration::from_mins(2));
+    app.engine.deliver_webhooks().await.unwrap();
+    let deliveries = app.send("GET", "/v1/webhook/deliveries", None).await.json();
+    for d in deliveries["items"].as_array().unwrap() {
+        assert_eq!(d["status"], "delivered", "{d}");
+    }
+    let retried = deliveries["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == first["id"])
+        .unwrap();
+    assert_eq!(retried["attempts"], 2);
+
+    let key = SigningKey::parse(&secret).unwrap();
+    let seen = receiver.seen.lock().unwrap().clone();
+    assert!(seen.len() >= 2);
+    assert_eq!(
+        seen[0].0,
+        seen.iter().rev().find(|s| s.0 == seen[0].0).unwrap().0
+    );
+    assert_eq!(
+        seen.iter().filter(|s| s.0 == seen[0].0).count(),
+        2,
+        "the retry keeps its id"
+    );
+    for (id, timestamp, signature, body) in &seen {
+        let ts: i64 = timestamp.parse().unwrap();
+        assert!((Timestamp::now().as_second() - ts).abs() < 300);
+        assert_eq!(&key.sign(id, ts, body.as_bytes()), signature);
+        let event: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(event["type"], "notification.sent");
+        assert_eq!(event["data"]["status"], "sent");
+        assert!(event["data"]["appointments"][0] == "a1", "{event}");
+        // No rendered text and no contact details leave in an event.
+        assert!(!body.contains("jeanne@example.org") && !body.contains("Bonjour"));
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_template_and_webhook_routes() {
+    let app = spawn_app().await;
+    let doc = http(app.addr, "GET", "/v1/openapi.json", &[], b"")
+        .await
+        .json();
+    for (method, path) in [
+        ("get", "/v1/templates"),
+        ("get", "/v1/templates/{kind}/{channel}"),
+        ("put", "/v1/templates/{kind}/{channel}"),
+        ("delete", "/v1/templates/{kind}/{channel}"),
+        ("post", "/v1/templates/preview"),
+        ("post", "/v1/test-send"),
+        ("get", "/v1/webhook"),
+        ("put", "/v1/webhook"),
+        ("delete", "/v1/webhook"),
+        ("get", "/v1/webhook/deliveries"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is not documented"
+        );
+    }
+    app.stop().await;
+}
+
+/// The statuses of the practice's webhook events, after one confirmation email was sent.
+async fn one_event(app: &TestApp, receiver: &Receiver) -> SocketAddr {
+    app.directory().await;
+    let addr = spawn_receiver(receiver.clone()).await;
+    let r = app
+        .json(
+            "PUT",
+            "/v1/webhook",
+            &json!({"url": format!("http://{addr}/hook"), "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.json().get("secret").is_none(),
+        "a given secret is not echoed"
+    );
+    app.book("a1", "2026-03-12T09:30:00+01:00").await;
+    app.engine.dispatch_all_due().await.unwrap();
+    addr
+}
+
+async fn statuses(app: &TestApp) -> Vec<(String, i64)> {
+    let deliveries = app.send("GET", "/v1/webhook/deliveries", None).await.json();
+    deliveries["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["status"].as_str().unwrap().to_string(),
+                d["attempts"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_event_the_receiver_refuses_fails_at_once() {
+    let app = spawn_app().await;
+    let receiver = Receiver::answering(&[StatusCode::BAD_REQUEST; 10]);
+    one_event(&app, &receiver).await;
+    app.engine.deliver_webhooks().await.unwrap();
+    let all = statuses(&app).await;
+    assert!(!all.is_empty());
+    assert!(all.iter().all(|(s, n)| s == "failed" && *n == 1), "{all:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_event_still_failing_after_24_hours_is_given_up() {
+    let app = spawn_app().await;
+    let receiver = Receiver::answering(&[StatusCode::SERVICE_UNAVAILABLE; 100]);
+    one_event(&app, &receiver).await;
+    let mut rounds = 0;
+    loop {
+        app.engine.deliver_webhooks().await.unwrap();
+        let all = statuses(&app).await;
+        if all.iter().all(|(s, _)| s == "failed") {
+            // The clock jumps 6 hours between runs: one attempt each, until the next one would
+            // fall more than 24 hours after the event.
+            assert!(all.iter().all(|(_, n)| *n == 5), "{all:?}");
+            break;
+        }
+        assert!(all.iter().all(|(s, _)| s == "pending"), "{all:?}");
+        rounds += 1;
+        assert!(rounds < 40, "never given up: {all:?}");
+        app.clock
+            .set(app.engine.now() + jiff::SignedDuration::from_hours(6));
+    }
+    assert!(
+        app.engine.now()
+            >= START.parse::<Timestamp>().unwrap() + jiff::SignedDuration::from_hours(24)
+    );
+    app.stop().await;
+}
