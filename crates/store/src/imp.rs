@@ -37,12 +37,19 @@ pub struct Store {
     backend: Backend,
     /// Kept for PostgreSQL's LISTEN connection, which `Any` cannot open.
     url: std::sync::Arc<str>,
+    /// SQLite has one writer at a time. Its busy handler retries with sleeps, so under steady
+    /// contention a waiting writer can starve past the busy timeout ("database is locked");
+    /// queueing this process's writers on a fair async mutex first makes them take turns.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A write transaction (`BEGIN IMMEDIATE` on SQLite). Dropped without `commit`, it rolls back.
 pub struct Tx {
     inner: sqlx::Transaction<'static, sqlx::Any>,
     backend: Backend,
+    /// SQLite: this process's turn to write, released after the transaction (fields drop in
+    /// order: the transaction first).
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -144,6 +151,7 @@ impl Store {
             pool,
             backend: target.backend,
             url: std::sync::Arc::from(url),
+            writer: std::sync::Arc::default(),
         })
     }
 
@@ -177,12 +185,28 @@ impl Store {
             // A deferred SQLite transaction that reads and then writes fails with SQLITE_BUSY
             // when another writer got there first; taking the write lock up front makes it wait
             // (busy_timeout) instead.
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Sqlite => {
+                // Bounded, so that a task that (wrongly) opens a second transaction while holding
+                // one gets an error instead of waiting forever.
+                let turn = tokio::time::timeout(
+                    std::time::Duration::from_secs(30),
+                    self.writer.clone().lock_owned(),
+                )
+                .await
+                .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))?;
+                let inner = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                return Ok(Tx {
+                    inner,
+                    backend: self.backend,
+                    _turn: Some(turn),
+                });
+            }
             Backend::Postgres => self.pool.begin().await?,
         };
         Ok(Tx {
             inner,
             backend: self.backend,
+            _turn: None,
         })
     }
 
