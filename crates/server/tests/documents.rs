@@ -3,39 +3,23 @@
 //! consultation recorded (and the letter planned for an unread document superseded), wrong
 //! answers locking the link, expired and foreign tokens, erasure removing the files.
 //!
-//! The HTTP client and the app harness are copied from `api.rs`: each test file is its own crate.
+//! The HTTP client and the app harness are those of `common/mod.rs`.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use jiff::SignedDuration;
-use rappel_channels::{Letter, Recorder};
+use rappel_channels::Letter;
 use rappel_domain::notification::Channel;
-use rappel_engine::{DocumentsConfig, Engine, EngineConfig, SimClock, Transports};
+use rappel_engine::{DocumentsConfig, EngineConfig};
 use rappel_server::ServerConfig;
-use rappel_store::Store;
 use serde_json::{Map, Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-const START: &str = "2026-03-02T08:00:00+01:00";
+mod common;
+use common::*;
+
 /// A fixed documents key (32 bytes, base64), as `RAPPEL_DOCUMENTS_KEY` would give it.
 const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-
-struct TestApp {
-    addr: SocketAddr,
-    engine: Engine,
-    clock: SimClock,
-    recorder: Recorder,
-    key: String,
-    documents_dir: PathBuf,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<std::io::Result<()>>>,
-}
 
 fn temp_dir() -> PathBuf {
     let mut bytes = [0u8; 8];
@@ -81,58 +65,31 @@ async fn spawn_app_with_postal(
     config: ServerConfig,
     postal: Option<Arc<dyn rappel_channels::Transport>>,
 ) -> TestApp {
-    let store = Store::connect("sqlite::memory:")
-        .await
-        .expect("in-memory store");
-    store.migrate().await.expect("migrations");
-    let clock = SimClock::new(START.parse().unwrap());
-    let recorder = Recorder::default();
     let documents_dir = temp_dir();
-    let engine = Engine::new(
-        store,
-        Arc::new(clock.clone()),
-        Transports {
-            postal: postal.unwrap_or_else(|| Arc::new(recorder.clone())),
-            ..Transports::all(Arc::new(recorder.clone()))
-        },
-        EngineConfig {
+    let app = spawn_app_from(Setup {
+        config,
+        engine: EngineConfig {
             public_url: "https://rappel.example".into(),
             documents: DocumentsConfig::in_dir(&documents_dir).with_key(KEY),
             ..EngineConfig::default()
         },
-    );
-    let key = engine
-        .create_practice("Cabinet Lumière", "lifen", "Europe/Paris", lifen_settings())
-        .await
-        .expect("practice")
-        .api_key;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (shutdown, stop) = oneshot::channel::<()>();
-    let server = tokio::spawn(rappel_server::serve_with(
-        engine.clone(),
-        config,
-        listener,
-        async move {
-            let _ = stop.await;
-        },
-    ));
-    let app = TestApp {
-        addr,
-        engine,
-        clock,
-        recorder,
-        key,
-        documents_dir,
-        shutdown: Some(shutdown),
-        server: Some(server),
-    };
+        postal,
+        practice_name: "Cabinet Lumière",
+        preset: "lifen",
+        settings: lifen_settings(),
+        documents_dir: Some(documents_dir),
+    })
+    .await;
     let key = app.key.clone();
     app.put_patient(&key, "p1", "1980-03-02").await;
     app
 }
 
 impl TestApp {
+    fn documents_dir(&self) -> &std::path::Path {
+        self.documents_dir.as_deref().expect("a documents folder")
+    }
+
     fn advance(&self, by: SignedDuration) {
         self.clock.set(self.engine.now() + by);
     }
@@ -156,33 +113,6 @@ impl TestApp {
             )
             .await;
         assert!(r.status == 201 || r.status == 200, "{}", r.text());
-    }
-
-    async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        key: Option<&str>,
-        headers: &[(&str, &str)],
-        body: Option<&[u8]>,
-    ) -> Reply {
-        let mut all: Vec<(String, String)> = Vec::new();
-        if let Some(key) = key {
-            all.push(("Authorization".into(), format!("Bearer {key}")));
-        }
-        if body.is_some()
-            && !headers
-                .iter()
-                .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-        {
-            all.push(("Content-Type".into(), "application/json".into()));
-        }
-        all.extend(headers.iter().map(|(n, v)| (n.to_string(), v.to_string())));
-        http(self.addr, method, path, &all, body.unwrap_or_default()).await
-    }
-
-    async fn get(&self, path: &str) -> Reply {
-        self.send("GET", path, Some(&self.key), &[], None).await
     }
 
     async fn upload_as(&self, key: &str, id: &str, patient: &str, pdf: &[u8]) -> Reply {
@@ -241,20 +171,6 @@ impl TestApp {
         )
         .await
     }
-
-    async fn stop(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let ended = tokio::time::timeout(Duration::from_secs(5), server).await;
-            ended
-                .expect("the server stops after shutdown")
-                .unwrap()
-                .unwrap();
-        }
-        let _ = std::fs::remove_dir_all(&self.documents_dir);
-    }
 }
 
 /// A small, real PDF: a one-page letter with no document of its own.
@@ -296,118 +212,6 @@ fn multipart(fields: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-// ---- the HTTP client (from api.rs) ----------------------------------------------------------------
-
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
-    }
-}
-
-async fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-) -> Reply {
-    let stream = TcpStream::connect(addr).await.expect("connect");
-    let (mut reader, mut writer) = stream.into_split();
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
-        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    let mut bytes = request.into_bytes();
-    bytes.extend_from_slice(body);
-    let write = tokio::spawn(async move {
-        let _ = writer.write_all(&bytes).await;
-        writer
-    });
-    let mut raw = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(20), async {
-        let mut buf = [0u8; 16 * 1024];
-        loop {
-            match reader.read(&mut buf).await {
-                Ok(0) => break,
-                Ok(n) => raw.extend_from_slice(&buf[..n]),
-                Err(_) => break,
-            }
-        }
-    })
-    .await;
-    read.expect("the server answers within 20 s");
-    drop(write.await);
-    parse_reply(&raw)
-}
-
-fn parse_reply(raw: &[u8]) -> Reply {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no complete head in {:?}", String::from_utf8_lossy(raw)));
-    let head = std::str::from_utf8(&raw[..end]).expect("ASCII head");
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap();
-    let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let rest = &raw[end + 4..];
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked {
-        dechunk(rest)
-    } else if let Some((_, len)) = headers.iter().find(|(n, _)| n == "content-length") {
-        rest[..len.parse::<usize>().unwrap().min(rest.len())].to_vec()
-    } else {
-        rest.to_vec()
-    };
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
-        let size_text = std::str::from_utf8(&data[..eol]).unwrap();
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            break;
-        }
-        let start = eol + 2;
-        body.extend_from_slice(&data[start..start + size]);
-        data = &data[start + size + 2..];
-    }
-    body
-}
-
 fn files_in(dir: &std::path::Path) -> Vec<Vec<u8>> {
     std::fs::read_dir(dir)
         .map(|entries| {
@@ -432,7 +236,7 @@ async fn an_uploaded_document_is_stored_encrypted_mailed_as_a_link_and_consulted
     assert_eq!(r.json()["document"]["file"]["size"], pdf.len());
 
     // One file, and not the PDF in clear.
-    let stored = files_in(&app.documents_dir);
+    let stored = files_in(app.documents_dir());
     assert_eq!(stored.len(), 1);
     assert!(!stored[0].starts_with(b"%PDF-"));
     assert_eq!(
@@ -633,7 +437,7 @@ async fn uploads_are_checked_for_size_type_and_fields() {
         .await;
     assert_eq!(unknown_patient.status, 422, "{}", unknown_patient.text());
     assert!(
-        files_in(&app.documents_dir).is_empty(),
+        files_in(app.documents_dir()).is_empty(),
         "a refused upload leaves no file"
     );
     app.stop().await;
@@ -644,7 +448,7 @@ async fn erasing_the_patient_deletes_their_document_files() {
     let app = spawn_app().await;
     assert_eq!(app.upload("d1", &sample_pdf("A")).await.status, 201);
     let link = app.link_of_latest_email().await;
-    assert_eq!(files_in(&app.documents_dir).len(), 1);
+    assert_eq!(files_in(app.documents_dir()).len(), 1);
     let r = app
         .send(
             "DELETE",
@@ -655,7 +459,7 @@ async fn erasing_the_patient_deletes_their_document_files() {
         )
         .await;
     assert!(r.status < 300, "{}", r.text());
-    assert!(files_in(&app.documents_dir).is_empty());
+    assert!(files_in(app.documents_dir()).is_empty());
     assert_eq!(app.send("GET", &link, None, &[], None).await.status, 404);
     app.stop().await;
 }

@@ -1,59 +1,30 @@
 //! `PUT` and `DELETE /v1/patients/{id}/push-subscriptions` through the real router on a
 //! loopback port, with a fresh in-memory database.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
-use rappel_channels::Recorder;
-use rappel_engine::{Engine, EngineConfig, SimClock, Transports};
-use rappel_store::Store;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
+
+mod common;
+use common::*;
 
 const P256DH: &str =
     "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
 const AUTH: &str = "BTBZMqHH6r4Tts7J_aSIgg";
 const ENDPOINT: &str = "https://updates.push.services.mozilla.com/wpush/v2/gAAAAABk";
 
-struct App {
-    addr: SocketAddr,
-    engine: Engine,
-    practice: String,
-    key: String,
+/// The app of `common/mod.rs`, for a practice named "Cabinet".
+async fn spawn_app() -> TestApp {
+    spawn_app_from(Setup {
+        practice_name: "Cabinet",
+        ..Setup::default()
+    })
+    .await
 }
 
-async fn spawn_app() -> App {
-    let store = Store::connect("sqlite::memory:").await.unwrap();
-    store.migrate().await.unwrap();
-    let engine = Engine::new(
-        store,
-        Arc::new(SimClock::new("2026-03-02T08:00:00+01:00".parse().unwrap())),
-        Transports::all(Arc::new(Recorder::default())),
-        EngineConfig::default(),
-    );
-    let created = engine
-        .create_practice("Cabinet", "doctolib", "Europe/Paris", Map::new())
-        .await
-        .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(rappel_server::serve(
-        engine.clone(),
-        listener,
-        std::future::pending(),
-    ));
-    App {
-        addr,
-        engine,
-        practice: created.id,
-        key: created.api_key,
-    }
-}
-
-impl App {
+impl TestApp {
     /// One request with `Connection: close`; answers the status and the JSON body, if any.
-    async fn send(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    async fn send_json(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let request = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
@@ -82,7 +53,7 @@ impl App {
 
     async fn put_patient(&self) {
         let (status, _) = self
-            .send(
+            .send_json(
                 "PUT",
                 "/v1/patients/p1",
                 Some(&json!({"first_name": "Jeanne", "last_name": "Durand"})),
@@ -106,10 +77,14 @@ async fn a_browser_subscription_is_recorded_replaced_and_removed() {
     app.put_patient().await;
     let path = "/v1/patients/p1/push-subscriptions";
 
-    let (status, body) = app.send("PUT", path, Some(&subscription(ENDPOINT))).await;
+    let (status, body) = app
+        .send_json("PUT", path, Some(&subscription(ENDPOINT)))
+        .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["endpoint"], ENDPOINT);
-    let (status, _) = app.send("PUT", path, Some(&subscription(ENDPOINT))).await;
+    let (status, _) = app
+        .send_json("PUT", path, Some(&subscription(ENDPOINT)))
+        .await;
     assert_eq!(status, 200, "the same endpoint again replaces it");
     let patient = app.engine.patient(&app.practice, "p1").await.unwrap();
     assert_eq!(patient.push_subscriptions.len(), 1);
@@ -117,7 +92,7 @@ async fn a_browser_subscription_is_recorded_replaced_and_removed() {
 
     // Replacing the patient from the practice software keeps the browser's subscription.
     let (status, _) = app
-        .send(
+        .send_json(
             "PUT",
             "/v1/patients/p1",
             Some(&json!({"first_name": "Jeanne", "last_name": "Martin"})),
@@ -129,11 +104,11 @@ async fn a_browser_subscription_is_recorded_replaced_and_removed() {
 
     let encoded: String = form_encode(ENDPOINT);
     let (status, _) = app
-        .send("DELETE", &format!("{path}?endpoint={encoded}"), None)
+        .send_json("DELETE", &format!("{path}?endpoint={encoded}"), None)
         .await;
     assert_eq!(status, 204);
     let (status, problem) = app
-        .send("DELETE", &format!("{path}?endpoint={encoded}"), None)
+        .send_json("DELETE", &format!("{path}?endpoint={encoded}"), None)
         .await;
     assert_eq!(status, 404, "{problem}");
     let patient = app.engine.patient(&app.practice, "p1").await.unwrap();
@@ -159,12 +134,12 @@ async fn a_bad_subscription_is_refused_naming_the_field() {
         (json!({"endpoint": ENDPOINT}), "keys"),
     ];
     for (body, field) in cases {
-        let (status, problem) = app.send("PUT", path, Some(&body)).await;
+        let (status, problem) = app.send_json("PUT", path, Some(&body)).await;
         assert_eq!(status, 422, "{body} → {problem}");
         assert_eq!(problem["field"], field, "{body} → {problem}");
     }
     let (status, _) = app
-        .send(
+        .send_json(
             "PUT",
             "/v1/patients/nobody/push-subscriptions",
             Some(&subscription(ENDPOINT)),

@@ -1,72 +1,15 @@
 //! Black-box tests of the scheduled-task API (`/v1/tasks`): the real router on a loopback port,
 //! a fresh in-memory database and a simulated clock per test, HTTP spoken for real. The test
 //! drives the scheduler and the dispatcher itself (`run_due_tasks`, `dispatch_all_due`), as the
-//! worker loop of the binary does. The app and the HTTP client are those of `api.rs`.
-
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+//! worker loop of the binary does. The app and the HTTP client are those of `common/mod.rs`.
 
 use jiff::{SignedDuration, Timestamp};
-use rappel_channels::Recorder;
-use rappel_engine::{Engine, EngineConfig, SimClock, Transports};
-use rappel_store::Store;
 use serde_json::{Map, Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-// ---- the app ----------------------------------------------------------------------------------
+mod common;
+use common::*;
 
-/// A Monday.
-const START: &str = "2026-03-02T08:00:00+01:00";
-
-struct TestApp {
-    addr: SocketAddr,
-    engine: Engine,
-    clock: SimClock,
-    recorder: Recorder,
-    /// The API key of the practice every helper speaks for (a doctolib practice).
-    key: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<std::io::Result<()>>>,
-}
-
-async fn spawn_app() -> TestApp {
-    let store = Store::connect("sqlite::memory:")
-        .await
-        .expect("in-memory store");
-    store.migrate().await.expect("migrations");
-    let clock = SimClock::new(START.parse().unwrap());
-    let recorder = Recorder::default();
-    let engine = Engine::new(
-        store,
-        Arc::new(clock.clone()),
-        Transports::all(Arc::new(recorder.clone())),
-        EngineConfig::default(),
-    );
-    let key = engine
-        .create_practice("Cabinet A", "doctolib", "Europe/Paris", Map::new())
-        .await
-        .expect("practice")
-        .api_key;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (shutdown, stop) = oneshot::channel::<()>();
-    let server = tokio::spawn(rappel_server::serve(engine.clone(), listener, async move {
-        let _ = stop.await;
-    }));
-    TestApp {
-        addr,
-        engine,
-        clock,
-        recorder,
-        key,
-        shutdown: Some(shutdown),
-        server: Some(server),
-    }
-}
+// ---- the app (common/mod.rs), and its helpers for these tests ---------------------------------
 
 impl TestApp {
     /// Another practice on the same server, and its key.
@@ -82,41 +25,15 @@ impl TestApp {
         self.clock.set(at.parse::<Timestamp>().unwrap());
     }
 
-    async fn send(&self, method: &str, path: &str, key: &str, body: Option<&Value>) -> Reply {
-        let mut headers = vec![("Authorization".to_string(), format!("Bearer {key}"))];
-        let bytes = body
-            .map(|b| serde_json::to_vec(b).unwrap())
-            .unwrap_or_default();
-        if body.is_some() {
-            headers.push(("Content-Type".into(), "application/json".into()));
-        }
-        http(self.addr, method, path, &headers, &bytes).await
-    }
-
-    async fn get(&self, path: &str) -> Reply {
-        self.send("GET", path, &self.key, None).await
-    }
-
-    async fn json(&self, method: &str, path: &str, body: &Value) -> Reply {
-        self.send(method, path, &self.key, Some(body)).await
+    async fn send_as(&self, method: &str, path: &str, key: &str, body: Option<&Value>) -> Reply {
+        let bytes = body.map(|b| serde_json::to_vec(b).unwrap());
+        self.send(method, path, Some(key), &[], bytes.as_deref())
+            .await
     }
 
     async fn put_patient(&self, id: &str, body: Value) {
         let r = self.json("PUT", &format!("/v1/patients/{id}"), &body).await;
         assert!(r.status == 201 || r.status == 200, "{}", r.text());
-    }
-
-    async fn stop(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let ended = tokio::time::timeout(Duration::from_secs(5), server).await;
-            ended
-                .expect("the server stops after shutdown")
-                .unwrap()
-                .unwrap();
-        }
     }
 }
 
@@ -144,136 +61,6 @@ fn with(base: Value, changes: Value) -> Value {
         }
     }
     Value::Object(object)
-}
-
-// ---- a minimal HTTP/1.1 client -----------------------------------------------------------------
-
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
-    }
-
-    /// Asserts an RFC 9457 problem with this status, and returns its body.
-    fn problem(&self, status: u16) -> Value {
-        assert_eq!(self.status, status, "{}", self.text());
-        assert_eq!(
-            self.header("content-type"),
-            Some("application/problem+json")
-        );
-        let body = self.json();
-        assert_eq!(body["status"], status);
-        for member in ["type", "title", "detail"] {
-            assert!(body[member].is_string(), "problem without {member}: {body}");
-        }
-        body
-    }
-}
-
-/// One request on a fresh connection (`Connection: close`), read to the end.
-async fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-) -> Reply {
-    let stream = TcpStream::connect(addr).await.expect("connect");
-    let (mut reader, mut writer) = stream.into_split();
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
-        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    let mut bytes = request.into_bytes();
-    bytes.extend_from_slice(body);
-    // Written concurrently with the read: a server may answer (413) before reading everything.
-    let write = tokio::spawn(async move {
-        let _ = writer.write_all(&bytes).await;
-        writer
-    });
-    let mut raw = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(20), async {
-        let mut buf = [0u8; 16 * 1024];
-        loop {
-            match reader.read(&mut buf).await {
-                Ok(0) => break,
-                Ok(n) => raw.extend_from_slice(&buf[..n]),
-                // A reset after the answer (the server closed with our body unread) ends it.
-                Err(_) => break,
-            }
-        }
-    })
-    .await;
-    read.expect("the server answers within 20 s");
-    drop(write.await);
-    parse_reply(&raw)
-}
-
-fn parse_reply(raw: &[u8]) -> Reply {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no complete head in {:?}", String::from_utf8_lossy(raw)));
-    let head = std::str::from_utf8(&raw[..end]).expect("ASCII head");
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap();
-    let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let rest = &raw[end + 4..];
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked {
-        dechunk(rest)
-    } else if let Some((_, len)) = headers.iter().find(|(n, _)| n == "content-length") {
-        rest[..len.parse::<usize>().unwrap().min(rest.len())].to_vec()
-    } else {
-        rest.to_vec()
-    };
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
-        let size_text = std::str::from_utf8(&data[..eol]).unwrap();
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            break;
-        }
-        let start = eol + 2;
-        body.extend_from_slice(&data[start..start + size]);
-        data = &data[start + size + 2..];
-    }
-    body
 }
 
 // ---- the tasks API -------------------------------------------------------------------------------
@@ -307,10 +94,12 @@ async fn a_task_is_created_with_201_read_back_listed_and_deleted_with_204() {
         "an existing id is refused"
     );
 
-    let deleted = app.send("DELETE", "/v1/tasks/bday", &app.key, None).await;
+    let deleted = app
+        .send_as("DELETE", "/v1/tasks/bday", &app.key, None)
+        .await;
     assert_eq!(deleted.status, 204);
     app.get("/v1/tasks/bday").await.problem(404);
-    app.send("DELETE", "/v1/tasks/bday", &app.key, None)
+    app.send_as("DELETE", "/v1/tasks/bday", &app.key, None)
         .await
         .problem(404);
     assert_eq!(app.get("/v1/tasks").await.json()["items"], json!([]));
@@ -540,15 +329,17 @@ async fn another_practices_tasks_answer_404_like_unknown_ones() {
         ("POST", "/v1/tasks/bday/preview", None),
         ("DELETE", "/v1/tasks/bday", None),
     ] {
-        app.send(method, path, &b, body.as_ref()).await.problem(404);
+        app.send_as(method, path, &b, body.as_ref())
+            .await
+            .problem(404);
     }
     assert_eq!(
-        app.send("GET", "/v1/tasks", &b, None).await.json()["items"],
+        app.send_as("GET", "/v1/tasks", &b, None).await.json()["items"],
         json!([])
     );
     // B may use the same id for a task of its own.
     let theirs = app
-        .send("POST", "/v1/tasks", &b, Some(&birthday_task()))
+        .send_as("POST", "/v1/tasks", &b, Some(&birthday_task()))
         .await;
     assert_eq!(theirs.status, 201);
     assert_eq!(
@@ -587,7 +378,7 @@ async fn the_preview_says_who_would_get_what_then_the_run_is_counted_by_outcome(
     assert_eq!(created.status, 201, "{}", created.text());
 
     let r = app
-        .send("POST", "/v1/tasks/bday/preview", &app.key, None)
+        .send_as("POST", "/v1/tasks/bday/preview", &app.key, None)
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let preview = r.json();

@@ -5,84 +5,23 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
 use jiff::Timestamp;
-use rappel_channels::Recorder;
 use rappel_channels::sms::webhook::SigningKey;
-use rappel_engine::{Engine, EngineConfig, SimClock, Transports};
-use rappel_store::Store;
-use serde_json::{Map, Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
 
-// ---- the app ----------------------------------------------------------------------------------
+mod common;
+use common::*;
 
-/// A Monday.
-const START: &str = "2026-03-02T08:00:00+01:00";
-
-struct TestApp {
-    addr: SocketAddr,
-    engine: Engine,
-    clock: SimClock,
-    recorder: Recorder,
-    key: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<std::io::Result<()>>>,
-}
-
-async fn spawn_app() -> TestApp {
-    let store = Store::connect("sqlite::memory:")
-        .await
-        .expect("in-memory store");
-    store.migrate().await.expect("migrations");
-    let clock = SimClock::new(START.parse().unwrap());
-    let recorder = Recorder::default();
-    let engine = Engine::new(
-        store,
-        Arc::new(clock.clone()),
-        Transports::all(Arc::new(recorder.clone())),
-        EngineConfig::default(),
-    );
-    let key = engine
-        .create_practice("Cabinet A", "doctolib", "Europe/Paris", Map::new())
-        .await
-        .expect("practice")
-        .api_key;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (shutdown, stop) = oneshot::channel::<()>();
-    let server = tokio::spawn(rappel_server::serve(engine.clone(), listener, async move {
-        let _ = stop.await;
-    }));
-    TestApp {
-        addr,
-        engine,
-        clock,
-        recorder,
-        key,
-        shutdown: Some(shutdown),
-        server: Some(server),
-    }
-}
+// ---- the app (common/mod.rs), and its helpers for these tests ---------------------------------
 
 impl TestApp {
-    async fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
-        let mut headers = vec![("Authorization".to_string(), format!("Bearer {}", self.key))];
-        let bytes = body
-            .map(|b| serde_json::to_vec(b).unwrap())
-            .unwrap_or_default();
-        if body.is_some() {
-            headers.push(("Content-Type".into(), "application/json".into()));
-        }
-        http(self.addr, method, path, &headers, &bytes).await
-    }
-
-    async fn json(&self, method: &str, path: &str, body: &Value) -> Reply {
-        self.send(method, path, Some(body)).await
+    async fn send_json(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        let bytes = body.map(|b| serde_json::to_vec(b).unwrap());
+        self.send(method, path, Some(&self.key), &[], bytes.as_deref())
+            .await
     }
 
     /// A practitioner, a motive with instructions and a patient with email and mobile.
@@ -126,149 +65,6 @@ impl TestApp {
             .await;
         assert_eq!(r.status, 202, "{}", r.text());
     }
-
-    async fn stop(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let ended = tokio::time::timeout(Duration::from_secs(5), server).await;
-            ended
-                .expect("the server stops after shutdown")
-                .unwrap()
-                .unwrap();
-        }
-    }
-}
-
-// ---- a minimal HTTP/1.1 client -----------------------------------------------------------------
-
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
-    }
-
-    /// Asserts an RFC 9457 problem with this status, and returns its body.
-    fn problem(&self, status: u16) -> Value {
-        assert_eq!(self.status, status, "{}", self.text());
-        assert_eq!(
-            self.header("content-type"),
-            Some("application/problem+json")
-        );
-        let body = self.json();
-        assert_eq!(body["status"], status);
-        for member in ["type", "title", "detail"] {
-            assert!(body[member].is_string(), "problem without {member}: {body}");
-        }
-        body
-    }
-}
-
-/// One request on a fresh connection (`Connection: close`), read to the end.
-async fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-) -> Reply {
-    let stream = TcpStream::connect(addr).await.expect("connect");
-    let (mut reader, mut writer) = stream.into_split();
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
-        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    let mut bytes = request.into_bytes();
-    bytes.extend_from_slice(body);
-    // Written concurrently with the read: a server may answer (413) before reading everything.
-    let write = tokio::spawn(async move {
-        let _ = writer.write_all(&bytes).await;
-        writer
-    });
-    let mut raw = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(20), async {
-        let mut buf = [0u8; 16 * 1024];
-        loop {
-            match reader.read(&mut buf).await {
-                Ok(0) => break,
-                Ok(n) => raw.extend_from_slice(&buf[..n]),
-                // A reset after the answer (the server closed with our body unread) ends it.
-                Err(_) => break,
-            }
-        }
-    })
-    .await;
-    read.expect("the server answers within 20 s");
-    drop(write.await);
-    parse_reply(&raw)
-}
-
-fn parse_reply(raw: &[u8]) -> Reply {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no complete head in {:?}", String::from_utf8_lossy(raw)));
-    let head = std::str::from_utf8(&raw[..end]).expect("ASCII head");
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap();
-    let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let rest = &raw[end + 4..];
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked {
-        dechunk(rest)
-    } else if let Some((_, len)) = headers.iter().find(|(n, _)| n == "content-length") {
-        rest[..len.parse::<usize>().unwrap().min(rest.len())].to_vec()
-    } else {
-        rest.to_vec()
-    };
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
-        let size_text = std::str::from_utf8(&data[..eol]).unwrap();
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            break;
-        }
-        let start = eol + 2;
-        body.extend_from_slice(&data[start..start + size]);
-        data = &data[start + size + 2..];
-    }
-    body
 }
 
 // ---- templates -------------------------------------------------------------------------------
@@ -306,12 +102,12 @@ async fn an_invalid_template_is_refused_with_its_part_and_line() {
         )
         .await;
     assert_eq!(r.problem(422)["field"], "html");
-    app.send("GET", "/v1/templates/birthday/email", None)
+    app.send_json("GET", "/v1/templates/birthday/email", None)
         .await
         .problem(404);
     // Nothing was stored.
     let view = app
-        .send("GET", "/v1/templates/reminder/email", None)
+        .send_json("GET", "/v1/templates/reminder/email", None)
         .await
         .json();
     assert_eq!(view["origin"], "default");
@@ -342,7 +138,7 @@ async fn a_practice_template_is_used_by_the_next_message_and_deleting_it_restore
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["origin"], "practice");
     let list = app
-        .send("GET", "/v1/templates?locale=fr", None)
+        .send_json("GET", "/v1/templates?locale=fr", None)
         .await
         .json();
     let items = list["items"].as_array().unwrap();
@@ -378,7 +174,7 @@ async fn a_practice_template_is_used_by_the_next_message_and_deleting_it_restore
     );
 
     let r = app
-        .send("DELETE", "/v1/templates/confirmation/email", None)
+        .send_json("DELETE", "/v1/templates/confirmation/email", None)
         .await;
     assert_eq!(r.status, 204, "{}", r.text());
     app.book("a2", "2026-03-13T10:00:00+01:00").await;
@@ -597,7 +393,7 @@ async fn status_changes_are_posted_signed_and_retried_after_a_server_error() {
     assert_eq!(r.status, 200, "{}", r.text());
     let secret = r.json()["secret"].as_str().unwrap().to_string();
     assert!(secret.starts_with("whsec_"));
-    let shown = app.send("GET", "/v1/webhook", None).await.json();
+    let shown = app.send_json("GET", "/v1/webhook", None).await.json();
     assert!(
         shown.get("secret").is_none(),
         "the secret is shown once: {shown}"
@@ -611,7 +407,10 @@ async fn status_changes_are_posted_signed_and_retried_after_a_server_error() {
     assert!(!app.recorder.sent().is_empty());
     // The first attempt meets a 500 and is kept for later.
     assert!(app.engine.deliver_webhooks().await.unwrap() >= 1);
-    let deliveries = app.send("GET", "/v1/webhook/deliveries", None).await.json();
+    let deliveries = app
+        .send_json("GET", "/v1/webhook/deliveries", None)
+        .await
+        .json();
     let first = deliveries["items"]
         .as_array()
         .unwrap()
@@ -629,7 +428,10 @@ async fn status_changes_are_posted_signed_and_retried_after_a_server_error() {
     app.clock
         .set(app.engine.now() + jiff::SignedDuration::from_mins(2));
     app.engine.deliver_webhooks().await.unwrap();
-    let deliveries = app.send("GET", "/v1/webhook/deliveries", None).await.json();
+    let deliveries = app
+        .send_json("GET", "/v1/webhook/deliveries", None)
+        .await
+        .json();
     for d in deliveries["items"].as_array().unwrap() {
         assert_eq!(d["status"], "delivered", "{d}");
     }
@@ -715,7 +517,10 @@ async fn one_event(app: &TestApp, receiver: &Receiver) -> SocketAddr {
 }
 
 async fn statuses(app: &TestApp) -> Vec<(String, i64)> {
-    let deliveries = app.send("GET", "/v1/webhook/deliveries", None).await.json();
+    let deliveries = app
+        .send_json("GET", "/v1/webhook/deliveries", None)
+        .await
+        .json();
     deliveries["items"]
         .as_array()
         .unwrap()

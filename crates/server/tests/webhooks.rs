@@ -2,39 +2,23 @@
 //! in-memory database per test, and delivery reports posted the way each provider posts them,
 //! signed (or forged) with the secrets the server was configured with.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
-
 use jiff::Timestamp;
-use rappel_channels::Recorder;
 use rappel_channels::sms::twilio;
 use rappel_channels::sms::webhook::SigningKey;
 use rappel_domain::notification::{Channel, Kind, Recipient};
-use rappel_engine::{Engine, EngineConfig, SimClock, Transports};
 use rappel_server::{ServerConfig, WebhookSecrets};
-use rappel_store::{NotificationRow, Status, Store};
-use serde_json::{Map, Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use rappel_store::{NotificationRow, Status};
+use serde_json::{Value, json};
 
-const START: &str = "2026-03-02T08:00:00+01:00";
+mod common;
+use common::*;
+
 const TWILIO_TOKEN: &str = "twilio-auth-token";
 const OVH_TOKEN: &str = "ovh-callback-token";
 const GATEWAY_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const KEY: &str = "a:apt1/reminder_sms/sms/patient:p1";
 
-// ---- the app (after tests/api.rs) -----------------------------------------------------------------
-
-struct TestApp {
-    addr: SocketAddr,
-    engine: Engine,
-    practice: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<std::io::Result<()>>>,
-}
+// ---- the app (common/mod.rs) ---------------------------------------------------------------------
 
 fn secrets() -> WebhookSecrets {
     WebhookSecrets {
@@ -49,44 +33,11 @@ async fn spawn_app() -> TestApp {
 }
 
 async fn spawn_app_with(webhooks: WebhookSecrets) -> TestApp {
-    let store = Store::connect("sqlite::memory:")
-        .await
-        .expect("in-memory store");
-    store.migrate().await.expect("migrations");
-    let clock = SimClock::new(START.parse().unwrap());
-    let engine = Engine::new(
-        store,
-        Arc::new(clock),
-        Transports::all(Arc::new(Recorder::default())),
-        EngineConfig::default(),
-    );
-    let practice = engine
-        .create_practice("Cabinet A", "doctolib", "Europe/Paris", Map::new())
-        .await
-        .expect("practice")
-        .id;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (shutdown, stop) = oneshot::channel::<()>();
-    let config = ServerConfig {
+    common::spawn_app_with(ServerConfig {
         webhooks,
         ..ServerConfig::default()
-    };
-    let server = tokio::spawn(rappel_server::serve_with(
-        engine.clone(),
-        config,
-        listener,
-        async move {
-            let _ = stop.await;
-        },
-    ));
-    TestApp {
-        addr,
-        engine,
-        practice,
-        shutdown: Some(shutdown),
-        server: Some(server),
-    }
+    })
+    .await
 }
 
 impl TestApp {
@@ -199,19 +150,6 @@ impl TestApp {
             .collect();
         http(self.addr, method, path, &headers, body).await
     }
-
-    async fn stop(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let ended = tokio::time::timeout(Duration::from_secs(5), server).await;
-            ended
-                .expect("the server stops after shutdown")
-                .unwrap()
-                .unwrap();
-        }
-    }
 }
 
 /// `application/x-www-form-urlencoded`, as Twilio posts it.
@@ -232,136 +170,6 @@ fn form(pairs: &[(String, String)]) -> String {
         .map(|(n, v)| format!("{}={}", encode(n), encode(v)))
         .collect::<Vec<_>>()
         .join("&")
-}
-
-// ---- a minimal HTTP/1.1 client (copied from tests/api.rs) ----------------------------------------
-
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
-    }
-
-    /// Asserts an RFC 9457 problem with this status, and returns its body.
-    fn problem(&self, status: u16) -> Value {
-        assert_eq!(self.status, status, "{}", self.text());
-        assert_eq!(
-            self.header("content-type"),
-            Some("application/problem+json")
-        );
-        let body = self.json();
-        assert_eq!(body["status"], status);
-        for member in ["type", "title", "detail"] {
-            assert!(body[member].is_string(), "problem without {member}: {body}");
-        }
-        body
-    }
-}
-
-/// One request on a fresh connection (`Connection: close`), read to the end.
-async fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-) -> Reply {
-    let stream = TcpStream::connect(addr).await.expect("connect");
-    let (mut reader, mut writer) = stream.into_split();
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
-        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    let mut bytes = request.into_bytes();
-    bytes.extend_from_slice(body);
-    // Written concurrently with the read: a server may answer (413) before reading everything.
-    let write = tokio::spawn(async move {
-        let _ = writer.write_all(&bytes).await;
-        writer
-    });
-    let mut raw = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(20), async {
-        let mut buf = [0u8; 16 * 1024];
-        loop {
-            match reader.read(&mut buf).await {
-                Ok(0) => break,
-                Ok(n) => raw.extend_from_slice(&buf[..n]),
-                // A reset after the answer (the server closed with our body unread) ends it.
-                Err(_) => break,
-            }
-        }
-    })
-    .await;
-    read.expect("the server answers within 20 s");
-    drop(write.await);
-    parse_reply(&raw)
-}
-
-fn parse_reply(raw: &[u8]) -> Reply {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no complete head in {:?}", String::from_utf8_lossy(raw)));
-    let head = std::str::from_utf8(&raw[..end]).expect("ASCII head");
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap();
-    let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let rest = &raw[end + 4..];
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked {
-        dechunk(rest)
-    } else if let Some((_, len)) = headers.iter().find(|(n, _)| n == "content-length") {
-        rest[..len.parse::<usize>().unwrap().min(rest.len())].to_vec()
-    } else {
-        rest.to_vec()
-    };
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
-        let size_text = std::str::from_utf8(&data[..eol]).unwrap();
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            break;
-        }
-        let start = eol + 2;
-        body.extend_from_slice(&data[start..start + size]);
-        data = &data[start + size + 2..];
-    }
-    body
 }
 
 // ---- Twilio ------------------------------------------------------------------------------------------

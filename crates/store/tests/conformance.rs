@@ -7,10 +7,6 @@
 //! drops it afterwards, and an unreachable server fails the tests with a message saying so.
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use jiff::{SignedDuration, Timestamp};
 use rappel_domain::facts::{
@@ -19,183 +15,14 @@ use rappel_domain::facts::{
 };
 use rappel_domain::notification::{Channel, Kind, Reason, Recipient};
 use rappel_store::{
-    Backend, InboxRow, NotificationFilter, NotificationRow, PracticeRow, Status, Store, StoreError,
-    TaskRow, TaskRunRow,
+    InboxRow, NotificationFilter, NotificationRow, PracticeRow, Status, Store, StoreError, TaskRow,
+    TaskRunRow,
 };
 use serde_json::{Map, json};
 use sqlx::Connection;
 
-// ---------------------------------------------------------------------------------------------
-// Harness
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Clone, Copy, Debug)]
-enum Flavor {
-    SqliteFile,
-    SqliteMemory,
-    Postgres,
-}
-
-enum Cleanup {
-    Nothing,
-    Files(PathBuf),
-    PostgresDatabase { admin_url: String, name: String },
-}
-
-fn unique_suffix() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "{}_{}_{}",
-        std::process::id(),
-        nanos,
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn postgres_admin_url() -> String {
-    std::env::var("RAPPEL_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
-/// The admin URL with its database name replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[authority_start..]
-        .find('/')
-        .map(|i| authority_start + i);
-    let server = match path_start {
-        Some(i) => &base[..i],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{server}/{name}?{query}"),
-        None => format!("{server}/{name}"),
-    }
-}
-
-async fn open(flavor: Flavor) -> (Store, Cleanup) {
-    match flavor {
-        Flavor::SqliteFile => {
-            let path =
-                std::env::temp_dir().join(format!("rappel_store_test_{}.db", unique_suffix()));
-            let url = format!("sqlite://{}", path.display());
-            let store = Store::connect(&url).await.expect("open a SQLite file");
-            assert!(path.exists(), "connect must create the SQLite file");
-            (store, Cleanup::Files(path))
-        }
-        Flavor::SqliteMemory => {
-            let store = Store::connect("sqlite::memory:")
-                .await
-                .expect("open in-memory SQLite");
-            (store, Cleanup::Nothing)
-        }
-        Flavor::Postgres => {
-            let admin_url = postgres_admin_url();
-            let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
-                panic!(
-                    "PostgreSQL is unreachable at {admin_url} ({e}); the store conformance suite \
-                     runs every test on PostgreSQL too. Start it or set RAPPEL_TEST_POSTGRES_URL."
-                )
-            });
-            let name = format!("rappel_test_{}", unique_suffix());
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut admin)
-                .await
-                .expect("create the test database");
-            admin.close().await.ok();
-            let store = Store::connect(&with_database(&admin_url, &name))
-                .await
-                .expect("connect to the test database");
-            (store, Cleanup::PostgresDatabase { admin_url, name })
-        }
-    }
-}
-
-async fn clean(cleanup: Cleanup) {
-    match cleanup {
-        Cleanup::Nothing => {}
-        Cleanup::Files(path) => {
-            for suffix in ["", "-wal", "-shm"] {
-                let mut file = path.clone().into_os_string();
-                file.push(suffix);
-                let _ = std::fs::remove_file(file);
-            }
-        }
-        Cleanup::PostgresDatabase { admin_url, name } => {
-            if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await;
-                admin.close().await.ok();
-            }
-        }
-    }
-}
-
-/// Opens a fresh, migrated store of that flavour, runs the test on it in its own task (so that a
-/// failing assertion still lets the database be dropped), cleans up, then re-raises the failure.
-async fn run<F, Fut>(flavor: Flavor, test: F)
-where
-    F: FnOnce(Store) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let (store, cleanup) = open(flavor).await;
-    let expected = match flavor {
-        Flavor::Postgres => Backend::Postgres,
-        Flavor::SqliteFile | Flavor::SqliteMemory => Backend::Sqlite,
-    };
-    assert_eq!(store.backend(), expected);
-    let outcome = match store.migrate().await {
-        Ok(()) => tokio::spawn(test(store.clone())).await,
-        Err(e) => {
-            store.close().await;
-            clean(cleanup).await;
-            panic!("migrate failed on {flavor:?}: {e}");
-        }
-    };
-    store.close().await;
-    clean(cleanup).await;
-    if let Err(failure) = outcome {
-        std::panic::resume_unwind(failure.into_panic());
-    }
-}
-
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite_file {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::run(super::Flavor::SqliteFile, super::$name).await
-                }
-            )*
-        }
-        mod sqlite_memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::run(super::Flavor::SqliteMemory, super::$name).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::run(super::Flavor::Postgres, super::$name).await
-                }
-            )*
-        }
-    };
-}
+mod common;
+use common::*;
 
 conformance!(
     migrating_twice_is_a_no_op_and_keeps_the_data,

@@ -1,170 +1,20 @@
 //! Conformance of the template and outbound-webhook tables: every test runs, unchanged, on a
 //! SQLite file, a private in-memory SQLite database and a fresh PostgreSQL database (the harness
-//! of `conformance.rs`, reduced to what these tests need).
+//! of `common/mod.rs`, shared with `conformance.rs`).
 //!
 //! PostgreSQL is not optional: `RAPPEL_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`) must be reachable.
 
 use std::collections::HashSet;
-use std::future::Future;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use jiff::Timestamp;
 use rappel_store::{
     DeliveryStatus, PracticeRow, Store, TemplateRow, WebhookDelivery, WebhookEndpoint,
 };
 use serde_json::{Map, json};
-use sqlx::Connection;
 
-#[derive(Clone, Copy, Debug)]
-enum Flavor {
-    SqliteFile,
-    SqliteMemory,
-    Postgres,
-}
-
-enum Cleanup {
-    Nothing,
-    Files(PathBuf),
-    PostgresDatabase { admin_url: String, name: String },
-}
-
-fn unique_suffix() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "{}_{}_{}",
-        std::process::id(),
-        nanos,
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// The admin URL with its database name replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let server = match base[authority_start..].find('/') {
-        Some(i) => &base[..authority_start + i],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{server}/{name}?{query}"),
-        None => format!("{server}/{name}"),
-    }
-}
-
-async fn open(flavor: Flavor) -> (Store, Cleanup) {
-    match flavor {
-        Flavor::SqliteFile => {
-            let path = std::env::temp_dir().join(format!("rappel_tpl_{}.db", unique_suffix()));
-            let store = Store::connect(&format!("sqlite://{}", path.display()))
-                .await
-                .expect("open a SQLite file");
-            (store, Cleanup::Files(path))
-        }
-        Flavor::SqliteMemory => (
-            Store::connect("sqlite::memory:").await.expect("in-memory"),
-            Cleanup::Nothing,
-        ),
-        Flavor::Postgres => {
-            let admin_url = std::env::var("RAPPEL_TEST_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
-            let mut admin = sqlx::PgConnection::connect(&admin_url)
-                .await
-                .unwrap_or_else(|e| panic!("PostgreSQL is unreachable at {admin_url} ({e})"));
-            let name = format!("rappel_test_{}", unique_suffix());
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut admin)
-                .await
-                .expect("create the test database");
-            admin.close().await.ok();
-            let store = Store::connect(&with_database(&admin_url, &name))
-                .await
-                .expect("connect to the test database");
-            (store, Cleanup::PostgresDatabase { admin_url, name })
-        }
-    }
-}
-
-async fn clean(cleanup: Cleanup) {
-    match cleanup {
-        Cleanup::Nothing => {}
-        Cleanup::Files(path) => {
-            for suffix in ["", "-wal", "-shm"] {
-                let mut file = path.clone().into_os_string();
-                file.push(suffix);
-                let _ = std::fs::remove_file(file);
-            }
-        }
-        Cleanup::PostgresDatabase { admin_url, name } => {
-            if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await;
-                admin.close().await.ok();
-            }
-        }
-    }
-}
-
-async fn run<F, Fut>(flavor: Flavor, test: F)
-where
-    F: FnOnce(Store) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let (store, cleanup) = open(flavor).await;
-    let outcome = match store.migrate().await {
-        Ok(()) => tokio::spawn(test(store.clone())).await,
-        Err(e) => {
-            store.close().await;
-            clean(cleanup).await;
-            panic!("migrate failed on {flavor:?}: {e}");
-        }
-    };
-    store.close().await;
-    clean(cleanup).await;
-    if let Err(failure) = outcome {
-        std::panic::resume_unwind(failure.into_panic());
-    }
-}
-
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite_file {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::run(super::Flavor::SqliteFile, super::$name).await
-                }
-            )*
-        }
-        mod sqlite_memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::run(super::Flavor::SqliteMemory, super::$name).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::run(super::Flavor::Postgres, super::$name).await
-                }
-            )*
-        }
-    };
-}
+mod common;
+use common::*;
 
 conformance!(
     templates_are_upserted_listed_and_deleted_per_practice,
