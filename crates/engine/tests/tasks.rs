@@ -9,8 +9,6 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use jiff::Timestamp;
 use jiff::civil::{Date, date};
@@ -22,7 +20,6 @@ use rappel_domain::task::{Every, TaskDef, TaskType};
 use rappel_engine::{Engine, EngineConfig, EngineError, SimClock, Transports};
 use rappel_store::{NotificationFilter, NotificationRow, Store};
 use serde_json::{Map, Value, json};
-use sqlx::Connection;
 
 // ---- fixtures --------------------------------------------------------------------------------
 
@@ -160,23 +157,6 @@ fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
 }
 
-/// The admin URL with its database name replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let server = match base[authority_start..].find('/') {
-        Some(i) => &base[..authority_start + i],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{server}/{name}?{query}"),
-        None => format!("{server}/{name}"),
-    }
-}
-
 /// Runs `test` with the URL of a fresh PostgreSQL database, in its own task so that a failing
 /// assertion still lets the database be dropped; then re-raises the failure.
 async fn with_postgres<F, Fut>(test: F)
@@ -184,34 +164,20 @@ where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let admin_url = postgres_admin_url();
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL is unreachable at {admin_url} ({e}); the multi-node task tests need \
+    let (url, name) = rappel_store::admin::create_postgres_database(
+        &admin_url,
+        "rappel_test_tasks",
+    )
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "PostgreSQL is unreachable at {admin_url} ({e}); the multi-node task tests need \
                  it. Start it or set RAPPEL_TEST_POSTGRES_URL."
-            )
-        });
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let name = format!(
-        "rappel_test_{}_{nanos}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .expect("create the test database");
-    let outcome = tokio::spawn(test(with_database(&admin_url, &name))).await;
-    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await;
-    admin.close().await.ok();
+        )
+    });
+    let outcome = tokio::spawn(test(url)).await;
+    let _ = rappel_store::admin::drop_postgres_database(&admin_url, &name).await;
     if let Err(failure) = outcome {
         std::panic::resume_unwind(failure.into_panic());
     }
