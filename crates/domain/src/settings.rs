@@ -58,6 +58,16 @@ impl Settings {
                 key: key.clone(),
                 reason,
             })?;
+            // A sender name an operator refuses means SMS silently not delivered: refuse it
+            // when it is set, not at the first send.
+            if key == "sms_sender"
+                && let Some(sender) = value.as_str()
+            {
+                crate::sms::validate_sender_id(sender).map_err(|e| SettingsError {
+                    key: key.clone(),
+                    reason: e.to_string(),
+                })?;
+            }
         }
         let mut values = BTreeMap::new();
         for (key, spec) in &specs {

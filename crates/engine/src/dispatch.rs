@@ -636,7 +636,7 @@ fn is_document_email(ctx: &PracticeCtx, row: &NotificationRow) -> bool {
 }
 
 /// The monthly SMS quota in force, if any (`[quota]` of the policy).
-fn sms_quota(ctx: &PracticeCtx) -> Option<i64> {
+pub(crate) fn sms_quota(ctx: &PracticeCtx) -> Option<i64> {
     let spec = ctx.policy.quota.as_ref()?;
     if !spec
         .when

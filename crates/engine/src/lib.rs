@@ -7,6 +7,7 @@
 //! directly (that is `rappel-channels`).
 
 pub mod clock;
+mod dashboard;
 mod dispatch;
 mod documents;
 mod ingest;
@@ -20,6 +21,7 @@ pub mod simulate;
 mod tasks;
 mod templates;
 pub mod timeline;
+mod users;
 mod webhooks;
 
 use std::sync::Arc;
@@ -30,10 +32,12 @@ use rappel_store::{Store, StoreError};
 use tokio::sync::Notify;
 
 pub use clock::{Clock, SimClock, SystemClock};
+pub use dashboard::{ChannelRate, Dashboard, Message, SmsMeter};
 pub use documents::{DocumentDetails, DocumentsConfig, LinkAnswer, LinkState};
 pub use ingest::{IngestReport, PutOutcome};
 pub use practice::{ApiKey, PracticeCtx, api_key_parts};
 pub use templates::{PreviewPart, TemplateParts, TemplateView, TestSend};
+pub use users::{MAX_FAILED_SIGN_INS, MIN_PASSWORD_CHARS, Role, SignIn, UiSession, User};
 pub use webhooks::WebhookSettings;
 
 /// Errors the engine reports to its callers; the server maps them to HTTP answers.

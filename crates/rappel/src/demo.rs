@@ -8,6 +8,9 @@ use rappel_engine::Engine;
 
 use crate::config::Config;
 
+/// The demo users' password, printed at start.
+pub const DEMO_PASSWORD: &str = "demo-rappel-2026";
+
 pub async fn seed(engine: &Engine, config: &Config) -> anyhow::Result<()> {
     let mut tx = engine.store().begin().await?;
     let empty = tx.practices().await?.is_empty();
@@ -136,7 +139,29 @@ pub async fn seed(engine: &Engine, config: &Config) -> anyhow::Result<()> {
         })
         .collect();
     engine.ingest(practice, &events).await?;
+    // Known passwords are fine for a demo database only; `rappel user create` makes real ones.
+    for (email, name, role) in [
+        (
+            "admin@cabinet.example",
+            "Claire Martin",
+            rappel_engine::Role::Admin,
+        ),
+        (
+            "accueil@cabinet.example",
+            "Sophie Accueil",
+            rappel_engine::Role::Secretariat,
+        ),
+    ] {
+        engine
+            .create_user(practice, email, name, role, DEMO_PASSWORD)
+            .await?;
+    }
     println!("demo practice created: {}", key.id);
+    println!(
+        "web interface: {}/ — sign in as admin@cabinet.example (administrateur) or \
+         accueil@cabinet.example (secrétariat), password {DEMO_PASSWORD}",
+        config.public_url
+    );
     println!("API key (shown once): {}", key.api_key);
     println!(
         "open {}/v1/docs — try: curl -H 'Authorization: Bearer {}' {}/v1/appointments/rdv-1/timeline",

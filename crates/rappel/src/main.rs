@@ -69,6 +69,11 @@ enum Command {
         #[command(subcommand)]
         command: PracticeCommand,
     },
+    /// Manage the people who sign in to the web interface.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Run a scenario file through the real engine on a simulated clock.
     Simulate {
         file: std::path::PathBuf,
@@ -122,6 +127,25 @@ enum PracticeCommand {
         policy: Option<std::path::PathBuf>,
         #[arg(long, default_value = "Europe/Paris")]
         timezone: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user of a practice; prints {"id", "email", "role"} (and the password when it
+    /// was generated). The password comes from RAPPEL_USER_PASSWORD, or is generated.
+    Create {
+        /// The practice's id (`rappel practice create` printed it).
+        #[arg(long)]
+        practice: String,
+        /// The address they sign in with.
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// `admin` (changes settings, templates, tasks, users) or `secretariat`.
+        #[arg(long, default_value = "admin")]
+        role: String,
     },
 }
 
@@ -464,6 +488,51 @@ async fn run_service(
                 Err(e) => return Err(e.into()),
             }
         }
+        Command::User {
+            command:
+                UserCommand::Create {
+                    practice,
+                    email,
+                    name,
+                    role,
+                },
+        } => {
+            let Some(role) = rappel_engine::Role::parse(&role) else {
+                eprintln!("role: `{role}` is not a role (admin or secretariat)");
+                return Ok(ExitCode::from(2));
+            };
+            let (password, generated) = match std::env::var("RAPPEL_USER_PASSWORD") {
+                Ok(p) if !p.is_empty() => (p, false),
+                _ => (generate_password(), true),
+            };
+            let store = open_store(&config).await?;
+            let engine = engine(&config, store, &sms, &push)?;
+            match engine
+                .create_user(&practice, &email, &name, role, &password)
+                .await
+            {
+                Ok(user) => {
+                    let mut out = serde_json::json!({
+                        "id": user.id,
+                        "email": user.email,
+                        "role": user.role.as_str(),
+                    });
+                    if generated {
+                        out["password"] = serde_json::Value::from(password);
+                    }
+                    println!("{out}");
+                }
+                Err(rappel_engine::EngineError::Invalid { field, reason }) => {
+                    eprintln!("{field}: {reason}");
+                    return Ok(ExitCode::from(2));
+                }
+                Err(rappel_engine::EngineError::NotFound { what, id }) => {
+                    eprintln!("practice: {what} `{id}` does not exist");
+                    return Ok(ExitCode::from(2));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         Command::Worker => {
             let store = open_store(&config).await?;
             let engine = engine(&config, store, &sms, &push)?;
@@ -642,4 +711,21 @@ fn postal_transport() -> anyhow::Result<Arc<dyn Transport>> {
             "RAPPEL_POSTAL_PROVIDER: `{other}` is not supported (use print or maileva)"
         ),
     }
+}
+
+/// A password to hand over once: 16 characters from an alphabet without look-alikes.
+fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    // Bytes at or above the largest multiple of the alphabet's length are drawn again, so
+    // every character is equally likely.
+    let limit = 256 - 256 % ALPHABET.len();
+    let mut out = String::with_capacity(16);
+    while out.len() < 16 {
+        let mut byte = [0u8; 1];
+        getrandom::fill(&mut byte).expect("the OS provides randomness");
+        if usize::from(byte[0]) < limit {
+            out.push(ALPHABET[usize::from(byte[0]) % ALPHABET.len()] as char);
+        }
+    }
+    out
 }

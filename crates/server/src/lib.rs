@@ -34,6 +34,7 @@ mod extract;
 mod metrics;
 mod rate_limit;
 mod routes;
+mod ui;
 mod validate;
 
 use std::future::Future;
@@ -66,6 +67,8 @@ pub struct ServerConfig {
     pub webhooks: WebhookSecrets,
     /// Largest accepted document (`POST /v1/documents`), in bytes (413 above it).
     pub document_limit: usize,
+    /// Marks the web interface's session cookie `Secure` (set it when served over https).
+    pub secure_cookies: bool,
 }
 
 /// The secrets that prove a delivery report comes from its provider. A provider without its
@@ -100,6 +103,7 @@ impl Default for ServerConfig {
             max_events_per_request: 1000,
             webhooks: WebhookSecrets::default(),
             document_limit: 10 * 1024 * 1024,
+            secure_cookies: false,
         }
     }
 }
@@ -206,6 +210,7 @@ pub fn router_with(engine: Engine, config: ServerConfig) -> Router {
             get(routes::links::page).post(routes::links::submit),
         );
     api.merge(public)
+        .merge(ui::router(state.clone()))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(middleware::from_fn_with_state(

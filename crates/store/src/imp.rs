@@ -10,6 +10,7 @@ mod notify;
 pub use notify::WorkListener;
 mod documents;
 pub(crate) mod templates;
+pub(crate) mod users;
 
 pub use documents::{DocumentFile, DocumentLink};
 
@@ -991,6 +992,14 @@ impl Tx {
         if let Some(since) = filter.since {
             let p = sql.arg(Arg::Int(ms(since)));
             sql.push(&format!(" AND due_at >= {p}"));
+        }
+        if let Some(until) = filter.until {
+            let p = sql.arg(Arg::Int(ms(until)));
+            sql.push(&format!(" AND due_at < {p}"));
+        }
+        if let Some(patient) = &filter.patient_id {
+            let p = sql.arg(Arg::Text(patient.clone()));
+            sql.push(&format!(" AND patient_id = {p}"));
         }
         if let Some((due_at, key)) = &filter.cursor {
             let d = sql.arg(Arg::Int(ms(*due_at)));

@@ -144,6 +144,9 @@ pub struct NotificationFilter {
     pub channel: Option<Channel>,
     pub kind: Option<Kind>,
     pub since: Option<Timestamp>,
+    /// Rows due before this instant (the dashboard's "today", "tomorrow").
+    pub until: Option<Timestamp>,
+    pub patient_id: Option<String>,
     pub cursor: Option<(Timestamp, String)>,
     pub limit: i64,
 }
@@ -198,4 +201,5 @@ pub struct TaskRunRow {
 pub mod admin;
 mod imp;
 pub use imp::templates::{DeliveryStatus, TemplateRow, WebhookDelivery, WebhookEndpoint};
+pub use imp::users::{SessionRow, UserRow};
 pub use imp::{DocumentFile, DocumentLink, Store, Tx, WorkListener};

@@ -1,0 +1,313 @@
+//! What the web interface shows at a glance: messages of a day, failures, the SMS quota, delivery
+//! rates, and the sent box with the patients' names.
+
+use std::collections::HashMap;
+
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp, ToSpan};
+use rappel_store::{NotificationFilter, NotificationRow, Status, Tx};
+
+use crate::practice::load_practice;
+use crate::{Engine, EngineError, Result};
+
+/// One notification with the name of the patient it concerns.
+#[derive(Clone, Debug)]
+pub struct Message {
+    pub row: NotificationRow,
+    /// "Jeanne Dupont"; `None` once the patient was erased.
+    pub patient_name: Option<String>,
+}
+
+/// The month's SMS consumption against the quota.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmsMeter {
+    /// `YYYY-MM` in the practice's time zone.
+    pub month: String,
+    pub messages: i64,
+    pub segments: i64,
+    /// `None`: no quota.
+    pub quota: Option<i64>,
+}
+
+/// Outcomes of one channel's messages over a period.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChannelRate {
+    pub channel: String,
+    /// Handed to the provider (sent, then maybe delivered or failed later).
+    pub handed_off: i64,
+    pub delivered: i64,
+    pub failed: i64,
+    pub suppressed: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Dashboard {
+    pub today: Date,
+    /// Messages due today and tomorrow (local days), by due time; suppressed ones included so
+    /// the practice sees what will *not* go and why.
+    pub today_messages: Vec<Message>,
+    pub tomorrow_messages: Vec<Message>,
+    /// Failures of the last 7 days, newest first.
+    pub recent_failures: Vec<Message>,
+    pub to_verify_open: usize,
+    pub notifications_open: usize,
+    pub sms: SmsMeter,
+    /// The last 30 days, per channel.
+    pub rates: Vec<ChannelRate>,
+}
+
+/// Most messages one day of the dashboard lists.
+const DAY_LIMIT: i64 = 200;
+
+impl Engine {
+    pub async fn dashboard(&self, practice_id: &str) -> Result<Dashboard> {
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let ctx = load_practice(&mut tx, practice_id).await?;
+        let local = now.to_zoned(ctx.tz.clone());
+        let today = local.date();
+        let start_of = |date: Date| -> Result<Timestamp> {
+            date.to_zoned(ctx.tz.clone())
+                .map(|z| z.timestamp())
+                .map_err(|e| EngineError::invalid("date", e.to_string()))
+        };
+        let tomorrow = today
+            .checked_add(1.day())
+            .map_err(|e| EngineError::invalid("date", e.to_string()))?;
+        let after = tomorrow
+            .checked_add(1.day())
+            .map_err(|e| EngineError::invalid("date", e.to_string()))?;
+        let day = |from: Timestamp, until: Timestamp| NotificationFilter {
+            since: Some(from),
+            until: Some(until),
+            limit: DAY_LIMIT,
+            ..NotificationFilter::default()
+        };
+        let today_rows = tx
+            .list_notifications(practice_id, &day(start_of(today)?, start_of(tomorrow)?))
+            .await?;
+        let tomorrow_rows = tx
+            .list_notifications(practice_id, &day(start_of(tomorrow)?, start_of(after)?))
+            .await?;
+        let week_ago = now - SignedDuration::from_hours(24 * 7);
+        let mut failures = tx
+            .list_notifications(
+                practice_id,
+                &NotificationFilter {
+                    status: Some(Status::Failed),
+                    since: Some(week_ago - SignedDuration::from_hours(24 * 30)),
+                    limit: 500,
+                    ..NotificationFilter::default()
+                },
+            )
+            .await?;
+        // Filtered by due time in SQL (the index), by failure time here.
+        failures.retain(|r| r.decided_at.unwrap_or(r.updated_at) >= week_ago);
+        failures.sort_by_key(|r| std::cmp::Reverse(r.updated_at));
+        failures.truncate(20);
+        let inbox = tx.inbox(practice_id, None, false).await?;
+        let month = local.strftime("%Y-%m").to_string();
+        let (messages, segments) = tx.sms_usage(practice_id, &month).await?;
+        let stats = tx
+            .notification_stats(
+                practice_id,
+                now - SignedDuration::from_hours(24 * 30),
+                now + SignedDuration::from_secs(1),
+            )
+            .await?;
+        let mut names = HashMap::new();
+        let today_messages = with_names(&mut tx, practice_id, today_rows, &mut names).await?;
+        let tomorrow_messages = with_names(&mut tx, practice_id, tomorrow_rows, &mut names).await?;
+        let recent_failures = with_names(&mut tx, practice_id, failures, &mut names).await?;
+        tx.commit().await?;
+        Ok(Dashboard {
+            today,
+            today_messages,
+            tomorrow_messages,
+            recent_failures,
+            to_verify_open: inbox.iter().filter(|e| e.inbox == "to_verify").count(),
+            notifications_open: inbox.iter().filter(|e| e.inbox == "notifications").count(),
+            sms: SmsMeter {
+                month,
+                messages,
+                segments,
+                quota: crate::dispatch::sms_quota(&ctx),
+            },
+            rates: rates(&stats),
+        })
+    }
+
+    /// The sent box with patients' names: one page by due time, then key.
+    pub async fn messages(
+        &self,
+        practice_id: &str,
+        filter: &NotificationFilter,
+    ) -> Result<(Vec<Message>, Option<(Timestamp, String)>)> {
+        let limit = filter.limit.max(1);
+        let mut tx = self.store().begin().await?;
+        load_practice(&mut tx, practice_id).await?;
+        let probe = NotificationFilter {
+            limit: limit + 1,
+            ..filter.clone()
+        };
+        let mut rows = tx.list_notifications(practice_id, &probe).await?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let next = more
+            .then(|| rows.last().map(|r| (r.due_at, r.key.clone())))
+            .flatten();
+        let mut names = HashMap::new();
+        let messages = with_names(&mut tx, practice_id, rows, &mut names).await?;
+        tx.commit().await?;
+        Ok((messages, next))
+    }
+
+    /// One notification by its key, with what was rendered at hand-off.
+    pub async fn message(&self, practice_id: &str, key: &str) -> Result<Message> {
+        let mut tx = self.store().begin().await?;
+        load_practice(&mut tx, practice_id).await?;
+        let row = tx
+            .notification(practice_id, key)
+            .await?
+            .ok_or_else(|| EngineError::not_found("notification", key))?;
+        let mut names = HashMap::new();
+        let mut found = with_names(&mut tx, practice_id, vec![row], &mut names).await?;
+        tx.commit().await?;
+        Ok(found.remove(0))
+    }
+
+    /// An appointment and every message considered for it, sent or not, in time order.
+    pub async fn appointment_messages(
+        &self,
+        practice_id: &str,
+        id: &str,
+    ) -> Result<(rappel_domain::facts::Appointment, Vec<Message>)> {
+        let mut tx = self.store().begin().await?;
+        load_practice(&mut tx, practice_id).await?;
+        let appointment = tx
+            .appointment(practice_id, id)
+            .await?
+            .ok_or_else(|| EngineError::not_found("appointment", id))?;
+        let mut rows = tx.appointment_notifications(practice_id, id).await?;
+        rows.sort_by_key(|r| (r.decided_at.unwrap_or(r.due_at), r.key.clone()));
+        let mut names = HashMap::new();
+        let messages = with_names(&mut tx, practice_id, rows, &mut names).await?;
+        tx.commit().await?;
+        Ok((appointment, messages))
+    }
+
+    /// A patient's messages, sent or not, in time order, and their appointments.
+    pub async fn patient_messages(
+        &self,
+        practice_id: &str,
+        id: &str,
+    ) -> Result<(Vec<rappel_domain::facts::Appointment>, Vec<Message>)> {
+        let mut tx = self.store().begin().await?;
+        load_practice(&mut tx, practice_id).await?;
+        if tx.patient(practice_id, id).await?.is_none() {
+            return Err(EngineError::not_found("patient", id));
+        }
+        let appointments = tx.patient_history(practice_id, id).await?;
+        let mut rows = tx.patient_notifications(practice_id, id).await?;
+        rows.sort_by_key(|r| (r.decided_at.unwrap_or(r.due_at), r.key.clone()));
+        let mut names = HashMap::new();
+        let messages = with_names(&mut tx, practice_id, rows, &mut names).await?;
+        tx.commit().await?;
+        Ok((appointments, messages))
+    }
+
+    /// The practice's practitioners, by id (the settings page edits their alert contacts).
+    pub async fn practitioners(
+        &self,
+        practice_id: &str,
+    ) -> Result<Vec<rappel_domain::facts::Practitioner>> {
+        let mut tx = self.store().begin().await?;
+        load_practice(&mut tx, practice_id).await?;
+        let found = tx.practitioners(practice_id).await?;
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    /// Patients whose name, email or mobile contains `query`, at most `limit`.
+    pub async fn search_patients(
+        &self,
+        practice_id: &str,
+        query: &str,
+        limit: i64,
+    ) -> Result<Vec<rappel_domain::facts::Patient>> {
+        let mut tx = self.store().begin().await?;
+        load_practice(&mut tx, practice_id).await?;
+        let found = tx.search_patients(practice_id, query, limit).await?;
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    /// The month's SMS meter alone (the settings page shows it beside the quota option).
+    pub async fn sms_meter(&self, practice_id: &str) -> Result<SmsMeter> {
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let ctx = load_practice(&mut tx, practice_id).await?;
+        let month = now.to_zoned(ctx.tz.clone()).strftime("%Y-%m").to_string();
+        let (messages, segments) = tx.sms_usage(practice_id, &month).await?;
+        tx.commit().await?;
+        Ok(SmsMeter {
+            month,
+            messages,
+            segments,
+            quota: crate::dispatch::sms_quota(&ctx),
+        })
+    }
+}
+
+async fn with_names(
+    tx: &mut Tx,
+    practice_id: &str,
+    rows: Vec<NotificationRow>,
+    names: &mut HashMap<String, Option<String>>,
+) -> Result<Vec<Message>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        if !names.contains_key(&row.patient_id) {
+            let name = tx.patient(practice_id, &row.patient_id).await?.map(|p| {
+                format!("{} {}", p.first_name, p.last_name)
+                    .trim()
+                    .to_string()
+            });
+            names.insert(row.patient_id.clone(), name);
+        }
+        let patient_name = names.get(&row.patient_id).cloned().flatten();
+        out.push(Message { row, patient_name });
+    }
+    Ok(out)
+}
+
+fn rates(stats: &[(String, String, i64)]) -> Vec<ChannelRate> {
+    let mut by_channel: Vec<ChannelRate> = Vec::new();
+    for (channel, status, n) in stats {
+        let i = match by_channel.iter().position(|r| &r.channel == channel) {
+            Some(i) => i,
+            None => {
+                by_channel.push(ChannelRate {
+                    channel: channel.clone(),
+                    ..ChannelRate::default()
+                });
+                by_channel.len() - 1
+            }
+        };
+        let rate = &mut by_channel[i];
+        match Status::parse(status) {
+            Some(Status::Sent) => rate.handed_off += n,
+            Some(Status::Delivered) => {
+                rate.handed_off += n;
+                rate.delivered += n;
+            }
+            Some(Status::Failed) => {
+                rate.handed_off += n;
+                rate.failed += n;
+            }
+            Some(Status::Suppressed) => rate.suppressed += n,
+            _ => {}
+        }
+    }
+    by_channel
+}

@@ -1,0 +1,164 @@
+//! Tableau de bord: what goes today and tomorrow, what needs attention, the SMS quota, how
+//! messages fared over the last 30 days.
+
+use axum::extract::{Query, State};
+use axum::response::Response;
+use maud::{Markup, html};
+use rappel_engine::{Message, SmsMeter};
+use serde::Deserialize;
+
+use super::{Nav, Ui, engine_error_page, flash, format, html_page, layout};
+use crate::AppState;
+
+#[derive(Deserialize, Default)]
+pub(crate) struct Flash {
+    ok: Option<String>,
+}
+
+pub(crate) async fn page(
+    State(state): State<AppState>,
+    ui: Ui,
+    Query(flash_code): Query<Flash>,
+) -> Response {
+    let board = match state.engine.dashboard(ui.practice_id()).await {
+        Ok(board) => board,
+        Err(e) => return engine_error_page(&e),
+    };
+    let tz = &ui.practice.tz;
+    let tomorrow = board.today.tomorrow().unwrap_or(board.today);
+    let content = html! {
+        (flash(flash_code.ok.as_deref()))
+        section.cards aria-label="En bref" {
+            a.card href="/a-verifier" {
+                span.figure { (board.to_verify_open) }
+                span { "à vérifier" }
+            }
+            a.card href="/notifications" {
+                span.figure { (board.notifications_open) }
+                span { "notifications non traitées" }
+            }
+            a.card href="/envoyes?statut=failed" {
+                span.figure { (board.recent_failures.len()) }
+                span { "échecs sur 7 jours" }
+            }
+            (sms_meter(&board.sms))
+        }
+        section {
+            h2 { "Aujourd'hui — " (format::date(board.today)) }
+            (day_table(&board.today_messages, tz, "Aucun message prévu aujourd'hui."))
+        }
+        section {
+            h2 { "Demain — " (format::date(tomorrow)) }
+            (day_table(&board.tomorrow_messages, tz, "Aucun message prévu demain."))
+        }
+        @if !board.recent_failures.is_empty() {
+            section {
+                h2 { "Échecs à regarder" }
+                (day_table(&board.recent_failures, tz, ""))
+            }
+        }
+        section {
+            h2 { "Distribution sur 30 jours" }
+            @if board.rates.is_empty() {
+                p.muted { "Aucun message sur cette période." }
+            } @else {
+                table {
+                    thead { tr {
+                        th scope="col" { "Canal" }
+                        th scope="col" { "Envoyés" }
+                        th scope="col" { "Distribués" }
+                        th scope="col" { "Échecs" }
+                        th scope="col" { "Non envoyés" }
+                        th scope="col" { "Taux d'échec" }
+                    } }
+                    tbody {
+                        @for rate in &board.rates {
+                            tr {
+                                th scope="row" { (format::channel_str(&rate.channel)) }
+                                td { (rate.handed_off) }
+                                td { (rate.delivered) }
+                                td { (rate.failed) }
+                                td { (rate.suppressed) }
+                                td {
+                                    @if rate.handed_off > 0 {
+                                        (format!("{:.1} %", 100.0 * rate.failed as f64 / rate.handed_off as f64))
+                                    } @else { "—" }
+                                }
+                            }
+                        }
+                    }
+                }
+                p.muted { "« Distribués » compte les messages dont le fournisseur a confirmé la remise ; les autres envoyés n'ont pas (encore) de confirmation." }
+            }
+        }
+    };
+    html_page(layout(&ui, Nav::Dashboard, "Tableau de bord", content))
+}
+
+fn sms_meter(sms: &SmsMeter) -> Markup {
+    html! {
+        div.card {
+            @match sms.quota {
+                Some(quota) if quota > 0 => {
+                    span.figure { (sms.messages) " / " (quota) }
+                    label for="quota-sms" { "SMS ce mois-ci" }
+                    meter #quota-sms min="0" max=(quota) low=(quota * 8 / 10) high=(quota * 9 / 10)
+                        optimum="0" value=(sms.messages) { (sms.messages) " sur " (quota) }
+                }
+                _ => {
+                    span.figure { (sms.messages) }
+                    span { "SMS ce mois-ci (sans quota)" }
+                }
+            }
+            span.muted { (sms.segments) " segments facturés" }
+        }
+    }
+}
+
+/// A day's messages: time, patient, what, how, status and, when not sent, why.
+pub(crate) fn day_table(messages: &[Message], tz: &jiff::tz::TimeZone, empty: &str) -> Markup {
+    html! {
+        @if messages.is_empty() {
+            p.muted { (empty) }
+        } @else {
+            table {
+                thead { tr {
+                    th scope="col" { "Heure prévue" }
+                    th scope="col" { "Patient" }
+                    th scope="col" { "Message" }
+                    th scope="col" { "Canal" }
+                    th scope="col" { "Statut" }
+                    th scope="col" { "Pourquoi" }
+                } }
+                tbody {
+                    @for m in messages {
+                        tr {
+                            td { a href={"/envoyes/" (super::encode_query(&m.row.key))} { (format::time(m.row.due_at, tz)) } }
+                            td {
+                                @match &m.patient_name {
+                                    Some(name) => a href={"/patients/" (super::encode_query(&m.row.patient_id))} { (name) },
+                                    None => span.muted { "patient effacé" },
+                                }
+                            }
+                            td {
+                                (format::kind(m.row.kind))
+                                @if let Some(appt) = m.row.appointments.first() {
+                                    " · " a href={"/rendez-vous/" (super::encode_query(appt))} { "le rendez-vous" }
+                                }
+                            }
+                            td { (format::channel(m.row.channel)) }
+                            td { (format::status(m.row.status)) }
+                            td {
+                                @if let Some(reason) = m.row.reason {
+                                    (reason.french())
+                                } @else if let Some(error) = &m.row.last_error {
+                                    span.muted { (error) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

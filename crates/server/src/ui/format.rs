@@ -1,0 +1,108 @@
+//! French words and dates for the interface.
+
+use jiff::Timestamp;
+use jiff::civil::{Date, Weekday};
+use jiff::tz::TimeZone;
+use maud::{Markup, html};
+use rappel_domain::notification::{Channel, Kind};
+use rappel_store::Status;
+
+const MONTHS: [&str; 12] = [
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+];
+
+fn weekday(day: Weekday) -> &'static str {
+    match day {
+        Weekday::Monday => "lundi",
+        Weekday::Tuesday => "mardi",
+        Weekday::Wednesday => "mercredi",
+        Weekday::Thursday => "jeudi",
+        Weekday::Friday => "vendredi",
+        Weekday::Saturday => "samedi",
+        Weekday::Sunday => "dimanche",
+    }
+}
+
+/// "lundi 23 novembre 2026".
+pub fn date(d: Date) -> String {
+    format!(
+        "{} {} {} {}",
+        weekday(d.weekday()),
+        d.day(),
+        MONTHS[(d.month() - 1) as usize],
+        d.year()
+    )
+}
+
+/// "23/11/2026 à 09:00" in the practice's time zone.
+pub fn instant(at: Timestamp, tz: &TimeZone) -> String {
+    at.to_zoned(tz.clone())
+        .strftime("%d/%m/%Y à %H:%M")
+        .to_string()
+}
+
+/// "09:00".
+pub fn time(at: Timestamp, tz: &TimeZone) -> String {
+    at.to_zoned(tz.clone()).strftime("%H:%M").to_string()
+}
+
+pub fn kind(k: Kind) -> &'static str {
+    match k {
+        Kind::Confirmation => "Confirmation de rendez-vous",
+        Kind::Reminder => "Rappel de rendez-vous",
+        Kind::Moved => "Rendez-vous déplacé",
+        Kind::Cancellation => "Annulation",
+        Kind::Deletion => "Rendez-vous supprimé",
+        Kind::NoShow => "Absence au rendez-vous",
+        Kind::PractitionerBooking => "Alerte praticien : nouveau rendez-vous",
+        Kind::PractitionerCancellation => "Alerte praticien : annulation",
+        Kind::PractitionerMove => "Alerte praticien : déplacement",
+        Kind::Document => "Document",
+        Kind::Task => "Tâche programmée",
+    }
+}
+
+pub fn channel(c: Channel) -> &'static str {
+    match c {
+        Channel::Email => "Email",
+        Channel::Sms => "SMS",
+        Channel::Push => "Notification push",
+        Channel::Postal => "Courrier",
+        Channel::Inbox => "Boîte du cabinet",
+    }
+}
+
+pub fn channel_str(c: &str) -> &str {
+    Channel::parse(c).map(channel).unwrap_or(c)
+}
+
+/// The status as a coloured badge.
+pub fn status(s: Status) -> Markup {
+    let (class, label) = match s {
+        Status::Pending => ("planned", "Prévu"),
+        Status::Sending => ("planned", "En cours d'envoi"),
+        Status::Sent => ("sent", "Envoyé"),
+        Status::Delivered => ("delivered", "Distribué"),
+        Status::Failed => ("failed", "Échec"),
+        Status::Suppressed => ("suppressed", "Non envoyé"),
+    };
+    html! { span class={"badge " (class)} { (label) } }
+}
+
+pub fn recipient(r: &rappel_domain::notification::Recipient) -> String {
+    match r {
+        rappel_domain::notification::Recipient::Patient(_) => "Patient".into(),
+        rappel_domain::notification::Recipient::Practitioner(id) => format!("Praticien {id}"),
+    }
+}

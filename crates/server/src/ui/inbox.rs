@@ -1,0 +1,168 @@
+//! À vérifier (what could not be sent and needs a person) and Notifications (the centre): each
+//! entry with its document, patient, reason in French, and the actions that fix it.
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use maud::html;
+use rappel_engine::queries::InboxEntry;
+use serde::Deserialize;
+
+use super::{Nav, Ui, encode_query, engine_error_page, flash, html_page, layout, see_other_with};
+use crate::AppState;
+
+#[derive(Deserialize, Default)]
+pub(crate) struct BoxQuery {
+    /// `1`: show the entries already handled too.
+    traitees: Option<String>,
+    ok: Option<String>,
+}
+
+pub(crate) async fn to_verify(state: State<AppState>, ui: Ui, q: Query<BoxQuery>) -> Response {
+    inbox_page(state, ui, q, "to_verify").await
+}
+
+pub(crate) async fn notifications(state: State<AppState>, ui: Ui, q: Query<BoxQuery>) -> Response {
+    inbox_page(state, ui, q, "notifications").await
+}
+
+async fn inbox_page(
+    State(state): State<AppState>,
+    ui: Ui,
+    Query(q): Query<BoxQuery>,
+    which: &str,
+) -> Response {
+    let with_resolved = q.traitees.as_deref() == Some("1");
+    let entries = match state
+        .engine
+        .inbox(ui.practice_id(), Some(which), with_resolved)
+        .await
+    {
+        Ok(entries) => entries,
+        Err(e) => return engine_error_page(&e),
+    };
+    let (nav, title, path, intro) = if which == "to_verify" {
+        (
+            Nav::ToVerify,
+            "À vérifier",
+            "/a-verifier",
+            "Ce que Rappel n'a pas pu envoyer seul : corrigez la fiche du patient, renvoyez par courrier, ou marquez l'entrée comme traitée.",
+        )
+    } else {
+        (
+            Nav::Notifications,
+            "Centre de notifications",
+            "/notifications",
+            "Ce que Rappel a fait de lui-même et que le cabinet doit savoir (renvois automatiques, quota de SMS…).",
+        )
+    };
+    let content = html! {
+        (flash(q.ok.as_deref()))
+        p { (intro) }
+        p {
+            @if with_resolved {
+                a href=(path) { "Masquer les entrées traitées" }
+            } @else {
+                a href={(path) "?traitees=1"} { "Afficher aussi les entrées traitées" }
+            }
+        }
+        @if entries.is_empty() {
+            p.muted { "Rien à traiter." }
+        }
+        @for entry in &entries {
+            (entry_card(&ui, entry, path))
+        }
+    };
+    html_page(layout(&ui, nav, title, content))
+}
+
+fn entry_card(ui: &Ui, entry: &InboxEntry, back: &str) -> maud::Markup {
+    html! {
+        article.entry aria-labelledby={"e-" (entry.id)} {
+            h2 #{"e-" (entry.id)} { (entry.title) }
+            p.muted { "Le " (entry.created_at.replace('T', " à ").chars().take(21).collect::<String>()) }
+            dl.facts {
+                @if let Some(title) = &entry.document_title {
+                    dt { "Document" } dd { (title) }
+                }
+                @if let Some(patient) = &entry.patient {
+                    dt { "Patient" }
+                    dd { a href={"/patients/" (encode_query(patient))} { (entry.patient_name.as_deref().unwrap_or(patient)) } }
+                }
+                @if let Some(reason) = &entry.reason {
+                    dt { "Raison" } dd { (reason) }
+                }
+            }
+            p { (entry.text) }
+            @if let Some(at) = &entry.resolved_at {
+                p { span.badge.delivered { "Traitée" } " le " (at.replace('T', " à ").chars().take(21).collect::<String>()) }
+            } @else {
+                div.actions {
+                    @for action in &entry.actions {
+                        @match *action {
+                            "resend_postal" => {
+                                @if let Some(doc) = &entry.document {
+                                    form method="post" action={"/documents/" (encode_query(doc)) "/renvoi-postal"} {
+                                        (ui.csrf_field())
+                                        input type="hidden" name="retour" value=(back);
+                                        button type="submit" { "Renvoyer par courrier" }
+                                    }
+                                }
+                            }
+                            "fix_email" | "fix_address" => {
+                                @if let Some(patient) = &entry.patient {
+                                    a.button href={"/patients/" (encode_query(patient)) "#coordonnees"} {
+                                        @if *action == "fix_email" { "Corriger l'email" } @else { "Corriger l'adresse" }
+                                    }
+                                }
+                            }
+                            "resolve" => {
+                                form method="post" action={"/boites/" (encode_query(&entry.id)) "/resoudre"} {
+                                    (ui.csrf_field())
+                                    input type="hidden" name="retour" value=(back);
+                                    button.secondary type="submit" { "Marquer comme traitée" }
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Back {
+    retour: Option<String>,
+}
+
+fn back_path(back: &Back) -> &'static str {
+    match back.retour.as_deref() {
+        Some("/notifications") => "/notifications",
+        _ => "/a-verifier",
+    }
+}
+
+pub(crate) async fn resolve(
+    State(state): State<AppState>,
+    ui: Ui,
+    Path(id): Path<String>,
+    axum::Form(back): axum::Form<Back>,
+) -> Response {
+    match state.engine.resolve_inbox(ui.practice_id(), &id).await {
+        Ok(_) => see_other_with(back_path(&back), "resolu"),
+        Err(e) => engine_error_page(&e),
+    }
+}
+
+pub(crate) async fn resend_postal(
+    State(state): State<AppState>,
+    ui: Ui,
+    Path(id): Path<String>,
+    axum::Form(back): axum::Form<Back>,
+) -> Response {
+    match state.engine.resend_postal(ui.practice_id(), &id).await {
+        Ok(_) => see_other_with(back_path(&back), "renvoi"),
+        Err(e) => engine_error_page(&e),
+    }
+}

@@ -1,0 +1,340 @@
+//! Envoyés (the sent box with filters), one message with its history and content, and the
+//! timeline of an appointment: every message considered, sent or not, and why.
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use jiff::Timestamp;
+use maud::{Markup, html};
+use rappel_domain::facts::{AppointmentStatus, Source};
+use rappel_domain::notification::{Channel, Kind};
+use rappel_engine::Message;
+use rappel_store::{NotificationFilter, Status};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{Nav, Ui, encode_query, engine_error_page, format, html_page, layout};
+use crate::AppState;
+
+const PAGE: i64 = 50;
+
+#[derive(Deserialize, Default)]
+pub(crate) struct SentQuery {
+    statut: Option<String>,
+    canal: Option<String>,
+    type_: Option<String>,
+    /// `YYYY-MM-DD`: messages due from that day on.
+    depuis: Option<String>,
+    patient: Option<String>,
+    /// `DUE_MS~KEY` of the last row of the previous page.
+    apres: Option<String>,
+}
+
+pub(crate) async fn sent_box(
+    State(state): State<AppState>,
+    ui: Ui,
+    Query(q): Query<SentQuery>,
+) -> Response {
+    let tz = ui.practice.tz.clone();
+    let since = q
+        .depuis
+        .as_deref()
+        .filter(|d| !d.is_empty())
+        .and_then(|d| d.parse::<jiff::civil::Date>().ok())
+        .and_then(|d| d.to_zoned(tz.clone()).ok())
+        .map(|z| z.timestamp());
+    let cursor = q.apres.as_deref().and_then(|c| {
+        let (ms, key) = c.split_once('~')?;
+        Some((
+            Timestamp::from_millisecond(ms.parse().ok()?).ok()?,
+            key.to_string(),
+        ))
+    });
+    let filter = NotificationFilter {
+        status: q.statut.as_deref().and_then(Status::parse),
+        channel: q.canal.as_deref().and_then(Channel::parse),
+        kind: q.type_.as_deref().and_then(Kind::parse),
+        since,
+        patient_id: q.patient.clone().filter(|p| !p.is_empty()),
+        cursor,
+        limit: PAGE,
+        ..NotificationFilter::default()
+    };
+    let (messages, next) = match state.engine.messages(ui.practice_id(), &filter).await {
+        Ok(page) => page,
+        Err(e) => return engine_error_page(&e),
+    };
+    let selected = |value: &Option<String>, option: &str| value.as_deref() == Some(option);
+    let next_link = next.map(|(due, key)| {
+        let mut params = vec![];
+        for (name, value) in [
+            ("statut", &q.statut),
+            ("canal", &q.canal),
+            ("type_", &q.type_),
+            ("depuis", &q.depuis),
+            ("patient", &q.patient),
+        ] {
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                params.push(format!("{name}={}", encode_query(v)));
+            }
+        }
+        params.push(format!(
+            "apres={}",
+            encode_query(&format!("{}~{key}", due.as_millisecond()))
+        ));
+        format!("/envoyes?{}", params.join("&"))
+    });
+    let content = html! {
+        form.filters method="get" action="/envoyes" {
+            div {
+                label for="statut" { "Statut" }
+                select #statut name="statut" {
+                    option value="" { "Tous" }
+                    @for (value, label) in [("pending", "Prévus"), ("sent", "Envoyés"), ("delivered", "Distribués"), ("failed", "Échecs"), ("suppressed", "Non envoyés")] {
+                        option value=(value) selected[selected(&q.statut, value)] { (label) }
+                    }
+                }
+            }
+            div {
+                label for="canal" { "Canal" }
+                select #canal name="canal" {
+                    option value="" { "Tous" }
+                    @for c in Channel::ALL {
+                        option value=(c.as_str()) selected[selected(&q.canal, c.as_str())] { (format::channel(*c)) }
+                    }
+                }
+            }
+            div {
+                label for="type" { "Message" }
+                select #type name="type_" {
+                    option value="" { "Tous" }
+                    @for k in Kind::ALL {
+                        option value=(k.as_str()) selected[selected(&q.type_, k.as_str())] { (format::kind(*k)) }
+                    }
+                }
+            }
+            div {
+                label for="depuis" { "Prévus à partir du" }
+                input #depuis type="date" name="depuis" value=[q.depuis.as_deref()];
+            }
+            @if let Some(patient) = q.patient.as_deref().filter(|p| !p.is_empty()) {
+                input type="hidden" name="patient" value=(patient);
+            }
+            button type="submit" { "Filtrer" }
+        }
+        (message_table(&messages, &ui.practice.tz, true))
+        @if let Some(link) = next_link {
+            p { a href=(link) { "Page suivante →" } }
+        }
+    };
+    html_page(layout(
+        &ui,
+        Nav::Sent,
+        "Messages envoyés et prévus",
+        content,
+    ))
+}
+
+/// Messages as a table: when, patient, what, channel, status, why.
+pub(crate) fn message_table(
+    messages: &[Message],
+    tz: &jiff::tz::TimeZone,
+    with_patient: bool,
+) -> Markup {
+    html! {
+        @if messages.is_empty() {
+            p.muted { "Aucun message." }
+        } @else {
+            table {
+                thead { tr {
+                    th scope="col" { "Quand" }
+                    @if with_patient { th scope="col" { "Patient" } }
+                    th scope="col" { "Message" }
+                    th scope="col" { "Canal" }
+                    th scope="col" { "Destinataire" }
+                    th scope="col" { "Statut" }
+                    th scope="col" { "Pourquoi" }
+                } }
+                tbody {
+                    @for m in messages {
+                        tr {
+                            td { a href={"/envoyes/" (encode_query(&m.row.key))} { (format::instant(when(m), tz)) } }
+                            @if with_patient {
+                                td {
+                                    @match &m.patient_name {
+                                        Some(name) => a href={"/patients/" (encode_query(&m.row.patient_id))} { (name) },
+                                        None => span.muted { "patient effacé" },
+                                    }
+                                }
+                            }
+                            td {
+                                (format::kind(m.row.kind))
+                                @if m.row.auto_resend { " " span.badge.info { "renvoi automatique" } }
+                            }
+                            td { (format::channel(m.row.channel)) }
+                            td { (format::recipient(&m.row.recipient)) }
+                            td { (format::status(m.row.status)) }
+                            td {
+                                @if let Some(reason) = m.row.reason {
+                                    (reason.french())
+                                } @else if let Some(error) = &m.row.last_error {
+                                    (error)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The instant a message is listed at: its hand-off or decision, else when it is due.
+fn when(m: &Message) -> Timestamp {
+    match m.row.status {
+        Status::Pending | Status::Sending => m.row.due_at,
+        _ => m.row.decided_at.unwrap_or(m.row.due_at),
+    }
+}
+
+pub(crate) async fn detail(
+    State(state): State<AppState>,
+    ui: Ui,
+    Path(key): Path<String>,
+) -> Response {
+    let m = match state.engine.message(ui.practice_id(), &key).await {
+        Ok(m) => m,
+        Err(e) => return engine_error_page(&e),
+    };
+    let tz = &ui.practice.tz;
+    let row = &m.row;
+    let content = html! {
+        dl.facts {
+            dt { "Patient" }
+            dd {
+                @match &m.patient_name {
+                    Some(name) => a href={"/patients/" (encode_query(&row.patient_id))} { (name) },
+                    None => span.muted { "patient effacé" },
+                }
+            }
+            dt { "Message" } dd { (format::kind(row.kind)) }
+            dt { "Canal" } dd { (format::channel(row.channel)) }
+            dt { "Destinataire" } dd { (format::recipient(&row.recipient)) }
+            dt { "Statut" } dd { (format::status(row.status)) }
+            @if let Some(reason) = row.reason {
+                dt { "Pourquoi" } dd { (reason.french()) }
+            }
+            @for appt in &row.appointments {
+                dt { "Rendez-vous" } dd { a href={"/rendez-vous/" (encode_query(appt))} { "voir la chronologie du rendez-vous" } }
+            }
+            @if let Some(document) = &row.document {
+                dt { "Document" } dd { (document) }
+            }
+        }
+        h2 { "Historique" }
+        ol.history {
+            li { (format::instant(row.created_at, tz)) " — planifié par la règle « " (row.rule) " »" }
+            li { (format::instant(row.due_at, tz)) " — moment prévu de l'envoi" }
+            @if row.attempts > 0 {
+                li { (row.attempts) " tentative(s) d'envoi" }
+            }
+            @if let Some(error) = &row.last_error {
+                li { "Dernière erreur du fournisseur : " (error) }
+            }
+            @if let Some(at) = row.decided_at {
+                li {
+                    (format::instant(at, tz)) " — "
+                    @match row.status {
+                        Status::Suppressed => "décision de ne pas envoyer",
+                        Status::Failed => "échec",
+                        _ => "remis au fournisseur",
+                    }
+                }
+            }
+            @if matches!(row.status, Status::Delivered | Status::Failed) && Some(row.updated_at) != row.decided_at {
+                li {
+                    (format::instant(row.updated_at, tz)) " — "
+                    @if row.status == Status::Delivered { "distribution confirmée par le fournisseur" } @else { "échec signalé par le fournisseur" }
+                }
+            }
+        }
+        h2 { "Contenu envoyé" }
+        (rendered(row.rendered.as_ref()))
+    };
+    html_page(layout(&ui, Nav::Sent, format::kind(row.kind), content))
+}
+
+/// What was rendered at hand-off. The HTML part is shown as its text (escaped): the email's
+/// markup is the practice's template, and a page of the interface never runs it.
+fn rendered(value: Option<&Value>) -> Markup {
+    let Some(Value::Object(parts)) = value else {
+        return html! { p.muted { "Rien n'a encore été rendu : le contenu est composé au moment de l'envoi, avec les informations à jour." } };
+    };
+    html! {
+        @if let Some(subject) = parts.get("subject").and_then(Value::as_str) {
+            p { strong { "Objet : " } (subject) }
+        }
+        @if let Some(text) = parts.get("text").and_then(Value::as_str) {
+            pre.message { (text) }
+        }
+        @if let Some(title) = parts.get("title").and_then(Value::as_str) {
+            p { strong { "Titre : " } (title) }
+        }
+        @if let Some(body) = parts.get("body").and_then(Value::as_str) {
+            pre.message { (body) }
+        }
+    }
+}
+
+pub(crate) async fn appointment(
+    State(state): State<AppState>,
+    ui: Ui,
+    Path(id): Path<String>,
+) -> Response {
+    let (appt, messages) = match state
+        .engine
+        .appointment_messages(ui.practice_id(), &id)
+        .await
+    {
+        Ok(found) => found,
+        Err(e) => return engine_error_page(&e),
+    };
+    let tz = &ui.practice.tz;
+    let status = match &appt.status {
+        AppointmentStatus::Booked => "Confirmé".to_string(),
+        AppointmentStatus::Cancelled { at, .. } => {
+            format!("Annulé le {}", format::instant(*at, tz))
+        }
+        AppointmentStatus::Deleted { at } => format!("Supprimé le {}", format::instant(*at, tz)),
+        AppointmentStatus::NoShow { at } => {
+            format!("Absence constatée le {}", format::instant(*at, tz))
+        }
+        AppointmentStatus::Attended { .. } => "Honoré".to_string(),
+    };
+    let source = match appt.source {
+        Source::Online => "en ligne, par le patient",
+        Source::Staff => "par le secrétariat",
+        Source::Referral => "par un confrère",
+    };
+    let content = html! {
+        dl.facts {
+            dt { "Patient" } dd { a href={"/patients/" (encode_query(&appt.patient))} { (appt.patient) } }
+            dt { "Début" } dd { (format::instant(appt.start, tz)) " (" (appt.duration_minutes) " min)" }
+            dt { "Praticien" } dd { (appt.practitioner) }
+            @if let Some(motive) = &appt.motive { dt { "Motif" } dd { (motive) } }
+            dt { "Pris" } dd { "le " (format::instant(appt.booked_at, tz)) ", " (source) }
+            dt { "État" } dd { (status) }
+            @for mv in &appt.moves {
+                dt { "Déplacé" } dd { "le " (format::instant(mv.at, tz)) " : du " (format::instant(mv.from_start, tz)) " au " (format::instant(mv.to_start, tz)) }
+            }
+        }
+        h2 { "Messages considérés" }
+        p.muted { "Chaque message que les règles du cabinet prévoient pour ce rendez-vous : envoyé, prévu, ou non envoyé avec la raison." }
+        (message_table(&messages, tz, false))
+    };
+    html_page(layout(
+        &ui,
+        Nav::Sent,
+        "Chronologie du rendez-vous",
+        content,
+    ))
+}

@@ -1,0 +1,258 @@
+//! The web interface's people and sessions (`users`, `user_sessions`), and the counts its
+//! dashboard shows. Same SQL on both backends.
+
+use jiff::Timestamp;
+use sqlx::any::AnyRow;
+
+use super::Tx;
+use super::codec::{Cols, ms, opt_ms};
+use crate::Result;
+
+/// Someone who signs in to a practice's web interface.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub practice_id: String,
+    pub id: String,
+    /// The lower-cased email address they sign in with, unique across practices.
+    pub login: String,
+    pub name: String,
+    /// `admin` or `secretariat`.
+    pub role: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    pub failed_attempts: i64,
+    pub locked_until: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+impl std::fmt::Debug for UserRow {
+    // Neither the login (an email address) nor the hash belongs in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRow")
+            .field("practice_id", &self.practice_id)
+            .field("id", &self.id)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A signed-in browser. The cookie holds the token; the row holds its SHA-256.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRow {
+    pub token_hash: String,
+    pub practice_id: String,
+    pub user_id: String,
+    pub csrf: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+const USER_COLUMNS: &str = "practice_id, id, login, name, role, password_hash, failed_attempts, \
+                            locked_until, created_at";
+
+fn user_from_row(row: &AnyRow) -> Result<UserRow> {
+    let c = Cols::new(row, "users");
+    Ok(UserRow {
+        practice_id: c.text("practice_id")?,
+        id: c.text("id")?,
+        login: c.text("login")?,
+        name: c.text("name")?,
+        role: c.text("role")?,
+        password_hash: c.text("password_hash")?,
+        failed_attempts: c.int("failed_attempts")?,
+        locked_until: c.opt_ts("locked_until")?,
+        created_at: c.ts("created_at")?,
+    })
+}
+
+impl Tx {
+    /// Returns false when the login is already taken (in any practice).
+    pub async fn insert_user(&mut self, user: &UserRow) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO users (practice_id, id, login, name, role, password_hash, \
+             failed_attempts, locked_until, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (login) DO NOTHING",
+        )
+        .bind(&user.practice_id)
+        .bind(&user.id)
+        .bind(&user.login)
+        .bind(&user.name)
+        .bind(&user.role)
+        .bind(&user.password_hash)
+        .bind(user.failed_attempts)
+        .bind(opt_ms(user.locked_until))
+        .bind(ms(user.created_at))
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The user who signs in with `login` (already lower-cased), whatever their practice.
+    pub async fn user_by_login(&mut self, login: &str) -> Result<Option<UserRow>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE login = $1");
+        sqlx::query(&sql)
+            .bind(login)
+            .fetch_optional(&mut *self.inner)
+            .await?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
+    pub async fn user(&mut self, practice_id: &str, id: &str) -> Result<Option<UserRow>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE practice_id = $1 AND id = $2");
+        sqlx::query(&sql)
+            .bind(practice_id)
+            .bind(id)
+            .fetch_optional(&mut *self.inner)
+            .await?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
+    pub async fn users(&mut self, practice_id: &str) -> Result<Vec<UserRow>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE practice_id = $1 ORDER BY login");
+        let rows = sqlx::query(&sql)
+            .bind(practice_id)
+            .fetch_all(&mut *self.inner)
+            .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    /// Records a sign-in attempt's outcome: the failure count and the lock.
+    pub async fn set_user_attempts(
+        &mut self,
+        practice_id: &str,
+        id: &str,
+        failed_attempts: i64,
+        locked_until: Option<Timestamp>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE users SET failed_attempts = $3, locked_until = $4 \
+             WHERE practice_id = $1 AND id = $2",
+        )
+        .bind(practice_id)
+        .bind(id)
+        .bind(failed_attempts)
+        .bind(opt_ms(locked_until))
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_user_password(
+        &mut self,
+        practice_id: &str,
+        id: &str,
+        password_hash: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = $3, failed_attempts = 0, locked_until = NULL \
+             WHERE practice_id = $1 AND id = $2",
+        )
+        .bind(practice_id)
+        .bind(id)
+        .bind(password_hash)
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Removes the user and, with them, their sessions.
+    pub async fn delete_user(&mut self, practice_id: &str, id: &str) -> Result<bool> {
+        sqlx::query("DELETE FROM user_sessions WHERE practice_id = $1 AND user_id = $2")
+            .bind(practice_id)
+            .bind(id)
+            .execute(&mut *self.inner)
+            .await?;
+        let done = sqlx::query("DELETE FROM users WHERE practice_id = $1 AND id = $2")
+            .bind(practice_id)
+            .bind(id)
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn insert_session(&mut self, session: &SessionRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO user_sessions (token_hash, practice_id, user_id, csrf, created_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&session.token_hash)
+        .bind(&session.practice_id)
+        .bind(&session.user_id)
+        .bind(&session.csrf)
+        .bind(ms(session.created_at))
+        .bind(ms(session.expires_at))
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
+    }
+
+    /// The session with this token hash, if it has not expired at `now`.
+    pub async fn session(
+        &mut self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<SessionRow>> {
+        let row = sqlx::query(
+            "SELECT token_hash, practice_id, user_id, csrf, created_at, expires_at \
+             FROM user_sessions WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(ms(now))
+        .fetch_optional(&mut *self.inner)
+        .await?;
+        row.as_ref()
+            .map(|row| {
+                let c = Cols::new(row, "user_sessions");
+                Ok(SessionRow {
+                    token_hash: c.text("token_hash")?,
+                    practice_id: c.text("practice_id")?,
+                    user_id: c.text("user_id")?,
+                    csrf: c.text("csrf")?,
+                    created_at: c.ts("created_at")?,
+                    expires_at: c.ts("expires_at")?,
+                })
+            })
+            .transpose()
+    }
+
+    /// Ends one session, and every session that expired before `now` (housekeeping on the way).
+    pub async fn delete_session(&mut self, token_hash: &str, now: Timestamp) -> Result<()> {
+        sqlx::query("DELETE FROM user_sessions WHERE token_hash = $1 OR expires_at <= $2")
+            .bind(token_hash)
+            .bind(ms(now))
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(())
+    }
+
+    /// `(channel, status, count)` of the practice's notifications decided in `[since, until)`
+    /// (pending ones by their due time): the dashboard's delivery rates.
+    pub async fn notification_stats(
+        &mut self,
+        practice_id: &str,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<(String, String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT channel, status, COUNT(*) AS n FROM notifications \
+             WHERE practice_id = $1 AND COALESCE(decided_at, due_at) >= $2 \
+               AND COALESCE(decided_at, due_at) < $3 \
+             GROUP BY channel, status ORDER BY channel, status",
+        )
+        .bind(practice_id)
+        .bind(ms(since))
+        .bind(ms(until))
+        .fetch_all(&mut *self.inner)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let c = Cols::new(row, "notifications");
+                Ok((c.text("channel")?, c.text("status")?, c.int("n")?))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,385 @@
+// End-to-end tests of the web interface: the real `rappel` binary on loopback with a fresh SQLite
+// database, driven by Debian's Chromium (headless) through playwright-core. Practices and users
+// are made with the CLI, facts arrive through the JSON API, and everything else happens in the
+// browser, as a practice would do it. Screenshots of the main pages land in e2e/screenshots/.
+//
+// Run: `bash scripts/e2e.sh` (builds nothing itself: it needs target/debug/rappel).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import net from 'node:net';
+import zlib from 'node:zlib';
+import { chromium } from 'playwright-core';
+
+const root = path.resolve(import.meta.dirname, '..');
+const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(root, 'target');
+const bin = process.env.RAPPEL_BIN ?? path.join(targetDir, 'debug', 'rappel');
+const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const shots = path.join(root, 'e2e', 'screenshots');
+const PASSWORD = 'correct-horse-battery';
+
+let work;
+let server;
+let serverLog = '';
+let base;
+let browser;
+const keys = {};
+
+function cli(args, extraEnv = {}) {
+  const out = execFileSync(bin, args, {
+    cwd: work,
+    env: { ...process.env, RAPPEL_DATABASE_URL: `sqlite://${work}/rappel.db`, RAPPEL_LOG: 'warn', ...extraEnv },
+    encoding: 'utf8',
+  });
+  return JSON.parse(out.trim().split('\n').pop());
+}
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+async function api(practice, method, url, body) {
+  const response = await fetch(base + url, {
+    method,
+    headers: { authorization: `Bearer ${keys[practice]}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  assert.ok(response.ok, `${method} ${url} → ${response.status}: ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** `days` from today at `hour`:00, Paris time, as RFC 3339. */
+function parisInstant(days, hour) {
+  const now = new Date();
+  const day = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + days, hour - 1));
+  // Paris is UTC+1 in winter and UTC+2 in summer; the test only needs a plausible daytime slot.
+  return day.toISOString().replace('.000Z', 'Z');
+}
+
+async function signIn(page, email, password = PASSWORD) {
+  await page.goto(base + '/connexion');
+  await page.getByLabel('Adresse email').fill(email);
+  await page.getByLabel('Mot de passe').fill(password);
+  await page.getByRole('button', { name: 'Se connecter' }).click();
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+}
+
+/** A PNG of `width`×`height` pixels (a blue band on white), built by hand: no image library. */
+function png(width, height) {
+  const chunk = (type, data) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const typed = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(typed));
+    return Buffer.concat([length, typed, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8; // bit depth
+  header[9] = 2; // RGB
+  const rows = [];
+  for (let y = 0; y < height; y++) {
+    const row = Buffer.alloc(1 + width * 3, 255);
+    row[0] = 0;
+    if (y > height / 3 && y < (2 * height) / 3) {
+      for (let x = 0; x < width; x++) {
+        row[1 + x * 3] = 11;
+        row[2 + x * 3] = 92;
+        row[3 + x * 3] = 173;
+      }
+    }
+    rows.push(row);
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', zlib.deflateSync(Buffer.concat(rows))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+before(async () => {
+  work = mkdtempSync(path.join(tmpdir(), 'rappel-e2e-'));
+  mkdirSync(shots, { recursive: true });
+  const rosa = cli(['practice', 'create', 'Cabinet des Lilas', '--preset', 'rosa']);
+  const lifen = cli(['practice', 'create', 'Centre Lifen Test', '--preset', 'lifen']);
+  keys.rosa = rosa.api_key;
+  keys.lifen = lifen.api_key;
+  const env = { RAPPEL_USER_PASSWORD: PASSWORD };
+  cli(['user', 'create', '--practice', rosa.id, '--email', 'admin@lilas.test', '--name', 'Alice Admin', '--role', 'admin'], env);
+  cli(['user', 'create', '--practice', rosa.id, '--email', 'accueil@lilas.test', '--name', 'Samia Accueil', '--role', 'secretariat'], env);
+  cli(['user', 'create', '--practice', lifen.id, '--email', 'admin@lifen.test', '--name', 'Louis Lifen', '--role', 'admin'], env);
+
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`], {
+    cwd: work,
+    env: { ...process.env, RAPPEL_DATABASE_URL: `sqlite://${work}/rappel.db`, RAPPEL_PUBLIC_URL: base },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  server.stdout.on('data', (d) => (serverLog += d));
+  server.stderr.on('data', (d) => (serverLog += d));
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(base + '/health')).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (i > 100) throw new Error(`rappel serve did not start:\n${serverLog}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  await api('rosa', 'PUT', '/v1/practitioners/dr-petit', { name: 'Dr Petit', email: 'petit@lilas.test' });
+  await api('rosa', 'PUT', '/v1/patients/p-roux', {
+    first_name: 'Claire',
+    last_name: 'Roux',
+    email: 'claire.roux@example.org',
+    mobile: '06 11 22 33 44',
+  });
+  await api('rosa', 'PUT', '/v1/patients/p-xss', {
+    first_name: '<script>window.__xss = 1</script>',
+    last_name: '<img src=x onerror="window.__xss = 2">',
+    email: 'xss@example.org',
+  });
+  await api('rosa', 'POST', '/v1/events', [
+    {
+      type: 'appointment.booked',
+      id: 'rdv-roux',
+      patient: 'p-roux',
+      practitioner: 'dr-petit',
+      start: parisInstant(5, 10),
+      duration_minutes: 30,
+      source: 'staff',
+    },
+    {
+      type: 'appointment.booked',
+      id: 'rdv-xss',
+      patient: 'p-xss',
+      practitioner: 'dr-petit',
+      start: parisInstant(1, 15),
+      duration_minutes: 30,
+      source: 'online',
+    },
+  ]);
+  // Lifen: a document for a patient with neither email nor postal address cannot be delivered
+  // at all, so it lands in the to-verify box.
+  await api('lifen', 'PUT', '/v1/patients/p-sans', { first_name: 'Yves', last_name: 'Marchand' });
+  await api('lifen', 'POST', '/v1/events', { type: 'document.sent', id: 'doc-1', patient: 'p-sans', title: 'Ordonnance' });
+  for (let i = 0; ; i++) {
+    const entries = await api('lifen', 'GET', '/v1/inbox?box=to_verify');
+    if ((entries.items ?? entries).length > 0) break;
+    if (i > 100) throw new Error('no to-verify entry appeared');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill('SIGTERM');
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+test('sign-in: a wrong password is refused, the right one opens the dashboard', async () => {
+  const page = await browser.newPage();
+  await signIn(page, 'admin@lilas.test', 'not-the-password');
+  assert.equal(await page.getByRole('alert').textContent(), 'Adresse email ou mot de passe incorrect.');
+  assert.equal(await page.title(), 'Connexion · Rappel');
+  await shot(page, '01-connexion-erreur');
+
+  await signIn(page, 'admin@lilas.test');
+  await page.waitForURL(base + '/');
+  assert.equal(await page.locator('h1').textContent(), 'Tableau de bord');
+  assert.match(await page.locator('main').textContent(), /Demain/);
+  await shot(page, '02-tableau-de-bord');
+  await page.close();
+});
+
+test('changing an option changes the plan: the D-1 reminder goes from "not sent" to planned', async () => {
+  const page = await browser.newPage();
+  await signIn(page, 'admin@lilas.test');
+  await page.goto(base + '/rendez-vous/rdv-roux');
+  const reminderRow = page.locator('tr', { hasText: 'Rappel de rendez-vous' }).first();
+  assert.match(await reminderRow.textContent(), /Non envoyé/);
+  assert.match(await reminderRow.textContent(), /option/);
+  await shot(page, '03-rendez-vous-avant');
+
+  await page.goto(base + '/parametres');
+  const option = page.getByLabel(/Envoyer un rappel par email 1 jour avant le rendez-vous/);
+  assert.equal(await option.isChecked(), false);
+  // The confirmation cannot be switched off: shown checked and disabled.
+  const locked = page.getByLabel(/reçoit toujours une confirmation/);
+  assert.equal(await locked.isChecked(), true);
+  assert.equal(await locked.isDisabled(), true);
+  await option.check();
+  await shot(page, '04-parametres');
+  await page.getByRole('button', { name: 'Enregistrer' }).first().click();
+  await page.waitForURL(/\/parametres\?ok=enregistre/);
+  assert.equal(await page.getByRole('status').textContent(), 'Modifications enregistrées.');
+  assert.equal(await page.getByLabel(/Envoyer un rappel par email 1 jour avant le rendez-vous/).isChecked(), true);
+
+  await page.goto(base + '/rendez-vous/rdv-roux');
+  const rows = await page.locator('tr', { hasText: 'Rappel de rendez-vous' }).allTextContents();
+  assert.ok(rows.some((r) => /Prévu/.test(r)), `a planned reminder in ${JSON.stringify(rows)}`);
+  await shot(page, '05-rendez-vous-apres');
+
+  // A refused value is shown at its field, and nothing is stored.
+  await page.goto(base + '/parametres');
+  await page.getByLabel("Nom d'expéditeur des SMS").fill('Lilas-Cab!');
+  await page.getByRole('button', { name: 'Enregistrer' }).first().click();
+  assert.match(await page.locator('#err-sms_sender').textContent(), /lettres sans accent/);
+  await page.close();
+});
+
+test('a template with a syntax error is refused inline, then saved once fixed', async () => {
+  const page = await browser.newPage();
+  await signIn(page, 'admin@lilas.test');
+  await page.goto(base + '/modeles/reminder/sms');
+  const text = page.getByLabel('Texte');
+  // The live preview follows the typing (htmx).
+  await text.fill('{{ practice.name }} : RDV le {% for a in appointments %}{{ a.date_text }} à {{ a.time_text }}{% endfor %}, pensez à votre carte Vitale.');
+  await page.locator('#apercu pre', { hasText: 'pensez à votre carte Vitale' }).waitFor();
+  assert.match(await page.locator('#apercu').textContent(), /SMS facturé/);
+
+  await text.fill('{{ practice.name }} : RDV le {% for a in appointments %}{{ a.date_text ');
+  await page.getByRole('button', { name: 'Enregistrer' }).click();
+  const error = page.locator('#err-text');
+  await error.waitFor();
+  assert.match(await error.textContent(), /Ligne 1/);
+  assert.equal(await text.getAttribute('aria-invalid'), 'true');
+  await shot(page, '06-modele-erreur');
+
+  // A variable that does not exist is caught at save time too, in French.
+  await text.fill('Rappel : {{ appointment.date }}');
+  await page.getByRole('button', { name: 'Enregistrer' }).click();
+  await page.locator('#err-text').waitFor();
+  assert.match(await page.locator('#err-text').textContent(), /cette variable n'existe pas/);
+
+  await text.fill('{{ practice.name }} : RDV le {% for a in appointments %}{{ a.date_text }} à {{ a.time_text }}{% endfor %}.');
+  await page.getByRole('button', { name: 'Enregistrer' }).click();
+  await page.waitForURL(/ok=modele/);
+  assert.equal(await page.getByRole('status').textContent(), 'Modèle enregistré.');
+  assert.match(await page.locator('main').textContent(), /personnalisé par le cabinet/);
+  await shot(page, '07-modele');
+  await page.close();
+});
+
+test('uploading a logo resizes it to fit 150×75 and shows it', async () => {
+  const page = await browser.newPage();
+  await signIn(page, 'admin@lilas.test');
+  await page.goto(base + '/parametres');
+  await page.getByLabel(/Charger un logo/).setInputFiles({ name: 'logo.png', mimeType: 'image/png', buffer: png(600, 150) });
+  await page.getByRole('button', { name: 'Envoyer le logo' }).click();
+  await page.waitForURL(/ok=logo/);
+  const img = page.getByAltText('Logo actuel du cabinet');
+  await img.waitFor();
+  const size = await img.evaluate((el) => [el.naturalWidth, el.naturalHeight]);
+  assert.deepEqual(size, [150, 38]);
+
+  // Not an image: refused with the reason, the stored logo untouched.
+  await page.getByLabel(/Changer de logo/).setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('bonjour') });
+  await page.getByRole('button', { name: 'Envoyer le logo' }).click();
+  assert.match(await page.locator('#erreur-logo').textContent(), /PNG ou JPEG/);
+  assert.deepEqual(await page.getByAltText('Logo actuel du cabinet').evaluate((el) => [el.naturalWidth, el.naturalHeight]), [150, 38]);
+  await shot(page, '08-logo');
+  await page.close();
+});
+
+test('a to-verify entry shows its reason and can be resolved', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, 'admin@lifen.test');
+  await page.goto(base + '/a-verifier');
+  const entry = page.locator('article.entry').first();
+  assert.match(await entry.textContent(), /Document non remis/);
+  assert.match(await entry.textContent(), /Ordonnance/);
+  assert.match(await entry.textContent(), /Yves Marchand/);
+  await shot(page, '09-a-verifier');
+  await entry.getByRole('button', { name: 'Marquer comme traitée' }).click();
+  await page.waitForURL(/ok=resolu/);
+  assert.equal(await page.getByRole('status').textContent(), 'Entrée marquée comme traitée.');
+  assert.equal(await page.locator('article.entry').count(), 0);
+  await page.goto(base + '/a-verifier?traitees=1');
+  assert.match(await page.locator('article.entry').first().textContent(), /Traitée/);
+  await context.close();
+});
+
+test('a secretariat user is refused the settings page and does not see it in the menu', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, 'accueil@lilas.test');
+  await page.waitForURL(base + '/');
+  const menu = await page.getByRole('navigation', { name: 'Menu principal' }).textContent();
+  assert.doesNotMatch(menu, /Paramètres/);
+  const response = await page.goto(base + '/parametres');
+  assert.equal(response.status(), 403);
+  assert.match(await page.getByRole('alert').textContent(), /réservée aux administrateurs/);
+  // The pages a secretary works with are there.
+  assert.equal((await page.goto(base + '/envoyes')).status(), 200);
+  await shot(page, '10-envoyes');
+  await context.close();
+});
+
+test('a <script> in a patient name is shown as text, never run', async () => {
+  const page = await browser.newPage();
+  await signIn(page, 'admin@lilas.test');
+  await page.goto(base + '/patients?q=script');
+  const link = page.locator('main table a').first();
+  assert.equal(await link.textContent(), '<script>window.__xss = 1</script> <img src=x onerror="window.__xss = 2">');
+  await link.click();
+  await page.waitForURL(/\/patients\/p-xss/);
+  assert.match(await page.locator('h1').textContent(), /<script>/);
+  assert.equal(await page.evaluate(() => window.__xss), undefined);
+  assert.equal(await page.locator('main script').count(), 0);
+  assert.equal(await page.locator('main img[src="x"]').count(), 0);
+  await page.goto(base + '/');
+  assert.equal(await page.evaluate(() => window.__xss), undefined);
+  await page.close();
+});
+
+test('the other main pages render for the screenshots', async () => {
+  const page = await browser.newPage();
+  await signIn(page, 'admin@lilas.test');
+  for (const [name, url] of [
+    ['11-patient', '/patients/p-roux'],
+    ['12-patients', '/patients'],
+    ['13-modeles', '/modeles'],
+    ['14-programmateur-nouvelle', '/programmateur/nouvelle'],
+    ['15-notifications', '/notifications'],
+    ['16-utilisateurs', '/utilisateurs'],
+  ]) {
+    const response = await page.goto(base + url);
+    assert.equal(response.status(), 200, url);
+    await shot(page, name);
+  }
+  // A scheduled task made in the form, then its recipients preview.
+  await page.goto(base + '/programmateur/nouvelle');
+  await page.getByLabel(/Identifiant/).fill('absences');
+  await page.getByLabel('Nom affiché').fill('Absences de la veille');
+  await page.getByRole('button', { name: 'Enregistrer' }).click();
+  await page.waitForURL(/\/programmateur\/absences\?ok=tache/);
+  await page.getByRole('link', { name: /Voir qui recevrait/ }).click();
+  assert.match(await page.locator('h1').textContent(), /Aperçu/);
+  await page.goto(base + '/programmateur');
+  assert.match(await page.locator('main').textContent(), /Absences de la veille/);
+  await shot(page, '17-programmateur');
+  await page.close();
+});
