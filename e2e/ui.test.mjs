@@ -279,6 +279,11 @@ test('a template with a syntax error is refused inline, then saved once fixed', 
   assert.equal(await page.getByRole('status').textContent(), 'Modèle enregistré.');
   assert.match(await page.locator('main').textContent(), /personnalisé par le cabinet/);
   await shot(page, '07-modele');
+
+  // "Send me a test": the saved template, with sample data, to the number typed.
+  await page.getByLabel('Numéro de mobile').fill('06 12 34 56 78');
+  await page.getByRole('button', { name: 'Envoyer le test' }).click();
+  await page.getByText('Test envoyé à').waitFor();
   await page.close();
 });
 

@@ -135,3 +135,32 @@ impl Settings {
         &self.values
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Map, Value, json};
+
+    use super::Settings;
+    use crate::policy::Policy;
+
+    fn doctolib() -> Policy {
+        Policy::parse(include_str!("presets/doctolib.toml")).unwrap()
+    }
+
+    fn with(key: &str, value: Value) -> Map<String, Value> {
+        let mut map = Map::new();
+        map.insert(key.into(), value);
+        map
+    }
+
+    #[test]
+    fn an_sms_sender_operators_refuse_is_refused_when_set() {
+        let policy = doctolib();
+        let ok = Settings::resolve(&policy, &with("sms_sender", json!("CAB LILAS"))).unwrap();
+        assert_eq!(ok.text("sms_sender"), Some("CAB LILAS"));
+        for bad in ["Cab-Lilas!", "AB", "CABINETDESLILAS", " LILAS", "12345"] {
+            let error = Settings::resolve(&policy, &with("sms_sender", json!(bad))).unwrap_err();
+            assert_eq!(error.key, "sms_sender", "{bad}");
+        }
+    }
+}

@@ -79,7 +79,7 @@ fn entry_card(ui: &Ui, entry: &InboxEntry, back: &str) -> maud::Markup {
     html! {
         article.entry aria-labelledby={"e-" (entry.id)} {
             h2 #{"e-" (entry.id)} { (entry.title) }
-            p.muted { "Le " (entry.created_at.replace('T', " à ").chars().take(21).collect::<String>()) }
+            p.muted { "Le " (local(&entry.created_at, ui)) }
             dl.facts {
                 @if let Some(title) = &entry.document_title {
                     dt { "Document" } dd { (title) }
@@ -94,7 +94,7 @@ fn entry_card(ui: &Ui, entry: &InboxEntry, back: &str) -> maud::Markup {
             }
             p { (entry.text) }
             @if let Some(at) = &entry.resolved_at {
-                p { span.badge.delivered { "Traitée" } " le " (at.replace('T', " à ").chars().take(21).collect::<String>()) }
+                p { span.badge.delivered { "Traitée" } " le " (local(at, ui)) }
             } @else {
                 div.actions {
                     @for action in &entry.actions {
@@ -129,6 +129,14 @@ fn entry_card(ui: &Ui, entry: &InboxEntry, back: &str) -> maud::Markup {
             }
         }
     }
+}
+
+/// An instant the engine formatted as RFC 3339, as "23/11/2026 à 09:00" in the practice's zone.
+fn local(rfc3339: &str, ui: &Ui) -> String {
+    rfc3339
+        .parse::<jiff::Timestamp>()
+        .map(|t| super::format::instant(t, &ui.practice.tz))
+        .unwrap_or_else(|_| rfc3339.to_string())
 }
 
 #[derive(Deserialize)]

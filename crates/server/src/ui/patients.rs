@@ -229,7 +229,7 @@ async fn render(
                     aria-invalid=[errors.get("email").map(|_| "true")] aria-describedby=[errors.get("email").map(|_| "err-email")];
                 (error("email"))
                 label for="mobile" { "Mobile" }
-                input #mobile type="tel" name="mobile" value=(value("mobile", patient.mobile.clone()))
+                input #mobile type="tel" name="mobile" value=(value("mobile", patient.mobile.as_deref().map(|m| PhoneNumber::parse(m).map(|n| n.national()).unwrap_or_else(|_| m.to_string()))))
                     aria-invalid=[errors.get("mobile").map(|_| "true")] aria-describedby=[errors.get("mobile").map(|_| "err-mobile")];
                 (error("mobile"))
                 label for="email_notifications" { "Emails de rendez-vous" }
