@@ -8,10 +8,14 @@
 mod codec;
 mod notify;
 pub use notify::WorkListener;
+mod costs;
 mod documents;
+mod logos;
 pub(crate) mod templates;
 
+pub use costs::NotificationCost;
 pub use documents::{DocumentFile, DocumentLink};
+pub use logos::LogoRow;
 
 use std::sync::Once;
 
