@@ -34,3 +34,6 @@ if ! psql "$PG_URL" -c 'select 1' >/dev/null 2>&1; then
 fi
 
 cargo test --workspace --all-targets "$@"
+
+# The web interface in a real browser (installs Chromium and playwright-core when missing).
+bash scripts/e2e.sh

@@ -22,8 +22,16 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A message that carries the practice's logo (appointments booked by the practice's staff) shows
+//! it at the top of the HTML as an inline image: the HTML and the PNG travel together in a
+//! `multipart/related` part and the `<img>` points at the PNG's `Content-ID` (RFC 2392 `cid:`).
+//! Not a `data:` URI: Gmail strips them and Outlook for Windows blocks them, while `cid:` images
+//! show in Gmail, Outlook, Apple Mail and Thunderbird, usually without the "show remote images"
+//! prompt (nothing is fetched from a server), and the part is `Content-Disposition: inline`, so
+//! clients do not list it among the attachments.
+//!
 //! Deliberately absent: bounce processing (DSNs come back to the From address, which nothing
-//! reads yet), inline images, and any template language — the HTML is the text, escaped.
+//! reads yet), and any template language — the HTML is the text, escaped.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -34,12 +42,14 @@ use lettre::message::dkim::{
     DkimSigningKey,
 };
 use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
-use lettre::message::{Attachment, Body, Mailbox, MultiPart};
+use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::{AsyncSmtpTransportBuilder, PoolConfig};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use sha2::{Digest, Sha256};
 
-use crate::{CalendarEvent, ChannelError, OutboundMessage, Receipt, SendFuture, Transport};
+use crate::{
+    CalendarEvent, ChannelError, LogoImage, OutboundMessage, Receipt, SendFuture, Transport,
+};
 
 /// The From address of every email. Its display name is replaced, per message, by the
 /// practice's name; the configured name is used only when a message carries none.
@@ -98,14 +108,30 @@ pub fn build(message: &OutboundMessage, sender: &Sender) -> Result<lettre::Messa
         .parse()
         .map_err(|e| ChannelError::Permanent(format!("invalid recipient address ({e})")))?;
     let practice = one_line(&message.sender_name);
-    let alternative = MultiPart::alternative_plain_html(
-        message.text.clone(),
-        // The practice's template made it (escaped there); without one, the escaped text.
-        message
-            .html
-            .clone()
-            .unwrap_or_else(|| html_body(&message.text, &practice)),
-    );
+    let logo = message.logo.as_deref();
+    // The practice's template made it (escaped there); without one, the escaped text.
+    let html = match (&message.html, logo) {
+        (Some(html), None) => html.clone(),
+        (Some(html), Some(logo)) => with_logo_header(html, logo, &practice),
+        (None, logo) => html_page(&message.text, &practice, logo),
+    };
+    let alternative = match logo {
+        None => MultiPart::alternative_plain_html(message.text.clone(), html),
+        Some(logo) => {
+            let png = Body::new_with_encoding(logo.png.clone(), ContentTransferEncoding::Base64)
+                .map_err(|_| ChannelError::Permanent("cannot encode the logo".into()))?;
+            MultiPart::alternative()
+                .singlepart(SinglePart::plain(message.text.clone()))
+                .multipart(
+                    MultiPart::related()
+                        .singlepart(SinglePart::html(html))
+                        .singlepart(
+                            Attachment::new_inline(LOGO_CONTENT_ID.into())
+                                .body(png, ContentType::parse("image/png").expect("a valid type")),
+                        ),
+                )
+        }
+    };
     let body = match &message.calendar {
         None => alternative,
         Some(event) => {
@@ -160,6 +186,39 @@ fn one_line(text: &str) -> String {
 /// block of text, line breaks kept, `http(s)://` links made clickable. Everything that comes from
 /// the text is escaped; no markup of the text is interpreted.
 pub fn html_body(text: &str, practice_name: &str) -> String {
+    html_page(text, practice_name, None)
+}
+
+/// The `Content-ID` of the logo's part, which the HTML's `<img src="cid:…">` names.
+pub const LOGO_CONTENT_ID: &str = "logo@rappel";
+
+/// The logo's header: the image at its own size (at most 150 × 75 px), on white, so that a logo
+/// drawn for paper keeps its colours. `alt` is the practice's name for clients that block it.
+fn logo_header(logo: &LogoImage, practice_name: &str) -> String {
+    let mut alt = String::new();
+    push_escaped(&mut alt, practice_name);
+    format!(
+        "<div style=\"padding:12px 20px 8px;background:#ffffff;\"><img src=\"cid:{LOGO_CONTENT_ID}\" \
+         width=\"{}\" height=\"{}\" alt=\"{alt}\" style=\"display:block;border:0;outline:none;\"></div>\n",
+        logo.width, logo.height
+    )
+}
+
+/// A practice's own HTML with the logo's header first in its body (the template knows nothing
+/// of the logo: it is the engine's decision, per appointment, whether one is shown).
+fn with_logo_header(html: &str, logo: &LogoImage, practice_name: &str) -> String {
+    let header = logo_header(logo, practice_name);
+    let lower = html.to_ascii_lowercase();
+    match lower
+        .find("<body")
+        .and_then(|start| lower[start..].find('>').map(|end| start + end + 1))
+    {
+        Some(at) => format!("{}\n{header}{}", &html[..at], &html[at..]),
+        None => format!("{header}{html}"),
+    }
+}
+
+fn html_page(text: &str, practice_name: &str, logo: Option<&LogoImage>) -> String {
     let text = text.replace("\r\n", "\n");
     let mut paragraphs = String::new();
     for block in text.split("\n\n").map(str::trim).filter(|b| !b.is_empty()) {
@@ -174,6 +233,10 @@ pub fn html_body(text: &str, practice_name: &str) -> String {
     }
     let mut name = String::new();
     push_escaped(&mut name, practice_name);
+    let (logo, band_radius) = match logo {
+        Some(logo) => (logo_header(logo, practice_name), "0"),
+        None => (String::new(), "8px 8px 0 0"),
+    };
     format!(
         r#"<!DOCTYPE html>
 <html lang="fr">
@@ -184,7 +247,7 @@ pub fn html_body(text: &str, practice_name: &str) -> String {
 </head>
 <body style="margin:0;padding:0;background:#f4f5f7;">
 <div style="max-width:600px;margin:0 auto;padding:16px;font-family:-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;font-size:16px;line-height:1.5;color:#1f2933;">
-<div style="padding:16px 20px;background:#1f4e79;color:#ffffff;border-radius:8px 8px 0 0;font-size:18px;font-weight:bold;">{name}</div>
+{logo}<div style="padding:16px 20px;background:#1f4e79;color:#ffffff;border-radius:{band_radius};font-size:18px;font-weight:bold;">{name}</div>
 <div style="padding:20px 20px 4px;background:#ffffff;border-radius:0 0 8px 8px;">
 {paragraphs}</div>
 <p style="margin:16px 0 0;font-size:12px;color:#6b7280;text-align:center;">Message automatique envoyé par {name}. Merci de ne pas y répondre.</p>
@@ -558,9 +621,7 @@ impl Transport for SmtpTransport {
             let ascii_recipient = message.to.is_ascii();
             let pool = self.pool();
             match tokio::time::timeout(self.config.timeout, pool.send(email)).await {
-                Ok(Ok(_)) => Ok(Receipt {
-                    provider_id: Some(id),
-                }),
+                Ok(Ok(_)) => Ok(Receipt::with_id(id)),
                 Ok(Err(error)) => {
                     let error = classify(&error, ascii_recipient);
                     tracing::debug!(message = %id, %error, "SMTP hand-off failed");

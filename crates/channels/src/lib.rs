@@ -45,6 +45,29 @@ pub struct OutboundMessage {
     /// The letter to print and post (postal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub letter: Option<Box<Letter>>,
+    /// The practice's logo for the email's header (appointments booked by the practice's staff,
+    /// SPEC.md `doctolib`); shared, since a batch carries the same logo many times.
+    #[serde(skip)]
+    pub logo: Option<Arc<LogoImage>>,
+}
+
+/// A practice's logo ready for a header or a letterhead: a PNG that fits within 150 × 75 px
+/// (the engine resized it when the practice uploaded it).
+#[derive(Clone, PartialEq, Eq)]
+pub struct LogoImage {
+    pub png: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl std::fmt::Debug for LogoImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogoImage")
+            .field("png_len", &self.png.len())
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .finish()
+    }
 }
 
 /// A browser's push subscription (RFC 8030 endpoint, RFC 8291 keys, base64url).
@@ -64,6 +87,12 @@ pub struct Letter {
     pub address_block: Vec<String>,
     /// The practice's letterhead lines.
     pub sender_block: Vec<String>,
+    /// The date printed on the letter, which is also the day of the print batch it joins: the
+    /// practice-local date of the engine's clock when the letter was made, never the machine's.
+    pub date: jiff::civil::Date,
+    /// The practice's logo, printed at the top left of the cover page.
+    #[serde(skip)]
+    pub logo: Option<Arc<LogoImage>>,
     /// The document's PDF bytes (decrypted), appended after the cover page. Never logged.
     #[serde(skip)]
     pub document_pdf: Vec<u8>,
@@ -100,6 +129,19 @@ impl std::fmt::Debug for OutboundMessage {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Receipt {
     pub provider_id: Option<String>,
+    /// What the hand-off cost, in euro cents, when the channel knows it (letters: the provider's
+    /// price or the configured tariff). `None` for channels that cost nothing per message here.
+    pub cost_cents: Option<u32>,
+}
+
+impl Receipt {
+    /// A receipt with the provider's id and no cost.
+    pub fn with_id(provider_id: impl Into<String>) -> Receipt {
+        Receipt {
+            provider_id: Some(provider_id.into()),
+            cost_cents: None,
+        }
+    }
 }
 
 /// A failed hand-off, classified at the edge.
@@ -195,9 +237,7 @@ impl Transport for FileOutbox {
                     reason: format!("cannot write to the outbox: {e}"),
                     retry_after: None,
                 })?;
-            Ok(Receipt {
-                provider_id: Some(path.display().to_string()),
-            })
+            Ok(Receipt::with_id(path.display().to_string()))
         })
     }
 }
@@ -245,9 +285,7 @@ impl Transport for Recorder {
                 at,
                 message: message.clone(),
             });
-            Ok(Receipt {
-                provider_id: Some(format!("sim-{}", message.id)),
-            })
+            Ok(Receipt::with_id(format!("sim-{}", message.id)))
         })
     }
 }

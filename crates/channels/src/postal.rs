@@ -2,6 +2,14 @@
 //! document's own pages), and two ways to post it — La Poste's Maileva API ([`PostalApi`]) or the
 //! practice's own printer ([`PrintBatch`], one folder per day assembled by `rappel print-batch`).
 //!
+//! The practice's logo, when it has one, heads the cover page at the top left (an image XObject,
+//! RGB with its transparency as a soft mask), drawn at 96 dpi so that 150 × 75 px is about
+//! 40 × 20 mm, above the letterhead's lines.
+//!
+//! What a letter costs comes from the configured [`PostalTariff`]: Maileva's "courrier simple"
+//! API answers with ids and statuses but no price (the price is on the monthly invoice), and a
+//! letter the practice posts itself costs its stamp.
+//!
 //! The cover page follows NF Z10-011 and La Poste's window-envelope rules: the recipient's block
 //! starts 110 mm from the left and 45 mm from the top, at most 85 mm wide and 6 lines, so that it
 //! shows through the window of a DL envelope (220 × 110 mm, window about 100 × 45 mm) once the A4
@@ -38,6 +46,57 @@ pub const ADDRESS_MAX_WIDTH_MM: f32 = 85.0;
 pub const ADDRESS_MAX_LINES: usize = 6;
 const FONT_SIZE: f32 = 10.0;
 const LEADING: f32 = 12.0;
+/// The letterhead's left margin and the logo's top edge.
+const MARGIN_LEFT_MM: f32 = 20.0;
+const LOGO_TOP_MM: f32 = 10.0;
+/// A logo pixel on paper: 1/96 inch, the size a browser gives it in the email header.
+const LOGO_PIXEL_MM: f32 = 25.4 / 96.0;
+
+/// What a letter costs, in euro cents: postage by weight step, plus printing and enveloping per
+/// sheet (pages are printed on both sides, two to a sheet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PostalTariff {
+    /// Postage of a letter up to 20 g: an envelope and up to three sheets of 80 g/m² paper.
+    pub postage_cents: u32,
+    /// Postage of a heavier letter (21 to 100 g).
+    pub postage_heavy_cents: u32,
+    /// Printing, paper and enveloping, per sheet.
+    pub per_sheet_cents: u32,
+}
+
+/// Sheets that still make a 20 g letter (5 g each, 5 g for the DL envelope).
+const SHEETS_IN_20_GRAMS: u32 = 3;
+
+impl PostalTariff {
+    /// The default for letters the practice prints and stamps itself: La Poste's public price of
+    /// a « Lettre verte » on 1 January 2026 (1.52 € up to 20 g, 3.04 € up to 100 g), paper and
+    /// toner not counted. Set `RAPPEL_POSTAL_POSTAGE_CENTS`, `RAPPEL_POSTAL_POSTAGE_HEAVY_CENTS`
+    /// and `RAPPEL_POSTAL_SHEET_CENTS` to your own figures.
+    pub const PRINT: PostalTariff = PostalTariff {
+        postage_cents: 152,
+        postage_heavy_cents: 304,
+        per_sheet_cents: 0,
+    };
+
+    /// The default for Maileva: the same postage plus an estimate of 0.40 € per printed and
+    /// enveloped sheet. Maileva prices by contract: put yours in the same variables.
+    pub const MAILEVA: PostalTariff = PostalTariff {
+        postage_cents: 152,
+        postage_heavy_cents: 304,
+        per_sheet_cents: 40,
+    };
+
+    /// The cost of a letter of `pages` pages.
+    pub fn cost_cents(&self, pages: usize) -> u32 {
+        let sheets = u32::try_from(pages.div_ceil(2)).unwrap_or(u32::MAX);
+        let postage = if sheets <= SHEETS_IN_20_GRAMS {
+            self.postage_cents
+        } else {
+            self.postage_heavy_cents
+        };
+        postage.saturating_add(self.per_sheet_cents.saturating_mul(sheets))
+    }
+}
 
 /// The letter as one PDF: the cover page, then every page of the document.
 pub fn letter_pdf(letter: &Letter, date: Date) -> Result<Vec<u8>, ChannelError> {
@@ -55,10 +114,19 @@ pub fn letter_pdf(letter: &Letter, date: Date) -> Result<Vec<u8>, ChannelError> 
         "BaseFont" => "Helvetica-Bold",
         "Encoding" => "WinAnsiEncoding",
     });
-    let resources_id = doc.add_object(dictionary! {
+    let mut resources = dictionary! {
         "Font" => dictionary! { "F1" => font_id, "F2" => bold_id },
-    });
-    let content = cover_content(letter, date);
+    };
+    let logo = match &letter.logo {
+        Some(logo) => {
+            let image_id = logo_xobject(&mut doc, logo)?;
+            resources.set("XObject", dictionary! { "Logo" => image_id });
+            Some((logo.width, logo.height))
+        }
+        None => None,
+    };
+    let resources_id = doc.add_object(resources);
+    let content = cover_content(letter, date, logo);
     let content_id = doc.add_object(Stream::new(
         dictionary! {},
         content.encode().map_err(pdf_error)?,
@@ -101,6 +169,44 @@ fn pdf_error(e: impl std::fmt::Display) -> ChannelError {
     ChannelError::Permanent(format!("cannot build the letter: {e}"))
 }
 
+/// The logo as a PDF image: its RGB samples, and its alpha channel as a soft mask when it has
+/// transparency (a PNG logo on a transparent background stays so on the paper).
+fn logo_xobject(doc: &mut Document, logo: &crate::LogoImage) -> Result<ObjectId, ChannelError> {
+    let image = image::load_from_memory_with_format(&logo.png, image::ImageFormat::Png)
+        .map_err(|e| ChannelError::Permanent(format!("the practice's logo does not decode: {e}")))?
+        .to_rgba8();
+    let (width, height) = image.dimensions();
+    let mut rgb = Vec::with_capacity((width * height * 3) as usize);
+    let mut alpha = Vec::with_capacity((width * height) as usize);
+    for pixel in image.pixels() {
+        rgb.extend_from_slice(&pixel.0[..3]);
+        alpha.push(pixel.0[3]);
+    }
+    let mut dict = dictionary! {
+        "Type" => "XObject",
+        "Subtype" => "Image",
+        "Width" => i64::from(width),
+        "Height" => i64::from(height),
+        "ColorSpace" => "DeviceRGB",
+        "BitsPerComponent" => 8,
+    };
+    if alpha.iter().any(|&a| a < 255) {
+        let mask_id = doc.add_object(Stream::new(
+            dictionary! {
+                "Type" => "XObject",
+                "Subtype" => "Image",
+                "Width" => i64::from(width),
+                "Height" => i64::from(height),
+                "ColorSpace" => "DeviceGray",
+                "BitsPerComponent" => 8,
+            },
+            alpha,
+        ));
+        dict.set("SMask", mask_id);
+    }
+    Ok(doc.add_object(Stream::new(dict, rgb)))
+}
+
 /// One line of text at `(x, y)` millimetres from the top-left corner.
 fn text_line(ops: &mut Vec<Operation>, font: &str, size: f32, x_mm: f32, top_mm: f32, text: &str) {
     ops.push(Operation::new("BT", vec![]));
@@ -123,18 +229,38 @@ fn text_line(ops: &mut Vec<Operation>, font: &str, size: f32, x_mm: f32, top_mm:
     ops.push(Operation::new("ET", vec![]));
 }
 
-fn cover_content(letter: &Letter, date: Date) -> Content {
+fn cover_content(letter: &Letter, date: Date, logo: Option<(u32, u32)>) -> Content {
     let mut ops = Vec::new();
     let line_mm = LEADING / MM;
-    // The letterhead, top left.
+    // The logo, top left, then the letterhead's lines below it.
+    let mut head_top_mm = 20.0;
+    if let Some((width, height)) = logo {
+        let (w_mm, h_mm) = (width as f32 * LOGO_PIXEL_MM, height as f32 * LOGO_PIXEL_MM);
+        let bottom = (A4_HEIGHT_MM - LOGO_TOP_MM - h_mm) * MM;
+        ops.push(Operation::new("q", vec![]));
+        ops.push(Operation::new(
+            "cm",
+            vec![
+                (w_mm * MM).into(),
+                0.into(),
+                0.into(),
+                (h_mm * MM).into(),
+                (MARGIN_LEFT_MM * MM).into(),
+                bottom.into(),
+            ],
+        ));
+        ops.push(Operation::new("Do", vec!["Logo".into()]));
+        ops.push(Operation::new("Q", vec![]));
+        head_top_mm = LOGO_TOP_MM + h_mm + 3.0;
+    }
     for (i, line) in letter.sender_block.iter().enumerate() {
         let font = if i == 0 { "F2" } else { "F1" };
         text_line(
             &mut ops,
             font,
             FONT_SIZE,
-            20.0,
-            20.0 + FONT_SIZE / MM + i as f32 * line_mm,
+            MARGIN_LEFT_MM,
+            head_top_mm + FONT_SIZE / MM + i as f32 * line_mm,
             line,
         );
     }
@@ -449,8 +575,8 @@ pub struct MailevaConfig {
     pub token_url: String,
     pub client_id: String,
     pub client_secret: String,
-    /// The price of one printed page, in cents, for the cost shown with each letter.
-    pub price_per_page_cents: i64,
+    /// What a letter costs: the API answers no price (see the module's documentation).
+    pub tariff: PostalTariff,
     pub timeout: Duration,
 }
 
@@ -492,8 +618,8 @@ impl PostalApi {
     }
 
     /// The cost of a letter of `pages` pages, in cents.
-    pub fn cost_cents(&self, pages: usize) -> i64 {
-        self.config.price_per_page_cents * pages as i64
+    pub fn cost_cents(&self, pages: usize) -> u32 {
+        self.config.tariff.cost_cents(pages)
     }
 
     async fn token(&self) -> Result<String, ChannelError> {
@@ -570,8 +696,7 @@ impl Transport for PostalApi {
     fn send<'a>(&'a self, message: &'a OutboundMessage) -> SendFuture<'a> {
         Box::pin(async move {
             let letter = letter_of(message)?;
-            let today = jiff::Zoned::now().date();
-            let pdf = letter_pdf(letter, today)?;
+            let pdf = letter_pdf(letter, letter.date)?;
             let pages = page_count(&pdf)?;
             let token = self.token().await?;
             let sending: Created = self
@@ -640,14 +765,16 @@ impl Transport for PostalApi {
                 &serde_json::json!({}),
             )
             .await?;
+            let cost_cents = self.cost_cents(pages);
             tracing::info!(
                 sending = %sending.id,
                 pages,
-                cost_cents = self.cost_cents(pages),
+                cost_cents,
                 "letter handed to Maileva"
             );
             Ok(Receipt {
                 provider_id: Some(format!("maileva:{}", sending.id)),
+                cost_cents: Some(cost_cents),
             })
         })
     }
@@ -657,27 +784,42 @@ impl Transport for PostalApi {
 // Print batch
 // ---------------------------------------------------------------------------------------------
 
-/// For practices that post their letters themselves: each letter is written to the day's folder
-/// (`<dir>/YYYY-MM-DD/`), and [`assemble_batch`] makes one PDF to print and a CSV list of it.
+/// For practices that post their letters themselves: each letter is written to its practice's
+/// folder of the letter's date (`<dir>/<practice>/YYYY-MM-DD/`), and [`assemble_batch`] makes one
+/// PDF to print and a CSV list of it. The date is the letter's own ([`Letter::date`], the
+/// practice-local day of the engine's clock), so a letter made at 00:30 in Paris joins that
+/// day's batch even though the machine's clock (UTC) still says the day before.
 pub struct PrintBatch {
     dir: PathBuf,
+    tariff: PostalTariff,
 }
 
 impl PrintBatch {
     pub fn new(dir: impl Into<PathBuf>) -> PrintBatch {
-        PrintBatch { dir: dir.into() }
+        PrintBatch {
+            dir: dir.into(),
+            tariff: PostalTariff::PRINT,
+        }
     }
 
-    /// Writes one letter into the folder of `date`; returns its path.
-    pub async fn add(
-        &self,
-        message: &OutboundMessage,
-        date: Date,
-    ) -> Result<PathBuf, ChannelError> {
+    /// The same batch with the practice's own postage prices.
+    pub fn with_tariff(self, tariff: PostalTariff) -> PrintBatch {
+        PrintBatch { tariff, ..self }
+    }
+
+    /// The folder of one practice's letters of one day.
+    pub fn folder(dir: &Path, practice_id: &str, date: Date) -> PathBuf {
+        dir.join(safe_name(practice_id)).join(date.to_string())
+    }
+
+    /// Writes one letter into its practice's folder of the letter's date; returns its path and
+    /// its cost (the stamp, by the tariff).
+    pub async fn add(&self, message: &OutboundMessage) -> Result<(PathBuf, u32), ChannelError> {
         let letter = letter_of(message)?;
-        let pdf = letter_pdf(letter, date)?;
+        let pdf = letter_pdf(letter, letter.date)?;
         let pages = page_count(&pdf)?;
-        let folder = self.dir.join(date.to_string());
+        let cost_cents = self.tariff.cost_cents(pages);
+        let folder = PrintBatch::folder(&self.dir, &message.practice_id, letter.date);
         let name = safe_name(&message.id);
         let write = |e: std::io::Error| ChannelError::Transient {
             reason: format!("cannot write to the print folder: {e}"),
@@ -689,22 +831,24 @@ impl PrintBatch {
             "locality": letter.address_block.last().cloned().unwrap_or_default(),
             "title": letter.title,
             "pages": pages,
+            "cost_cents": cost_cents,
         });
         tokio::fs::write(folder.join(format!("{name}.json")), meta.to_string())
             .await
             .map_err(write)?;
         let path = folder.join(format!("{name}.pdf"));
         tokio::fs::write(&path, pdf).await.map_err(write)?;
-        Ok(path)
+        Ok((path, cost_cents))
     }
 }
 
 impl Transport for PrintBatch {
     fn send<'a>(&'a self, message: &'a OutboundMessage) -> SendFuture<'a> {
         Box::pin(async move {
-            let path = self.add(message, jiff::Zoned::now().date()).await?;
+            let (path, cost_cents) = self.add(message).await?;
             Ok(Receipt {
                 provider_id: Some(format!("print:{}", path.display())),
+                cost_cents: Some(cost_cents),
             })
         })
     }
@@ -717,11 +861,14 @@ pub struct Batch {
     pub csv: PathBuf,
     pub letters: usize,
     pub pages: usize,
+    /// The postage of the batch, by the tariff at the time each letter was made.
+    pub cost_cents: u64,
 }
 
-/// Assembles the letters of one day into `lettres.pdf` and `lettres.csv` in that day's folder.
-pub fn assemble_batch(dir: &Path, date: Date) -> Result<Batch, ChannelError> {
-    let folder = dir.join(date.to_string());
+/// Assembles one practice's letters of one day into `lettres.pdf` and `lettres.csv` in that
+/// day's folder.
+pub fn assemble_batch(dir: &Path, practice_id: &str, date: Date) -> Result<Batch, ChannelError> {
+    let folder = PrintBatch::folder(dir, practice_id, date);
     let read = |e: std::io::Error| ChannelError::Permanent(format!("{}: {e}", folder.display()));
     if !folder.is_dir() {
         return Err(ChannelError::Permanent(format!(
@@ -739,8 +886,9 @@ pub fn assemble_batch(dir: &Path, date: Date) -> Result<Batch, ChannelError> {
         .collect();
     names.sort();
     let mut pdfs = Vec::new();
-    let mut csv = String::from("destinataire;localite;document;pages\n");
+    let mut csv = String::from("destinataire;localite;document;pages;affranchissement_centimes\n");
     let mut pages = 0;
+    let mut cost_cents = 0;
     for path in &names {
         let pdf = std::fs::read(path).map_err(read)?;
         let meta: serde_json::Value = std::fs::read(path.with_extension("json"))
@@ -750,8 +898,10 @@ pub fn assemble_batch(dir: &Path, date: Date) -> Result<Batch, ChannelError> {
         let count = page_count(&pdf)?;
         pages += count;
         let field = |k: &str| csv_field(meta.get(k).and_then(|v| v.as_str()).unwrap_or(""));
+        let cost = meta.get("cost_cents").and_then(|v| v.as_u64()).unwrap_or(0);
+        cost_cents += cost;
         csv.push_str(&format!(
-            "{};{};{};{count}\n",
+            "{};{};{};{count};{cost}\n",
             field("recipient"),
             field("locality"),
             field("title")
@@ -764,6 +914,7 @@ pub fn assemble_batch(dir: &Path, date: Date) -> Result<Batch, ChannelError> {
         csv: folder.join("lettres.csv"),
         letters: names.len(),
         pages,
+        cost_cents,
     };
     std::fs::write(&batch.pdf, merged).map_err(read)?;
     std::fs::write(&batch.csv, csv).map_err(read)?;

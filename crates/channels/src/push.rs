@@ -324,6 +324,7 @@ impl WebPush {
                     .get(LOCATION)
                     .and_then(|l| l.to_str().ok())
                     .map(String::from),
+                cost_cents: None,
             });
         }
         let text = response.text().await.unwrap_or_default();

@@ -14,8 +14,8 @@ use axum::response::Response;
 use lopdf::content::Content;
 use lopdf::{Document, Object};
 use rappel_channels::postal::{
-    ADDRESS_LEFT_MM, ADDRESS_MAX_WIDTH_MM, ADDRESS_TOP_MM, MailevaConfig, PostalApi, PrintBatch,
-    assemble_batch, letter_pdf, merge_pdfs, page_count,
+    ADDRESS_LEFT_MM, ADDRESS_MAX_WIDTH_MM, ADDRESS_TOP_MM, MailevaConfig, PostalApi, PostalTariff,
+    PrintBatch, assemble_batch, letter_pdf, merge_pdfs, page_count,
 };
 use rappel_channels::{ChannelError, Letter, OutboundMessage, Transport};
 use rappel_domain::notification::Channel;
@@ -34,6 +34,8 @@ fn letter(document_pdf: Vec<u8>) -> Letter {
             "31000 TOULOUSE".into(),
         ],
         sender_block: vec!["Cabinet du Dr Martin".into(), "3 rue de la Paix".into()],
+        date: jiff::civil::date(2026, 3, 2),
+        logo: None,
         document_pdf,
     }
 }
@@ -161,6 +163,7 @@ fn message(id: &str, letter: Letter) -> OutboundMessage {
         html: None,
         push: None,
         letter: Some(Box::new(letter)),
+        logo: None,
     }
 }
 
@@ -238,7 +241,11 @@ fn maileva(addr: SocketAddr) -> PostalApi {
         token_url: format!("http://{addr}/oauth2/token"),
         client_id: "client".into(),
         client_secret: "secret".into(),
-        price_per_page_cents: 45,
+        tariff: PostalTariff {
+            postage_cents: 150,
+            postage_heavy_cents: 300,
+            per_sheet_cents: 45,
+        },
         timeout: Duration::from_secs(5),
     })
 }
@@ -256,7 +263,14 @@ async fn maileva_gets_a_token_then_a_sending_with_the_letter_and_the_recipient_t
         .await
         .unwrap();
     assert_eq!(receipt.provider_id.as_deref(), Some("maileva:snd-42"));
-    assert_eq!(api.cost_cents(2), 90);
+    // One sheet printed on both sides: the postage and one sheet, as the receipt says.
+    assert_eq!(receipt.cost_cents, Some(150 + 45));
+    assert_eq!(api.cost_cents(2), 150 + 45);
+    assert_eq!(
+        api.cost_cents(7),
+        300 + 4 * 45,
+        "four sheets weigh more than 20 g"
+    );
     let seen = state.seen.lock().unwrap().clone();
     let paths: Vec<(&str, &str)> = seen
         .iter()
@@ -338,13 +352,15 @@ async fn the_print_batch_assembles_the_letters_of_a_day_into_one_pdf_and_a_list(
     let _ = std::fs::remove_dir_all(&dir);
     let batch = PrintBatch::new(&dir);
     let day = jiff::civil::date(2026, 3, 2);
-    batch
-        .add(
-            &message("d:d1/postal_on_failure/postal", letter(document(2))),
-            day,
-        )
+    let receipt = batch
+        .send(&message(
+            "d:d1/postal_on_failure/postal",
+            letter(document(2)),
+        ))
         .await
         .unwrap();
+    // Three pages on two sheets: a 20 g letter, one « Lettre verte » stamp by default.
+    assert_eq!(receipt.cost_cents, Some(PostalTariff::PRINT.postage_cents));
     let mut second = letter(document(1));
     second.title = "Ordonnance; renouvellement".into();
     second.address_block = vec![
@@ -353,31 +369,180 @@ async fn the_print_batch_assembles_the_letters_of_a_day_into_one_pdf_and_a_list(
         "59000 LILLE".into(),
     ];
     batch
-        .add(&message("d:d2/postal_unread/postal", second), day)
+        .add(&message("d:d2/postal_unread/postal", second))
+        .await
+        .unwrap();
+    // A letter dated the next day joins the next day's batch, whatever the machine's clock says.
+    let mut tomorrow = letter(document(1));
+    tomorrow.date = day.tomorrow().unwrap();
+    batch
+        .add(&message("d:d4/postal_unread/postal", tomorrow))
         .await
         .unwrap();
 
-    let made = assemble_batch(&dir, day).unwrap();
+    let made = assemble_batch(&dir, "p", day).unwrap();
     assert_eq!(made.letters, 2);
     assert_eq!(made.pages, 3 + 2);
+    assert_eq!(made.cost_cents, 2 * 152);
+    assert!(made.pdf.starts_with(dir.join("p").join("2026-03-02")));
     assert_eq!(page_count(&std::fs::read(&made.pdf).unwrap()).unwrap(), 5);
     let csv = std::fs::read_to_string(&made.csv).unwrap();
     assert_eq!(
         csv,
-        "destinataire;localite;document;pages\n\
-         Mme Hélène Lefèvre;31000 TOULOUSE;Compte rendu opératoire;3\n\
-         M. Éric Lambert;59000 LILLE;\"Ordonnance; renouvellement\";2\n"
+        "destinataire;localite;document;pages;affranchissement_centimes\n\
+         Mme Hélène Lefèvre;31000 TOULOUSE;Compte rendu opératoire;3;152\n\
+         M. Éric Lambert;59000 LILLE;\"Ordonnance; renouvellement\";2;152\n"
+    );
+    assert_eq!(
+        assemble_batch(&dir, "p", day.tomorrow().unwrap())
+            .unwrap()
+            .letters,
+        1
+    );
+    assert!(
+        assemble_batch(&dir, "another-practice", day).is_err(),
+        "each practice has its own batch"
     );
     // A letter whose document has no file is refused rather than posted as a bare cover page.
     let error = batch
-        .add(
-            &message("d:d3/manual_postal/postal/1", letter(Vec::new())),
-            day,
-        )
+        .add(&message("d:d3/manual_postal/postal/1", letter(Vec::new())))
         .await
         .unwrap_err();
     assert!(matches!(error, ChannelError::Permanent(_)), "{error:?}");
     // Assembling again gives the same batch (the batch files are not letters).
-    assert_eq!(assemble_batch(&dir, day).unwrap().letters, 2);
+    assert_eq!(assemble_batch(&dir, "p", day).unwrap().letters, 2);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_tariff_counts_sheets_printed_on_both_sides_and_the_weight_step() {
+    let tariff = PostalTariff {
+        postage_cents: 100,
+        postage_heavy_cents: 200,
+        per_sheet_cents: 10,
+    };
+    assert_eq!(tariff.cost_cents(1), 100 + 10);
+    assert_eq!(tariff.cost_cents(2), 100 + 10);
+    assert_eq!(
+        tariff.cost_cents(6),
+        100 + 30,
+        "three sheets still weigh 20 g"
+    );
+    assert_eq!(tariff.cost_cents(7), 200 + 40);
+    assert_eq!(PostalTariff::PRINT.cost_cents(3), 152);
+}
+
+// ---- the logo in the letterhead -----------------------------------------------------------------
+
+/// A PNG of `width` × `height` pixels, half transparent.
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbaImage::from_fn(width, height, |x, _| {
+        image::Rgba([200, 30, 60, if x % 2 == 0 { 255 } else { 0 }])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+#[test]
+fn the_logo_is_an_image_at_the_top_left_of_the_cover_page_above_the_letterhead() {
+    let mut with_logo = letter(document(1));
+    with_logo.logo = Some(Arc::new(rappel_channels::LogoImage {
+        png: png(150, 40),
+        width: 150,
+        height: 40,
+    }));
+    let pdf = letter_pdf(&with_logo, jiff::civil::date(2026, 3, 2)).unwrap();
+    let doc = Document::load_mem(&pdf).unwrap();
+    let cover = *doc.get_pages().get(&1).unwrap();
+
+    // The page's resources name an image XObject of the logo's size, with its transparency.
+    let resources = doc
+        .get_dictionary(cover)
+        .unwrap()
+        .get(b"Resources")
+        .unwrap()
+        .as_reference()
+        .unwrap();
+    let xobjects = doc
+        .get_dictionary(resources)
+        .unwrap()
+        .get(b"XObject")
+        .unwrap();
+    let xobjects = match xobjects {
+        Object::Reference(id) => doc.get_dictionary(*id).unwrap(),
+        Object::Dictionary(d) => d,
+        other => panic!("XObject is {other:?}"),
+    };
+    let image_id = xobjects.get(b"Logo").unwrap().as_reference().unwrap();
+    let image = doc.get_object(image_id).unwrap().as_stream().unwrap();
+    assert_eq!(
+        image.dict.get(b"Subtype").unwrap().as_name().unwrap(),
+        b"Image"
+    );
+    assert_eq!(image.dict.get(b"Width").unwrap().as_i64().unwrap(), 150);
+    assert_eq!(image.dict.get(b"Height").unwrap().as_i64().unwrap(), 40);
+    assert!(
+        image.dict.has(b"SMask"),
+        "the transparent pixels stay transparent"
+    );
+    let samples = image
+        .decompressed_content()
+        .unwrap_or_else(|_| image.content.clone());
+    assert_eq!(samples.len(), 150 * 40 * 3);
+    assert_eq!(&samples[..3], &[200, 30, 60]);
+
+    // It is drawn at the top left: 20 mm from the left edge, 10 mm from the top, 96 dpi.
+    let content = Content::decode(&doc.get_page_content(cover)).unwrap();
+    let at = content
+        .operations
+        .iter()
+        .position(|op| op.operator == "Do")
+        .expect("the logo is drawn");
+    let cm = &content.operations[at - 1];
+    assert_eq!(cm.operator, "cm");
+    let n: Vec<f32> = cm.operands.iter().map(|o| o.as_float().unwrap()).collect();
+    let px = 72.0 / 96.0;
+    assert!(
+        (n[0] - 150.0 * px).abs() < 0.1 && (n[3] - 40.0 * px).abs() < 0.1,
+        "{n:?}"
+    );
+    assert!((n[4] - 20.0 * MM).abs() < 0.1, "{n:?}");
+    assert!(
+        (PAGE_HEIGHT - (n[5] + n[3]) - 10.0 * MM).abs() < 0.1,
+        "{n:?}"
+    );
+
+    // The letterhead's first line comes below the logo, the address block has not moved.
+    let text = lines(&doc, cover);
+    let head = text
+        .iter()
+        .find(|(_, _, t)| t == "Cabinet du Dr Martin")
+        .unwrap();
+    assert!(head.1 < n[5], "the practice's name is below the logo");
+    let name = text
+        .iter()
+        .find(|(_, _, t)| t.starts_with("Mme H"))
+        .unwrap();
+    let without = letter_pdf(&letter(document(1)), jiff::civil::date(2026, 3, 2)).unwrap();
+    let without = Document::load_mem(&without).unwrap();
+    let plain = lines(&without, *without.get_pages().get(&1).unwrap());
+    assert!(
+        plain.contains(name),
+        "the address is where it was without a logo"
+    );
+}
+
+#[test]
+fn a_logo_that_is_not_a_png_makes_the_letter_fail_for_good() {
+    let mut broken = letter(document(1));
+    broken.logo = Some(Arc::new(rappel_channels::LogoImage {
+        png: b"not a png".to_vec(),
+        width: 10,
+        height: 10,
+    }));
+    assert!(matches!(
+        letter_pdf(&broken, jiff::civil::date(2026, 3, 2)),
+        Err(ChannelError::Permanent(_))
+    ));
 }

@@ -171,6 +171,7 @@ fn message(endpoint: String, browser: &Browser) -> OutboundMessage {
         html: None,
         push: Some(Box::new(browser.target(endpoint))),
         letter: None,
+        logo: None,
     }
 }
 

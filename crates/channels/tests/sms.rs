@@ -129,6 +129,7 @@ fn message(text: &str) -> OutboundMessage {
         html: None,
         push: None,
         letter: None,
+        logo: None,
         id: "a:apt1/reminder_sms/sms/patient:p1".into(),
         practice_id: "cab1".into(),
         channel: Channel::Sms,

@@ -195,6 +195,7 @@ fn confirmation() -> OutboundMessage {
         html: None,
         push: None,
         letter: None,
+        logo: None,
         id: "a:appt-1/confirmation/email/patient".into(),
         practice_id: "lilas".into(),
         channel: Channel::Email,
@@ -333,6 +334,7 @@ async fn a_reminder_without_calendar_is_text_and_html_only() {
         html: None,
         push: None,
         letter: None,
+        logo: None,
         id: "a:appt-1/reminder/email/patient".into(),
         calendar: None,
         ..confirmation()
@@ -345,6 +347,92 @@ async fn a_reminder_without_calendar_is_text_and_html_only() {
     assert!(email.content_type().starts_with("multipart/alternative"));
     assert_eq!(email.children.len(), 2);
     assert!(!server.deliveries()[0].data.contains("text/calendar"));
+}
+
+#[tokio::test]
+async fn a_logo_travels_as_an_inline_image_of_the_html_not_as_an_attachment() {
+    let server = Server::start(Mode::Accept).await;
+    let png = b"\x89PNG\r\n\x1a\n-the-logo-bytes".to_vec();
+    let message = OutboundMessage {
+        logo: Some(Arc::new(rappel_channels::LogoImage {
+            png: png.clone(),
+            width: 150,
+            height: 40,
+        })),
+        ..confirmation()
+    };
+    transport(&server.url(), Duration::from_secs(5))
+        .send(&message)
+        .await
+        .unwrap();
+    let email = parse_part(&server.deliveries()[0].data);
+    let [alternative, calendar] = &email.children[..] else {
+        panic!("the alternative and the calendar expected");
+    };
+    assert!(calendar.content_type().starts_with("text/calendar"));
+    let [text, related] = &alternative.children[..] else {
+        panic!("text and related HTML expected");
+    };
+    assert!(text.content_type().starts_with("text/plain"));
+    assert!(
+        related.content_type().starts_with("multipart/related"),
+        "{}",
+        related.content_type()
+    );
+    let [html, image] = &related.children[..] else {
+        panic!("the HTML and its image expected");
+    };
+    let html = String::from_utf8(html.body.clone()).unwrap();
+    assert!(
+        html.contains(
+            r#"<img src="cid:logo@rappel" width="150" height="40" alt="Cabinet Médical des Lilas""#
+        ),
+        "{html}"
+    );
+    assert!(
+        html.find("cid:logo@rappel") < html.find(">Cabinet Médical des Lilas</div>"),
+        "the logo heads the message"
+    );
+    assert!(image.content_type().starts_with("image/png"));
+    assert_eq!(image.header("Content-ID"), Some("<logo@rappel>"));
+    assert!(
+        image
+            .header("Content-Disposition")
+            .is_some_and(|d| d.starts_with("inline")),
+        "not listed among the attachments"
+    );
+    assert_eq!(image.body, png);
+
+    // A practice's own HTML gets the same header first in its body.
+    let custom = OutboundMessage {
+        html: Some("<html><BODY class=\"x\"><p>Bonjour</p></BODY></html>".into()),
+        ..message.clone()
+    };
+    transport(&server.url(), Duration::from_secs(5))
+        .send(&custom)
+        .await
+        .unwrap();
+    let email = parse_part(&server.deliveries()[1].data);
+    let html = &email.children[0].children[1].children[0];
+    let html = String::from_utf8(html.body.clone())
+        .unwrap()
+        .replace("\r\n", "\n");
+    assert!(
+        html.starts_with("<html><BODY class=\"x\">\n<div style=\"padding:12px 20px 8px;background:#ffffff;\"><img src=\"cid:logo@rappel\""),
+        "{html}"
+    );
+    assert!(
+        html.trim_end().ends_with("<p>Bonjour</p></BODY></html>"),
+        "{html}"
+    );
+
+    // Without a logo, no image and no related part.
+    transport(&server.url(), Duration::from_secs(5))
+        .send(&confirmation())
+        .await
+        .unwrap();
+    assert!(!server.deliveries()[2].data.contains("multipart/related"));
+    assert!(!server.deliveries()[2].data.contains("cid:"));
 }
 
 #[tokio::test]
@@ -496,6 +584,7 @@ async fn an_unparsable_recipient_is_permanent_and_never_reaches_the_server() {
         html: None,
         push: None,
         letter: None,
+        logo: None,
         to: "jean.dupont(at)example.org".into(),
         ..confirmation()
     };
@@ -519,6 +608,7 @@ async fn connections_are_reused_from_one_message_to_the_next() {
             html: None,
             push: None,
             letter: None,
+            logo: None,
             id: key.into(),
             ..confirmation()
         };

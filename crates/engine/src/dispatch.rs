@@ -199,6 +199,10 @@ impl Engine {
                     row.provider_id = receipt.provider_id.clone();
                     row.last_error = None;
                     tx.update_notification(&row).await?;
+                    if let Some(cents) = receipt.cost_cents {
+                        tx.set_notification_cost(pid, &row.key, i64::from(cents))
+                            .await?;
+                    }
                     self.after_document_hand_off(&mut tx, ctx, &row, now)
                         .await?;
                     if let Some(spec) = ctx.policy.rule(&row.rule).and_then(|r| r.inbox.as_ref()) {
@@ -520,6 +524,16 @@ impl Engine {
                 _ => None,
             },
             letter,
+            logo: if crate::logo::email_shows_logo(
+                row.channel,
+                row.kind,
+                &row.recipient,
+                &appointments,
+            ) {
+                crate::logo::logo_image(tx, pid).await?
+            } else {
+                None
+            },
             id: row.key.clone(),
             practice_id: pid.to_string(),
             channel: row.channel,

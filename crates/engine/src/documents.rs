@@ -216,7 +216,16 @@ pub struct DocumentDetails {
     pub consulted_at: Option<String>,
     pub file: Option<FileInfo>,
     /// The document's notifications (email, letters, inbox), in order.
-    pub deliveries: Vec<TimelineEntry>,
+    pub deliveries: Vec<DocumentDelivery>,
+}
+
+/// One message about a document, with what it cost when it was a letter.
+#[derive(Debug, Clone, Serialize)]
+pub struct DocumentDelivery {
+    #[serde(flatten)]
+    pub entry: TimelineEntry,
+    /// Euro cents, as the letter's transport reported it at hand-off.
+    pub cost_cents: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -267,6 +276,14 @@ impl Engine {
     /// `POST /v1/documents`: keeps the PDF encrypted and applies `document.sent`, exactly as
     /// `POST /v1/events` would. Sending the same file again changes nothing; another file under
     /// the same id is refused.
+    ///
+    /// The file and its row go together: the sealed file is written under a temporary name,
+    /// flushed to disk and renamed into place (a crash leaves either no file or a whole one), its
+    /// row is committed next (on failure the file is removed), and if the event cannot be applied
+    /// the row and the file are removed again. A second upload of the same document never writes
+    /// over the stored file: it writes a file of its own, and removes it when it finds the
+    /// document already has one. The one trace a crash can leave is a temporary or orphan file in
+    /// the folder, never a row without its file.
     pub async fn upload_document(
         &self,
         practice_id: &str,
@@ -289,48 +306,78 @@ impl Engine {
                 title: title.to_string(),
             },
         };
-        if let Some(file) = existing {
-            if file.sha256 != sha256 {
-                return Err(EngineError::invalid(
+        let same_file = |file: &DocumentFile| {
+            if file.sha256 == sha256 {
+                Ok(())
+            } else {
+                Err(EngineError::invalid(
                     "file",
                     format!("document `{id}` was already sent with another file"),
-                ));
+                ))
             }
+        };
+        if let Some(file) = existing {
+            same_file(&file)?;
             return self.ingest(practice_id, &[event]).await;
         }
         let key = config.key()?;
         let (nonce, sealed) = seal(&key, &aad(practice_id, id), pdf);
         let name = format!("{}.bin", hex::encode(random_bytes::<16>()));
         let path = config.dir.join(&name);
-        tokio::fs::create_dir_all(&config.dir)
-            .await
-            .map_err(io_error)?;
-        tokio::fs::write(&path, &sealed).await.map_err(io_error)?;
-        let report = match self.ingest(practice_id, &[event]).await {
-            Ok(report) => report,
+        write_durably(&config.dir, &name, sealed).await?;
+        let row = DocumentFile {
+            practice_id: practice_id.to_string(),
+            document_id: id.to_string(),
+            path: name.clone(),
+            nonce: STANDARD.encode(nonce),
+            size: pdf.len() as i64,
+            sha256: sha256.clone(),
+            created_at: self.now(),
+        };
+        let inserted = async {
+            let mut tx = self.store().begin().await?;
+            let inserted = tx.insert_document_file(&row).await?;
+            let on_record = tx.document_file(practice_id, id).await?;
+            tx.commit().await?;
+            Ok::<_, EngineError>((inserted, on_record))
+        }
+        .await;
+        match inserted {
             Err(error) => {
                 remove_file(&path).await;
                 return Err(error);
             }
-        };
-        let mut tx = self.store().begin().await?;
-        let inserted = tx
-            .insert_document_file(&DocumentFile {
-                practice_id: practice_id.to_string(),
-                document_id: id.to_string(),
-                path: name,
-                nonce: STANDARD.encode(nonce),
-                size: pdf.len() as i64,
-                sha256,
-                created_at: self.now(),
-            })
-            .await?;
-        tx.commit().await?;
-        if !inserted {
-            // A concurrent upload of the same document won: its file is the one on record.
-            remove_file(&path).await;
+            Ok((false, on_record)) => {
+                // A concurrent upload of the same document won: its file is the one on record.
+                remove_file(&path).await;
+                if let Some(file) = on_record {
+                    same_file(&file)?;
+                }
+                return self.ingest(practice_id, &[event]).await;
+            }
+            Ok((true, _)) => {}
         }
-        Ok(report)
+        match self.ingest(practice_id, &[event]).await {
+            Ok(report) => Ok(report),
+            Err(error) => {
+                // Undo our row, then our file. Should the database refuse even that, the row
+                // still names a whole file: retrying the same upload completes it.
+                let undone = async {
+                    let mut tx = self.store().begin().await?;
+                    tx.delete_document_file(practice_id, id, &name).await?;
+                    tx.commit().await?;
+                    Ok::<_, EngineError>(())
+                }
+                .await;
+                match undone {
+                    Ok(()) => remove_file(&path).await,
+                    Err(undo) => {
+                        tracing::warn!(document = id, error = %undo, "cannot undo a document's file row after a failed upload; it is kept with its file")
+                    }
+                }
+                Err(error)
+            }
+        }
     }
 
     /// `GET /v1/documents/{id}`.
@@ -342,6 +389,12 @@ impl Engine {
         };
         let file = tx.document_file(practice_id, id).await?;
         let mut rows = tx.document_notifications(practice_id, id).await?;
+        let costs: std::collections::BTreeMap<String, i64> = tx
+            .document_costs(practice_id, id)
+            .await?
+            .into_iter()
+            .map(|c| (c.key, c.cost_cents))
+            .collect();
         tx.commit().await?;
         rows.sort_by_key(|r| (r.decided_at.unwrap_or(r.due_at), r.key.clone()));
         use rappel_domain::facts::EmailDelivery;
@@ -361,7 +414,13 @@ impl Engine {
                 size: f.size,
                 sha256: f.sha256,
             }),
-            deliveries: rows.iter().map(|r| entry(r, &ctx.tz)).collect(),
+            deliveries: rows
+                .iter()
+                .map(|r| DocumentDelivery {
+                    entry: entry(r, &ctx.tz),
+                    cost_cents: costs.get(&r.key).copied(),
+                })
+                .collect(),
         })
     }
 
@@ -554,6 +613,8 @@ impl Engine {
                 .map(|a| a.window_block(&patient.display_name()))
                 .unwrap_or_default(),
             sender_block: vec![ctx.row.name.clone()],
+            date: self.now().to_zoned(ctx.tz.clone()).date(),
+            logo: crate::logo::logo_image(tx, pid).await?,
             document_pdf,
         })))
     }
@@ -625,6 +686,37 @@ async fn read_document(config: &DocumentsConfig, file: &DocumentFile) -> Result<
         &file.nonce,
         sealed,
     )
+}
+
+/// Writes `bytes` as `dir/name` so that the name only ever shows a whole file: a temporary file
+/// is written and flushed to disk, then renamed (atomic within a folder), then the folder itself
+/// is flushed so the rename survives a power cut.
+async fn write_durably(dir: &Path, name: &str, bytes: Vec<u8>) -> Result<()> {
+    let (dir, name) = (dir.to_path_buf(), name.to_string());
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        std::fs::create_dir_all(&dir)?;
+        let temp = dir.join(format!(".{name}.tmp"));
+        let written = (|| {
+            let mut file = std::fs::File::create(&temp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&temp, dir.join(&name))
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        written?;
+        // Flushing a folder is how POSIX makes a rename durable; other systems may refuse to
+        // open a folder as a file, which loses only that guarantee.
+        if let Ok(folder) = std::fs::File::open(&dir) {
+            let _ = folder.sync_all();
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await
+    .map_err(|e| storage_error(format!("documents folder: {e}")))?
+    .map_err(io_error)
 }
 
 async fn remove_file(path: &Path) {

@@ -412,6 +412,7 @@ impl Engine {
             html: rendered.html.clone(),
             push,
             letter: None,
+            logo: None,
         };
         let transport = self
             .transport(channel)

@@ -91,10 +91,14 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
-    /// Assemble the day's letters (RAPPEL_PRINT_DIR/YYYY-MM-DD/) into one PDF to print and a
-    /// CSV list, for practices that post their letters themselves (RAPPEL_POSTAL_PROVIDER=print).
+    /// Assemble a practice's letters of one day (RAPPEL_PRINT_DIR/PRACTICE/YYYY-MM-DD/) into one
+    /// PDF to print and a CSV list, for practices that post their letters themselves
+    /// (RAPPEL_POSTAL_PROVIDER=print).
     PrintBatch {
-        /// The day (YYYY-MM-DD); today by default.
+        /// The practice; may be left out when the database has only one.
+        #[arg(long)]
+        practice: Option<String>,
+        /// The day (YYYY-MM-DD); by default today in the practice's time zone.
         #[arg(long)]
         date: Option<jiff::civil::Date>,
     },
@@ -188,20 +192,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => Ok(run_simulate(&file, json, want_check, false).await),
         Command::Explain { file } => Ok(run_simulate(&file, false, false, true).await),
         Command::Policy { command } => Ok(run_policy(command)),
-        Command::PrintBatch { date } => {
-            let date = date.unwrap_or_else(|| jiff::Zoned::now().date());
-            let batch = rappel_channels::postal::assemble_batch(&print_dir(), date)?;
-            println!(
-                "{}",
-                serde_json::json!({
-                    "pdf": batch.pdf.display().to_string(),
-                    "csv": batch.csv.display().to_string(),
-                    "letters": batch.letters,
-                    "pages": batch.pages,
-                })
-            );
-            Ok(ExitCode::SUCCESS)
-        }
         Command::Vapid {
             command: VapidCommand::Generate,
         } => {
@@ -533,6 +523,35 @@ async fn run_service(
                 Err(e) => return Err(e.into()),
             }
         }
+        Command::PrintBatch { practice, date } => {
+            let store = open_store(&config).await?;
+            let engine = engine(&config, store, &sms, &push)?;
+            let batch = async {
+                let practice = match practice {
+                    Some(practice) => practice,
+                    None => engine.sole_practice().await?,
+                };
+                engine.print_batch(&print_dir(), &practice, date).await
+            }
+            .await;
+            match batch {
+                Ok(batch) => println!(
+                    "{}",
+                    serde_json::json!({
+                        "pdf": batch.pdf.display().to_string(),
+                        "csv": batch.csv.display().to_string(),
+                        "letters": batch.letters,
+                        "pages": batch.pages,
+                        "cost_cents": batch.cost_cents,
+                    })
+                ),
+                Err(rappel_engine::EngineError::Invalid { field, reason }) => {
+                    eprintln!("{field}: {reason}");
+                    return Ok(ExitCode::from(2));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         Command::Worker => {
             let store = open_store(&config).await?;
             let engine = engine(&config, store, &sms, &push)?;
@@ -673,26 +692,45 @@ fn print_dir() -> std::path::PathBuf {
 /// The way out for letters (`RAPPEL_POSTAL_PROVIDER`): `print` (the default: the practice prints
 /// and posts them; `rappel print-batch`), or `maileva` (La Poste's API, with
 /// `RAPPEL_MAILEVA_CLIENT_ID`, `RAPPEL_MAILEVA_CLIENT_SECRET` and optionally
-/// `RAPPEL_MAILEVA_API_URL`, `RAPPEL_MAILEVA_TOKEN_URL`, `RAPPEL_POSTAL_PRICE_PER_PAGE_CENTS`).
+/// `RAPPEL_MAILEVA_API_URL`, `RAPPEL_MAILEVA_TOKEN_URL`). What a letter costs comes from
+/// `RAPPEL_POSTAL_POSTAGE_CENTS`, `RAPPEL_POSTAL_POSTAGE_HEAVY_CENTS` and
+/// `RAPPEL_POSTAL_SHEET_CENTS`, each defaulting to the provider's figure in [`PostalTariff`].
+///
+/// [`PostalTariff`]: rappel_channels::postal::PostalTariff
 fn postal_transport() -> anyhow::Result<Arc<dyn Transport>> {
-    use rappel_channels::postal::{MailevaConfig, PostalApi, PrintBatch};
+    use rappel_channels::postal::{MailevaConfig, PostalApi, PostalTariff, PrintBatch};
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let cents = |name: &str, default: u32| -> anyhow::Result<u32> {
+        match var(name) {
+            Some(text) => text
+                .trim()
+                .parse()
+                .with_context(|| format!("{name}: expected a whole number of euro cents")),
+            None => Ok(default),
+        }
+    };
+    let tariff = |default: PostalTariff| -> anyhow::Result<PostalTariff> {
+        Ok(PostalTariff {
+            postage_cents: cents("RAPPEL_POSTAL_POSTAGE_CENTS", default.postage_cents)?,
+            postage_heavy_cents: cents(
+                "RAPPEL_POSTAL_POSTAGE_HEAVY_CENTS",
+                default.postage_heavy_cents,
+            )?,
+            per_sheet_cents: cents("RAPPEL_POSTAL_SHEET_CENTS", default.per_sheet_cents)?,
+        })
+    };
     match var("RAPPEL_POSTAL_PROVIDER").as_deref().unwrap_or("print") {
         "print" => {
             tracing::info!(dir = %print_dir().display(), "letters go to the print batch");
-            Ok(Arc::new(PrintBatch::new(print_dir())))
+            Ok(Arc::new(
+                PrintBatch::new(print_dir()).with_tariff(tariff(PostalTariff::PRINT)?),
+            ))
         }
         "maileva" => {
             let required = |name: &str| {
                 var(name).with_context(|| {
                     format!("{name} is required with RAPPEL_POSTAL_PROVIDER=maileva")
                 })
-            };
-            let price = match var("RAPPEL_POSTAL_PRICE_PER_PAGE_CENTS") {
-                Some(p) => p.parse().context(
-                    "RAPPEL_POSTAL_PRICE_PER_PAGE_CENTS: expected a whole number of cents",
-                )?,
-                None => 0,
             };
             tracing::info!("letters go to Maileva");
             Ok(Arc::new(PostalApi::maileva(MailevaConfig {
@@ -703,7 +741,7 @@ fn postal_transport() -> anyhow::Result<Arc<dyn Transport>> {
                 }),
                 client_id: required("RAPPEL_MAILEVA_CLIENT_ID")?,
                 client_secret: required("RAPPEL_MAILEVA_CLIENT_SECRET")?,
-                price_per_page_cents: price,
+                tariff: tariff(PostalTariff::MAILEVA)?,
                 timeout: std::time::Duration::from_secs(30),
             })))
         }

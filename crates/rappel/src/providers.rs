@@ -534,6 +534,7 @@ XnPtODenacmkJwtE19zeQUKMOYD16VwUGZX7mHWYr2xEH0spbWxXdkIm
             html: None,
             push: None,
             letter: None,
+            logo: None,
         };
         router.send(&message).await.unwrap();
         message.push = Some(Box::new(PushTarget::default()));

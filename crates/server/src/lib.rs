@@ -188,6 +188,7 @@ pub fn router_with(engine: Engine, config: ServerConfig) -> Router {
         .route("/v1/tasks/{id}/runs", get(tasks::runs))
         .route("/v1/tasks/{id}/preview", post(tasks::preview))
         .merge(routes::templates::routes())
+        .merge(routes::postal::routes())
         // Only matched routes authenticate: an unknown path is a plain 404 for everyone.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

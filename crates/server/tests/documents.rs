@@ -181,6 +181,8 @@ fn sample_pdf(title: &str) -> Vec<u8> {
             title: title.into(),
             address_block: vec!["Mme Jeanne Dupont".into(), "75011 PARIS".into()],
             sender_block: vec!["Laboratoire".into()],
+            date: jiff::civil::date(2026, 3, 1),
+            logo: None,
             document_pdf: Vec::new(),
         },
         jiff::civil::date(2026, 3, 1),
@@ -647,10 +649,41 @@ async fn a_bounced_document_is_printed_as_a_letter_with_the_decrypted_document_a
         .unwrap();
     assert_eq!(letter["status"], "sent", "{details}");
     assert_eq!(letter["auto_resend"], true);
+    // Three pages on two sheets: one « Lettre verte » stamp up to 20 g, by the default tariff.
+    assert_eq!(letter["cost_cents"], 152, "{letter}");
+    let email = details["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["channel"] == "email")
+        .cloned()
+        .unwrap();
+    assert!(email["cost_cents"].is_null(), "{email}");
+    let spend = app.get("/v1/postal/costs?month=2026-03").await.json();
+    assert_eq!(spend["letters"], 1, "{spend}");
+    assert_eq!(spend["total_cents"], 152, "{spend}");
+    assert_eq!(spend["items"][0]["document"], "d1", "{spend}");
+    let spend = app.get("/v1/postal/costs").await.json();
+    assert_eq!(
+        spend["month"], "2026-03",
+        "the engine clock's month: {spend}"
+    );
+    assert_eq!(
+        app.get("/v1/postal/costs?month=2026-02").await.json()["letters"],
+        0
+    );
+    app.get("/v1/postal/costs?month=mars").await.problem(422);
 
-    // The print batch of the day (the transport dates it by the machine's clock).
-    let today = jiff::Zoned::now().date();
-    let batch = rappel_channels::postal::assemble_batch(&print_dir, today).unwrap();
+    // The print batch of the engine clock's day in the practice's time zone.
+    let batch = app
+        .engine
+        .print_batch(&print_dir, &app.practice, None)
+        .await
+        .unwrap();
+    assert!(
+        batch.pdf.to_string_lossy().contains("2026-03-02"),
+        "{batch:?}"
+    );
     assert_eq!(batch.letters, 1);
     assert_eq!(
         batch.pages, 3,

@@ -8,11 +8,15 @@
 mod codec;
 mod notify;
 pub use notify::WorkListener;
+mod costs;
 mod documents;
+mod logos;
 pub(crate) mod templates;
 pub(crate) mod users;
 
+pub use costs::NotificationCost;
 pub use documents::{DocumentFile, DocumentLink};
+pub use logos::LogoRow;
 
 use std::sync::Once;
 

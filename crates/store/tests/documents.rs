@@ -12,6 +12,7 @@ use common::*;
 
 conformance!(
     document_files_are_recorded_once_and_read_back,
+    a_document_file_row_is_deleted_only_while_it_names_that_file,
     document_links_are_found_by_token_hash_and_keep_their_counters,
     erasing_a_patients_document_files_removes_their_files_and_links_only,
     wrong_answers_count_atomically_and_the_last_one_locks_the_link,
@@ -234,6 +235,31 @@ async fn wrong_answers_count_atomically_and_the_last_one_locks_the_link(store: S
             .await
             .unwrap(),
         None
+    );
+    tx.commit().await.unwrap();
+}
+
+async fn a_document_file_row_is_deleted_only_while_it_names_that_file(store: Store) {
+    seed(&store, &["a", "b"]).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_document_file(&file("a", "d1")).await.unwrap();
+    tx.insert_document_file(&file("b", "d1")).await.unwrap();
+    assert!(
+        !tx.delete_document_file("a", "d1", "another.bin")
+            .await
+            .unwrap(),
+        "another upload's file name deletes nothing"
+    );
+    assert!(
+        tx.delete_document_file("a", "d1", "a-d1.bin")
+            .await
+            .unwrap()
+    );
+    assert_eq!(tx.document_file("a", "d1").await.unwrap(), None);
+    assert_eq!(
+        tx.document_file("b", "d1").await.unwrap(),
+        Some(file("b", "d1")),
+        "scoped by practice"
     );
     tx.commit().await.unwrap();
 }

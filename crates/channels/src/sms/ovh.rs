@@ -210,9 +210,7 @@ impl OvhSms {
             serde_json::Value::String(text) => text.clone(),
             other => other.to_string(),
         };
-        Ok(Receipt {
-            provider_id: Some(id),
-        })
+        Ok(Receipt::with_id(id))
     }
 }
 

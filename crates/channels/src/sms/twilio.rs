@@ -158,7 +158,10 @@ impl TwilioSms {
             // callback's notification key can match a report.
             tracing::warn!(key = %message.id, "Twilio accepted a message but returned no sid");
         }
-        Ok(Receipt { provider_id: sid })
+        Ok(Receipt {
+            provider_id: sid,
+            cost_cents: None,
+        })
     }
 }
 

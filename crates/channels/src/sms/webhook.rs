@@ -157,9 +157,7 @@ impl WebhookSms {
                 .map(|text| redact_numbers(&text));
             return Err(answer.failure("the SMS gateway", reason));
         }
-        Ok(Receipt {
-            provider_id: Some(id),
-        })
+        Ok(Receipt::with_id(id))
     }
 }
 

@@ -121,7 +121,6 @@ impl Ui {
 
     /// The CSRF check of a multipart form, whose body [`csrf_guard`] cannot read: the refusal
     /// when `token` is not this session's.
-    #[allow(dead_code)] // TEMP until the logo upload lands (same session)
     pub fn csrf_mismatch(&self, token: &str) -> Option<Response> {
         (!constant_eq(token.as_bytes(), self.session.csrf.as_bytes())).then(csrf_refused)
     }

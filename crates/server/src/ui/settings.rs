@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use axum::Form;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use rappel_domain::policy::{OptionKind, OptionSpec};
@@ -50,7 +50,10 @@ async fn render(
         Ok(m) => m,
         Err(e) => return engine_error_page(&e),
     };
-    let logo: Option<TmpLogo> = None;
+    let logo = match state.engine.logo(ui.practice_id()).await {
+        Ok(logo) => logo,
+        Err(e) => return engine_error_page(&e),
+    };
     let specs = option_specs(&ui.practice.policy);
     let settings = &ui.practice.settings;
     // Behaviour options first (the seed's checkboxes), then the rest; each group by label.
@@ -73,7 +76,7 @@ async fn render(
     };
     let content = html! {
         (flash(ok))
-        @if !errors.is_empty() {
+        @if errors.keys().any(|k| k != "logo" && !k.starts_with("praticien:")) {
             p.notice.error role="alert" #erreurs {
                 "Rien n'a été enregistré : corrigez les champs signalés ci-dessous."
             }
@@ -397,16 +400,69 @@ pub(crate) async fn save_practitioner(
     }
 }
 
-pub(crate) async fn logo() -> Response {
-    StatusCode::NOT_FOUND.into_response()
+pub(crate) async fn logo(State(state): State<AppState>, ui: Ui) -> Response {
+    match state.engine.logo(ui.practice_id()).await {
+        Ok(Some(logo)) => (
+            [
+                (header::CONTENT_TYPE, "image/png"),
+                (header::CACHE_CONTROL, "private, max-age=300"),
+            ],
+            logo.png,
+        )
+            .into_response(),
+        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => engine_error_page(&e),
+    }
 }
-pub(crate) async fn upload_logo() -> Response {
-    StatusCode::NOT_FOUND.into_response()
-}
-struct TmpLogo {
-    width: u32,
-    height: u32,
-    updated_at: jiff::Timestamp,
+
+pub(crate) async fn upload_logo(
+    State(state): State<AppState>,
+    ui: Ui,
+    mut multipart: Multipart,
+) -> Response {
+    if let Some(refused) = ui.unless_admin() {
+        return refused;
+    }
+    let mut csrf = None;
+    let mut bytes = None;
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(field)) => match field.name() {
+                Some("_csrf") => csrf = field.text().await.ok(),
+                Some("logo") => bytes = field.bytes().await.ok(),
+                _ => {}
+            },
+            Ok(None) => break,
+            Err(_) => {
+                let errors = BTreeMap::from([(
+                    "logo".to_string(),
+                    "Le fichier n'a pas pu être lu (trop volumineux ?). Le logo doit faire moins de 2 Mo."
+                        .to_string(),
+                )]);
+                return render(&state, &ui, &errors, None, None).await;
+            }
+        }
+    }
+    if let Some(refused) = ui.csrf_mismatch(csrf.as_deref().unwrap_or("")) {
+        return refused;
+    }
+    let Some(bytes) = bytes.filter(|b| !b.is_empty()) else {
+        let errors = BTreeMap::from([("logo".to_string(), "Choisissez un fichier.".to_string())]);
+        return render(&state, &ui, &errors, None, None).await;
+    };
+    match state.engine.set_logo(ui.practice_id(), &bytes).await {
+        Ok(_) => see_other_with("/parametres#logo", "logo"),
+        Err(EngineError::Invalid { .. }) => {
+            let errors = BTreeMap::from([(
+                "logo".to_string(),
+                "Image refusée : seuls les fichiers PNG ou JPEG de moins de 2 Mo et de 16 \
+                 mégapixels au plus sont acceptés."
+                    .to_string(),
+            )]);
+            render(&state, &ui, &errors, None, None).await
+        }
+        Err(e) => engine_error_page(&e),
+    }
 }
 
 pub(crate) async fn users(

@@ -88,6 +88,25 @@ impl Tx {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Forgets a document's file row, only if it still names the file at `path` (an upload undoing
+    /// its own row never removes another upload's); returns whether a row went.
+    pub async fn delete_document_file(
+        &mut self,
+        practice_id: &str,
+        document_id: &str,
+        path: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM document_files WHERE practice_id = $1 AND document_id = $2 AND path = $3",
+        )
+        .bind(practice_id)
+        .bind(document_id)
+        .bind(path)
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn document_file(
         &mut self,
         practice_id: &str,
