@@ -258,6 +258,56 @@ async fn uploading_a_document_again_never_touches_the_stored_file() {
     let _ = std::fs::remove_dir_all(&s.documents);
 }
 
+#[tokio::test]
+async fn simultaneous_uploads_of_one_document_leave_exactly_one_file_and_its_row() {
+    let s = setup("lifen", "Europe/Paris", "2026-03-02T09:00:00+01:00", None).await;
+    let (engine, practice) = (&s.engine, s.practice.as_str());
+    let same = pdf("Same");
+    let (a, b) = tokio::join!(
+        engine.upload_document(practice, "d1", "p1", "Compte rendu", &same),
+        engine.upload_document(practice, "d1", "p1", "Compte rendu", &same),
+    );
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(files(&s.documents).len(), 1, "{:?}", files(&s.documents));
+
+    // Two different files at once: whichever comes second is refused, and only the first's
+    // file is on disk, named by the row.
+    let (one, two) = (pdf("One"), pdf("Two"));
+    let (a, b) = tokio::join!(
+        engine.upload_document(practice, "d2", "p1", "Ordonnance", &one),
+        engine.upload_document(practice, "d2", "p1", "Ordonnance", &two),
+    );
+    assert!(a.is_ok() != b.is_ok(), "one wins: {a:?} / {b:?}");
+    let kept = if a.is_ok() { &one } else { &two };
+    let details = engine.document_details(practice, "d2").await.unwrap();
+    assert_eq!(details.file.unwrap().size, kept.len() as i64);
+    assert_eq!(files(&s.documents).len(), 2, "{:?}", files(&s.documents));
+    let _ = std::fs::remove_dir_all(&s.documents);
+}
+
+#[tokio::test]
+async fn a_documents_folder_that_cannot_be_written_refuses_the_upload_and_records_nothing() {
+    let s = setup("lifen", "Europe/Paris", "2026-03-02T09:00:00+01:00", None).await;
+    // A file where the folder should be: nothing can be written under it.
+    std::fs::create_dir_all(s.documents.parent().unwrap()).unwrap();
+    std::fs::write(&s.documents, b"not a folder").unwrap();
+    let error = s
+        .engine
+        .upload_document(&s.practice, "d1", "p1", "Compte rendu", &pdf("A"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, EngineError::Store(_)), "{error:?}");
+    assert!(
+        matches!(
+            s.engine.document_details(&s.practice, "d1").await,
+            Err(EngineError::NotFound { .. })
+        ),
+        "no document, so no email announcing a file that is not there"
+    );
+    std::fs::remove_file(&s.documents).unwrap();
+}
+
 // ---- the logo ----------------------------------------------------------------------------------
 
 fn encode(image: image::DynamicImage, format: ImageFormat) -> Vec<u8> {
