@@ -226,6 +226,38 @@ async fn an_upload_the_database_refuses_leaves_no_file_and_no_row() {
 }
 
 #[tokio::test]
+async fn a_refused_upload_of_a_document_known_from_an_event_attaches_no_file_to_it() {
+    let s = setup("lifen", "Europe/Paris", "2026-03-02T09:00:00+01:00", None).await;
+    let (engine, practice) = (&s.engine, s.practice.as_str());
+    engine
+        .ingest(
+            practice,
+            &[Event {
+                at: None,
+                body: EventBody::DocumentSent {
+                    id: "d1".into(),
+                    patient: "p1".into(),
+                    title: "Compte rendu".into(),
+                },
+            }],
+        )
+        .await
+        .unwrap();
+    let error = engine
+        .upload_document(practice, "d1", "p1", "Another title", &pdf("A"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, EngineError::Invalid { .. }), "{error:?}");
+    assert_eq!(files(&s.documents), Vec::<String>::new());
+    let details = engine.document_details(practice, "d1").await.unwrap();
+    assert!(
+        details.file.is_none(),
+        "the refused file is not the document's"
+    );
+    let _ = std::fs::remove_dir_all(&s.documents);
+}
+
+#[tokio::test]
 async fn uploading_a_document_again_never_touches_the_stored_file() {
     let s = setup("lifen", "Europe/Paris", "2026-03-02T09:00:00+01:00", None).await;
     let (engine, practice) = (&s.engine, s.practice.as_str());
