@@ -1,14 +1,16 @@
 //! Postal letters: the letter as a PDF (a cover page for a DL window envelope, then the
 //! document's own pages), and two ways to post it — La Poste's Maileva API ([`PostalApi`]) or the
-//! practice's own printer ([`PrintBatch`], one folder per day assembled by `rappel print-batch`).
+//! practice's own printer ([`PrintBatch`], one folder per practice and day, assembled by
+//! `rappel print-batch`).
 //!
 //! The practice's logo, when it has one, heads the cover page at the top left (an image XObject,
 //! RGB with its transparency as a soft mask), drawn at 96 dpi so that 150 × 75 px is about
 //! 40 × 20 mm, above the letterhead's lines.
 //!
-//! What a letter costs comes from the configured [`PostalTariff`]: Maileva's "courrier simple"
-//! API answers with ids and statuses but no price (the price is on the monthly invoice), and a
-//! letter the practice posts itself costs its stamp.
+//! What a letter costs comes from the configured [`PostalTariff`]: the calls of Maileva's
+//! "courrier simple" API that a sending goes through (create, add the document and the recipient,
+//! submit) answer ids and statuses, not a price, and a letter the practice posts itself costs its
+//! stamp. Should a provider answer a price, its transport puts that in the [`Receipt`] instead.
 //!
 //! The cover page follows NF Z10-011 and La Poste's window-envelope rules: the recipient's block
 //! starts 110 mm from the left and 45 mm from the top, at most 85 mm wide and 6 lines, so that it

@@ -297,6 +297,7 @@ impl Engine {
         let mut tx = self.store().begin().await?;
         load_practice(&mut tx, practice_id).await?;
         let existing = tx.document_file(practice_id, id).await?;
+        let known_before = tx.document(practice_id, id).await?.is_some();
         tx.commit().await?;
         let event = Event {
             at: None,
@@ -360,17 +361,23 @@ impl Engine {
         match self.ingest(practice_id, &[event]).await {
             Ok(report) => Ok(report),
             Err(error) => {
-                // Undo our row, then our file. Should the database refuse even that, the row
-                // still names a whole file: retrying the same upload completes it.
+                // Undo our row, then our file, unless a simultaneous upload of the same file
+                // has meanwhile sent the new document on the strength of our row. Should the
+                // database refuse even that, the row still names a whole file: retrying the same
+                // upload completes it.
                 let undone = async {
                     let mut tx = self.store().begin().await?;
-                    tx.delete_document_file(practice_id, id, &name).await?;
+                    let sent_by_another =
+                        !known_before && tx.document(practice_id, id).await?.is_some();
+                    let undo =
+                        !sent_by_another && tx.delete_document_file(practice_id, id, &name).await?;
                     tx.commit().await?;
-                    Ok::<_, EngineError>(())
+                    Ok::<_, EngineError>(undo)
                 }
                 .await;
                 match undone {
-                    Ok(()) => remove_file(&path).await,
+                    Ok(true) => remove_file(&path).await,
+                    Ok(false) => {}
                     Err(undo) => {
                         tracing::warn!(document = id, error = %undo, "cannot undo a document's file row after a failed upload; it is kept with its file")
                     }

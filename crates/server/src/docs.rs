@@ -469,6 +469,45 @@ fn documents_paths(paths: &mut Map<String, Value>) {
         }),
     );
     paths.insert(
+        "/v1/postal/costs".into(),
+        json!({
+            "get": {
+                "tags": ["Documents"],
+                "operationId": "postalCosts",
+                "summary": "What the practice's letters cost in a month",
+                "description": "Every letter handed off during the month (the practice's calendar month, in its time zone) with what it cost, in euro cents: the postal provider's price, or the configured tariff (postage by weight step plus printing per sheet; `RAPPEL_POSTAL_POSTAGE_CENTS`, `RAPPEL_POSTAL_POSTAGE_HEAVY_CENTS`, `RAPPEL_POSTAL_SHEET_CENTS`). Without `month`, the current month by the engine's clock.",
+                "parameters": [query_param("month", "The month, `YYYY-MM` (default: the current month in the practice's time zone).", json!({"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}))],
+                "responses": responses(&[(200, ok("The month's letters and their total.", "PostalSpend"))], &[401, 422, 429]),
+            }
+        }),
+    );
+    paths.insert(
+        "/v1/settings/logo".into(),
+        json!({
+            "put": {
+                "tags": ["Settings"],
+                "operationId": "putLogo",
+                "summary": "Upload the practice's logo",
+                "description": "The body is the image itself, PNG or JPEG, recognised by its content (`Content-Type: image/png` or `image/jpeg`; another declared type is 415). At most 2 MB and 16 megapixels; anything else is 422 with `field: logo`, and the previous logo stays. It is shrunk to fit within 150 × 75 px keeping its proportions (never enlarged) and stored as PNG. It heads the confirmation and reminder emails of appointments booked by the practice's staff (online bookings carry the booking platform's header) and the letterhead of letters.",
+                "requestBody": {"required": true, "content": {"image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}, "image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}}}},
+                "responses": responses(&[(200, ok("The stored logo's size.", "LogoInfo"))], &[401, 413, 415, 422, 429]),
+            },
+            "get": {
+                "tags": ["Settings"],
+                "operationId": "getLogo",
+                "summary": "The practice's logo, as stored (PNG)",
+                "responses": responses(&[(200, json!({"description": "The logo.", "content": {"image/png": {}}}))], &[401, 404, 429]),
+            },
+            "delete": {
+                "tags": ["Settings"],
+                "operationId": "deleteLogo",
+                "summary": "Remove the practice's logo",
+                "description": "Messages and letters made after this carry no logo; those already sent keep theirs. 404 when there is none.",
+                "responses": responses(&[(204, json!({"description": "Removed."}))], &[401, 404, 429]),
+            }
+        }),
+    );
+    paths.insert(
         "/d/{token}".into(),
         json!({
             "parameters": [{"name": "token", "in": "path", "required": true, "description": "The link's token (from the email).", "schema": {"type": "string"}}],
@@ -1006,7 +1045,36 @@ fn schemas() -> Value {
                 "email": {"type": "string", "enum": ["pending", "sent", "delivered", "failed"]},
                 "consulted_at": {"type": ["string", "null"], "format": "date-time", "description": "First download through the patient's link."},
                 "file": {"type": ["object", "null"], "properties": {"size": {"type": "integer"}, "sha256": {"type": "string"}}},
-                "deliveries": {"type": "array", "items": {"$ref": "#/components/schemas/TimelineEntry"}}
+                "deliveries": {"type": "array", "items": {"allOf": [
+                    {"$ref": "#/components/schemas/TimelineEntry"},
+                    {"type": "object", "properties": {"cost_cents": {"type": ["integer", "null"], "description": "What the letter cost, in euro cents (null for other messages)."}}}
+                ]}}
+            }
+        },
+        "PostalSpend": {
+            "type": "object", "required": ["month", "currency", "letters", "total_cents", "items"],
+            "properties": {
+                "month": string("`YYYY-MM`."),
+                "currency": {"type": "string", "enum": ["EUR"]},
+                "letters": {"type": "integer"},
+                "total_cents": {"type": "integer"},
+                "items": {"type": "array", "items": {
+                    "type": "object", "required": ["key", "sent_at", "cost_cents"],
+                    "properties": {
+                        "key": string("The letter's identity key."),
+                        "document": {"type": ["string", "null"]},
+                        "sent_at": instant("When it was handed off."),
+                        "cost_cents": {"type": "integer"}
+                    }
+                }}
+            }
+        },
+        "LogoInfo": {
+            "type": "object", "required": ["width", "height", "updated_at"],
+            "properties": {
+                "width": {"type": "integer", "maximum": 150},
+                "height": {"type": "integer", "maximum": 75},
+                "updated_at": instant("When it was stored.")
             }
         },
         "DocumentUpload": {

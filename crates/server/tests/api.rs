@@ -168,6 +168,10 @@ async fn the_openapi_document_and_the_docs_page_describe_every_route() {
         ("get", "/v1/notifications"),
         ("get", "/v1/inbox"),
         ("post", "/v1/inbox/{id}/resolve"),
+        ("get", "/v1/postal/costs"),
+        ("put", "/v1/settings/logo"),
+        ("get", "/v1/settings/logo"),
+        ("delete", "/v1/settings/logo"),
     ];
     for (method, path) in routes {
         assert!(
