@@ -24,6 +24,11 @@ pub(crate) async fn page(
         Ok(board) => board,
         Err(e) => return engine_error_page(&e),
     };
+    // Letters are a cost the practice watches; none sent this month shows nothing.
+    let postal = match state.engine.postal_costs(ui.practice_id(), None).await {
+        Ok(spend) => spend,
+        Err(e) => return engine_error_page(&e),
+    };
     let tz = &ui.practice.tz;
     let tomorrow = board.today.tomorrow().unwrap_or(board.today);
     let content = html! {
@@ -42,6 +47,12 @@ pub(crate) async fn page(
                 span { "échecs sur 7 jours" }
             }
             (sms_meter(&board.sms))
+            @if postal.letters > 0 {
+                div.card {
+                    span.figure { (format!("{},{:02} €", postal.total_cents / 100, postal.total_cents % 100)) }
+                    span { (postal.letters) " courrier(s) ce mois-ci" }
+                }
+            }
         }
         section {
             h2 { "Aujourd'hui — " (format::date(board.today)) }
