@@ -556,7 +556,68 @@ impl Tx {
             .bind(id)
             .execute(&mut *self.inner)
             .await?;
+        // What was sent to them (names, dates, links) is personal data too: the audit keeps that
+        // a message went, not what it said.
+        sqlx::query(
+            "UPDATE notifications SET rendered = NULL              WHERE practice_id = $1 AND patient_id = $2 AND rendered IS NOT NULL",
+        )
+        .bind(practice_id)
+        .bind(id)
+        .execute(&mut *self.inner)
+        .await?;
+        // The boxes' texts name the patient; the entries stay (the practice's to-do), nameless.
+        sqlx::query("UPDATE inbox SET body = $3 WHERE practice_id = $1 AND patient_id = $2")
+            .bind(practice_id)
+            .bind(id)
+            .bind("Les données de ce patient ont été effacées à sa demande (RGPD).")
+            .execute(&mut *self.inner)
+            .await?;
+        self.redact_patient_events(practice_id, id).await?;
         Ok(true)
+    }
+
+    /// Rewrites the logged events that carried the patient's personal data (`patient.updated`:
+    /// names, contacts, birth date, address; `document.sent`: the document's title) down to
+    /// their identities, marked `"erased": true`. The log keeps its sequence numbers, so what
+    /// happened when stays auditable.
+    async fn redact_patient_events(&mut self, practice_id: &str, id: &str) -> Result<()> {
+        // The quoted id narrows the scan in SQL; the JSON is checked field by field below.
+        let quoted = to_json("events", id)?;
+        let rows = sqlx::query(
+            "SELECT seq, event_type, body FROM events \
+             WHERE practice_id = $1 AND event_type IN ('patient.updated', 'document.sent') \
+               AND body LIKE $2 ESCAPE '\\'",
+        )
+        .bind(practice_id)
+        .bind(format!("%{}%", like_escape(&quoted)))
+        .fetch_all(&mut *self.inner)
+        .await?;
+        for row in &rows {
+            let c = Cols::new(row, "events");
+            let seq = c.int("seq")?;
+            let Value::Object(body) = c.json::<Value>("body")? else {
+                continue;
+            };
+            let about = match c.text("event_type")?.as_str() {
+                "patient.updated" => body.get("id"),
+                _ => body.get("patient"),
+            };
+            if about.and_then(Value::as_str) != Some(id) {
+                continue;
+            }
+            let mut kept: Map<String, Value> = body
+                .into_iter()
+                .filter(|(k, _)| matches!(k.as_str(), "at" | "type" | "id" | "patient"))
+                .collect();
+            kept.insert("erased".into(), Value::Bool(true));
+            sqlx::query("UPDATE events SET body = $3 WHERE practice_id = $1 AND seq = $2")
+                .bind(practice_id)
+                .bind(seq)
+                .bind(to_json("events", &kept)?)
+                .execute(&mut *self.inner)
+                .await?;
+        }
+        Ok(())
     }
 
     pub async fn is_erased(&mut self, practice_id: &str, id: &str) -> Result<bool> {
