@@ -375,6 +375,13 @@ test('the other main pages render for the screenshots', async () => {
     assert.equal(response.status(), 200, url);
     await shot(page, name);
   }
+  // Any appointment's timeline, from its id.
+  await page.goto(base + '/envoyes');
+  await page.getByLabel(/Chronologie d'un rendez-vous/).fill('rdv-roux');
+  await page.getByRole('button', { name: 'Voir' }).click();
+  await page.waitForURL(/\/rendez-vous\/rdv-roux$/);
+  assert.equal(await page.locator('h1').textContent(), 'Chronologie du rendez-vous');
+
   // A scheduled task made in the form, then its recipients preview.
   await page.goto(base + '/programmateur/nouvelle');
   await page.getByLabel(/Identifiant/).fill('absences');

@@ -2,7 +2,7 @@
 //! timeline of an appointment: every message considered, sent or not, and why.
 
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use maud::{Markup, html};
 use rappel_domain::facts::{AppointmentStatus, Source};
@@ -120,6 +120,11 @@ pub(crate) async fn sent_box(
                 input type="hidden" name="patient" value=(patient);
             }
             button type="submit" { "Filtrer" }
+        }
+        form.inline role="search" method="get" action="/rendez-vous" {
+            label for="rdv" { "Chronologie d'un rendez-vous (identifiant du logiciel de cabinet)" }
+            input #rdv type="search" name="id" required;
+            button.secondary type="submit" { "Voir" }
         }
         (message_table(&messages, &ui.practice.tz, true))
         @if let Some(link) = next_link {
@@ -283,6 +288,17 @@ fn rendered(value: Option<&Value>) -> Markup {
             pre.message { (body) }
         }
     }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AppointmentQuery {
+    id: String,
+}
+
+/// The appointment-id form of the sent box: on to that appointment's timeline.
+pub(crate) async fn find_appointment(_ui: Ui, Query(q): Query<AppointmentQuery>) -> Response {
+    axum::response::Redirect::to(&format!("/rendez-vous/{}", encode_query(q.id.trim())))
+        .into_response()
 }
 
 pub(crate) async fn appointment(

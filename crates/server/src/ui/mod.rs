@@ -49,6 +49,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/deconnexion", post(auth::sign_out))
         .route("/envoyes", get(messages::sent_box))
         .route("/envoyes/{key}", get(messages::detail))
+        .route("/rendez-vous", get(messages::find_appointment))
         .route("/rendez-vous/{id}", get(messages::appointment))
         .route("/a-verifier", get(inbox::to_verify))
         .route("/notifications", get(inbox::notifications))
