@@ -516,17 +516,21 @@ const MONTHS_EN: [&str; 12] = [
 
 /// `mercredi 11 mars 2026` / `Wednesday 11 March 2026`, in the practice's time zone.
 pub fn date_text(at: Timestamp, tz: &TimeZone, locale: Locale) -> String {
-    let z = at.to_zoned(tz.clone());
+    day_text(at.to_zoned(tz.clone()).date(), locale)
+}
+
+/// `mercredi 11 mars 2026` / `Wednesday 11 March 2026` for a calendar day.
+pub fn day_text(date: jiff::civil::Date, locale: Locale) -> String {
     let (weekdays, months) = match locale {
         Locale::Fr => (WEEKDAYS_FR, MONTHS_FR),
         Locale::En => (WEEKDAYS_EN, MONTHS_EN),
     };
     format!(
         "{} {} {} {}",
-        weekdays[z.weekday().to_monday_zero_offset() as usize],
-        z.day(),
-        months[(z.month() - 1) as usize],
-        z.year()
+        weekdays[date.weekday().to_monday_zero_offset() as usize],
+        date.day(),
+        months[(date.month() - 1) as usize],
+        date.year()
     )
 }
 

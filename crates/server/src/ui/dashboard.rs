@@ -5,15 +5,9 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::{Markup, html};
 use rappel_engine::{Message, SmsMeter};
-use serde::Deserialize;
 
-use super::{Nav, Ui, engine_error_page, flash, format, html_page, layout};
+use super::{Flash, Nav, Ui, engine_error_page, flash, format, html_page, layout};
 use crate::AppState;
-
-#[derive(Deserialize, Default)]
-pub(crate) struct Flash {
-    ok: Option<String>,
-}
 
 pub(crate) async fn page(
     State(state): State<AppState>,

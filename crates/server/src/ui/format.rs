@@ -1,48 +1,15 @@
 //! French words and dates for the interface.
 
 use jiff::Timestamp;
-use jiff::civil::{Date, Weekday};
+use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use maud::{Markup, html};
 use rappel_domain::notification::{Channel, Kind};
 use rappel_store::Status;
 
-const MONTHS: [&str; 12] = [
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-];
-
-fn weekday(day: Weekday) -> &'static str {
-    match day {
-        Weekday::Monday => "lundi",
-        Weekday::Tuesday => "mardi",
-        Weekday::Wednesday => "mercredi",
-        Weekday::Thursday => "jeudi",
-        Weekday::Friday => "vendredi",
-        Weekday::Saturday => "samedi",
-        Weekday::Sunday => "dimanche",
-    }
-}
-
-/// "lundi 23 novembre 2026".
+/// "lundi 23 novembre 2026" (the same words as the messages).
 pub fn date(d: Date) -> String {
-    format!(
-        "{} {} {} {}",
-        weekday(d.weekday()),
-        d.day(),
-        MONTHS[(d.month() - 1) as usize],
-        d.year()
-    )
+    rappel_domain::template::day_text(d, rappel_domain::template::Locale::Fr)
 }
 
 /// "23/11/2026 à 09:00" in the practice's time zone.

@@ -498,6 +498,12 @@ pub(crate) fn flash(code: Option<&str>) -> Markup {
     }
 }
 
+/// The `?ok=CODE` a page reads after a redirect (see [`flash`]).
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct Flash {
+    pub ok: Option<String>,
+}
+
 /// Percent-encodes a value for a query string.
 pub(crate) fn encode_query(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()

@@ -15,7 +15,8 @@ use serde_json::{Map, Value, json};
 
 use super::messages::message_table;
 use super::{
-    Nav, Ui, encode_query, engine_error_page, flash, format, html_page, layout, see_other_with,
+    Flash, Nav, Ui, encode_query, engine_error_page, flash, format, html_page, layout,
+    see_other_with,
 };
 use crate::AppState;
 use crate::error::ApiError;
@@ -123,11 +124,6 @@ fn mobile_validity(mobile: Option<&str>) -> Markup {
             }
         }
     }
-}
-
-#[derive(Deserialize, Default)]
-pub(crate) struct Flash {
-    ok: Option<String>,
 }
 
 pub(crate) async fn page(

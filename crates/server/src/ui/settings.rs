@@ -15,13 +15,10 @@ use rappel_engine::{EngineError, Role};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Nav, Ui, encode_query, engine_error_page, flash, html_page, layout, see_other_with};
+use super::{
+    Flash, Nav, Ui, encode_query, engine_error_page, flash, html_page, layout, see_other_with,
+};
 use crate::AppState;
-
-#[derive(Deserialize, Default)]
-pub(crate) struct Flash {
-    ok: Option<String>,
-}
 
 pub(crate) async fn page(
     State(state): State<AppState>,

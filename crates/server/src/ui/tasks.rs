@@ -10,10 +10,11 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use rappel_domain::task::TaskDef;
 use rappel_engine::EngineError;
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Nav, Ui, encode_query, engine_error_page, flash, html_page, layout, see_other_with};
+use super::{
+    Flash, Nav, Ui, encode_query, engine_error_page, flash, html_page, layout, see_other_with,
+};
 use crate::AppState;
 
 const DAYS: [(&str, &str); 7] = [
@@ -60,11 +61,6 @@ fn schedule_words(def: &TaskDef) -> String {
         (_, Some(cron)) => format!("expression cron « {cron} »"),
         _ => String::new(),
     }
-}
-
-#[derive(Deserialize, Default)]
-pub(crate) struct Flash {
-    ok: Option<String>,
 }
 
 pub(crate) async fn list(

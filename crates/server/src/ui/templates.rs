@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use rappel_domain::notification::{Channel, Kind};
 use rappel_domain::template::{Locale, Part, parts};
-use rappel_engine::{EngineError, PreviewPart, TemplateParts, TestSend};
+use rappel_engine::{EngineError, PreviewPart, TemplateParts, TemplateView, TestSend};
 use serde::Deserialize;
 
 use super::{Nav, Ui, engine_error_page, flash, format, html_page, layout, see_other_with};
@@ -126,19 +126,10 @@ pub(crate) async fn edit(
         return unknown_template();
     };
     let locale = locale_of(q.langue.as_deref());
-    let view = match state
-        .engine
-        .get_template(ui.practice_id(), kind, channel, locale)
-        .await
-    {
-        Ok(v) => v,
+    let (view, preview) = match in_force(&state, &ui, kind, channel, locale).await {
+        Ok(found) => found,
         Err(e) => return engine_error_page(&e),
     };
-    let preview = state
-        .engine
-        .preview_template(ui.practice_id(), kind, channel, locale, &view.parts)
-        .await
-        .ok();
     let extras = Extras {
         preview,
         ok: q.ok.as_deref(),
@@ -153,6 +144,25 @@ pub(crate) async fn edit(
         view.origin == "practice",
         extras,
     )
+}
+
+/// The template in force and its preview on the sample data.
+async fn in_force(
+    state: &AppState,
+    ui: &Ui,
+    kind: Kind,
+    channel: Channel,
+    locale: Locale,
+) -> Result<(TemplateView, Option<Vec<PreviewPart>>), EngineError> {
+    let engine = &state.engine;
+    let view = engine
+        .get_template(ui.practice_id(), kind, channel, locale)
+        .await?;
+    let preview = engine
+        .preview_template(ui.practice_id(), kind, channel, locale, &view.parts)
+        .await
+        .ok();
+    Ok((view, preview))
 }
 
 fn edit_page(
@@ -514,19 +524,10 @@ pub(crate) async fn test_send(
         }),
         Err(e) => return engine_error_page(&e),
     };
-    let view = match state
-        .engine
-        .get_template(ui.practice_id(), kind, channel, locale)
-        .await
-    {
-        Ok(v) => v,
+    let (view, preview) = match in_force(&state, &ui, kind, channel, locale).await {
+        Ok(found) => found,
         Err(e) => return engine_error_page(&e),
     };
-    let preview = state
-        .engine
-        .preview_template(ui.practice_id(), kind, channel, locale, &view.parts)
-        .await
-        .ok();
     let extras = Extras {
         preview,
         test: Some(test),
