@@ -393,5 +393,12 @@ test('the other main pages render for the screenshots', async () => {
   await page.goto(base + '/programmateur');
   assert.match(await page.locator('main').textContent(), /Absences de la veille/);
   await shot(page, '17-programmateur');
+
+  // On a tablet held upright the menu wraps and tables scroll inside their box.
+  await page.setViewportSize({ width: 768, height: 1024 });
+  await page.goto(base + '/');
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page is ${overflow}px wider than a tablet`);
+  await shot(page, '18-tableau-de-bord-tablette');
   await page.close();
 });
