@@ -9,6 +9,7 @@
 pub mod clock;
 mod dispatch;
 mod documents;
+mod facts;
 mod ingest;
 mod practice;
 mod push;

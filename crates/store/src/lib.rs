@@ -198,4 +198,4 @@ pub struct TaskRunRow {
 pub mod admin;
 mod imp;
 pub use imp::templates::{DeliveryStatus, TemplateRow, WebhookDelivery, WebhookEndpoint};
-pub use imp::{DocumentFile, DocumentLink, Store, Tx, WorkListener};
+pub use imp::{DocumentFile, DocumentLink, NewEvent, Store, Tx, WorkListener};
