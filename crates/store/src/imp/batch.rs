@@ -16,8 +16,8 @@ use super::codec::{Arg, Cols, bind_all, ms, opt_ms, to_json};
 use super::{Tx, changed_at, notification_args, notification_from_row};
 use crate::{Backend, NotificationRow, Result, StoreError};
 
-/// Ids per `IN (…)` list.
-const IDS_PER_QUERY: usize = 500;
+/// Ids per lookup (SQLite joins at most 500 selects with UNION ALL).
+const IDS_PER_QUERY: usize = 200;
 /// Rows per multi-row INSERT or UPDATE: 24 columns × 400 rows stays well under SQLite's limit of
 /// 32,766 parameters (and PostgreSQL's 65,535).
 const ROWS_PER_STATEMENT: usize = 400;
@@ -60,37 +60,59 @@ fn distinct(ids: &[String]) -> Vec<&String> {
     ids.iter().filter(|id| seen.insert(id.as_str())).collect()
 }
 
+/// A read of the rows of many ids: `{head} WHERE practice_id = ? AND {column} = ? {filter}`
+/// once per id, the arms joined with UNION ALL, then `{order}`. One arm per id rather than one
+/// `IN (…)` list: PostgreSQL plans an equality on an indexed column as an index scan even
+/// before its statistics exist (a fresh database, a table that grew since), whereas it
+/// estimated a list of hundreds of ids as most of the table and scanned every row of the
+/// practice for each batch.
+struct Lookup<'a> {
+    head: &'a str,
+    column: &'a str,
+    /// Bound after each arm's id, one argument for each `{}`.
+    filter: &'a str,
+    extra: &'a [Arg],
+    /// Names result columns only (a compound select can sort by nothing else).
+    order: &'a str,
+}
+
 impl Tx {
-    /// Runs `{head} WHERE practice_id = ? AND {column} IN (ids…) {tail}` chunk by chunk;
-    /// `extra` are bound after the ids, one for each `{}` in `tail`, in order.
+    /// Runs the lookup chunk by chunk and returns every row.
     async fn select_in(
         &mut self,
-        head: &str,
-        column: &str,
+        lookup: Lookup<'_>,
         practice_id: &str,
         ids: &[String],
-        tail: &str,
-        extra: &[Arg],
     ) -> Result<Vec<sqlx::any::AnyRow>> {
         let mut out = Vec::new();
         let backend = self.backend;
         for chunk in distinct(ids).chunks(IDS_PER_QUERY) {
-            let mut tail_sql = String::new();
-            for (i, piece) in tail.split("{}").enumerate() {
+            let mut sql = String::new();
+            let mut args = Vec::with_capacity(chunk.len() * (2 + lookup.extra.len()));
+            for (i, id) in chunk.iter().enumerate() {
                 if i > 0 {
-                    tail_sql.push_str(&param(backend, chunk.len() + 1 + i));
+                    sql.push_str(" UNION ALL ");
                 }
-                tail_sql.push_str(piece);
+                args.push(Arg::Text(practice_id.to_string()));
+                let p = param(backend, args.len());
+                args.push(Arg::Text((*id).clone()));
+                let q = param(backend, args.len());
+                sql.push_str(&format!(
+                    "{} WHERE practice_id = {p} AND {} = {q}",
+                    lookup.head, lookup.column
+                ));
+                for (j, piece) in lookup.filter.split("{}").enumerate() {
+                    if j > 0 {
+                        args.push(lookup.extra[j - 1].clone());
+                        sql.push_str(&param(backend, args.len()));
+                    }
+                    sql.push_str(piece);
+                }
             }
-            let sql = format!(
-                "{head} WHERE practice_id = {} AND {column} IN ({}) {tail_sql}",
-                param(backend, 1),
-                placeholders(backend, 2, chunk.len()),
-            );
-            let mut args = Vec::with_capacity(chunk.len() + 1 + extra.len());
-            args.push(Arg::Text(practice_id.to_string()));
-            args.extend(chunk.iter().map(|id| Arg::Text((*id).clone())));
-            args.extend(extra.iter().cloned());
+            if !lookup.order.is_empty() {
+                sql.push(' ');
+                sql.push_str(lookup.order);
+            }
             let rows = bind_all(sqlx::query(&sql), args)
                 .fetch_all(&mut *self.inner)
                 .await?;
@@ -107,12 +129,15 @@ impl Tx {
     ) -> Result<Vec<(String, T)>> {
         let rows = self
             .select_in(
-                &format!("SELECT id, data FROM {table}"),
-                "id",
+                Lookup {
+                    head: &format!("SELECT id, data FROM {table}"),
+                    column: "id",
+                    filter: "",
+                    extra: &[],
+                    order: "",
+                },
                 practice_id,
                 ids,
-                "",
-                &[],
             )
             .await?;
         rows.iter()
@@ -133,12 +158,15 @@ impl Tx {
     ) -> Result<Vec<(Patient, bool)>> {
         let rows = self
             .select_in(
-                "SELECT data, erased FROM patients",
-                "id",
+                Lookup {
+                    head: "SELECT data, erased FROM patients",
+                    column: "id",
+                    filter: "",
+                    extra: &[],
+                    order: "",
+                },
                 practice_id,
                 ids,
-                "",
-                &[],
             )
             .await?;
         rows.iter()
@@ -201,12 +229,15 @@ impl Tx {
     ) -> Result<Vec<Appointment>> {
         let rows = self
             .select_in(
-                "SELECT data FROM appointments",
-                "patient_id",
+                Lookup {
+                    head: "SELECT data, patient_id, start_ms, id FROM appointments",
+                    column: "patient_id",
+                    filter: " AND (start_ms >= {} OR status_at_ms >= {})",
+                    extra: &[Arg::Int(ms(since)), Arg::Int(ms(since))],
+                    order: "ORDER BY patient_id, start_ms, id",
+                },
                 practice_id,
                 patient_ids,
-                "AND (start_ms >= {} OR status_at_ms >= {}) ORDER BY patient_id, start_ms, id",
-                &[Arg::Int(ms(since)), Arg::Int(ms(since))],
             )
             .await?;
         rows.iter()
@@ -223,12 +254,15 @@ impl Tx {
     ) -> Result<Vec<Document>> {
         let rows = self
             .select_in(
-                "SELECT data FROM documents",
-                "patient_id",
+                Lookup {
+                    head: "SELECT data, patient_id, sent_at_ms, id FROM documents",
+                    column: "patient_id",
+                    filter: "",
+                    extra: &[],
+                    order: "ORDER BY patient_id, sent_at_ms, id",
+                },
                 practice_id,
                 patient_ids,
-                "ORDER BY patient_id, sent_at_ms, id",
-                &[],
             )
             .await?;
         rows.iter()
@@ -245,12 +279,15 @@ impl Tx {
     ) -> Result<Vec<NotificationRow>> {
         let rows = self
             .select_in(
-                concat!("SELECT ", notification_columns!(), " FROM notifications"),
-                "patient_id",
+                Lookup {
+                    head: concat!("SELECT ", notification_columns!(), " FROM notifications"),
+                    column: "patient_id",
+                    filter: "",
+                    extra: &[],
+                    order: "ORDER BY patient_id, key",
+                },
                 practice_id,
                 patient_ids,
-                "ORDER BY patient_id, key",
-                &[],
             )
             .await?;
         rows.iter().map(notification_from_row).collect()
