@@ -132,11 +132,10 @@ impl Store {
                     conn.execute("PRAGMA synchronous = NORMAL").await?;
                     // A multi-row statement (the batch writes of ingestion and dispatch) keeps
                     // a statement journal so that a failing row undoes the whole statement; in
-                    // memory rather than in a temporary file, it costs no writes. A page cache
-                    // of 16 MB instead of 2 MB keeps the queue's hot pages (its indexes, the
-                    // rows of the batch in hand) out of the read system call.
+                    // memory rather than in a temporary file, it costs no writes. (The page
+                    // cache stays at SQLite's 2 MB: it is per connection, and ten connections
+                    // with a larger one would put the memory target at risk.)
                     conn.execute("PRAGMA temp_store = MEMORY").await?;
-                    conn.execute("PRAGMA cache_size = -16000").await?;
                     Ok(())
                 })
             });

@@ -36,20 +36,30 @@ pub struct NewEvent<'a> {
 /// name, and SQLite's lookup is a linear scan, which made binding a statement of thousands of
 /// `$N` quadratic (most of the time of a batch went there).
 fn param(backend: Backend, n: usize) -> String {
+    let mut out = String::new();
+    push_param(&mut out, backend, n);
+    out
+}
+
+/// [`param`], appended to a statement being built (no allocation per parameter).
+fn push_param(sql: &mut String, backend: Backend, n: usize) {
     match backend {
-        Backend::Sqlite => "?".to_string(),
-        Backend::Postgres => format!("${n}"),
+        Backend::Sqlite => sql.push('?'),
+        Backend::Postgres => {
+            use std::fmt::Write as _;
+            let _ = write!(sql, "${n}");
+        }
     }
 }
 
 /// The placeholders of parameters `first`, `first + 1`, … for `count` of them.
 fn placeholders(backend: Backend, first: usize, count: usize) -> String {
-    let mut out = String::with_capacity(count * 5);
+    let mut out = String::with_capacity(count * 8);
     for i in 0..count {
         if i > 0 {
             out.push_str(", ");
         }
-        out.push_str(&param(backend, first + i));
+        push_param(&mut out, backend, first + i);
     }
     out
 }
@@ -497,8 +507,11 @@ impl Tx {
                         Arg::Int(_) | Arg::OptInt(_) => "BIGINT",
                         Arg::Text(_) | Arg::OptText(_) => "TEXT",
                     };
-                    let p = param(self.backend, args.len() + j + 1);
-                    sql.push_str(&format!("CAST({p} AS {ty})"));
+                    sql.push_str("CAST(");
+                    push_param(&mut sql, self.backend, args.len() + j + 1);
+                    sql.push_str(" AS ");
+                    sql.push_str(ty);
+                    sql.push(')');
                 }
                 sql.push(')');
                 args.extend(row_args);
