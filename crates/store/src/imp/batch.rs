@@ -11,6 +11,8 @@ use jiff::Timestamp;
 use rappel_domain::facts::{Appointment, Document, Motive, Patient, Practitioner};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use sqlx::any::{Any, AnyArguments};
+use sqlx::query::Query;
 
 use super::codec::{Arg, Cols, bind_all, ms, opt_ms, to_json};
 use super::{Tx, changed_at, notification_args, notification_from_row};
@@ -62,6 +64,15 @@ fn placeholders(backend: Backend, first: usize, count: usize) -> String {
         push_param(&mut out, backend, first + i);
     }
     out
+}
+
+/// A statement of many rows or ids. On SQLite it is not kept prepared: sqlx keeps up to 100
+/// statements per connection, a compiled statement of thousands of parameters weighs about as
+/// much as its text many times over, and the chunks' varying lengths make many different texts,
+/// so the cache made the process's memory grow with the queue. PostgreSQL keeps its prepared
+/// statements in the server, and re-planning them each time would cost more.
+fn big_query(backend: Backend, sql: &str) -> Query<'_, Any, AnyArguments<'_>> {
+    sqlx::query(sql).persistent(backend == Backend::Postgres)
 }
 
 /// Unique ids, so a chunk never asks twice for the same row.
@@ -123,7 +134,7 @@ impl Tx {
                 sql.push(' ');
                 sql.push_str(lookup.order);
             }
-            let rows = bind_all(sqlx::query(&sql), args)
+            let rows = bind_all(big_query(self.backend, &sql), args)
                 .fetch_all(&mut *self.inner)
                 .await?;
             out.extend(rows);
@@ -341,7 +352,7 @@ impl Tx {
                    status_at_ms = excluded.status_at_ms, data = excluded.data, \
                    updated_at = excluded.updated_at",
             );
-            bind_all(sqlx::query(&sql), args)
+            bind_all(big_query(self.backend, &sql), args)
                 .execute(&mut *self.inner)
                 .await?;
         }
@@ -396,7 +407,7 @@ impl Tx {
                     Arg::Text(to_json("events", e.body)?),
                 ]);
             }
-            bind_all(sqlx::query(&sql), args)
+            bind_all(big_query(self.backend, &sql), args)
                 .execute(&mut *self.inner)
                 .await?;
         }
@@ -421,7 +432,7 @@ impl Tx {
                 sql.push(')');
                 args.extend(notification_args(n)?);
             }
-            bind_all(sqlx::query(&sql), args)
+            bind_all(big_query(self.backend, &sql), args)
                 .execute(&mut *self.inner)
                 .await?;
         }
@@ -520,7 +531,7 @@ impl Tx {
                 ") AS v WHERE notifications.practice_id = v.column1 \
                  AND notifications.key = v.column2",
             );
-            let done = bind_all(sqlx::query(&sql), args)
+            let done = bind_all(big_query(self.backend, &sql), args)
                 .execute(&mut *self.inner)
                 .await?;
             if done.rows_affected() < chunk.len() as u64 {
