@@ -20,6 +20,8 @@ use crate::{Backend, NotificationRow, Result, StoreError};
 
 /// Ids per lookup (SQLite joins at most 500 selects with UNION ALL).
 const IDS_PER_QUERY: usize = 200;
+/// The lengths a lookup is padded to (see [`Tx::select_in`]).
+const LOOKUP_SIZES: [usize; 9] = [1, 2, 4, 8, 16, 32, 64, 128, IDS_PER_QUERY];
 /// Rows per multi-row INSERT or UPDATE: 24 columns × 400 rows stays well under SQLite's limit of
 /// 32,766 parameters (and PostgreSQL's 65,535).
 const ROWS_PER_STATEMENT: usize = 400;
@@ -66,10 +68,10 @@ fn placeholders(backend: Backend, first: usize, count: usize) -> String {
     out
 }
 
-/// A statement of many rows or ids. On SQLite it is not kept prepared: sqlx keeps up to 100
-/// statements per connection, a compiled statement of thousands of parameters weighs about as
-/// much as its text many times over, and the chunks' varying lengths make many different texts,
-/// so the cache made the process's memory grow with the queue. PostgreSQL keeps its prepared
+/// A statement of many rows. On SQLite it is not kept prepared: sqlx keeps up to 100 statements
+/// per connection, a compiled statement of thousands of parameters weighs about as much as its
+/// text many times over, and the chunks' varying lengths make many different texts, so the cache
+/// made the process's memory grow with the queue. PostgreSQL keeps its prepared
 /// statements in the server, and re-planning them each time would cost more.
 fn big_query(backend: Backend, sql: &str) -> Query<'_, Any, AnyArguments<'_>> {
     sqlx::query(sql).persistent(backend == Backend::Postgres)
@@ -108,15 +110,24 @@ impl Tx {
         let mut out = Vec::new();
         let backend = self.backend;
         for chunk in distinct(ids).chunks(IDS_PER_QUERY) {
+            // The statement stays prepared (it is read on every batch), so its length is
+            // rounded up to one of a few sizes with arms that match nothing (`= NULL` is never
+            // true): a handful of texts per lookup instead of one per possible length, which
+            // bounds what the connections' statement caches hold.
+            let arms = LOOKUP_SIZES
+                .iter()
+                .copied()
+                .find(|&n| n >= chunk.len())
+                .unwrap_or(chunk.len());
             let mut sql = String::new();
-            let mut args = Vec::with_capacity(chunk.len() * (2 + lookup.extra.len()));
-            for (i, id) in chunk.iter().enumerate() {
+            let mut args = Vec::with_capacity(arms * (2 + lookup.extra.len()));
+            for i in 0..arms {
                 if i > 0 {
                     sql.push_str(" UNION ALL ");
                 }
                 args.push(Arg::Text(practice_id.to_string()));
                 let p = param(backend, args.len());
-                args.push(Arg::Text((*id).clone()));
+                args.push(Arg::OptText(chunk.get(i).map(|id| (*id).clone())));
                 let q = param(backend, args.len());
                 sql.push_str(&format!(
                     "{} WHERE practice_id = {p} AND {} = {q}",
@@ -134,7 +145,7 @@ impl Tx {
                 sql.push(' ');
                 sql.push_str(lookup.order);
             }
-            let rows = bind_all(big_query(self.backend, &sql), args)
+            let rows = bind_all(sqlx::query(&sql), args)
                 .fetch_all(&mut *self.inner)
                 .await?;
             out.extend(rows);
