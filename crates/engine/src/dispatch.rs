@@ -11,10 +11,12 @@ use rappel_domain::notification::{Channel, Kind, Reason, Recipient};
 use rappel_domain::plan::{SendDecision, send_decision};
 use rappel_domain::policy::{InboxSpec, Trigger};
 use rappel_domain::render::{AppointmentView, RenderInput};
+use rappel_domain::template::TemplateSet;
 use rappel_store::{InboxRow, NotificationRow, Status, Tx};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::facts::FactCache;
 use crate::ingest::replan;
 use crate::practice::{PracticeCtx, load_practice};
 use crate::{Engine, Result};
@@ -25,6 +27,49 @@ enum Prepared {
     Send(Box<OutboundMessage>, serde_json::Value),
     /// Handled without a provider (inbox entries, suppressions, deferrals).
     Done,
+}
+
+/// What the rows of one practice in a dispatch batch read, loaded once for the batch.
+struct PracticeBatch {
+    ctx: PracticeCtx,
+    facts: FactCache,
+    templates: TemplateSet,
+}
+
+impl PracticeBatch {
+    /// The practice, its templates, and the facts its rows among `rows` refer to.
+    async fn load(
+        tx: &mut Tx,
+        practice_id: &str,
+        rows: &[NotificationRow],
+    ) -> Result<PracticeBatch> {
+        let ctx = load_practice(tx, practice_id).await?;
+        let templates = crate::templates::load_templates(tx, practice_id).await?;
+        let mine: Vec<&NotificationRow> = rows
+            .iter()
+            .filter(|r| r.practice_id == practice_id)
+            .collect();
+        let mut facts = FactCache::default();
+        facts
+            .load(
+                tx,
+                practice_id,
+                mine.iter().map(|r| &r.patient_id),
+                mine.iter().filter_map(|r| match &r.recipient {
+                    Recipient::Practitioner(id) => Some(id),
+                    Recipient::Patient(_) => None,
+                }),
+                [],
+                mine.iter().flat_map(|r| &r.appointments),
+            )
+            .await?;
+        facts.load_references(tx, practice_id).await?;
+        Ok(PracticeBatch {
+            ctx,
+            facts,
+            templates,
+        })
+    }
 }
 
 /// A claimed notification that must go, rendered and ready for its channel.
@@ -106,19 +151,26 @@ impl Engine {
         }
     }
 
-    /// Decides and renders every claimed row in one transaction.
+    /// Decides and renders every claimed row in one transaction. The facts of the whole batch
+    /// (patients, appointments, practitioners, motives), each practice's templates and whether
+    /// it has a webhook endpoint are read once, not once per row: nothing this transaction writes
+    /// changes them.
     async fn prepare_all(&self, rows: &[NotificationRow]) -> Result<Vec<Ready>> {
         let now = self.now();
         let mut tx = self.store().begin().await?;
-        let mut practices: BTreeMap<String, PracticeCtx> = BTreeMap::new();
-        let mut ready = Vec::new();
+        let mut practices: BTreeMap<String, PracticeBatch> = BTreeMap::new();
         for row in rows {
             if !practices.contains_key(&row.practice_id) {
-                let ctx = load_practice(&mut tx, &row.practice_id).await?;
-                practices.insert(row.practice_id.clone(), ctx);
+                let batch = PracticeBatch::load(&mut tx, &row.practice_id, rows).await?;
+                practices.insert(row.practice_id.clone(), batch);
             }
-            let ctx = &practices[&row.practice_id];
-            if let Prepared::Send(message, rendered) = self.prepare(&mut tx, ctx, row, now).await? {
+        }
+        let mut ready = Vec::new();
+        for row in rows {
+            let batch = practices.get_mut(&row.practice_id).expect("loaded above");
+            if let Prepared::Send(message, rendered) =
+                self.prepare(&mut tx, batch, row, now).await?
+            {
                 ready.push(Ready {
                     row: row.clone(),
                     message: *message,
@@ -169,7 +221,9 @@ impl Engine {
         slots.into_iter().flatten().collect()
     }
 
-    /// Records every outcome in one transaction.
+    /// Records every outcome in one transaction. Hand-offs that need nothing but their row
+    /// written (the common case) are written together; any other outcome first writes those
+    /// collected before it, so every row is recorded in the order of the batch, as one by one.
     async fn record_all(
         &self,
         outcomes: &[(
@@ -179,14 +233,15 @@ impl Engine {
     ) -> Result<()> {
         let now = self.now();
         let mut tx = self.store().begin().await?;
-        let mut practices: BTreeMap<String, PracticeCtx> = BTreeMap::new();
+        let mut practices: BTreeMap<String, (PracticeCtx, Option<bool>)> = BTreeMap::new();
+        let mut plain: Vec<NotificationRow> = Vec::new();
         for (ready, outcome) in outcomes {
             let pid = &ready.row.practice_id;
             if !practices.contains_key(pid) {
                 let ctx = load_practice(&mut tx, pid).await?;
-                practices.insert(pid.clone(), ctx);
+                practices.insert(pid.clone(), (ctx, None));
             }
-            let ctx = &practices[pid];
+            let (ctx, has_endpoint) = practices.get_mut(pid).expect("loaded above");
             let mut row = ready.row.clone();
             row.lease_owner = None;
             row.lease_until = None;
@@ -198,6 +253,15 @@ impl Engine {
                     row.rendered = Some(ready.rendered.clone());
                     row.provider_id = receipt.provider_id.clone();
                     row.last_error = None;
+                    let inbox = ctx.policy.rule(&row.rule).and_then(|r| r.inbox.as_ref());
+                    if inbox.is_none() && !is_document_email(ctx, &row) {
+                        crate::webhooks::notification_status_with(&mut tx, has_endpoint, &row, now)
+                            .await?;
+                        plain.push(row);
+                        continue;
+                    }
+                    tx.update_notification_outcomes(&std::mem::take(&mut plain))
+                        .await?;
                     tx.update_notification(&row).await?;
                     if let Some(cents) = receipt.cost_cents {
                         tx.set_notification_cost(pid, &row.key, i64::from(cents))
@@ -205,18 +269,21 @@ impl Engine {
                     }
                     self.after_document_hand_off(&mut tx, ctx, &row, now)
                         .await?;
-                    if let Some(spec) = ctx.policy.rule(&row.rule).and_then(|r| r.inbox.as_ref()) {
+                    if let Some(spec) = inbox {
                         add_inbox(&mut tx, ctx, &row, spec, now).await?;
                     }
                 }
                 Err(error) => {
+                    tx.update_notification_outcomes(&std::mem::take(&mut plain))
+                        .await?;
                     let push = ready.message.push.as_deref();
                     self.record_failure(&mut tx, ctx, &mut row, error.clone(), push, now)
                         .await?;
                 }
             }
-            crate::webhooks::notification_status(&mut tx, &row, now).await?;
+            crate::webhooks::notification_status_with(&mut tx, has_endpoint, &row, now).await?;
         }
+        tx.update_notification_outcomes(&plain).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -331,10 +398,16 @@ impl Engine {
     async fn prepare(
         &self,
         tx: &mut Tx,
-        ctx: &PracticeCtx,
+        batch: &mut PracticeBatch,
         row: &NotificationRow,
         now: Timestamp,
     ) -> Result<Prepared> {
+        let PracticeBatch {
+            ctx,
+            facts,
+            templates,
+        } = batch;
+        let ctx = &*ctx;
         let pid = ctx.row.id.as_str();
         let mut row = row.clone();
         row.lease_owner = None;
@@ -355,12 +428,12 @@ impl Engine {
             }
             SendDecision::Send => {}
         }
-        if tx.is_erased(pid, &row.patient_id).await? {
+        if facts.is_erased(tx, pid, &row.patient_id).await? {
             self.suppress(tx, ctx, &mut row, Reason::PatientErased, now)
                 .await?;
             return Ok(Prepared::Done);
         }
-        let patient = tx.patient(pid, &row.patient_id).await?;
+        let patient = facts.patient(tx, pid, &row.patient_id).await?;
         let (address, recipient_practitioner) = match &row.recipient {
             Recipient::Patient(_) => {
                 let Some(patient) = &patient else {
@@ -400,7 +473,7 @@ impl Engine {
                 (address, None)
             }
             Recipient::Practitioner(id) => {
-                let Some(p) = tx.practitioner(pid, id).await? else {
+                let Some(p) = facts.practitioner(tx, pid, id).await? else {
                     self.suppress(tx, ctx, &mut row, Reason::Superseded, now)
                         .await?;
                     return Ok(Prepared::Done);
@@ -434,18 +507,18 @@ impl Engine {
         // Render from the facts of this moment (late binding).
         let mut appointments = Vec::new();
         for id in &row.appointments {
-            if let Some(a) = tx.appointment(pid, id).await? {
+            if let Some(a) = facts.appointment(tx, pid, id).await? {
                 appointments.push(a);
             }
         }
         let mut practitioners = BTreeMap::new();
         let mut motives = BTreeMap::new();
         for a in &appointments {
-            if let Some(p) = tx.practitioner(pid, &a.practitioner).await? {
+            if let Some(p) = facts.practitioner(tx, pid, &a.practitioner).await? {
                 practitioners.insert(p.id.clone(), p);
             }
             if let Some(m) = &a.motive
-                && let Some(found) = tx.motive(pid, m).await?
+                && let Some(found) = facts.motive(tx, pid, m).await?
             {
                 motives.insert(found.id.clone(), found);
             }
@@ -488,7 +561,7 @@ impl Engine {
             task_label: task_label.as_deref(),
             show_motive: ctx.settings.is_on("show_motive_in_sms"),
         };
-        let rendered = crate::templates::render_for(tx, pid, &input).await?;
+        let rendered = crate::templates::render_using(pid, templates, &input);
         if row.channel == Channel::Sms {
             let segments = rappel_domain::sms::analyze(&rendered.text).segments.max(1) as i64;
             let month = now.to_zoned(ctx.tz.clone()).strftime("%Y-%m").to_string();

@@ -2,21 +2,22 @@
 //! re-plans the affected patients and reconciles, all in one transaction: a batch is applied whole
 //! or not at all.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use jiff::{SignedDuration, Timestamp};
 use rappel_domain::event::{
     Applied, Event, EventBody, EventError, apply_to_appointment, apply_to_document,
     apply_to_patient,
 };
-use rappel_domain::facts::{EmailDelivery, Motive, Patient, Practitioner};
+use rappel_domain::facts::{Appointment, EmailDelivery, Motive, Patient, Practitioner};
 use rappel_domain::notification::{Channel, Kind, Reason};
 use rappel_domain::plan::{PatientFacts, plan};
 use rappel_domain::settings::Settings;
-use rappel_store::{Status, Tx};
+use rappel_store::{NewEvent, Status, Tx};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::facts::FactCache;
 use crate::practice::{PracticeCtx, load_practice};
 use crate::reconcile::{Write, reconcile};
 use crate::{Engine, EngineError, Result};
@@ -47,6 +48,11 @@ pub enum PutOutcome {
 
 impl Engine {
     /// Applies a batch of events atomically. An error names the event (`events[2].start`).
+    ///
+    /// The facts the events name are read up front, one query per table; appointments are
+    /// written together, the log in one statement, and the affected patients re-planned
+    /// together (see [`replan_many`]): a batch of hundreds of bookings costs a few round trips,
+    /// not a few per event.
     pub async fn ingest(&self, practice_id: &str, events: &[Event]) -> Result<IngestReport> {
         let now = self.now();
         let mut tx = self.store().begin().await?;
@@ -56,6 +62,9 @@ impl Engine {
             unchanged: 0,
             seqs: Vec::new(),
         };
+        let mut batch = Batch::default();
+        preload(&mut tx, &mut batch.facts, practice_id, events).await?;
+        let mut log = Vec::new();
         let mut affected = BTreeSet::new();
         for (index, event) in events.iter().enumerate() {
             let at = event.at.unwrap_or(now);
@@ -64,31 +73,46 @@ impl Engine {
             } else {
                 format!("events[{index}].")
             };
-            let changed = apply_event(&mut tx, &mut ctx, &event.body, at, now, &mut affected)
-                .await
-                .map_err(|e| match e {
-                    Failure::Event(err) => {
-                        EngineError::invalid(format!("{prefix}{}", err.field()), err.reason())
-                    }
-                    Failure::Engine(EngineError::Invalid { field, reason }) => {
-                        EngineError::invalid(format!("{prefix}{field}"), reason)
-                    }
-                    Failure::Engine(other) => other,
-                })?;
+            let changed = apply_event(
+                &mut tx,
+                &mut ctx,
+                &mut batch,
+                &event.body,
+                at,
+                now,
+                &mut affected,
+            )
+            .await
+            .map_err(|e| match e {
+                Failure::Event(err) => {
+                    EngineError::invalid(format!("{prefix}{}", err.field()), err.reason())
+                }
+                Failure::Engine(EngineError::Invalid { field, reason }) => {
+                    EngineError::invalid(format!("{prefix}{field}"), reason)
+                }
+                Failure::Engine(other) => other,
+            })?;
             if changed {
                 let body = serde_json::to_value(event).expect("events serialize");
-                let seq = tx
-                    .insert_event(practice_id, at, now, event.body.type_name(), &body)
-                    .await?;
-                report.seqs.push(seq);
+                log.push((at, event.body.type_name(), body));
                 report.applied += 1;
             } else {
                 report.unchanged += 1;
             }
         }
-        for patient in &affected {
-            replan(&mut tx, &ctx, patient, now).await?;
-        }
+        batch.flush(&mut tx, practice_id, now).await?;
+        let new_events: Vec<NewEvent<'_>> = log
+            .iter()
+            .map(|(at, event_type, body)| NewEvent {
+                at: *at,
+                received_at: now,
+                event_type,
+                body,
+            })
+            .collect();
+        report.seqs = tx.insert_events(practice_id, &new_events).await?;
+        let affected: Vec<String> = affected.into_iter().collect();
+        replan_many(&mut tx, &ctx, &affected, now).await?;
         tx.commit().await?;
         self.work_added();
         Ok(report)
@@ -215,10 +239,95 @@ impl From<rappel_store::StoreError> for Failure {
     }
 }
 
+/// The state of an ingestion batch: the facts read so far, and the appointments changed but
+/// not written yet.
+#[derive(Default)]
+struct Batch {
+    facts: FactCache,
+    /// Written in one statement by [`Batch::flush`], before anything reads the appointments
+    /// table with SQL (a settings change's patient list, the re-planning).
+    appointments: BTreeMap<String, Appointment>,
+}
+
+impl Batch {
+    async fn flush(&mut self, tx: &mut Tx, practice_id: &str, now: Timestamp) -> Result<()> {
+        if !self.appointments.is_empty() {
+            let rows: Vec<Appointment> = std::mem::take(&mut self.appointments)
+                .into_values()
+                .collect();
+            tx.upsert_appointments(practice_id, &rows, now).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads, one query per table, the facts the events name.
+async fn preload(
+    tx: &mut Tx,
+    facts: &mut FactCache,
+    practice_id: &str,
+    events: &[Event],
+) -> Result<()> {
+    let mut patients = Vec::new();
+    let mut practitioners = Vec::new();
+    let mut motives = Vec::new();
+    let mut appointments = Vec::new();
+    for event in events {
+        match &event.body {
+            EventBody::AppointmentBooked {
+                id,
+                patient,
+                practitioner,
+                motive,
+                ..
+            } => {
+                patients.push(patient);
+                practitioners.push(practitioner);
+                motives.extend(motive.as_ref());
+                appointments.push(id);
+            }
+            EventBody::AppointmentMoved { id, .. }
+            | EventBody::AppointmentCancelled { id, .. }
+            | EventBody::AppointmentDeleted { id }
+            | EventBody::AppointmentNoShow { id }
+            | EventBody::AppointmentAttended { id } => appointments.push(id),
+            EventBody::PatientUpdated { id, .. } => patients.push(id),
+            EventBody::DocumentSent { patient, .. } => patients.push(patient),
+            EventBody::SettingsUpdated { .. }
+            | EventBody::DeliveryBounced { .. }
+            | EventBody::DeliveryDelivered { .. }
+            | EventBody::DocumentConsulted { .. } => {}
+        }
+    }
+    facts
+        .load(
+            tx,
+            practice_id,
+            patients,
+            practitioners,
+            motives,
+            appointments,
+        )
+        .await
+}
+
+fn is_appointment_event(body: &EventBody) -> bool {
+    matches!(
+        body,
+        EventBody::AppointmentBooked { .. }
+            | EventBody::AppointmentMoved { .. }
+            | EventBody::AppointmentCancelled { .. }
+            | EventBody::AppointmentDeleted { .. }
+            | EventBody::AppointmentNoShow { .. }
+            | EventBody::AppointmentAttended { .. }
+    )
+}
+
 /// Folds one event into the stored facts; returns whether anything changed.
 async fn apply_event(
     tx: &mut Tx,
     ctx: &mut PracticeCtx,
+    batch: &mut Batch,
     body: &EventBody,
     at: Timestamp,
     now: Timestamp,
@@ -226,6 +335,11 @@ async fn apply_event(
 ) -> std::result::Result<bool, Failure> {
     let practice_id = ctx.row.id.clone();
     let pid = practice_id.as_str();
+    if !is_appointment_event(body) {
+        // What follows may read the appointments table itself.
+        batch.flush(tx, pid, now).await?;
+    }
+    let facts = &mut batch.facts;
     match body {
         EventBody::AppointmentBooked {
             id,
@@ -234,14 +348,14 @@ async fn apply_event(
             motive,
             ..
         } => {
-            if tx.patient(pid, patient).await?.is_none() {
+            if facts.patient(tx, pid, patient).await?.is_none() {
                 return Err(EventError::UnknownReference {
                     what: "patient",
                     id: patient.clone(),
                 }
                 .into());
             }
-            if tx.practitioner(pid, practitioner).await?.is_none() {
+            if facts.practitioner(tx, pid, practitioner).await?.is_none() {
                 return Err(EventError::UnknownReference {
                     what: "practitioner",
                     id: practitioner.clone(),
@@ -249,7 +363,7 @@ async fn apply_event(
                 .into());
             }
             if let Some(m) = motive
-                && tx.motive(pid, m).await?.is_none()
+                && facts.motive(tx, pid, m).await?.is_none()
             {
                 return Err(EventError::UnknownReference {
                     what: "motive",
@@ -257,30 +371,31 @@ async fn apply_event(
                 }
                 .into());
             }
-            let current = tx.appointment(pid, id).await?;
-            store_appointment(tx, pid, current.as_ref(), body, at, now, affected).await
+            let current = facts.appointment(tx, pid, id).await?;
+            store_appointment(batch, current.as_ref(), body, at, affected)
         }
         EventBody::AppointmentMoved { id, .. }
         | EventBody::AppointmentCancelled { id, .. }
         | EventBody::AppointmentDeleted { id }
         | EventBody::AppointmentNoShow { id }
         | EventBody::AppointmentAttended { id } => {
-            let current = tx.appointment(pid, id).await?;
-            store_appointment(tx, pid, current.as_ref(), body, at, now, affected).await
+            let current = facts.appointment(tx, pid, id).await?;
+            store_appointment(batch, current.as_ref(), body, at, affected)
         }
         EventBody::PatientUpdated { id, fields } => {
-            if tx.is_erased(pid, id).await? {
+            if facts.is_erased(tx, pid, id).await? {
                 return Err(EventError::Invalid {
                     field: "id",
                     reason: format!("patient `{id}` was erased"),
                 }
                 .into());
             }
-            let current = tx.patient(pid, id).await?;
+            let current = facts.patient(tx, pid, id).await?;
             match apply_to_patient(current.as_ref(), id, fields)? {
                 Applied::Unchanged => Ok(false),
                 Applied::Changed(p) => {
                     tx.upsert_patient(pid, &p, now).await?;
+                    facts.patient_written(&p);
                     affected.insert(p.id.clone());
                     Ok(true)
                 }
@@ -292,7 +407,7 @@ async fn apply_event(
             Ok(before != ctx.settings)
         }
         EventBody::DocumentSent { id, patient, .. } => {
-            if tx.patient(pid, patient).await?.is_none() {
+            if facts.patient(tx, pid, patient).await?.is_none() {
                 return Err(EventError::UnknownReference {
                     what: "patient",
                     id: patient.clone(),
@@ -318,20 +433,20 @@ async fn apply_event(
     }
 }
 
-async fn store_appointment(
-    tx: &mut Tx,
-    pid: &str,
-    current: Option<&rappel_domain::facts::Appointment>,
+/// Folds an appointment event; the row is written by the batch's next flush.
+fn store_appointment(
+    batch: &mut Batch,
+    current: Option<&Appointment>,
     body: &EventBody,
     at: Timestamp,
-    now: Timestamp,
     affected: &mut BTreeSet<String>,
 ) -> std::result::Result<bool, Failure> {
     match apply_to_appointment(current, body, at)? {
         Applied::Unchanged => Ok(false),
         Applied::Changed(a) => {
-            tx.upsert_appointment(pid, &a, now).await?;
+            batch.facts.appointment_written(&a);
             affected.insert(a.patient.clone());
+            batch.appointments.insert(a.id.clone(), a);
             Ok(true)
         }
     }
@@ -429,62 +544,130 @@ pub(crate) async fn replan(
     patient_id: &str,
     now: Timestamp,
 ) -> Result<()> {
-    let pid = ctx.row.id.as_str();
-    let Some(patient) = tx.patient(pid, patient_id).await? else {
+    replan_many(tx, ctx, &[patient_id.to_string()], now).await
+}
+
+/// Re-plans each of these patients and writes the differences: the facts of all of them are
+/// read with one query per table, and the new and changed rows written with one statement each.
+/// Patients are independent (a patient's plan reads only their own facts and rows, and
+/// reconciliation writes only their rows), so this is the same as re-planning them one by one.
+pub(crate) async fn replan_many(
+    tx: &mut Tx,
+    ctx: &PracticeCtx,
+    patient_ids: &[String],
+    now: Timestamp,
+) -> Result<()> {
+    if patient_ids.is_empty() {
         return Ok(());
-    };
-    let appointments = tx
-        .patient_appointments(pid, patient_id, now - LOOKBACK)
-        .await?;
-    let documents: Vec<_> = tx
-        .patient_documents(pid, patient_id)
+    }
+    let pid = ctx.row.id.as_str();
+    let patients: HashMap<String, Patient> = tx
+        .patients_by_id(pid, patient_ids)
         .await?
         .into_iter()
-        .filter(|d| {
-            d.sent_at >= now - DOCUMENT_LOOKBACK || matches!(d.email, EmailDelivery::Pending)
-        })
+        .filter(|(_, erased)| !erased)
+        .map(|(p, _)| (p.id.clone(), p))
         .collect();
-    let mut practitioners = BTreeMap::new();
-    let mut motives = BTreeMap::new();
-    for a in &appointments {
-        if !practitioners.contains_key(&a.practitioner)
-            && let Some(p) = tx.practitioner(pid, &a.practitioner).await?
-        {
-            practitioners.insert(p.id.clone(), p);
-        }
-        if let Some(m) = &a.motive
-            && !motives.contains_key(m)
-            && let Some(found) = tx.motive(pid, m).await?
-        {
-            motives.insert(found.id.clone(), found);
-        }
-    }
-    let existing = tx.patient_notifications(pid, patient_id).await?;
-    let sent_groups: Vec<(String, Vec<String>)> = existing
+    // Only the patients that exist (an erased one has nothing left to plan).
+    let ids: Vec<String> = patient_ids
         .iter()
-        .filter(|r| {
-            r.key.starts_with("p:")
-                && matches!(
-                    r.status,
-                    Status::Sending | Status::Sent | Status::Delivered | Status::Failed
-                )
-        })
-        .map(|r| (r.key.clone(), r.appointments.clone()))
+        .filter(|id| patients.contains_key(id.as_str()))
+        .cloned()
         .collect();
-    let facts = PatientFacts {
-        patient: &patient,
-        appointments: &appointments,
-        documents: &documents,
-        practitioners: &practitioners,
-        motives: &motives,
-        sent_groups: &sent_groups,
-    };
-    let desired = plan(ctx.plan_ctx(), facts, now);
-    for write in reconcile(pid, &existing, &desired, now) {
-        match write {
-            Write::Insert(row) => tx.insert_notification(&row).await?,
-            Write::Update(row) => tx.update_notification(&row).await?,
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut appointments = group(
+        tx.appointments_of_patients(pid, &ids, now - LOOKBACK)
+            .await?,
+        |a| &a.patient,
+    );
+    let mut documents = group(
+        tx.documents_of_patients(pid, &ids)
+            .await?
+            .into_iter()
+            .filter(|d| {
+                d.sent_at >= now - DOCUMENT_LOOKBACK || matches!(d.email, EmailDelivery::Pending)
+            })
+            .collect(),
+        |d| &d.patient,
+    );
+    let mut existing = group(tx.notifications_of_patients(pid, &ids).await?, |r| {
+        &r.patient_id
+    });
+    let mut practitioner_ids = BTreeSet::new();
+    let mut motive_ids = BTreeSet::new();
+    for a in appointments.values().flatten() {
+        practitioner_ids.insert(a.practitioner.clone());
+        motive_ids.extend(a.motive.clone());
+    }
+    let all_practitioners: HashMap<String, Practitioner> = tx
+        .practitioners_by_id(pid, &practitioner_ids.into_iter().collect::<Vec<_>>())
+        .await?
+        .into_iter()
+        .map(|p| (p.id.clone(), p))
+        .collect();
+    let all_motives: HashMap<String, Motive> = tx
+        .motives_by_id(pid, &motive_ids.into_iter().collect::<Vec<_>>())
+        .await?
+        .into_iter()
+        .map(|m| (m.id.clone(), m))
+        .collect();
+    let mut inserts = Vec::new();
+    let mut updates = Vec::new();
+    for id in &ids {
+        let patient = &patients[id];
+        let appointments = appointments.remove(id).unwrap_or_default();
+        let documents = documents.remove(id).unwrap_or_default();
+        let existing = existing.remove(id).unwrap_or_default();
+        // The patient's own practitioners and motives only, as the planner always saw them.
+        let mut practitioners = BTreeMap::new();
+        let mut motives = BTreeMap::new();
+        for a in &appointments {
+            if let Some(p) = all_practitioners.get(&a.practitioner) {
+                practitioners.insert(p.id.clone(), p.clone());
+            }
+            if let Some(m) = a.motive.as_ref().and_then(|m| all_motives.get(m)) {
+                motives.insert(m.id.clone(), m.clone());
+            }
+        }
+        let sent_groups: Vec<(String, Vec<String>)> = existing
+            .iter()
+            .filter(|r| {
+                r.key.starts_with("p:")
+                    && matches!(
+                        r.status,
+                        Status::Sending | Status::Sent | Status::Delivered | Status::Failed
+                    )
+            })
+            .map(|r| (r.key.clone(), r.appointments.clone()))
+            .collect();
+        let facts = PatientFacts {
+            patient,
+            appointments: &appointments,
+            documents: &documents,
+            practitioners: &practitioners,
+            motives: &motives,
+            sent_groups: &sent_groups,
+        };
+        let desired = plan(ctx.plan_ctx(), facts, now);
+        for write in reconcile(pid, &existing, &desired, now) {
+            match write {
+                Write::Insert(row) => inserts.push(row),
+                Write::Update(row) => updates.push(row),
+            }
         }
     }
+    tx.insert_notifications(&inserts).await?;
+    tx.update_notifications(&updates).await?;
     Ok(())
+}
+
+/// Splits rows that come grouped by patient into one list per patient, keeping their order.
+fn group<T>(rows: Vec<T>, patient: impl Fn(&T) -> &String) -> HashMap<String, Vec<T>> {
+    let mut out: HashMap<String, Vec<T>> = HashMap::new();
+    for row in rows {
+        out.entry(patient(&row).clone()).or_default().push(row);
+    }
+    out
 }

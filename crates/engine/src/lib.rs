@@ -10,6 +10,7 @@ pub mod clock;
 mod dashboard;
 mod dispatch;
 mod documents;
+mod facts;
 mod ingest;
 mod logo;
 mod postal;

@@ -142,12 +142,21 @@ pub(crate) async fn render_for(
     input: &RenderInput<'_>,
 ) -> Result<Rendered> {
     let set = load_templates(tx, practice_id).await?;
-    let rendered = render_with(input, (!set.is_empty()).then_some(&set));
+    Ok(render_using(practice_id, &set, input))
+}
+
+/// [`render_for`] with the practice's templates already loaded (a dispatch batch loads them once).
+pub(crate) fn render_using(
+    practice_id: &str,
+    set: &TemplateSet,
+    input: &RenderInput<'_>,
+) -> Rendered {
+    let rendered = render_with(input, (!set.is_empty()).then_some(set));
     for error in &rendered.template_errors {
         tracing::warn!(practice = practice_id, kind = %input.kind, channel = %input.channel, %error,
             "a practice template failed; the built-in one was used");
     }
-    Ok(rendered)
+    rendered
 }
 
 /// Tomorrow at 09:30 in the practice's time zone: the sample appointment of a test send.

@@ -68,10 +68,25 @@ pub(crate) async fn notification_status(
     row: &NotificationRow,
     now: Timestamp,
 ) -> Result<()> {
+    notification_status_with(tx, &mut None, row, now).await
+}
+
+/// [`notification_status`] for a batch of one practice's rows: `has_endpoint` remembers, once
+/// read, whether the practice has an endpoint, so a batch asks once rather than once per row.
+pub(crate) async fn notification_status_with(
+    tx: &mut Tx,
+    has_endpoint: &mut Option<bool>,
+    row: &NotificationRow,
+    now: Timestamp,
+) -> Result<()> {
     let Some(event_type) = event_type(row.status) else {
         return Ok(());
     };
-    if tx.webhook_endpoint(&row.practice_id).await?.is_none() {
+    let known = match *has_endpoint {
+        Some(known) => known,
+        None => *has_endpoint.insert(tx.webhook_endpoint(&row.practice_id).await?.is_some()),
+    };
+    if !known {
         return Ok(());
     }
     let id = format!(

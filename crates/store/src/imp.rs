@@ -71,6 +71,10 @@ macro_rules! notification_columns {
     };
 }
 
+// After the macro, which it uses.
+mod batch;
+pub use batch::NewEvent;
+
 const PRACTICE_COLUMNS: &str = "id, name, preset, policy, timezone, settings, created_at";
 const INBOX_COLUMNS: &str =
     "practice_id, id, inbox, document, patient_id, title, body, created_at, resolved_at";
@@ -131,6 +135,12 @@ impl Store {
                     // commits. FULL would fsync every commit and cap the queue at a few hundred
                     // transactions a second.
                     conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    // A multi-row statement (the batch writes of ingestion and dispatch) keeps
+                    // a statement journal so that a failing row undoes the whole statement; in
+                    // memory rather than in a temporary file, it costs no writes. (The page
+                    // cache stays at SQLite's 2 MB: it is per connection, and ten connections
+                    // with a larger one would put the memory target at risk.)
+                    conn.execute("PRAGMA temp_store = MEMORY").await?;
                     Ok(())
                 })
             });
@@ -245,12 +255,25 @@ impl Store {
             // The candidates are picked in a MATERIALIZED CTE so that the locking subquery runs
             // exactly once; a plain `IN (subquery … LIMIT … SKIP LOCKED)` may be re-evaluated by
             // the planner and then lock (and claim) more rows than it returned.
+            //
+            // Pending rows and expired leases are looked for separately, each in `(status,
+            // due_at)` index order and stopping at the limit: one `WHERE … OR …` made both
+            // backends collect and sort every due row on each claim, so a claim grew slower as
+            // the queue grew. A few rows of the two lists beyond the limit may stay locked until
+            // the claim commits, a few milliseconds later; other workers skip them meanwhile.
             Backend::Postgres => concat!(
-                "WITH due AS MATERIALIZED ( \
-                   SELECT practice_id AS due_practice, key AS due_key FROM notifications \
-                   WHERE (status = 'pending' AND due_at <= $3) \
-                      OR (status = 'sending' AND lease_until < $3) \
-                   ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                "WITH pending AS MATERIALIZED ( \
+                   SELECT practice_id, key, due_at FROM notifications \
+                   WHERE status = 'pending' AND due_at <= $3 \
+                   ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED), \
+                 expired AS MATERIALIZED ( \
+                   SELECT practice_id, key, due_at FROM notifications \
+                   WHERE status = 'sending' AND lease_until < $3 \
+                   ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED), \
+                 due AS MATERIALIZED ( \
+                   SELECT practice_id AS due_practice, key AS due_key FROM ( \
+                     SELECT * FROM pending UNION ALL SELECT * FROM expired) AS candidates \
+                   ORDER BY due_at LIMIT $4) \
                  UPDATE notifications SET status = 'sending', lease_owner = $1, \
                    lease_until = $2, attempts = attempts + 1, updated_at = $3 \
                  FROM due WHERE practice_id = due_practice AND key = due_key \
@@ -263,9 +286,14 @@ impl Store {
                 "UPDATE notifications SET status = 'sending', lease_owner = $1, \
                    lease_until = $2, attempts = attempts + 1, updated_at = $3 \
                  WHERE (practice_id, key) IN ( \
-                   SELECT practice_id, key FROM notifications \
-                   WHERE (status = 'pending' AND due_at <= $3) \
-                      OR (status = 'sending' AND lease_until < $3) \
+                   SELECT practice_id, key FROM ( \
+                     SELECT * FROM ( \
+                       SELECT practice_id, key, due_at FROM notifications \
+                       WHERE status = 'pending' AND due_at <= $3 ORDER BY due_at LIMIT $4) \
+                     UNION ALL \
+                     SELECT * FROM ( \
+                       SELECT practice_id, key, due_at FROM notifications \
+                       WHERE status = 'sending' AND lease_until < $3 ORDER BY due_at LIMIT $4)) \
                    ORDER BY due_at LIMIT $4) \
                  RETURNING ",
                 notification_columns!()

@@ -202,4 +202,6 @@ pub mod admin;
 mod imp;
 pub use imp::templates::{DeliveryStatus, TemplateRow, WebhookDelivery, WebhookEndpoint};
 pub use imp::users::{SessionRow, UserRow};
-pub use imp::{DocumentFile, DocumentLink, LogoRow, NotificationCost, Store, Tx, WorkListener};
+pub use imp::{
+    DocumentFile, DocumentLink, LogoRow, NewEvent, NotificationCost, Store, Tx, WorkListener,
+};

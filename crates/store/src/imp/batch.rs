@@ -1,0 +1,558 @@
+//! Set-at-a-time reads and writes: the facts of many patients in one query per table, many
+//! notifications in one statement. Ingestion and dispatch work on batches (hundreds of events or
+//! claimed messages per transaction); one round trip per row through `sqlx::Any` was what capped
+//! their throughput.
+//!
+//! Every function here means exactly what a loop over its single-row counterpart in `imp.rs`
+//! means; the conformance suite checks both against each other on both backends. Id lists are
+//! cut into chunks so that no statement carries more parameters than SQLite accepts.
+
+use jiff::Timestamp;
+use rappel_domain::facts::{Appointment, Document, Motive, Patient, Practitioner};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sqlx::any::{Any, AnyArguments};
+use sqlx::query::Query;
+
+use super::codec::{Arg, Cols, bind_all, ms, opt_ms, to_json};
+use super::{Tx, changed_at, notification_args, notification_from_row};
+use crate::{Backend, NotificationRow, Result, StoreError};
+
+/// Ids per lookup (SQLite joins at most 500 selects with UNION ALL).
+const IDS_PER_QUERY: usize = 200;
+/// The lengths a lookup is padded to (see [`Tx::select_in`]).
+const LOOKUP_SIZES: [usize; 9] = [1, 2, 4, 8, 16, 32, 64, 128, IDS_PER_QUERY];
+/// Rows per multi-row INSERT or UPDATE: 24 columns × 400 rows stays well under SQLite's limit of
+/// 32,766 parameters (and PostgreSQL's 65,535).
+const ROWS_PER_STATEMENT: usize = 400;
+
+/// One event to append to the log (see [`Tx::insert_events`]).
+#[derive(Clone, Debug)]
+pub struct NewEvent<'a> {
+    pub at: Timestamp,
+    pub received_at: Timestamp,
+    pub event_type: &'a str,
+    pub body: &'a Value,
+}
+
+/// The placeholder of the `n`th parameter (from 1). Statements here are long and are bound
+/// in textual order, so SQLite gets anonymous `?`: sqlx looks each numbered parameter up by
+/// name, and SQLite's lookup is a linear scan, which made binding a statement of thousands of
+/// `$N` quadratic (most of the time of a batch went there).
+fn param(backend: Backend, n: usize) -> String {
+    let mut out = String::new();
+    push_param(&mut out, backend, n);
+    out
+}
+
+/// [`param`], appended to a statement being built (no allocation per parameter).
+fn push_param(sql: &mut String, backend: Backend, n: usize) {
+    match backend {
+        Backend::Sqlite => sql.push('?'),
+        Backend::Postgres => {
+            use std::fmt::Write as _;
+            let _ = write!(sql, "${n}");
+        }
+    }
+}
+
+/// The placeholders of parameters `first`, `first + 1`, … for `count` of them.
+fn placeholders(backend: Backend, first: usize, count: usize) -> String {
+    let mut out = String::with_capacity(count * 8);
+    for i in 0..count {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        push_param(&mut out, backend, first + i);
+    }
+    out
+}
+
+/// A statement of many rows. On SQLite it is not kept prepared: sqlx keeps up to 100 statements
+/// per connection, a compiled statement of thousands of parameters weighs about as much as its
+/// text many times over, and the chunks' varying lengths make many different texts, so the cache
+/// made the process's memory grow with the queue. PostgreSQL keeps its prepared
+/// statements in the server, and re-planning them each time would cost more.
+fn big_query(backend: Backend, sql: &str) -> Query<'_, Any, AnyArguments<'_>> {
+    sqlx::query(sql).persistent(backend == Backend::Postgres)
+}
+
+/// Unique ids, so a chunk never asks twice for the same row.
+fn distinct(ids: &[String]) -> Vec<&String> {
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    ids.iter().filter(|id| seen.insert(id.as_str())).collect()
+}
+
+/// A read of the rows of many ids: `{head} WHERE practice_id = ? AND {column} = ? {filter}`
+/// once per id, the arms joined with UNION ALL, then `{order}`. One arm per id rather than one
+/// `IN (…)` list: PostgreSQL plans an equality on an indexed column as an index scan even
+/// before its statistics exist (a fresh database, a table that grew since), whereas it
+/// estimated a list of hundreds of ids as most of the table and scanned every row of the
+/// practice for each batch.
+struct Lookup<'a> {
+    head: &'a str,
+    column: &'a str,
+    /// Bound after each arm's id, one argument for each `{}`.
+    filter: &'a str,
+    extra: &'a [Arg],
+    /// Names result columns only (a compound select can sort by nothing else).
+    order: &'a str,
+}
+
+impl Tx {
+    /// Runs the lookup chunk by chunk and returns every row.
+    async fn select_in(
+        &mut self,
+        lookup: Lookup<'_>,
+        practice_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<sqlx::any::AnyRow>> {
+        let mut out = Vec::new();
+        let backend = self.backend;
+        for chunk in distinct(ids).chunks(IDS_PER_QUERY) {
+            // The statement stays prepared (it is read on every batch), so its length is
+            // rounded up to one of a few sizes with arms that match nothing (`= NULL` is never
+            // true): a handful of texts per lookup instead of one per possible length, which
+            // bounds what the connections' statement caches hold.
+            let arms = LOOKUP_SIZES
+                .iter()
+                .copied()
+                .find(|&n| n >= chunk.len())
+                .unwrap_or(chunk.len());
+            let mut sql = String::new();
+            let mut args = Vec::with_capacity(arms * (2 + lookup.extra.len()));
+            for i in 0..arms {
+                if i > 0 {
+                    sql.push_str(" UNION ALL ");
+                }
+                args.push(Arg::Text(practice_id.to_string()));
+                let p = param(backend, args.len());
+                args.push(Arg::OptText(chunk.get(i).map(|id| (*id).clone())));
+                let q = param(backend, args.len());
+                sql.push_str(&format!(
+                    "{} WHERE practice_id = {p} AND {} = {q}",
+                    lookup.head, lookup.column
+                ));
+                for (j, piece) in lookup.filter.split("{}").enumerate() {
+                    if j > 0 {
+                        args.push(lookup.extra[j - 1].clone());
+                        sql.push_str(&param(backend, args.len()));
+                    }
+                    sql.push_str(piece);
+                }
+            }
+            if !lookup.order.is_empty() {
+                sql.push(' ');
+                sql.push_str(lookup.order);
+            }
+            let rows = bind_all(sqlx::query(&sql), args)
+                .fetch_all(&mut *self.inner)
+                .await?;
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    async fn data_by_id<T: DeserializeOwned>(
+        &mut self,
+        table: &'static str,
+        practice_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<(String, T)>> {
+        let rows = self
+            .select_in(
+                Lookup {
+                    head: &format!("SELECT id, data FROM {table}"),
+                    column: "id",
+                    filter: "",
+                    extra: &[],
+                    order: "",
+                },
+                practice_id,
+                ids,
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let c = Cols::new(r, table);
+                Ok((c.text("id")?, c.json("data")?))
+            })
+            .collect()
+    }
+
+    /// The patients among `ids` that exist, erased ones included, with their erased flag (an
+    /// erased patient's data is blank): what [`Tx::patient`] and [`Tx::is_erased`] answer, for
+    /// many ids at once. In no particular order.
+    pub async fn patients_by_id(
+        &mut self,
+        practice_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<(Patient, bool)>> {
+        let rows = self
+            .select_in(
+                Lookup {
+                    head: "SELECT data, erased FROM patients",
+                    column: "id",
+                    filter: "",
+                    extra: &[],
+                    order: "",
+                },
+                practice_id,
+                ids,
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let c = Cols::new(r, "patients");
+                Ok((c.json("data")?, c.flag("erased")?))
+            })
+            .collect()
+    }
+
+    /// The practitioners among `ids` that exist, in no particular order.
+    pub async fn practitioners_by_id(
+        &mut self,
+        practice_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<Practitioner>> {
+        Ok(self
+            .data_by_id("practitioners", practice_id, ids)
+            .await?
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect())
+    }
+
+    /// The motives among `ids` that exist, in no particular order.
+    pub async fn motives_by_id(
+        &mut self,
+        practice_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<Motive>> {
+        Ok(self
+            .data_by_id("motives", practice_id, ids)
+            .await?
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect())
+    }
+
+    /// The appointments among `ids` that exist, in no particular order.
+    pub async fn appointments_by_id(
+        &mut self,
+        practice_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<Appointment>> {
+        Ok(self
+            .data_by_id("appointments", practice_id, ids)
+            .await?
+            .into_iter()
+            .map(|(_, a)| a)
+            .collect())
+    }
+
+    /// [`Tx::patient_appointments`] of every patient in `patient_ids`, grouped by patient and
+    /// within a patient ordered by start, then id.
+    pub async fn appointments_of_patients(
+        &mut self,
+        practice_id: &str,
+        patient_ids: &[String],
+        since: Timestamp,
+    ) -> Result<Vec<Appointment>> {
+        let rows = self
+            .select_in(
+                Lookup {
+                    head: "SELECT data, patient_id, start_ms, id FROM appointments",
+                    column: "patient_id",
+                    filter: " AND (start_ms >= {} OR status_at_ms >= {})",
+                    extra: &[Arg::Int(ms(since)), Arg::Int(ms(since))],
+                    order: "ORDER BY patient_id, start_ms, id",
+                },
+                practice_id,
+                patient_ids,
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Cols::new(r, "appointments").json("data"))
+            .collect()
+    }
+
+    /// [`Tx::patient_documents`] of every patient in `patient_ids`, grouped by patient and
+    /// within a patient ordered by sending time, then id.
+    pub async fn documents_of_patients(
+        &mut self,
+        practice_id: &str,
+        patient_ids: &[String],
+    ) -> Result<Vec<Document>> {
+        let rows = self
+            .select_in(
+                Lookup {
+                    head: "SELECT data, patient_id, sent_at_ms, id FROM documents",
+                    column: "patient_id",
+                    filter: "",
+                    extra: &[],
+                    order: "ORDER BY patient_id, sent_at_ms, id",
+                },
+                practice_id,
+                patient_ids,
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Cols::new(r, "documents").json("data"))
+            .collect()
+    }
+
+    /// [`Tx::patient_notifications`] of every patient in `patient_ids`, grouped by patient and
+    /// within a patient ordered by key.
+    pub async fn notifications_of_patients(
+        &mut self,
+        practice_id: &str,
+        patient_ids: &[String],
+    ) -> Result<Vec<NotificationRow>> {
+        let rows = self
+            .select_in(
+                Lookup {
+                    head: concat!("SELECT ", notification_columns!(), " FROM notifications"),
+                    column: "patient_id",
+                    filter: "",
+                    extra: &[],
+                    order: "ORDER BY patient_id, key",
+                },
+                practice_id,
+                patient_ids,
+            )
+            .await?;
+        rows.iter().map(notification_from_row).collect()
+    }
+
+    /// [`Tx::upsert_appointment`] of each, in one statement per chunk. An id must appear once.
+    pub async fn upsert_appointments(
+        &mut self,
+        practice_id: &str,
+        appointments: &[Appointment],
+        updated_at: Timestamp,
+    ) -> Result<()> {
+        for chunk in appointments.chunks(ROWS_PER_STATEMENT) {
+            let mut sql = String::from(
+                "INSERT INTO appointments \
+                   (practice_id, id, patient_id, start_ms, status, status_at_ms, data, updated_at) \
+                 VALUES ",
+            );
+            let mut args = Vec::with_capacity(chunk.len() * 8);
+            for (i, a) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('(');
+                sql.push_str(&placeholders(self.backend, args.len() + 1, 8));
+                sql.push(')');
+                args.extend([
+                    Arg::Text(practice_id.to_string()),
+                    Arg::Text(a.id.clone()),
+                    Arg::Text(a.patient.clone()),
+                    Arg::Int(ms(a.start)),
+                    Arg::Text(a.status.name().to_string()),
+                    Arg::OptInt(opt_ms(changed_at(a))),
+                    Arg::Text(to_json("appointments", a)?),
+                    Arg::Int(ms(updated_at)),
+                ]);
+            }
+            sql.push_str(
+                " ON CONFLICT (practice_id, id) DO UPDATE SET patient_id = excluded.patient_id, \
+                   start_ms = excluded.start_ms, status = excluded.status, \
+                   status_at_ms = excluded.status_at_ms, data = excluded.data, \
+                   updated_at = excluded.updated_at",
+            );
+            bind_all(big_query(self.backend, &sql), args)
+                .execute(&mut *self.inner)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Appends the events to the log in order; returns their sequence numbers, as that many
+    /// calls of [`Tx::insert_event`] would.
+    pub async fn insert_events(
+        &mut self,
+        practice_id: &str,
+        events: &[NewEvent<'_>],
+    ) -> Result<Vec<i64>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One increment by the number of events reserves the whole range under the practice
+        // row's lock, exactly as one increment per event would.
+        let row = sqlx::query(
+            "UPDATE practices SET last_event_seq = last_event_seq + $2 WHERE id = $1 \
+             RETURNING last_event_seq",
+        )
+        .bind(practice_id)
+        .bind(events.len() as i64)
+        .fetch_optional(&mut *self.inner)
+        .await?
+        .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+        let last = Cols::new(&row, "practices").int("last_event_seq")?;
+        let first = last - events.len() as i64 + 1;
+        let seqs: Vec<i64> = (first..=last).collect();
+        for (chunk, seq_chunk) in events
+            .chunks(ROWS_PER_STATEMENT)
+            .zip(seqs.chunks(ROWS_PER_STATEMENT))
+        {
+            let mut sql = String::from(
+                "INSERT INTO events (practice_id, seq, at, received_at, event_type, body) VALUES ",
+            );
+            let mut args = Vec::with_capacity(chunk.len() * 6);
+            for (i, (e, seq)) in chunk.iter().zip(seq_chunk).enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('(');
+                sql.push_str(&placeholders(self.backend, args.len() + 1, 6));
+                sql.push(')');
+                args.extend([
+                    Arg::Text(practice_id.to_string()),
+                    Arg::Int(*seq),
+                    Arg::Int(ms(e.at)),
+                    Arg::Int(ms(e.received_at)),
+                    Arg::Text(e.event_type.to_string()),
+                    Arg::Text(to_json("events", e.body)?),
+                ]);
+            }
+            bind_all(big_query(self.backend, &sql), args)
+                .execute(&mut *self.inner)
+                .await?;
+        }
+        Ok(seqs)
+    }
+
+    /// [`Tx::insert_notification`] of each, in one statement per chunk.
+    pub async fn insert_notifications(&mut self, rows: &[NotificationRow]) -> Result<()> {
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut sql = String::from(concat!(
+                "INSERT INTO notifications (",
+                notification_columns!(),
+                ") VALUES "
+            ));
+            let mut args = Vec::with_capacity(chunk.len() * 24);
+            for (i, n) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('(');
+                sql.push_str(&placeholders(self.backend, args.len() + 1, 24));
+                sql.push(')');
+                args.extend(notification_args(n)?);
+            }
+            bind_all(big_query(self.backend, &sql), args)
+                .execute(&mut *self.inner)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// [`Tx::update_notification`] of each, in one `UPDATE … FROM (VALUES …)` per chunk. A
+    /// (practice, key) must appear once; rows that do not exist are left alone (and logged).
+    pub async fn update_notifications(&mut self, rows: &[NotificationRow]) -> Result<()> {
+        // Every column of `notification_args` but the key and `created_at`, which never changes.
+        let all: Vec<usize> = (2..22).chain([23]).collect();
+        self.update_columns(rows, &all).await
+    }
+
+    /// Writes what a dispatch decides about claimed rows — status, reason, decision time,
+    /// attempts, lease, last error, rendered content, provider id, update time — and leaves
+    /// the planner's columns (patient, rule, recipient, appointments, due time, window…) as they
+    /// are. While a row is claimed nothing else writes those (reconciliation revises pending
+    /// rows only), so for a claimed row this is [`Tx::update_notifications`]; it is cheaper
+    /// because the indexes on the planner's columns are not rewritten.
+    pub async fn update_notification_outcomes(&mut self, rows: &[NotificationRow]) -> Result<()> {
+        self.update_columns(rows, &[13, 14, 15, 16, 17, 18, 19, 20, 21, 23])
+            .await
+    }
+
+    /// Sets, for each row, the columns at these positions of `notification_args` (the key
+    /// columns 0 and 1 identify the row).
+    async fn update_columns(&mut self, rows: &[NotificationRow], columns: &[usize]) -> Result<()> {
+        const NAMES: [&str; 24] = [
+            "practice_id",
+            "key",
+            "patient_id",
+            "rule",
+            "kind",
+            "channel",
+            "recipient",
+            "appointments",
+            "document",
+            "task",
+            "auto_resend",
+            "due_at",
+            "window_end",
+            "status",
+            "reason",
+            "decided_at",
+            "attempts",
+            "lease_owner",
+            "lease_until",
+            "last_error",
+            "rendered",
+            "provider_id",
+            "created_at",
+            "updated_at",
+        ];
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            // VALUES columns are named column1, column2… on both backends; the casts give
+            // PostgreSQL their types (a VALUES list of bare parameters would be text, and NULL
+            // has none).
+            let set: Vec<String> = columns
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| format!("{} = v.column{}", NAMES[c], i + 3))
+                .collect();
+            let mut sql = format!("UPDATE notifications SET {} FROM (VALUES ", set.join(", "));
+            let mut args = Vec::with_capacity(chunk.len() * (columns.len() + 2));
+            for (i, n) in chunk.iter().enumerate() {
+                let mut all = notification_args(n)?;
+                let mut row_args = vec![all[0].clone(), all[1].clone()];
+                row_args.extend(
+                    columns
+                        .iter()
+                        .map(|&c| std::mem::replace(&mut all[c], Arg::OptInt(None))),
+                );
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('(');
+                for (j, arg) in row_args.iter().enumerate() {
+                    if j > 0 {
+                        sql.push_str(", ");
+                    }
+                    let ty = match arg {
+                        Arg::Int(_) | Arg::OptInt(_) => "BIGINT",
+                        Arg::Text(_) | Arg::OptText(_) => "TEXT",
+                    };
+                    sql.push_str("CAST(");
+                    push_param(&mut sql, self.backend, args.len() + j + 1);
+                    sql.push_str(" AS ");
+                    sql.push_str(ty);
+                    sql.push(')');
+                }
+                sql.push(')');
+                args.extend(row_args);
+            }
+            sql.push_str(
+                ") AS v WHERE notifications.practice_id = v.column1 \
+                 AND notifications.key = v.column2",
+            );
+            let done = bind_all(big_query(self.backend, &sql), args)
+                .execute(&mut *self.inner)
+                .await?;
+            if done.rows_affected() < chunk.len() as u64 {
+                tracing::warn!(
+                    expected = chunk.len(),
+                    updated = done.rows_affected(),
+                    "update of unknown notifications"
+                );
+            }
+        }
+        Ok(())
+    }
+}
