@@ -187,6 +187,52 @@ async fn five_wrong_passwords_lock_the_account_for_fifteen_minutes() {
 }
 
 #[tokio::test]
+async fn an_admin_opens_a_locked_account_by_setting_a_new_password() {
+    let app = app_with_users().await;
+    for _ in 0..5 {
+        app.form(
+            None,
+            "/connexion",
+            "email=accueil%40cabinet.test&password=wrong-password",
+        )
+        .await;
+    }
+    let locked = app
+        .form(
+            None,
+            "/connexion",
+            &format!("email=accueil%40cabinet.test&password={PASSWORD}"),
+        )
+        .await;
+    assert_eq!(locked.status, 429);
+    let (token, csrf) = app.sign_in("admin%40cabinet.test").await;
+    let users = app.engine.users(&app.practice).await.unwrap();
+    let secretary = users.iter().find(|u| u.role == Role::Secretariat).unwrap();
+    let path = format!("/utilisateurs/{}/mot-de-passe", secretary.id);
+    let short = app
+        .form(Some(&token), &path, &format!("_csrf={csrf}&password=court"))
+        .await;
+    assert_eq!(short.status, 422);
+    let set = app
+        .form(
+            Some(&token),
+            &path,
+            &format!("_csrf={csrf}&password=un-tout-nouveau-mot"),
+        )
+        .await;
+    assert_eq!(set.status, 303, "{}", set.text());
+    let reply = app
+        .form(
+            None,
+            "/connexion",
+            "email=accueil%40cabinet.test&password=un-tout-nouveau-mot",
+        )
+        .await;
+    assert_eq!(reply.status, 303, "the lock is lifted");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_session_expires_after_twelve_hours_and_sign_out_ends_it() {
     let app = app_with_users().await;
     let (token, csrf) = app.sign_in("admin%40cabinet.test").await;

@@ -72,6 +72,10 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
             get(settings::users).post(settings::create_user),
         )
         .route("/utilisateurs/{id}/supprimer", post(settings::delete_user))
+        .route(
+            "/utilisateurs/{id}/mot-de-passe",
+            post(settings::set_password),
+        )
         .route("/modeles", get(templates::list))
         .route(
             "/modeles/{kind}/{channel}",
@@ -487,6 +491,7 @@ pub(crate) fn flash(code: Option<&str>) -> Markup {
             "tache-supprimee" => "Tâche supprimée.",
             "utilisateur" => "Utilisateur créé.",
             "utilisateur-supprime" => "Utilisateur supprimé.",
+            "mot-de-passe" => "Mot de passe défini.",
             "patient" => "Fiche patient enregistrée.",
             _ => return None,
         })

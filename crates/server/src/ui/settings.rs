@@ -489,6 +489,14 @@ async fn users_page(state: &AppState, ui: &Ui, error: Option<&str>, ok: Option<&
                         td { (user.email) }
                         td { (user.role.french()) }
                         td {
+                            // Also how a locked account is opened again.
+                            form.inline method="post" action={"/utilisateurs/" (encode_query(&user.id)) "/mot-de-passe"} {
+                                (ui.csrf_field())
+                                label for={"mdp-" (user.id)} { "Nouveau mot de passe" }
+                                input id={"mdp-" (user.id)} type="password" name="password" autocomplete="new-password"
+                                    required minlength=(rappel_engine::MIN_PASSWORD_CHARS);
+                                button.secondary type="submit" { "Définir" }
+                            }
                             @if user.id != ui.session.user.id {
                                 form method="post" action={"/utilisateurs/" (encode_query(&user.id)) "/supprimer"} {
                                     (ui.csrf_field())
@@ -578,6 +586,38 @@ pub(crate) async fn create_user(
                 ),
                 other => format!("Valeur refusée : {other}."),
             };
+            users_page(&state, &ui, Some(&message), None).await
+        }
+        Err(e) => engine_error_page(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NewPassword {
+    password: String,
+}
+
+/// An admin sets a user's password, which also lifts a lock after wrong attempts.
+pub(crate) async fn set_password(
+    State(state): State<AppState>,
+    ui: Ui,
+    Path(id): Path<String>,
+    Form(form): Form<NewPassword>,
+) -> Response {
+    if let Some(refused) = ui.unless_admin() {
+        return refused;
+    }
+    match state
+        .engine
+        .set_password(ui.practice_id(), &id, &form.password)
+        .await
+    {
+        Ok(()) => see_other_with("/utilisateurs", "mot-de-passe"),
+        Err(EngineError::Invalid { .. }) => {
+            let message = format!(
+                "Le mot de passe doit faire au moins {} caractères.",
+                rappel_engine::MIN_PASSWORD_CHARS
+            );
             users_page(&state, &ui, Some(&message), None).await
         }
         Err(e) => engine_error_page(&e),
