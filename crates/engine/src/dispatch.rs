@@ -254,7 +254,11 @@ impl Engine {
                     row.provider_id = receipt.provider_id.clone();
                     row.last_error = None;
                     let inbox = ctx.policy.rule(&row.rule).and_then(|r| r.inbox.as_ref());
-                    if inbox.is_none() && !is_document_email(ctx, &row) {
+                    // A cost (letters) is written beside the row, so it leaves the fast path.
+                    if inbox.is_none()
+                        && !is_document_email(ctx, &row)
+                        && receipt.cost_cents.is_none()
+                    {
                         crate::webhooks::notification_status_with(&mut tx, has_endpoint, &row, now)
                             .await?;
                         plain.push(row);
