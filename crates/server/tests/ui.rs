@@ -274,6 +274,23 @@ async fn a_form_without_the_session_csrf_token_changes_nothing() {
     assert_eq!(cross.status, 403);
     let ctx = app.engine.practice(&app.practice).await.unwrap();
     assert_eq!(ctx.settings.text("sms_sender"), Some("CABINET"));
+    // A multipart body is only taken by the logo form, which checks its own field.
+    let cookie = format!("rappel_session={token}");
+    let users = app.engine.users(&app.practice).await.unwrap();
+    let multipart = app
+        .send(
+            "POST",
+            &format!("/utilisateurs/{}/supprimer", users[1].id),
+            None,
+            &[
+                ("Cookie", cookie.as_str()),
+                ("Content-Type", "multipart/form-data; boundary=x"),
+            ],
+            Some(b"--x--\r\n"),
+        )
+        .await;
+    assert_eq!(multipart.status, 403);
+    assert_eq!(app.engine.users(&app.practice).await.unwrap().len(), 2);
 
     let ok = app
         .form(Some(&token), "/parametres", &format!("{body}&_csrf={csrf}"))

@@ -244,8 +244,9 @@ async fn csrf_guard(State(state): State<AppState>, request: Request, next: Next)
         }
         return next.run(Request::from_parts(parts, body)).await;
     }
-    if content_type.starts_with("multipart/form-data") {
-        // Checked by the handler, from the form's `_csrf` field.
+    // Only the logo form is multipart, and its handler checks the form's `_csrf` field; a
+    // multipart body anywhere else is refused here, so no handler can forget the check.
+    if content_type.starts_with("multipart/form-data") && parts.uri.path() == "/parametres/logo" {
         return next.run(Request::from_parts(parts, body)).await;
     }
     if !content_type.starts_with("application/x-www-form-urlencoded") {
