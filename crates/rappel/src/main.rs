@@ -584,6 +584,8 @@ async fn run_service(
             let mut rx = stop_rx.clone();
             let server_config = rappel_server::ServerConfig {
                 webhooks: sms.webhooks.clone(),
+                // Served over https (behind a proxy or not): the session cookie never goes in clear.
+                secure_cookies: config.public_url.starts_with("https://"),
                 ..rappel_server::ServerConfig::default()
             };
             let server = tokio::spawn(rappel_server::serve_with(
