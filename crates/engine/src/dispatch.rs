@@ -2,9 +2,10 @@
 //! render from the current facts, hand off with no transaction open, record the outcome.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
-use rappel_channels::{ChannelError, OutboundMessage};
+use rappel_channels::{ChannelError, LogoImage, OutboundMessage, PushTarget, Receipt, Transport};
 use rappel_domain::facts::{Document, EmailDelivery};
 use rappel_domain::gate;
 use rappel_domain::notification::{Channel, Kind, Reason, Recipient};
@@ -12,7 +13,7 @@ use rappel_domain::plan::{SendDecision, send_decision};
 use rappel_domain::policy::{InboxSpec, Trigger};
 use rappel_domain::render::{AppointmentView, RenderInput};
 use rappel_domain::template::TemplateSet;
-use rappel_store::{InboxRow, NotificationRow, Status, Tx};
+use rappel_store::{DocumentLink, InboxRow, NotificationRow, Status, Tx};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -21,12 +22,22 @@ use crate::ingest::replan;
 use crate::practice::{PracticeCtx, load_practice};
 use crate::{Engine, Result};
 
-/// What the pre-send check concluded.
-enum Prepared {
-    /// Boxed: the message is large and most claims end without one.
-    Send(Box<OutboundMessage>, serde_json::Value),
-    /// Handled without a provider (inbox entries, suppressions, deferrals).
-    Done,
+/// What the read phase of a dispatch concluded for one claimed row.
+enum Step {
+    /// Settled without a provider; the write phase records it.
+    Settle(Box<NotificationRow>, Settle),
+    /// The message must go. Boxed: it is large.
+    Send(Box<Ready>),
+}
+
+/// How a row is settled without a provider.
+enum Settle {
+    /// Not sent, for this reason.
+    Suppress(Reason),
+    /// Not yet (quiet hours): pending again at the row's new `due_at`.
+    Defer,
+    /// A notification-centre entry rather than a message: written, and the row marked sent.
+    Inbox,
 }
 
 /// What the rows of one practice in a dispatch batch read, loaded once for the batch.
@@ -34,6 +45,8 @@ struct PracticeBatch {
     ctx: PracticeCtx,
     facts: FactCache,
     templates: TemplateSet,
+    /// The practice's logo, read on first use (`None` until then).
+    logo: Option<Option<Arc<LogoImage>>>,
 }
 
 impl PracticeBatch {
@@ -68,6 +81,7 @@ impl PracticeBatch {
             ctx,
             facts,
             templates,
+            logo: None,
         })
     }
 }
@@ -77,15 +91,26 @@ struct Ready {
     row: NotificationRow,
     message: OutboundMessage,
     rendered: serde_json::Value,
+    /// An SMS: the month (practice time) and the billable segments it takes from the quota,
+    /// taken by the write phase before it goes.
+    sms: Option<(String, i64)>,
+    /// An email that carries a document: its personal link, stored by the write phase before
+    /// the email goes.
+    link: Option<DocumentLink>,
+    /// A push message: every subscription (device) of the patient; `message.push` is the first.
+    devices: Vec<PushTarget>,
+    /// The subscriptions the push service said no longer exist, filled by the hand-off.
+    gone: Vec<String>,
 }
 
 impl Engine {
     /// Claims one batch of due notifications and processes it. Returns how many were claimed.
     ///
-    /// The batch takes three steps and never holds a transaction across a provider call: one
-    /// transaction decides and renders every claimed message, the hand-offs run concurrently,
-    /// and one transaction records every outcome. Batching the database work is what lets one
-    /// worker dispatch thousands of messages a second on SQLite.
+    /// The batch takes three steps and never holds a transaction across a provider call: every
+    /// claimed message is decided and rendered (reading in a read-only transaction, writing
+    /// only what must be written before a hand-off), the hand-offs run concurrently, and one
+    /// transaction records every outcome. Batching the database work is what lets one worker
+    /// dispatch thousands of messages a second on SQLite.
     pub async fn dispatch_batch(&self) -> Result<usize> {
         let now = self.now();
         let lease_until = now + self.config().lease;
@@ -151,13 +176,20 @@ impl Engine {
         }
     }
 
-    /// Decides and renders every claimed row in one transaction. The facts of the whole batch
-    /// (patients, appointments, practitioners, motives), each practice's templates and whether
-    /// it has a webhook endpoint are read once, not once per row: nothing this transaction writes
-    /// changes them.
+    /// Decides and renders every claimed row, in two phases.
+    ///
+    /// The read phase runs in a read-only transaction: the facts of the whole batch (patients,
+    /// appointments, practitioners, motives), each practice's templates and logo are read once,
+    /// not once per row, and every row is decided and rendered. On SQLite it does not take the
+    /// write turn, so one worker renders while another claims or records.
+    ///
+    /// The write phase, one write transaction, runs only when a row needs one: suppressions,
+    /// deferrals and inbox entries, the SMS quota (taken atomically; an SMS over it is
+    /// suppressed instead of sent), and the personal links of document emails. A batch of plain
+    /// emails, push messages and letters writes nothing before its hand-offs.
     async fn prepare_all(&self, rows: &[NotificationRow]) -> Result<Vec<Ready>> {
         let now = self.now();
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let mut practices: BTreeMap<String, PracticeBatch> = BTreeMap::new();
         for row in rows {
             if !practices.contains_key(&row.practice_id) {
@@ -165,21 +197,80 @@ impl Engine {
                 practices.insert(row.practice_id.clone(), batch);
             }
         }
-        let mut ready = Vec::new();
+        let mut steps = Vec::with_capacity(rows.len());
         for row in rows {
             let batch = practices.get_mut(&row.practice_id).expect("loaded above");
-            if let Prepared::Send(message, rendered) =
-                self.prepare(&mut tx, batch, row, now).await?
-            {
-                ready.push(Ready {
-                    row: row.clone(),
-                    message: *message,
-                    rendered,
-                });
+            steps.push(self.prepare(&mut tx, batch, row, now).await?);
+        }
+        tx.commit().await?;
+        let writes = steps.iter().any(|step| match step {
+            Step::Settle(..) => true,
+            Step::Send(ready) => ready.sms.is_some() || ready.link.is_some(),
+        });
+        if !writes {
+            return Ok(steps
+                .into_iter()
+                .filter_map(|step| match step {
+                    Step::Send(ready) => Some(*ready),
+                    Step::Settle(..) => None,
+                })
+                .collect());
+        }
+        let mut tx = self.store().begin().await?;
+        let mut ready = Vec::with_capacity(steps.len());
+        for step in steps {
+            match step {
+                Step::Settle(mut row, settle) => {
+                    let ctx = &practices[&row.practice_id].ctx;
+                    self.settle(&mut tx, ctx, &mut row, settle, now).await?;
+                }
+                Step::Send(item) => {
+                    let ctx = &practices[&item.row.practice_id].ctx;
+                    let pid = ctx.row.id.as_str();
+                    if let Some((month, segments)) = &item.sms
+                        && !tx
+                            .try_consume_sms(pid, month, sms_quota(ctx), *segments)
+                            .await?
+                    {
+                        let mut row = item.row.clone();
+                        row.lease_owner = None;
+                        row.lease_until = None;
+                        self.suppress(&mut tx, ctx, &mut row, Reason::QuotaExhausted, now)
+                            .await?;
+                        continue;
+                    }
+                    if let Some(link) = &item.link {
+                        tx.insert_document_link(link).await?;
+                    }
+                    ready.push(*item);
+                }
             }
         }
         tx.commit().await?;
         Ok(ready)
+    }
+
+    /// Records a row that the read phase settled without a provider.
+    async fn settle(
+        &self,
+        tx: &mut Tx,
+        ctx: &PracticeCtx,
+        row: &mut NotificationRow,
+        settle: Settle,
+        now: Timestamp,
+    ) -> Result<()> {
+        match settle {
+            Settle::Suppress(reason) => self.suppress(tx, ctx, row, reason, now).await,
+            Settle::Defer => Ok(tx.update_notification(row).await?),
+            Settle::Inbox => {
+                if let Some(spec) = ctx.policy.rule(&row.rule).and_then(|r| r.inbox.as_ref()) {
+                    add_inbox(tx, ctx, row, spec, now).await?;
+                }
+                row.status = Status::Sent;
+                row.decided_at = Some(now);
+                Ok(tx.update_notification(row).await?)
+            }
+        }
     }
 
     /// Hands every ready message to its channel, concurrently.
@@ -207,7 +298,18 @@ impl Engine {
             };
             slots.push(None);
             tasks.spawn(async move {
-                let outcome = transport.send(&item.message).await;
+                let mut item = item;
+                let outcome = if item.devices.len() > 1 {
+                    send_to_every_device(&transport, &mut item).await
+                } else {
+                    let outcome = transport.send(&item.message).await;
+                    if let (Err(ChannelError::Gone(_)), Some(target)) =
+                        (&outcome, item.message.push.as_deref())
+                    {
+                        item.gone.push(target.endpoint.clone());
+                    }
+                    outcome
+                };
                 (index, item, outcome)
             });
         }
@@ -258,6 +360,7 @@ impl Engine {
                     if inbox.is_none()
                         && !is_document_email(ctx, &row)
                         && receipt.cost_cents.is_none()
+                        && ready.gone.is_empty()
                     {
                         crate::webhooks::notification_status_with(&mut tx, has_endpoint, &row, now)
                             .await?;
@@ -280,10 +383,12 @@ impl Engine {
                 Err(error) => {
                     tx.update_notification_outcomes(&std::mem::take(&mut plain))
                         .await?;
-                    let push = ready.message.push.as_deref();
-                    self.record_failure(&mut tx, ctx, &mut row, error.clone(), push, now)
+                    self.record_failure(&mut tx, ctx, &mut row, error.clone(), now)
                         .await?;
                 }
+            }
+            for endpoint in &ready.gone {
+                forget_push_subscription(&mut tx, ctx, &row.patient_id, endpoint, now).await?;
             }
             crate::webhooks::notification_status_with(&mut tx, has_endpoint, &row, now).await?;
         }
@@ -298,7 +403,6 @@ impl Engine {
         ctx: &PracticeCtx,
         row: &mut NotificationRow,
         error: ChannelError,
-        push: Option<&rappel_channels::PushTarget>,
         now: Timestamp,
     ) -> Result<()> {
         row.last_error = Some(error.to_string());
@@ -331,14 +435,11 @@ impl Engine {
                 tx.update_notification(row).await?;
                 self.after_permanent_failure(tx, ctx, row, now).await?;
             }
+            // The subscription itself is forgotten by the caller (`Ready::gone`).
             ChannelError::Gone(_) => {
                 row.status = Status::Failed;
                 row.decided_at = Some(now);
                 tx.update_notification(row).await?;
-                if let Some(target) = push {
-                    forget_push_subscription(tx, ctx, &row.patient_id, &target.endpoint, now)
-                        .await?;
-                }
             }
         }
         Ok(())
@@ -397,59 +498,62 @@ impl Engine {
         Ok(())
     }
 
-    /// Decides and, when the message must go, renders it. Runs in the claim's follow-up
-    /// transaction; suppressions, deferrals and inbox entries are written here.
+    /// Decides and, when the message must go, renders it. Reads only (`tx` is the read phase's
+    /// transaction): what must be written is returned, for the write phase.
     async fn prepare(
         &self,
         tx: &mut Tx,
         batch: &mut PracticeBatch,
         row: &NotificationRow,
         now: Timestamp,
-    ) -> Result<Prepared> {
+    ) -> Result<Step> {
         let PracticeBatch {
             ctx,
             facts,
             templates,
+            logo,
         } = batch;
         let ctx = &*ctx;
         let pid = ctx.row.id.as_str();
+        let claimed = row;
         let mut row = row.clone();
         row.lease_owner = None;
         row.lease_until = None;
         row.updated_at = now;
         match send_decision(ctx.plan_ctx(), row.channel, row.window_end, now) {
             SendDecision::Passed => {
-                self.suppress(tx, ctx, &mut row, Reason::WindowPassed, now)
-                    .await?;
-                return Ok(Prepared::Done);
+                return Ok(Step::Settle(
+                    Box::new(row),
+                    Settle::Suppress(Reason::WindowPassed),
+                ));
             }
             SendDecision::Defer(until) => {
                 row.status = Status::Pending;
                 row.due_at = until;
                 row.attempts = row.attempts.saturating_sub(1);
-                tx.update_notification(&row).await?;
-                return Ok(Prepared::Done);
+                return Ok(Step::Settle(Box::new(row), Settle::Defer));
             }
             SendDecision::Send => {}
         }
         if facts.is_erased(tx, pid, &row.patient_id).await? {
-            self.suppress(tx, ctx, &mut row, Reason::PatientErased, now)
-                .await?;
-            return Ok(Prepared::Done);
+            return Ok(Step::Settle(
+                Box::new(row),
+                Settle::Suppress(Reason::PatientErased),
+            ));
         }
         let patient = facts.patient(tx, pid, &row.patient_id).await?;
         let (address, recipient_practitioner) = match &row.recipient {
             Recipient::Patient(_) => {
                 let Some(patient) = &patient else {
-                    self.suppress(tx, ctx, &mut row, Reason::PatientErased, now)
-                        .await?;
-                    return Ok(Prepared::Done);
+                    return Ok(Step::Settle(
+                        Box::new(row),
+                        Settle::Suppress(Reason::PatientErased),
+                    ));
                 };
                 if let Err(reason) =
                     gate::check_patient(&ctx.policy, &ctx.settings, patient, row.channel)
                 {
-                    self.suppress(tx, ctx, &mut row, reason, now).await?;
-                    return Ok(Prepared::Done);
+                    return Ok(Step::Settle(Box::new(row), Settle::Suppress(reason)));
                 }
                 let address = match row.channel {
                     Channel::Email => patient.email.clone().unwrap_or_default(),
@@ -460,8 +564,9 @@ impl Engine {
                         .map(|m| m.to_string())
                         .unwrap_or_default(),
                     // A patient with several subscriptions (a phone and a laptop) is reached on
-                    // the first only, for now. Without one (`push = true` in a scenario: the
-                    // practice's own app), the message goes to `app` through the outbox.
+                    // each (`send_to_every_device`); this is the first. Without one (`push =
+                    // true` in a scenario: the practice's own app), the message goes to `app`
+                    // through the outbox.
                     Channel::Push => patient
                         .push_subscriptions
                         .first()
@@ -478,13 +583,13 @@ impl Engine {
             }
             Recipient::Practitioner(id) => {
                 let Some(p) = facts.practitioner(tx, pid, id).await? else {
-                    self.suppress(tx, ctx, &mut row, Reason::Superseded, now)
-                        .await?;
-                    return Ok(Prepared::Done);
+                    return Ok(Step::Settle(
+                        Box::new(row),
+                        Settle::Suppress(Reason::Superseded),
+                    ));
                 };
                 if let Err(reason) = gate::check_practitioner(&p, row.channel) {
-                    self.suppress(tx, ctx, &mut row, reason, now).await?;
-                    return Ok(Prepared::Done);
+                    return Ok(Step::Settle(Box::new(row), Settle::Suppress(reason)));
                 }
                 let address = match row.channel {
                     Channel::Email => p.email.clone().unwrap_or_default(),
@@ -498,15 +603,8 @@ impl Engine {
                 (address, Some(p))
             }
         };
-        let rule = ctx.policy.rule(&row.rule);
         if row.channel == Channel::Inbox {
-            if let Some(spec) = rule.and_then(|r| r.inbox.as_ref()) {
-                add_inbox(tx, ctx, &row, spec, now).await?;
-            }
-            row.status = Status::Sent;
-            row.decided_at = Some(now);
-            tx.update_notification(&row).await?;
-            return Ok(Prepared::Done);
+            return Ok(Step::Settle(Box::new(row), Settle::Inbox));
         }
         // Render from the facts of this moment (late binding).
         let mut appointments = Vec::new();
@@ -541,9 +639,12 @@ impl Engine {
             None => None,
         };
         // A fresh, expiring link per email; letters and other channels carry none.
-        let document_link = match (&document, row.channel) {
-            (Some(d), Channel::Email) => Some(self.issue_document_link(tx, pid, &d.id, now).await?),
-            _ => None,
+        let (link, document_link) = match (&document, row.channel) {
+            (Some(d), Channel::Email) => {
+                let (link, url) = self.new_document_link(pid, &d.id, now);
+                (Some(link), Some(url))
+            }
+            _ => (None, None),
         };
         let input = RenderInput {
             practice_name: &ctx.row.name,
@@ -566,18 +667,11 @@ impl Engine {
             show_motive: ctx.settings.is_on("show_motive_in_sms"),
         };
         let rendered = crate::templates::render_using(pid, templates, &input);
-        if row.channel == Channel::Sms {
+        let sms = (row.channel == Channel::Sms).then(|| {
             let segments = rappel_domain::sms::analyze(&rendered.text).segments.max(1) as i64;
             let month = now.to_zoned(ctx.tz.clone()).strftime("%Y-%m").to_string();
-            if !tx
-                .try_consume_sms(pid, &month, sms_quota(ctx), segments)
-                .await?
-            {
-                self.suppress(tx, ctx, &mut row, Reason::QuotaExhausted, now)
-                    .await?;
-                return Ok(Prepared::Done);
-            }
-        }
+            (month, segments)
+        });
         let letter = match row.channel {
             Channel::Postal => {
                 self.document_letter(tx, ctx, patient.as_ref(), document.as_ref())
@@ -585,21 +679,22 @@ impl Engine {
             }
             _ => None,
         };
+        let devices: Vec<PushTarget> = match (row.channel, &row.recipient, &patient) {
+            (Channel::Push, Recipient::Patient(_), Some(patient)) => patient
+                .push_subscriptions
+                .iter()
+                .map(|s| PushTarget {
+                    endpoint: s.endpoint.clone(),
+                    p256dh: s.p256dh.clone(),
+                    auth: s.auth.clone(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         let message = OutboundMessage {
             html: rendered.html.clone(),
             // The keys travel with the message: the push transport encrypts for them.
-            push: match (row.channel, &row.recipient, &patient) {
-                (Channel::Push, Recipient::Patient(_), Some(patient)) => {
-                    patient.push_subscriptions.first().map(|s| {
-                        Box::new(rappel_channels::PushTarget {
-                            endpoint: s.endpoint.clone(),
-                            p256dh: s.p256dh.clone(),
-                            auth: s.auth.clone(),
-                        })
-                    })
-                }
-                _ => None,
-            },
+            push: devices.first().cloned().map(Box::new),
             letter,
             logo: if crate::logo::email_shows_logo(
                 row.channel,
@@ -607,7 +702,10 @@ impl Engine {
                 &row.recipient,
                 &appointments,
             ) {
-                crate::logo::logo_image(tx, pid).await?
+                if logo.is_none() {
+                    *logo = Some(crate::logo::logo_image(tx, pid).await?);
+                }
+                logo.clone().flatten()
             } else {
                 None
             },
@@ -661,7 +759,15 @@ impl Engine {
         {
             rendered = masked;
         }
-        Ok(Prepared::Send(Box::new(message), rendered))
+        Ok(Step::Send(Box::new(Ready {
+            row: claimed.clone(),
+            message,
+            rendered,
+            sms,
+            link,
+            devices,
+            gone: Vec::new(),
+        })))
     }
 
     async fn suppress(
@@ -688,6 +794,72 @@ impl Engine {
         }
         // A document email that cannot go (no usable email) is a failed delivery.
         self.after_permanent_failure(tx, ctx, row, now).await
+    }
+}
+
+/// Hands a push message to each of the patient's devices, concurrently.
+///
+/// The message is sent when one device accepted it: a device that failed meanwhile is not
+/// tried again, since the patient has it on another. Subscriptions the push service says are
+/// gone are forgotten whatever the others answered (`Ready::gone`). When no device accepted
+/// it, a transient error wins (the message is retried later, on the devices left), then a
+/// permanent one, and only when every device is gone does the message fail as gone.
+async fn send_to_every_device(
+    transport: &Arc<dyn Transport>,
+    item: &mut Ready,
+) -> std::result::Result<Receipt, ChannelError> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for device in &item.devices {
+        let mut message = item.message.clone();
+        message.to = device.endpoint.clone();
+        message.push = Some(Box::new(device.clone()));
+        let transport = transport.clone();
+        tasks.spawn(async move {
+            let outcome = transport.send(&message).await;
+            (message.to, outcome)
+        });
+    }
+    let mut accepted = None;
+    let mut transient = None;
+    let mut permanent = None;
+    let mut gone = None;
+    while let Some(joined) = tasks.join_next().await {
+        let (endpoint, outcome) = match joined {
+            Ok(done) => done,
+            Err(error) => (
+                String::new(),
+                Err(ChannelError::Transient {
+                    reason: format!("the push channel panicked: {error}"),
+                    retry_after: None,
+                }),
+            ),
+        };
+        match outcome {
+            Ok(receipt) => {
+                accepted.get_or_insert(receipt);
+            }
+            Err(error @ ChannelError::Transient { .. }) => {
+                transient.get_or_insert(error);
+            }
+            Err(error @ ChannelError::Permanent(_)) => {
+                permanent.get_or_insert(error);
+            }
+            Err(error @ ChannelError::Gone(_)) => {
+                item.gone.push(endpoint);
+                gone.get_or_insert(error);
+            }
+        }
+    }
+    item.gone.sort_unstable();
+    match (accepted, transient, permanent, gone) {
+        (Some(receipt), ..) => Ok(receipt),
+        (None, Some(error), ..)
+        | (None, None, Some(error), _)
+        | (None, None, None, Some(error)) => Err(error),
+        (None, None, None, None) => Err(ChannelError::Transient {
+            reason: "no device answered".into(),
+            retry_after: None,
+        }),
     }
 }
 

@@ -433,15 +433,16 @@ impl Engine {
 
     /// A new link for the document's email: stored as a hash, valid for the configured time.
     /// Called when the email is rendered, so every attempt carries a fresh, valid link.
-    pub(crate) async fn issue_document_link(
+    /// A fresh personal link to a document, and the row that makes it open the document. The
+    /// caller stores the row (`Tx::insert_document_link`) before the link leaves the building.
+    pub(crate) fn new_document_link(
         &self,
-        tx: &mut Tx,
         practice_id: &str,
         document_id: &str,
         now: Timestamp,
-    ) -> Result<String> {
+    ) -> (DocumentLink, String) {
         let token = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
-        tx.insert_document_link(&DocumentLink {
+        let link = DocumentLink {
             practice_id: practice_id.to_string(),
             token_hash: token_hash(&token),
             document_id: document_id.to_string(),
@@ -449,12 +450,12 @@ impl Engine {
             failed_attempts: 0,
             locked_until: None,
             consulted_at: None,
-        })
-        .await?;
-        Ok(format!(
+        };
+        let url = format!(
             "{}/d/{token}",
             self.config().public_url.trim_end_matches('/')
-        ))
+        );
+        (link, url)
     }
 
     async fn find_link(&self, tx: &mut Tx, token: &str, now: Timestamp) -> Result<Found> {

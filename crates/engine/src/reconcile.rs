@@ -119,6 +119,12 @@ fn revise(row: &NotificationRow, d: &Desired, now: Timestamp) -> Option<Notifica
             r.status = Status::Pending;
             r.reason = None;
             r.decided_at = None;
+            // A message waiting to retry after a provider error keeps its later retry time:
+            // re-planning the patient (any event about them, a push subscription forgotten)
+            // must not undo the backoff and send again at once.
+            if row.status == Status::Pending && row.attempts > 0 && row.last_error.is_some() {
+                r.due_at = r.due_at.max(row.due_at);
+            }
         }
         DesiredState::Suppressed(reason) => {
             if row.status != Status::Suppressed || row.reason != Some(reason) {
@@ -145,4 +151,52 @@ fn revise(row: &NotificationRow, d: &Desired, now: Timestamp) -> Option<Notifica
     }
     r.updated_at = now;
     Some(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use rappel_domain::notification::{Channel, Kind, Recipient};
+
+    use super::*;
+
+    fn desired(due: Timestamp) -> Desired {
+        Desired {
+            key: "a:a1/reminder_email/email/patient".into(),
+            patient: "p1".into(),
+            rule: "reminder_email".into(),
+            kind: Kind::Reminder,
+            channel: Channel::Email,
+            recipient: Recipient::Patient("p1".into()),
+            appointments: vec!["a1".into()],
+            document: None,
+            task: None,
+            auto_resend: false,
+            due,
+            window_end: None,
+            state: DesiredState::Pending,
+        }
+    }
+
+    #[test]
+    fn a_row_waiting_to_retry_keeps_its_backoff_when_re_planned() {
+        let planned: Timestamp = "2026-03-04T12:00:00Z".parse().unwrap();
+        let retry: Timestamp = "2026-03-04T12:00:35Z".parse().unwrap();
+        let now: Timestamp = "2026-03-04T12:00:01Z".parse().unwrap();
+        let mut row = new_row("pr", &desired(planned), planned);
+        row.attempts = 1;
+        row.last_error = Some("SMTP 451: try again later".into());
+        row.due_at = retry;
+        assert!(
+            reconcile("pr", std::slice::from_ref(&row), &[desired(planned)], now).is_empty(),
+            "nothing to change: the retry time stands"
+        );
+        // The appointment moved: the plan's later time wins over the retry time.
+        let later: Timestamp = "2026-03-05T12:00:00Z".parse().unwrap();
+        let writes = reconcile("pr", std::slice::from_ref(&row), &[desired(later)], now);
+        assert!(matches!(&writes[..], [Write::Update(r)] if r.due_at == later));
+        // A row that never failed follows the plan, earlier or later.
+        let fresh = new_row("pr", &desired(retry), planned);
+        let writes = reconcile("pr", &[fresh], &[desired(planned)], now);
+        assert!(matches!(&writes[..], [Write::Update(r)] if r.due_at == planned));
+    }
 }

@@ -11,8 +11,10 @@ use rappel_store::Store;
 
 const GONE: &str = "https://push.example/gone";
 const LIVE: &str = "https://push.example/live";
+const DOWN: &str = "https://push.example/down";
 
-/// A push service that has forgotten [`GONE`] and accepts everything else.
+/// A push service that has forgotten [`GONE`], cannot be reached for [`DOWN`] and accepts
+/// everything else.
 #[derive(Clone, Default)]
 struct FakePush {
     sent: Arc<Mutex<Vec<OutboundMessage>>>,
@@ -26,6 +28,10 @@ impl Transport for FakePush {
                 Some(target) if target.endpoint == GONE => Err(ChannelError::Gone(
                     "the push service answered HTTP 410".into(),
                 )),
+                Some(target) if target.endpoint == DOWN => Err(ChannelError::Transient {
+                    reason: "the push service answered HTTP 503".into(),
+                    retry_after: None,
+                }),
                 Some(_) => Ok(Receipt::default()),
                 None => Err(ChannelError::Permanent("no subscription".into())),
             }
@@ -140,36 +146,55 @@ async fn subscriptions_are_added_replaced_by_endpoint_and_removed() {
     assert!(patient.push_subscriptions.is_empty());
 }
 
+/// The engine with these subscriptions for `p1` and the D-1 push reminder dispatched (13:00
+/// the day before the appointment).
+async fn remind(push: &FakePush, endpoints: &[&str]) -> (Engine, SimClock, String) {
+    let (engine, clock, practice) = engine(push.clone()).await;
+    for endpoint in endpoints {
+        engine
+            .put_push_subscription(&practice, "p1", &subscription(endpoint))
+            .await
+            .unwrap();
+    }
+    engine.ingest(&practice, &[booked()]).await.unwrap();
+    clock.set("2026-03-04T13:00:00+01:00".parse().unwrap());
+    engine.dispatch_all_due().await.unwrap();
+    (engine, clock, practice)
+}
+
+/// The push reminder's row in the appointment's timeline.
+async fn push_reminder(engine: &Engine, practice: &str) -> rappel_engine::timeline::TimelineEntry {
+    let timeline = engine.appointment_timeline(practice, "a1").await.unwrap();
+    timeline
+        .into_iter()
+        .find(|e| e.channel == "push")
+        .expect("a push reminder in the timeline")
+}
+
+/// The endpoints the push service was asked to deliver to, sorted.
+fn endpoints(push: &FakePush) -> Vec<String> {
+    let mut sent: Vec<String> = push
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let target = m.push.as_deref().expect("the subscription's keys");
+            assert_eq!(m.to, target.endpoint, "addressed to its device");
+            assert_eq!(m.sender_name, "Cabinet");
+            target.endpoint.clone()
+        })
+        .collect();
+    sent.sort();
+    sent
+}
+
 #[tokio::test]
 async fn a_subscription_the_push_service_reports_gone_fails_the_message_and_is_forgotten() {
     let push = FakePush::default();
-    let (engine, clock, practice) = engine(push.clone()).await;
-    engine
-        .put_push_subscription(&practice, "p1", &subscription(GONE))
-        .await
-        .unwrap();
-    engine
-        .put_push_subscription(&practice, "p1", &subscription(LIVE))
-        .await
-        .unwrap();
-    engine.ingest(&practice, &[booked()]).await.unwrap();
-
-    // The D-1 push reminder, at 13:00 the day before.
-    clock.set("2026-03-04T13:00:00+01:00".parse().unwrap());
-    engine.dispatch_all_due().await.unwrap();
-
-    let sent = push.sent.lock().unwrap().clone();
-    assert_eq!(sent.len(), 1, "one push reminder");
-    let target = sent[0].push.as_deref().expect("the subscription's keys");
-    assert_eq!(target.endpoint, GONE, "sent to the first subscription");
-    assert_eq!(sent[0].to, GONE);
-    assert_eq!(sent[0].sender_name, "Cabinet");
-
-    let timeline = engine.appointment_timeline(&practice, "a1").await.unwrap();
-    let reminder = timeline
-        .iter()
-        .find(|e| e.channel == "push")
-        .expect("a push reminder in the timeline");
+    let (engine, _clock, practice) = remind(&push, &[GONE]).await;
+    assert_eq!(endpoints(&push), vec![GONE]);
+    let reminder = push_reminder(&engine, &practice).await;
     assert_eq!(reminder.status, "failed");
     assert!(
         reminder
@@ -179,11 +204,63 @@ async fn a_subscription_the_push_service_reports_gone_fails_the_message_and_is_f
         "{:?}",
         reminder.last_error
     );
+    let patient = engine.patient(&practice, "p1").await.unwrap();
+    assert!(patient.push_subscriptions.is_empty(), "forgotten");
+}
 
+#[tokio::test]
+async fn every_device_of_the_patient_gets_the_message_and_a_gone_one_is_forgotten() {
+    let push = FakePush::default();
+    let (engine, _clock, practice) = remind(&push, &[GONE, LIVE]).await;
+    assert_eq!(endpoints(&push), vec![GONE, LIVE], "one message per device");
+    let reminder = push_reminder(&engine, &practice).await;
+    assert_eq!(reminder.status, "sent", "the live device accepted it");
     let patient = engine.patient(&practice, "p1").await.unwrap();
     assert_eq!(
         patient.push_subscriptions,
         vec![subscription(LIVE)],
         "the gone subscription is forgotten, the other kept"
     );
+}
+
+#[tokio::test]
+async fn a_device_that_cannot_be_reached_does_not_hold_back_the_others() {
+    let push = FakePush::default();
+    let (engine, clock, practice) = remind(&push, &[DOWN, LIVE]).await;
+    assert_eq!(endpoints(&push), vec![DOWN, LIVE]);
+    assert_eq!(push_reminder(&engine, &practice).await.status, "sent");
+    // Sent: nothing is retried on the unreachable device later.
+    clock.set("2026-03-04T18:00:00+01:00".parse().unwrap());
+    engine.dispatch_all_due().await.unwrap();
+    assert_eq!(push.sent.lock().unwrap().len(), 2);
+    let patient = engine.patient(&practice, "p1").await.unwrap();
+    assert_eq!(patient.push_subscriptions.len(), 2, "both kept");
+}
+
+#[tokio::test]
+async fn with_no_device_accepting_a_transient_failure_retries_on_the_devices_left() {
+    let push = FakePush::default();
+    let (engine, clock, practice) = remind(&push, &[DOWN, GONE]).await;
+    assert_eq!(endpoints(&push), vec![DOWN, GONE]);
+    let reminder = push_reminder(&engine, &practice).await;
+    assert_eq!(reminder.status, "planned", "pending: retried later");
+    assert!(
+        reminder
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("503")),
+        "{:?}",
+        reminder.last_error
+    );
+    let patient = engine.patient(&practice, "p1").await.unwrap();
+    assert_eq!(
+        patient.push_subscriptions,
+        vec![subscription(DOWN)],
+        "the gone one is forgotten at once"
+    );
+    // The retry goes to the device left only.
+    push.sent.lock().unwrap().clear();
+    clock.set("2026-03-04T14:00:00+01:00".parse().unwrap());
+    engine.dispatch_all_due().await.unwrap();
+    assert_eq!(endpoints(&push), vec![DOWN]);
 }

@@ -225,6 +225,25 @@ impl Store {
         })
     }
 
+    /// A transaction that only reads: a consistent snapshot that does not take this process's
+    /// SQLite write turn, so it runs beside a writer (WAL lets readers proceed), and on
+    /// PostgreSQL a `READ ONLY` transaction, which refuses any write with an error.
+    ///
+    /// Nothing may be written through it: on SQLite a write would have to upgrade the snapshot
+    /// to the write lock, and fails with `SQLITE_BUSY` when another writer committed meanwhile.
+    /// The PostgreSQL runs of the tests catch such a mistake.
+    pub async fn begin_read(&self) -> Result<Tx> {
+        let inner = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN DEFERRED").await?,
+            Backend::Postgres => self.pool.begin_with("BEGIN READ ONLY").await?,
+        };
+        Ok(Tx {
+            inner,
+            backend: self.backend,
+            _turn: None,
+        })
+    }
+
     /// The earliest `due_at` of a pending notification, or of an expired lease (any practice).
     pub async fn next_due(&self) -> Result<Option<Timestamp>> {
         // For a row being sent, the instant it becomes claimable again is its lease's end.
