@@ -165,6 +165,15 @@ impl Engine {
             return;
         }
         let outcomes = self.send_all(ready).await;
+        let handed_off = self.now();
+        for (ready, outcome) in &outcomes {
+            self.inner.stats.record(
+                ready.row.channel,
+                outcome.as_ref().map(|_| ()),
+                ready.row.due_at,
+                handed_off,
+            );
+        }
         if let Err(error) = self.record_all(&outcomes).await {
             // The messages are gone: record each outcome on its own rather than send again.
             tracing::warn!(%error, "recording a batch failed; recording its rows one by one");

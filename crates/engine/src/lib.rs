@@ -21,6 +21,7 @@ pub mod reconcile;
 mod reports;
 pub mod scenario;
 pub mod simulate;
+mod stats;
 mod tasks;
 mod templates;
 pub mod timeline;
@@ -41,6 +42,7 @@ pub use ingest::{IngestReport, PutOutcome};
 pub use logo::{Logo, LogoInfo};
 pub use postal::{PostalCost, PostalSpend};
 pub use practice::{ApiKey, PracticeCtx, api_key_parts};
+pub use stats::{DispatchMetrics, LATENESS_BUCKETS};
 pub use templates::{PreviewPart, TemplateParts, TemplateView, TestSend};
 pub use users::{MAX_FAILED_SIGN_INS, MIN_PASSWORD_CHARS, Role, SignIn, UiSession, User};
 pub use webhooks::WebhookSettings;
@@ -133,6 +135,7 @@ struct Inner {
     transports: Transports,
     wake: Notify,
     config: EngineConfig,
+    stats: stats::DispatchStats,
 }
 
 impl Engine {
@@ -149,6 +152,7 @@ impl Engine {
                 transports,
                 wake: Notify::new(),
                 config,
+                stats: Default::default(),
             }),
         }
     }
@@ -163,6 +167,11 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+
+    /// What this process's dispatcher has handed off since it started (`/metrics`).
+    pub fn dispatch_metrics(&self) -> DispatchMetrics {
+        self.inner.stats.snapshot()
     }
 
     /// Wakes this process's dispatch loop: new work may be due.

@@ -409,7 +409,9 @@ fn paths() -> Value {
             "tags": ["Operations"], "operationId": "metrics", "security": [],
             "summary": "Prometheus metrics",
             "description": "Requests by route and status, events ingested, notifications by \
-                status and channel, queue depth, dispatch lag.",
+                status and channel, queue depth, dispatch lag, and this process's hand-offs by \
+                channel and outcome with a histogram of their lateness (hand-off time minus \
+                due time).",
             "responses": {"200": {"description": "Prometheus text format 0.0.4.", "content": {"text/plain": {}}}}
         }
     }));

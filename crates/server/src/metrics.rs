@@ -151,13 +151,13 @@ pub(crate) async fn render(State(state): State<AppState>) -> Result<Response, Ap
     out.push_str("# HELP rappel_queue_depth Notifications waiting to be sent (status pending).\n");
     out.push_str("# TYPE rappel_queue_depth gauge\n");
     let _ = writeln!(out, "rappel_queue_depth {pending}");
-    // Lateness of each hand-off would need the dispatcher to report it as it sends; the engine
-    // does not expose that yet. What can be read from the queue is how overdue its oldest due
-    // notification is right now, which grows as soon as dispatch falls behind.
+    // How overdue the oldest due notification is right now: it grows as soon as dispatch
+    // falls behind, in any process.
     let lag = state.engine.dispatch_lag().await?;
     out.push_str("# HELP rappel_dispatch_lag_seconds How long the most overdue notification has been due (0 when dispatch keeps up).\n");
     out.push_str("# TYPE rappel_dispatch_lag_seconds gauge\n");
     let _ = writeln!(out, "rappel_dispatch_lag_seconds {:.3}", lag.as_secs_f64());
+    render_dispatch(&mut out, &state.engine.dispatch_metrics());
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -166,6 +166,44 @@ pub(crate) async fn render(State(state): State<AppState>) -> Result<Response, Ap
         out,
     )
         .into_response())
+}
+
+/// This process's hand-offs and their lateness (hand-off time minus due time).
+fn render_dispatch(out: &mut String, m: &rappel_engine::DispatchMetrics) {
+    out.push_str("# HELP rappel_handoffs_total Messages this process handed to a channel, by channel and outcome (sent, retry, failed).\n");
+    out.push_str("# TYPE rappel_handoffs_total counter\n");
+    for ((channel, outcome), n) in &m.handoffs {
+        let _ = writeln!(
+            out,
+            "rappel_handoffs_total{{channel=\"{channel}\",outcome=\"{outcome}\"}} {n}"
+        );
+    }
+    out.push_str("# HELP rappel_handoff_lateness_seconds How late this process handed accepted messages off: hand-off time minus due time.\n");
+    out.push_str("# TYPE rappel_handoff_lateness_seconds histogram\n");
+    for (bound, n) in rappel_engine::LATENESS_BUCKETS
+        .iter()
+        .zip(m.lateness_buckets)
+    {
+        let _ = writeln!(
+            out,
+            "rappel_handoff_lateness_seconds_bucket{{le=\"{bound}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "rappel_handoff_lateness_seconds_bucket{{le=\"+Inf\"}} {}",
+        m.lateness_count
+    );
+    let _ = writeln!(
+        out,
+        "rappel_handoff_lateness_seconds_sum {:.3}",
+        m.lateness_sum_seconds
+    );
+    let _ = writeln!(
+        out,
+        "rappel_handoff_lateness_seconds_count {}",
+        m.lateness_count
+    );
 }
 
 /// Label values escape backslash, double quote and newline (the exposition format's rules).

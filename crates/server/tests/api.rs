@@ -136,6 +136,22 @@ async fn metrics_count_requests_by_route_and_status_and_show_the_queue() {
     assert!(text.contains("rappel_dispatch_lag_seconds 0.000"), "{text}");
     // Ids never become label values: the route template does.
     assert!(!text.contains("nobody"));
+    assert!(
+        text.contains("rappel_handoff_lateness_seconds_count 0"),
+        "nothing handed off yet: {text}"
+    );
+
+    // The confirmation goes: one hand-off, on time.
+    app.engine.dispatch_all_due().await.unwrap();
+    let text = app.send("GET", "/metrics", None, &[], None).await.text();
+    for line in [
+        "rappel_handoffs_total{channel=\"email\",outcome=\"sent\"} 1",
+        "rappel_handoff_lateness_seconds_bucket{le=\"0.1\"} 1",
+        "rappel_handoff_lateness_seconds_bucket{le=\"+Inf\"} 1",
+        "rappel_handoff_lateness_seconds_count 1",
+    ] {
+        assert!(text.contains(line), "missing `{line}` in:\n{text}");
+    }
     app.stop().await;
 }
 
