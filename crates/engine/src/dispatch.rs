@@ -10,7 +10,7 @@ use rappel_domain::facts::{Document, EmailDelivery};
 use rappel_domain::gate;
 use rappel_domain::notification::{Channel, Kind, Reason, Recipient};
 use rappel_domain::plan::{SendDecision, send_decision};
-use rappel_domain::policy::{InboxSpec, Trigger};
+use rappel_domain::policy::{InboxBox, InboxSpec, Trigger};
 use rappel_domain::render::{AppointmentView, RenderInput};
 use rappel_domain::template::TemplateSet;
 use rappel_store::{DocumentLink, InboxRow, NotificationRow, Status, Tx};
@@ -236,17 +236,22 @@ impl Engine {
                 Step::Send(item) => {
                     let ctx = &practices[&item.row.practice_id].ctx;
                     let pid = ctx.row.id.as_str();
-                    if let Some((month, segments)) = &item.sms
-                        && !tx
-                            .try_consume_sms(pid, month, sms_quota(ctx), *segments)
-                            .await?
-                    {
-                        let mut row = item.row.clone();
-                        row.lease_owner = None;
-                        row.lease_until = None;
-                        self.suppress(&mut tx, ctx, &mut row, Reason::QuotaExhausted, now)
-                            .await?;
-                        continue;
+                    if let Some((month, segments)) = &item.sms {
+                        let quota = sms_quota(ctx);
+                        if !tx.try_consume_sms(pid, month, quota, *segments).await? {
+                            let mut row = item.row.clone();
+                            row.lease_owner = None;
+                            row.lease_until = None;
+                            self.suppress(&mut tx, ctx, &mut row, Reason::QuotaExhausted, now)
+                                .await?;
+                            if let Some(limit) = quota {
+                                sms_quota_alert(&mut tx, pid, month, limit, true, now).await?;
+                            }
+                            continue;
+                        }
+                        if let Some(limit) = quota {
+                            sms_quota_alert(&mut tx, pid, month, limit, false, now).await?;
+                        }
                     }
                     if let Some(link) = &item.link {
                         tx.insert_document_link(link).await?;
@@ -918,6 +923,82 @@ pub(crate) fn sms_quota(ctx: &PracticeCtx) -> Option<i64> {
         return None;
     }
     ctx.settings.integer(&spec.sms_per_month)
+}
+
+/// Tells the notification centre, once a month each, when 80 % of the monthly SMS quota is
+/// spent and when it is spent entirely (an SMS was not sent for it). Entries have one id per
+/// practice, month and threshold, so the many SMS of a busy month add each entry once.
+async fn sms_quota_alert(
+    tx: &mut Tx,
+    practice_id: &str,
+    month: &str,
+    limit: i64,
+    exhausted: bool,
+    now: Timestamp,
+) -> Result<()> {
+    let (messages, _) = tx.sms_usage(practice_id, month).await?;
+    let month_name = french_month(month);
+    let (threshold, title, text) = if exhausted {
+        (
+            "100",
+            "Quota de SMS atteint".to_string(),
+            format!(
+                "Les {limit} SMS du forfait de {month_name} sont envoyés : les SMS suivants ne \
+                 partent pas (motif « quota épuisé ») jusqu'au 1er du mois prochain. Les emails \
+                 continuent de partir."
+            ),
+        )
+    } else if messages * 5 >= limit * 4 {
+        (
+            "80",
+            "Quota de SMS bientôt atteint".to_string(),
+            format!(
+                "{messages} SMS sur les {limit} du forfait de {month_name} sont envoyés. Une fois \
+                 le quota atteint, les SMS ne partent plus jusqu'au 1er du mois prochain."
+            ),
+        )
+    } else {
+        return Ok(());
+    };
+    let id = hex::encode(&Sha256::digest(format!("sms_quota/{month}/{threshold}").as_bytes())[..8]);
+    tx.insert_inbox(&InboxRow {
+        practice_id: practice_id.to_string(),
+        id,
+        inbox: InboxBox::Notifications.as_str().to_string(),
+        document: None,
+        patient_id: None,
+        title,
+        text,
+        created_at: now,
+        resolved_at: None,
+    })
+    .await?;
+    Ok(())
+}
+
+/// `2026-03` → « mars 2026 ».
+fn french_month(month: &str) -> String {
+    const NAMES: [&str; 12] = [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ];
+    match month.split_once('-') {
+        Some((year, m)) => match m.parse::<usize>() {
+            Ok(n @ 1..=12) => format!("{} {year}", NAMES[n - 1]),
+            _ => month.to_string(),
+        },
+        None => month.to_string(),
+    }
 }
 
 async fn add_inbox(

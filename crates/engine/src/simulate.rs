@@ -396,12 +396,16 @@ pub fn human(output: &SimOutput, explain: bool) -> String {
         lines.push((
             e.at.clone(),
             format!(
-                "{}  {}  {}{} — {}",
+                "{}  {}  {}{}{}",
                 e.at,
                 box_name,
                 e.title,
                 subject(&[], &e.document),
-                if explain { e.text.as_str() } else { "" }
+                if explain {
+                    format!(" — {}", e.text)
+                } else {
+                    String::new()
+                }
             ),
         ));
     }
