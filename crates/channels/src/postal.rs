@@ -333,20 +333,6 @@ fn cover_content(letter: &Letter, date: Date, logo: Option<(u32, u32)>) -> Conte
 }
 
 fn french_date(date: Date) -> String {
-    const MONTHS: [&str; 12] = [
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ];
     let day = if date.day() == 1 {
         "1er".to_string()
     } else {
@@ -354,7 +340,7 @@ fn french_date(date: Date) -> String {
     };
     format!(
         "{day} {} {}",
-        MONTHS[(date.month() - 1) as usize],
+        rappel_domain::template::MONTHS_FR[(date.month() - 1) as usize],
         date.year()
     )
 }

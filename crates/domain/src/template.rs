@@ -476,7 +476,8 @@ fn describe(error: minijinja::Error) -> TemplateError {
 const WEEKDAYS_FR: [&str; 7] = [
     "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
 ];
-const MONTHS_FR: [&str; 12] = [
+/// The months in French, January first (dates in texts, letters, notices).
+pub const MONTHS_FR: [&str; 12] = [
     "janvier",
     "février",
     "mars",

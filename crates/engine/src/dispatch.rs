@@ -12,7 +12,7 @@ use rappel_domain::notification::{Channel, Kind, Reason, Recipient};
 use rappel_domain::plan::{SendDecision, send_decision};
 use rappel_domain::policy::{InboxBox, InboxSpec, Trigger};
 use rappel_domain::render::{AppointmentView, RenderInput};
-use rappel_domain::template::TemplateSet;
+use rappel_domain::template::{MONTHS_FR, TemplateSet};
 use rappel_store::{DocumentLink, InboxRow, NotificationRow, Status, Tx};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -978,23 +978,9 @@ async fn sms_quota_alert(
 
 /// `2026-03` → « mars 2026 ».
 fn french_month(month: &str) -> String {
-    const NAMES: [&str; 12] = [
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ];
     match month.split_once('-') {
         Some((year, m)) => match m.parse::<usize>() {
-            Ok(n @ 1..=12) => format!("{} {year}", NAMES[n - 1]),
+            Ok(n @ 1..=12) => format!("{} {year}", MONTHS_FR[n - 1]),
             _ => month.to_string(),
         },
         None => month.to_string(),
