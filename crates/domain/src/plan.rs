@@ -17,7 +17,7 @@ use jiff::{SignedDuration, Timestamp, civil::Date, tz::TimeZone};
 
 use crate::contact::{EmailAddress, MobileNumber};
 use crate::facts::{
-    Appointment, AppointmentStatus, Document, EmailDelivery, Motive, Patient, Practitioner,
+    Appointment, AppointmentStatus, Document, EmailDelivery, Motive, Move, Patient, Practitioner,
 };
 use crate::notification::{Channel, Desired, DesiredState, Kind, Reason, Recipient};
 use crate::policy::{Audience, Grouping, Policy, Rule, Trigger};
@@ -202,23 +202,37 @@ fn plan_appointment(
         }
         (Trigger::Moved, AppointmentStatus::Booked) => {
             let delay = rule.timing.delay.unwrap_or(SignedDuration::ZERO);
-            let mut episode_start: Option<Timestamp> = None;
+            // Changes within the delay of the episode's first change join it: one message with
+            // the final state (SPEC.md rule 7). An episode whose final state is the one it
+            // started from (moved, then moved back) changed nothing and announces nothing.
+            let mut episodes: Vec<(&Move, &Move)> = Vec::new();
             for mv in &appt.moves {
                 if !change_on_days_ok(ctx, rule, mv.at, mv.from_start) {
                     continue;
                 }
-                // Changes within the delay of the episode's first change join it: one message
-                // with the final state (SPEC.md rule 7).
-                let joins = episode_start
-                    .is_some_and(|s| delay > SignedDuration::ZERO && mv.at < s + delay);
-                if !joins {
-                    episode_start = Some(mv.at);
-                    let occurrence = (mv.at, Occurrence::At(mv.at.as_millisecond()));
-                    if first.is_none() {
-                        first = Some(occurrence);
-                    } else {
-                        more.push(occurrence);
+                match episodes.last_mut() {
+                    Some((first_move, last_move))
+                        if delay > SignedDuration::ZERO && mv.at < first_move.at + delay =>
+                    {
+                        *last_move = mv;
                     }
+                    _ => episodes.push((mv, mv)),
+                }
+            }
+            for (first_move, last_move) in episodes {
+                let unchanged = first_move.from_start == last_move.to_start
+                    && first_move.from_location == last_move.to_location;
+                if unchanged {
+                    continue;
+                }
+                let occurrence = (
+                    first_move.at,
+                    Occurrence::At(first_move.at.as_millisecond()),
+                );
+                if first.is_none() {
+                    first = Some(occurrence);
+                } else {
+                    more.push(occurrence);
                 }
             }
         }

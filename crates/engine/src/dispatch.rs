@@ -937,14 +937,16 @@ async fn sms_quota_alert(
     now: Timestamp,
 ) -> Result<()> {
     let (messages, _) = tx.sms_usage(practice_id, month).await?;
-    let month_name = french_month(month);
-    let (threshold, title, text) = if exhausted {
+    let of_month = french_month_complement(month);
+    // Spent entirely (the last SMS of the quota went, or one was refused): one entry; 80 %
+    // spent: another, before it.
+    let (threshold, title, text) = if exhausted || messages >= limit {
         (
             "100",
             "Quota de SMS atteint".to_string(),
             format!(
-                "Les {limit} SMS du forfait de {month_name} sont envoyés : les SMS suivants ne \
-                 partent pas (motif « quota épuisé ») jusqu'au 1er du mois prochain. Les emails \
+                "Les {limit} SMS du forfait {of_month} sont envoyés : les SMS suivants ne partent \
+                 pas (motif « quota épuisé ») jusqu'au 1er du mois prochain. Les emails \
                  continuent de partir."
             ),
         )
@@ -953,8 +955,8 @@ async fn sms_quota_alert(
             "80",
             "Quota de SMS bientôt atteint".to_string(),
             format!(
-                "{messages} SMS sur les {limit} du forfait de {month_name} sont envoyés. Une fois \
-                 le quota atteint, les SMS ne partent plus jusqu'au 1er du mois prochain."
+                "{messages} SMS sur les {limit} du forfait {of_month} sont envoyés. Une fois le \
+                 quota atteint, les SMS ne partent plus jusqu'au 1er du mois prochain."
             ),
         )
     } else {
@@ -976,14 +978,19 @@ async fn sms_quota_alert(
     Ok(())
 }
 
-/// `2026-03` → « mars 2026 ».
-fn french_month(month: &str) -> String {
-    match month.split_once('-') {
-        Some((year, m)) => match m.parse::<usize>() {
-            Ok(n @ 1..=12) => format!("{} {year}", MONTHS_FR[n - 1]),
-            _ => month.to_string(),
-        },
-        None => month.to_string(),
+/// `2026-03` → « de mars 2026 », `2026-04` → « d'avril 2026 ».
+fn french_month_complement(month: &str) -> String {
+    let name = month
+        .split_once('-')
+        .and_then(|(year, m)| match m.parse::<usize>() {
+            Ok(n @ 1..=12) => Some(format!("{} {year}", MONTHS_FR[n - 1])),
+            _ => None,
+        })
+        .unwrap_or_else(|| month.to_string());
+    if name.starts_with(['a', 'o']) {
+        format!("d'{name}")
+    } else {
+        format!("de {name}")
     }
 }
 
