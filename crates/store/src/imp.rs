@@ -275,8 +275,9 @@ impl Store {
             // exactly once; a plain `IN (subquery … LIMIT … SKIP LOCKED)` may be re-evaluated by
             // the planner and then lock (and claim) more rows than it returned.
             //
-            // Pending rows and expired leases are looked for separately, each in `(status,
-            // due_at)` index order and stopping at the limit: one `WHERE … OR …` made both
+            // Pending rows and expired leases are looked for separately, each in the due-time
+            // order of its partial index (`notifications_pending`, `notifications_sending`) and
+            // stopping at the limit: one `WHERE … OR …` made both
             // backends collect and sort every due row on each claim, so a claim grew slower as
             // the queue grew. A few rows of the two lists beyond the limit may stay locked until
             // the claim commits, a few milliseconds later; other workers skip them meanwhile.

@@ -15,9 +15,10 @@
 //! few places where the dialects differ (`FOR UPDATE SKIP LOCKED`, upserts) branch on
 //! [`Backend`]. Instants are stored as epoch milliseconds (BIGINT) and structured facts as JSON
 //! text, which both backends index and compare the same way. Every primary key and index starts
-//! with the practice id, so the schema can be sharded by practice (SPEC.md "Scale"); the one
-//! exception is the queue's `(status, due_at)` index that workers use to find due work across
-//! practices.
+//! with the practice id, so the schema can be sharded by practice (SPEC.md "Scale"); the
+//! exceptions are the lookups that cannot know the practice (ARCHITECTURE.md lists them), first
+//! of all the queue's partial indexes of `pending` and `sending` rows by due time, which workers
+//! use to find due work across practices.
 //!
 //! What it deliberately does not do: decide anything. Planning, reconciliation and the send
 //! decision live in `rappel-domain` and `rappel-engine`; this crate stores their results.
