@@ -25,9 +25,10 @@ pub(crate) struct FactCache {
     appointments: HashMap<String, Option<Appointment>>,
 }
 
-/// The ids among `ids` that the map does not know yet, each once.
-fn missing<'a, T>(
-    known: &HashMap<String, T>,
+/// The ids among `ids` that the map does not know yet, each once, now recorded as absent: the
+/// caller reads them and overwrites the ones that exist.
+fn take_missing<'a, T>(
+    known: &mut HashMap<String, Option<T>>,
     ids: impl IntoIterator<Item = &'a String>,
 ) -> Vec<String> {
     let mut out: Vec<String> = ids
@@ -37,6 +38,9 @@ fn missing<'a, T>(
         .collect();
     out.sort_unstable();
     out.dedup();
+    for id in &out {
+        known.insert(id.clone(), None);
+    }
     out
 }
 
@@ -52,38 +56,26 @@ impl FactCache {
         motives: impl IntoIterator<Item = &'a String>,
         appointments: impl IntoIterator<Item = &'a String>,
     ) -> Result<()> {
-        let ids = missing(&self.patients, patients);
+        let ids = take_missing(&mut self.patients, patients);
         if !ids.is_empty() {
-            for id in &ids {
-                self.patients.insert(id.clone(), None);
-            }
             for (p, erased) in tx.patients_by_id(practice_id, &ids).await? {
                 self.patients.insert(p.id.clone(), Some((p, erased)));
             }
         }
-        let ids = missing(&self.appointments, appointments);
+        let ids = take_missing(&mut self.appointments, appointments);
         if !ids.is_empty() {
-            for id in &ids {
-                self.appointments.insert(id.clone(), None);
-            }
             for a in tx.appointments_by_id(practice_id, &ids).await? {
                 self.appointments.insert(a.id.clone(), Some(a));
             }
         }
-        let ids = missing(&self.practitioners, practitioners);
+        let ids = take_missing(&mut self.practitioners, practitioners);
         if !ids.is_empty() {
-            for id in &ids {
-                self.practitioners.insert(id.clone(), None);
-            }
             for p in tx.practitioners_by_id(practice_id, &ids).await? {
                 self.practitioners.insert(p.id.clone(), Some(p));
             }
         }
-        let ids = missing(&self.motives, motives);
+        let ids = take_missing(&mut self.motives, motives);
         if !ids.is_empty() {
-            for id in &ids {
-                self.motives.insert(id.clone(), None);
-            }
             for m in tx.motives_by_id(practice_id, &ids).await? {
                 self.motives.insert(m.id.clone(), Some(m));
             }

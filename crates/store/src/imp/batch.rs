@@ -158,11 +158,11 @@ impl Tx {
         table: &'static str,
         practice_id: &str,
         ids: &[String],
-    ) -> Result<Vec<(String, T)>> {
+    ) -> Result<Vec<T>> {
         let rows = self
             .select_in(
                 Lookup {
-                    head: &format!("SELECT id, data FROM {table}"),
+                    head: &format!("SELECT data FROM {table}"),
                     column: "id",
                     filter: "",
                     extra: &[],
@@ -173,10 +173,7 @@ impl Tx {
             )
             .await?;
         rows.iter()
-            .map(|r| {
-                let c = Cols::new(r, table);
-                Ok((c.text("id")?, c.json("data")?))
-            })
+            .map(|r| Cols::new(r, table).json("data"))
             .collect()
     }
 
@@ -215,12 +212,7 @@ impl Tx {
         practice_id: &str,
         ids: &[String],
     ) -> Result<Vec<Practitioner>> {
-        Ok(self
-            .data_by_id("practitioners", practice_id, ids)
-            .await?
-            .into_iter()
-            .map(|(_, p)| p)
-            .collect())
+        self.data_by_id("practitioners", practice_id, ids).await
     }
 
     /// The motives among `ids` that exist, in no particular order.
@@ -229,12 +221,7 @@ impl Tx {
         practice_id: &str,
         ids: &[String],
     ) -> Result<Vec<Motive>> {
-        Ok(self
-            .data_by_id("motives", practice_id, ids)
-            .await?
-            .into_iter()
-            .map(|(_, m)| m)
-            .collect())
+        self.data_by_id("motives", practice_id, ids).await
     }
 
     /// The appointments among `ids` that exist, in no particular order.
@@ -243,12 +230,7 @@ impl Tx {
         practice_id: &str,
         ids: &[String],
     ) -> Result<Vec<Appointment>> {
-        Ok(self
-            .data_by_id("appointments", practice_id, ids)
-            .await?
-            .into_iter()
-            .map(|(_, a)| a)
-            .collect())
+        self.data_by_id("appointments", practice_id, ids).await
     }
 
     /// [`Tx::patient_appointments`] of every patient in `patient_ids`, grouped by patient and
