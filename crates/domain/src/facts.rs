@@ -194,6 +194,10 @@ pub struct Move {
     pub to_location: Option<String>,
 }
 
+/// Changes of an appointment within this time of an episode's first change are one change
+/// (SPEC.md rule 7 and decision 10: "about 10 minutes", from the first change).
+pub const CHANGE_EPISODE: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Appointment {
     pub id: String,
@@ -220,8 +224,38 @@ impl Appointment {
         matches!(self.status, AppointmentStatus::Booked)
     }
 
+    /// The instant reminders are planned from: the booking, or the last move that changed the
+    /// time. A move re-plans reminders as if the appointment were booked at that instant
+    /// (SPEC.md decision 4), so an appointment moved on D-1 afternoon gets the late-booking SMS.
+    /// Moves are taken by episode (changes within [`CHANGE_EPISODE`] of the episode's first,
+    /// decision 10): an episode that ends at the start it began from (moved, then moved back)
+    /// changed nothing, and a change of place alone keeps the timing the patient was given.
+    pub fn planned_at(&self) -> Timestamp {
+        let mut planned = self.booked_at;
+        let mut episode: Option<(&Move, &Move)> = None;
+        for mv in &self.moves {
+            episode = match episode {
+                Some((first, _)) if mv.at < first.at + CHANGE_EPISODE => Some((first, mv)),
+                Some((first, last)) => {
+                    if first.from_start != last.to_start {
+                        planned = last.at;
+                    }
+                    Some((mv, mv))
+                }
+                None => Some((mv, mv)),
+            };
+        }
+        if let Some((first, last)) = episode
+            && first.from_start != last.to_start
+        {
+            planned = last.at;
+        }
+        planned
+    }
+
+    /// Start − [`Self::planned_at`]: how far ahead the appointment was booked (or last moved).
     pub fn lead(&self) -> jiff::SignedDuration {
-        self.start.duration_since(self.booked_at)
+        self.start.duration_since(self.planned_at())
     }
 
     pub fn end(&self) -> Timestamp {

@@ -49,16 +49,30 @@ string_enum!(
 );
 
 impl Kind {
-    /// Kinds that announce an appointment to come: they are useless once it has started.
+    /// Kinds that announce an appointment to come to the patient: they are useless once it has
+    /// started (SPEC.md decision 1). Practitioner alerts are not among them: a practitioner
+    /// must hear of a booking made online six minutes before it starts.
     pub fn announces_appointment(self) -> bool {
-        matches!(
-            self,
-            Kind::Confirmation
-                | Kind::Reminder
-                | Kind::Moved
-                | Kind::PractitionerBooking
-                | Kind::PractitionerMove
-        )
+        matches!(self, Kind::Confirmation | Kind::Reminder)
+    }
+
+    /// Notices that tell the patient an appointment will not happen as planned (cancelled,
+    /// deleted, moved). Their `window_end` is the appointment's original start, and quiet hours
+    /// yield to it: a notice that quiet hours would hold past that start goes at once, because
+    /// it is the only thing that spares the patient a wasted trip (SPEC.md decision 1). They are
+    /// never too late to send.
+    pub fn is_change_notice(self) -> bool {
+        matches!(self, Kind::Cancellation | Kind::Deletion | Kind::Moved)
+    }
+
+    /// The instant after which a message of this kind with this `window_end` is no longer sent
+    /// (`window_passed`), also when a retry would come after it. `None`: it never expires.
+    pub fn expires_at(self, window_end: Option<Timestamp>) -> Option<Timestamp> {
+        if self.is_change_notice() {
+            None
+        } else {
+            window_end
+        }
     }
 }
 
@@ -201,7 +215,8 @@ pub struct Desired {
     pub auto_resend: bool,
     /// Earliest send instant (quiet hours already applied).
     pub due: Timestamp,
-    /// After this instant the message is useless and is not sent (`window_passed`).
+    /// After this instant the message is useless and is not sent (`window_passed`); for a
+    /// change notice, the original start that quiet hours yield to ([`Kind::is_change_notice`]).
     pub window_end: Option<Timestamp>,
     pub state: DesiredState,
 }

@@ -143,21 +143,28 @@ pub enum SendDecision {
 }
 
 /// Decides, at `now`, whether a due message goes now, waits for the end of quiet hours, or is no
-/// longer useful. Shared by the planner and the dispatcher so both apply the same rule 6.
+/// longer useful. Shared by the planner and the dispatcher so both apply the same rule 6 and
+/// decision 1: a change notice's `window_end` is the appointment's original start, which quiet
+/// hours yield to, and it never expires.
 pub fn send_decision(
     ctx: PlanContext<'_>,
+    kind: Kind,
     channel: Channel,
     window_end: Option<Timestamp>,
     now: Timestamp,
 ) -> SendDecision {
-    if window_end.is_some_and(|end| now >= end) {
+    let expires = kind.expires_at(window_end);
+    if expires.is_some_and(|end| now >= end) {
         return SendDecision::Passed;
     }
     let at = ctx.after_quiet_hours(channel, now);
     if at == now {
         return SendDecision::Send;
     }
-    if window_end.is_some_and(|end| at >= end) {
+    if kind.is_change_notice() && window_end.is_some_and(|start| at >= start) {
+        return SendDecision::Send;
+    }
+    if expires.is_some_and(|end| at >= end) {
         return SendDecision::Passed;
     }
     SendDecision::Defer(at)
@@ -187,29 +194,28 @@ fn plan_appointment(
     now: Timestamp,
     out: &mut Vec<Desired>,
 ) {
-    // (anchor instant, occurrence suffix of the identity key). Most triggers have one occurrence,
-    // so the first is kept out of the vector: planning allocates as little as it can.
-    let mut first: Option<(Timestamp, Occurrence)> = None;
-    let mut more: Vec<(Timestamp, Occurrence)> = Vec::new();
+    // (anchor instant, occurrence suffix of the identity key, the start the message is about:
+    // a move notice's is the start before the move). Most triggers have one occurrence, so the
+    // first is kept out of the vector: planning allocates as little as it can.
+    let mut first: Option<(Timestamp, Occurrence, Timestamp)> = None;
+    let mut more: Vec<(Timestamp, Occurrence, Timestamp)> = Vec::new();
     match (rule.on, appt.status) {
         (Trigger::Booked, AppointmentStatus::Booked) => {
-            first = Some((appt.booked_at, Occurrence::Once));
+            first = Some((appt.booked_at, Occurrence::Once, appt.start));
         }
         (Trigger::Scheduled, AppointmentStatus::Booked) => {
             // Keyed by the appointment's local date: a move to another day is a new reminder
             // (the old one is superseded), and moving back restores the original one.
-            first = Some((appt.booked_at, Occurrence::Day));
+            first = Some((appt.booked_at, Occurrence::Day, appt.start));
         }
         (Trigger::Moved, AppointmentStatus::Booked) => {
             let delay = rule.timing.delay.unwrap_or(SignedDuration::ZERO);
             // Changes within the delay of the episode's first change join it: one message with
-            // the final state (SPEC.md rule 7). An episode whose final state is the one it
-            // started from (moved, then moved back) changed nothing and announces nothing.
+            // the final state (SPEC.md rule 7; the delay runs from the first change, decision 10).
+            // An episode whose final state is the one it started from (moved, then moved back)
+            // changed nothing and announces nothing.
             let mut episodes: Vec<(&Move, &Move)> = Vec::new();
             for mv in &appt.moves {
-                if !change_on_days_ok(ctx, rule, mv.at, mv.from_start) {
-                    continue;
-                }
                 match episodes.last_mut() {
                     Some((first_move, last_move))
                         if delay > SignedDuration::ZERO && mv.at < first_move.at + delay =>
@@ -219,15 +225,23 @@ fn plan_appointment(
                     _ => episodes.push((mv, mv)),
                 }
             }
+            let duration = SignedDuration::from_mins(i64::from(appt.duration_minutes));
             for (first_move, last_move) in episodes {
                 let unchanged = first_move.from_start == last_move.to_start
                     && first_move.from_location == last_move.to_location;
-                if unchanged {
+                // "On D-1 or D of the original date": the date before the episode's first move
+                // (decision 10). A change recorded after the appointment ended tells nobody
+                // anything useful (decision 5).
+                if unchanged
+                    || first_move.at >= first_move.from_start + duration
+                    || !change_on_days_ok(ctx, rule, first_move.at, first_move.from_start)
+                {
                     continue;
                 }
                 let occurrence = (
                     first_move.at,
                     Occurrence::At(first_move.at.as_millisecond()),
+                    first_move.from_start,
                 );
                 if first.is_none() {
                     first = Some(occurrence);
@@ -243,14 +257,14 @@ fn plan_appointment(
                 .as_ref()
                 .is_none_or(|list| list.contains(&by));
             if by_ok && at < appt.end() && change_on_days_ok(ctx, rule, at, appt.start) {
-                first = Some((at, Occurrence::Once));
+                first = Some((at, Occurrence::Once, appt.start));
             }
         }
         (Trigger::Deleted, AppointmentStatus::Deleted { at }) if at < appt.end() => {
-            first = Some((at, Occurrence::Once));
+            first = Some((at, Occurrence::Once, appt.start));
         }
         (Trigger::NoShow, AppointmentStatus::NoShow { at }) => {
-            first = Some((at, Occurrence::Once));
+            first = Some((at, Occurrence::Once, appt.start));
         }
         _ => {}
     }
@@ -261,11 +275,19 @@ fn plan_appointment(
     if matches!(applies, Applies::No) {
         return;
     }
-    for (anchor, occurrence) in first.into_iter().chain(more) {
+    for (anchor, occurrence, about_start) in first.into_iter().chain(more) {
         let Some(slot) = appointment_slot(ctx, rule, appt, date, anchor) else {
             continue;
         };
-        let cap = rule.kind.announces_appointment().then_some(appt.start);
+        let bound = if rule.to != Audience::Patient {
+            Bound::None
+        } else if rule.kind.announces_appointment() {
+            Bound::Start(appt.start)
+        } else if rule.kind.is_change_notice() {
+            Bound::OriginalStart(about_start)
+        } else {
+            Bound::None
+        };
         for (channel, recipient) in recipients(facts, rule, appt).into_iter().flatten() {
             let mut key = String::with_capacity(64);
             let _ = write!(key, "a:{}/{}/{}/{}", appt.id, rule.id, channel, recipient);
@@ -284,7 +306,7 @@ fn plan_appointment(
                 channel,
                 recipient,
                 &slot,
-                cap,
+                bound,
                 now,
             );
             desired.appointments = vec![appt.id.clone()];
@@ -393,10 +415,10 @@ fn appointment_slot(
             (None, None) => (ctx.local_instant(date, jiff::civil::Time::midnight()), None),
         };
         if let Some(late) = t.late_after_booking
-            && appt.booked_at >= start
+            && appt.planned_at() >= start
         {
             return Some(Slot {
-                due: appt.booked_at + late,
+                due: appt.planned_at() + late,
                 window_end: None,
             });
         }
@@ -414,7 +436,7 @@ fn appointment_slot(
     }
     if let Some(cap) = t.halfway_cap {
         let half = SignedDuration::from_millis(appt.lead().as_millis() as i64 / 2);
-        let due = std::cmp::max(appt.start - cap, appt.booked_at + half);
+        let due = std::cmp::max(appt.start - cap, appt.planned_at() + half);
         return Some(Slot {
             due,
             window_end: None,
@@ -485,6 +507,19 @@ pub fn has_usable_contact(patient: &Patient, channel: Channel) -> bool {
     }
 }
 
+/// What limits a message's usefulness, from the appointment it is about (SPEC.md decision 1).
+#[derive(Clone, Copy)]
+enum Bound {
+    /// Nothing: practitioner alerts (they go even when the appointment has started), no-show
+    /// emails, documents.
+    None,
+    /// A confirmation or reminder to the patient: not sent once the appointment has started.
+    Start(Timestamp),
+    /// A cancellation, deletion or move notice to the patient: quiet hours yield to the
+    /// appointment's start before the change.
+    OriginalStart(Timestamp),
+}
+
 /// Applies quiet hours and windows to a slot and builds the desired notification.
 #[allow(clippy::too_many_arguments)]
 fn finish(
@@ -495,27 +530,43 @@ fn finish(
     channel: Channel,
     recipient: Recipient,
     slot: &Slot,
-    cap: Option<Timestamp>,
+    bound: Bound,
     now: Timestamp,
 ) -> Desired {
-    let due = ctx.after_quiet_hours(channel, slot.due);
-    // A message held back by quiet hours waits for their end even past its window (rule 6),
-    // but never past the appointment it announces.
-    let explicit_end = if due == slot.due {
-        slot.window_end
-    } else {
-        None
+    let released = ctx.after_quiet_hours(channel, slot.due);
+    let (due, window_end) = match bound {
+        // Held past the original start, a notice would come too late to spare the trip: it
+        // goes when planned, quiet hours notwithstanding.
+        Bound::OriginalStart(start) if released != slot.due && released >= start => {
+            (slot.due, Some(start))
+        }
+        Bound::OriginalStart(start) => (released, Some(start)),
+        Bound::None | Bound::Start(_) => {
+            // A message held back by quiet hours waits for their end even past its window
+            // (rule 6), but never past the appointment it announces.
+            let explicit_end = if released == slot.due {
+                slot.window_end
+            } else {
+                None
+            };
+            let cap = match bound {
+                Bound::Start(start) => Some(start),
+                _ => None,
+            };
+            let window_end = match (explicit_end, cap) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            (released, window_end)
+        }
     };
-    let window_end = match (explicit_end, cap) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
+    let expires = rule.kind.expires_at(window_end);
     let state = if now > due {
-        match send_decision(ctx, channel, window_end, now) {
+        match send_decision(ctx, rule.kind, channel, window_end, now) {
             SendDecision::Passed => DesiredState::Suppressed(Reason::WindowPassed),
             _ => DesiredState::Pending,
         }
-    } else if window_end.is_some_and(|end| due >= end) {
+    } else if expires.is_some_and(|end| due >= end) {
         DesiredState::Suppressed(Reason::WindowPassed)
     } else {
         DesiredState::Pending
@@ -593,7 +644,7 @@ fn plan_document(
         channel,
         recipient,
         &slot,
-        None,
+        Bound::None,
         now,
     );
     desired.document = Some(doc.id.clone());

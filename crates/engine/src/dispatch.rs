@@ -433,7 +433,11 @@ impl Engine {
                     .unwrap_or(base + jitter)
                     .min(SignedDuration::from_hours(6));
                 let next = now + wait;
-                if row.window_end.is_some_and(|end| next >= end) {
+                if row
+                    .kind
+                    .expires_at(row.window_end)
+                    .is_some_and(|end| next >= end)
+                {
                     row.status = Status::Suppressed;
                     row.reason = Some(Reason::WindowPassed);
                     row.decided_at = Some(now);
@@ -534,7 +538,7 @@ impl Engine {
         row.lease_owner = None;
         row.lease_until = None;
         row.updated_at = now;
-        match send_decision(ctx.plan_ctx(), row.channel, row.window_end, now) {
+        match send_decision(ctx.plan_ctx(), row.kind, row.channel, row.window_end, now) {
             SendDecision::Passed => {
                 return Ok(Step::Settle(
                     Box::new(row),
@@ -936,11 +940,12 @@ async fn sms_quota_alert(
     exhausted: bool,
     now: Timestamp,
 ) -> Result<()> {
-    let (messages, _) = tx.sms_usage(practice_id, month).await?;
+    // The quota counts billed SMS (segments, SPEC.md decision 9).
+    let (_, billed) = tx.sms_usage(practice_id, month).await?;
     let of_month = french_month_complement(month);
     // Spent entirely (the last SMS of the quota went, or one was refused): one entry; 80 %
     // spent: another, before it.
-    let (threshold, title, text) = if exhausted || messages >= limit {
+    let (threshold, title, text) = if exhausted || billed >= limit {
         (
             "100",
             "Quota de SMS atteint".to_string(),
@@ -950,12 +955,12 @@ async fn sms_quota_alert(
                  continuent de partir."
             ),
         )
-    } else if messages * 5 >= limit * 4 {
+    } else if billed * 5 >= limit * 4 {
         (
             "80",
             "Quota de SMS bientôt atteint".to_string(),
             format!(
-                "{messages} SMS sur les {limit} du forfait {of_month} sont envoyés. Une fois le \
+                "{billed} SMS sur les {limit} du forfait {of_month} sont envoyés. Une fois le \
                  quota atteint, les SMS ne partent plus jusqu'au 1er du mois prochain."
             ),
         )

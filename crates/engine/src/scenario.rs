@@ -3,8 +3,9 @@
 use jiff::Timestamp;
 use rappel_domain::event::Event;
 use rappel_domain::facts::{Motive, Patient, Practitioner};
+use rappel_domain::notification::{Channel, Kind, Reason};
 use rappel_domain::task::TaskDef;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::simulate::SimOutput;
@@ -31,7 +32,7 @@ pub struct Scenario {
     pub tasks: Vec<TaskDef>,
     /// For checkers; `simulate` ignores it.
     #[serde(default)]
-    pub expect: Option<toml::Table>,
+    pub expect: Option<Expect>,
     /// The source, to point at lines in later errors.
     #[serde(skip)]
     pub source: String,
@@ -129,28 +130,99 @@ fn line_of(source: &str, offset: usize) -> usize {
     source[..offset.min(source.len())].matches('\n').count() + 1
 }
 
+/// A scenario's `[expect]` (SCENARIOS.md), typed so that a misspelt key or value
+/// (`[[expect.suppresed]]`, `chanel = "sms"`, `kind = "remider"`) is refused with its line
+/// instead of silently checking nothing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Deliveries not listed are an error (default true).
+    #[serde(default = "yes")]
+    pub exact: bool,
+    /// The scenario must be refused with an error containing this text.
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub deliveries: Vec<ExpectedMessage>,
+    #[serde(default)]
+    pub suppressed: Vec<ExpectedMessage>,
+    #[serde(default)]
+    pub inbox: Vec<ExpectedInbox>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One expected delivery or suppression: every field given must match.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedMessage {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<Channel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Kind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appointments: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_resend: Option<bool>,
+    /// Suppressions only: the reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    /// `[from, to)`: the instant lies in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub between: Option<[Timestamp; 2]>,
+}
+
+/// The practice's two boxes.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum InboxName {
+    ToVerify,
+    Notifications,
+}
+
+/// One expected entry of a box.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedInbox {
+    #[serde(rename = "box", default, skip_serializing_if = "Option::is_none")]
+    pub inbox: Option<InboxName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub between: Option<[Timestamp; 2]>,
+}
+
 /// Checks a simulation's output against the scenario's `[expect]`; returns what does not hold.
-pub fn check(expect: &toml::Table, output: &SimOutput) -> Vec<String> {
+pub fn check(expect: &Expect, output: &SimOutput) -> Vec<String> {
     let mut failures = Vec::new();
-    let exact = expect
-        .get("exact")
-        .and_then(toml::Value::as_bool)
-        .unwrap_or(true);
     let deliveries = json_rows(&output.deliveries);
     let suppressed = json_rows(&output.suppressed);
     let inbox = json_rows(&output.inbox);
     let mut matched = vec![false; deliveries.len()];
-    for (i, want) in tables(expect, "deliveries").iter().enumerate() {
+    for (i, want) in expect.deliveries.iter().enumerate() {
+        let want = Wanted::new(want, want.between);
         let hits: Vec<usize> = deliveries
             .iter()
             .enumerate()
-            .filter(|(_, d)| matches(want, d))
+            .filter(|(_, d)| want.matches(d))
             .map(|(j, _)| j)
             .collect();
         if hits.len() != 1 {
             failures.push(format!(
                 "expect.deliveries[{i}] {} matched {} deliveries (want exactly 1)",
-                toml::to_string(want).unwrap_or_default().replace('\n', " "),
+                want.fields,
                 hits.len()
             ));
         }
@@ -158,27 +230,23 @@ pub fn check(expect: &toml::Table, output: &SimOutput) -> Vec<String> {
             matched[j] = true;
         }
     }
-    if exact {
+    if expect.exact {
         for (d, m) in deliveries.iter().zip(&matched) {
             if !m {
                 failures.push(format!("unexpected delivery {d}"));
             }
         }
     }
-    for (i, want) in tables(expect, "suppressed").iter().enumerate() {
-        if !suppressed.iter().any(|s| matches(want, s)) {
-            failures.push(format!(
-                "expect.suppressed[{i}] {} is missing",
-                toml::to_string(want).unwrap_or_default().replace('\n', " ")
-            ));
+    for (i, want) in expect.suppressed.iter().enumerate() {
+        let want = Wanted::new(want, want.between);
+        if !suppressed.iter().any(|s| want.matches(s)) {
+            failures.push(format!("expect.suppressed[{i}] {} is missing", want.fields));
         }
     }
-    for (i, want) in tables(expect, "inbox").iter().enumerate() {
-        if !inbox.iter().any(|s| matches(want, s)) {
-            failures.push(format!(
-                "expect.inbox[{i}] {} is missing",
-                toml::to_string(want).unwrap_or_default().replace('\n', " ")
-            ));
+    for (i, want) in expect.inbox.iter().enumerate() {
+        let want = Wanted::new(want, want.between);
+        if !inbox.iter().any(|s| want.matches(s)) {
+            failures.push(format!("expect.inbox[{i}] {} is missing", want.fields));
         }
     }
     failures
@@ -190,34 +258,84 @@ fn json_rows<T: serde::Serialize>(rows: &[T]) -> Vec<Value> {
         .collect()
 }
 
-fn tables(expect: &toml::Table, key: &str) -> Vec<toml::Table> {
-    expect
-        .get(key)
-        .and_then(toml::Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_table().cloned()).collect())
-        .unwrap_or_default()
+/// An expectation as the output's JSON fields it must equal, and the span its `at` must lie in.
+struct Wanted {
+    fields: Value,
+    between: Option<[Timestamp; 2]>,
 }
 
-fn matches(want: &toml::Table, actual: &Value) -> bool {
-    want.iter().all(|(key, value)| {
-        if key == "between" {
-            let Some([from, to]) = value
-                .as_array()
-                .and_then(|a| <&[toml::Value; 2]>::try_from(a.as_slice()).ok())
-            else {
-                return false;
-            };
-            let parse = |v: &toml::Value| v.as_str().and_then(|s| s.parse::<Timestamp>().ok());
+impl Wanted {
+    fn new(want: &impl Serialize, between: Option<[Timestamp; 2]>) -> Wanted {
+        let mut fields = serde_json::to_value(want).expect("expectations serialize");
+        if let Some(map) = fields.as_object_mut() {
+            map.remove("between");
+        }
+        Wanted { fields, between }
+    }
+
+    fn matches(&self, actual: &Value) -> bool {
+        if let Some([from, to]) = self.between {
             let at = actual
                 .get("at")
                 .and_then(Value::as_str)
                 .and_then(|s| s.parse::<Timestamp>().ok());
-            return match (parse(from), parse(to), at) {
-                (Some(f), Some(t), Some(at)) => at >= f && at < t,
-                _ => false,
-            };
+            if !at.is_some_and(|at| at >= from && at < to) {
+                return false;
+            }
         }
-        let want: Value = serde_json::to_value(value).unwrap_or(Value::Null);
-        actual.get(key) == Some(&want)
-    })
+        self.fields
+            .as_object()
+            .is_none_or(|m| m.iter().all(|(key, want)| actual.get(key) == Some(want)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "preset = \"doctolib\"\nstart = \"2026-03-01T08:00:00+01:00\"\nend = \"2026-03-02T08:00:00+01:00\"\n";
+
+    fn parse(expect: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse("x.toml", &format!("{HEAD}{expect}"))
+    }
+
+    #[test]
+    fn a_misspelt_expectation_table_is_refused_with_its_line() {
+        let error =
+            parse("\n[expect]\nexact = true\n\n[[expect.suppresed]]\nkind = \"reminder\"\n")
+                .unwrap_err();
+        assert_eq!(error.file, "x.toml");
+        assert_eq!(error.line, 8, "{error}");
+        assert!(error.reason.contains("suppresed"), "{error}");
+    }
+
+    #[test]
+    fn a_misspelt_field_or_value_in_an_expectation_is_refused() {
+        let field = parse("[[expect.deliveries]]\nchanel = \"sms\"\n").unwrap_err();
+        assert!(field.reason.contains("chanel"), "{field}");
+        assert_eq!(field.line, 5, "{field}");
+        let value = parse("[[expect.deliveries]]\nkind = \"remider\"\n").unwrap_err();
+        assert!(value.reason.contains("remider"), "{value}");
+        let reason = parse("[[expect.suppressed]]\nreason = \"quota\"\n").unwrap_err();
+        assert!(reason.reason.contains("quota"), "{reason}");
+        let between = parse("[[expect.deliveries]]\nbetween = [\"2026-03-01T08:00:00+01:00\"]\n")
+            .unwrap_err();
+        assert_eq!(between.line, 5, "{between}");
+    }
+
+    #[test]
+    fn a_typed_expectation_matches_the_fields_it_gives() {
+        let scenario = parse(
+            "[[expect.deliveries]]\nchannel = \"sms\"\nkind = \"reminder\"\nbetween = [\"2026-03-01T08:00:00+01:00\", \"2026-03-01T09:00:00+01:00\"]\n",
+        )
+        .unwrap();
+        let expect = scenario.expect.unwrap();
+        assert!(expect.exact);
+        let want = &expect.deliveries[0];
+        let wanted = Wanted::new(want, want.between);
+        let row = |at: &str, channel: &str| serde_json::json!({"at": at, "channel": channel, "kind": "reminder", "recipient": "patient:p1"});
+        assert!(wanted.matches(&row("2026-03-01T08:30:00+01:00", "sms")));
+        assert!(!wanted.matches(&row("2026-03-01T08:30:00+01:00", "email")));
+        assert!(!wanted.matches(&row("2026-03-01T09:00:00+01:00", "sms")));
+    }
 }

@@ -297,7 +297,6 @@ impl Engine {
         let def = definition(&row)?;
         let date = now.to_zoned(ctx.tz.clone()).date();
         let selection = select_for(&mut tx, &ctx, &def, date, now).await?;
-        let window_end = end_of_run_day(&ctx, date, now);
         let mut recipients = Vec::new();
         let mut skipped: Vec<PreviewSkipped> = selection
             .excluded
@@ -319,7 +318,7 @@ impl Engine {
                 explanation: reason.french().to_string(),
             };
             // The dispatcher's checks, in its order: timing, erasure, contacts and switches.
-            let send_at = match send_decision(ctx.plan_ctx(), def.channel, Some(window_end), now) {
+            let send_at = match send_decision(ctx.plan_ctx(), Kind::Task, def.channel, None, now) {
                 SendDecision::Send => now,
                 SendDecision::Defer(at) => at,
                 SendDecision::Passed => {
@@ -491,7 +490,6 @@ async fn run_occurrence(
 ) -> Result<Value> {
     let practice_id = ctx.row.id.as_str();
     let selection = select_for(tx, ctx, def, occurrence.date, now).await?;
-    let window_end = end_of_run_day(ctx, occurrence.date, now);
     let mut queued = 0;
     for s in &selection.selected {
         let key = format!(
@@ -516,7 +514,9 @@ async fn run_occurrence(
             task: Some(def.id.clone()),
             auto_resend: false,
             due_at: now,
-            window_end: Some(window_end),
+            // No end-of-day limit (SPEC.md decision 2): a message held by quiet hours waits for
+            // their end, a recall decided at 21:30 goes at 08:00 the next morning.
+            window_end: None,
             status: Status::Pending,
             reason: None,
             decided_at: None,
@@ -577,16 +577,6 @@ async fn select_for(
     Ok(select_explained(
         def, &ctx.tz, date, now, &patients, &history,
     ))
-}
-
-/// A task's messages may go until the end of the run's day (at least an hour after the run):
-/// a birthday message held by quiet hours past midnight is no longer one.
-fn end_of_run_day(ctx: &PracticeCtx, date: jiff::civil::Date, now: Timestamp) -> Timestamp {
-    let end = ctx.plan_ctx().local_instant(
-        date.tomorrow().unwrap_or(date),
-        jiff::civil::Time::midnight(),
-    );
-    end.max(now + SignedDuration::from_hours(1))
 }
 
 /// The start of the identity keys of one run's messages.

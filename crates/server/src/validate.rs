@@ -14,6 +14,9 @@ use serde_json::{Map, Value};
 use crate::error::ApiError;
 use crate::extract::from_json;
 
+/// The longest patient email kept as typed when it does not parse (RFC 5321's path limit).
+const MAX_RAW_EMAIL: usize = 254;
+
 /// Resource ids chosen by the practice software: 1 to 128 characters, no control characters.
 pub(crate) fn id(id: &str) -> Result<(), ApiError> {
     if id.is_empty() || id.chars().count() > 128 {
@@ -46,8 +49,26 @@ pub(crate) fn patient_contacts(
 ) -> Result<(), ApiError> {
     let field = |name: &str| format!("{prefix}{name}");
     if let Some(value) = text_field(fields, "email", prefix)? {
-        let email = EmailAddress::parse(&value).map_err(|e| contact_error(&field("email"), &e))?;
-        fields.insert("email".into(), Value::String(email.as_str().to_string()));
+        // A patient's email that does not parse is kept as the practice typed it, not refused:
+        // the patient file belongs to the practice software, refusing the whole record would
+        // lose the patient's other contacts, and SPEC.md decision 7 says what it means — no
+        // email (SMS fallback, postal rules for documents), reported as `invalid_email` so the
+        // practice sees what to correct. Only what cannot be an address at all is refused.
+        let email = match EmailAddress::parse(&value) {
+            Ok(email) => email.as_str().to_string(),
+            Err(_)
+                if value.chars().count() > MAX_RAW_EMAIL || value.chars().any(char::is_control) =>
+            {
+                return Err(ApiError::invalid(
+                    field("email"),
+                    format!(
+                        "an email address has at most {MAX_RAW_EMAIL} characters and no control characters"
+                    ),
+                ));
+            }
+            Err(_) => value.trim().to_string(),
+        };
+        fields.insert("email".into(), Value::String(email));
     }
     if let Some(value) = text_field(fields, "mobile", prefix)? {
         let number = PhoneNumber::parse(&value).map_err(|e| contact_error(&field("mobile"), &e))?;

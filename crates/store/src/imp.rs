@@ -1228,10 +1228,12 @@ impl Tx {
         .await?;
         // A single conditional UPDATE: PostgreSQL re-checks the condition on the latest row
         // version after waiting for a concurrent writer, and SQLite has one writer at a time, so
-        // the check and the increment cannot be split by another worker.
+        // the check and the increment cannot be split by another worker. The limit is on billed
+        // SMS (segments), what the practice pays (SPEC.md decision 9): a message that would pass
+        // it is refused whole.
         let done = sqlx::query(
             "UPDATE sms_usage SET messages = messages + 1, segments = segments + $4 \
-             WHERE practice_id = $1 AND month = $2 AND ($3 IS NULL OR messages < $3)",
+             WHERE practice_id = $1 AND month = $2 AND ($3 IS NULL OR segments + $4 <= $3)",
         )
         .bind(practice_id)
         .bind(month)

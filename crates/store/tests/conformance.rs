@@ -1168,7 +1168,7 @@ async fn sms_quota_of_two_admits_exactly_two_concurrent_messages(store: Store) {
         senders.push(tokio::spawn(async move {
             let mut tx = store.begin().await.unwrap();
             let counted = tx
-                .try_consume_sms("a", "2025-03", Some(2), 3)
+                .try_consume_sms("a", "2025-03", Some(6), 3)
                 .await
                 .unwrap();
             tx.commit().await.unwrap();
@@ -1192,9 +1192,16 @@ async fn sms_quota_of_two_admits_exactly_two_concurrent_messages(store: Store) {
         "a new month"
     );
     assert!(
-        !tx.try_consume_sms("a", "2025-03", Some(2), 1)
+        !tx.try_consume_sms("a", "2025-03", Some(6), 1)
             .await
-            .unwrap()
+            .unwrap(),
+        "the limit counts billed SMS (segments), not messages"
+    );
+    assert!(
+        !tx.try_consume_sms("a", "2025-04", Some(2), 2)
+            .await
+            .unwrap(),
+        "a message that would pass the limit is refused whole"
     );
     assert!(
         !tx.try_consume_sms("a", "2025-03", Some(0), 1)
