@@ -60,6 +60,27 @@ async function api(practice, method, url, body) {
   return text ? JSON.parse(text) : null;
 }
 
+/** A one-page PDF with a correct cross-reference table, built here (no fixture file). */
+function onePagePdf() {
+  const objects = [
+    '<< /Type /Catalog /Pages 2 0 R >>',
+    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << >> >>',
+    '<< /Length 0 >>\nstream\n\nendstream',
+  ];
+  let pdf = '%PDF-1.4\n';
+  const offsets = [];
+  objects.forEach((body, i) => {
+    offsets.push(pdf.length);
+    pdf += `${i + 1} 0 obj\n${body}\nendobj\n`;
+  });
+  const xref = pdf.length;
+  pdf += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
+  for (const offset of offsets) pdf += `${String(offset).padStart(10, '0')} 00000 n \n`;
+  pdf += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return new TextEncoder().encode(pdf);
+}
+
 /** `days` from today at `hour`:00, Paris time, as RFC 3339. */
 function parisInstant(days, hour) {
   const now = new Date();
@@ -334,6 +355,66 @@ test('a to-verify entry shows its reason and can be resolved', async () => {
   assert.equal(await page.locator('article.entry').count(), 0);
   await page.goto(base + '/a-verifier?traitees=1');
   assert.match(await page.locator('article.entry').first().textContent(), /Traitée/);
+  await context.close();
+});
+
+test('a paid letter is confirmed with its price and address, and cannot be posted twice', async () => {
+  // A patient with an address but no email: the document cannot go by email and, without the
+  // postal option, lands in the to-verify box with « Renvoyer par courrier ».
+  await api('lifen', 'PUT', '/v1/patients/p-courrier', {
+    first_name: 'Odile',
+    last_name: 'Garnier',
+    address: { lines: ['5 rue Victor Hugo'], postal_code: '69002', city: 'Lyon' },
+  });
+  const uploadForm = new FormData();
+  uploadForm.append('id', 'doc-2');
+  uploadForm.append('patient', 'p-courrier');
+  uploadForm.append('title', 'Compte rendu');
+  uploadForm.append('file', new Blob([onePagePdf()], { type: 'application/pdf' }), 'compte-rendu.pdf');
+  const upload = await fetch(base + '/v1/documents', {
+    method: 'POST',
+    headers: { authorization: `Bearer ${keys.lifen}` },
+    body: uploadForm,
+  });
+  assert.equal(upload.status, 201, await upload.text());
+  for (let i = 0; ; i++) {
+    const entries = await api('lifen', 'GET', '/v1/inbox?box=to_verify');
+    if ((entries.items ?? entries).some((e) => e.document === 'doc-2')) break;
+    if (i > 100) throw new Error('no to-verify entry for doc-2');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, 'admin@lifen.test');
+  await page.goto(base + '/a-verifier');
+  const entry = page.locator('article.entry', { hasText: 'Odile Garnier' });
+  await entry.getByRole('link', { name: /Renvoyer par courrier/ }).click();
+  // Nothing is posted yet: the page names the address and that the letter is paid.
+  await page.waitForURL(/\/documents\/doc-2\/renvoi-postal/);
+  const confirmation = await page.locator('main').textContent();
+  assert.match(confirmation, /69002 LYON/);
+  assert.match(confirmation, /payant|Coût de ce courrier/);
+  await shot(page, '19-courrier-confirmation');
+  const form = page.locator('form', { has: page.getByRole('button', { name: "Confirmer l'envoi du courrier" }) });
+  const csrf = await form.locator('input[name=_csrf]').getAttribute('value');
+  await page.getByRole('button', { name: "Confirmer l'envoi du courrier" }).click();
+  await page.waitForURL(/ok=renvoi/);
+  // The entry is handled: it leaves the box.
+  assert.equal(await page.locator('article.entry', { hasText: 'Odile Garnier' }).count(), 0);
+  // The same confirmation sent again (a double click, the back button) posts nothing more.
+  const again = await page.request.post(base + '/documents/doc-2/renvoi-postal', {
+    form: { _csrf: csrf, retour: '/a-verifier', confirme: 'oui' },
+    maxRedirects: 0,
+  });
+  assert.equal(again.status(), 303);
+  const sofar = await api('lifen', 'GET', '/v1/documents/doc-2');
+  assert.match(again.headers().location, /ok=renvoi-deja/, JSON.stringify(sofar.deliveries));
+  await page.goto(base + '/documents/doc-2/renvoi-postal');
+  assert.match(await page.locator('main').textContent(), /déjà/);
+  assert.equal(await page.getByRole('button', { name: "Confirmer l'envoi du courrier" }).count(), 0);
+  const details = await api('lifen', 'GET', '/v1/documents/doc-2');
+  const letters = details.deliveries.filter((d) => d.channel === 'postal' && d.key.includes('manual_postal'));
+  assert.equal(letters.length, 1, JSON.stringify(details.deliveries));
   await context.close();
 });
 

@@ -177,6 +177,14 @@ pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<Receipt, ChannelErr
 /// A way out for messages of one or more channels.
 pub trait Transport: Send + Sync {
     fn send<'a>(&'a self, message: &'a OutboundMessage) -> SendFuture<'a>;
+
+    /// What a letter of `pages` pages would cost through this transport, in euro cents, so that
+    /// the practice sees the price before it asks for one. `None`: no price is known here (the
+    /// channel costs nothing per message, or the transport writes files).
+    fn letter_cost_cents(&self, pages: usize) -> Option<u32> {
+        let _ = pages;
+        None
+    }
 }
 
 /// Writes every message to a folder instead of sending it: emails as real `.eml` files (open

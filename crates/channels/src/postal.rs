@@ -681,6 +681,10 @@ async fn classify(response: reqwest::Response) -> Result<reqwest::Response, Chan
 }
 
 impl Transport for PostalApi {
+    fn letter_cost_cents(&self, pages: usize) -> Option<u32> {
+        Some(self.config.tariff.cost_cents(pages))
+    }
+
     fn send<'a>(&'a self, message: &'a OutboundMessage) -> SendFuture<'a> {
         Box::pin(async move {
             let letter = letter_of(message)?;
@@ -831,6 +835,10 @@ impl PrintBatch {
 }
 
 impl Transport for PrintBatch {
+    fn letter_cost_cents(&self, pages: usize) -> Option<u32> {
+        Some(self.tariff.cost_cents(pages))
+    }
+
     fn send<'a>(&'a self, message: &'a OutboundMessage) -> SendFuture<'a> {
         Box::pin(async move {
             let (path, cost_cents) = self.add(message).await?;

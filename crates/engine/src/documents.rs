@@ -22,7 +22,7 @@ use jiff::{SignedDuration, Timestamp};
 use rappel_channels::Letter;
 use rappel_domain::event::{Event, EventBody};
 use rappel_domain::facts::{Document, Patient};
-use rappel_domain::notification::{Channel, Kind, Recipient};
+use rappel_domain::notification::{Channel, Kind};
 use rappel_store::{DocumentFile, DocumentLink, NotificationRow, Status, StoreError, Tx};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use serde::Serialize;
@@ -628,54 +628,160 @@ impl Engine {
     }
 
     /// `POST /v1/documents/{id}/resend-postal`: the practice asks for a letter by hand. It is
-    /// queued as `d:DOC/manual_postal/postal/N` (N counts the manual letters of the document),
-    /// never flagged as an automatic resend.
-    pub async fn resend_postal(&self, practice_id: &str, id: &str) -> Result<TimelineEntry> {
+    /// queued as `d:DOC/manual_postal/postal/ADDRESS` (ADDRESS names the patient's postal address
+    /// of the moment), never flagged as an automatic resend.
+    ///
+    /// A letter costs money, so a second request — a double click, a retried API call, the same
+    /// button in another tab — posts nothing more: while a letter of the document is on its way
+    /// (queued or being handed off), or once one went to this same address, the request answers
+    /// that letter with `created: false`. Only a letter that failed or was not sent (no address,
+    /// an address abroad) can be asked again, and a corrected address makes a new one. The
+    /// document's open to-verify entries are marked as handled: the letter answers them.
+    pub async fn resend_postal(&self, practice_id: &str, id: &str) -> Result<PostalResend> {
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         let Some(doc) = tx.document(practice_id, id).await? else {
             return Err(EngineError::not_found("document", id));
         };
-        let prefix = format!("d:{id}/manual_postal/postal/");
-        let n = tx
+        let patient = tx.patient(practice_id, &doc.patient).await?;
+        let prefix = format!(
+            "d:{id}/manual_postal/postal/{}",
+            address_tag(patient.as_ref())
+        );
+        let letters: Vec<NotificationRow> = tx
             .document_notifications(practice_id, id)
             .await?
+            .into_iter()
+            .filter(|r| r.channel == Channel::Postal)
+            .collect();
+        let live = |r: &&NotificationRow| !matches!(r.status, Status::Failed | Status::Suppressed);
+        // On its way: due now or being handed off. A letter the planner holds for later (the
+        // unread rule's, days ahead) is not one yet.
+        let in_flight = letters.iter().find(|r| {
+            r.status == Status::Sending || (r.status == Status::Pending && r.due_at <= now)
+        });
+        let same_address = letters
             .iter()
             .filter(|r| r.key.starts_with(&prefix))
-            .count()
-            + 1;
-        let row = NotificationRow {
-            practice_id: practice_id.to_string(),
-            key: format!("{prefix}{n}"),
-            patient_id: doc.patient.clone(),
-            rule: "manual_postal".into(),
-            kind: Kind::Document,
-            channel: Channel::Postal,
-            recipient: Recipient::Patient(doc.patient.clone()),
-            appointments: Vec::new(),
-            document: Some(doc.id.clone()),
-            task: None,
-            auto_resend: false,
-            due_at: now,
-            window_end: None,
-            status: Status::Pending,
-            reason: None,
-            decided_at: None,
-            attempts: 0,
-            lease_owner: None,
-            lease_until: None,
-            last_error: None,
-            rendered: None,
-            provider_id: None,
-            created_at: now,
-            updated_at: now,
+            .find(live);
+        if let Some(existing) = in_flight.or(same_address) {
+            tx.commit().await?;
+            return Ok(PostalResend {
+                created: false,
+                entry: entry(existing, &ctx.tz),
+            });
+        }
+        let earlier = letters
+            .iter()
+            .filter(|r| r.key.starts_with(&prefix))
+            .count();
+        let key = if earlier == 0 {
+            prefix
+        } else {
+            format!("{prefix}.{}", earlier + 1)
         };
+        let mut row = NotificationRow::pending(
+            practice_id,
+            key,
+            &doc.patient,
+            "manual_postal",
+            Kind::Document,
+            Channel::Postal,
+            now,
+        );
+        row.document = Some(doc.id.clone());
         tx.insert_notification(&row).await?;
+        for entry in tx.inbox(practice_id, Some("to_verify"), false).await? {
+            if entry.document.as_deref() == Some(id) {
+                tx.resolve_inbox(practice_id, &entry.id, now).await?;
+            }
+        }
         tx.commit().await?;
         self.signal();
-        Ok(entry(&row, &ctx.tz))
+        Ok(PostalResend {
+            created: true,
+            entry: entry(&row, &ctx.tz),
+        })
     }
+
+    /// What a manual letter of the document would cost, before the practice asks for it: the
+    /// postal transport's tariff for the letter's pages (the covering page and the document's),
+    /// `None` when the transport has no price (the file outbox). `already` is the letter a
+    /// request would answer instead of posting a new one ([`Engine::resend_postal`]).
+    pub async fn postal_quote(&self, practice_id: &str, id: &str) -> Result<PostalQuote> {
+        let now = self.now();
+        let mut tx = self.store().begin_read().await?;
+        let ctx = load_practice(&mut tx, practice_id).await?;
+        let Some(doc) = tx.document(practice_id, id).await? else {
+            return Err(EngineError::not_found("document", id));
+        };
+        let patient = tx.patient(practice_id, &doc.patient).await?;
+        let prefix = format!(
+            "d:{id}/manual_postal/postal/{}",
+            address_tag(patient.as_ref())
+        );
+        let already = tx
+            .document_notifications(practice_id, id)
+            .await?
+            .into_iter()
+            .filter(|r| r.channel == Channel::Postal)
+            .find(|r| {
+                r.status == Status::Sending
+                    || (r.status == Status::Pending && r.due_at <= now)
+                    || (r.key.starts_with(&prefix)
+                        && !matches!(r.status, Status::Failed | Status::Suppressed))
+            })
+            .map(|r| entry(&r, &ctx.tz));
+        let file = tx.document_file(practice_id, id).await?;
+        tx.commit().await?;
+        let pages = match &file {
+            Some(file) => {
+                let pdf = read_document(self.documents(), file).await?;
+                rappel_channels::postal::page_count(&pdf).ok()
+            }
+            None => None,
+        };
+        let address = patient.as_ref().and_then(|p| {
+            p.address
+                .as_ref()
+                .map(|a| a.window_block(&p.display_name()))
+        });
+        Ok(PostalQuote {
+            cost_cents: pages
+                .and_then(|pages| self.inner.transports.postal.letter_cost_cents(pages + 1)),
+            address,
+            already,
+        })
+    }
+}
+
+/// The answer to a manual postal resend: the letter, and whether this request queued it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PostalResend {
+    pub created: bool,
+    #[serde(flatten)]
+    pub entry: TimelineEntry,
+}
+
+/// The price and destination of a manual letter, shown before the practice confirms it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PostalQuote {
+    pub cost_cents: Option<u32>,
+    /// The address block the letter would carry; `None` when the file has no address.
+    pub address: Option<Vec<String>>,
+    /// The letter a request would answer instead of posting another.
+    pub already: Option<TimelineEntry>,
+}
+
+/// A short name of the patient's postal address of the moment, so that a manual letter is
+/// posted once per document and address.
+fn address_tag(patient: Option<&Patient>) -> String {
+    let Some(address) = patient.and_then(|p| p.address.as_ref()) else {
+        return "none".into();
+    };
+    let block = address.window_block("").join("\n");
+    hex::encode(&Sha256::digest(block.as_bytes())[..6])
 }
 
 fn local_time(at: Timestamp, ctx: &PracticeCtx) -> String {

@@ -37,7 +37,10 @@ use tokio::sync::Notify;
 
 pub use clock::{Clock, SimClock, SystemClock};
 pub use dashboard::{ChannelRate, Dashboard, Message, SmsMeter};
-pub use documents::{DocumentDelivery, DocumentDetails, DocumentsConfig, LinkAnswer, LinkState};
+pub use documents::{
+    DocumentDelivery, DocumentDetails, DocumentsConfig, LinkAnswer, LinkState, PostalQuote,
+    PostalResend,
+};
 pub use ingest::{IngestReport, PutOutcome};
 pub use logo::{Logo, LogoInfo};
 pub use postal::{PostalCost, PostalSpend};

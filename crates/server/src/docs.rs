@@ -465,8 +465,8 @@ fn documents_paths(paths: &mut Map<String, Value>) {
                 "tags": ["Documents"],
                 "operationId": "resendDocumentByPost",
                 "summary": "Send the document again, by post",
-                "description": "Queues a letter (`d:DOC/manual_postal/postal/N`), not flagged as an automatic resend. It goes like any letter: to a French address on file, or not at all with the reason.",
-                "responses": responses(&[(202, ok("The queued letter.", "TimelineEntry"))], &[401, 404, 429]),
+                "description": "Queues a letter (`d:DOC/manual_postal/postal/ADDRESS`, ADDRESS naming the patient's postal address of the moment), not flagged as an automatic resend. It goes like any letter: to a French address on file, or not at all with the reason. A letter costs money, so the request is idempotent per document and address: while a letter of the document is on its way, or once one went to this address, the answer is that letter with 200 and `created: false`. Only a letter that failed or was not sent can be asked again; a corrected address makes a new one. The document's open to-verify entries are marked handled.",
+                "responses": responses(&[(202, ok("The queued letter (`created: true`).", "TimelineEntry")), (200, ok("The letter already on its way or sent to this address (`created: false`); nothing new was queued.", "TimelineEntry"))], &[401, 404, 429]),
             }
         }),
     );

@@ -137,6 +137,48 @@ pub struct NotificationRow {
     pub updated_at: Timestamp,
 }
 
+impl NotificationRow {
+    /// A message due at `now` that nobody has claimed: the start of every row the engine queues
+    /// outside the planner (task runs, manual resends, delivery reports' follow-ups). The caller
+    /// sets what else it knows (appointments, document, task, window).
+    pub fn pending(
+        practice_id: &str,
+        key: String,
+        patient_id: &str,
+        rule: &str,
+        kind: Kind,
+        channel: Channel,
+        now: Timestamp,
+    ) -> NotificationRow {
+        NotificationRow {
+            practice_id: practice_id.to_string(),
+            key,
+            patient_id: patient_id.to_string(),
+            rule: rule.to_string(),
+            kind,
+            channel,
+            recipient: Recipient::Patient(patient_id.to_string()),
+            appointments: Vec::new(),
+            document: None,
+            task: None,
+            auto_resend: false,
+            due_at: now,
+            window_end: None,
+            status: Status::Pending,
+            reason: None,
+            decided_at: None,
+            attempts: 0,
+            lease_owner: None,
+            lease_until: None,
+            last_error: None,
+            rendered: None,
+            provider_id: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// Filters of the sent box (`GET /v1/notifications`). `cursor` is the `(due_at ms, key)` of the
 /// last row of the previous page; rows come by `due_at`, then key.
 #[derive(Clone, Debug, Default)]

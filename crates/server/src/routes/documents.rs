@@ -6,8 +6,7 @@ use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
-use rappel_engine::DocumentDetails;
-use rappel_engine::timeline::TimelineEntry;
+use rappel_engine::{DocumentDetails, PostalResend};
 use serde_json::json;
 
 use crate::AppState;
@@ -160,13 +159,20 @@ pub(crate) async fn get(
     Ok(Json(state.engine.document_details(&practice, &id).await?))
 }
 
+/// 202 when this request queued a letter; 200 with the letter already on its way (or already
+/// sent to this address) when it did not: a paid letter is never posted twice by a retry.
 pub(crate) async fn resend_postal(
     State(state): State<AppState>,
     Tenant(practice): Tenant,
     PathId(id): PathId,
-) -> Result<(StatusCode, Json<TimelineEntry>), ApiError> {
-    let entry = state.engine.resend_postal(&practice, &id).await?;
-    Ok((StatusCode::ACCEPTED, Json(entry)))
+) -> Result<(StatusCode, Json<PostalResend>), ApiError> {
+    let resend = state.engine.resend_postal(&practice, &id).await?;
+    let status = if resend.created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(resend)))
 }
 
 #[cfg(test)]

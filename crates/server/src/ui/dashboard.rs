@@ -43,7 +43,7 @@ pub(crate) async fn page(
             (sms_meter(&board.sms))
             @if postal.letters > 0 {
                 div.card {
-                    span.figure { (format!("{},{:02} €", postal.total_cents / 100, postal.total_cents % 100)) }
+                    span.figure { (super::format::euros(postal.total_cents)) }
                     span { (postal.letters) " courrier(s) ce mois-ci" }
                 }
             }

@@ -8,6 +8,12 @@ use rappel_domain::notification::{Channel, Kind};
 use rappel_store::Status;
 
 /// "lundi 23 novembre 2026" (the same words as the messages).
+/// Euro cents as the French write them: « 1,52 € ».
+pub fn euros(cents: impl Into<i64>) -> String {
+    let cents: i64 = cents.into();
+    format!("{},{:02} €", cents / 100, cents % 100)
+}
+
 pub fn date(d: Date) -> String {
     rappel_domain::template::day_text(d, rappel_domain::template::Locale::Fr)
 }

@@ -2,7 +2,7 @@
 //! entry with its document, patient, reason in French, and the actions that fix it.
 
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use maud::html;
 use rappel_engine::queries::InboxEntry;
 use serde::Deserialize;
@@ -101,10 +101,10 @@ fn entry_card(ui: &Ui, entry: &InboxEntry, back: &str) -> maud::Markup {
                         @match *action {
                             "resend_postal" => {
                                 @if let Some(doc) = &entry.document {
-                                    form method="post" action={"/documents/" (encode_query(doc)) "/renvoi-postal"} {
-                                        (ui.csrf_field())
-                                        input type="hidden" name="retour" value=(back);
-                                        button type="submit" { "Renvoyer par courrier" }
+                                    // A letter costs money: the button leads to a page that
+                                    // names the price and the address before anything is posted.
+                                    a.button href={"/documents/" (encode_query(doc)) "/renvoi-postal?retour=" (encode_query(back))} {
+                                        "Renvoyer par courrier…"
                                     }
                                 }
                             }
@@ -163,14 +163,88 @@ pub(crate) async fn resolve(
     }
 }
 
+/// The form of a manual letter: `confirme=oui` once the practice has seen the price.
+#[derive(Deserialize)]
+pub(crate) struct ResendForm {
+    retour: Option<String>,
+    confirme: Option<String>,
+}
+
+/// `GET /documents/{id}/renvoi-postal`: what the letter would cost and where it would go, with
+/// the button that posts it — or the letter already on its way, which a second one would repeat.
+pub(crate) async fn confirm_resend_postal(
+    State(state): State<AppState>,
+    ui: Ui,
+    Path(id): Path<String>,
+    Query(back): Query<Back>,
+) -> Response {
+    let quote = match state.engine.postal_quote(ui.practice_id(), &id).await {
+        Ok(quote) => quote,
+        Err(e) => return engine_error_page(&e),
+    };
+    let back = back_path(&back);
+    let content = html! {
+        @if let Some(letter) = &quote.already {
+            p.notice role="status" {
+                "Un courrier de ce document est déjà "
+                @if letter.status == "sent" || letter.status == "delivered" { "parti" } @else { "en cours d'envoi" }
+                " à cette adresse : il n'en sera pas envoyé un second."
+            }
+            p { a href=(back) { "Retour" } }
+        } @else {
+            @match &quote.address {
+                Some(lines) => {
+                    p { "Le document sera imprimé et posté à l'adresse de la fiche du patient :" }
+                    address { @for line in lines { (line) br; } }
+                }
+                None => {
+                    p.notice.error role="alert" {
+                        "La fiche du patient n'a pas d'adresse postale : le courrier ne pourra pas partir. Corrigez d'abord la fiche."
+                    }
+                }
+            }
+            p {
+                @match quote.cost_cents {
+                    Some(cents) => { "Coût de ce courrier : " strong { (super::format::euros(cents)) } "." }
+                    None => { "Ce courrier est payant (affranchissement et impression)." }
+                }
+            }
+            form method="post" action={"/documents/" (encode_query(&id)) "/renvoi-postal"} {
+                (ui.csrf_field())
+                input type="hidden" name="retour" value=(back);
+                input type="hidden" name="confirme" value="oui";
+                div.actions {
+                    button type="submit" { "Confirmer l'envoi du courrier" }
+                    a.button.secondary href=(back) { "Annuler" }
+                }
+            }
+        }
+    };
+    html_page(layout(&ui, Nav::ToVerify, "Renvoyer par courrier", content))
+}
+
+/// `POST /documents/{id}/renvoi-postal`: posts the letter once confirmed. Without the
+/// confirmation it shows the price first; a second confirmation posts nothing more.
 pub(crate) async fn resend_postal(
     State(state): State<AppState>,
     ui: Ui,
     Path(id): Path<String>,
-    axum::Form(back): axum::Form<Back>,
+    axum::Form(form): axum::Form<ResendForm>,
 ) -> Response {
+    let back = Back {
+        retour: form.retour,
+    };
+    if form.confirme.as_deref() != Some("oui") {
+        return axum::response::Redirect::to(&format!(
+            "/documents/{}/renvoi-postal?retour={}",
+            encode_query(&id),
+            encode_query(back_path(&back))
+        ))
+        .into_response();
+    }
     match state.engine.resend_postal(ui.practice_id(), &id).await {
-        Ok(_) => see_other_with(back_path(&back), "renvoi"),
+        Ok(resend) if resend.created => see_other_with(back_path(&back), "renvoi"),
+        Ok(_) => see_other_with(back_path(&back), "renvoi-deja"),
         Err(e) => engine_error_page(&e),
     }
 }

@@ -54,7 +54,10 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/a-verifier", get(inbox::to_verify))
         .route("/notifications", get(inbox::notifications))
         .route("/boites/{id}/resoudre", post(inbox::resolve))
-        .route("/documents/{id}/renvoi-postal", post(inbox::resend_postal))
+        .route(
+            "/documents/{id}/renvoi-postal",
+            get(inbox::confirm_resend_postal).post(inbox::resend_postal),
+        )
         .route("/parametres", get(settings::page).post(settings::save))
         .route(
             "/parametres/logo",
@@ -484,6 +487,7 @@ pub(crate) fn flash(code: Option<&str>) -> Markup {
             "enregistre" => "Modifications enregistrées.",
             "resolu" => "Entrée marquée comme traitée.",
             "renvoi" => "Le document sera renvoyé par courrier.",
+            "renvoi-deja" => "Ce courrier est déjà parti ou en cours d'envoi : aucun second courrier n'a été posté.",
             "logo" => "Logo enregistré.",
             "modele" => "Modèle enregistré.",
             "reinitialise" => "Modèle par défaut rétabli.",
