@@ -297,7 +297,8 @@ async fn explain_inbox_entry(
     entry: &mut InboxEntry,
 ) -> Result<()> {
     use rappel_domain::facts::EmailDelivery;
-    use rappel_domain::notification::Channel;
+    use rappel_domain::notification::{Channel, Reason};
+    use rappel_store::Status;
     let patient = match &row.patient_id {
         Some(id) => tx.patient(practice_id, id).await?,
         None => None,
@@ -308,12 +309,25 @@ async fn explain_inbox_entry(
         && let Some(doc) = tx.document(practice_id, doc_id).await?
     {
         entry.document_title = Some(doc.title.clone());
-        let letter_reason = tx
+        let letters: Vec<_> = tx
             .document_notifications(practice_id, doc_id)
             .await?
-            .iter()
+            .into_iter()
             .filter(|n| n.channel == Channel::Postal)
-            .find_map(|n| n.reason);
+            .collect();
+        // Why no letter went: asked only when none went, and never a letter replaced by another
+        // (the unread rule's letter is superseded once the failure's letter is planned).
+        let posted = letters
+            .iter()
+            .any(|n| matches!(n.status, Status::Sent | Status::Delivered | Status::Sending));
+        let letter_reason = if posted {
+            None
+        } else {
+            letters
+                .iter()
+                .filter_map(|n| n.reason)
+                .find(|r| *r != Reason::Superseded)
+        };
         let email_failed = matches!(doc.email, EmailDelivery::Failed { .. });
         entry.reason = Some(match (letter_reason, email_failed) {
             (Some(reason), true) => format!(
@@ -328,6 +342,9 @@ async fn explain_inbox_entry(
                 "l'email n'a pas pu être remis : le document a été renvoyé par voie postale".into()
             }
             (None, true) => "l'email n'a pas pu être remis".into(),
+            (None, false) if posted => {
+                "document non consulté : il a été renvoyé par voie postale".into()
+            }
             (None, false) => "document non consulté".into(),
         });
         let address_ok = patient

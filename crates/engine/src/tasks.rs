@@ -284,10 +284,11 @@ impl Engine {
         Ok(views)
     }
 
-    /// Who a run of the task would message now, with the message each would get and when, and
-    /// who it would skip and why — whether or not the task is active or due. Writes nothing.
+    /// Who the task's next run would message, with the message each would get and when, and
+    /// who it would skip and why — a run waiting to happen, else the next one by the schedule,
+    /// else (an inactive or finished task) a run now. The selection is made as of that run's
+    /// date and time, from today's facts. Writes nothing.
     pub async fn preview_task(&self, practice_id: &str, id: &str) -> Result<TaskPreview> {
-        let now = self.now();
         let mut tx = self.store().begin().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         let row = tx
@@ -295,6 +296,15 @@ impl Engine {
             .await?
             .ok_or_else(|| EngineError::not_found("task", id))?;
         let def = definition(&row)?;
+        let last = tx.last_task_run(practice_id, id).await?;
+        let current = self.now();
+        let now = active_def(&row)
+            .and_then(|active| {
+                pending_occurrence(&active, &row, last.as_ref(), &ctx, current)
+                    .map(|o| o.at.max(current))
+                    .or_else(|| upcoming(&active, &row, last.as_ref(), &ctx, current).map(|o| o.at))
+            })
+            .unwrap_or(current);
         let date = now.to_zoned(ctx.tz.clone()).date();
         let selection = select_for(&mut tx, &ctx, &def, date, now).await?;
         let mut recipients = Vec::new();

@@ -592,7 +592,9 @@ async fn the_preview_says_who_would_get_what_and_who_not_and_writes_nothing() {
         .map(|r| (r.patient.as_str(), r.appointments.as_slice()))
         .collect();
     assert_eq!(recipients, [("p1", &["a1".to_string()][..])]);
-    assert_eq!(preview.recipients[0].send_at, "2026-03-03T07:30:00+01:00");
+    // As of the next run (08:00 today), not of the moment the practice asks (07:30).
+    assert_eq!(preview.at, "2026-03-03T08:00:00+01:00");
+    assert_eq!(preview.recipients[0].send_at, "2026-03-03T08:00:00+01:00");
     assert!(
         preview.recipients[0]
             .message

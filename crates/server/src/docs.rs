@@ -631,12 +631,14 @@ fn tasks_paths(paths: &mut Map<String, Value>) {
             "post": {
                 "tags": ["Tasks"],
                 "operationId": "previewTask",
-                "summary": "Dry run: who would receive what now",
-                "description": "Runs the task's selection for today (practice time) as if it \
-                    ran now, active or not, and applies the send-time checks (contacts, \
-                    switches, quiet hours): the patients who would get a message, with the \
-                    message and when it would go, and the ones who would not, with the reason. \
-                    Sends and records nothing. The SMS quota is only checked when sending.",
+                "summary": "Dry run: who the next run would message",
+                "description": "Runs the task's selection as of its next run (`at`: a run \
+                    waiting to happen, else the next one by the schedule; an inactive or \
+                    finished task: now), from today's facts, and applies the send-time checks \
+                    (contacts, switches, quiet hours): the patients who would get a message, \
+                    with the message and when it would go, and the ones who would not, with \
+                    the reason. Sends and records nothing. The SMS quota is only checked when \
+                    sending.",
                 "responses": responses(&[(200, ok("The dry run.", "TaskPreview"))], &[401, 404, 429]),
             }
         }),

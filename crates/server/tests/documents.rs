@@ -780,6 +780,15 @@ async fn a_bounced_document_is_printed_as_a_letter_with_the_decrypted_document_a
         .unwrap();
     assert_eq!(letter["status"], "sent", "{details}");
     assert_eq!(letter["auto_resend"], true);
+    // The notification centre says what happened — not the reason of the unread rule's letter,
+    // which the failure's letter replaced.
+    let centre = app.get("/v1/inbox?box=notifications").await.json();
+    let entry = &centre["items"][0];
+    assert_eq!(
+        entry["reason"],
+        "l'email n'a pas pu être remis : le document a été renvoyé par voie postale",
+        "{centre}"
+    );
     // Three pages on two sheets: one « Lettre verte » stamp up to 20 g, by the default tariff.
     assert_eq!(letter["cost_cents"], 152, "{letter}");
     let email = details["deliveries"]

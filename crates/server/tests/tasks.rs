@@ -389,7 +389,9 @@ async fn the_preview_says_who_would_get_what_then_the_run_is_counted_by_outcome(
     assert_eq!(recipients.len(), 1, "{preview}");
     assert_eq!(recipients[0]["patient"], "p1");
     assert_eq!(recipients[0]["name"], "Jeanne Dupont");
-    assert_eq!(recipients[0]["send_at"], "2026-03-02T08:00:00+01:00");
+    // As of the task's next run (09:00), not of the request (08:00).
+    assert_eq!(preview["at"], "2026-03-02T09:00:00+01:00");
+    assert_eq!(recipients[0]["send_at"], "2026-03-02T09:00:00+01:00");
     assert!(
         recipients[0]["message"]["text"]
             .as_str()

@@ -437,3 +437,38 @@ async fn users_are_created_by_admins_with_a_long_enough_password() {
     app.sign_in("bob%40cabinet.test").await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_unknown_page_is_a_french_page_and_an_unknown_api_path_a_problem() {
+    let app = app_with_users().await;
+    let (token, _) = app.sign_in("admin%40cabinet.test").await;
+    let page = app.page(Some(&token), "/nulle-part").await;
+    assert_eq!(page.status, 404);
+    assert!(
+        page.header("content-type")
+            .is_some_and(|c| c.starts_with("text/html")),
+        "{:?}",
+        page.header("content-type")
+    );
+    assert!(page.text().contains("Page introuvable"), "{}", page.text());
+    let api = app.page(None, "/v1/nulle-part").await;
+    assert_eq!(api.status, 404);
+    assert_eq!(api.header("content-type"), Some("application/problem+json"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn settings_show_no_empty_box_for_a_preset_without_options_of_its_own() {
+    let app = app_with_users().await;
+    let (token, _) = app.sign_in("admin%40cabinet.test").await;
+    let settings = app.page(Some(&token), "/parametres").await;
+    assert_eq!(settings.status, 200);
+    let html = settings.text();
+    // Every <fieldset> has something in it besides its legend.
+    for fieldset in html.split("<fieldset>").skip(1) {
+        let body = fieldset.split("</fieldset>").next().unwrap();
+        let after_legend = body.split("</legend>").nth(1).unwrap_or("");
+        assert!(!after_legend.trim().is_empty(), "an empty box: {body}");
+    }
+    app.stop().await;
+}

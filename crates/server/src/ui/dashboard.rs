@@ -157,7 +157,7 @@ pub(crate) fn day_table(messages: &[Message], tz: &jiff::tz::TimeZone, empty: &s
                                 @if let Some(reason) = m.row.reason {
                                     (reason.french())
                                 } @else if let Some(error) = &m.row.last_error {
-                                    span.muted { (error) }
+                                    span.muted { (format::error(error)) }
                                 }
                             }
                         }

@@ -8,6 +8,33 @@ use rappel_domain::notification::{Channel, Kind};
 use rappel_store::Status;
 
 /// "lundi 23 novembre 2026" (the same words as the messages).
+/// A message's last error, as stored in English by the engine and the channels, said in French
+/// for the practice: the class of failure in French, the provider's own words after it.
+pub fn error(stored: &str) -> String {
+    if stored.starts_with("bounced") {
+        return "l'email est revenu en erreur : le serveur du destinataire l'a refusé (adresse inexistante ou boîte pleine)".into();
+    }
+    if stored == "the provider reported it undelivered" {
+        return "le prestataire signale que le message n'a pas été remis".into();
+    }
+    for (english, french) in [
+        ("permanent failure: ", "échec définitif : "),
+        (
+            "temporary failure: ",
+            "échec temporaire, nouvel essai prévu : ",
+        ),
+        (
+            "the address no longer exists: ",
+            "l'adresse n'existe plus : ",
+        ),
+    ] {
+        if let Some(detail) = stored.strip_prefix(english) {
+            return format!("{french}{detail}");
+        }
+    }
+    stored.to_string()
+}
+
 /// Euro cents as the French write them: « 1,52 € ».
 pub fn euros(cents: impl Into<i64>) -> String {
     let cents: i64 = cents.into();

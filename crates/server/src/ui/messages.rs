@@ -182,7 +182,7 @@ pub(crate) fn message_table(
                                 @if let Some(reason) = m.row.reason {
                                     (reason.french())
                                 } @else if let Some(error) = &m.row.last_error {
-                                    (error)
+                                    (format::error(error))
                                 }
                             }
                         }
@@ -243,7 +243,7 @@ pub(crate) async fn detail(
                 li { (row.attempts) " tentative(s) d'envoi" }
             }
             @if let Some(error) = &row.last_error {
-                li { "Dernière erreur du fournisseur : " (error) }
+                li { "Dernière erreur : " (format::error(error)) }
             }
             @if let Some(at) = row.decided_at {
                 li {

@@ -7,9 +7,13 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use maud::{Markup, html};
 use rappel_domain::contact::{EmailAddress, MobileNumber, PhoneNumber};
 use rappel_domain::facts::{AppointmentStatus, Patient};
+use rappel_domain::notification::{Channel, Recipient};
+use rappel_store::Status;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -63,7 +67,7 @@ pub(crate) async fn search(
                     @for p in &found {
                         tr {
                             td { a href={"/patients/" (encode_query(&p.id))} { (full_name(p)) } }
-                            td { (email_validity(p.email.as_deref())) }
+                            td { (email_validity(p.email.as_deref(), None, &ui.practice.tz)) }
                             td { (mobile_validity(p.mobile.as_deref())) }
                             td { (switch_word(p.email_notifications)) }
                             td { (switch_word(p.sms_notifications)) }
@@ -95,14 +99,20 @@ fn switch_word(value: Option<bool>) -> &'static str {
     }
 }
 
-fn email_validity(email: Option<&str>) -> Markup {
+/// The email with its state: « invalide » when it does not parse, and when the last email handed
+/// to the patient came back (`bounced`, its instant) « revenu en erreur » rather than « valide »,
+/// until an email reaches them again.
+fn email_validity(email: Option<&str>, bounced: Option<Timestamp>, tz: &TimeZone) -> Markup {
     html! {
         @match email {
             None => span.muted { "aucun" },
             Some(e) => {
                 (e) " "
-                @if EmailAddress::parse(e).is_ok() { span.badge.delivered { "valide" } }
-                @else { span.badge.failed { "invalide" } }
+                @if EmailAddress::parse(e).is_err() { span.badge.failed { "invalide" } }
+                @else if let Some(at) = bounced {
+                    span.badge.failed { "dernier email revenu en erreur le " (super::format::instant(at, tz)) }
+                }
+                @else { span.badge.delivered { "valide" } }
             }
         }
     }
@@ -157,6 +167,18 @@ async fn render(
         Err(e) => return engine_error_page(&e),
     };
     let tz = &ui.practice.tz;
+    // The last email handed off to the patient (not to a practitioner about them), if it failed.
+    let bounced = messages
+        .iter()
+        .rev()
+        .map(|m| &m.row)
+        .find(|r| {
+            r.channel == Channel::Email
+                && matches!(r.recipient, Recipient::Patient(_))
+                && matches!(r.status, Status::Sent | Status::Delivered | Status::Failed)
+        })
+        .filter(|r| r.status == Status::Failed)
+        .map(|r| r.decided_at.unwrap_or(r.updated_at));
     let value = |name: &str, stored: Option<String>| -> String {
         entered
             .and_then(|e| e.get(name).cloned())
@@ -189,7 +211,7 @@ async fn render(
     let content = html! {
         (flash(ok))
         dl.facts {
-            dt { "Email" } dd { (email_validity(patient.email.as_deref())) }
+            dt { "Email" } dd { (email_validity(patient.email.as_deref(), bounced, tz)) }
             dt { "Mobile" } dd { (mobile_validity(patient.mobile.as_deref())) }
             dt { "Emails" } dd { (switch_word(patient.email_notifications)) }
             dt { "SMS" } dd { (switch_word(patient.sms_notifications)) }

@@ -84,9 +84,12 @@ async fn render(
         }
         form.stack method="post" action="/parametres" {
             (ui.csrf_field())
-            fieldset {
-                legend { "Messages aux patients" }
-                @for (key, spec) in &behaviour { (field(key, spec)) }
+            // A preset without options of its own (Doctolib's rules are fixed) has no such box.
+            @if !behaviour.is_empty() {
+                fieldset {
+                    legend { "Messages aux patients" }
+                    @for (key, spec) in &behaviour { (field(key, spec)) }
+                }
             }
             @if !other.is_empty() {
                 fieldset {

@@ -307,7 +307,7 @@ async fn task_form(
             (ui.csrf_field())
             @if existing.is_none() {
                 label for="id" { "Identifiant (lettres, chiffres, tirets)" }
-                input #id type="text" name="id" value=(get("id")) required pattern="[A-Za-z0-9_-]+" aria-invalid=[invalid("id")] aria-describedby=[described("id")];
+                input #id type="text" name="id" value=(get("id")) required pattern="[A-Za-z0-9_\\-]+" aria-invalid=[invalid("id")] aria-describedby=[described("id")];
                 (error("id"))
             }
             label for="label" { "Nom affiché" }

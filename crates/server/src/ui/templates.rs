@@ -454,12 +454,17 @@ pub(crate) async fn save(
             Err(e) => return engine_error_page(&e),
         }
     }
+    // Refused: what is in force is still what was there before, customised or not.
+    let customised = engine
+        .get_template(ui.practice_id(), kind, channel, locale)
+        .await
+        .is_ok_and(|v| v.origin == "practice");
     let extras = Extras {
         preview: Some(preview),
         errors,
         ..Extras::default()
     };
-    edit_page(&ui, kind, channel, locale, &given, true, extras)
+    edit_page(&ui, kind, channel, locale, &given, customised, extras)
 }
 
 pub(crate) async fn reset(
