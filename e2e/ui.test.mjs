@@ -493,3 +493,29 @@ test('the other main pages render for the screenshots', async () => {
   await shot(page, '18-tableau-de-bord-tablette');
   await page.close();
 });
+
+test('a planned SMS to a landline says « Ne partira pas » at once, and « Prévu » once the number is fixed', async () => {
+  await api('rosa', 'PATCH', '/v1/settings', { sms_reminder_1d: true });
+  await api('rosa', 'PUT', '/v1/patients/p-fixe', { first_name: 'Hélène', last_name: 'Fixe', mobile: '01 23 45 67 89' });
+  await api('rosa', 'POST', '/v1/events', {
+    type: 'appointment.booked',
+    id: 'rdv-fixe',
+    patient: 'p-fixe',
+    practitioner: 'dr-petit',
+    start: parisInstant(4, 11),
+    duration_minutes: 30,
+    source: 'staff',
+  });
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, 'admin@lilas.test');
+  await page.goto(base + '/patients/p-fixe');
+  const sms = page.locator('tr', { hasText: 'SMS' }).filter({ hasText: 'Rappel' });
+  assert.match(await sms.textContent(), /Ne partira pas/);
+  assert.match(await sms.textContent(), /numéro fixe/);
+  await shot(page, '20-ne-partira-pas');
+  await api('rosa', 'PUT', '/v1/patients/p-fixe', { first_name: 'Hélène', last_name: 'Fixe', mobile: '06 12 12 12 12' });
+  await page.reload();
+  assert.match(await sms.textContent(), /Prévu/);
+  await context.close();
+});

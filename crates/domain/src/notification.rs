@@ -131,7 +131,9 @@ impl Reason {
             Reason::NoEmail => "aucune adresse email dans la fiche patient",
             Reason::InvalidEmail => "l'adresse email de la fiche est invalide",
             Reason::NoMobile => "aucun numéro de mobile dans la fiche",
-            Reason::InvalidMobile => "le numéro de la fiche n'est pas un mobile valide",
+            Reason::InvalidMobile => {
+                "le numéro de la fiche n'est pas un mobile (numéro fixe ou invalide)"
+            }
             Reason::NoPushSubscription => {
                 "le patient n'a pas activé les notifications de l'application"
             }

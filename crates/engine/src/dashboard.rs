@@ -5,9 +5,12 @@ use std::collections::HashMap;
 
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp, ToSpan};
+use rappel_domain::facts::Patient;
+use rappel_domain::gate;
+use rappel_domain::notification::{Reason, Recipient};
 use rappel_store::{NotificationFilter, NotificationRow, Status, Tx};
 
-use crate::practice::load_practice;
+use crate::practice::{PracticeCtx, load_practice};
 use crate::{Engine, EngineError, Result};
 
 /// One notification with the name of the patient it concerns.
@@ -16,6 +19,20 @@ pub struct Message {
     pub row: NotificationRow,
     /// "Jeanne Dupont"; `None` once the patient was erased.
     pub patient_name: Option<String>,
+    /// For a message still planned: what the send-time checks say of it today.
+    pub outlook: Option<Outlook>,
+}
+
+/// What will become of a planned message if nothing changes before it is due: the dispatcher's
+/// own checks ([`gate::check_patient`]) on today's facts, so that the practice sees at once
+/// that an SMS to a landline will not go instead of « Prévu » until it fails. Computed on
+/// every read, so a corrected contact shows at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outlook {
+    /// It would be refused with this reason.
+    WillNotGo(Reason),
+    /// Quiet hours moved it to their end (SPEC.md rule 6).
+    AfterQuietHours,
 }
 
 /// The month's SMS consumption against the quota.
@@ -116,9 +133,9 @@ impl Engine {
             )
             .await?;
         let mut names = HashMap::new();
-        let today_messages = with_names(&mut tx, practice_id, today_rows, &mut names).await?;
-        let tomorrow_messages = with_names(&mut tx, practice_id, tomorrow_rows, &mut names).await?;
-        let recent_failures = with_names(&mut tx, practice_id, failures, &mut names).await?;
+        let today_messages = with_names(&mut tx, &ctx, today_rows, &mut names).await?;
+        let tomorrow_messages = with_names(&mut tx, &ctx, tomorrow_rows, &mut names).await?;
+        let recent_failures = with_names(&mut tx, &ctx, failures, &mut names).await?;
         tx.commit().await?;
         Ok(Dashboard {
             today,
@@ -145,7 +162,7 @@ impl Engine {
     ) -> Result<(Vec<Message>, Option<(Timestamp, String)>)> {
         let limit = filter.limit.max(1);
         let mut tx = self.store().begin().await?;
-        load_practice(&mut tx, practice_id).await?;
+        let ctx = load_practice(&mut tx, practice_id).await?;
         let probe = NotificationFilter {
             limit: limit + 1,
             ..filter.clone()
@@ -157,7 +174,7 @@ impl Engine {
             .then(|| rows.last().map(|r| (r.due_at, r.key.clone())))
             .flatten();
         let mut names = HashMap::new();
-        let messages = with_names(&mut tx, practice_id, rows, &mut names).await?;
+        let messages = with_names(&mut tx, &ctx, rows, &mut names).await?;
         tx.commit().await?;
         Ok((messages, next))
     }
@@ -165,13 +182,13 @@ impl Engine {
     /// One notification by its key, with what was rendered at hand-off.
     pub async fn message(&self, practice_id: &str, key: &str) -> Result<Message> {
         let mut tx = self.store().begin().await?;
-        load_practice(&mut tx, practice_id).await?;
+        let ctx = load_practice(&mut tx, practice_id).await?;
         let row = tx
             .notification(practice_id, key)
             .await?
             .ok_or_else(|| EngineError::not_found("notification", key))?;
         let mut names = HashMap::new();
-        let mut found = with_names(&mut tx, practice_id, vec![row], &mut names).await?;
+        let mut found = with_names(&mut tx, &ctx, vec![row], &mut names).await?;
         tx.commit().await?;
         Ok(found.remove(0))
     }
@@ -183,7 +200,7 @@ impl Engine {
         id: &str,
     ) -> Result<(rappel_domain::facts::Appointment, Vec<Message>)> {
         let mut tx = self.store().begin().await?;
-        load_practice(&mut tx, practice_id).await?;
+        let ctx = load_practice(&mut tx, practice_id).await?;
         let appointment = tx
             .appointment(practice_id, id)
             .await?
@@ -191,7 +208,7 @@ impl Engine {
         let mut rows = tx.appointment_notifications(practice_id, id).await?;
         rows.sort_by_key(|r| (r.decided_at.unwrap_or(r.due_at), r.key.clone()));
         let mut names = HashMap::new();
-        let messages = with_names(&mut tx, practice_id, rows, &mut names).await?;
+        let messages = with_names(&mut tx, &ctx, rows, &mut names).await?;
         tx.commit().await?;
         Ok((appointment, messages))
     }
@@ -203,7 +220,7 @@ impl Engine {
         id: &str,
     ) -> Result<(Vec<rappel_domain::facts::Appointment>, Vec<Message>)> {
         let mut tx = self.store().begin().await?;
-        load_practice(&mut tx, practice_id).await?;
+        let ctx = load_practice(&mut tx, practice_id).await?;
         if tx.patient(practice_id, id).await?.is_none() {
             return Err(EngineError::not_found("patient", id));
         }
@@ -211,7 +228,7 @@ impl Engine {
         let mut rows = tx.patient_notifications(practice_id, id).await?;
         rows.sort_by_key(|r| (r.decided_at.unwrap_or(r.due_at), r.key.clone()));
         let mut names = HashMap::new();
-        let messages = with_names(&mut tx, practice_id, rows, &mut names).await?;
+        let messages = with_names(&mut tx, &ctx, rows, &mut names).await?;
         tx.commit().await?;
         Ok((appointments, messages))
     }
@@ -261,24 +278,45 @@ impl Engine {
 
 async fn with_names(
     tx: &mut Tx,
-    practice_id: &str,
+    ctx: &PracticeCtx,
     rows: Vec<NotificationRow>,
-    names: &mut HashMap<String, Option<String>>,
+    patients: &mut HashMap<String, Option<Patient>>,
 ) -> Result<Vec<Message>> {
+    let practice_id = ctx.row.id.as_str();
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        if !names.contains_key(&row.patient_id) {
-            let name = tx.patient(practice_id, &row.patient_id).await?.map(|p| {
-                format!("{} {}", p.first_name, p.last_name)
-                    .trim()
-                    .to_string()
-            });
-            names.insert(row.patient_id.clone(), name);
+        if !patients.contains_key(&row.patient_id) {
+            let patient = tx.patient(practice_id, &row.patient_id).await?;
+            patients.insert(row.patient_id.clone(), patient);
         }
-        let patient_name = names.get(&row.patient_id).cloned().flatten();
-        out.push(Message { row, patient_name });
+        let patient = patients.get(&row.patient_id).and_then(Option::as_ref);
+        let patient_name = patient.map(|p| {
+            format!("{} {}", p.first_name, p.last_name)
+                .trim()
+                .to_string()
+        });
+        let outlook = outlook(ctx, &row, patient);
+        out.push(Message {
+            row,
+            patient_name,
+            outlook,
+        });
     }
     Ok(out)
+}
+
+fn outlook(ctx: &PracticeCtx, row: &NotificationRow, patient: Option<&Patient>) -> Option<Outlook> {
+    if row.status != Status::Pending {
+        return None;
+    }
+    if let (Recipient::Patient(_), Some(patient)) = (&row.recipient, patient)
+        && let Err(reason) = gate::check_patient(&ctx.policy, &ctx.settings, patient, row.channel)
+    {
+        return Some(Outlook::WillNotGo(reason));
+    }
+    let (_, end) = ctx.settings.quiet_hours(row.channel)?;
+    let local = row.due_at.to_zoned(ctx.tz.clone()).time();
+    (local == end).then_some(Outlook::AfterQuietHours)
 }
 
 fn rates(stats: &[(String, String, i64)]) -> Vec<ChannelRate> {

@@ -36,7 +36,7 @@ use rappel_store::{Store, StoreError};
 use tokio::sync::Notify;
 
 pub use clock::{Clock, SimClock, SystemClock};
-pub use dashboard::{ChannelRate, Dashboard, Message, SmsMeter};
+pub use dashboard::{ChannelRate, Dashboard, Message, Outlook, SmsMeter};
 pub use documents::{
     DocumentDelivery, DocumentDetails, DocumentsConfig, LinkAnswer, LinkState, PostalQuote,
     PostalResend,

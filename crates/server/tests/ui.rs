@@ -472,3 +472,49 @@ async fn settings_show_no_empty_box_for_a_preset_without_options_of_its_own() {
     }
     app.stop().await;
 }
+
+/// A planned SMS to a landline is shown as « Ne partira pas » with its reason at once, not
+/// « Prévu » until the send fails; fixing the number on the file shows it planned again.
+#[tokio::test]
+async fn a_planned_message_the_send_checks_would_refuse_says_so_at_once() {
+    let app = app_with_users().await;
+    let (token, _) = app.sign_in("admin%40cabinet.test").await;
+    let put = |mobile: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .json(
+                    "PUT",
+                    "/v1/patients/p1",
+                    &serde_json::json!({"first_name": "Jeanne", "last_name": "Dupont", "mobile": mobile}),
+                )
+                .await;
+            assert!(r.status == 200 || r.status == 201, "{}", r.text());
+        }
+    };
+    put("01 23 45 67 89").await;
+    let r = app
+        .json(
+            "PUT",
+            "/v1/practitioners/dr1",
+            &serde_json::json!({"name": "Dr Martin"}),
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 201, "{}", r.text());
+    // Booked at 08:00 for 10:00 on D: the SMS reminder is planned 10 minutes later.
+    let r = app
+        .post_events(&serde_json::json!({
+            "type": "appointment.booked", "id": "a1", "patient": "p1", "practitioner": "dr1",
+            "start": "2026-03-02T10:00:00+01:00", "source": "staff"
+        }))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let page = app.page(Some(&token), "/patients/p1").await.text();
+    assert!(page.contains("Ne partira pas"), "{page}");
+    assert!(page.contains("numéro fixe"), "{page}");
+    put("06 12 34 56 78").await;
+    let page = app.page(Some(&token), "/patients/p1").await.text();
+    assert!(!page.contains("numéro fixe"), "{page}");
+    assert!(page.contains("Prévu"), "{page}");
+    app.stop().await;
+}

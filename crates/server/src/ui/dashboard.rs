@@ -152,14 +152,8 @@ pub(crate) fn day_table(messages: &[Message], tz: &jiff::tz::TimeZone, empty: &s
                                 }
                             }
                             td { (format::channel(m.row.channel)) }
-                            td { (format::status(m.row.status)) }
-                            td {
-                                @if let Some(reason) = m.row.reason {
-                                    (reason.french())
-                                } @else if let Some(error) = &m.row.last_error {
-                                    span.muted { (format::error(error)) }
-                                }
-                            }
+                            td { (format::message_status(m)) }
+                            td { (format::message_reason(m)) }
                         }
                     }
                 }

@@ -100,6 +100,33 @@ pub fn status(s: Status) -> Markup {
     html! { span class={"badge " (class)} { (label) } }
 }
 
+/// A message's status as the practice should read it today: « Ne partira pas » for a planned
+/// message the send-time checks would refuse, « Prévu » otherwise.
+pub fn message_status(m: &rappel_engine::Message) -> Markup {
+    match m.outlook {
+        Some(rappel_engine::Outlook::WillNotGo(_)) => {
+            html! { span class="badge failed" { "Ne partira pas" } }
+        }
+        _ => status(m.row.status),
+    }
+}
+
+/// Why: the reason a message was not sent, the reason a planned one will not go, the error of a
+/// failed one, or that quiet hours moved it.
+pub fn message_reason(m: &rappel_engine::Message) -> Markup {
+    html! {
+        @if let Some(reason) = m.row.reason {
+            (reason.french())
+        } @else if let Some(rappel_engine::Outlook::WillNotGo(reason)) = m.outlook {
+            (reason.french())
+        } @else if let Some(stored) = &m.row.last_error {
+            span.muted { (error(stored)) }
+        } @else if m.outlook == Some(rappel_engine::Outlook::AfterQuietHours) {
+            span.muted { "décalé à la fin des heures calmes du cabinet" }
+        }
+    }
+}
+
 pub fn recipient(r: &rappel_domain::notification::Recipient) -> String {
     match r {
         rappel_domain::notification::Recipient::Patient(_) => "Patient".into(),

@@ -177,14 +177,8 @@ pub(crate) fn message_table(
                             }
                             td { (format::channel(m.row.channel)) }
                             td { (format::recipient(&m.row.recipient)) }
-                            td { (format::status(m.row.status)) }
-                            td {
-                                @if let Some(reason) = m.row.reason {
-                                    (reason.french())
-                                } @else if let Some(error) = &m.row.last_error {
-                                    (format::error(error))
-                                }
-                            }
+                            td { (format::message_status(m)) }
+                            td { (format::message_reason(m)) }
                         }
                     }
                 }
