@@ -244,6 +244,65 @@ test('sign-in: a wrong password is refused, the right one opens the dashboard', 
   await page.close();
 });
 
+test('a hostile `suite` (tab, line break, backslash, //) still lands on this site after sign-in', async () => {
+  const origin = new URL(base).origin;
+  // Raw in the query string: the server decodes `%09` to a tab, the form sends it back, and a
+  // browser that followed `/<tab>/evil.example/` would strip the tab and go to evil.example.
+  for (const suite of ['/%09/evil.example/', '/%0d%0a/evil.example/', '/%5Cevil.example/', '//evil.example/']) {
+    // The page's Content-Security-Policy (`form-action 'self'`) makes Chromium abort a form's
+    // redirect to another origin; without it the server's own decision is what is tested.
+    const context = await browser.newContext({ bypassCSP: true });
+    const page = await context.newPage();
+    await page.goto(`${base}/connexion?suite=${suite}`);
+    await page.getByLabel('Adresse email').fill('admin@lilas.test');
+    await page.getByLabel('Mot de passe').fill(PASSWORD);
+    // The page either leaves the sign-in form for a page of this site, or the browser asks
+    // another origin for something (the open redirect): whichever comes first.
+    const navigated = page
+      .waitForEvent('framenavigated', (frame) => frame === page.mainFrame() && !frame.url().startsWith(base + '/connexion'))
+      .then(() => 'stayed on this site');
+    const leftSite = page
+      .waitForEvent('request', (request) => new URL(request.url()).origin !== origin)
+      .then((request) => `went to ${request.url()}`);
+    const aborted = page
+      .waitForEvent('requestfailed', (request) => request.method() === 'POST')
+      .then((request) => `the sign-in was aborted: ${request.failure()?.errorText}`);
+    for (const outcome of [navigated, leftSite, aborted]) outcome.catch(() => {});
+    await page.getByRole('button', { name: 'Se connecter' }).click();
+    assert.equal(await Promise.race([navigated, leftSite, aborted]), 'stayed on this site', suite);
+    await page.waitForLoadState('load');
+    assert.equal(new URL(page.url()).origin, origin, `${suite} → ${page.url()}`);
+    assert.equal(page.url(), base + '/', suite);
+    assert.equal(await page.locator('h1').textContent(), 'Tableau de bord');
+    await context.close();
+  }
+});
+
+test('a sign-in form posted from another site is refused and signs nobody in (login CSRF)', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  // The attacker's page, on an origin of its own, submits its form as soon as it loads.
+  await page.route('http://attaquant.test/**', (route) =>
+    route.fulfill({
+      contentType: 'text/html; charset=utf-8',
+      body: `<!doctype html><form id="f" method="post" action="${base}/connexion">
+        <input name="email" value="admin@lilas.test"><input name="password" value="${PASSWORD}">
+        </form><script>document.getElementById('f').submit()</script>`,
+    }),
+  );
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.url() === `${base}/connexion` && r.request().method() === 'POST'),
+    page.goto('http://attaquant.test/piege.html'),
+  ]);
+  assert.equal(response.status(), 403);
+  assert.equal(await response.request().headerValue('origin'), 'http://attaquant.test');
+  await page.waitForLoadState('load');
+  assert.match(await page.locator('h1').textContent(), /Connexion refusée/);
+  const cookies = await context.cookies(base);
+  assert.deepEqual(cookies.filter((c) => c.name === 'rappel_session'), []);
+  await context.close();
+});
+
 test('changing an option changes the plan: the D-1 reminder goes from "not sent" to planned', async () => {
   const page = await browser.newPage();
   await signIn(page, 'admin@lilas.test');

@@ -237,10 +237,10 @@ pub struct FileInfo {
 /// What a link's page should show before any answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkState {
-    /// Ask for the birth date.
+    /// Ask for the birth date. Only the practice is named: whoever holds the link (a forwarded
+    /// or overheard email) learns nothing about the document before the birth date is checked.
     Open {
         practice: String,
-        title: String,
     },
     /// Too many wrong answers; try again after `until` (practice-local, formatted).
     Locked {
@@ -499,7 +499,6 @@ impl Engine {
             Found::State(state) => state,
             Found::Link(found) => LinkState::Open {
                 practice: found.1.row.name,
-                title: found.2.title,
             },
         })
     }

@@ -139,6 +139,8 @@ struct Inner {
     wake: Notify,
     config: EngineConfig,
     stats: stats::DispatchStats,
+    /// Failed sign-ins of addresses that have no account, so that they lock like real ones.
+    unknown_logins: users::UnknownLogins,
 }
 
 impl Engine {
@@ -156,6 +158,7 @@ impl Engine {
                 wake: Notify::new(),
                 config,
                 stats: Default::default(),
+                unknown_logins: Default::default(),
             }),
         }
     }

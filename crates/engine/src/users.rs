@@ -142,7 +142,7 @@ impl Engine {
         Ok(deleted)
     }
 
-    /// Sets a new password, which also lifts a lock.
+    /// Sets a new password, which also lifts a lock and ends the user's open sessions.
     pub async fn set_password(&self, practice_id: &str, id: &str, password: &str) -> Result<()> {
         check_password(password)?;
         let hash = hash_password(password.to_string()).await?;
@@ -156,40 +156,48 @@ impl Engine {
 
     /// Checks the password and opens a session. After [`MAX_FAILED_SIGN_INS`] wrong passwords
     /// the account is locked for [`SIGN_IN_LOCK`], even for the right password.
+    ///
+    /// The attempt is counted before the password is checked (see
+    /// [`rappel_store::Tx::count_sign_in_attempt`]), so guesses sent in parallel cannot outrun
+    /// the lock. Every answer costs one Argon2 verification, and an address without an account
+    /// is counted and locked in memory exactly like a real one: neither the answer nor its
+    /// timing tells which addresses have an account.
     pub async fn sign_in(&self, email: &str, password: &str) -> Result<SignIn> {
         let login = email.trim().to_lowercase();
         let now = self.now();
         let mut tx = self.store().begin().await?;
-        let found = tx.user_by_login(&login).await?;
-        tx.commit().await?;
-        let Some(row) = found else {
-            // Spend the same time as for a real account, so timing does not tell which
-            // addresses have one.
-            let _ = verify_password(password.to_string(), dummy_hash().to_string()).await;
-            return Ok(SignIn::Refused);
+        let counted = tx
+            .count_sign_in_attempt(&login, now, MAX_FAILED_SIGN_INS, now + SIGN_IN_LOCK)
+            .await?;
+        let found = match counted {
+            Some(_) => None,
+            None => tx.user_by_login(&login).await?,
         };
-        if let Some(until) = row.locked_until.filter(|u| *u > now) {
-            return Ok(SignIn::Locked { until });
-        }
+        tx.commit().await?;
+        let Some(row) = counted else {
+            // No attempt was counted: the account is locked, or there is none. Both spend the
+            // time of a real check.
+            let _ = verify_password(password.to_string(), dummy_hash().to_string()).await;
+            let locked = match found {
+                Some(row) => row.locked_until.filter(|until| *until > now),
+                None => self.inner.unknown_logins.fail(&login, now),
+            };
+            return Ok(match locked {
+                Some(until) => SignIn::Locked { until },
+                None => SignIn::Refused,
+            });
+        };
         let ok = verify_password(password.to_string(), row.password_hash.clone()).await?;
-        let mut tx = self.store().begin().await?;
         if !ok {
-            let failed = row.failed_attempts + 1;
-            let lock = (failed >= MAX_FAILED_SIGN_INS).then(|| now + SIGN_IN_LOCK);
-            let stored = if lock.is_some() { 0 } else { failed };
-            tx.set_user_attempts(&row.practice_id, &row.id, stored, lock)
-                .await?;
-            tx.commit().await?;
+            let failed = row.failed_attempts;
             tracing::info!(practice = %row.practice_id, user = %row.id, failed, "sign-in refused");
-            return Ok(match lock {
+            return Ok(match row.locked_until {
                 Some(until) => SignIn::Locked { until },
                 None => SignIn::Refused,
             });
         }
-        if row.failed_attempts != 0 || row.locked_until.is_some() {
-            tx.set_user_attempts(&row.practice_id, &row.id, 0, None)
-                .await?;
-        }
+        let mut tx = self.store().begin().await?;
+        tx.reset_user_attempts(&row.practice_id, &row.id).await?;
         let token = random_hex(32);
         let session = SessionRow {
             token_hash: token_hash(&token),
@@ -241,6 +249,43 @@ impl Engine {
         tx.delete_session(&token_hash(token), now).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// The failed sign-ins of addresses that have no account, counted and locked like an account's
+/// (in memory: writing them to the database would let anyone fill it). Bounded: past
+/// [`UnknownLogins::CAPACITY`] addresses, the ones no longer locked are forgotten first.
+#[derive(Default)]
+pub(crate) struct UnknownLogins {
+    // A std Mutex: a few map operations, never held across an await.
+    failures: std::sync::Mutex<std::collections::HashMap<String, (i64, Option<Timestamp>)>>,
+}
+
+impl UnknownLogins {
+    const CAPACITY: usize = 10_000;
+
+    /// Records a failed attempt for `login` at `now`; returns the lock's end when the address
+    /// is locked, as [`Tx::count_sign_in_attempt`](rappel_store::Tx::count_sign_in_attempt)
+    /// would for an account.
+    fn fail(&self, login: &str, now: Timestamp) -> Option<Timestamp> {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if failures.len() >= Self::CAPACITY && !failures.contains_key(login) {
+            failures.retain(|_, (_, until)| until.is_some_and(|u| u > now));
+            if failures.len() >= Self::CAPACITY {
+                failures.clear();
+            }
+        }
+        let entry = failures.entry(login.to_string()).or_insert((0, None));
+        match entry.1 {
+            Some(until) if until > now => return Some(until),
+            Some(_) => *entry = (0, None),
+            None => {}
+        }
+        entry.0 += 1;
+        if entry.0 >= MAX_FAILED_SIGN_INS {
+            entry.1 = Some(now + SIGN_IN_LOCK);
+        }
+        entry.1
     }
 }
 

@@ -26,6 +26,13 @@ pub struct Config {
     pub lease: Duration,
     /// How many due notifications one claim takes (`RAPPEL_WORKER_BATCH`).
     pub batch: i64,
+    /// A connection that has not sent a whole request head in this time is closed
+    /// (`RAPPEL_HEADER_TIMEOUT_SECONDS`).
+    pub header_timeout: Duration,
+    /// A request body must arrive whole within this time (`RAPPEL_REQUEST_TIMEOUT_SECONDS`).
+    pub request_timeout: Duration,
+    /// Connections served at once (`RAPPEL_MAX_CONNECTIONS`); more wait in the backlog.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -178,6 +185,11 @@ impl Config {
         };
         let lease = Duration::from_secs(number("RAPPEL_LEASE_SECONDS", 60, 2..=3600)?);
         let batch = number("RAPPEL_WORKER_BATCH", 100, 1..=10_000)? as i64;
+        let header_timeout =
+            Duration::from_secs(number("RAPPEL_HEADER_TIMEOUT_SECONDS", 15, 1..=600)?);
+        let request_timeout =
+            Duration::from_secs(number("RAPPEL_REQUEST_TIMEOUT_SECONDS", 60, 1..=3600)?);
+        let max_connections = number("RAPPEL_MAX_CONNECTIONS", 512, 1..=100_000)? as usize;
         Ok(Config {
             database_url,
             listen,
@@ -189,6 +201,9 @@ impl Config {
             dkim,
             lease,
             batch,
+            header_timeout,
+            request_timeout,
+            max_connections,
         })
     }
 

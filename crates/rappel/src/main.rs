@@ -586,6 +586,10 @@ async fn run_service(
                 webhooks: sms.webhooks.clone(),
                 // Served over https (behind a proxy or not): the session cookie never goes in clear.
                 secure_cookies: config.public_url.starts_with("https://"),
+                public_url: Some(config.public_url.clone()),
+                header_read_timeout: config.header_timeout,
+                request_timeout: config.request_timeout,
+                max_connections: config.max_connections,
                 ..rappel_server::ServerConfig::default()
             };
             let server = tokio::spawn(rappel_server::serve_with(

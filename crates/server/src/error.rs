@@ -20,6 +20,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("this path does not accept that method")]
     MethodNotAllowed,
+    /// The request body did not arrive whole within the server's request timeout.
+    #[error("the request body did not arrive in time; the connection is closed")]
+    RequestTimeout,
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
@@ -51,6 +54,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -66,6 +70,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound(_) => "not-found",
             ApiError::MethodNotAllowed => "method-not-allowed",
+            ApiError::RequestTimeout => "request-timeout",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Invalid { .. } => "invalid-request",
@@ -80,6 +85,7 @@ impl ApiError {
             ApiError::Unauthorized => "Missing or invalid API key",
             ApiError::NotFound(_) => "Not found",
             ApiError::MethodNotAllowed => "Method not allowed",
+            ApiError::RequestTimeout => "Request timeout",
             ApiError::PayloadTooLarge { .. } => "Request body too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::Invalid { .. } => "Invalid request",
@@ -143,6 +149,12 @@ pub(crate) const PROBLEM_TYPES: &[(&str, u16, &str, &str)] = &[
         405,
         "Method not allowed",
         "The path exists but not with this method.",
+    ),
+    (
+        "request-timeout",
+        408,
+        "Request timeout",
+        "The body did not arrive whole within the server's request timeout (60 s by default); the connection is closed.",
     ),
     (
         "payload-too-large",

@@ -31,6 +31,7 @@
 mod docs;
 mod error;
 mod extract;
+mod listen;
 mod metrics;
 mod rate_limit;
 mod routes;
@@ -39,6 +40,7 @@ mod validate;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
@@ -69,6 +71,50 @@ pub struct ServerConfig {
     pub document_limit: usize,
     /// Marks the web interface's session cookie `Secure` (set it when served over https).
     pub secure_cookies: bool,
+    /// The public URL the interface is reached at (`RAPPEL_PUBLIC_URL`): the origin a sign-in
+    /// form must come from and may send the browser back to, besides the request's own `Host`.
+    pub public_url: Option<String>,
+    /// A connection that has not sent a whole request head within this time is closed (an idle
+    /// keep-alive connection too): slow-loris clients cannot hold connections.
+    pub header_read_timeout: Duration,
+    /// A request body must arrive whole within this time of the request's start (408 after).
+    pub request_timeout: Duration,
+    /// Connections served at once; the next ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// What bounds the cost of sign-in attempts.
+    pub sign_in: SignInLimits,
+}
+
+/// Each sign-in attempt costs an Argon2id verification (19 MiB, tens of milliseconds): these
+/// limits keep a flood of attempts from taking the memory and the CPU of everyone else.
+#[derive(Clone, Debug)]
+pub struct SignInLimits {
+    /// Attempts one client address may make in a row before the rate applies (IPv6 addresses
+    /// count by their /64 network). Behind a reverse proxy every client has the proxy's address.
+    pub per_address_burst: u32,
+    /// Attempts per minute one client address may sustain.
+    pub per_address_per_minute: f64,
+    /// Attempts the whole server takes in a row before the global rate applies.
+    pub global_burst: u32,
+    /// Attempts per second the whole server sustains.
+    pub global_per_second: f64,
+    /// Password verifications computed at once.
+    pub concurrent_hashes: usize,
+    /// How long an attempt waits for a verification slot before the answer is 503.
+    pub hash_wait: Duration,
+}
+
+impl Default for SignInLimits {
+    fn default() -> SignInLimits {
+        SignInLimits {
+            per_address_burst: 20,
+            per_address_per_minute: 20.0,
+            global_burst: 50,
+            global_per_second: 10.0,
+            concurrent_hashes: 2,
+            hash_wait: Duration::from_secs(2),
+        }
+    }
 }
 
 /// The secrets that prove a delivery report comes from its provider. A provider without its
@@ -104,6 +150,11 @@ impl Default for ServerConfig {
             webhooks: WebhookSecrets::default(),
             document_limit: 10 * 1024 * 1024,
             secure_cookies: false,
+            public_url: None,
+            header_read_timeout: Duration::from_secs(15),
+            request_timeout: Duration::from_secs(60),
+            max_connections: 512,
+            sign_in: SignInLimits::default(),
         }
     }
 }
@@ -115,6 +166,11 @@ pub(crate) struct AppState {
     pub config: Arc<ServerConfig>,
     pub metrics: Arc<Metrics>,
     pub limiter: Arc<RateLimiter>,
+    /// Sign-in attempts per client address, and for the whole server.
+    pub sign_in_per_address: Arc<RateLimiter>,
+    pub sign_in_global: Arc<RateLimiter>,
+    /// Slots for the password verifications of sign-ins.
+    pub hashes: Arc<tokio::sync::Semaphore>,
 }
 
 /// The API with the default [`ServerConfig`].
@@ -126,10 +182,22 @@ pub fn router_with(engine: Engine, config: ServerConfig) -> Router {
     let state = AppState {
         engine,
         limiter: Arc::new(RateLimiter::new(config.rate_per_second, config.burst)),
+        sign_in_per_address: Arc::new(RateLimiter::new(
+            config.sign_in.per_address_per_minute / 60.0,
+            config.sign_in.per_address_burst,
+        )),
+        sign_in_global: Arc::new(RateLimiter::new(
+            config.sign_in.global_per_second,
+            config.sign_in.global_burst,
+        )),
+        hashes: Arc::new(tokio::sync::Semaphore::new(
+            config.sign_in.concurrent_hashes.max(1),
+        )),
         config: Arc::new(config),
         metrics: Arc::new(Metrics::default()),
     };
     let body_limit = state.config.body_limit;
+    let request_timeout = state.config.request_timeout;
     use routes::{documents, events, facts, inbox, people, settings, tasks};
     let api = Router::new()
         .route(
@@ -219,6 +287,10 @@ pub fn router_with(engine: Engine, config: ServerConfig) -> Router {
             metrics::track,
         ))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(
+            request_timeout,
+            listen::body_deadline,
+        ))
         .with_state(state)
 }
 
@@ -241,9 +313,8 @@ pub async fn serve_with(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "HTTP API listening");
     }
-    axum::serve(listener, router_with(engine, config))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = router_with(engine, config.clone());
+    listen::serve(app, &config, listener, shutdown).await
 }
 
 async fn health() -> Json<serde_json::Value> {

@@ -277,7 +277,12 @@ async fn an_uploaded_document_is_stored_encrypted_mailed_as_a_link_and_consulted
     assert_eq!(page.status, 200);
     assert!(page.text().contains("type=\"date\""));
     assert!(page.text().contains("JJ/MM/AAAA"));
-    assert!(page.text().contains("Compte rendu de consultation"));
+    // Nothing about the document before the birth date is checked: only who sent it.
+    assert!(
+        page.text()
+            .contains("Cabinet Lumière vous a transmis un document.")
+    );
+    assert!(!page.text().contains("Compte rendu"), "{}", page.text());
     assert!(!page.text().contains("<script"));
     assert_eq!(page.header("x-frame-options"), Some("DENY"));
     assert!(
@@ -295,6 +300,7 @@ async fn an_uploaded_document_is_stored_encrypted_mailed_as_a_link_and_consulted
         wrong.text()
     );
     assert!(wrong.text().contains("4 essais"));
+    assert!(!wrong.text().contains("Compte rendu"), "{}", wrong.text());
 
     // Right: the PDF itself, and the consultation is recorded.
     let right = app.answer(&link, "02/03/1980").await;

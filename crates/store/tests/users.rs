@@ -13,6 +13,8 @@ conformance!(
     logins_are_unique_across_practices_and_users_are_scoped,
     sessions_expire_and_end_with_their_user,
     sign_in_attempts_and_passwords_are_recorded,
+    sign_in_attempts_are_counted_before_the_check_and_the_limit_sets_the_lock,
+    a_new_password_ends_the_users_sessions,
 );
 
 fn at(text: &str) -> Timestamp {
@@ -169,5 +171,94 @@ async fn sign_in_attempts_and_passwords_are_recorded(store: Store) {
     assert_eq!(reset.password_hash, "$argon2id$new");
     assert_eq!((reset.failed_attempts, reset.locked_until), (0, None));
     assert!(!tx.set_user_password("a", "nobody", "x").await.unwrap());
+    tx.commit().await.unwrap();
+}
+
+async fn sign_in_attempts_are_counted_before_the_check_and_the_limit_sets_the_lock(store: Store) {
+    with_practices(&store, &["a"]).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_user(&user("a", "u1", "alice@a.test"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let now = at("2026-03-01T12:00:00Z");
+    let lock = at("2026-03-01T12:15:00Z");
+    let mut tx = store.begin().await.unwrap();
+    for expected in 1..=2 {
+        let row = tx
+            .count_sign_in_attempt("alice@a.test", now, 3, lock)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((row.failed_attempts, row.locked_until), (expected, None));
+    }
+    // The third attempt reaches the limit: the lock is set before its password is checked.
+    let third = tx
+        .count_sign_in_attempt("alice@a.test", now, 3, lock)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((third.failed_attempts, third.locked_until), (3, Some(lock)));
+    // While locked nothing is counted, and an unknown login finds nothing.
+    assert!(
+        tx.count_sign_in_attempt("alice@a.test", now, 3, lock)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        tx.count_sign_in_attempt("nobody@a.test", now, 3, lock)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let row = tx.user("a", "u1").await.unwrap().unwrap();
+    assert_eq!((row.failed_attempts, row.locked_until), (3, Some(lock)));
+    // Once the lock has run out, counting starts again from one.
+    let later = at("2026-03-01T12:20:00Z");
+    let row = tx
+        .count_sign_in_attempt("alice@a.test", later, 3, at("2026-03-01T12:35:00Z"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((row.failed_attempts, row.locked_until), (1, None));
+    tx.reset_user_attempts("a", "u1").await.unwrap();
+    let row = tx.user("a", "u1").await.unwrap().unwrap();
+    assert_eq!((row.failed_attempts, row.locked_until), (0, None));
+    tx.commit().await.unwrap();
+}
+
+async fn a_new_password_ends_the_users_sessions(store: Store) {
+    with_practices(&store, &["a"]).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_user(&user("a", "u1", "alice@a.test"))
+        .await
+        .unwrap();
+    tx.insert_user(&user("a", "u2", "bob@a.test"))
+        .await
+        .unwrap();
+    for (hash, user_id) in [("h1", "u1"), ("h2", "u2")] {
+        tx.insert_session(&SessionRow {
+            token_hash: hash.into(),
+            practice_id: "a".into(),
+            user_id: user_id.into(),
+            csrf: format!("csrf-{hash}"),
+            created_at: at("2026-03-01T08:00:00Z"),
+            expires_at: at("2026-03-01T20:00:00Z"),
+        })
+        .await
+        .unwrap();
+    }
+    let noon = at("2026-03-01T12:00:00Z");
+    assert!(
+        tx.set_user_password("a", "u1", "$argon2id$new")
+            .await
+            .unwrap()
+    );
+    assert!(tx.session("h1", noon).await.unwrap().is_none());
+    assert!(
+        tx.session("h2", noon).await.unwrap().is_some(),
+        "another user's session stays open"
+    );
     tx.commit().await.unwrap();
 }

@@ -3,7 +3,8 @@
 //!
 //! The page is French, works on a phone, and carries no JavaScript and nothing from elsewhere
 //! (a strict Content-Security-Policy says so). It reveals nothing about an unknown or expired
-//! link: not the practice, not the title. It has no session, so there is nothing for a forged
+//! link: not the practice, not the title; and of an open link, only the practice's name until
+//! the birth date is checked. It has no session, so there is nothing for a forged
 //! request to ride on; the birth-date attempts are counted by the engine in the link itself.
 
 use axum::body::Bytes;
@@ -24,9 +25,7 @@ pub(crate) async fn page(
     Path(token): Path<String>,
 ) -> Result<Response, ApiError> {
     Ok(match state.engine.document_link_state(&token).await? {
-        LinkState::Open { practice, title } => {
-            html(StatusCode::OK, &form_page(&practice, &title, None))
-        }
+        LinkState::Open { practice } => html(StatusCode::OK, &form_page(&practice, None)),
         LinkState::Locked { until } => html(StatusCode::TOO_MANY_REQUESTS, &locked_page(&until)),
         LinkState::Expired => html(StatusCode::GONE, &gone_page()),
         LinkState::Unknown => html(StatusCode::NOT_FOUND, &gone_page()),
@@ -41,11 +40,10 @@ pub(crate) async fn submit(
     let Some(birth_date) = birth_date(&body) else {
         // An unreadable date is not an attempt: it costs the patient nothing.
         return Ok(match state.engine.document_link_state(&token).await? {
-            LinkState::Open { practice, title } => html(
+            LinkState::Open { practice } => html(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &form_page(
                     &practice,
-                    &title,
                     Some(
                         "Nous n’avons pas pu lire cette date. Saisissez-la sous la forme JJ/MM/AAAA, par exemple 04/07/1985.",
                     ),
@@ -83,9 +81,9 @@ pub(crate) async fn submit(
                     )
                 };
                 match state.engine.document_link_state(&token).await? {
-                    LinkState::Open { practice, title } => html(
+                    LinkState::Open { practice } => html(
                         StatusCode::UNPROCESSABLE_ENTITY,
-                        &form_page(&practice, &title, Some(&message)),
+                        &form_page(&practice, Some(&message)),
                     ),
                     _ => html(StatusCode::NOT_FOUND, &gone_page()),
                 }
@@ -210,7 +208,9 @@ fn layout(title: &str, content: &str) -> String {
     )
 }
 
-fn form_page(practice: &str, title: &str, error: Option<&str>) -> String {
+/// The birth-date form. It names the practice (so the patient knows who sent the link) and
+/// nothing about the document: no title, practitioner or date before the check.
+fn form_page(practice: &str, error: Option<&str>) -> String {
     let error = error
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
         .unwrap_or_default();
@@ -218,7 +218,7 @@ fn form_page(practice: &str, title: &str, error: Option<&str>) -> String {
         "Votre document",
         &format!(
             "<h1>Votre document</h1>\
-<p>{practice} vous a transmis le document « {title} ».</p>\
+<p>{practice} vous a transmis un document.</p>\
 <p>Pour le consulter, confirmez votre date de naissance.</p>{error}\
 <form method=\"post\">\
 <label for=\"birth_date\">Date de naissance</label>\
@@ -229,7 +229,6 @@ placeholder=\"JJ/MM/AAAA\" pattern=\"[0-9]{{2}}/[0-9]{{2}}/[0-9]{{4}}\" autocomp
 <button type=\"submit\">Consulter le document</button></form>\
 <p class=\"hint\">Après 5 essais incorrects, le lien est bloqué pendant une heure.</p>",
             practice = escape(practice),
-            title = escape(title),
         ),
     )
 }
@@ -278,6 +277,6 @@ mod tests {
 
     #[test]
     fn the_page_escapes_what_the_practice_wrote() {
-        assert!(form_page("Cabinet <b>", "Résultats & co", None).contains("Cabinet &lt;b&gt;"));
+        assert!(form_page("Cabinet <b>", None).contains("Cabinet &lt;b&gt;"));
     }
 }

@@ -7,7 +7,13 @@
 //!   only its hash.
 //! - Every request that changes something must carry the session's CSRF token: the `_csrf`
 //!   field of a form, or the `X-CSRF-Token` header htmx adds (see [`csrf_guard`]). Multipart
-//!   forms carry it as a field too, checked by their handler. A cross-origin `Origin` is refused.
+//!   forms carry it as a field too, checked by their handler. A cross-origin `Origin` is refused,
+//!   on the sign-in form too (with the `Referer` when there is no `Origin`), so another site
+//!   cannot sign a browser into an account of its choosing.
+//! - Sign-in attempts are counted before the password is checked, answered alike for unknown
+//!   and real addresses, limited per client address and in all, and their Argon2 checks run a
+//!   few at a time (`auth::submit`).
+//! - A password reset or a deleted user ends that user's sessions.
 //! - Roles: a `secretariat` user reads everything and handles the boxes; only an `admin`
 //!   changes settings, templates, tasks and users ([`Ui::admin`]).
 //! - A Content-Security-Policy allows only this origin's scripts and styles, so even a value
@@ -199,8 +205,8 @@ async fn csrf_guard(State(state): State<AppState>, request: Request, next: Next)
     if matches!(*request.method(), Method::GET | Method::HEAD) {
         return next.run(request).await;
     }
-    // The sign-in form has no session yet; its defence is the password itself, and the
-    // session cookie it sets is bound to nothing an attacker chose.
+    // The sign-in form has no session yet, hence no token: its handler checks instead that the
+    // form comes from this site (`auth::submit`), which stops login CSRF.
     if request.uri().path() == "/connexion" {
         return next.run(request).await;
     }

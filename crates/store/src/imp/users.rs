@@ -120,6 +120,57 @@ impl Tx {
         rows.iter().map(user_from_row).collect()
     }
 
+    /// Counts a sign-in attempt against the account of `login` *before* its password is checked,
+    /// in one statement, and returns the account as it now is; `None` when there is no such
+    /// account or it is locked at `now` (nothing is written then).
+    ///
+    /// Counting first is what makes the lock hold against parallel guesses: each attempt takes
+    /// its own number from the row, so the `max`-th one sets the lock (until `lock_until`) before
+    /// any hash is compared, and later ones find the account locked. A lock that has run out
+    /// starts a fresh count. A success resets the count ([`Tx::reset_user_attempts`]).
+    pub async fn count_sign_in_attempt(
+        &mut self,
+        login: &str,
+        now: Timestamp,
+        max: i64,
+        lock_until: Timestamp,
+    ) -> Result<Option<UserRow>> {
+        // Both backends evaluate every SET expression on the row as it was, so the count is
+        // written out twice rather than read back from the first assignment.
+        let sql = format!(
+            "UPDATE users SET \
+               failed_attempts = CASE WHEN locked_until IS NULL THEN failed_attempts + 1 ELSE 1 END, \
+               locked_until = CASE \
+                 WHEN (CASE WHEN locked_until IS NULL THEN failed_attempts + 1 ELSE 1 END) >= $3 \
+                 THEN $4 ELSE NULL END \
+             WHERE login = $1 AND (locked_until IS NULL OR locked_until <= $2) \
+             RETURNING {USER_COLUMNS}"
+        );
+        sqlx::query(&sql)
+            .bind(login)
+            .bind(ms(now))
+            .bind(max)
+            .bind(ms(lock_until))
+            .fetch_optional(&mut *self.inner)
+            .await?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
+    /// A sign-in succeeded: the failure count and any lock are forgotten.
+    pub async fn reset_user_attempts(&mut self, practice_id: &str, id: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE users SET failed_attempts = 0, locked_until = NULL \
+             WHERE practice_id = $1 AND id = $2",
+        )
+        .bind(practice_id)
+        .bind(id)
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
+    }
+
     /// Records a sign-in attempt's outcome: the failure count and the lock.
     pub async fn set_user_attempts(
         &mut self,
@@ -141,12 +192,19 @@ impl Tx {
         Ok(())
     }
 
+    /// Sets a new password, lifts any lock, and ends every session of the user: whoever signed
+    /// in with the old password (perhaps the reason for the reset) is signed out.
     pub async fn set_user_password(
         &mut self,
         practice_id: &str,
         id: &str,
         password_hash: &str,
     ) -> Result<bool> {
+        sqlx::query("DELETE FROM user_sessions WHERE practice_id = $1 AND user_id = $2")
+            .bind(practice_id)
+            .bind(id)
+            .execute(&mut *self.inner)
+            .await?;
         let done = sqlx::query(
             "UPDATE users SET password_hash = $3, failed_attempts = 0, locked_until = NULL \
              WHERE practice_id = $1 AND id = $2",
