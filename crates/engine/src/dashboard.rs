@@ -21,6 +21,8 @@ pub struct Message {
     pub patient_name: Option<String>,
     /// For a message still planned: what the send-time checks say of it today.
     pub outlook: Option<Outlook>,
+    /// The practitioner's name for a practitioner alert (the patient's is `patient_name`).
+    pub practitioner_name: Option<String>,
 }
 
 /// What will become of a planned message if nothing changes before it is due: the dispatcher's
@@ -252,9 +254,10 @@ impl Engine {
         query: &str,
         limit: i64,
     ) -> Result<Vec<rappel_domain::facts::Patient>> {
+        let query = phone_fragment(query).unwrap_or_else(|| query.to_string());
         let mut tx = self.store().begin().await?;
         load_practice(&mut tx, practice_id).await?;
-        let found = tx.search_patients(practice_id, query, limit).await?;
+        let found = tx.search_patients(practice_id, &query, limit).await?;
         tx.commit().await?;
         Ok(found)
     }
@@ -276,6 +279,27 @@ impl Engine {
     }
 }
 
+/// A search that is a phone number, or part of one, as typed at the desk (« 06 12 34 56 78 »,
+/// « 06.12 », « +33 6 12 »): the digits without separators and without the national trunk `0`,
+/// which is how they appear inside the stored E.164 form (`+33612345678`). `None` for a name.
+fn phone_fragment(query: &str) -> Option<String> {
+    let query = query.trim();
+    let phone_like = query
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '.' | '-' | '+' | '(' | ')'));
+    let digits: String = query
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == '+')
+        .collect();
+    if !phone_like || digits.chars().filter(char::is_ascii_digit).count() < 2 {
+        return None;
+    }
+    Some(match digits.strip_prefix('0') {
+        Some(rest) if !rest.starts_with('0') => rest.to_string(),
+        _ => digits,
+    })
+}
+
 async fn with_names(
     tx: &mut Tx,
     ctx: &PracticeCtx,
@@ -283,6 +307,7 @@ async fn with_names(
     patients: &mut HashMap<String, Option<Patient>>,
 ) -> Result<Vec<Message>> {
     let practice_id = ctx.row.id.as_str();
+    let mut practitioners: HashMap<String, Option<String>> = HashMap::new();
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         if !patients.contains_key(&row.patient_id) {
@@ -295,11 +320,22 @@ async fn with_names(
                 .trim()
                 .to_string()
         });
+        let practitioner_name = match &row.recipient {
+            Recipient::Practitioner(id) => {
+                if !practitioners.contains_key(id) {
+                    let name = tx.practitioner(practice_id, id).await?.map(|p| p.name);
+                    practitioners.insert(id.clone(), name);
+                }
+                practitioners.get(id).cloned().flatten()
+            }
+            Recipient::Patient(_) => None,
+        };
         let outlook = outlook(ctx, &row, patient);
         out.push(Message {
             row,
             patient_name,
             outlook,
+            practitioner_name,
         });
     }
     Ok(out)
@@ -348,4 +384,22 @@ fn rates(stats: &[(String, String, i64)]) -> Vec<ChannelRate> {
         }
     }
     by_channel
+}
+
+#[cfg(test)]
+mod tests {
+    use super::phone_fragment;
+
+    #[test]
+    fn a_phone_number_typed_at_the_desk_is_searched_as_stored() {
+        assert_eq!(
+            phone_fragment("06 12 34 56 78").as_deref(),
+            Some("612345678")
+        );
+        assert_eq!(phone_fragment("06.12").as_deref(), Some("612"));
+        assert_eq!(phone_fragment("+33 6 12").as_deref(), Some("+33612"));
+        assert_eq!(phone_fragment("12 34").as_deref(), Some("1234"));
+        assert_eq!(phone_fragment("Dupont"), None);
+        assert_eq!(phone_fragment("7"), None);
+    }
 }

@@ -881,3 +881,52 @@ async fn a_password_reset_or_a_deleted_user_ends_their_open_sessions() {
     assert_eq!(app.page(Some(token), "/").await.status, 303);
     app.stop().await;
 }
+
+/// The practice's language, not the code's: names instead of ids, and what a rule does instead
+/// of its id.
+#[tokio::test]
+async fn pages_name_people_and_say_what_each_rule_does() {
+    let app = app_with_users().await;
+    let (token, _) = app.sign_in("admin%40cabinet.test").await;
+    let r = app
+        .json(
+            "PUT",
+            "/v1/practitioners/dr1",
+            &serde_json::json!({"name": "Dr Martin", "email": "martin@cabinet.test"}),
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 201, "{}", r.text());
+    let r = app
+        .json(
+            "PUT",
+            "/v1/patients/p1",
+            &serde_json::json!({"first_name": "Jeanne", "last_name": "Dupont", "email": "jeanne@example.org"}),
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 201, "{}", r.text());
+    let r = app
+        .post_events(&serde_json::json!({
+            "type": "appointment.booked", "id": "a1", "patient": "p1", "practitioner": "dr1",
+            "start": "2026-03-05T10:00:00+01:00", "source": "online"
+        }))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let appointment = app.page(Some(&token), "/rendez-vous/a1").await.text();
+    assert!(appointment.contains("Jeanne Dupont"), "{appointment}");
+    assert!(appointment.contains("Dr Martin"), "{appointment}");
+    let dashboard = app.page(Some(&token), "/").await.text();
+    assert!(dashboard.contains("Praticien : Dr Martin"), "{dashboard}");
+    let reminder = app
+        .page(
+            Some(&token),
+            "/envoyes/a%3Aa1%2Freminder_email_d1%2Femail%2Fpatient%3Ap1%2F2026-03-05",
+        )
+        .await
+        .text();
+    assert!(
+        reminder.contains("Rappel de rendez-vous par email, la veille entre 14:00 et 16:00"),
+        "{reminder}"
+    );
+    assert!(!reminder.contains("reminder_email_d1"), "{reminder}");
+    app.stop().await;
+}

@@ -24,6 +24,7 @@ pub(crate) async fn page(
         Err(e) => return engine_error_page(&e),
     };
     let tz = &ui.practice.tz;
+    let policy = &ui.practice.policy;
     let tomorrow = board.today.tomorrow().unwrap_or(board.today);
     let content = html! {
         (flash(flash_code.ok.as_deref()))
@@ -50,16 +51,16 @@ pub(crate) async fn page(
         }
         section {
             h2 { "Aujourd'hui — " (format::date(board.today)) }
-            (day_table(&board.today_messages, tz, "Aucun message prévu aujourd'hui."))
+            (day_table(&board.today_messages, tz, policy, "Aucun message prévu aujourd'hui."))
         }
         section {
             h2 { "Demain — " (format::date(tomorrow)) }
-            (day_table(&board.tomorrow_messages, tz, "Aucun message prévu demain."))
+            (day_table(&board.tomorrow_messages, tz, policy, "Aucun message prévu demain."))
         }
         @if !board.recent_failures.is_empty() {
             section {
                 h2 { "Échecs à regarder" }
-                (day_table(&board.recent_failures, tz, ""))
+                (day_table(&board.recent_failures, tz, policy, ""))
             }
         }
         section {
@@ -121,7 +122,12 @@ fn sms_meter(sms: &SmsMeter) -> Markup {
 }
 
 /// A day's messages: time, patient, what, how, status and, when not sent, why.
-pub(crate) fn day_table(messages: &[Message], tz: &jiff::tz::TimeZone, empty: &str) -> Markup {
+pub(crate) fn day_table(
+    messages: &[Message],
+    tz: &jiff::tz::TimeZone,
+    policy: &rappel_domain::policy::Policy,
+    empty: &str,
+) -> Markup {
     html! {
         @if messages.is_empty() {
             p.muted { (empty) }
@@ -129,7 +135,7 @@ pub(crate) fn day_table(messages: &[Message], tz: &jiff::tz::TimeZone, empty: &s
             table {
                 thead { tr {
                     th scope="col" { "Heure prévue" }
-                    th scope="col" { "Patient" }
+                    th scope="col" { "Destinataire" }
                     th scope="col" { "Message" }
                     th scope="col" { "Canal" }
                     th scope="col" { "Statut" }
@@ -140,6 +146,12 @@ pub(crate) fn day_table(messages: &[Message], tz: &jiff::tz::TimeZone, empty: &s
                         tr {
                             td { a href={"/envoyes/" (super::encode_query(&m.row.key))} { (format::time(m.row.due_at, tz)) } }
                             td {
+                                // A practitioner alert goes to the practitioner: say so first,
+                                // then whose appointment it is about.
+                                @if m.practitioner_name.is_some() || matches!(m.row.recipient, rappel_domain::notification::Recipient::Practitioner(_)) {
+                                    (format::message_recipient(m)) br;
+                                    span.muted { "RDV de " }
+                                }
                                 @match &m.patient_name {
                                     Some(name) => a href={"/patients/" (super::encode_query(&m.row.patient_id))} { (name) },
                                     None => span.muted { "patient effacé" },
@@ -153,7 +165,7 @@ pub(crate) fn day_table(messages: &[Message], tz: &jiff::tz::TimeZone, empty: &s
                             }
                             td { (format::channel(m.row.channel)) }
                             td { (format::message_status(m)) }
-                            td { (format::message_reason(m)) }
+                            td { (format::message_reason(policy, m)) }
                         }
                     }
                 }

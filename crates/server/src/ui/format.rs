@@ -4,7 +4,9 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use maud::{Markup, html};
-use rappel_domain::notification::{Channel, Kind};
+use rappel_domain::facts::Source;
+use rappel_domain::notification::{Channel, Kind, Reason};
+use rappel_domain::policy::Policy;
 use rappel_store::Status;
 
 /// "lundi 23 novembre 2026" (the same words as the messages).
@@ -100,6 +102,140 @@ pub fn status(s: Status) -> Markup {
     html! { span class={"badge " (class)} { (label) } }
 }
 
+/// What a rule does, in the practice's words: « Rappel de rendez-vous par SMS, la veille à partir
+/// de 13:00 — rendez-vous pris 7 jours avant ou moins » instead of `reminder_sms_d1`.
+pub fn rule_label(policy: &Policy, rule: &str) -> String {
+    if rule.starts_with("task:") {
+        return "traitement programmé (programmateur)".into();
+    }
+    if rule == "manual_postal" {
+        return "renvoi par courrier demandé par le cabinet".into();
+    }
+    let Some(rule) = policy.rules.iter().find(|r| r.id == rule) else {
+        return rule.to_string();
+    };
+    let mut label = format!(
+        "{} par {}",
+        kind(rule.kind),
+        channel(rule.channels[0]).to_lowercase()
+    );
+    if let Some(fallback) = rule.fallback {
+        label.push_str(&format!(
+            " (ou {} sans contact)",
+            channel(fallback).to_lowercase()
+        ));
+    }
+    let t = &rule.timing;
+    let day = |d: i32| match d {
+        0 => "le jour même".to_string(),
+        -1 => "la veille".to_string(),
+        d if d < 0 => format!("{} jours avant", -d),
+        d => format!("{d} jours après"),
+    };
+    let when = if let (Some(d), Some((a, b))) = (t.day, t.window) {
+        format!(
+            "{} entre {} et {}",
+            day(d),
+            a.strftime("%H:%M"),
+            b.strftime("%H:%M")
+        )
+    } else if let (Some(d), Some(from)) = (t.day, t.from) {
+        format!("{} à partir de {}", day(d), from.strftime("%H:%M"))
+    } else if let Some(d) = t.day {
+        day(d)
+    } else if let Some(before) = t.before_start {
+        format!("{} h avant le rendez-vous", before.as_hours())
+    } else if let Some(cap) = t.halfway_cap {
+        format!(
+            "environ {} jours avant (jamais avant la moitié du délai)",
+            cap.as_hours() / 24
+        )
+    } else if t.days_option.is_some() {
+        "après le délai réglé dans les paramètres".to_string()
+    } else if let Some(delay) = t.delay {
+        if delay.is_zero() {
+            "aussitôt".to_string()
+        } else {
+            format!("environ {} min après", delay.as_mins())
+        }
+    } else {
+        String::new()
+    };
+    if !when.is_empty() {
+        label.push_str(", ");
+        label.push_str(&when);
+    }
+    let w = &rule.when;
+    let mut conditions = Vec::new();
+    if let Some(sources) = &w.source {
+        for source in sources {
+            conditions.push(
+                match source {
+                    Source::Online => "rendez-vous pris en ligne",
+                    Source::Staff => "rendez-vous pris par le cabinet",
+                    Source::Referral => "rendez-vous pris par un confrère",
+                }
+                .to_string(),
+            );
+        }
+    }
+    if let Some(days) = w.lead_over {
+        conditions.push(format!("rendez-vous pris plus de {} avant", lead(days)));
+    }
+    if let Some(days) = w.lead_at_most {
+        conditions.push(format!("rendez-vous pris {} avant ou moins", lead(days)));
+    }
+    if let Some(option) = &w.option {
+        conditions.push(format!("option « {} »", option_label(policy, option)));
+    }
+    if !conditions.is_empty() {
+        label.push_str(" — ");
+        label.push_str(&conditions.join(", "));
+    }
+    label
+}
+
+fn lead(d: jiff::SignedDuration) -> String {
+    let hours = d.as_hours();
+    if hours % 24 == 0 {
+        let days = hours / 24;
+        if days == 1 {
+            "1 jour".into()
+        } else {
+            format!("{days} jours")
+        }
+    } else {
+        format!("{hours} h")
+    }
+}
+
+/// An option's label from the policy, or its key when it has none.
+pub fn option_label(policy: &Policy, key: &str) -> String {
+    policy
+        .options
+        .get(key)
+        .map(|spec| spec.label.clone())
+        .filter(|label| !label.is_empty())
+        .unwrap_or_else(|| key.to_string())
+}
+
+/// A reason in French; « option non activée » names the option of the message's rule.
+pub fn reason(policy: &Policy, rule: &str, reason: Reason) -> String {
+    if reason == Reason::OptionDisabled
+        && let Some(option) = policy
+            .rules
+            .iter()
+            .find(|r| r.id == rule)
+            .and_then(|r| r.when.option.as_deref())
+    {
+        return format!(
+            "option non activée dans les paramètres du cabinet : « {} »",
+            option_label(policy, option)
+        );
+    }
+    reason.french().to_string()
+}
+
 /// A message's status as the practice should read it today: « Ne partira pas » for a planned
 /// message the send-time checks would refuse, « Prévu » otherwise.
 pub fn message_status(m: &rappel_engine::Message) -> Markup {
@@ -113,17 +249,27 @@ pub fn message_status(m: &rappel_engine::Message) -> Markup {
 
 /// Why: the reason a message was not sent, the reason a planned one will not go, the error of a
 /// failed one, or that quiet hours moved it.
-pub fn message_reason(m: &rappel_engine::Message) -> Markup {
+pub fn message_reason(policy: &Policy, m: &rappel_engine::Message) -> Markup {
     html! {
-        @if let Some(reason) = m.row.reason {
-            (reason.french())
-        } @else if let Some(rappel_engine::Outlook::WillNotGo(reason)) = m.outlook {
-            (reason.french())
+        @if let Some(why) = m.row.reason {
+            (reason(policy, &m.row.rule, why))
+        } @else if let Some(rappel_engine::Outlook::WillNotGo(why)) = m.outlook {
+            (reason(policy, &m.row.rule, why))
         } @else if let Some(stored) = &m.row.last_error {
             span.muted { (error(stored)) }
         } @else if m.outlook == Some(rappel_engine::Outlook::AfterQuietHours) {
             span.muted { "décalé à la fin des heures calmes du cabinet" }
         }
+    }
+}
+
+/// Who a message went (or goes) to, by name for a practitioner.
+pub fn message_recipient(m: &rappel_engine::Message) -> String {
+    match (&m.row.recipient, &m.practitioner_name) {
+        (rappel_domain::notification::Recipient::Practitioner(_), Some(name)) => {
+            format!("Praticien : {name}")
+        }
+        (r, _) => recipient(r),
     }
 }
 

@@ -126,7 +126,7 @@ pub(crate) async fn sent_box(
             input #rdv type="search" name="id" required;
             button.secondary type="submit" { "Voir" }
         }
-        (message_table(&messages, &ui.practice.tz, true))
+        (message_table(&messages, &ui.practice.tz, &ui.practice.policy, true))
         @if let Some(link) = next_link {
             p { a href=(link) { "Page suivante →" } }
         }
@@ -143,6 +143,7 @@ pub(crate) async fn sent_box(
 pub(crate) fn message_table(
     messages: &[Message],
     tz: &jiff::tz::TimeZone,
+    policy: &rappel_domain::policy::Policy,
     with_patient: bool,
 ) -> Markup {
     html! {
@@ -176,9 +177,9 @@ pub(crate) fn message_table(
                                 @if m.row.auto_resend { " " span.badge.info { "renvoi automatique" } }
                             }
                             td { (format::channel(m.row.channel)) }
-                            td { (format::recipient(&m.row.recipient)) }
+                            td { (format::message_recipient(m)) }
                             td { (format::message_status(m)) }
-                            td { (format::message_reason(m)) }
+                            td { (format::message_reason(policy, m)) }
                         }
                     }
                 }
@@ -231,7 +232,7 @@ pub(crate) async fn detail(
         }
         h2 { "Historique" }
         ol.history {
-            li { (format::instant(row.created_at, tz)) " — planifié par la règle « " (row.rule) " »" }
+            li { (format::instant(row.created_at, tz)) " — planifié : " (format::rule_label(&ui.practice.policy, &row.rule)) }
             li { (format::instant(row.due_at, tz)) " — moment prévu de l'envoi" }
             @if row.attempts > 0 {
                 li { (row.attempts) " tentative(s) d'envoi" }
@@ -309,6 +310,30 @@ pub(crate) async fn appointment(
         Err(e) => return engine_error_page(&e),
     };
     let tz = &ui.practice.tz;
+    // Names, not ids: the practice knows its patients and practitioners by name.
+    let patient_name = state
+        .engine
+        .patient(ui.practice_id(), &appt.patient)
+        .await
+        .map(|p| p.display_name())
+        .unwrap_or_else(|_| appt.patient.clone());
+    let practitioner_name = state
+        .engine
+        .practitioner(ui.practice_id(), &appt.practitioner)
+        .await
+        .map(|p| p.name)
+        .unwrap_or_else(|_| appt.practitioner.clone());
+    let motive_name = match &appt.motive {
+        Some(id) => Some(
+            state
+                .engine
+                .motive(ui.practice_id(), id)
+                .await
+                .map(|m| m.name)
+                .unwrap_or_else(|_| id.clone()),
+        ),
+        None => None,
+    };
     let status = match &appt.status {
         AppointmentStatus::Booked => "Confirmé".to_string(),
         AppointmentStatus::Cancelled { at, .. } => {
@@ -327,10 +352,10 @@ pub(crate) async fn appointment(
     };
     let content = html! {
         dl.facts {
-            dt { "Patient" } dd { a href={"/patients/" (encode_query(&appt.patient))} { (appt.patient) } }
+            dt { "Patient" } dd { a href={"/patients/" (encode_query(&appt.patient))} { (patient_name) } }
             dt { "Début" } dd { (format::instant(appt.start, tz)) " (" (appt.duration_minutes) " min)" }
-            dt { "Praticien" } dd { (appt.practitioner) }
-            @if let Some(motive) = &appt.motive { dt { "Motif" } dd { (motive) } }
+            dt { "Praticien" } dd { (practitioner_name) }
+            @if let Some(motive) = &motive_name { dt { "Motif" } dd { (motive) } }
             dt { "Pris" } dd { "le " (format::instant(appt.booked_at, tz)) ", " (source) }
             dt { "État" } dd { (status) }
             @for mv in &appt.moves {
@@ -339,7 +364,7 @@ pub(crate) async fn appointment(
         }
         h2 { "Messages considérés" }
         p.muted { "Chaque message que les règles du cabinet prévoient pour ce rendez-vous : envoyé, prévu, ou non envoyé avec la raison." }
-        (message_table(&messages, tz, false))
+        (message_table(&messages, tz, &ui.practice.policy, false))
     };
     html_page(layout(
         &ui,

@@ -166,6 +166,11 @@ async fn render(
         Ok(found) => found,
         Err(e) => return engine_error_page(&e),
     };
+    let practitioners: BTreeMap<String, String> = engine
+        .practitioners(ui.practice_id())
+        .await
+        .map(|all| all.into_iter().map(|p| (p.id, p.name)).collect())
+        .unwrap_or_default();
     let tz = &ui.practice.tz;
     // The last email handed off to the patient (not to a practitioner about them), if it failed.
     let bounced = messages
@@ -278,7 +283,7 @@ async fn render(
                     @for a in appointments.iter().rev() {
                         li {
                             a href={"/rendez-vous/" (encode_query(&a.id))} { (format::instant(a.start, tz)) }
-                            " — " (a.practitioner) " — "
+                            " — " (practitioners.get(&a.practitioner).unwrap_or(&a.practitioner)) " — "
                             @match &a.status {
                                 AppointmentStatus::Booked => "confirmé",
                                 AppointmentStatus::Cancelled { .. } => "annulé",
@@ -293,7 +298,7 @@ async fn render(
         }
         section {
             h2 { "Messages : envoyés, prévus, et pourquoi pas les autres" }
-            (message_table(&messages, tz, false))
+            (message_table(&messages, tz, &ui.practice.policy, false))
         }
     };
     let status = if errors.is_empty() {
