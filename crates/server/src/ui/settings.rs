@@ -9,7 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use rappel_domain::policy::{OptionKind, OptionSpec};
-use rappel_domain::settings::option_specs;
+use rappel_domain::settings::{is_operator_setting, option_specs};
 use rappel_domain::sms::SenderIdError;
 use rappel_engine::{EngineError, Role};
 use serde::Deserialize;
@@ -66,6 +66,10 @@ async fn render(
     other.sort_by(|a, b| a.1.label.cmp(&b.1.label));
     let common: Vec<(&String, &OptionSpec)> = specs.iter().filter(|(k, _)| is_common(k)).collect();
     let field = |key: &str, spec: &OptionSpec| -> Markup {
+        // The plan and the SMS quota are the operator's: shown, not a form field.
+        if is_operator_setting(key) {
+            return operator_field(key, spec, settings.get(key));
+        }
         let current = entered
             .and_then(|e| e.get(key).cloned())
             .unwrap_or_else(|| display_value(settings.get(key)));
@@ -173,6 +177,25 @@ fn display_value(value: Option<&Value>) -> String {
     }
 }
 
+/// An option only the operator sets, as text with who to ask.
+fn operator_field(key: &str, spec: &OptionSpec, value: Option<&Value>) -> Markup {
+    let label = if spec.label.is_empty() {
+        key
+    } else {
+        &spec.label
+    };
+    let shown = match value {
+        None | Some(Value::Null) => "aucun".to_string(),
+        Some(value) => display_value(Some(value)),
+    };
+    html! {
+        div.field {
+            span { (label) " : " strong { (shown) } }
+            " " span.muted { "(fixé par l'opérateur de Rappel)" }
+        }
+    }
+}
+
 fn option_field(key: &str, spec: &OptionSpec, current: &str, error: Option<&str>) -> Markup {
     let id = format!("opt-{key}");
     let name = format!("opt.{key}");
@@ -234,7 +257,7 @@ fn parse_form(
     let mut patch = Map::new();
     let mut errors = BTreeMap::new();
     for (key, spec) in specs {
-        if spec.locked {
+        if spec.locked || is_operator_setting(key) {
             continue;
         }
         let raw = form.get(&format!("opt.{key}")).map(|v| v.trim());
