@@ -810,6 +810,21 @@ async fn nul_checks(app: &TestApp) {
         )
         .await;
     assert_eq!(r.status, 422, "{}", r.text());
+    // The web interface's forms too (here the sign-in, before any account is looked up).
+    let origin = format!("http://{}", app.addr);
+    let r = app
+        .send(
+            "POST",
+            "/connexion",
+            None,
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Origin", &origin),
+            ],
+            Some(b"email=ali%00ce%40cabinet.test&password=un-mot-de-passe"),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
 }
 
 #[tokio::test]
