@@ -352,6 +352,39 @@ mod tests {
         assert_eq!(screen("a", vec![loopback], &tests), Ok(vec![loopback]));
     }
 
+    /// The guarded resolver's refusal travels through reqwest's error to [`is_refusal`], and
+    /// the connection is never made.
+    #[tokio::test]
+    async fn a_request_to_a_refused_name_fails_as_a_refusal_without_connecting() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let client = client_builder(strict()).build().unwrap();
+        let error = client
+            .get(format!("http://localhost:{port}/"))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(is_refusal(&error), "{error:?}");
+        assert_eq!(
+            failure_text(&error, "the receiver"),
+            "the receiver: refused: the address is not a public one"
+        );
+        let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
+        assert!(accepted.is_err(), "nothing connected");
+        // With the operator's allowance the same name connects.
+        let client = client_builder(NetPolicy::loopback_for_tests())
+            .timeout(Duration::from_millis(500))
+            .build()
+            .unwrap();
+        let request =
+            tokio::spawn(
+                async move { client.get(format!("http://localhost:{port}/")).send().await },
+            );
+        let accepted = tokio::time::timeout(Duration::from_secs(2), listener.accept()).await;
+        assert!(accepted.is_ok(), "the allowed request connected");
+        request.abort();
+    }
+
     #[test]
     fn scheme_and_user_information_are_checked() {
         assert_eq!(

@@ -292,7 +292,11 @@ fn parse_form(
                 let text = raw.unwrap_or("");
                 if key == "sms_sender" {
                     match rappel_domain::sms::validate_sender_id(text) {
-                        Ok(()) => Ok(Value::from(text)),
+                        Ok(()) => match rappel_domain::sms::impersonated_name(text) {
+                            None => Ok(Value::from(text)),
+                            Some(_) => Err("Ce nom d'expéditeur imite un service public ou                                 une entreprise connue (Ameli, CPAM, impôts…) : choisissez le                                 nom du cabinet."
+                                .to_string()),
+                        },
                         Err(e) => Err(sender_error(&e)),
                     }
                 } else {
