@@ -185,6 +185,8 @@ fn operator_field(key: &str, spec: &OptionSpec, value: Option<&Value>) -> Markup
         &spec.label
     };
     let shown = match value {
+        // No quota is an unlimited one.
+        None | Some(Value::Null) if key == "sms_quota_per_month" => "illimité".to_string(),
         None | Some(Value::Null) => "aucun".to_string(),
         Some(value) => display_value(Some(value)),
     };
