@@ -5,6 +5,7 @@
 //! failure are the engine's business.
 
 pub mod email;
+pub mod net_guard;
 pub mod postal;
 pub mod push;
 pub mod sms;
@@ -18,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use jiff::Timestamp;
 use rappel_domain::notification::Channel;
 use serde::Serialize;
+use sha2::Digest as _;
 
 /// A message ready to leave: channel, address and rendered content.
 #[derive(Clone, Serialize)]
@@ -209,19 +211,32 @@ impl FileOutbox {
         FileOutbox { sender, ..self }
     }
 
+    /// `{channel}-{practice}-{key}-{digest}.{ext}`: one file per practice and message. Identity
+    /// keys are chosen per practice (two practices may book appointment `a1`), and the readable
+    /// part replaces what a file name cannot hold with `_`, so the digest of the exact practice
+    /// and key keeps two messages from ever sharing a file.
     fn file_name(&self, message: &OutboundMessage, ext: &str) -> PathBuf {
-        let safe: String = message
-            .id
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        self.dir.join(format!("{}-{safe}.{ext}", message.channel))
+        let safe = |text: &str| -> String {
+            text.chars()
+                .take(80)
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect()
+        };
+        let digest =
+            sha2::Sha256::digest(format!("{}\n{}", message.practice_id, message.id).as_bytes());
+        self.dir.join(format!(
+            "{}-{}-{}-{}.{ext}",
+            message.channel,
+            safe(&message.practice_id),
+            safe(&message.id),
+            hex::encode(&digest[..6])
+        ))
     }
 }
 

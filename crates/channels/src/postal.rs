@@ -142,7 +142,11 @@ pub fn letter_pdf(letter: &Letter, date: Date) -> Result<Vec<u8>, ChannelError> 
     });
     let mut kids: Vec<Object> = vec![cover_id.into()];
     if !letter.document_pdf.is_empty() {
-        let source = Document::load_mem(&letter.document_pdf).map_err(|e| {
+        // Documents stored before uploads were checked get the same bound here.
+        check_document_pdf(&letter.document_pdf).map_err(|reason| {
+            ChannelError::Permanent(format!("the document cannot be printed: {reason}"))
+        })?;
+        let source = load_bounded(&letter.document_pdf).map_err(|e| {
             ChannelError::Permanent(format!("the document is not a readable PDF: {e}"))
         })?;
         kids.extend(append_pages(&mut doc, source, pages_id)?);
@@ -165,6 +169,72 @@ pub fn letter_pdf(letter: &Letter, date: Date) -> Result<Vec<u8>, ChannelError> 
     let mut out = Vec::new();
     doc.save_to(&mut out).map_err(pdf_error)?;
     Ok(out)
+}
+
+/// The most a document's streams may decode to, all together: a letter is built in memory from
+/// them, and real documents (scans included) decode to a few megabytes.
+pub const MAX_DECODED_BYTES: usize = 64 * 1024 * 1024;
+/// The most objects a document may hold; real ones have hundreds to a few thousand.
+pub const MAX_OBJECTS: usize = 100_000;
+
+/// Loads an untrusted PDF within the memory budget: no stream may decode past
+/// [`MAX_DECODED_BYTES`] while lopdf reads the object and cross-reference streams it must.
+fn load_bounded(pdf: &[u8]) -> lopdf::Result<Document> {
+    Document::load_mem_with_options(
+        pdf,
+        lopdf::LoadOptions {
+            max_decompressed_size: Some(MAX_DECODED_BYTES),
+            ..Default::default()
+        },
+    )
+}
+
+/// Checks that a document can be made into a letter within the memory budget: it reads as a
+/// PDF, has at most [`MAX_OBJECTS`] objects, and its streams decode to at most
+/// [`MAX_DECODED_BYTES`] together. Each stream is decoded with the budget left as its bound, so
+/// a decompression bomb (a few hundred kilobytes of compressed zeros that would inflate to
+/// gigabytes) is stopped at the budget, never inflated whole. The reason names no internals.
+pub fn check_document_pdf(pdf: &[u8]) -> Result<(), String> {
+    let doc = load_bounded(pdf).map_err(|e| match e {
+        lopdf::Error::Decompress(lopdf::DecompressError::MemoryLimitExceeded { .. }) => {
+            over_budget()
+        }
+        other => format!("not a readable PDF ({other})"),
+    })?;
+    if doc.objects.len() > MAX_OBJECTS {
+        return Err(format!(
+            "the PDF holds {} objects; at most {MAX_OBJECTS} are accepted",
+            doc.objects.len()
+        ));
+    }
+    let mut total = 0usize;
+    for object in doc.objects.values() {
+        let Object::Stream(stream) = object else {
+            continue;
+        };
+        let left = MAX_DECODED_BYTES - total;
+        let decoded = match stream.decompressed_content_with_limit(left) {
+            Ok(content) => content.len(),
+            Err(lopdf::Error::Decompress(lopdf::DecompressError::MemoryLimitExceeded {
+                ..
+            })) => return Err(over_budget()),
+            // Image codecs lopdf does not decode (JPEG, JBIG2, CCITT) are left to the printer:
+            // their compressed size is what the letter carries.
+            Err(_) => stream.content.len(),
+        };
+        total += decoded;
+        if total > MAX_DECODED_BYTES {
+            return Err(over_budget());
+        }
+    }
+    Ok(())
+}
+
+fn over_budget() -> String {
+    format!(
+        "the PDF's content decompresses to more than {} MB; a document for patients is far smaller",
+        MAX_DECODED_BYTES / (1024 * 1024)
+    )
 }
 
 fn pdf_error(e: impl std::fmt::Display) -> ChannelError {
@@ -496,7 +566,7 @@ pub fn merge_pdfs(pdfs: &[Vec<u8>]) -> Result<Vec<u8>, ChannelError> {
     let pages_id = doc.new_object_id();
     let mut kids = Vec::new();
     for pdf in pdfs {
-        let source = Document::load_mem(pdf)
+        let source = load_bounded(pdf)
             .map_err(|e| ChannelError::Permanent(format!("a letter is not a readable PDF: {e}")))?;
         kids.extend(append_pages(&mut doc, source, pages_id)?);
     }
@@ -514,7 +584,7 @@ pub fn merge_pdfs(pdfs: &[Vec<u8>]) -> Result<Vec<u8>, ChannelError> {
 
 /// How many pages a PDF has.
 pub fn page_count(pdf: &[u8]) -> Result<usize, ChannelError> {
-    Document::load_mem(pdf)
+    load_bounded(pdf)
         .map(|d| d.get_pages().len())
         .map_err(|e| ChannelError::Permanent(format!("not a readable PDF: {e}")))
 }

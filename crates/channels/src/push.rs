@@ -60,6 +60,7 @@ use ring::rand::{SecureRandom as _, SystemRandom};
 use ring::{aead, digest, hkdf};
 use serde_json::json;
 
+use crate::net_guard::{self, NetPolicy};
 use crate::sms::ConfigError;
 use crate::{ChannelError, OutboundMessage, Receipt, SendFuture, Transport};
 
@@ -218,6 +219,8 @@ pub struct Config {
     pub urgency: Urgency,
     /// The longest a whole request may take, connection included.
     pub timeout: Duration,
+    /// Where requests may go beyond public https addresses ([`crate::net_guard`]).
+    pub net: NetPolicy,
 }
 
 impl Config {
@@ -228,6 +231,7 @@ impl Config {
             ttl: Duration::from_secs(24 * 3600),
             urgency: Urgency::Normal,
             timeout: Duration::from_secs(10),
+            net: NetPolicy::default(),
         }
     }
 }
@@ -239,7 +243,7 @@ pub struct WebPush {
     subject: String,
     ttl: u64,
     urgency: Urgency,
-    timeout: Duration,
+    net: NetPolicy,
 }
 
 impl WebPush {
@@ -264,12 +268,12 @@ impl WebPush {
                 reason: "the request time-out must be above zero".into(),
             });
         }
-        let client = reqwest::Client::builder()
+        // No redirects (a push service does not redirect a subscription; following one would
+        // send the payload and our token somewhere the browser never chose), and connections
+        // only to the addresses the policy permits.
+        let client = net_guard::client_builder(config.net)
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(5)))
-            // A push service does not redirect a subscription; following one would send the
-            // payload and our token somewhere the browser never chose.
-            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("rappel/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ConfigError {
@@ -282,7 +286,7 @@ impl WebPush {
             subject: subject.to_string(),
             ttl: config.ttl.as_secs(),
             urgency: config.urgency,
-            timeout: config.timeout,
+            net: config.net,
         })
     }
 
@@ -290,7 +294,7 @@ impl WebPush {
         let target = message.push.as_deref().ok_or_else(|| {
             ChannelError::Permanent("the message carries no push subscription".into())
         })?;
-        let endpoint = endpoint_url(&target.endpoint)?;
+        let endpoint = endpoint_url(&target.endpoint, &self.net)?;
         let keys = SubscriptionKeys::parse(&target.p256dh, &target.auth)
             .map_err(|(_, reason)| ChannelError::Permanent(reason))?;
         let payload = json!({
@@ -339,16 +343,14 @@ impl WebPush {
                 error.without_url()
             ));
         }
-        let reason = if error.is_timeout() {
-            // The push service may have accepted the message before the time-out: the retry
-            // carries the same `Topic`, so it replaces the first while that one is undelivered.
-            format!(
-                "the push service gave no answer within {} ms",
-                self.timeout.as_millis()
-            )
-        } else {
-            format!("the push service: {}", error.without_url())
-        };
+        // Refused or unreachable, and no more: the cause would tell a practice which ports are
+        // open where a subscription points.
+        let reason = net_guard::failure_text(&error, "the push service");
+        if net_guard::is_refusal(&error) {
+            return ChannelError::Permanent(reason);
+        }
+        // The push service may have accepted the message before a time-out: the retry carries
+        // the same `Topic`, so it replaces the first while that one is undelivered.
         ChannelError::Transient {
             reason,
             retry_after: None,
@@ -401,24 +403,11 @@ fn retry_after(headers: &HeaderMap, now: Timestamp) -> Option<SignedDuration> {
     Some(at.duration_since(now).max(SignedDuration::ZERO))
 }
 
-/// The endpoint as a URL we may post to: https, or plain http to a loopback address (a push
-/// service played by a test on this machine). Subscriptions are checked for https when they
-/// are recorded; this is the last line.
-fn endpoint_url(endpoint: &str) -> Result<reqwest::Url, ChannelError> {
-    let url = reqwest::Url::parse(endpoint)
-        .map_err(|_| ChannelError::Permanent("the push endpoint is not a URL".into()))?;
-    let loopback = url
-        .host_str()
-        .map(|host| host.trim_start_matches('[').trim_end_matches(']'))
-        .and_then(|host| host.parse::<std::net::IpAddr>().ok())
-        .is_some_and(|ip| ip.is_loopback());
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if loopback => Ok(url),
-        _ => Err(ChannelError::Permanent(
-            "the push endpoint is not an https:// URL".into(),
-        )),
-    }
+/// The endpoint as a URL we may post to, by [`net_guard::check_url`]: subscriptions are checked
+/// when they are recorded; this is the last line (and the resolver checks named hosts).
+fn endpoint_url(endpoint: &str, net: &NetPolicy) -> Result<reqwest::Url, ChannelError> {
+    net_guard::check_url(endpoint, net)
+        .map_err(|refusal| ChannelError::Permanent(format!("the push endpoint: {refusal}")))
 }
 
 /// RFC 8030 §5.4: a newer message with the same topic replaces an undelivered older one. The
@@ -716,10 +705,15 @@ mod tests {
     }
 
     #[test]
-    fn only_https_endpoints_are_posted_to_except_on_loopback() {
-        assert!(endpoint_url("https://updates.push.services.mozilla.com/wpush/v2/x").is_ok());
-        assert!(endpoint_url("http://127.0.0.1:4000/push/x").is_ok());
-        assert!(endpoint_url("http://push.example/x").is_err());
-        assert!(endpoint_url("app").is_err());
+    fn only_public_https_endpoints_are_posted_to_unless_the_operator_allows_loopback() {
+        let strict = NetPolicy::default();
+        let tests = NetPolicy::loopback_for_tests();
+        let mozilla = "https://updates.push.services.mozilla.com/wpush/v2/x";
+        assert!(endpoint_url(mozilla, &strict).is_ok());
+        assert!(endpoint_url("http://127.0.0.1:4000/push/x", &strict).is_err());
+        assert!(endpoint_url("https://127.1:4000/push/x", &strict).is_err());
+        assert!(endpoint_url("http://127.0.0.1:4000/push/x", &tests).is_ok());
+        assert!(endpoint_url("http://push.example/x", &strict).is_err());
+        assert!(endpoint_url("app", &strict).is_err());
     }
 }

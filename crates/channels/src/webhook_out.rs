@@ -15,30 +15,31 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 
 use crate::ChannelError;
+use crate::net_guard::{self, NetPolicy};
 use crate::sms::webhook::SigningKey;
 
 /// The HTTP client of outbound webhooks; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct WebhookClient {
     client: reqwest::Client,
+    policy: NetPolicy,
 }
 
 impl Default for WebhookClient {
     fn default() -> WebhookClient {
-        WebhookClient::new(Duration::from_secs(10))
+        WebhookClient::new(Duration::from_secs(10), NetPolicy::default())
     }
 }
 
 impl WebhookClient {
-    pub fn new(timeout: Duration) -> WebhookClient {
-        let client = reqwest::Client::builder()
+    /// A client that connects only where `policy` permits ([`crate::net_guard`]).
+    pub fn new(timeout: Duration, policy: NetPolicy) -> WebhookClient {
+        let client = net_guard::client_builder(policy)
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
-            // A receiver's redirect could point anywhere; the practice registers the final URL.
-            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("a client with rustls and no custom settings builds");
-        WebhookClient { client }
+        WebhookClient { client, policy }
     }
 
     /// Posts one event, signed with `key` at `timestamp` (seconds since the epoch).
@@ -50,6 +51,10 @@ impl WebhookClient {
         timestamp: i64,
         body: &str,
     ) -> Result<(), ChannelError> {
+        // Checked again at each attempt: the operator's policy may have changed since the URL
+        // was registered, and reqwest does not pass an IP literal to the guarded resolver.
+        let url = net_guard::check_url(url, &self.policy)
+            .map_err(|refusal| ChannelError::Permanent(format!("the webhook URL: {refusal}")))?;
         let request = self
             .client
             .post(url)
@@ -63,17 +68,16 @@ impl WebhookClient {
             )
             .body(body.to_string());
         let response = request.send().await.map_err(|error| {
-            let reason = if error.is_timeout() {
-                "the webhook receiver did not answer in time".to_string()
+            // Refused or unreachable, and no more: a cause such as "connection refused" would
+            // tell a practice which ports are open on the receiver's host.
+            let reason = net_guard::failure_text(&error, "the webhook receiver");
+            if net_guard::is_refusal(&error) {
+                ChannelError::Permanent(reason)
             } else {
-                format!(
-                    "cannot reach the webhook receiver ({})",
-                    without_url(&error)
-                )
-            };
-            ChannelError::Transient {
-                reason,
-                retry_after: None,
+                ChannelError::Transient {
+                    reason,
+                    retry_after: None,
+                }
             }
         })?;
         let status = response.status();
@@ -104,15 +108,6 @@ pub fn classify(status: StatusCode, retry_after: Option<SignedDuration>) -> Chan
     } else {
         ChannelError::Permanent(reason)
     }
-}
-
-/// reqwest's errors quote the URL, which may carry a token of the receiver's: keep the cause.
-fn without_url(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    if let Some(url) = error.url() {
-        text = text.replace(url.as_str(), "…");
-    }
-    text
 }
 
 /// A new Standard Webhooks key, `whsec_<base64>`, from random bytes the caller drew.

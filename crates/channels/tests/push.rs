@@ -176,7 +176,12 @@ fn message(endpoint: String, browser: &Browser) -> OutboundMessage {
 }
 
 fn transport(key: &VapidKey) -> WebPush {
-    WebPush::new(Config::new(key.clone(), SUBJECT)).unwrap()
+    // The push service of these tests listens on loopback, over plain http.
+    WebPush::new(Config {
+        net: rappel_channels::net_guard::NetPolicy::loopback_for_tests(),
+        ..Config::new(key.clone(), SUBJECT)
+    })
+    .unwrap()
 }
 
 /// Checks the VAPID `Authorization` header as a push service does (RFC 8292 §2–3) and answers
@@ -349,12 +354,49 @@ async fn a_message_without_keys_or_too_long_is_refused_before_sending() {
     );
 }
 
+/// The transport as production builds it: public https addresses only.
+fn strict_transport(key: &VapidKey) -> WebPush {
+    WebPush::new(Config::new(key.clone(), SUBJECT)).unwrap()
+}
+
 #[tokio::test]
-async fn a_plain_http_endpoint_off_this_machine_is_refused() {
+async fn a_plain_http_endpoint_is_refused() {
     let browser = Browser::new();
-    let error = transport(&VapidKey::generate())
+    let error = strict_transport(&VapidKey::generate())
         .send(&message("http://push.example/x".into(), &browser))
         .await
         .unwrap_err();
     assert!(matches!(error, ChannelError::Permanent(_)), "{error:?}");
+}
+
+/// SSRF: without the operator's allowance, no spelling of a loopback address reaches the
+/// service listening there, and the error says "refused" without any connection detail.
+#[tokio::test]
+async fn a_loopback_endpoint_in_any_spelling_is_refused_and_nothing_reaches_it() {
+    let service = push_service().await;
+    let browser = Browser::new();
+    let port = service.addr.port();
+    let transport = strict_transport(&VapidKey::generate());
+    for host in [
+        "127.0.0.1",
+        "127.1",
+        "0x7f000001",
+        "0177.0.0.1",
+        "[::1]",
+        "localhost.",
+    ] {
+        let error = transport
+            .send(&message(format!("https://{host}:{port}/push/ok"), &browser))
+            .await
+            .unwrap_err();
+        let ChannelError::Permanent(reason) = &error else {
+            panic!("{host}: {error:?}");
+        };
+        assert!(reason.contains("not a public one"), "{host}: {reason}");
+        assert!(!reason.contains(&port.to_string()), "{host}: {reason}");
+    }
+    assert!(
+        service.seen.lock().unwrap().is_empty(),
+        "nothing was posted"
+    );
 }

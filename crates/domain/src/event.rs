@@ -120,6 +120,68 @@ impl EventBody {
     }
 }
 
+/// The longest id the practice software may choose, in characters.
+pub const MAX_ID_CHARS: usize = 128;
+
+/// The one rule for every id the practice software chooses (REST paths, event bodies, scenario
+/// files): 1 to [`MAX_ID_CHARS`] characters, no control characters. Ids end up in URLs, file
+/// names and database keys, where a NUL or a 10,000-character id makes a record that no request
+/// can name again, hence that no erasure can reach.
+pub fn check_id(id: &str) -> Result<(), &'static str> {
+    if id.is_empty() || id.chars().count() > MAX_ID_CHARS {
+        return Err("an id has 1 to 128 characters");
+    }
+    if id.chars().any(char::is_control) {
+        return Err("an id has no control characters");
+    }
+    Ok(())
+}
+
+impl EventBody {
+    /// The ids this event names, with the field each is in.
+    pub fn ids(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            EventBody::AppointmentBooked {
+                id,
+                patient,
+                practitioner,
+                motive,
+                ..
+            } => {
+                let mut ids = vec![("id", id.as_str()), ("patient", patient.as_str())];
+                ids.push(("practitioner", practitioner.as_str()));
+                ids.extend(motive.as_deref().map(|m| ("motive", m)));
+                ids
+            }
+            EventBody::AppointmentMoved { id, .. }
+            | EventBody::AppointmentCancelled { id, .. }
+            | EventBody::AppointmentDeleted { id }
+            | EventBody::AppointmentNoShow { id }
+            | EventBody::AppointmentAttended { id }
+            | EventBody::PatientUpdated { id, .. }
+            | EventBody::DocumentConsulted { id } => vec![("id", id.as_str())],
+            EventBody::DocumentSent { id, patient, .. } => {
+                vec![("id", id.as_str()), ("patient", patient.as_str())]
+            }
+            EventBody::DeliveryBounced { document } | EventBody::DeliveryDelivered { document } => {
+                vec![("document", document.as_str())]
+            }
+            EventBody::SettingsUpdated { .. } => Vec::new(),
+        }
+    }
+
+    /// Every id of the event follows [`check_id`]; the error names the first that does not.
+    pub fn check_ids(&self) -> Result<(), EventError> {
+        for (field, id) in self.ids() {
+            check_id(id).map_err(|reason| EventError::Invalid {
+                field,
+                reason: reason.into(),
+            })?;
+        }
+        Ok(())
+    }
+}
+
 /// Why an event cannot be applied. The message names the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {

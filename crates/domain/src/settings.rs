@@ -25,6 +25,15 @@ pub struct SettingsError {
     pub reason: String,
 }
 
+/// The options the operator of a Rappel sets (the subscription and what it pays for), never a
+/// practice: its key, its events and its web interface may not change them.
+pub const OPERATOR_SETTINGS: &[&str] = &["plan", "sms_quota_per_month"];
+
+/// Whether `key` is one of [`OPERATOR_SETTINGS`].
+pub fn is_operator_setting(key: &str) -> bool {
+    OPERATOR_SETTINGS.contains(&key)
+}
+
 /// Every option a policy understands: its own plus the common ones.
 pub fn option_specs(policy: &Policy) -> BTreeMap<String, OptionSpec> {
     let mut specs = common_options();

@@ -312,10 +312,110 @@ pub fn validate_sender_id(sender_id: &str) -> Result<(), SenderIdError> {
     Ok(())
 }
 
+/// Names a practice's SMS may not go out under: public bodies and services whose name is the
+/// bait of SMS phishing in France. Compared without accents, case or separators.
+const IMPERSONATED: &[&str] = &[
+    "ameli",
+    "assurancemaladie",
+    "securitesociale",
+    "cpam",
+    "impots",
+    "dgfip",
+    "tresorpublic",
+    "urssaf",
+    "laposte",
+    "colissimo",
+    "chronopost",
+    "doctolib",
+    "franceconnect",
+    "antai",
+    "gouv",
+    "police",
+    "gendarmerie",
+    "pajemploi",
+    "poleemploi",
+    "francetravail",
+    "msa",
+    "caf",
+    "ants",
+];
+
+/// The impersonated name a sender name (or a practice's name used as one) contains, if any.
+/// `A.M.E.L.I`, `Impôts`, `La Poste` and `C P A M` are all caught. Names of four letters or
+/// fewer (`caf`, `ants`, `msa`, `cpam`) are matched as whole words or as the whole name, so that
+/// a practice called « Cabinet des Enfants » is not refused for `ants`.
+pub fn impersonated_name(sender: &str) -> Option<&'static str> {
+    let folded: String = sender
+        .chars()
+        .map(fold_accent)
+        .collect::<String>()
+        .to_lowercase();
+    let compact: String = folded.chars().filter(char::is_ascii_alphanumeric).collect();
+    let words: Vec<&str> = folded
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    IMPERSONATED.iter().copied().find(|name| {
+        if name.len() > 4 {
+            compact.contains(name)
+        } else {
+            compact == *name || words.contains(name)
+        }
+    })
+}
+
+/// The letter without its accent, for the letters of French (and `œ`, `æ`).
+fn fold_accent(c: char) -> char {
+    match c {
+        'à' | 'â' | 'ä' | 'á' | 'ã' | 'å' | 'À' | 'Â' | 'Ä' | 'Á' => 'a',
+        'ç' | 'Ç' => 'c',
+        'é' | 'è' | 'ê' | 'ë' | 'É' | 'È' | 'Ê' | 'Ë' => 'e',
+        'î' | 'ï' | 'í' | 'ì' | 'Î' | 'Ï' => 'i',
+        'ô' | 'ö' | 'ó' | 'ò' | 'õ' | 'Ô' | 'Ö' => 'o',
+        'ù' | 'û' | 'ü' | 'ú' | 'Ù' | 'Û' | 'Ü' => 'u',
+        'ÿ' | 'Ÿ' => 'y',
+        'ñ' | 'Ñ' => 'n',
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn sender_names_that_impersonate_public_services_are_caught_in_any_spelling() {
+        for (sender, name) in [
+            ("AMELI", "ameli"),
+            ("A.M.E.L.I", "ameli"),
+            ("Ameli Info", "ameli"),
+            ("IMPOTS", "impots"),
+            ("Impôts", "impots"),
+            ("impots-gouv", "impots"),
+            ("CPAM 75", "cpam"),
+            ("C P A M", "cpam"),
+            ("DGFiP", "dgfip"),
+            ("CAF", "caf"),
+            ("Ma CAF", "caf"),
+            ("URSSAF", "urssaf"),
+            ("ANTS", "ants"),
+            ("La Poste", "laposte"),
+            ("LAPOSTE", "laposte"),
+            ("Doctolib", "doctolib"),
+        ] {
+            assert_eq!(impersonated_name(sender), Some(name), "{sender}");
+        }
+        for fine in [
+            "Cabinet A",
+            "Dr Martin",
+            "Enfants Sante",
+            "Cafe Dentaire",
+            "KineParis",
+        ] {
+            assert_eq!(impersonated_name(fine), None, "{fine}");
+        }
+    }
 
     fn info(encoding: SmsEncoding, units: usize, segments: usize, remaining: usize) -> SmsInfo {
         SmsInfo {

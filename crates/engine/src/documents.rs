@@ -292,6 +292,14 @@ impl Engine {
         title: &str,
         pdf: &[u8],
     ) -> Result<IngestReport> {
+        // A document may become a letter, built in memory: what would inflate past the budget
+        // (a decompression bomb) is refused before anything is stored. Decoding takes up to
+        // some tens of milliseconds, off the async workers.
+        let owned = pdf.to_vec();
+        tokio::task::spawn_blocking(move || rappel_channels::postal::check_document_pdf(&owned))
+            .await
+            .map_err(|e| storage_error(format!("the PDF check stopped: {e}")))?
+            .map_err(|reason| EngineError::invalid("file", reason))?;
         let config = self.documents().clone();
         let sha256 = hex::encode(Sha256::digest(pdf));
         let mut tx = self.store().begin().await?;

@@ -12,7 +12,7 @@ use rappel_domain::event::{
 use rappel_domain::facts::{Appointment, EmailDelivery, Motive, Patient, Practitioner};
 use rappel_domain::notification::{Channel, Kind, Reason};
 use rappel_domain::plan::{PatientFacts, plan};
-use rappel_domain::settings::Settings;
+use rappel_domain::settings::{Settings, is_operator_setting};
 use rappel_store::{NewEvent, Status, Tx};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -54,6 +54,18 @@ impl Engine {
     /// together (see [`replan_many`]): a batch of hundreds of bookings costs a few round trips,
     /// not a few per event.
     pub async fn ingest(&self, practice_id: &str, events: &[Event]) -> Result<IngestReport> {
+        // The ids are checked before anything is read: the same rule as the REST paths', for
+        // events from the API and from scenario files alike.
+        for (index, event) in events.iter().enumerate() {
+            event.body.check_ids().map_err(|err| {
+                let prefix = if events.len() == 1 {
+                    String::new()
+                } else {
+                    format!("events[{index}].")
+                };
+                EngineError::invalid(format!("{prefix}{}", err.field()), err.reason())
+            })?;
+        }
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let mut ctx = load_practice(&mut tx, practice_id).await?;
@@ -198,7 +210,28 @@ impl Engine {
         let mut tx = self.store().begin().await?;
         let mut ctx = load_practice(&mut tx, practice_id).await?;
         let mut affected = BTreeSet::new();
-        apply_settings(&mut tx, &mut ctx, patch, now, &mut affected).await?;
+        apply_settings(&mut tx, &mut ctx, patch, now, &mut affected, By::Practice).await?;
+        for patient in &affected {
+            replan(&mut tx, &ctx, patient, now).await?;
+        }
+        tx.commit().await?;
+        self.work_added();
+        Ok(ctx.settings)
+    }
+
+    /// The operator's settings change (`rappel practice set`, a scenario's `[settings]`): any
+    /// option, [`OPERATOR_SETTINGS`](rappel_domain::settings::OPERATOR_SETTINGS) included (the plan, the SMS quota), validated against the
+    /// policy, stored, and open work re-planned.
+    pub async fn set_operator_settings(
+        &self,
+        practice_id: &str,
+        patch: &Map<String, Value>,
+    ) -> Result<Settings> {
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let mut ctx = load_practice(&mut tx, practice_id).await?;
+        let mut affected = BTreeSet::new();
+        apply_settings(&mut tx, &mut ctx, patch, now, &mut affected, By::Operator).await?;
         for patient in &affected {
             replan(&mut tx, &ctx, patient, now).await?;
         }
@@ -403,7 +436,7 @@ async fn apply_event(
         }
         EventBody::SettingsUpdated { settings } => {
             let before = ctx.settings.clone();
-            apply_settings(tx, ctx, settings, now, affected).await?;
+            apply_settings(tx, ctx, settings, now, affected, By::Practice).await?;
             Ok(before != ctx.settings)
         }
         EventBody::DocumentSent { id, patient, .. } => {
@@ -498,13 +531,47 @@ async fn mark_document_email(
     Ok(())
 }
 
+/// Who changes a practice's settings: the practice (its key, its events, its web interface)
+/// may not change [`OPERATOR_SETTINGS`](rappel_domain::settings::OPERATOR_SETTINGS); the operator may change anything.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum By {
+    Practice,
+    Operator,
+}
+
 async fn apply_settings(
     tx: &mut Tx,
     ctx: &mut PracticeCtx,
     patch: &Map<String, Value>,
     now: Timestamp,
     affected: &mut BTreeSet<String>,
+    by: By,
 ) -> Result<()> {
+    if by == By::Practice {
+        // The value the practice already has is accepted, so that a practice may send back the
+        // settings it read (`GET` then `PATCH`); any other is the operator's to set.
+        for (key, value) in patch {
+            let current = ctx.settings.get(key).cloned().unwrap_or(Value::Null);
+            if is_operator_setting(key) && *value != current {
+                return Err(EngineError::invalid(
+                    format!("settings.{key}"),
+                    "set by the operator of this Rappel (`rappel practice set`), not by the practice",
+                ));
+            }
+        }
+    }
+    // A sender name that passes for a public service (AMELI, CPAM, impôts…) is how SMS
+    // phishing works: no practice sends under one.
+    if let Some(name) = patch
+        .get("sms_sender")
+        .and_then(Value::as_str)
+        .and_then(rappel_domain::sms::impersonated_name)
+    {
+        return Err(EngineError::invalid(
+            "settings.sms_sender",
+            format!("this sender name passes for a public service or company (`{name}`)"),
+        ));
+    }
     let mut stored = ctx.row.settings.clone();
     for (k, v) in patch {
         stored.insert(k.clone(), v.clone());

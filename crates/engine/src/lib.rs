@@ -32,6 +32,7 @@ use std::sync::Arc;
 
 use jiff::SignedDuration;
 use rappel_channels::Transport;
+pub use rappel_channels::net_guard::NetPolicy;
 use rappel_store::{Store, StoreError};
 use tokio::sync::Notify;
 
@@ -46,7 +47,7 @@ pub use logo::{Logo, LogoInfo};
 pub use postal::{PostalCost, PostalSpend};
 pub use practice::{ApiKey, PracticeCtx, api_key_parts};
 pub use stats::{DispatchMetrics, LATENESS_BUCKETS};
-pub use templates::{PreviewPart, TemplateParts, TemplateView, TestSend};
+pub use templates::{PreviewPart, TEST_SMS_PER_DAY, TemplateParts, TemplateView, TestSend};
 pub use users::{MAX_FAILED_SIGN_INS, MIN_PASSWORD_CHARS, Role, SignIn, UiSession, User};
 pub use webhooks::WebhookSettings;
 
@@ -112,7 +113,18 @@ pub struct EngineConfig {
     pub batch: i64,
     /// Where documents are kept, their key, and how patients' links behave.
     pub documents: DocumentsConfig,
+    /// What the operator allows of the URLs practices give (webhooks, push endpoints) beyond
+    /// public https addresses: plain http, loopback. Never a practice setting.
+    pub net: NetPolicy,
+    /// The country calling codes a test SMS may go to (`RAPPEL_TEST_SMS_COUNTRY_CODES`):
+    /// France and its overseas departments and territories by default.
+    pub test_sms_country_codes: Vec<u16>,
 }
+
+/// France (33) and its overseas departments and territories: Réunion and Mayotte (262),
+/// Saint-Pierre-et-Miquelon (508), Guadeloupe and the Saint-Martin/Barthélemy (590), Guyane
+/// (594), Martinique (596), Wallis-et-Futuna (681), Nouvelle-Calédonie (687), Polynésie (689).
+pub const FRENCH_COUNTRY_CODES: &[u16] = &[33, 262, 508, 590, 594, 596, 681, 687, 689];
 
 impl Default for EngineConfig {
     fn default() -> EngineConfig {
@@ -122,9 +134,14 @@ impl Default for EngineConfig {
             lease: SignedDuration::from_secs(60),
             batch: 100,
             documents: DocumentsConfig::default(),
+            net: NetPolicy::default(),
+            test_sms_country_codes: FRENCH_COUNTRY_CODES.to_vec(),
         }
     }
 }
+
+/// How long one webhook request may take, connection included.
+const WEBHOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The engine; cheap to clone.
 #[derive(Clone)]
@@ -141,6 +158,8 @@ struct Inner {
     stats: stats::DispatchStats,
     /// Failed sign-ins of addresses that have no account, so that they lock like real ones.
     unknown_logins: users::UnknownLogins,
+    /// Posts the practices' webhook events, only where `config.net` permits.
+    webhooks: rappel_channels::webhook_out::WebhookClient,
 }
 
 impl Engine {
@@ -150,6 +169,8 @@ impl Engine {
         transports: Transports,
         config: EngineConfig,
     ) -> Engine {
+        let webhooks =
+            rappel_channels::webhook_out::WebhookClient::new(WEBHOOK_TIMEOUT, config.net);
         Engine {
             inner: Arc::new(Inner {
                 store,
@@ -159,6 +180,7 @@ impl Engine {
                 config,
                 stats: Default::default(),
                 unknown_logins: Default::default(),
+                webhooks,
             }),
         }
     }

@@ -18,6 +18,9 @@ use rappel_store::{TemplateRow, Tx};
 use serde::Serialize;
 
 use crate::practice::{PracticeCtx, load_practice};
+
+/// Test SMS one practice may send a day (practice time), besides counting against its quota.
+pub const TEST_SMS_PER_DAY: i64 = 10;
 use crate::{Engine, EngineError, Result};
 
 /// The parts of one template as the API reads and writes them. An absent part uses the
@@ -364,20 +367,39 @@ impl Engine {
                     .to_string(),
                 None,
             ),
-            Channel::Sms => (
-                MobileNumber::parse(to)
-                    .map_err(|e| EngineError::invalid("to", e.to_string()))?
-                    .to_string(),
-                None,
-            ),
-            Channel::Push => {
-                let endpoint = to.trim();
-                if !endpoint.starts_with("https://") || endpoint.len() < 12 {
+            Channel::Sms => {
+                let number = MobileNumber::parse(to)
+                    .map_err(|e| EngineError::invalid("to", e.to_string()))?;
+                // A test send is one click away for anyone with a practice key: it does not
+                // leave for premium-rate destinations abroad.
+                if !self
+                    .config()
+                    .test_sms_country_codes
+                    .contains(&number.country_code())
+                {
                     return Err(EngineError::invalid(
                         "to",
-                        "a push endpoint is the https:// URL of the browser's subscription",
+                        format!(
+                            "a test SMS goes only to numbers of these country codes: {}",
+                            self.config()
+                                .test_sms_country_codes
+                                .iter()
+                                .map(|c| format!("+{c}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
                     ));
                 }
+                (number.to_string(), None)
+            }
+            Channel::Push => {
+                let endpoint = to.trim();
+                // The same address check as subscriptions and the dispatcher (SSRF).
+                rappel_channels::net_guard::check_resolved(endpoint, &self.config().net)
+                    .await
+                    .map_err(|refusal| {
+                        EngineError::invalid("to", format!("the push endpoint: {refusal}"))
+                    })?;
                 let (p256dh, auth) = push_keys.unwrap_or_default();
                 (
                     endpoint.to_string(),
@@ -396,9 +418,52 @@ impl Engine {
             }
         };
         let (ctx, sample) = self.sample(practice_id, locale).await?;
+        let sender_name = match channel {
+            Channel::Email => ctx.row.name.clone(),
+            _ => ctx
+                .settings
+                .text("sms_sender")
+                .unwrap_or(&ctx.row.name)
+                .to_string(),
+        };
+        if channel == Channel::Sms
+            && let Some(name) = rappel_domain::sms::impersonated_name(&sender_name)
+        {
+            return Err(EngineError::invalid(
+                "sms_sender",
+                format!("this sender name passes for a public service or company (`{name}`)"),
+            ));
+        }
         let mut tx = self.store().begin().await?;
         let input = sample.input(kind, channel, ctx.settings.is_on("show_motive_in_sms"));
         let rendered = render_for(&mut tx, practice_id, &input).await?;
+        if channel == Channel::Sms {
+            // A test SMS costs what any SMS costs: it counts against the month's quota, and
+            // against a small daily cap of its own (counted in the same table, under the day).
+            let local = self.now().to_zoned(ctx.tz.clone());
+            let day = format!("test/{}", local.strftime("%Y-%m-%d"));
+            if !tx
+                .try_consume_sms(practice_id, &day, Some(TEST_SMS_PER_DAY), 1)
+                .await?
+            {
+                return Err(EngineError::invalid(
+                    "channel",
+                    format!("at most {TEST_SMS_PER_DAY} test SMS a day; try again tomorrow"),
+                ));
+            }
+            let month = local.strftime("%Y-%m").to_string();
+            let segments = rappel_domain::sms::analyze(&rendered.text).segments.max(1) as i64;
+            let quota = crate::dispatch::sms_quota(&ctx);
+            if !tx
+                .try_consume_sms(practice_id, &month, quota, segments)
+                .await?
+            {
+                return Err(EngineError::invalid(
+                    "channel",
+                    "this month's SMS quota is spent; a test SMS counts against it",
+                ));
+            }
+        }
         tx.commit().await?;
         let mut id = [0u8; 8];
         getrandom::fill(&mut id).map_err(|e| EngineError::invalid("to", e.to_string()))?;
@@ -409,14 +474,7 @@ impl Engine {
             to: address.clone(),
             subject: rendered.subject.clone(),
             text: rendered.text.clone(),
-            sender_name: match channel {
-                Channel::Email => ctx.row.name.clone(),
-                _ => ctx
-                    .settings
-                    .text("sms_sender")
-                    .unwrap_or(&ctx.row.name)
-                    .to_string(),
-            },
+            sender_name,
             calendar: None,
             html: rendered.html.clone(),
             push,

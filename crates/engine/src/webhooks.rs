@@ -10,12 +10,11 @@
 //! Events carry the notification's identity, never its rendered text or contact details:
 //! the practice software already holds the patient file.
 
-use std::sync::OnceLock;
-
 use jiff::{SignedDuration, Timestamp};
 use rappel_channels::ChannelError;
+use rappel_channels::net_guard;
 use rappel_channels::sms::webhook::SigningKey;
-use rappel_channels::webhook_out::{WebhookClient, timestamp_now};
+use rappel_channels::webhook_out::timestamp_now;
 use rappel_store::{DeliveryStatus, NotificationRow, Status, Tx, WebhookDelivery, WebhookEndpoint};
 use serde::Serialize;
 use serde_json::json;
@@ -41,11 +40,6 @@ pub struct WebhookSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     pub created_at: Timestamp,
-}
-
-fn client() -> &'static WebhookClient {
-    static CLIENT: OnceLock<WebhookClient> = OnceLock::new();
-    CLIENT.get_or_init(WebhookClient::default)
 }
 
 /// The event type of a status, when it is one the practice software is told about.
@@ -146,16 +140,16 @@ impl Engine {
         secret: Option<&str>,
     ) -> Result<WebhookSettings> {
         let url = url.trim();
-        match url.split_once("://") {
-            Some(("https" | "http", rest))
-                if !rest.is_empty() && !url.contains(char::is_whitespace) => {}
-            _ => {
-                return Err(EngineError::invalid(
-                    "url",
-                    "expected an http:// or https:// URL",
-                ));
-            }
+        if url.contains(char::is_whitespace) || url.len() > 2048 {
+            return Err(EngineError::invalid(
+                "url",
+                "expected an https:// URL of at most 2048 characters",
+            ));
         }
+        // The receiver must be a public address (SSRF); each request checks again.
+        net_guard::check_resolved(url, &self.config().net)
+            .await
+            .map_err(|refusal| EngineError::invalid("url", refusal.to_string()))?;
         let (secret, shown) = match secret {
             Some(secret) => {
                 SigningKey::parse(secret)
@@ -243,7 +237,9 @@ impl Engine {
                 for mut delivery in claimed {
                     attempted += 1;
                     let body = delivery.payload.to_string();
-                    let outcome = client()
+                    let outcome = self
+                        .inner
+                        .webhooks
                         .post(&endpoint.url, &key, &delivery.id, timestamp_now(), &body)
                         .await;
                     let now = self.now();

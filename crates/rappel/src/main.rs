@@ -132,6 +132,19 @@ enum PracticeCommand {
         #[arg(long, default_value = "Europe/Paris")]
         timezone: String,
     },
+    /// Set what the operator controls for a practice (its key and web interface cannot): the
+    /// plan and the monthly SMS quota. Prints the resulting values as JSON.
+    Set {
+        /// The practice's id (`rappel practice create` printed it).
+        #[arg(long)]
+        id: String,
+        /// The plan, one of the preset's choices (maddie: pro, sms_historic, essentiel).
+        #[arg(long)]
+        plan: Option<String>,
+        /// SMS per month, or `none` for no quota.
+        #[arg(long)]
+        sms_quota: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -422,6 +435,9 @@ fn engine(
             lease: jiff::SignedDuration::try_from(config.lease)
                 .unwrap_or(jiff::SignedDuration::from_secs(60)),
             batch: config.batch,
+            net: providers::net_policy_from_env().map_err(anyhow::Error::msg)?,
+            test_sms_country_codes: providers::test_sms_country_codes_from_env()
+                .map_err(anyhow::Error::msg)?,
             ..EngineConfig::default()
         },
     ))
@@ -473,6 +489,60 @@ async fn run_service(
                 Ok(key) => println!("{}", serde_json::to_string(&key)?),
                 Err(rappel_engine::EngineError::Invalid { field, reason }) => {
                     eprintln!("{field}: {reason}");
+                    return Ok(ExitCode::from(2));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Command::Practice {
+            command:
+                PracticeCommand::Set {
+                    id,
+                    plan,
+                    sms_quota,
+                },
+        } => {
+            let mut patch = serde_json::Map::new();
+            if let Some(plan) = plan {
+                patch.insert("plan".into(), serde_json::Value::from(plan));
+            }
+            if let Some(quota) = sms_quota {
+                let value = match quota.trim() {
+                    "none" => serde_json::Value::Null,
+                    text => match text.parse::<u32>() {
+                        Ok(n) => serde_json::Value::from(n),
+                        Err(_) => {
+                            eprintln!("sms-quota: `{text}` is not a number of SMS nor `none`");
+                            return Ok(ExitCode::from(2));
+                        }
+                    },
+                };
+                patch.insert("sms_quota_per_month".into(), value);
+            }
+            if patch.is_empty() {
+                eprintln!("practice set: give --plan or --sms-quota");
+                return Ok(ExitCode::from(2));
+            }
+            let store = open_store(&config).await?;
+            let engine = engine(&config, store, &sms, &push)?;
+            match engine.set_operator_settings(&id, &patch).await {
+                Ok(settings) => {
+                    let out: serde_json::Map<String, serde_json::Value> =
+                        rappel_domain::settings::OPERATOR_SETTINGS
+                            .iter()
+                            .map(|key| {
+                                let value = settings.get(key).cloned().unwrap_or_default();
+                                (key.to_string(), value)
+                            })
+                            .collect();
+                    println!("{}", serde_json::Value::Object(out));
+                }
+                Err(rappel_engine::EngineError::Invalid { field, reason }) => {
+                    eprintln!("{field}: {reason}");
+                    return Ok(ExitCode::from(2));
+                }
+                Err(rappel_engine::EngineError::NotFound { what, id }) => {
+                    eprintln!("id: {what} `{id}` does not exist");
                     return Ok(ExitCode::from(2));
                 }
                 Err(e) => return Err(e.into()),

@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use rappel_channels::net_guard::NetPolicy;
 use rappel_channels::push::{self, Urgency, VapidKey, WebPush};
 use rappel_channels::sms::webhook::SigningKey;
 use rappel_channels::sms::{
@@ -248,6 +249,7 @@ impl Push {
         let public_key = key.public_base64url().to_string();
         let transport = WebPush::new(push::Config {
             urgency,
+            net: net_policy(&var)?,
             ..push::Config::new(key, &subject)
         })
         .map_err(|e| {
@@ -281,6 +283,51 @@ impl Transport for PushRouter {
 }
 
 /// A transport's complaint about one of its fields, told with the variable that set it.
+/// What the operator allows of the URLs practices give (webhooks, push endpoints) beyond
+/// public https addresses: `RAPPEL_ALLOW_HTTP_WEBHOOKS=1` plain http (still to public
+/// addresses), `RAPPEL_ALLOW_LOOPBACK_TARGETS=1` this machine's loopback (development and tests
+/// only: on a server it lets any practice reach the services listening on loopback).
+pub fn net_policy_from_env() -> Result<NetPolicy, String> {
+    net_policy(&|name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+}
+
+fn net_policy(var: &impl Fn(&str) -> Option<String>) -> Result<NetPolicy, String> {
+    let flag = |name: &str| -> Result<bool, String> {
+        match var(name).as_deref().map(str::trim) {
+            None | Some("0" | "false" | "no") => Ok(false),
+            Some("1" | "true" | "yes") => Ok(true),
+            Some(other) => Err(format!("{name}: `{other}` is not 1 or 0")),
+        }
+    };
+    Ok(NetPolicy {
+        allow_http: flag("RAPPEL_ALLOW_HTTP_WEBHOOKS")?,
+        allow_loopback: flag("RAPPEL_ALLOW_LOOPBACK_TARGETS")?,
+    })
+}
+
+/// The country calling codes a test SMS may go to (`RAPPEL_TEST_SMS_COUNTRY_CODES`, e.g.
+/// `33,262,32`); France and its overseas territories when unset.
+pub fn test_sms_country_codes_from_env() -> Result<Vec<u16>, String> {
+    test_sms_country_codes(std::env::var("RAPPEL_TEST_SMS_COUNTRY_CODES").ok())
+}
+
+fn test_sms_country_codes(value: Option<String>) -> Result<Vec<u16>, String> {
+    let Some(text) = value.filter(|v| !v.trim().is_empty()) else {
+        return Ok(rappel_engine::FRENCH_COUNTRY_CODES.to_vec());
+    };
+    text.split(',')
+        .map(|code| {
+            let code = code.trim().trim_start_matches('+');
+            code.parse::<u16>()
+                .ok()
+                .filter(|c| (1..=999).contains(c))
+                .ok_or_else(|| {
+                    format!("RAPPEL_TEST_SMS_COUNTRY_CODES: `{code}` is not a country calling code like 33")
+                })
+        })
+        .collect()
+}
+
 fn named(error: ConfigError, variable: impl Fn(&str) -> &'static str) -> String {
     format!("{}: {}", variable(error.field), error.reason)
 }
@@ -541,6 +588,44 @@ XnPtODenacmkJwtE19zeQUKMOYD16VwUGZX7mHWYr2xEH0spbWxXdkIm
         router.send(&message).await.unwrap();
         assert_eq!((app.sent().len(), web_push.sent().len()), (1, 1));
         assert!(app.sent()[0].message.push.is_none());
+    }
+
+    #[test]
+    fn outbound_addresses_are_public_https_unless_the_operator_says_otherwise() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(net_policy(&vars(&[])).unwrap(), NetPolicy::default());
+        let both = net_policy(&vars(&[
+            ("RAPPEL_ALLOW_HTTP_WEBHOOKS", "1"),
+            ("RAPPEL_ALLOW_LOOPBACK_TARGETS", "true"),
+        ]))
+        .unwrap();
+        assert!(both.allow_http && both.allow_loopback);
+        let error = net_policy(&vars(&[("RAPPEL_ALLOW_LOOPBACK_TARGETS", "maybe")])).unwrap_err();
+        assert!(
+            error.starts_with("RAPPEL_ALLOW_LOOPBACK_TARGETS:"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn test_sms_countries_default_to_france_and_are_calling_codes() {
+        assert!(test_sms_country_codes(None).unwrap().contains(&33));
+        assert_eq!(
+            test_sms_country_codes(Some("33, +32,41".into())).unwrap(),
+            vec![33, 32, 41]
+        );
+        let error = test_sms_country_codes(Some("FR".into())).unwrap_err();
+        assert!(
+            error.starts_with("RAPPEL_TEST_SMS_COUNTRY_CODES:"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -56,7 +56,8 @@ fn build() -> Value {
                 not the rest.\n\nEvery `/v1` operation needs `Authorization: Bearer <API key>` and \
                 sees only the key's practice: another practice's ids answer 404 like unknown \
                 ids. Errors are `application/problem+json` (RFC 9457) with `type`, `title`, \
-                `status`, `detail` and, when one field is at fault, `field`. By default each API \
+                `status`, `detail` and, when one field is at fault, `field`. No string of a JSON \
+                body may hold a NUL character (U+0000): 422 naming its path. By default each API \
                 key may send 50 requests per second with bursts of 100 (429 with `Retry-After` \
                 above), and request bodies are at most 1 MiB (413 above)."
         },
@@ -219,8 +220,8 @@ fn paths() -> Value {
                 "summary": "Record a browser's Web Push subscription for a patient",
                 "description": "The body is the browser's `PushSubscription.toJSON()`, as the \
                     practice's web page receives it from `pushManager.subscribe` (with the \
-                    server's VAPID public key). `endpoint` must be an https URL naming a \
-                    host; `keys.p256dh` a P-256 public key (65 bytes, uncompressed) and \
+                    server's VAPID public key). `endpoint` must be an https URL to a public \
+                    address (the webhook URL's check); `keys.p256dh` a P-256 public key (65 bytes, uncompressed) and \
                     `keys.auth` a 16-byte secret, both base64url (422 naming the field \
                     otherwise). A subscription with the same endpoint is replaced. The patient's \
                     messages are re-planned at once; push messages go to the first subscription. \
@@ -314,7 +315,10 @@ fn paths() -> Value {
                 "summary": "Change some options",
                 "description": "The body's keys replace those options' values; the others keep \
                     theirs. Open work is re-planned at once. An unknown key, a value of the \
-                    wrong type, or switching off a locked behaviour is 422 naming the key.",
+                    wrong type, or switching off a locked behaviour is 422 naming the key; so \
+                    is a change of `plan` or `sms_quota_per_month` (the operator sets them: \
+                    `rappel practice set`) and an `sms_sender` that passes for a public \
+                    service (AMELI, CPAM, impôts…).",
                 "requestBody": {
                     "required": true,
                     "content": {"application/json": {"schema": {
@@ -427,7 +431,7 @@ fn documents_paths(paths: &mut Map<String, Value>) {
                 "tags": ["Documents"],
                 "operationId": "uploadDocument",
                 "summary": "Send a document (PDF) to a patient",
-                "description": "multipart/form-data with `file` (the PDF: it must start with `%PDF-` and end with `%%EOF`), `id`, `patient` and `title`. The file is kept encrypted (AES-256-GCM) outside the database, and `document.sent` is applied exactly as through `POST /v1/events`: the patient gets an email with a personal link that expires (30 days), never the document itself. The same file again answers 200 and changes nothing; another file under the same id is refused (422). Files over the configured limit (10 MiB by default) get 413.",
+                "description": "multipart/form-data with `file` (the PDF: it must start with `%PDF-` and end with `%%EOF`), `id`, `patient` and `title`. The file is kept encrypted (AES-256-GCM) outside the database, and `document.sent` is applied exactly as through `POST /v1/events`: the patient gets an email with a personal link that expires (30 days), never the document itself. The same file again answers 200 and changes nothing; another file under the same id is refused (422). A PDF whose streams decode to more than 64 MB together, or with more than 100,000 objects (a decompression bomb), is 422 naming `file`, and nothing is stored. Files over the configured limit (10 MiB by default) get 413.",
                 "requestBody": {
                     "required": true,
                     "content": {"multipart/form-data": {"schema": {
@@ -652,7 +656,9 @@ fn events_path() -> Value {
             "operationId": "postEvents",
             "summary": "Tell Rappel what happened",
             "description": "One event or an array of events, applied atomically in order: if \
-                one is refused, none is applied, and the 422 names it (`events[2].start`). `at` \
+                one is refused, none is applied, and the 422 names it (`events[2].start`). Every id \
+                in an event (`id`, `patient`, `practitioner`, `motive`, `document`) follows the \
+                rule of ids in paths: 1 to 128 characters, no control characters. `at` \
                 (when it happened) defaults to the time of receipt. An event that changes \
                 nothing (the same booking sent twice) counts as `unchanged`. With an \
                 `Idempotency-Key` header, a retry with the same key and body gets the first \
@@ -1499,7 +1505,7 @@ fn templates_paths(paths: &mut Map<String, Value>) {
         json!({"post": {
             "tags": ["Templates"], "operationId": "testSend",
             "summary": "Send a message on sample data to any address, now",
-            "description": "Renders the kind through the practice's templates on sample data and hands it to the channel at once, outside the queue (nothing is recorded). `to` is an email address, a mobile number (E.164 or French national) or a push endpoint (its HTTPS URL, with `p256dh` and `auth`). The answer says whether the channel accepted it.",
+            "description": "Renders the kind through the practice's templates on sample data and hands it to the channel at once, outside the queue (nothing is recorded). `to` is an email address, a mobile number (E.164 or French national) or a push endpoint (its HTTPS URL to a public address, with `p256dh` and `auth`). A test SMS goes only to French numbers (or the operator's `RAPPEL_TEST_SMS_COUNTRY_CODES`; otherwise 422 `to`), counts against the month's SMS quota, at most 10 a day (422 `channel` past either), and never under a sender name that passes for a public service (422 `sms_sender`). The answer says whether the channel accepted it.",
             "requestBody": body("What to send where.", json!({"type": "object", "required": ["kind", "channel", "to"], "properties": {"kind": {"type": "string"}, "channel": {"type": "string", "enum": ["email", "sms", "push"]}, "to": {"type": "string"}, "locale": {"type": "string", "enum": ["fr", "en"]}, "p256dh": {"type": "string"}, "auth": {"type": "string"}}})),
             "responses": responses(&[(202, json!({"description": "Handed to the channel: the rendered message, `accepted`, and the channel's `error` when it refused.", "content": {"application/json": {"schema": {"type": "object"}}}}))], &[400, 401, 415, 422, 429]),
         }}),
@@ -1510,7 +1516,7 @@ fn templates_paths(paths: &mut Map<String, Value>) {
         json!({
             "get": {"tags": ["Templates"], "operationId": "getWebhook", "summary": "Where status changes are posted", "responses": responses(&[(200, webhook.clone())], &[401, 404, 429])},
             "put": {"tags": ["Templates"], "operationId": "putWebhook", "summary": "Post status changes to the practice software",
-                "description": "Rappel then POSTs `notification.sent`, `notification.delivered`, `notification.failed` and `notification.suppressed` events (`{type, timestamp, data: {key, kind, channel, recipient, status, appointments, document, reason, error}}`) signed per Standard Webhooks: `webhook-id` (the same on every attempt), `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>`. A 2xx answer delivers; 408, 429, 5xx and network errors are retried after 1 minute, then twice as long each time up to 6 hours, for 24 hours; any other answer fails the event. Without `secret`, one is generated (`whsec_…`) and shown once.",
+                "description": "Rappel then POSTs `notification.sent`, `notification.delivered`, `notification.failed` and `notification.suppressed` events (`{type, timestamp, data: {key, kind, channel, recipient, status, appointments, document, reason, error}}`) signed per Standard Webhooks: `webhook-id` (the same on every attempt), `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>`. A 2xx answer delivers; 408, 429, 5xx and network errors are retried after 1 minute, then twice as long each time up to 6 hours, for 24 hours; any other answer fails the event. Without `secret`, one is generated (`whsec_…`) and shown once. `url` must be https (plain http only where the operator allows it), carry no user information, and name a public address: loopback, private, link-local (169.254.169.254), CGNAT, unique-local and the like are 422 naming `url`, in any spelling (`127.1`, `0x7f000001`, `[::1]`, `localhost.`). Each request checks the address again, follows no redirect, and its error says only refused or unreachable.",
                 "requestBody": body("The endpoint.", json!({"type": "object", "required": ["url"], "properties": {"url": {"type": "string", "format": "uri"}, "secret": {"type": "string", "description": "whsec_ followed by base64 of at least 24 random bytes."}}})),
                 "responses": responses(&[(200, webhook)], &[400, 401, 415, 422, 429])},
             "delete": {"tags": ["Templates"], "operationId": "deleteWebhook", "summary": "Stop posting status changes", "responses": responses(&[(204, json!({"description": "Removed."}))], &[401, 404, 429])}

@@ -88,6 +88,12 @@ impl FromRequest<AppState> for JsonBody {
                 )));
             }
         }
+        // A batch of events names its items `events[2]`, as the engine's errors do.
+        let root = if request.uri().path().ends_with("/events") {
+            "events"
+        } else {
+            ""
+        };
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| body_rejection(rejection, state.config.body_limit))?;
@@ -96,9 +102,39 @@ impl FromRequest<AppState> for JsonBody {
                 "the request body is empty; a JSON value is expected".into(),
             ));
         }
-        let value = serde_json::from_slice(&bytes)
+        let value: Value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+        let root = if value.is_array() { root } else { "" };
+        if let Some(field) = nul_at(&value, root.to_string()) {
+            return Err(ApiError::Invalid {
+                field: Some(field).filter(|f| !f.is_empty() && f != root),
+                reason: "a string holds a NUL character (U+0000), which no field accepts".into(),
+            });
+        }
         Ok(JsonBody { bytes, value })
+    }
+}
+
+/// The path (`events[2].patient`, as [`from_json`] names fields) of the first string or key
+/// that holds a NUL character. PostgreSQL stores no NUL in text nor in jsonb, and no field of
+/// ours means one, so every JSON body is refused here, before any handler, on both stores.
+fn nul_at(value: &Value, path: String) -> Option<String> {
+    match value {
+        Value::String(s) if s.contains('\0') => Some(path),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_at(item, format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                // The name is shown escaped: the answer (kept for an idempotency key) must be
+                // storable itself.
+                Some(join(&path, &key.replace('\0', "\\u0000")))
+            } else {
+                nul_at(item, join(&path, key))
+            }
+        }),
+        _ => None,
     }
 }
 

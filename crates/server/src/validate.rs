@@ -18,14 +18,9 @@ use crate::extract::from_json;
 const MAX_RAW_EMAIL: usize = 254;
 
 /// Resource ids chosen by the practice software: 1 to 128 characters, no control characters.
+/// The domain's one rule ([`rappel_domain::event::check_id`]), which event bodies follow too.
 pub(crate) fn id(id: &str) -> Result<(), ApiError> {
-    if id.is_empty() || id.chars().count() > 128 {
-        return Err(ApiError::invalid("id", "an id has 1 to 128 characters"));
-    }
-    if id.chars().any(char::is_control) {
-        return Err(ApiError::invalid("id", "an id has no control characters"));
-    }
-    Ok(())
+    rappel_domain::event::check_id(id).map_err(|reason| ApiError::invalid("id", reason))
 }
 
 /// The body's `id`, when given, must be the path's.

@@ -78,6 +78,7 @@ async fn spawn_app_with_postal(
         preset: "lifen",
         settings: lifen_settings(),
         documents_dir: Some(documents_dir),
+        ..Setup::default()
     })
     .await;
     let key = app.key.clone();

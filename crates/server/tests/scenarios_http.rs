@@ -18,7 +18,7 @@ use rappel_engine::scenario::{Scenario, check};
 use rappel_engine::simulate::{collect, drive, simulate};
 use rappel_engine::{Engine, EngineConfig, SimClock, Transports};
 use rappel_store::Store;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -143,13 +143,21 @@ async fn replay(file: &Path) {
                 );
             }
         };
-        if !scenario.settings.is_empty() {
-            api(
-                "PATCH",
-                "/v1/settings".into(),
-                Value::Object(scenario.settings.clone()),
-            )
-            .await;
+        // The plan and the SMS quota belong to the operator (`rappel practice set`): they go
+        // through the engine, the practice's own options through its key.
+        let (operator, practice): (Map<String, Value>, Map<String, Value>) = scenario
+            .settings
+            .clone()
+            .into_iter()
+            .partition(|(k, _)| rappel_domain::settings::is_operator_setting(k));
+        if !operator.is_empty() {
+            engine
+                .set_operator_settings(&key.id, &operator)
+                .await
+                .unwrap();
+        }
+        if !practice.is_empty() {
+            api("PATCH", "/v1/settings".into(), Value::Object(practice)).await;
         }
         for p in &scenario.practitioners {
             api(

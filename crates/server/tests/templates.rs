@@ -67,6 +67,19 @@ impl TestApp {
     }
 }
 
+/// The app with the operator's allowance for plain http on loopback, where the webhook
+/// receiver of these tests listens (`RAPPEL_ALLOW_HTTP_WEBHOOKS`, `RAPPEL_ALLOW_LOOPBACK_TARGETS`).
+async fn spawn_app_reaching_loopback() -> TestApp {
+    spawn_app_from(Setup {
+        engine: rappel_engine::EngineConfig {
+            net: rappel_engine::NetPolicy::loopback_for_tests(),
+            ..Default::default()
+        },
+        ..Setup::default()
+    })
+    .await
+}
+
 // ---- templates -------------------------------------------------------------------------------
 
 #[tokio::test]
@@ -378,7 +391,7 @@ async fn spawn_receiver(receiver: Receiver) -> SocketAddr {
 
 #[tokio::test]
 async fn status_changes_are_posted_signed_and_retried_after_a_server_error() {
-    let app = spawn_app().await;
+    let app = spawn_app_reaching_loopback().await;
     app.directory().await;
     // The first request fails, as a receiver that is being redeployed would.
     let receiver = Receiver::answering(&[StatusCode::INTERNAL_SERVER_ERROR]);
@@ -536,7 +549,7 @@ async fn statuses(app: &TestApp) -> Vec<(String, i64)> {
 
 #[tokio::test]
 async fn an_event_the_receiver_refuses_fails_at_once() {
-    let app = spawn_app().await;
+    let app = spawn_app_reaching_loopback().await;
     let receiver = Receiver::answering(&[StatusCode::BAD_REQUEST; 10]);
     one_event(&app, &receiver).await;
     app.engine.deliver_webhooks().await.unwrap();
@@ -548,7 +561,7 @@ async fn an_event_the_receiver_refuses_fails_at_once() {
 
 #[tokio::test]
 async fn an_event_still_failing_after_24_hours_is_given_up() {
-    let app = spawn_app().await;
+    let app = spawn_app_reaching_loopback().await;
     let receiver = Receiver::answering(&[StatusCode::SERVICE_UNAVAILABLE; 100]);
     one_event(&app, &receiver).await;
     let mut rounds = 0;

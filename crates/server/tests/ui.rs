@@ -624,7 +624,6 @@ async fn a_hostile_suite_after_sign_in_lands_on_this_site_and_never_fails() {
     for (suite, expected) in [
         ("%2F%09%2Fevil.example%2F", "/"),
         ("%2F%0D%0A%2Fevil.example", "/"),
-        ("%2F%00", "/"),
         ("%2F%5Cevil.example", "/"),
         ("%2F%2F%2Fevil.example", "/"),
         ("https%3A%2F%2Fevil.example%2F", "/"),
@@ -640,6 +639,18 @@ async fn a_hostile_suite_after_sign_in_lands_on_this_site_and_never_fails() {
         assert_eq!(reply.status, 303, "{suite}: {}", reply.text());
         assert_eq!(reply.header("location"), Some(expected), "{suite}");
     }
+    // A NUL anywhere in a form is refused before anything else (the forms' NUL guard): a clear
+    // page, no session, no redirect, never a 500.
+    let nul = app
+        .form(
+            None,
+            "/connexion",
+            &format!("email=admin%40cabinet.test&password={PASSWORD}&suite=%2F%00"),
+        )
+        .await;
+    assert_eq!(nul.status, 422, "{}", nul.text());
+    assert!(nul.header("location").is_none());
+    assert!(nul.header("set-cookie").is_none());
     // The sign-in page that carries such a `suite` renders too.
     let page = app.page(None, "/connexion?suite=%2F%09%2F%00evil").await;
     assert_eq!(page.status, 200);

@@ -3,15 +3,15 @@
 //! withdraws.
 //!
 //! The subscription is checked here, strictly, because the dispatcher will post to its endpoint
-//! and encrypt for its keys: the endpoint must be an `https://` URL naming a host (not an IP
-//! address nor `localhost`: push services are public names, and this keeps a subscription from
-//! pointing our server at the practice's own network), `p256dh` a P-256 public key and `auth` a
-//! 16-byte secret, both base64url.
+//! and encrypt for its keys: the endpoint must be an `https://` URL to a public address (the one
+//! address check of `rappel_channels::net_guard`: a subscription must not point our server at
+//! its own network), `p256dh` a P-256 public key and `auth` a 16-byte secret, both base64url.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use rappel_channels::net_guard::{self, NetPolicy};
 use rappel_channels::push::SubscriptionKeys;
 use rappel_domain::facts::PushSubscription;
 use rappel_engine::PutOutcome;
@@ -53,7 +53,7 @@ pub(crate) async fn put_subscription(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let body: SubscriptionBody = from_json(body.value, "")?;
-    let endpoint = check_endpoint(body.endpoint.trim())?;
+    let endpoint = check_endpoint(body.endpoint.trim(), &state.engine.config().net).await?;
     let p256dh = body.keys.p256dh.trim().trim_end_matches('=').to_string();
     let auth = body.keys.auth.trim().trim_end_matches('=').to_string();
     SubscriptionKeys::parse(&p256dh, &auth)
@@ -99,33 +99,15 @@ pub(crate) async fn delete_subscription(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// An `https://` URL to a named host, at most [`MAX_ENDPOINT`] characters.
-fn check_endpoint(endpoint: &str) -> Result<String, ApiError> {
-    let refuse = |reason: &str| ApiError::invalid("endpoint", reason);
+/// An `https://` URL to a public address ([`net_guard`], the check the dispatcher makes again at
+/// each request), at most [`MAX_ENDPOINT`] characters.
+async fn check_endpoint(endpoint: &str, policy: &NetPolicy) -> Result<String, ApiError> {
     if endpoint.len() > MAX_ENDPOINT {
-        return Err(refuse("longer than 2048 characters"));
+        return Err(ApiError::invalid("endpoint", "longer than 2048 characters"));
     }
-    let uri: Uri = endpoint
-        .parse()
-        .map_err(|_| refuse("must be an https:// URL"))?;
-    if uri.scheme_str() != Some("https") {
-        return Err(refuse("must be an https:// URL"));
-    }
-    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
-        return Err(refuse("must not carry user information"));
-    }
-    let host = uri.host().unwrap_or_default();
-    let named = !host.is_empty()
-        && !host.starts_with('[')
-        && host.parse::<std::net::Ipv4Addr>().is_err()
-        && !host.eq_ignore_ascii_case("localhost")
-        && !host.to_ascii_lowercase().ends_with(".localhost")
-        && host.contains('.');
-    if !named {
-        return Err(refuse(
-            "must name a push service's host (not an IP address nor localhost)",
-        ));
-    }
+    net_guard::check_resolved(endpoint, policy)
+        .await
+        .map_err(|refusal| ApiError::invalid("endpoint", refusal.to_string()))?;
     Ok(endpoint.to_string())
 }
 
@@ -133,20 +115,33 @@ fn check_endpoint(endpoint: &str) -> Result<String, ApiError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn endpoints_must_be_https_urls_to_a_public_name() {
-        assert!(check_endpoint("https://fcm.googleapis.com/fcm/send/abc:def").is_ok());
-        assert!(check_endpoint("https://updates.push.services.mozilla.com/wpush/v2/gAAA").is_ok());
+    #[tokio::test]
+    async fn endpoints_must_be_https_urls_to_a_public_address() {
+        let strict = NetPolicy::default();
+        for good in [
+            "https://fcm.googleapis.com/fcm/send/abc:def",
+            "https://updates.push.services.mozilla.com/wpush/v2/gAAA",
+        ] {
+            assert!(
+                check_endpoint(good, &strict).await.is_ok(),
+                "{good} refused"
+            );
+        }
         for bad in [
             "http://fcm.googleapis.com/fcm/send/abc",
             "https://127.0.0.1/push",
+            "https://127.1/push",
             "https://[::1]/push",
             "https://localhost/push",
+            "https://localhost./push",
             "https://user@push.example.net/x",
             "app",
             "",
         ] {
-            assert!(check_endpoint(bad).is_err(), "{bad} accepted");
+            assert!(
+                check_endpoint(bad, &strict).await.is_err(),
+                "{bad} accepted"
+            );
         }
     }
 }

@@ -26,6 +26,7 @@ mod dashboard;
 mod format;
 mod inbox;
 mod messages;
+mod nul;
 mod patients;
 mod settings;
 mod tasks;
@@ -105,6 +106,10 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/programmateur/{id}/supprimer", post(tasks::delete))
         .route("/static/htmx.min.js", get(htmx))
         .route("/static/rappel.css", get(css))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            nul::refuse_nul,
+        ))
         .layer(middleware::from_fn_with_state(state, csrf_guard))
         .layer(middleware::map_response(security_headers))
 }

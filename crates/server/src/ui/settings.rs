@@ -9,7 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use rappel_domain::policy::{OptionKind, OptionSpec};
-use rappel_domain::settings::option_specs;
+use rappel_domain::settings::{is_operator_setting, option_specs};
 use rappel_domain::sms::SenderIdError;
 use rappel_engine::{EngineError, Role};
 use serde::Deserialize;
@@ -66,6 +66,10 @@ async fn render(
     other.sort_by(|a, b| a.1.label.cmp(&b.1.label));
     let common: Vec<(&String, &OptionSpec)> = specs.iter().filter(|(k, _)| is_common(k)).collect();
     let field = |key: &str, spec: &OptionSpec| -> Markup {
+        // The plan and the SMS quota are the operator's: shown, not a form field.
+        if is_operator_setting(key) {
+            return operator_field(key, spec, settings.get(key));
+        }
         let current = entered
             .and_then(|e| e.get(key).cloned())
             .unwrap_or_else(|| display_value(settings.get(key)));
@@ -176,6 +180,27 @@ fn display_value(value: Option<&Value>) -> String {
     }
 }
 
+/// An option only the operator sets, as text with who to ask.
+fn operator_field(key: &str, spec: &OptionSpec, value: Option<&Value>) -> Markup {
+    let label = if spec.label.is_empty() {
+        key
+    } else {
+        &spec.label
+    };
+    let shown = match value {
+        // No quota is an unlimited one.
+        None | Some(Value::Null) if key == "sms_quota_per_month" => "illimité".to_string(),
+        None | Some(Value::Null) => "aucun".to_string(),
+        Some(value) => display_value(Some(value)),
+    };
+    html! {
+        div.field {
+            span { (label) " : " strong { (shown) } }
+            " " span.muted { "(fixé par l'opérateur de Rappel)" }
+        }
+    }
+}
+
 fn option_field(key: &str, spec: &OptionSpec, current: &str, error: Option<&str>) -> Markup {
     let id = format!("opt-{key}");
     let name = format!("opt.{key}");
@@ -237,7 +262,7 @@ fn parse_form(
     let mut patch = Map::new();
     let mut errors = BTreeMap::new();
     for (key, spec) in specs {
-        if spec.locked {
+        if spec.locked || is_operator_setting(key) {
             continue;
         }
         let raw = form.get(&format!("opt.{key}")).map(|v| v.trim());
@@ -272,7 +297,11 @@ fn parse_form(
                 let text = raw.unwrap_or("");
                 if key == "sms_sender" {
                     match rappel_domain::sms::validate_sender_id(text) {
-                        Ok(()) => Ok(Value::from(text)),
+                        Ok(()) => match rappel_domain::sms::impersonated_name(text) {
+                            None => Ok(Value::from(text)),
+                            Some(_) => Err("Ce nom d'expéditeur imite un service public ou                                 une entreprise connue (Ameli, CPAM, impôts…) : choisissez le                                 nom du cabinet."
+                                .to_string()),
+                        },
                         Err(e) => Err(sender_error(&e)),
                     }
                 } else {

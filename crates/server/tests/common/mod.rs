@@ -53,6 +53,10 @@ pub struct Setup {
     pub settings: Map<String, Value>,
     /// Removed by `stop`.
     pub documents_dir: Option<PathBuf>,
+    /// The database (a fresh in-memory SQLite one when `None`).
+    pub database_url: Option<String>,
+    /// The email, SMS and push transport (the recorder when `None`).
+    pub transport: Option<Arc<dyn Transport>>,
 }
 
 impl Default for Setup {
@@ -65,6 +69,8 @@ impl Default for Setup {
             preset: "doctolib",
             settings: Map::new(),
             documents_dir: None,
+            database_url: None,
+            transport: None,
         }
     }
 }
@@ -82,9 +88,9 @@ pub async fn spawn_app_with(config: ServerConfig) -> TestApp {
 }
 
 pub async fn spawn_app_from(setup: Setup) -> TestApp {
-    let store = Store::connect("sqlite::memory:")
+    let store = Store::connect(setup.database_url.as_deref().unwrap_or("sqlite::memory:"))
         .await
-        .expect("in-memory store");
+        .expect("the store");
     store.migrate().await.expect("migrations");
     let clock = SimClock::new(START.parse().unwrap());
     let recorder = Recorder::default();
@@ -93,7 +99,11 @@ pub async fn spawn_app_from(setup: Setup) -> TestApp {
         Arc::new(clock.clone()),
         Transports {
             postal: setup.postal.unwrap_or_else(|| Arc::new(recorder.clone())),
-            ..Transports::all(Arc::new(recorder.clone()))
+            ..Transports::all(
+                setup
+                    .transport
+                    .unwrap_or_else(|| Arc::new(recorder.clone())),
+            )
         },
         setup.engine,
     );
