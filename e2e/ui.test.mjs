@@ -578,3 +578,42 @@ test('a planned SMS to a landline says « Ne partira pas » at once, and « Pré
   assert.match(await sms.textContent(), /Prévu/);
   await context.close();
 });
+
+test('on a phone every page fits the screen: the menu folds behind a button and lists become cards', async () => {
+  const context = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true });
+  const page = await context.newPage();
+  await signIn(page, 'admin@lilas.test');
+  await page.waitForURL(base + '/');
+  for (const url of [
+    '/',
+    '/envoyes',
+    '/a-verifier',
+    '/notifications',
+    '/patients',
+    '/patients?q=roux',
+    '/patients/p-roux',
+    '/rendez-vous/rdv-roux',
+    '/modeles',
+    '/modeles/reminder/email',
+    '/programmateur',
+    '/programmateur/nouvelle',
+    '/parametres',
+    '/utilisateurs',
+  ]) {
+    const response = await page.goto(base + url);
+    assert.equal(response.status(), 200, url);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${url} is ${overflow}px wider than a phone`);
+  }
+  // The menu is folded until the button opens it.
+  await page.goto(base + '/');
+  const menu = page.getByRole('navigation', { name: 'Menu principal' });
+  assert.equal(await menu.isVisible(), false);
+  await page.locator('label.menu-button').click();
+  assert.equal(await menu.isVisible(), true);
+  await menu.getByRole('link', { name: 'Patients' }).click();
+  await page.waitForURL(/\/patients$/);
+  await page.goto(base + '/patients/p-roux');
+  await shot(page, '21-patient-telephone');
+  await context.close();
+});

@@ -132,7 +132,7 @@ pub(crate) fn day_table(
         @if messages.is_empty() {
             p.muted { (empty) }
         } @else {
-            table {
+            table.list {
                 thead { tr {
                     th scope="col" { "Heure prévue" }
                     th scope="col" { "Destinataire" }
@@ -144,8 +144,8 @@ pub(crate) fn day_table(
                 tbody {
                     @for m in messages {
                         tr {
-                            td { a href={"/envoyes/" (super::encode_query(&m.row.key))} { (format::time(m.row.due_at, tz)) } }
-                            td {
+                            td data-label="Heure prévue" { a href={"/envoyes/" (super::encode_query(&m.row.key))} { (format::time(m.row.due_at, tz)) } }
+                            td data-label="Destinataire" {
                                 // A practitioner alert goes to the practitioner: say so first,
                                 // then whose appointment it is about.
                                 @if m.practitioner_name.is_some() || matches!(m.row.recipient, rappel_domain::notification::Recipient::Practitioner(_)) {
@@ -157,15 +157,15 @@ pub(crate) fn day_table(
                                     None => span.muted { "patient effacé" },
                                 }
                             }
-                            td {
+                            td data-label="Message" {
                                 (format::kind(m.row.kind))
                                 @if let Some(appt) = m.row.appointments.first() {
                                     " · " a href={"/rendez-vous/" (super::encode_query(appt))} { "le rendez-vous" }
                                 }
                             }
-                            td { (format::channel(m.row.channel)) }
-                            td { (format::message_status(m)) }
-                            td { (format::message_reason(policy, m)) }
+                            td data-label="Canal" { (format::channel(m.row.channel)) }
+                            td.status data-label="Statut" { (format::message_status(m)) }
+                            td.why data-label="Pourquoi" { (format::message_reason(policy, m)) }
                         }
                     }
                 }

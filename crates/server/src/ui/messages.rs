@@ -150,7 +150,7 @@ pub(crate) fn message_table(
         @if messages.is_empty() {
             p.muted { "Aucun message." }
         } @else {
-            table {
+            table.list {
                 thead { tr {
                     th scope="col" { "Quand" }
                     @if with_patient { th scope="col" { "Patient" } }
@@ -163,23 +163,23 @@ pub(crate) fn message_table(
                 tbody {
                     @for m in messages {
                         tr {
-                            td { a href={"/envoyes/" (encode_query(&m.row.key))} { (format::instant(when(m), tz)) } }
+                            td data-label="Quand" { a href={"/envoyes/" (encode_query(&m.row.key))} { (format::instant(when(m), tz)) } }
                             @if with_patient {
-                                td {
+                                td data-label="Patient" {
                                     @match &m.patient_name {
                                         Some(name) => a href={"/patients/" (encode_query(&m.row.patient_id))} { (name) },
                                         None => span.muted { "patient effacé" },
                                     }
                                 }
                             }
-                            td {
+                            td data-label="Message" {
                                 (format::kind(m.row.kind))
                                 @if m.row.auto_resend { " " span.badge.info { "renvoi automatique" } }
                             }
-                            td { (format::channel(m.row.channel)) }
-                            td { (format::message_recipient(m)) }
-                            td { (format::message_status(m)) }
-                            td { (format::message_reason(policy, m)) }
+                            td data-label="Canal" { (format::channel(m.row.channel)) }
+                            td data-label="Destinataire" { (format::message_recipient(m)) }
+                            td.status data-label="Statut" { (format::message_status(m)) }
+                            td.why data-label="Pourquoi" { (format::message_reason(policy, m)) }
                         }
                     }
                 }

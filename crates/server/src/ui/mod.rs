@@ -382,6 +382,10 @@ pub(crate) fn layout(ui: &Ui, nav: Nav, title: &str, content: Markup) -> Markup 
                 a href="/" { "Rappel" }
                 span.practice { (ui.session.practice_name) }
             }
+            // Below 600 px the menu folds behind a « Menu » button: a checkbox and its label,
+            // so it works without JavaScript.
+            input #menu-ouvert .menu-toggle type="checkbox";
+            label.menu-button for="menu-ouvert" { "Menu" }
             nav aria-label="Menu principal" {
                 ul {
                     @for (entry, href, label, admin_only) in items {

@@ -55,7 +55,7 @@ pub(crate) async fn search(
         @if found.is_empty() {
             p.muted { "Aucun patient trouvé." }
         } @else {
-            table {
+            table.list {
                 thead { tr {
                     th scope="col" { "Patient" }
                     th scope="col" { "Email" }
@@ -66,11 +66,11 @@ pub(crate) async fn search(
                 tbody {
                     @for p in &found {
                         tr {
-                            td { a href={"/patients/" (encode_query(&p.id))} { (full_name(p)) } }
-                            td { (email_validity(p.email.as_deref(), None, &ui.practice.tz)) }
-                            td { (mobile_validity(p.mobile.as_deref())) }
-                            td { (switch_word(p.email_notifications)) }
-                            td { (switch_word(p.sms_notifications)) }
+                            td data-label="Patient" { a href={"/patients/" (encode_query(&p.id))} { (full_name(p)) } }
+                            td data-label="Email" { (email_validity(p.email.as_deref(), None, &ui.practice.tz)) }
+                            td data-label="Mobile" { (mobile_validity(p.mobile.as_deref())) }
+                            td data-label="Emails" { (switch_word(p.email_notifications)) }
+                            td data-label="SMS" { (switch_word(p.sms_notifications)) }
                         }
                     }
                 }
