@@ -1117,12 +1117,17 @@ impl Tx {
         if let Some((due_at, key)) = &filter.cursor {
             let d = sql.arg(Arg::Int(ms(*due_at)));
             let k = sql.arg(Arg::Text(key.clone()));
+            let after = if filter.newest_first { "<" } else { ">" };
             sql.push(&format!(
-                " AND (due_at > {d} OR (due_at = {d} AND key > {k}))"
+                " AND (due_at {after} {d} OR (due_at = {d} AND key {after} {k}))"
             ));
         }
         let l = sql.arg(Arg::Int(filter.limit.max(0)));
-        sql.push(&format!(" ORDER BY due_at, key LIMIT {l}"));
+        if filter.newest_first {
+            sql.push(&format!(" ORDER BY due_at DESC, key DESC LIMIT {l}"));
+        } else {
+            sql.push(&format!(" ORDER BY due_at, key LIMIT {l}"));
+        }
         let rows = bind_all(sqlx::query(&sql.text), sql.args)
             .fetch_all(&mut *self.inner)
             .await?;

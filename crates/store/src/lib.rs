@@ -192,6 +192,8 @@ pub struct NotificationFilter {
     pub patient_id: Option<String>,
     pub cursor: Option<(Timestamp, String)>,
     pub limit: i64,
+    /// Latest due first (the web interface's sent box); `cursor` then continues backwards.
+    pub newest_first: bool,
 }
 
 /// An entry of the to-verify box or of the notification centre.

@@ -885,6 +885,28 @@ async fn notification_list_filters_and_pages_by_due_time_then_key(store: Store) 
         );
     }
     assert_eq!(pages, [vec!["k1", "k2"], vec!["k3", "k4"], vec!["k5"]]);
+    // The newest first, paging backwards from each page's last row.
+    let mut pages = Vec::new();
+    let mut filter = NotificationFilter {
+        limit: 2,
+        newest_first: true,
+        ..Default::default()
+    };
+    loop {
+        let page = tx.list_notifications("a", &filter).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        let last = page.last().unwrap();
+        filter.cursor = Some((last.due_at, last.key.clone()));
+        pages.push(
+            keys(&page)
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(pages, [vec!["k5", "k4"], vec!["k3", "k2"], vec!["k1"]]);
     let zero = NotificationFilter {
         limit: 0,
         ..Default::default()

@@ -57,6 +57,8 @@ pub(crate) async fn sent_box(
         patient_id: q.patient.clone().filter(|p| !p.is_empty()),
         cursor,
         limit: PAGE,
+        // The newest first: what the practice looks for is what just happened.
+        newest_first: true,
         ..NotificationFilter::default()
     };
     let (messages, next) = match state.engine.messages(ui.practice_id(), &filter).await {
