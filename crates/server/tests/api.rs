@@ -268,6 +268,104 @@ async fn v1_routes_answer_401_problem_json_without_a_valid_key() {
     app.stop().await;
 }
 
+/// Issue 13, row 8: a refused key and a read never take the write turn. On SQLite a write
+/// transaction queues behind every other practice's writes, so a GET (or a stranger's request)
+/// that took one waited seconds behind a flood of batches; the store's counter of write
+/// transactions proves none is begun.
+#[tokio::test]
+async fn a_refused_key_and_every_read_write_nothing() {
+    let app = spawn_app().await;
+    app.seed_directory().await;
+    let r = app
+        .post_events(&json!([booking("a1", "2026-03-09T10:00:00+01:00")]))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let task = json!({"id": "bday", "label": "Anniversaire", "type": "birthdays",
+        "first_date": "2026-03-02", "every": "day", "time": "09:00", "channel": "email"});
+    assert_eq!(app.json("POST", "/v1/tasks", &task).await.status, 201);
+    let store = app.engine.store().clone();
+    let before = store.write_transactions();
+
+    let mut forged = app.key.clone();
+    forged.pop();
+    forged.push(if app.key.ends_with('0') { '1' } else { '0' });
+    let bad_keys = [
+        forged.as_str(),
+        "rpl_nope_nope_0123456789abcdef0123456789abcdef",
+        "not-a-key",
+        "",
+    ];
+    for key in bad_keys {
+        app.get_as(key, "/v1/settings").await.problem(401);
+        app.json_as(key, "PUT", "/v1/patients/p2", &jeanne())
+            .await
+            .problem(401);
+        app.json_as(
+            key,
+            "POST",
+            "/v1/events",
+            &json!([booking("a2", "2026-03-10T10:00:00+01:00")]),
+        )
+        .await
+        .problem(401);
+        app.json_as(
+            key,
+            "PATCH",
+            "/v1/settings",
+            &json!({"reminder_sms": false}),
+        )
+        .await
+        .problem(401);
+    }
+    assert_eq!(
+        store.write_transactions(),
+        before,
+        "a request with a refused key wrote"
+    );
+
+    for path in [
+        "/v1/practitioners/dr1",
+        "/v1/motives/m1",
+        "/v1/patients/p1",
+        "/v1/patients/p1/timeline",
+        "/v1/patients/p1/online-booking",
+        "/v1/appointments/a1",
+        "/v1/appointments/a1/timeline",
+        "/v1/settings",
+        "/v1/notifications",
+        "/v1/notifications?status=pending&limit=1",
+        "/v1/inbox",
+        "/v1/tasks",
+        "/v1/tasks/bday",
+        "/v1/tasks/bday/runs",
+        "/v1/templates",
+        "/v1/templates/reminder/sms",
+        "/v1/webhook/deliveries",
+        "/v1/postal/costs?month=2026-03",
+        "/metrics",
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+    }
+    // Reads that find nothing write nothing either.
+    for path in [
+        "/v1/patients/nobody",
+        "/v1/documents/nothing",
+        "/v1/settings/logo",
+        "/v1/webhook",
+    ] {
+        assert_eq!(app.get(path).await.status, 404, "{path}");
+    }
+    assert_eq!(
+        app.send("GET", "/d/unknown-token", None, &[], None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(store.write_transactions(), before, "a read wrote");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn unknown_paths_are_404_and_wrong_methods_405_as_problem_json() {
     let app = spawn_app().await;
