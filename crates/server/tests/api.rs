@@ -218,6 +218,66 @@ async fn the_openapi_document_and_the_docs_page_describe_every_route() {
 
 // ---- errors common to every route ---------------------------------------------------------------
 
+/// Issue 13, row 18: what a bad path parameter gets is a problem, and the document says so for
+/// every operation that takes one: 422 for an id over 128 characters or with a control
+/// character (which the id's schema also excludes), 400 for a parameter that is not valid
+/// percent-encoded UTF-8, the patient's document page included.
+#[tokio::test]
+async fn bad_path_parameters_get_the_problems_the_document_lists() {
+    let app = spawn_app().await;
+    let long = "x".repeat(129);
+    let r = app.get(&format!("/v1/patients/{long}")).await;
+    assert_eq!(r.problem(422)["field"], "id");
+    let r = app.get("/v1/patients/a%01b").await;
+    assert_eq!(r.problem(422)["field"], "id");
+    let r = app.get("/v1/patients/a%C2%85b").await;
+    assert_eq!(
+        r.problem(422)["field"],
+        "id",
+        "C1 controls are controls too"
+    );
+    app.get("/v1/patients/%FF").await.problem(400);
+    app.send("GET", "/d/%FF", None, &[], None)
+        .await
+        .problem(400);
+    app.send("POST", "/d/%FF", None, &[], Some(b"birth_date=1980-03-02"))
+        .await
+        .problem(400);
+
+    let doc = app
+        .send("GET", "/v1/openapi.json", None, &[], None)
+        .await
+        .json();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if !path.contains('{') {
+            continue;
+        }
+        for (method, op) in item.as_object().unwrap() {
+            let Some(responses) = op.get("responses") else {
+                continue;
+            };
+            assert!(responses["400"].is_object(), "{method} {path}: no 400");
+            if path.starts_with("/v1/") {
+                assert!(responses["422"].is_object(), "{method} {path}: no 422");
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 25,
+        "only {checked} operations with path parameters"
+    );
+    let id = &doc["paths"]["/v1/patients/{id}"]["parameters"][0]["schema"];
+    assert_eq!(id["maxLength"], 128);
+    let pattern = id["pattern"].as_str().unwrap();
+    assert!(
+        pattern.contains("\\u0000-\\u001f") && pattern.contains("\\u007f-\\u009f"),
+        "{pattern}"
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn v1_routes_answer_401_problem_json_without_a_valid_key() {
     let app = spawn_app().await;
