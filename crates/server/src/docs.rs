@@ -126,6 +126,12 @@ fn id_schema() -> Value {
     json!({"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"})
 }
 
+/// `schema` with a description.
+fn described(mut schema: Value, description: &str) -> Value {
+    schema["description"] = json!(description);
+    schema
+}
+
 /// A name that must not be blank: at least one character that is not Unicode White_Space (what
 /// Rust's `str::trim` removes), listed rather than `\S`, whose meaning varies between regex
 /// engines.
@@ -484,11 +490,12 @@ fn documents_paths(paths: &mut Map<String, Value>) {
                     "required": true,
                     "content": {"multipart/form-data": {"schema": {
                         "type": "object", "required": ["file", "id", "patient", "title"],
+                        "additionalProperties": false,
                         "properties": {
                             "file": {"type": "string", "contentMediaType": "application/pdf"},
-                            "id": string("The document's id in the practice software."),
-                            "patient": string("The patient's id."),
-                            "title": string("Shown to the patient (1 to 200 characters).")
+                            "id": described(id_schema(), "The document's id in the practice software."),
+                            "patient": described(id_schema(), "The patient's id."),
+                            "title": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$", "description": "Shown to the patient (1 to 200 characters, no control characters)."}
                         }
                     }}}
                 },
