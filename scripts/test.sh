@@ -35,5 +35,8 @@ fi
 
 cargo test --workspace --all-targets "$@"
 
+# The served API against its OpenAPI document, on both stores (installs Schemathesis when missing).
+bash scripts/schemathesis.sh
+
 # The web interface in a real browser (installs Chromium and playwright-core when missing).
 bash scripts/e2e.sh

@@ -81,7 +81,7 @@ const DAY_LIMIT: i64 = 200;
 impl Engine {
     pub async fn dashboard(&self, practice_id: &str) -> Result<Dashboard> {
         let now = self.now();
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         let local = now.to_zoned(ctx.tz.clone());
         let today = local.date();
@@ -163,7 +163,7 @@ impl Engine {
         filter: &NotificationFilter,
     ) -> Result<(Vec<Message>, Option<(Timestamp, String)>)> {
         let limit = filter.limit.max(1);
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         let probe = NotificationFilter {
             limit: limit + 1,
@@ -183,7 +183,7 @@ impl Engine {
 
     /// One notification by its key, with what was rendered at hand-off.
     pub async fn message(&self, practice_id: &str, key: &str) -> Result<Message> {
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         let row = tx
             .notification(practice_id, key)
@@ -201,7 +201,7 @@ impl Engine {
         practice_id: &str,
         id: &str,
     ) -> Result<(rappel_domain::facts::Appointment, Vec<Message>)> {
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         let appointment = tx
             .appointment(practice_id, id)
@@ -221,7 +221,7 @@ impl Engine {
         practice_id: &str,
         id: &str,
     ) -> Result<(Vec<rappel_domain::facts::Appointment>, Vec<Message>)> {
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         if tx.patient(practice_id, id).await?.is_none() {
             return Err(EngineError::not_found("patient", id));
@@ -240,7 +240,7 @@ impl Engine {
         &self,
         practice_id: &str,
     ) -> Result<Vec<rappel_domain::facts::Practitioner>> {
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         load_practice(&mut tx, practice_id).await?;
         let found = tx.practitioners(practice_id).await?;
         tx.commit().await?;
@@ -255,7 +255,7 @@ impl Engine {
         limit: i64,
     ) -> Result<Vec<rappel_domain::facts::Patient>> {
         let query = phone_fragment(query).unwrap_or_else(|| query.to_string());
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         load_practice(&mut tx, practice_id).await?;
         let found = tx.search_patients(practice_id, &query, limit).await?;
         tx.commit().await?;
@@ -265,7 +265,7 @@ impl Engine {
     /// The month's SMS meter alone (the settings page shows it beside the quota option).
     pub async fn sms_meter(&self, practice_id: &str) -> Result<SmsMeter> {
         let now = self.now();
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         let month = now.to_zoned(ctx.tz.clone()).strftime("%Y-%m").to_string();
         let (messages, segments) = tx.sms_usage(practice_id, &month).await?;

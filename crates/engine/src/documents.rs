@@ -397,7 +397,7 @@ impl Engine {
 
     /// `GET /v1/documents/{id}`.
     pub async fn document_details(&self, practice_id: &str, id: &str) -> Result<DocumentDetails> {
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         let Some(doc) = tx.document(practice_id, id).await? else {
             return Err(EngineError::not_found("document", id));
@@ -500,7 +500,7 @@ impl Engine {
     /// `GET /d/{token}`: what the page should show.
     pub async fn document_link_state(&self, token: &str) -> Result<LinkState> {
         let now = self.now();
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let found = self.find_link(&mut tx, token, now).await?;
         tx.commit().await?;
         Ok(match found {

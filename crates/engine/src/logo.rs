@@ -202,7 +202,7 @@ impl Engine {
 
     /// `GET /v1/settings/logo`.
     pub async fn logo(&self, practice_id: &str) -> Result<Option<Logo>> {
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         load_practice(&mut tx, practice_id).await?;
         let row = tx.logo(practice_id).await?;
         tx.commit().await?;

@@ -53,7 +53,7 @@ impl Engine {
     /// Today in the practice's time zone, by the engine's clock.
     pub async fn practice_today(&self, practice_id: &str) -> Result<Date> {
         let now = self.now();
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         tx.commit().await?;
         Ok(now.to_zoned(ctx.tz).date())
@@ -67,7 +67,7 @@ impl Engine {
         month: Option<&str>,
     ) -> Result<PostalSpend> {
         let now = self.now();
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         let first = match month {
             Some(text) => parse_month(text)?,
@@ -105,7 +105,7 @@ impl Engine {
 
     /// The one practice of this database, for commands that may leave it unnamed.
     pub async fn sole_practice(&self) -> Result<String> {
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let practices = tx.practices().await?;
         tx.commit().await?;
         match &practices[..] {

@@ -182,7 +182,7 @@ impl Engine {
         let Some((practice, key_id, secret)) = api_key_parts(api_key) else {
             return Ok(None);
         };
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let ok = tx
             .api_key_matches(practice, key_id, &hash_secret(secret))
             .await?;
@@ -191,7 +191,7 @@ impl Engine {
     }
 
     pub async fn practice(&self, practice_id: &str) -> Result<PracticeCtx> {
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         tx.commit().await?;
         Ok(ctx)

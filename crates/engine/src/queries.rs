@@ -109,7 +109,7 @@ impl Engine {
         filter: &NotificationFilter,
     ) -> Result<NotificationPage> {
         let limit = filter.limit.max(1);
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         // One row more than asked tells whether another page follows without a COUNT.
         let probe = NotificationFilter {
@@ -138,7 +138,7 @@ impl Engine {
         inbox: Option<&str>,
         include_resolved: bool,
     ) -> Result<Vec<InboxEntry>> {
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         let rows = tx.inbox(practice_id, inbox, include_resolved).await?;
         let mut entries = Vec::with_capacity(rows.len());
@@ -180,7 +180,7 @@ impl Engine {
         patient_id: &str,
     ) -> Result<OnlineBooking> {
         let now = self.now();
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         if tx.patient(practice_id, patient_id).await?.is_none() {
             return Err(EngineError::not_found("patient", patient_id));
@@ -194,7 +194,7 @@ impl Engine {
 
     /// Notifications per (status, channel) across all practices, for `/metrics`.
     pub async fn notification_counts(&self) -> Result<Vec<(String, String, i64)>> {
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let counts = tx.notification_counts(None).await?;
         tx.commit().await?;
         Ok(counts)
@@ -243,7 +243,10 @@ impl Engine {
         body: &Value,
     ) -> Result<(u16, Value)> {
         let now = self.now();
-        let mut tx = self.read(practice_id).await?;
+        let mut tx = self.store().begin().await?;
+        if tx.practice(practice_id).await?.is_none() {
+            return Err(EngineError::not_found("practice", practice_id));
+        }
         if let Some((hash, stored_status, stored_body)) = tx.idempotency(practice_id, key).await?
             && hash == request_hash
         {
@@ -256,9 +259,9 @@ impl Engine {
         Ok((status, body.clone()))
     }
 
-    /// A transaction on an existing practice (an unknown practice is `NotFound`).
+    /// A read-only transaction on an existing practice (an unknown practice is `NotFound`).
     async fn read(&self, practice_id: &str) -> Result<Tx> {
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         if tx.practice(practice_id).await?.is_none() {
             return Err(EngineError::not_found("practice", practice_id));
         }

@@ -171,7 +171,7 @@ impl Engine {
 
     pub async fn get_task(&self, practice_id: &str, id: &str) -> Result<TaskView> {
         let now = self.now();
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         let row = tx
             .task(practice_id, id)
@@ -185,7 +185,7 @@ impl Engine {
     /// The practice's tasks, by id.
     pub async fn list_tasks(&self, practice_id: &str) -> Result<Vec<TaskView>> {
         let now = self.now();
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         let mut views = Vec::new();
         for row in tx.tasks(practice_id).await? {
@@ -268,7 +268,7 @@ impl Engine {
         id: &str,
         limit: i64,
     ) -> Result<Vec<TaskRunView>> {
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         if tx.task(practice_id, id).await?.is_none() {
             return Err(EngineError::not_found("task", id));
@@ -289,7 +289,7 @@ impl Engine {
     /// else (an inactive or finished task) a run now. The selection is made as of that run's
     /// date and time, from today's facts. Writes nothing.
     pub async fn preview_task(&self, practice_id: &str, id: &str) -> Result<TaskPreview> {
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         let row = tx
             .task(practice_id, id)
@@ -416,7 +416,7 @@ impl Engine {
     /// past when an occurrence waits to run.
     pub async fn next_task_due(&self) -> Result<Option<Timestamp>> {
         let now = self.now();
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let mut next: Option<Timestamp> = None;
         for practice in tx.practices().await? {
             let ctx = load_practice(&mut tx, &practice.id).await?;

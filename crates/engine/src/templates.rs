@@ -192,7 +192,7 @@ impl Engine {
 
     /// Every kind × channel × locale with the source in force for each part.
     pub async fn list_templates(&self, practice_id: &str) -> Result<Vec<TemplateView>> {
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let rows = tx.templates(practice_id).await?;
         tx.commit().await?;
         let mut views = Vec::new();
@@ -216,7 +216,7 @@ impl Engine {
         locale: Locale,
     ) -> Result<TemplateView> {
         templated(channel)?;
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let rows = tx.templates(practice_id).await?;
         tx.commit().await?;
         Ok(view(&rows, kind, channel, locale))
@@ -503,7 +503,7 @@ impl Engine {
     /// The practice and its sample: « Jeanne Exemple », tomorrow at 09:30 with the practice's
     /// first practitioner (or « Dr Exemple »).
     async fn sample(&self, practice_id: &str, locale: Locale) -> Result<(PracticeCtx, Sample)> {
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         let practitioner = tx
             .practitioners(practice_id)

@@ -71,7 +71,7 @@ impl Engine {
         practice_id: &str,
         appointment_id: &str,
     ) -> Result<Vec<TimelineEntry>> {
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         if tx.appointment(practice_id, appointment_id).await?.is_none() {
             return Err(EngineError::not_found("appointment", appointment_id));
@@ -89,7 +89,7 @@ impl Engine {
         practice_id: &str,
         patient_id: &str,
     ) -> Result<Vec<TimelineEntry>> {
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         if tx.patient(practice_id, patient_id).await?.is_none() {
             return Err(EngineError::not_found("patient", patient_id));

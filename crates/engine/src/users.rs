@@ -128,7 +128,7 @@ impl Engine {
     }
 
     pub async fn users(&self, practice_id: &str) -> Result<Vec<User>> {
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let rows = tx.users(practice_id).await?;
         tx.commit().await?;
         rows.iter().map(user).collect()
@@ -224,7 +224,7 @@ impl Engine {
     /// The session a cookie's token opens, if it exists and has not expired.
     pub async fn ui_session(&self, token: &str) -> Result<Option<UiSession>> {
         let now = self.now();
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let Some(session) = tx.session(&token_hash(token), now).await? else {
             tx.commit().await?;
             return Ok(None);

@@ -181,7 +181,7 @@ impl Engine {
     }
 
     pub async fn get_webhook(&self, practice_id: &str) -> Result<WebhookSettings> {
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let endpoint = tx.webhook_endpoint(practice_id).await?;
         tx.commit().await?;
         let endpoint = endpoint.ok_or_else(|| EngineError::not_found("webhook", practice_id))?;
@@ -206,7 +206,7 @@ impl Engine {
         practice_id: &str,
         limit: i64,
     ) -> Result<Vec<WebhookDelivery>> {
-        let mut tx = self.store().begin().await?;
+        let mut tx = self.store().begin_read().await?;
         let rows = tx.webhook_deliveries(practice_id, limit).await?;
         tx.commit().await?;
         Ok(rows)

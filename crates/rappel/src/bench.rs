@@ -1,4 +1,5 @@
-//! `rappel bench plan`: how many appointment events per second the planner alone handles.
+//! `rappel bench plan`: how many appointment events per second the planner alone handles; and
+//! the subcommands of `rappel bench` (`isolation` is in `bench_isolation`).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -20,10 +21,14 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// One practice floods the server with batches of bookings while another reads: the
+    /// other's read latency alone and during the flood (p50, p99).
+    Isolation(crate::bench_isolation::IsolationArgs),
 }
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<std::process::ExitCode> {
     match command {
+        BenchCommand::Isolation(args) => crate::bench_isolation::run(args).await,
         BenchCommand::Plan { events, json } => {
             let mut results = serde_json::Map::new();
             for name in ["doctolib", "rosa", "maddie"] {

@@ -95,22 +95,7 @@ pub async fn run(args: DispatchArgs) -> anyhow::Result<std::process::ExitCode> {
     let email = email_transport(&args.channel)?;
     anyhow::ensure!(args.notifications > 0, "--notifications must be at least 1");
     anyhow::ensure!(args.workers > 0, "--workers must be at least 1");
-    let (url, cleanup) = match args.store.as_str() {
-        "sqlite" => {
-            let path = std::env::temp_dir().join(format!("rappel-bench-{}.db", std::process::id()));
-            (format!("sqlite://{}", path.display()), Cleanup::File(path))
-        }
-        "postgres" => {
-            let (url, name) =
-                rappel_store::admin::create_postgres_database(&args.postgres_url, "rappel_bench")
-                    .await
-                    .with_context(|| {
-                        format!("cannot create a database on {}", args.postgres_url)
-                    })?;
-            (url, Cleanup::Database(args.postgres_url.clone(), name))
-        }
-        other => anyhow::bail!("--store: `{other}` is not sqlite or postgres"),
-    };
+    let (url, cleanup) = Cleanup::fresh(&args.store, &args.postgres_url, "rappel_bench").await?;
     let result = bench(&args, &url, email).await;
     cleanup.run().await;
     let report = result?;
@@ -122,13 +107,37 @@ pub async fn run(args: DispatchArgs) -> anyhow::Result<std::process::ExitCode> {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-enum Cleanup {
+/// The bench's throw-away store, removed by `run`.
+pub(crate) enum Cleanup {
     File(std::path::PathBuf),
     Database(String, String),
 }
 
 impl Cleanup {
-    async fn run(self) {
+    /// A fresh store for `--store`: a new SQLite file in the temp folder, or a new database on
+    /// the PostgreSQL server of `postgres_url` named after `prefix`. Returns its URL.
+    pub(crate) async fn fresh(
+        store: &str,
+        postgres_url: &str,
+        prefix: &str,
+    ) -> anyhow::Result<(String, Cleanup)> {
+        Ok(match store {
+            "sqlite" => {
+                let path = std::env::temp_dir().join(format!("{prefix}-{}.db", std::process::id()));
+                (format!("sqlite://{}", path.display()), Cleanup::File(path))
+            }
+            "postgres" => {
+                let (url, name) =
+                    rappel_store::admin::create_postgres_database(postgres_url, prefix)
+                        .await
+                        .with_context(|| format!("cannot create a database on {postgres_url}"))?;
+                (url, Cleanup::Database(postgres_url.to_string(), name))
+            }
+            other => anyhow::bail!("--store: `{other}` is not sqlite or postgres"),
+        })
+    }
+
+    pub(crate) async fn run(self) {
         match self {
             Cleanup::File(path) => {
                 for suffix in ["", "-wal", "-shm"] {

@@ -6,6 +6,7 @@
 
 mod bench;
 mod bench_dispatch;
+mod bench_isolation;
 mod config;
 mod demo;
 mod providers;
@@ -107,8 +108,9 @@ enum Command {
         #[command(subcommand)]
         command: VapidCommand,
     },
-    /// Benchmarks that print their figures: the whole dispatch path (flags below), or
-    /// `bench plan` for the planner alone.
+    /// Benchmarks that print their figures: the whole dispatch path (flags below),
+    /// `bench plan` for the planner alone, or `bench isolation` for one practice's reads
+    /// during another's flood.
     #[command(args_conflicts_with_subcommands = true)]
     Bench {
         #[command(subcommand)]

@@ -44,7 +44,7 @@ pub(crate) fn document() -> &'static Value {
 }
 
 fn build() -> Value {
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Rappel API",
@@ -75,14 +75,72 @@ fn build() -> Value {
         ],
         "paths": paths(),
         "components": components(),
-    })
+    });
+    document_path_parameters(&mut doc);
+    doc
+}
+
+/// Every operation with a path parameter can answer 400 (a parameter that is not valid
+/// percent-encoded UTF-8) and, under `/v1`, 422 (an id of more than 128 characters or with
+/// control characters, an unknown template kind or channel). Added here once rather than in
+/// each operation, so that a new route cannot forget them.
+fn document_path_parameters(doc: &mut Value) {
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        if !path.contains('{') {
+            continue;
+        }
+        let mut codes = vec![(400, "BadRequest")];
+        if path.starts_with("/v1/") {
+            codes.push((422, "Unprocessable"));
+        }
+        for method in METHODS {
+            let Some(responses) = item
+                .get_mut(*method)
+                .and_then(|op| op.get_mut("responses"))
+                .and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            for (code, name) in &codes {
+                responses
+                    .entry(code.to_string())
+                    .or_insert_with(|| json!({"$ref": format!("#/components/responses/{name}")}));
+            }
+        }
+    }
 }
 
 fn id_param(what: &str) -> Value {
     json!({
         "name": "id", "in": "path", "required": true,
-        "description": format!("The {what}'s id in the practice software (1 to 128 characters)."),
-        "schema": {"type": "string", "minLength": 1, "maxLength": 128}
+        "description": format!("The {what}'s id in the practice software (1 to 128 characters, no control characters)."),
+        "schema": id_schema()
+    })
+}
+
+/// An id chosen by the practice software, as `validate::id` checks it: Rust's `char::is_control`
+/// is Unicode's Cc category, C0, DEL and C1.
+fn id_schema() -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"})
+}
+
+/// `schema` with a description.
+fn described(mut schema: Value, description: &str) -> Value {
+    schema["description"] = json!(description);
+    schema
+}
+
+/// A name that must not be blank: at least one character that is not Unicode White_Space (what
+/// Rust's `str::trim` removes), listed rather than `\S`, whose meaning varies between regex
+/// engines.
+fn non_blank(description: &str) -> Value {
+    json!({
+        "type": "string",
+        "pattern": "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]",
+        "description": description,
     })
 }
 
@@ -242,8 +300,8 @@ fn paths() -> Value {
                 "description": "The browser unsubscribed. The patient's messages are re-planned.",
                 "parameters": [{
                     "name": "endpoint", "in": "query", "required": true,
-                    "description": "The subscription's endpoint, URL-encoded.",
-                    "schema": {"type": "string"}
+                    "description": "The subscription's endpoint (https), URL-encoded.",
+                    "schema": {"type": "string", "pattern": "^https://"}
                 }],
                 "responses": responses(&[(204, json!({"description": "Removed."}))], &[401, 404, 422, 429]),
             }
@@ -436,11 +494,12 @@ fn documents_paths(paths: &mut Map<String, Value>) {
                     "required": true,
                     "content": {"multipart/form-data": {"schema": {
                         "type": "object", "required": ["file", "id", "patient", "title"],
+                        "additionalProperties": false,
                         "properties": {
                             "file": {"type": "string", "contentMediaType": "application/pdf"},
-                            "id": string("The document's id in the practice software."),
-                            "patient": string("The patient's id."),
-                            "title": string("Shown to the patient (1 to 200 characters).")
+                            "id": described(id_schema(), "The document's id in the practice software."),
+                            "patient": described(id_schema(), "The patient's id."),
+                            "title": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$", "description": "Shown to the patient (1 to 200 characters, no control characters)."}
                         }
                     }}}
                 },
@@ -482,7 +541,7 @@ fn documents_paths(paths: &mut Map<String, Value>) {
                 "operationId": "postalCosts",
                 "summary": "What the practice's letters cost in a month",
                 "description": "Every letter handed off during the month (the practice's calendar month, in its time zone) with what it cost, in euro cents: the postal provider's price, or the configured tariff (postage by weight step plus printing per sheet; `RAPPEL_POSTAL_POSTAGE_CENTS`, `RAPPEL_POSTAL_POSTAGE_HEAVY_CENTS`, `RAPPEL_POSTAL_SHEET_CENTS`). Without `month`, the current month by the engine's clock.",
-                "parameters": [query_param("month", "The month, `YYYY-MM` (default: the current month in the practice's time zone).", json!({"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}))],
+                "parameters": [query_param("month", "The month, `YYYY-MM` (default: the current month in the practice's time zone).", json!({"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"}))],
                 "responses": responses(&[(200, ok("The month's letters and their total.", "PostalSpend"))], &[401, 422, 429]),
             }
         }),
@@ -857,7 +916,7 @@ fn task_schema() -> Value {
             The periodicity is `every` (with `time`, and `days` when weekly) or `cron`, never \
             both. Answers also carry the read-only `created_at` and `next_run_at`.",
         "properties": {
-            "id": string("Chosen by the client, 1 to 128 characters."),
+            "id": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$", "description": "Chosen by the client, 1 to 128 characters, no control characters."},
             "label": string("Shown in the message (Relance des RDV manqués)."),
             "type": {"type": "string", "enum": ["missed_appointments", "birthdays", "recall"], "description": "Missed appointments in `range`; patients whose birthday is the run date (29 February: 28 February in common years); patients last seen more than `recall_months` months ago with nothing booked."},
             "first_date": {"type": "string", "format": "date", "description": "Local date of the first run."},
@@ -873,8 +932,8 @@ fn task_schema() -> Value {
             "exclude_patients_seen_since": {"type": "boolean", "default": false, "description": "missed_appointments: leave out patients who came to the practice after the missed appointment."},
             "recall_months": {"type": "integer", "minimum": 1, "maximum": 120, "description": "recall: months since the last visit."},
             "active": {"type": "boolean", "default": true},
-            "created_at": instant("Read-only."),
-            "next_run_at": {"type": ["string", "null"], "format": "date-time", "description": "Read-only: the next run, null when inactive."}
+            "created_at": {"type": "string", "format": "date-time", "readOnly": true, "description": "When the task was created (a request that sends it is refused)."},
+            "next_run_at": {"type": ["string", "null"], "format": "date-time", "readOnly": true, "description": "The next run, null when inactive (a request that sends it is refused)."}
         }
     })
 }
@@ -891,7 +950,7 @@ fn components() -> Value {
             "bearerAuth": {"type": "http", "scheme": "bearer", "description": "The practice's API key (`rpl_…`)."}
         },
         "responses": {
-            "BadRequest": problem("Malformed JSON, query string or header."),
+            "BadRequest": problem("Malformed JSON, query string or header, or a path that is not valid percent-encoded UTF-8."),
             "Unauthorized": problem("Missing or invalid API key."),
             "NotFound": problem("No such resource in this practice."),
             "PayloadTooLarge": problem("The body is over the limit (1 MiB by default)."),
@@ -924,8 +983,8 @@ fn schemas() -> Value {
         "Practitioner": {
             "type": "object", "required": ["name"],
             "properties": {
-                "id": string("Equal to the path's when given."),
-                "name": string("As patients see it (Dr Martin)."),
+                "id": {"type": ["string", "null"], "description": "Equal to the path's when given (422 otherwise); null or absent: the path's."},
+                "name": non_blank("As patients see it (Dr Martin)."),
                 "email": string("For practitioner alerts by email."),
                 "mobile": string("For practitioner alerts by SMS; national or E.164 form, stored in E.164.")
             }
@@ -933,8 +992,8 @@ fn schemas() -> Value {
         "Motive": {
             "type": "object", "required": ["name"],
             "properties": {
-                "id": string("Equal to the path's when given."),
-                "name": string("The visit reason."),
+                "id": {"type": ["string", "null"], "description": "Equal to the path's when given (422 otherwise); null or absent: the path's."},
+                "name": non_blank("The visit reason."),
                 "notifications": {"type": "boolean", "default": true, "description": "False silences every patient message about it."},
                 "instructions": string("Shown in confirmations and reminders (Apportez votre carte Vitale).")
             }
@@ -951,7 +1010,7 @@ fn schemas() -> Value {
         "Patient": {
             "type": "object",
             "properties": {
-                "id": string("Equal to the path's when given."),
+                "id": {"type": ["string", "null"], "description": "Equal to the path's when given (422 otherwise); null or absent: the path's."},
                 "first_name": {"type": "string"},
                 "last_name": {"type": "string"},
                 "email": {"type": ["string", "null"]},
@@ -968,7 +1027,7 @@ fn schemas() -> Value {
             "type": "object", "required": ["endpoint", "keys"],
             "description": "A browser's `PushSubscription.toJSON()` (`expirationTime` is accepted and ignored).",
             "properties": {
-                "endpoint": string("The push service URL (https) the browser gave."),
+                "endpoint": {"type": "string", "pattern": "^https://", "description": "The push service URL (https) the browser gave."},
                 "keys": {
                     "type": "object", "required": ["p256dh", "auth"],
                     "properties": {
@@ -1452,9 +1511,9 @@ fn templates_paths(paths: &mut Map<String, Value>) {
         "additionalProperties": false,
         "description": "minijinja sources of the parts of a message: email `subject`, `text` and `html` (auto-escaped); SMS `text`; push `subject` (title) and `text`; postal `text`. Variables: `practice.name`, `patient.first_name`/`last_name`/`name` (absent in practitioner alerts), `practitioner.name`, `appointments[]` with `date_text` (« mercredi 11 mars 2026 »), `time_text` (« 09h30 »), `start` (RFC 3339), `location`, `practitioner`, `motive` (in SMS and push only with `show_motive_in_sms`), `instructions` (never in SMS or push), `document.title` (not in SMS or push) and `document.link`, `task.label`, `locale`. No include, import or extends; a fuel limit stops endless loops; output is at most 64 KiB (1 KiB for SMS, push and subjects).",
         "properties": {
-            "subject": {"type": "string"},
-            "text": {"type": "string"},
-            "html": {"type": "string"}
+            "subject": {"type": ["string", "null"], "description": "Null or absent: the built-in part."},
+            "text": {"type": ["string", "null"], "description": "Null or absent: the built-in part."},
+            "html": {"type": ["string", "null"], "description": "Null or absent: the built-in part."}
         }
     });
     let kind_channel = json!([
@@ -1496,7 +1555,7 @@ fn templates_paths(paths: &mut Map<String, Value>) {
             "tags": ["Templates"], "operationId": "previewTemplate",
             "summary": "Render sources on sample data (live preview)",
             "description": "Sample data: « Jeanne Exemple », an appointment tomorrow at 09:30 with the practice's first practitioner. Each part answers its `output` or its `error` (`line`, `reason`); an SMS text also its `sms_segments` and `sms_encoding`. Parts left out are the built-in ones. Nothing is stored.",
-            "requestBody": body("`kind`, `channel`, `locale` and the parts.", json!({"type": "object", "required": ["kind", "channel"], "properties": {"kind": {"type": "string"}, "channel": {"type": "string"}, "locale": {"type": "string", "enum": ["fr", "en"]}, "subject": {"type": "string"}, "text": {"type": "string"}, "html": {"type": "string"}}})),
+            "requestBody": body("`kind`, `channel`, `locale` and the parts.", json!({"type": "object", "required": ["kind", "channel"], "additionalProperties": false, "properties": {"kind": {"type": "string", "enum": ["confirmation", "reminder", "moved", "cancellation", "deletion", "no_show", "practitioner_booking", "practitioner_cancellation", "practitioner_move", "document", "task"]}, "channel": {"type": "string", "enum": ["email", "sms", "push", "postal"]}, "locale": {"type": ["string", "null"], "enum": ["fr", "en", null], "description": "Null or absent: the practice's."}, "subject": {"type": ["string", "null"]}, "text": {"type": ["string", "null"]}, "html": {"type": ["string", "null"]}}})),
             "responses": responses(&[(200, json!({"description": "`ok` and each part's output or error.", "content": {"application/json": {"schema": {"type": "object"}}}}))], &[400, 401, 415, 422, 429]),
         }}),
     );
@@ -1506,7 +1565,7 @@ fn templates_paths(paths: &mut Map<String, Value>) {
             "tags": ["Templates"], "operationId": "testSend",
             "summary": "Send a message on sample data to any address, now",
             "description": "Renders the kind through the practice's templates on sample data and hands it to the channel at once, outside the queue (nothing is recorded). `to` is an email address, a mobile number (E.164 or French national) or a push endpoint (its HTTPS URL to a public address, with `p256dh` and `auth`). A test SMS goes only to French numbers (or the operator's `RAPPEL_TEST_SMS_COUNTRY_CODES`; otherwise 422 `to`), counts against the month's SMS quota, at most 10 a day (422 `channel` past either), and never under a sender name that passes for a public service (422 `sms_sender`). The answer says whether the channel accepted it.",
-            "requestBody": body("What to send where.", json!({"type": "object", "required": ["kind", "channel", "to"], "properties": {"kind": {"type": "string"}, "channel": {"type": "string", "enum": ["email", "sms", "push"]}, "to": {"type": "string"}, "locale": {"type": "string", "enum": ["fr", "en"]}, "p256dh": {"type": "string"}, "auth": {"type": "string"}}})),
+            "requestBody": body("What to send where.", json!({"type": "object", "required": ["kind", "channel", "to"], "additionalProperties": false, "properties": {"kind": {"type": "string", "enum": ["confirmation", "reminder", "moved", "cancellation", "deletion", "no_show", "practitioner_booking", "practitioner_cancellation", "practitioner_move", "document", "task"]}, "channel": {"type": "string", "enum": ["email", "sms", "push"]}, "to": {"type": "string"}, "locale": {"type": ["string", "null"], "enum": ["fr", "en", null], "description": "Null or absent: the practice's."}, "p256dh": {"type": ["string", "null"]}, "auth": {"type": ["string", "null"]}}})),
             "responses": responses(&[(202, json!({"description": "Handed to the channel: the rendered message, `accepted`, and the channel's `error` when it refused.", "content": {"application/json": {"schema": {"type": "object"}}}}))], &[400, 401, 415, 422, 429]),
         }}),
     );
@@ -1517,7 +1576,7 @@ fn templates_paths(paths: &mut Map<String, Value>) {
             "get": {"tags": ["Templates"], "operationId": "getWebhook", "summary": "Where status changes are posted", "responses": responses(&[(200, webhook.clone())], &[401, 404, 429])},
             "put": {"tags": ["Templates"], "operationId": "putWebhook", "summary": "Post status changes to the practice software",
                 "description": "Rappel then POSTs `notification.sent`, `notification.delivered`, `notification.failed` and `notification.suppressed` events (`{type, timestamp, data: {key, kind, channel, recipient, status, appointments, document, reason, error}}`) signed per Standard Webhooks: `webhook-id` (the same on every attempt), `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>`. A 2xx answer delivers; 408, 429, 5xx and network errors are retried after 1 minute, then twice as long each time up to 6 hours, for 24 hours; any other answer fails the event. Without `secret`, one is generated (`whsec_…`) and shown once. `url` must be https (plain http only where the operator allows it), carry no user information, and name a public address: loopback, private, link-local (169.254.169.254), CGNAT, unique-local and the like are 422 naming `url`, in any spelling (`127.1`, `0x7f000001`, `[::1]`, `localhost.`). Each request checks the address again, follows no redirect, and its error says only refused or unreachable.",
-                "requestBody": body("The endpoint.", json!({"type": "object", "required": ["url"], "properties": {"url": {"type": "string", "format": "uri"}, "secret": {"type": "string", "description": "whsec_ followed by base64 of at least 24 random bytes."}}})),
+                "requestBody": body("The endpoint.", json!({"type": "object", "required": ["url"], "additionalProperties": false, "properties": {"url": {"type": "string", "format": "uri"}, "secret": {"type": ["string", "null"], "description": "whsec_ followed by base64 of at least 24 random bytes; null or absent: one is generated."}}})),
                 "responses": responses(&[(200, webhook)], &[400, 401, 415, 422, 429])},
             "delete": {"tags": ["Templates"], "operationId": "deleteWebhook", "summary": "Stop posting status changes", "responses": responses(&[(204, json!({"description": "Removed."}))], &[401, 404, 429])}
         }),

@@ -188,11 +188,24 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<PathId, ApiError> {
-        let Path(id) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::BadRequest(format!("the path could not be read: {e}")))?;
+        let PathText(id) = PathText::from_request_parts(parts, state).await?;
         validate::id(&id)?;
         Ok(PathId(id))
+    }
+}
+
+/// The one parameter of the path, as text. Invalid percent-encoding (or bytes that are not
+/// UTF-8) is a 400 problem like every other error; axum's own rejection is plain text.
+pub(crate) struct PathText(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathText {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<PathText, ApiError> {
+        let Path(text) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("the path could not be read: {e}")))?;
+        Ok(PathText(text))
     }
 }
 

@@ -369,6 +369,37 @@ async fn the_secretariat_reads_messages_but_cannot_change_settings_or_templates(
     app.stop().await;
 }
 
+/// Issue 13, row 8: the interface's pages read without taking the write turn (on SQLite it
+/// queues behind every practice's writes), and so does checking the session of each request;
+/// a forged session cookie writes nothing either.
+#[tokio::test]
+async fn pages_and_session_checks_write_nothing() {
+    let app = app_with_users().await;
+    let (token, _csrf) = app.sign_in("admin%40cabinet.test").await;
+    let store = app.engine.store().clone();
+    let before = store.write_transactions();
+    for path in [
+        "/",
+        "/envoyes",
+        "/a-verifier",
+        "/notifications",
+        "/patients",
+        "/parametres",
+        "/modeles",
+        "/modeles/reminder/sms",
+        "/programmateur",
+        "/programmateur/nouvelle",
+        "/utilisateurs",
+    ] {
+        let reply = app.page(Some(&token), path).await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+    }
+    assert_eq!(app.page(Some("forged-token"), "/").await.status, 303);
+    assert_eq!(app.page(None, "/connexion").await.status, 200);
+    assert_eq!(store.write_transactions(), before, "a page wrote");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_user_never_sees_another_practices_patients() {
     let app = app_with_users().await;

@@ -46,6 +46,9 @@ pub struct Store {
     /// contention a waiting writer can starve past the busy timeout ("database is locked");
     /// queueing this process's writers on a fair async mutex first makes them take turns.
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Write transactions this handle has begun (both backends): what proves that a request
+    /// which should only read (a GET, a refused API key) never asked for the write turn.
+    writes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A write transaction (`BEGIN IMMEDIATE` on SQLite). Dropped without `commit`, it rolls back.
@@ -61,6 +64,14 @@ static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
 static INSTALL_DRIVERS: Once = Once::new();
+
+/// SQLite's write transaction. `query_only` is a property of the connection, which a read
+/// transaction set (and which stays set when it returns to the pool, also after a rollback), so
+/// every write transaction clears it first; both statements go in one round trip.
+const SQLITE_BEGIN_WRITE: &str = "PRAGMA query_only = OFF; BEGIN IMMEDIATE";
+/// SQLite's read transaction: deferred, so it takes no lock until it reads (and then only a WAL
+/// snapshot), and `query_only`, so that a write through it is an error.
+const SQLITE_BEGIN_READ: &str = "BEGIN DEFERRED; PRAGMA query_only = ON";
 
 /// The columns of `notifications`, in the order [`notification_args`] binds them.
 macro_rules! notification_columns {
@@ -167,6 +178,7 @@ impl Store {
             backend: target.backend,
             url: std::sync::Arc::from(url),
             writer: std::sync::Arc::default(),
+            writes: std::sync::Arc::default(),
         })
     }
 
@@ -187,7 +199,8 @@ impl Store {
             // calls once it holds a connection; `run(&mut *tx)` itself does not compile inside a
             // future that must be `Send` ("implementation of `Acquire` is not general enough").
             Backend::Sqlite => {
-                let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                self.count_write();
+                let mut tx = self.pool.begin_with(SQLITE_BEGIN_WRITE).await?;
                 SQLITE_MIGRATIONS.run_direct(&mut *tx).await?;
                 tx.commit().await?;
             }
@@ -195,7 +208,18 @@ impl Store {
         Ok(())
     }
 
+    /// How many write transactions this handle (and its clones) has begun since it connected.
+    pub fn write_transactions(&self) -> u64 {
+        self.writes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count_write(&self) {
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub async fn begin(&self) -> Result<Tx> {
+        self.count_write();
         let inner = match self.backend {
             // A deferred SQLite transaction that reads and then writes fails with SQLITE_BUSY
             // when another writer got there first; taking the write lock up front makes it wait
@@ -209,7 +233,7 @@ impl Store {
                 )
                 .await
                 .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))?;
-                let inner = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                let inner = self.pool.begin_with(SQLITE_BEGIN_WRITE).await?;
                 return Ok(Tx {
                     inner,
                     backend: self.backend,
@@ -231,10 +255,12 @@ impl Store {
     ///
     /// Nothing may be written through it: on SQLite a write would have to upgrade the snapshot
     /// to the write lock, and fails with `SQLITE_BUSY` when another writer committed meanwhile.
-    /// The PostgreSQL runs of the tests catch such a mistake.
+    /// SQLite refuses it at once too ("attempt to write a readonly database"): the connection is
+    /// `query_only` for the transaction, so a write slipped into a read path fails in every test
+    /// rather than only under contention.
     pub async fn begin_read(&self) -> Result<Tx> {
         let inner = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN DEFERRED").await?,
+            Backend::Sqlite => self.pool.begin_with(SQLITE_BEGIN_READ).await?,
             Backend::Postgres => self.pool.begin_with("BEGIN READ ONLY").await?,
         };
         Ok(Tx {

@@ -51,6 +51,7 @@ conformance!(
     a_dropped_transaction_rolls_back,
     practice_b_never_sees_practice_a_rows,
     batch_reads_and_writes_answer_as_their_single_row_counterparts,
+    a_read_transaction_refuses_writes_and_is_not_counted_as_one,
 );
 
 #[tokio::test]
@@ -2099,5 +2100,34 @@ async fn batch_reads_and_writes_answer_as_their_single_row_counterparts(store: S
         tx.notification("a", "k001").await.unwrap().unwrap(),
         outcome
     );
+    tx.commit().await.unwrap();
+}
+
+/// A read path that writes by mistake fails on every backend, not only on PostgreSQL or under
+/// contention on SQLite; the connection it used writes again in the next write transaction; and
+/// only write transactions count as writes.
+async fn a_read_transaction_refuses_writes_and_is_not_counted_as_one(store: Store) {
+    with_practices(&store, &["a"]).await;
+    let writes = store.write_transactions();
+
+    let mut tx = store.begin_read().await.unwrap();
+    assert_eq!(tx.practice("a").await.unwrap(), Some(practice("a")));
+    assert!(
+        tx.insert_practice(&practice("b")).await.is_err(),
+        "a read transaction refuses a write"
+    );
+    drop(tx);
+    // The same again with a commit, so that the connection returns to the pool both ways.
+    let mut tx = store.begin_read().await.unwrap();
+    assert!(tx.practice("b").await.unwrap().is_none());
+    tx.commit().await.unwrap();
+    assert_eq!(store.write_transactions(), writes, "reads are not writes");
+
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_practice(&practice("b")).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.write_transactions(), writes + 1);
+    let mut tx = store.begin_read().await.unwrap();
+    assert_eq!(tx.practice("b").await.unwrap(), Some(practice("b")));
     tx.commit().await.unwrap();
 }

@@ -8,7 +8,7 @@
 //! request to ride on; the birth-date attempts are counted by the engine in the link itself.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiff::civil::Date;
@@ -16,13 +16,14 @@ use rappel_engine::{LinkAnswer, LinkState};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::PathText;
 
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
                    frame-ancestors 'none'; base-uri 'none'";
 
 pub(crate) async fn page(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    PathText(token): PathText,
 ) -> Result<Response, ApiError> {
     Ok(match state.engine.document_link_state(&token).await? {
         LinkState::Open { practice } => html(StatusCode::OK, &form_page(&practice, None)),
@@ -34,7 +35,7 @@ pub(crate) async fn page(
 
 pub(crate) async fn submit(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    PathText(token): PathText,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let Some(birth_date) = birth_date(&body) else {
