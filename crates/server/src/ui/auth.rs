@@ -316,7 +316,7 @@ mod tests {
             host.clone(),
             (header::REFERER, "https://evil.example/login.html")
         ]));
-        assert!(ok(&[host.clone()]));
+        assert!(ok(std::slice::from_ref(&host)));
         // Behind a proxy that rewrites Host, the public URL is this site.
         let proxied = headers(&[
             (header::HOST, "127.0.0.1:8080"),
