@@ -268,6 +268,10 @@ impl UnknownLogins {
     /// is locked, as [`Tx::count_sign_in_attempt`](rappel_store::Tx::count_sign_in_attempt)
     /// would for an account.
     fn fail(&self, login: &str, now: Timestamp) -> Option<Timestamp> {
+        // Keyed by the address's hash: an address is whatever a client typed, up to the body
+        // limit, and ten thousand of those must not take gigabytes.
+        let login = token_hash(login);
+        let login = login.as_str();
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         if failures.len() >= Self::CAPACITY && !failures.contains_key(login) {
             failures.retain(|_, (_, until)| until.is_some_and(|u| u > now));
