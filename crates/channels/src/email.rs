@@ -18,6 +18,7 @@
 //!     sender: Sender::parse("Rappel <no-reply@example.org>")?,
 //!     timeout: std::time::Duration::from_secs(30),
 //!     dkim: None,
+//!     bounce: None,
 //! });
 //! # Ok(()) }
 //! ```
@@ -30,8 +31,9 @@
 //! prompt (nothing is fetched from a server), and the part is `Content-Disposition: inline`, so
 //! clients do not list it among the attachments.
 //!
-//! Deliberately absent: bounce processing (DSNs come back to the From address, which nothing
-//! reads yet), and any template language — the HTML is the text, escaped.
+//! Bounces come back to the envelope sender: the From address, or with a [`BounceAddress`] a
+//! per-message `bounce+TOKEN@…` that `rappel bounce` reads (see `bounce`). Deliberately absent:
+//! any template language — the HTML is the text, escaped.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -42,6 +44,7 @@ use lettre::transport::smtp::{AsyncSmtpTransportBuilder, PoolConfig};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use sha2::{Digest, Sha256};
 
+pub use crate::bounce::BounceAddress;
 pub use crate::dkim::Dkim;
 use crate::{
     CalendarEvent, ChannelError, LogoImage, OutboundMessage, Receipt, SendFuture, Transport,
@@ -456,6 +459,9 @@ pub struct SmtpConfig {
     /// Bounds a whole hand-off: connection, TLS, authentication and the SMTP dialogue.
     pub timeout: Duration,
     pub dkim: Option<Dkim>,
+    /// The per-message return path (`RAPPEL_BOUNCE_DOMAIN`); without it the envelope sender is
+    /// the From address.
+    pub bounce: Option<BounceAddress>,
 }
 
 /// Sends emails to an SMTP server, reusing connections.
@@ -524,7 +530,19 @@ impl Transport for SmtpTransport {
     fn send<'a>(&'a self, message: &'a OutboundMessage) -> SendFuture<'a> {
         Box::pin(async move {
             let email = build(message, &self.config.sender)?;
-            let envelope = email.envelope().clone();
+            let mut envelope = email.envelope().clone();
+            if let Some(bounce) = &self.config.bounce {
+                let from = bounce
+                    .address(&message.practice_id, &message.id)
+                    .parse::<lettre::Address>()
+                    .map_err(|e| {
+                        ChannelError::Permanent(format!("invalid bounce address ({e})"))
+                    })?;
+                envelope = lettre::address::Envelope::new(Some(from), envelope.to().to_vec())
+                    .map_err(|e| {
+                        ChannelError::Permanent(format!("cannot build the envelope ({e})"))
+                    })?;
+            }
             let mut raw = email.formatted();
             if let Some(dkim) = &self.config.dkim {
                 // Signed over the very bytes handed to the server (see `dkim`).

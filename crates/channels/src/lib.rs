@@ -4,6 +4,7 @@
 //! This crate holds no policy and touches no database: what to send and what to do after a
 //! failure are the engine's business.
 
+pub mod bounce;
 mod dkim;
 pub mod email;
 pub mod postal;

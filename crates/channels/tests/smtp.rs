@@ -185,6 +185,7 @@ fn transport(url: &str, timeout: Duration) -> SmtpTransport {
         sender: Sender::parse("Rappel <no-reply@cabinet.example>").unwrap(),
         timeout,
         dkim: None,
+        bounce: None,
     })
 }
 
@@ -766,6 +767,7 @@ async fn every_email_passes_an_independent_dkim_verification_with_rsa_and_ed2551
             sender: Sender::parse("Rappel <no-reply@cabinet.example>").unwrap(),
             timeout: Duration::from_secs(5),
             dkim: Some(Dkim::load(&key, "rappel", "cabinet.example").unwrap()),
+            bounce: None,
         });
         let kinds = every_kind_of_email();
         for (_, message) in &kinds {
@@ -989,4 +991,43 @@ fn decode_words(value: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+#[tokio::test]
+async fn with_a_bounce_domain_each_email_has_its_own_unguessable_return_path() {
+    use rappel_channels::email::BounceAddress;
+    let server = Server::start(Mode::Accept).await;
+    let verp = BounceAddress::new("bounces.cabinet.example", &[42; 32]).unwrap();
+    let transport = SmtpTransport::new(SmtpConfig {
+        url: SmtpUrl::parse(&server.url()).unwrap(),
+        sender: Sender::parse("Rappel <no-reply@cabinet.example>").unwrap(),
+        timeout: Duration::from_secs(5),
+        dkim: None,
+        bounce: Some(verp.clone()),
+    });
+    let first = confirmation();
+    let second = OutboundMessage {
+        id: "a:appt-2/confirmation/email/patient".into(),
+        ..confirmation()
+    };
+    transport.send(&first).await.unwrap();
+    transport.send(&second).await.unwrap();
+    let deliveries = server.deliveries();
+    let tokens: Vec<String> = deliveries
+        .iter()
+        .map(|d| {
+            let from = d.mail_from.trim_matches(['<', '>']);
+            let tokens = verp.tokens_in(from);
+            assert_eq!(tokens.len(), 1, "{from}");
+            assert!(from.ends_with("@bounces.cabinet.example"), "{from}");
+            tokens[0].clone()
+        })
+        .collect();
+    assert_ne!(tokens[0], tokens[1]);
+    assert!(verp.verify(&tokens[0], "lilas", &first.id));
+    assert!(verp.verify(&tokens[1], "lilas", &second.id));
+    assert!(!verp.verify(&tokens[0], "lilas", &second.id));
+    // The From header the patient sees is unchanged.
+    assert!(deliveries[0].data.contains("<no-reply@cabinet.example>"));
+    assert!(!deliveries[0].data.contains("bounce+"));
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rappel_channels::email::{Dkim, Sender, SmtpUrl};
+use rappel_channels::email::{BounceAddress, Dkim, Sender, SmtpUrl};
 use serde::Deserialize;
 
 #[derive(Debug, Clone)]
@@ -21,6 +21,10 @@ pub struct Config {
     /// Bounds one SMTP hand-off: connection, TLS, authentication, dialogue.
     pub smtp_timeout: Duration,
     pub dkim: Option<Dkim>,
+    /// The per-message return path (`RAPPEL_BOUNCE_DOMAIN` and `RAPPEL_BOUNCE_SECRET`).
+    pub bounce: Option<BounceAddress>,
+    /// The token a relay presents to `POST /v1/webhooks/email/dsn` (`RAPPEL_BOUNCE_WEBHOOK_TOKEN`).
+    pub bounce_webhook_token: Option<String>,
     /// How long a worker holds the notifications it claimed (`RAPPEL_LEASE_SECONDS`): after a
     /// crash, another worker takes them once this has passed.
     pub lease: Duration,
@@ -39,6 +43,9 @@ struct FileConfig {
     dkim_key_file: Option<PathBuf>,
     dkim_selector: Option<String>,
     dkim_domain: Option<String>,
+    bounce_domain: Option<String>,
+    bounce_secret: Option<String>,
+    bounce_webhook_token: Option<String>,
     public_url: Option<String>,
     outbox_dir: Option<PathBuf>,
 }
@@ -90,6 +97,10 @@ impl Config {
             .or(from_file.dkim_key_file);
         let dkim_selector = env("RAPPEL_DKIM_SELECTOR").or(from_file.dkim_selector);
         let dkim_domain = env("RAPPEL_DKIM_DOMAIN").or(from_file.dkim_domain);
+        let bounce_domain = env("RAPPEL_BOUNCE_DOMAIN").or(from_file.bounce_domain);
+        let bounce_secret = env("RAPPEL_BOUNCE_SECRET").or(from_file.bounce_secret);
+        let bounce_webhook_token =
+            env("RAPPEL_BOUNCE_WEBHOOK_TOKEN").or(from_file.bounce_webhook_token);
         let public_url = env("RAPPEL_PUBLIC_URL").or(from_file.public_url);
         let outbox_dir = env("RAPPEL_OUTBOX_DIR")
             .map(PathBuf::from)
@@ -150,6 +161,29 @@ impl Config {
                 );
             }
         };
+        // The secret makes return-path tokens unguessable; without it a domain would give every
+        // message a forgeable address, so the pair is required together.
+        let bounce = match (bounce_domain, bounce_secret) {
+            (None, None) => None,
+            (Some(domain), Some(secret)) => Some(
+                BounceAddress::new(&domain, secret.as_bytes())
+                    .map_err(|e| format!("RAPPEL_BOUNCE_DOMAIN: {e}"))?,
+            ),
+            (Some(_), None) => {
+                return Err("RAPPEL_BOUNCE_SECRET: the return-path tokens need a secret of at least 32 characters (`openssl rand -hex 32`)".into());
+            }
+            (None, Some(_)) => {
+                return Err("RAPPEL_BOUNCE_DOMAIN: RAPPEL_BOUNCE_SECRET is set without the domain that receives bounces".into());
+            }
+        };
+        if let Some(token) = &bounce_webhook_token {
+            if token.len() < 32 {
+                return Err("RAPPEL_BOUNCE_WEBHOOK_TOKEN: at least 32 characters".into());
+            }
+            if bounce.is_none() {
+                return Err("RAPPEL_BOUNCE_WEBHOOK_TOKEN: bounces are matched by their return path; set RAPPEL_BOUNCE_DOMAIN and RAPPEL_BOUNCE_SECRET too".into());
+            }
+        }
         let public_url = public_url.unwrap_or_else(|| format!("http://{listen}"));
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
             return Err(format!(
@@ -187,6 +221,8 @@ impl Config {
             smtp_from,
             smtp_timeout,
             dkim,
+            bounce,
+            bounce_webhook_token,
             lease,
             batch,
         })

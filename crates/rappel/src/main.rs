@@ -398,6 +398,7 @@ fn engine(
                 sender: config.smtp_from.clone(),
                 timeout: config.smtp_timeout,
                 dkim: config.dkim.clone(),
+                bounce: config.bounce.clone(),
             }))
         }
         None => outbox.clone(),
