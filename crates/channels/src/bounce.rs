@@ -155,10 +155,11 @@ pub fn parse(raw: &[u8]) -> Option<Bounce> {
     let (head, _) = text.split_once("\n\n").unwrap_or((&text, ""));
     let content_type = header(head, "content-type").unwrap_or_default();
     let lower_type = content_type.to_ascii_lowercase();
-    if lower_type.contains("multipart/report") && lower_type.contains("delivery-status") {
-        if let Some(bounce) = parse_dsn(&text, message_ids.clone()) {
-            return Some(bounce);
-        }
+    if lower_type.contains("multipart/report")
+        && lower_type.contains("delivery-status")
+        && let Some(bounce) = parse_dsn(&text, message_ids.clone())
+    {
+        return Some(bounce);
     }
     // A plain bounce: its first enhanced status code, or a generic permanent failure when it
     // says it failed without one.

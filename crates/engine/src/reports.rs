@@ -2,7 +2,10 @@
 //! authenticity was checked at the edge (`rappel-channels`, called by the server); here the
 //! report finds its notification and moves it to `delivered` or `failed`.
 
+use rappel_channels::bounce::{Bounce, BounceAddress, BounceOutcome};
 use rappel_channels::sms::{DeliveryReport, DeliveryStatus};
+use rappel_domain::event::{Event, EventBody};
+use rappel_domain::notification::{Channel, Kind};
 use rappel_store::{NotificationRow, Status};
 
 use crate::{Engine, EngineError, Result};
@@ -76,6 +79,136 @@ impl Engine {
             "delivery report"
         );
         Ok(changed)
+    }
+}
+
+/// What became of a bounce.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BounceApplied {
+    /// It named one of our messages with its own return-path token: the message's status (and
+    /// a document's email state) follow it. `changed` as for [`Engine::apply_delivery_report`].
+    Recorded {
+        practice_id: String,
+        key: String,
+        outcome: BounceOutcome,
+        changed: bool,
+    },
+    /// No quoted Message-ID of ours whose row the return-path token proves: nothing done.
+    Unmatched,
+}
+
+impl Engine {
+    /// Applies a bounce that came back to a VERP address (`rappel bounce`, `POST
+    /// /v1/webhooks/email/dsn`). `tokens` are the return-path tokens the bounce was addressed
+    /// to; a row is acted on only when one of them is that row's (see ARCHITECTURE.md,
+    /// "Bounces").
+    ///
+    /// - 5.x.x: the email is `failed` with the status code and the server's words; a document's
+    ///   email becomes bounced, exactly as the `delivery.bounced` event makes it, so the
+    ///   document's postal rules apply (a letter with `postal_on_failure`, else to verify).
+    /// - 2.x.x (a success DSN): `delivered`; a document's email is delivered as with the
+    ///   `delivery.delivered` event, which starts the unread timer.
+    /// - 4.x.x: the delay is noted on the row (its last error), which stays `sent`.
+    pub async fn apply_bounce(
+        &self,
+        bounce: &Bounce,
+        tokens: &[String],
+        verp: &BounceAddress,
+    ) -> Result<BounceApplied> {
+        let mut found = None;
+        {
+            let mut tx = self.store().begin().await?;
+            for id in &bounce.message_ids {
+                if let Some(row) = tx.notification_by_provider_id(id).await?
+                    && row.channel == Channel::Email
+                    && tokens
+                        .iter()
+                        .any(|t| verp.verify(t, &row.practice_id, &row.key))
+                {
+                    found = Some((id.clone(), row));
+                    break;
+                }
+            }
+            tx.commit().await?;
+        }
+        let Some((provider_id, row)) = found else {
+            tracing::info!(
+                dsn = bounce.dsn,
+                quoted = bounce.message_ids.len(),
+                "a bounce matched none of our messages; ignored"
+            );
+            return Ok(BounceApplied::Unmatched);
+        };
+        let detail = match &bounce.diagnostic {
+            Some(d) => format!("{} {d}", bounce.status),
+            None => bounce.status.clone(),
+        };
+        let changed = match bounce.outcome {
+            BounceOutcome::Delayed => {
+                let now = self.now();
+                let mut tx = self.store().begin().await?;
+                let mut changed = false;
+                if let Some(mut current) = tx.notification(&row.practice_id, &row.key).await?
+                    && current.status == Status::Sent
+                {
+                    let note = format!("delayed: {detail}");
+                    if current.last_error.as_deref() != Some(note.as_str()) {
+                        current.last_error = Some(note);
+                        current.updated_at = now;
+                        tx.update_notification(&current).await?;
+                        changed = true;
+                    }
+                }
+                tx.commit().await?;
+                changed
+            }
+            BounceOutcome::Failed | BounceOutcome::Delivered => {
+                let failed = bounce.outcome == BounceOutcome::Failed;
+                let report = DeliveryReport {
+                    provider: if bounce.dsn { "dsn" } else { "bounce" },
+                    provider_id,
+                    notification: None,
+                    status: if failed {
+                        DeliveryStatus::Failed
+                    } else {
+                        DeliveryStatus::Delivered
+                    },
+                    detail: failed.then(|| format!("bounced: {detail}")),
+                };
+                let changed = self.apply_delivery_report(&report).await?;
+                if let (Some(document), Kind::Document) = (&row.document, row.kind) {
+                    // The document's own state, through the event the practice software would
+                    // have sent: its planner rules (postal letter, to-verify, unread timer)
+                    // follow without a second code path.
+                    let document = document.clone();
+                    let body = if failed {
+                        EventBody::DeliveryBounced { document }
+                    } else {
+                        EventBody::DeliveryDelivered { document }
+                    };
+                    let event = Event {
+                        at: Some(self.now()),
+                        body,
+                    };
+                    self.ingest(&row.practice_id, &[event]).await?;
+                }
+                changed
+            }
+        };
+        tracing::info!(
+            practice = %row.practice_id,
+            key = %row.key,
+            status = %bounce.status,
+            outcome = ?bounce.outcome,
+            changed,
+            "bounce"
+        );
+        Ok(BounceApplied::Recorded {
+            practice_id: row.practice_id,
+            key: row.key,
+            outcome: bounce.outcome,
+            changed,
+        })
     }
 }
 

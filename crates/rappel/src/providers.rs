@@ -60,6 +60,9 @@ impl Sms {
                         .map_err(|e| format!("RAPPEL_SMS_WEBHOOK_SECRET: {e}"))
                 })
                 .transpose()?,
+            // Set from the configuration by `main` (they are not SMS settings).
+            bounce: None,
+            bounce_webhook_token: None,
         };
         let options = SmsOptions {
             rate_per_second: match var("RAPPEL_SMS_RATE_PER_S") {

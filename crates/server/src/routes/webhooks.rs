@@ -162,6 +162,58 @@ async fn receive(state: &AppState, provider: &str, request: Request) -> Result<(
     }
 }
 
+/// `POST /v1/webhooks/email/dsn`: one raw bounce (RFC 3464 DSN or plain), the HTTP twin of
+/// `rappel bounce` for relays that post what comes back to the return path. The relay presents
+/// `Authorization: Bearer RAPPEL_BOUNCE_WEBHOOK_TOKEN`; `?recipient=` may name the address the
+/// bounce was delivered to (otherwise its Delivered-To, X-Original-To and To fields are read).
+/// 204 when handled or ignorable (not a bounce, or not provably ours), 401 for a wrong token.
+pub(crate) async fn email_dsn(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Response {
+    let secrets = &state.config.webhooks;
+    let (Some(verp), Some(expected)) = (&secrets.bounce, &secrets.bounce_webhook_token) else {
+        tracing::warn!("bounce webhook refused: RAPPEL_BOUNCE_WEBHOOK_TOKEN is not configured");
+        return Refusal::Unverified("not configured").into_response();
+    };
+    let presented = header_text(&headers, "authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let equal = presented.len() == expected.len()
+        && presented
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0;
+    if !equal {
+        tracing::warn!("bounce webhook refused: wrong or missing bearer token");
+        return Refusal::Unverified("wrong token").into_response();
+    }
+    let Some(bounce) = rappel_channels::bounce::parse(&body) else {
+        return StatusCode::NO_CONTENT.into_response();
+    };
+    let head_end = body
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .or_else(|| body.windows(2).position(|w| w == b"\n\n"))
+        .unwrap_or(body.len());
+    let mut tokens = query
+        .get("recipient")
+        .map(|r| verp.tokens_in(r))
+        .unwrap_or_default();
+    for token in verp.tokens_in(&String::from_utf8_lossy(&body[..head_end])) {
+        if !tokens.contains(&token) {
+            tokens.push(token);
+        }
+    }
+    match state.engine.apply_bounce(&bounce, &tokens, verp).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => ApiError::from(error).into_response(),
+    }
+}
+
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }

@@ -48,6 +48,8 @@ pub struct Setup {
     pub engine: EngineConfig,
     /// The letters' transport (the recorder when `None`).
     pub postal: Option<Arc<dyn Transport>>,
+    /// The emails' transport (the recorder when `None`).
+    pub email: Option<Arc<dyn Transport>>,
     pub practice_name: &'static str,
     pub preset: &'static str,
     pub settings: Map<String, Value>,
@@ -61,6 +63,7 @@ impl Default for Setup {
             config: ServerConfig::default(),
             engine: EngineConfig::default(),
             postal: None,
+            email: None,
             practice_name: "Cabinet A",
             preset: "doctolib",
             settings: Map::new(),
@@ -93,6 +96,7 @@ pub async fn spawn_app_from(setup: Setup) -> TestApp {
         Arc::new(clock.clone()),
         Transports {
             postal: setup.postal.unwrap_or_else(|| Arc::new(recorder.clone())),
+            email: setup.email.unwrap_or_else(|| Arc::new(recorder.clone())),
             ..Transports::all(Arc::new(recorder.clone()))
         },
         setup.engine,
