@@ -422,6 +422,14 @@ async fn run_bounce(
     match engine.apply_bounce(&bounce, &tokens, verp).await {
         Ok(applied) => {
             tracing::debug!(?applied, "bounce handled");
+            // A bounce may have planned a letter: wake the workers now (PostgreSQL), awaited
+            // here because this process exits before a background notification would go.
+            if matches!(applied, rappel_engine::BounceApplied::Recorded { .. })
+                && engine.store().backend() == rappel_store::Backend::Postgres
+                && let Err(error) = engine.store().notify_work().await
+            {
+                tracing::debug!(%error, "cannot notify the workers; they will poll");
+            }
             ExitCode::SUCCESS
         }
         Err(rappel_engine::EngineError::Store(error)) => {
