@@ -150,6 +150,12 @@ pub fn build(message: &OutboundMessage, sender: &Sender) -> Result<lettre::Messa
         .message_id(Some(message_id(message)))
         .subject(one_line(message.subject.as_deref().unwrap_or_default()))
         .header(AutoSubmitted)
+        .header(BrevoCustom(crate::email_events::custom_id(&message_id(
+            message,
+        ))))
+        .header(MailjetCustomId(crate::email_events::custom_id(
+            &message_id(message),
+        )))
         .multipart(body)
         .map_err(|e| ChannelError::Permanent(format!("cannot build the email ({e})")))
 }
@@ -169,6 +175,42 @@ impl lettre::message::header::Header for AutoSubmitted {
 
     fn display(&self) -> HeaderValue {
         HeaderValue::new(Self::name(), "auto-generated".into())
+    }
+}
+
+/// `X-Mailin-custom`: Brevo echoes it in its event webhooks (see `email_events`).
+#[derive(Clone)]
+struct BrevoCustom(String);
+
+impl lettre::message::header::Header for BrevoCustom {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("X-Mailin-custom")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(BrevoCustom(s.to_string()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// `X-MJ-CustomID`: Mailjet echoes it as `CustomID` in its events (see `email_events`).
+#[derive(Clone)]
+struct MailjetCustomId(String);
+
+impl lettre::message::header::Header for MailjetCustomId {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("X-MJ-CustomID")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(MailjetCustomId(s.to_string()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod bounce;
 mod dkim;
 pub mod email;
+pub mod email_events;
 pub mod postal;
 pub mod push;
 pub mod sms;

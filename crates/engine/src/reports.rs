@@ -3,6 +3,7 @@
 //! report finds its notification and moves it to `delivered` or `failed`.
 
 use rappel_channels::bounce::{Bounce, BounceAddress, BounceOutcome};
+use rappel_channels::email_events::{EmailEvent, EmailEventKind};
 use rappel_channels::sms::{DeliveryReport, DeliveryStatus};
 use rappel_domain::event::{Event, EventBody};
 use rappel_domain::notification::{Channel, Kind};
@@ -143,58 +144,10 @@ impl Engine {
             Some(d) => format!("{} {d}", bounce.status),
             None => bounce.status.clone(),
         };
-        let changed = match bounce.outcome {
-            BounceOutcome::Delayed => {
-                let now = self.now();
-                let mut tx = self.store().begin().await?;
-                let mut changed = false;
-                if let Some(mut current) = tx.notification(&row.practice_id, &row.key).await?
-                    && current.status == Status::Sent
-                {
-                    let note = format!("delayed: {detail}");
-                    if current.last_error.as_deref() != Some(note.as_str()) {
-                        current.last_error = Some(note);
-                        current.updated_at = now;
-                        tx.update_notification(&current).await?;
-                        changed = true;
-                    }
-                }
-                tx.commit().await?;
-                changed
-            }
-            BounceOutcome::Failed | BounceOutcome::Delivered => {
-                let failed = bounce.outcome == BounceOutcome::Failed;
-                let report = DeliveryReport {
-                    provider: if bounce.dsn { "dsn" } else { "bounce" },
-                    provider_id,
-                    notification: None,
-                    status: if failed {
-                        DeliveryStatus::Failed
-                    } else {
-                        DeliveryStatus::Delivered
-                    },
-                    detail: failed.then(|| format!("bounced: {detail}")),
-                };
-                let changed = self.apply_delivery_report(&report).await?;
-                if let (Some(document), Kind::Document) = (&row.document, row.kind) {
-                    // The document's own state, through the event the practice software would
-                    // have sent: its planner rules (postal letter, to-verify, unread timer)
-                    // follow without a second code path.
-                    let document = document.clone();
-                    let body = if failed {
-                        EventBody::DeliveryBounced { document }
-                    } else {
-                        EventBody::DeliveryDelivered { document }
-                    };
-                    let event = Event {
-                        at: Some(self.now()),
-                        body,
-                    };
-                    self.ingest(&row.practice_id, &[event]).await?;
-                }
-                changed
-            }
-        };
+        let provider = if bounce.dsn { "dsn" } else { "bounce" };
+        let changed = self
+            .record_email_outcome(&row, provider_id, provider, bounce.outcome, detail)
+            .await?;
         tracing::info!(
             practice = %row.practice_id,
             key = %row.key,
@@ -209,6 +162,157 @@ impl Engine {
             outcome: bounce.outcome,
             changed,
         })
+    }
+}
+
+impl Engine {
+    /// Applies an event of an email service (Brevo, Mailjet) whose token the server checked.
+    /// The message is the one whose `provider_id` is the event's Message-ID; unknown:
+    /// [`EngineError::NotFound`]. A spam complaint turns the patient's email notifications
+    /// off (`email_notifications: false`, the switch a practice can turn back on), and the
+    /// message's row says why.
+    pub async fn apply_email_event(&self, event: &EmailEvent) -> Result<bool> {
+        let row = {
+            let mut tx = self.store().begin().await?;
+            let row = tx.notification_by_provider_id(&event.message_id).await?;
+            tx.commit().await?;
+            row.filter(|r| r.channel == Channel::Email)
+                .ok_or_else(|| EngineError::not_found("message", &event.message_id))?
+        };
+        let detail = event.detail.clone().unwrap_or_default();
+        let changed = match event.kind {
+            EmailEventKind::Delivered => {
+                self.record_email_outcome(
+                    &row,
+                    event.message_id.clone(),
+                    event.provider,
+                    BounceOutcome::Delivered,
+                    detail,
+                )
+                .await?
+            }
+            EmailEventKind::Failed => {
+                self.record_email_outcome(
+                    &row,
+                    event.message_id.clone(),
+                    event.provider,
+                    BounceOutcome::Failed,
+                    detail,
+                )
+                .await?
+            }
+            EmailEventKind::Delayed => {
+                self.record_email_outcome(
+                    &row,
+                    event.message_id.clone(),
+                    event.provider,
+                    BounceOutcome::Delayed,
+                    detail,
+                )
+                .await?
+            }
+            EmailEventKind::Complaint => self.email_complaint(&row, event.provider).await?,
+        };
+        tracing::info!(
+            practice = %row.practice_id,
+            key = %row.key,
+            provider = event.provider,
+            kind = ?event.kind,
+            changed,
+            "email event"
+        );
+        Ok(changed)
+    }
+
+    async fn email_complaint(&self, row: &NotificationRow, provider: &str) -> Result<bool> {
+        let patient = {
+            let mut tx = self.store().begin().await?;
+            let patient = tx.patient(&row.practice_id, &row.patient_id).await?;
+            tx.commit().await?;
+            patient
+        };
+        let Some(mut patient) = patient else {
+            return Ok(false);
+        };
+        let note = format!(
+            "spam complaint reported by {provider}: the patient's email notifications are turned off"
+        );
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        if let Some(mut current) = tx.notification(&row.practice_id, &row.key).await?
+            && current.last_error.as_deref() != Some(note.as_str())
+        {
+            current.last_error = Some(note);
+            current.updated_at = now;
+            tx.update_notification(&current).await?;
+        }
+        tx.commit().await?;
+        if patient.email_notifications == Some(false) {
+            return Ok(false);
+        }
+        patient.email_notifications = Some(false);
+        self.put_patient(&row.practice_id, &patient).await?;
+        Ok(true)
+    }
+
+    /// Records what became of an email after its hand-off, from a bounce or a service's event.
+    /// Failed and delivered go through [`Engine::apply_delivery_report`] and, for a document's
+    /// email, the `delivery.bounced` / `delivery.delivered` event, whose planner rules (postal
+    /// letter, to-verify, unread timer) then follow without a second code path. A delay is noted
+    /// on a `sent` row.
+    async fn record_email_outcome(
+        &self,
+        row: &NotificationRow,
+        provider_id: String,
+        provider: &'static str,
+        outcome: BounceOutcome,
+        detail: String,
+    ) -> Result<bool> {
+        if outcome == BounceOutcome::Delayed {
+            let now = self.now();
+            let mut tx = self.store().begin().await?;
+            let mut changed = false;
+            if let Some(mut current) = tx.notification(&row.practice_id, &row.key).await?
+                && current.status == Status::Sent
+            {
+                let note = format!("delayed: {detail}");
+                if current.last_error.as_deref() != Some(note.as_str()) {
+                    current.last_error = Some(note);
+                    current.updated_at = now;
+                    tx.update_notification(&current).await?;
+                    changed = true;
+                }
+            }
+            tx.commit().await?;
+            return Ok(changed);
+        }
+        let failed = outcome == BounceOutcome::Failed;
+        let report = DeliveryReport {
+            provider,
+            provider_id,
+            notification: None,
+            status: if failed {
+                DeliveryStatus::Failed
+            } else {
+                DeliveryStatus::Delivered
+            },
+            detail: failed.then(|| format!("bounced: {detail}")),
+        };
+        let changed = self.apply_delivery_report(&report).await?;
+        if let (Some(document), Kind::Document) = (&row.document, row.kind) {
+            let document = document.clone();
+            let body = if failed {
+                EventBody::DeliveryBounced { document }
+            } else {
+                EventBody::DeliveryDelivered { document }
+            };
+            let event = Event {
+                at: Some(self.now()),
+                body,
+            };
+            self.ingest(&row.practice_id, &[event]).await?;
+        }
+        Ok(changed)
     }
 }
 

@@ -916,3 +916,163 @@ async fn a_success_dsn_marks_the_document_email_delivered() {
     assert_eq!(details["email"], "delivered", "{details}");
     app.stop().await;
 }
+
+const BREVO_TOKEN: &str = "brevo-token-0123456789abcdef0123";
+const MAILJET_TOKEN: &str = "mailjet-password-0123456789abcdef";
+
+async fn spawn_app_with_email_services() -> (TestApp, MessageIdRecorder) {
+    let config = ServerConfig {
+        webhooks: rappel_server::WebhookSecrets {
+            brevo_webhook_token: Some(BREVO_TOKEN.into()),
+            mailjet_webhook_token: Some(MAILJET_TOKEN.into()),
+            ..Default::default()
+        },
+        ..ServerConfig::default()
+    };
+    let email = MessageIdRecorder::default();
+    let app = spawn_app_with_transports(config, None, Some(Arc::new(email.clone()))).await;
+    (app, email)
+}
+
+fn email_row(details: &Value) -> Value {
+    details["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["channel"] == "email")
+        .cloned()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_brevo_hard_bounce_fails_the_email_and_the_document_goes_by_post() {
+    let (app, email) = spawn_app_with_email_services().await;
+    assert_eq!(app.upload("d1", &sample_pdf("CR")).await.status, 201);
+    app.engine.dispatch_all_due().await.unwrap();
+    let message = email.0.sent()[0].message.clone();
+    let message_id = rappel_channels::email::message_id(&message);
+    let custom = rappel_channels::email_events::custom_id(&message_id);
+    // Brevo's documented hard_bounce payload, with the headers Rappel set echoed back.
+    let event = json!({
+        "event": "hard_bounce", "email": "jeanne@example.org", "id": 26224,
+        "date": "2026-03-02 09:10:00", "ts": 1772439000, "message-id": message_id,
+        "ts_event": 1772439000, "subject": "Document", "X-Mailin-custom": custom,
+        "sending_ip": "185.41.28.109", "reason": "550 5.1.1 mailbox does not exist",
+        "ts_epoch": 1772439000000_i64
+    })
+    .to_string();
+    let post = |auth: String| {
+        let app = &app;
+        let event = event.clone();
+        async move {
+            app.send(
+                "POST",
+                "/v1/webhooks/email/brevo",
+                None,
+                &[("authorization", auth.as_str())],
+                Some(event.as_bytes()),
+            )
+            .await
+        }
+    };
+    post("Bearer brevo-token-0123456789abcdef0124".into())
+        .await
+        .problem(401);
+    assert_eq!(
+        email_row(&app.get("/v1/documents/d1").await.json())["status"],
+        "sent"
+    );
+    let r = post(format!("Bearer {BREVO_TOKEN}")).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    app.engine.dispatch_all_due().await.unwrap();
+    let details = app.get("/v1/documents/d1").await.json();
+    let row = email_row(&details);
+    assert_eq!(row["status"], "failed", "{details}");
+    assert!(
+        row["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("hard_bounce: 550 5.1.1"),
+        "{row}"
+    );
+    assert!(
+        details["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["channel"] == "postal" && d["status"] == "sent"),
+        "{details}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn mailjet_events_mark_delivered_and_a_spam_complaint_turns_the_patient_s_emails_off() {
+    use base64::Engine as _;
+    let (app, email) = spawn_app_with_email_services().await;
+    assert_eq!(app.upload("d1", &sample_pdf("CR")).await.status, 201);
+    app.engine.dispatch_all_due().await.unwrap();
+    let message = email.0.sent()[0].message.clone();
+    let custom =
+        rappel_channels::email_events::custom_id(&rappel_channels::email::message_id(&message));
+    // Mailjet calls the URL registered with basic credentials (https://user:password@host/…).
+    let basic = |password: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("rappel:{password}"))
+        )
+    };
+    let post = |auth: String, body: String| {
+        let app = &app;
+        async move {
+            app.send(
+                "POST",
+                "/v1/webhooks/email/mailjet",
+                None,
+                &[("authorization", auth.as_str())],
+                Some(body.as_bytes()),
+            )
+            .await
+        }
+    };
+    let sent = json!([{
+        "event": "sent", "time": 1772439000, "MessageID": 19421777835146490_i64,
+        "Message_GUID": "1ab23cd4-e567-8901-2345-6789f0gh1i2j", "email": "jeanne@example.org",
+        "mj_campaign_id": 7257, "mj_contact_id": 4, "customcampaign": "", "CustomID": custom,
+        "Payload": "", "mj_message_id": "19421777835146490",
+        "smtp_reply": "250 2.0.0 OK 1772439000 c1si1234"
+    }])
+    .to_string();
+    post(basic("wrong-password-0123456789abcdef"), sent.clone())
+        .await
+        .problem(401);
+    let r = post(basic(MAILJET_TOKEN), sent).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let details = app.get("/v1/documents/d1").await.json();
+    assert_eq!(email_row(&details)["status"], "delivered", "{details}");
+    assert_eq!(details["email"], "delivered", "{details}");
+
+    let spam = json!([{
+        "event": "spam", "time": 1772440000, "MessageID": 19421777835146490_i64,
+        "email": "jeanne@example.org", "mj_campaign_id": 7257, "mj_contact_id": 4,
+        "customcampaign": "", "CustomID": custom, "Payload": "", "source": "JMRPP"
+    }])
+    .to_string();
+    let r = post(basic(MAILJET_TOKEN), spam).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let patient = app.get("/v1/patients/p1").await.json();
+    assert_eq!(patient["email_notifications"], false, "{patient}");
+    let row = email_row(&app.get("/v1/documents/d1").await.json());
+    assert!(
+        row["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("spam complaint reported by mailjet"),
+        "{row}"
+    );
+    // A second document is not emailed any more.
+    assert_eq!(app.upload("d2", &sample_pdf("CR 2")).await.status, 201);
+    app.engine.dispatch_all_due().await.unwrap();
+    assert_eq!(email.0.sent().len(), 1);
+    app.stop().await;
+}

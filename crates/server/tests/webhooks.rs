@@ -27,6 +27,8 @@ fn secrets() -> WebhookSecrets {
         sms_webhook_key: Some(SigningKey::parse(GATEWAY_SECRET).unwrap()),
         bounce: None,
         bounce_webhook_token: None,
+        brevo_webhook_token: None,
+        mailjet_webhook_token: None,
     }
 }
 

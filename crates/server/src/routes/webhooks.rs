@@ -214,6 +214,86 @@ pub(crate) async fn email_dsn(
     }
 }
 
+/// Whether the request presents `expected` as a bearer token or as the password of basic
+/// credentials (compared in constant time).
+fn presents_token(headers: &HeaderMap, expected: &str) -> bool {
+    use base64::Engine as _;
+    let Some(value) = header_text(headers, "authorization") else {
+        return false;
+    };
+    let presented = if let Some(token) = value.strip_prefix("Bearer ") {
+        token.trim().to_string()
+    } else if let Some(basic) = value.strip_prefix("Basic ") {
+        base64::engine::general_purpose::STANDARD
+            .decode(basic.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|pair| pair.split_once(':').map(|(_, p)| p.to_string()))
+            .unwrap_or_default()
+    } else {
+        return false;
+    };
+    presented.len() == expected.len()
+        && presented
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
+}
+
+type EventParser = fn(&[u8]) -> Result<Vec<rappel_channels::email_events::EmailEvent>, ReportError>;
+
+/// `POST /v1/webhooks/email/{brevo|mailjet}`: the services' delivery events (delivered, hard
+/// and soft bounces, blocked, spam complaints), matched by the custom-ID header Rappel sets on
+/// every email (see `rappel_channels::email_events`). A wrong token is 401 with a warning (no
+/// content: it names a patient's address); an event for a message this server does not know is
+/// logged and acknowledged, since the service would otherwise retry it for a day.
+pub(crate) async fn email_events(
+    State(state): State<AppState>,
+    PathId(provider): PathId,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let secrets = &state.config.webhooks;
+    let (token, parse): (_, EventParser) = match provider.as_str() {
+        "brevo" => (
+            &secrets.brevo_webhook_token,
+            rappel_channels::email_events::brevo,
+        ),
+        "mailjet" => (
+            &secrets.mailjet_webhook_token,
+            rappel_channels::email_events::mailjet,
+        ),
+        _ => {
+            return ApiError::NotFound(format!(
+                "no email service `{provider}` (expected brevo or mailjet)"
+            ))
+            .into_response();
+        }
+    };
+    if !token
+        .as_deref()
+        .is_some_and(|expected| presents_token(&headers, expected))
+    {
+        tracing::warn!(%provider, "email event refused: wrong, missing or unconfigured token");
+        return Refusal::Unverified("wrong token").into_response();
+    }
+    let events = match parse(&body) {
+        Ok(events) => events,
+        Err(error) => return ApiError::BadRequest(error.to_string()).into_response(),
+    };
+    for event in &events {
+        match state.engine.apply_email_event(event).await {
+            Ok(_) => {}
+            Err(EngineError::NotFound { .. }) => {
+                tracing::warn!(%provider, kind = ?event.kind, "email event for a message this server does not know");
+            }
+            Err(error) => return ApiError::from(error).into_response(),
+        }
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
