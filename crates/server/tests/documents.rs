@@ -815,7 +815,8 @@ async fn a_dsn_posted_by_the_relay_fails_the_email_and_the_document_goes_by_post
     // DSN quoting the Message-ID): ignored.
     let forged = failed.replace(&to, &verp.address(&message.practice_id, "d:other/x/email"));
     assert_eq!(post(Some(BOUNCE_WEBHOOK_TOKEN), forged).await.status, 204);
-    // A delay is noted, the email stays sent.
+    // A delay is noted, the email stays sent. Reports come after the hand-off.
+    app.advance(SignedDuration::from_mins(10));
     let delayed = postfix_dsn(
         &to,
         &message_id,
@@ -827,6 +828,13 @@ async fn a_dsn_posted_by_the_relay_fails_the_email_and_the_document_goes_by_post
     let details = app.get("/v1/documents/d1").await.json();
     assert_eq!(email_of(&details)["status"], "sent", "{details}");
     assert!(details.to_string().contains("4.4.1"), "{details}");
+    let history = message_page(&app, "d:d1/document_email/email").await;
+    assert!(
+        history.contains(
+            "02/03/2026 à 08:10 — rapport du fournisseur : delayed: 4.4.1 smtp; 451 4.4.1 try again later"
+        ),
+        "{history}"
+    );
     // Only the unread rule's letter, days away: no letter goes for a delay.
     assert!(
         !details["deliveries"]
@@ -858,6 +866,14 @@ async fn a_dsn_posted_by_the_relay_fails_the_email_and_the_document_goes_by_post
         .cloned()
         .unwrap_or_else(|| panic!("no letter sent: {details}"));
     assert_eq!(letter["status"], "sent", "{details}");
+    // The message's history in the web interface shows the report, its time and its code.
+    let history = message_page(&app, "d:d1/document_email/email").await;
+    assert!(
+        history.contains(
+            "02/03/2026 à 08:10 — échec signalé par le fournisseur : bounced: 5.1.1 smtp; 550 5.1.1"
+        ),
+        "{history}"
+    );
     // The same bounce again changes nothing (the MTA may hand it twice).
     assert_eq!(post(Some(BOUNCE_WEBHOOK_TOKEN), failed).await.status, 204);
     app.engine.dispatch_all_due().await.unwrap();
@@ -1075,4 +1091,43 @@ async fn mailjet_events_mark_delivered_and_a_spam_complaint_turns_the_patient_s_
     app.engine.dispatch_all_due().await.unwrap();
     assert_eq!(email.0.sent().len(), 1);
     app.stop().await;
+}
+
+/// The message's page of the web interface (`/envoyes/KEY`), as a signed-in admin sees it.
+async fn message_page(app: &TestApp, key: &str) -> String {
+    const PASSWORD: &str = "un-mot-de-passe-solide";
+    let _ = app
+        .engine
+        .create_user(
+            &app.practice,
+            "admin@labo.test",
+            "Alice",
+            rappel_engine::Role::Admin,
+            PASSWORD,
+        )
+        .await;
+    let body = format!("email=admin%40labo.test&password={PASSWORD}");
+    let reply = app
+        .send(
+            "POST",
+            "/connexion",
+            None,
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            Some(body.as_bytes()),
+        )
+        .await;
+    assert_eq!(reply.status, 303, "{}", reply.text());
+    let cookie = reply
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let path = format!("/envoyes/{}", key.replace(':', "%3A").replace('/', "%2F"));
+    let page = app
+        .send("GET", &path, None, &[("Cookie", cookie.as_str())], None)
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    page.text()
 }
