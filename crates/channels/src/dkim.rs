@@ -1,12 +1,13 @@
 //! DKIM signing (RFC 6376, relaxed/relaxed) over the exact bytes that are sent.
 //!
-//! lettre's own signer (its `dkim` feature) produces signatures that independent verifiers
-//! reject: its relaxed header canonicalisation keeps the space after the colon when a header's
-//! value starts with a fold (`Subject: \r\n =?utf-8?…`, which lettre writes for every long or
-//! non-ASCII subject), where RFC 6376 §3.4.2 deletes all whitespace around the colon; and it
-//! canonicalises its own re-serialisation of the header map rather than the bytes that go on the
-//! wire. So Rappel signs the serialised message itself: [`Dkim::sign`] takes the message as
-//! `lettre::Message::formatted()` writes it and returns it with a `DKIM-Signature` field first.
+//! lettre's own signer (its `dkim` feature) hashes the header fields of the `Message`'s header
+//! map at signing time. A multipart body's `Content-Type` (with its boundary) is not in that
+//! map: `formatted()` writes it from the `MultiPart` afterwards. With `content-type` in `h=`, a
+//! verifier hashes the serialised field that the signer never saw, so the header signature of
+//! every multipart email (all of Rappel's) fails while the body hash matches — checked against
+//! `mail-auth` with lettre 0.11.23. So Rappel signs the serialised message itself:
+//! [`Dkim::sign`] takes the message as `lettre::Message::formatted()` writes it and returns it
+//! with a `DKIM-Signature` field first, so what is signed is what the server receives.
 //! RSA (PKCS #1 v1.5, SHA-256) and Ed25519 (RFC 8463) come from ring, already in the tree.
 
 use std::path::Path;
