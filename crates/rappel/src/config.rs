@@ -24,12 +24,22 @@ pub struct Config {
     /// The per-message return path (`RAPPEL_BOUNCE_DOMAIN` and `RAPPEL_BOUNCE_SECRET`).
     pub bounce: Option<BounceAddress>,
     /// The token a relay presents to `POST /v1/webhooks/email/dsn` (`RAPPEL_BOUNCE_WEBHOOK_TOKEN`).
-    pub bounce_webhook_token: Option<String>,
+    pub bounce_webhook_token: Option<Token>,
     /// How long a worker holds the notifications it claimed (`RAPPEL_LEASE_SECONDS`): after a
     /// crash, another worker takes them once this has passed.
     pub lease: Duration,
     /// How many due notifications one claim takes (`RAPPEL_WORKER_BATCH`).
     pub batch: i64,
+}
+
+/// A secret setting: its `Debug` hides the value, so a logged `Config` shows none.
+#[derive(Clone)]
+pub struct Token(pub String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(***)")
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -176,7 +186,8 @@ impl Config {
                 return Err("RAPPEL_BOUNCE_DOMAIN: RAPPEL_BOUNCE_SECRET is set without the domain that receives bounces".into());
             }
         };
-        if let Some(token) = &bounce_webhook_token {
+        let bounce_webhook_token = bounce_webhook_token.map(Token);
+        if let Some(Token(token)) = &bounce_webhook_token {
             if token.len() < 32 {
                 return Err("RAPPEL_BOUNCE_WEBHOOK_TOKEN: at least 32 characters".into());
             }
@@ -284,8 +295,20 @@ mod tests {
         assert!(config.dkim.is_none());
 
         let without = load("").expect("valid");
+        assert!(without.bounce.is_none());
         assert!(without.smtp.is_none());
         assert_eq!(without.smtp_from, Sender::default());
+    }
+
+    #[test]
+    fn a_bounce_domain_with_its_secret_gives_a_return_path_whose_secret_never_shows() {
+        let config = load(
+            "bounce_domain = \"Bounces.Example.org\"\nbounce_secret = \"0123456789abcdef0123456789abcdef\"\nbounce_webhook_token = \"0123456789abcdef0123456789abcdef\"\n",
+        )
+        .expect("valid");
+        let bounce = config.bounce.as_ref().expect("VERP configured");
+        assert_eq!(bounce.domain(), "bounces.example.org");
+        assert!(!format!("{config:?}").contains("0123456789abcdef"));
     }
 
     #[test]
@@ -307,6 +330,22 @@ mod tests {
             (
                 "smtp_url = \"smtp://127.0.0.1:25\"\ndkim_key_file = \"/nonexistent/dkim.key\"\ndkim_selector = \"rappel\"",
                 "RAPPEL_DKIM_KEY_FILE:",
+            ),
+            (
+                "bounce_domain = \"bounces.example.org\"",
+                "RAPPEL_BOUNCE_SECRET:",
+            ),
+            (
+                "bounce_secret = \"0123456789abcdef0123456789abcdef\"",
+                "RAPPEL_BOUNCE_DOMAIN:",
+            ),
+            (
+                "bounce_domain = \"bounces.example.org\"\nbounce_secret = \"short\"",
+                "RAPPEL_BOUNCE_DOMAIN:",
+            ),
+            (
+                "bounce_webhook_token = \"0123456789abcdef0123456789abcdef\"",
+                "RAPPEL_BOUNCE_WEBHOOK_TOKEN:",
             ),
         ] {
             let error = load(toml).expect_err(toml);

@@ -684,7 +684,7 @@ async fn run_service(
             let server_config = rappel_server::ServerConfig {
                 webhooks: rappel_server::WebhookSecrets {
                     bounce: config.bounce.clone(),
-                    bounce_webhook_token: config.bounce_webhook_token.clone(),
+                    bounce_webhook_token: config.bounce_webhook_token.clone().map(|t| t.0),
                     ..sms.webhooks.clone()
                 },
                 // Served over https (behind a proxy or not): the session cookie never goes in clear.
