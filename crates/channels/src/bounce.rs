@@ -335,8 +335,24 @@ fn rappel_message_ids(text: &str) -> Vec<String> {
     out
 }
 
+/// The words with an `@` (the patient's address, quoted by most servers) become `[adresse]`:
+/// a report's words reach the sent box and the practice software's webhook, which carry
+/// statuses, not contacts.
+pub(crate) fn redact_addresses(text: &str) -> String {
+    text.split_whitespace()
+        .map(|word| {
+            if word.contains('@') {
+                "[adresse]"
+            } else {
+                word
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn clip(text: &str) -> String {
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = redact_addresses(text);
     match text.char_indices().nth(300) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text,
@@ -388,6 +404,14 @@ mod tests {
         assert_eq!(
             enhanced_status("4.4.1 delayed").map(|s| s.0),
             Some("4.4.1".into())
+        );
+    }
+
+    #[test]
+    fn addresses_are_left_out_of_a_report_s_words() {
+        assert_eq!(
+            clip("550 5.1.1 <jeanne@example.org>: Recipient  address rejected"),
+            "550 5.1.1 [adresse] Recipient address rejected"
         );
     }
 

@@ -72,6 +72,7 @@ fn text(item: &Value, key: &str) -> Option<String> {
 }
 
 fn clip(text: String) -> String {
+    let text = crate::bounce::redact_addresses(&text);
     match text.char_indices().nth(300) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text,

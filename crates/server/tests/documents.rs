@@ -858,6 +858,8 @@ async fn a_dsn_posted_by_the_relay_fails_the_email_and_the_document_goes_by_post
     let email_row = email_of(&details);
     assert_eq!(email_row["status"], "failed", "{details}");
     assert!(email_row.to_string().contains("5.1.1"), "{email_row}");
+    // The patient's address quoted by the server stays out of the report's words.
+    assert!(!email_row.to_string().contains("jeanne@"), "{email_row}");
     let letter = details["deliveries"]
         .as_array()
         .unwrap()
