@@ -33,6 +33,15 @@ if ! psql "$PG_URL" -c 'select 1' >/dev/null 2>&1; then
   sleep 1
 fi
 
+# Postfix for the bounce test (crates/rappel/tests/postfix.rs), which runs its own instance with a
+# throwaway configuration: the package is installed without configuring or starting the system's.
+if [ ! -x /usr/sbin/postfix ]; then
+  echo "test.sh: installing Postfix from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  apt-get update -qq && apt-get install -y -qq postfix >/dev/null
+fi
+
 cargo test --workspace --all-targets "$@"
 
 # The served API against its OpenAPI document, on both stores (installs Schemathesis when missing).

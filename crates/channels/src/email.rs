@@ -18,6 +18,7 @@
 //!     sender: Sender::parse("Rappel <no-reply@example.org>")?,
 //!     timeout: std::time::Duration::from_secs(30),
 //!     dkim: None,
+//!     bounce: None,
 //! });
 //! # Ok(()) }
 //! ```
@@ -30,23 +31,21 @@
 //! prompt (nothing is fetched from a server), and the part is `Content-Disposition: inline`, so
 //! clients do not list it among the attachments.
 //!
-//! Deliberately absent: bounce processing (DSNs come back to the From address, which nothing
-//! reads yet), and any template language — the HTML is the text, escaped.
+//! Bounces come back to the envelope sender: the From address, or with a [`BounceAddress`] a
+//! per-message `bounce+TOKEN@…` that `rappel bounce` reads (see `bounce`). Deliberately absent:
+//! any template language — the HTML is the text, escaped.
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use lettre::message::dkim::{
-    DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
-    DkimSigningKey,
-};
 use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::{AsyncSmtpTransportBuilder, PoolConfig};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use sha2::{Digest, Sha256};
 
+pub use crate::bounce::BounceAddress;
+pub use crate::dkim::Dkim;
 use crate::{
     CalendarEvent, ChannelError, LogoImage, OutboundMessage, Receipt, SendFuture, Transport,
 };
@@ -151,6 +150,12 @@ pub fn build(message: &OutboundMessage, sender: &Sender) -> Result<lettre::Messa
         .message_id(Some(message_id(message)))
         .subject(one_line(message.subject.as_deref().unwrap_or_default()))
         .header(AutoSubmitted)
+        .header(BrevoCustom(crate::email_events::custom_id(&message_id(
+            message,
+        ))))
+        .header(MailjetCustomId(crate::email_events::custom_id(
+            &message_id(message),
+        )))
         .multipart(body)
         .map_err(|e| ChannelError::Permanent(format!("cannot build the email ({e})")))
 }
@@ -170,6 +175,42 @@ impl lettre::message::header::Header for AutoSubmitted {
 
     fn display(&self) -> HeaderValue {
         HeaderValue::new(Self::name(), "auto-generated".into())
+    }
+}
+
+/// `X-Mailin-custom`: Brevo echoes it in its event webhooks (see `email_events`).
+#[derive(Clone)]
+struct BrevoCustom(String);
+
+impl lettre::message::header::Header for BrevoCustom {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("X-Mailin-custom")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(BrevoCustom(s.to_string()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// `X-MJ-CustomID`: Mailjet echoes it as `CustomID` in its events (see `email_events`).
+#[derive(Clone)]
+struct MailjetCustomId(String);
+
+impl lettre::message::header::Header for MailjetCustomId {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("X-MJ-CustomID")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(MailjetCustomId(s.to_string()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
     }
 }
 
@@ -452,92 +493,6 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// A DKIM signing key with its selector and domain (`RAPPEL_DKIM_*`).
-#[derive(Clone)]
-pub struct Dkim {
-    config: Arc<DkimConfig>,
-    selector: String,
-    domain: String,
-}
-
-impl Dkim {
-    /// Reads the private key: an RSA key in PKCS#1 PEM (`-----BEGIN RSA PRIVATE KEY-----`) or an
-    /// Ed25519 seed in base64 (RFC 8463). Headers and body use relaxed canonicalisation, which
-    /// survives the rewrapping relays commonly do.
-    pub fn load(key_file: &Path, selector: &str, domain: &str) -> Result<Dkim, String> {
-        let label = |s: &str| {
-            !s.is_empty()
-                && s.split('.').all(|part| {
-                    !part.is_empty()
-                        && part
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                })
-        };
-        if !label(selector) {
-            return Err(format!(
-                "the DKIM selector `{selector}` is not a DNS label like `rappel`"
-            ));
-        }
-        if !label(domain) {
-            return Err(format!(
-                "the DKIM domain `{domain}` is not a domain like `example.org`"
-            ));
-        }
-        let text = std::fs::read_to_string(key_file)
-            .map_err(|e| format!("{}: cannot read ({e})", key_file.display()))?;
-        let text = text.trim();
-        let algorithm = if text.starts_with("-----BEGIN RSA PRIVATE KEY-----") {
-            DkimSigningAlgorithm::Rsa
-        } else if text.starts_with("-----BEGIN") {
-            return Err(format!(
-                "{}: only PKCS#1 RSA keys (BEGIN RSA PRIVATE KEY) are read; convert with `openssl rsa -in key.pem -traditional -out dkim.pem`",
-                key_file.display()
-            ));
-        } else {
-            DkimSigningAlgorithm::Ed25519
-        };
-        let key = DkimSigningKey::new(text, algorithm)
-            .map_err(|e| format!("{}: not a usable DKIM key ({e})", key_file.display()))?;
-        let headers = [
-            "From",
-            "To",
-            "Subject",
-            "Date",
-            "Message-ID",
-            "MIME-Version",
-            "Content-Type",
-        ]
-        .map(HeaderName::new_from_ascii_str)
-        .to_vec();
-        let config = DkimConfig::new(
-            selector.to_string(),
-            domain.to_string(),
-            key,
-            headers,
-            DkimCanonicalization {
-                header: DkimCanonicalizationType::Relaxed,
-                body: DkimCanonicalizationType::Relaxed,
-            },
-        );
-        Ok(Dkim {
-            config: Arc::new(config),
-            selector: selector.to_string(),
-            domain: domain.to_string(),
-        })
-    }
-}
-
-impl std::fmt::Debug for Dkim {
-    // The key stays out of logs.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Dkim")
-            .field("selector", &self.selector)
-            .field("domain", &self.domain)
-            .finish_non_exhaustive()
-    }
-}
-
 /// Everything [`SmtpTransport`] needs, validated.
 #[derive(Clone, Debug)]
 pub struct SmtpConfig {
@@ -546,6 +501,9 @@ pub struct SmtpConfig {
     /// Bounds a whole hand-off: connection, TLS, authentication and the SMTP dialogue.
     pub timeout: Duration,
     pub dkim: Option<Dkim>,
+    /// The per-message return path (`RAPPEL_BOUNCE_DOMAIN`); without it the envelope sender is
+    /// the From address.
+    pub bounce: Option<BounceAddress>,
 }
 
 /// Sends emails to an SMTP server, reusing connections.
@@ -613,14 +571,29 @@ fn is_local(host: &str) -> bool {
 impl Transport for SmtpTransport {
     fn send<'a>(&'a self, message: &'a OutboundMessage) -> SendFuture<'a> {
         Box::pin(async move {
-            let mut email = build(message, &self.config.sender)?;
+            let email = build(message, &self.config.sender)?;
+            let mut envelope = email.envelope().clone();
+            if let Some(bounce) = &self.config.bounce {
+                let from = bounce
+                    .address(&message.practice_id, &message.id)
+                    .parse::<lettre::Address>()
+                    .map_err(|e| {
+                        ChannelError::Permanent(format!("invalid bounce address ({e})"))
+                    })?;
+                envelope = lettre::address::Envelope::new(Some(from), envelope.to().to_vec())
+                    .map_err(|e| {
+                        ChannelError::Permanent(format!("cannot build the envelope ({e})"))
+                    })?;
+            }
+            let mut raw = email.formatted();
             if let Some(dkim) = &self.config.dkim {
-                email.sign(&dkim.config);
+                // Signed over the very bytes handed to the server (see `dkim`).
+                raw = dkim.sign(&raw, jiff::Timestamp::now().as_second());
             }
             let id = message_id(message);
             let ascii_recipient = message.to.is_ascii();
             let pool = self.pool();
-            match tokio::time::timeout(self.config.timeout, pool.send(email)).await {
+            match tokio::time::timeout(self.config.timeout, pool.send_raw(&envelope, &raw)).await {
                 Ok(Ok(_)) => Ok(Receipt::with_id(id)),
                 Ok(Err(error)) => {
                     let error = classify(&error, ascii_recipient);

@@ -4,7 +4,10 @@
 //! This crate holds no policy and touches no database: what to send and what to do after a
 //! failure are the engine's business.
 
+pub mod bounce;
+mod dkim;
 pub mod email;
+pub mod email_events;
 pub mod net_guard;
 pub mod postal;
 pub mod push;

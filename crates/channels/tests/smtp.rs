@@ -185,6 +185,7 @@ fn transport(url: &str, timeout: Duration) -> SmtpTransport {
         sender: Sender::parse("Rappel <no-reply@cabinet.example>").unwrap(),
         timeout,
         dkim: None,
+        bounce: None,
     })
 }
 
@@ -620,43 +621,188 @@ async fn connections_are_reused_from_one_message_to_the_next() {
     assert_eq!(server.connections.load(Ordering::SeqCst), 1);
 }
 
-#[tokio::test]
-async fn messages_are_dkim_signed_when_a_key_is_configured() {
-    let server = Server::start(Mode::Accept).await;
-    let dir = temp_dir("dkim");
-    let key = dir.join("dkim.key");
-    // The RFC 8032 test vector 1 secret key, as a base64 Ed25519 seed.
-    std::fs::write(&key, "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=\n").unwrap();
-    let transport = SmtpTransport::new(SmtpConfig {
-        url: SmtpUrl::parse(&server.url()).unwrap(),
-        sender: Sender::parse("Rappel <no-reply@cabinet.example>").unwrap(),
-        timeout: Duration::from_secs(5),
-        dkim: Some(Dkim::load(&key, "rappel", "cabinet.example").unwrap()),
-    });
-    transport.send(&confirmation()).await.unwrap();
-    let email = parse_part(&server.deliveries()[0].data);
-    let signature = email.header("DKIM-Signature").expect("a DKIM signature");
-    let tags: Vec<String> = signature
-        .split(';')
-        .map(|t| t.split_whitespace().collect::<String>())
-        .collect();
-    for tag in [
-        "v=1",
-        "a=ed25519-sha256",
-        "d=cabinet.example",
-        "s=rappel",
-        "c=relaxed/relaxed",
-    ] {
-        assert!(tags.iter().any(|t| t == tag), "{tag} missing: {signature}");
+/// The RFC 8032 test vector 1 secret key, as a base64 Ed25519 seed, and its public key.
+const ED25519_SEED: &str = "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=";
+const ED25519_PUBLIC: &str = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+
+/// A DNS TXT cache for the independent verifier: the test publishes the key here, so the
+/// verifier never queries a real resolver.
+#[derive(Default)]
+struct TxtRecords(Mutex<std::collections::HashMap<String, mail_auth::Txt>>);
+
+impl mail_auth::ResolverCache<String, mail_auth::Txt> for TxtRecords {
+    fn get<Q>(&self, name: &Q) -> Option<mail_auth::Txt>
+    where
+        String: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        self.0.lock().unwrap().get(name).cloned()
     }
-    let signed = tags.iter().find(|t| t.starts_with("h=")).unwrap();
-    for header in ["From", "To", "Subject", "Date", "Message-ID"] {
-        assert!(
-            signed.to_ascii_lowercase()[2..]
-                .split(':')
-                .any(|h| h == header.to_ascii_lowercase()),
-            "{header} is not signed: {signed}"
-        );
+
+    fn remove<Q>(&self, name: &Q) -> Option<mail_auth::Txt>
+    where
+        String: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        self.0.lock().unwrap().remove(name)
+    }
+
+    fn insert(&self, name: String, value: mail_auth::Txt, _: std::time::Instant) {
+        self.0.lock().unwrap().insert(name, value);
+    }
+}
+
+/// Verifies the DKIM signatures of a message as received, with Stalwart's `mail-auth` (an
+/// implementation independent of ours) and `record` published at `rappel._domainkey.DOMAIN`.
+async fn independent_dkim_results(raw: &str, domain: &str, record: &str) -> Vec<String> {
+    use mail_auth::common::parse::TxtRecordParser;
+    use mail_auth::hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+    let txt = TxtRecords::default();
+    let key = mail_auth::common::verify::DomainKey::parse(record.as_bytes()).unwrap();
+    mail_auth::ResolverCache::insert(
+        &txt,
+        format!("rappel._domainkey.{domain}."),
+        mail_auth::Txt::from(key),
+        std::time::Instant::now() + Duration::from_secs(3600),
+    );
+    // A resolver with no name server: a lookup the cache cannot answer fails here.
+    let verifier = mail_auth::MessageAuthenticator::new(
+        ResolverConfig::from_parts(None, vec![], Vec::<NameServerConfig>::new()),
+        ResolverOpts::default(),
+    )
+    .unwrap();
+    let message = mail_auth::AuthenticatedMessage::parse(raw.as_bytes()).expect("a message");
+    let params = mail_auth::Parameters::new(&message).with_txt_cache(&txt);
+    verifier
+        .verify_dkim(params)
+        .await
+        .iter()
+        .map(|output| format!("{:?}", output.result()))
+        .collect()
+}
+
+/// Every kind of email Rappel sends: confirmation with `.ics`, reminder without, with the
+/// practice's logo, with a practice's own HTML, and one whose subject lettre folds.
+fn every_kind_of_email() -> Vec<(&'static str, OutboundMessage)> {
+    let logo = Some(Arc::new(rappel_channels::LogoImage {
+        png: b"\x89PNG\r\n\x1a\n-the-logo-bytes".repeat(40),
+        width: 150,
+        height: 40,
+    }));
+    vec![
+        ("confirmation with .ics", confirmation()),
+        (
+            "reminder without .ics",
+            OutboundMessage {
+                id: "a:appt-1/reminder/email/patient".into(),
+                calendar: None,
+                ..confirmation()
+            },
+        ),
+        (
+            "confirmation with logo",
+            OutboundMessage {
+                logo: logo.clone(),
+                ..confirmation()
+            },
+        ),
+        (
+            "reminder with logo",
+            OutboundMessage {
+                calendar: None,
+                logo,
+                ..confirmation()
+            },
+        ),
+        (
+            "the practice's HTML",
+            OutboundMessage {
+                html: Some("<html><body><p>Bonjour <b>Jean</b> \u{e9}t\u{e9}   \t</p>\n\n\n</body></html>".into()),
+                calendar: None,
+                ..confirmation()
+            },
+        ),
+        (
+            "a subject that starts with a long non-ASCII word",
+            OutboundMessage {
+                subject: Some("Rendez-vous\u{a0}confirmé\u{a0}chez\u{a0}le\u{a0}Dr\u{a0}Émilie\u{a0}Martin\u{a0}au\u{a0}cabinet".into()),
+                ..confirmation()
+            },
+        ),
+        (
+            "a long ASCII subject and a plain name",
+            OutboundMessage {
+                subject: Some(format!("Re: {}", "rappel de votre rendez-vous ".repeat(6))),
+                sender_name: "Cabinet Lilas".into(),
+                text: "Bonjour,  \n\n  deux  espaces\t\n\n\n".into(),
+                ..confirmation()
+            },
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn every_email_passes_an_independent_dkim_verification_with_rsa_and_ed25519_keys() {
+    let dir = temp_dir("dkim");
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let ed25519 = dir.join("dkim.key");
+    std::fs::write(&ed25519, format!("{ED25519_SEED}\n")).unwrap();
+    let rsa_public = std::fs::read_to_string(fixtures.join("dkim-rsa.pub.b64")).unwrap();
+    let keys = [
+        (
+            "ed25519",
+            ed25519,
+            format!("v=DKIM1; k=ed25519; p={ED25519_PUBLIC}"),
+        ),
+        (
+            "rsa",
+            fixtures.join("dkim-rsa.pem"),
+            format!("v=DKIM1; k=rsa; p={}", rsa_public.trim()),
+        ),
+    ];
+    for (algorithm, key, record) in keys {
+        let server = Server::start(Mode::Accept).await;
+        let transport = SmtpTransport::new(SmtpConfig {
+            url: SmtpUrl::parse(&server.url()).unwrap(),
+            sender: Sender::parse("Rappel <no-reply@cabinet.example>").unwrap(),
+            timeout: Duration::from_secs(5),
+            dkim: Some(Dkim::load(&key, "rappel", "cabinet.example").unwrap()),
+            bounce: None,
+        });
+        let kinds = every_kind_of_email();
+        for (_, message) in &kinds {
+            transport.send(message).await.unwrap();
+        }
+        let deliveries = server.deliveries();
+        assert_eq!(deliveries.len(), kinds.len());
+        for ((kind, _), delivery) in kinds.iter().zip(&deliveries) {
+            let data = &delivery.data;
+            assert!(
+                data.starts_with(&format!("DKIM-Signature: v=1; a={algorithm}-sha256;")),
+                "{kind}: {data}"
+            );
+            let results = independent_dkim_results(data, "cabinet.example", &record).await;
+            assert_eq!(results, ["Pass"], "{algorithm}, {kind}:\n{data}");
+
+            // The same verifier fails the message once a signed header or the body changes,
+            // so the pass above is not a verifier that passes everything.
+            let forged = data.replacen("jean.dupont@example.org", "eve@example.org", 1);
+            let results = independent_dkim_results(&forged, "cabinet.example", &record).await;
+            assert_ne!(results, ["Pass"], "{algorithm}, {kind}: a forged To passed");
+            let (head, body) = data.split_once("\r\n\r\n").unwrap();
+            let altered = format!("{head}\r\n\r\n{}", body.replacen('a', "b", 1));
+            let results = independent_dkim_results(&altered, "cabinet.example", &record).await;
+            assert_ne!(
+                results,
+                ["Pass"],
+                "{algorithm}, {kind}: an altered body passed"
+            );
+        }
+        // Another key published for the selector: nothing verifies.
+        let other = format!("v=DKIM1; k=ed25519; p={}", "A".repeat(43) + "=");
+        let results =
+            independent_dkim_results(&deliveries[0].data, "cabinet.example", &other).await;
+        assert_ne!(results, ["Pass"]);
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -845,4 +991,43 @@ fn decode_words(value: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+#[tokio::test]
+async fn with_a_bounce_domain_each_email_has_its_own_unguessable_return_path() {
+    use rappel_channels::email::BounceAddress;
+    let server = Server::start(Mode::Accept).await;
+    let verp = BounceAddress::new("bounces.cabinet.example", &[42; 32]).unwrap();
+    let transport = SmtpTransport::new(SmtpConfig {
+        url: SmtpUrl::parse(&server.url()).unwrap(),
+        sender: Sender::parse("Rappel <no-reply@cabinet.example>").unwrap(),
+        timeout: Duration::from_secs(5),
+        dkim: None,
+        bounce: Some(verp.clone()),
+    });
+    let first = confirmation();
+    let second = OutboundMessage {
+        id: "a:appt-2/confirmation/email/patient".into(),
+        ..confirmation()
+    };
+    transport.send(&first).await.unwrap();
+    transport.send(&second).await.unwrap();
+    let deliveries = server.deliveries();
+    let tokens: Vec<String> = deliveries
+        .iter()
+        .map(|d| {
+            let from = d.mail_from.trim_matches(['<', '>']);
+            let tokens = verp.tokens_in(from);
+            assert_eq!(tokens.len(), 1, "{from}");
+            assert!(from.ends_with("@bounces.cabinet.example"), "{from}");
+            tokens[0].clone()
+        })
+        .collect();
+    assert_ne!(tokens[0], tokens[1]);
+    assert!(verp.verify(&tokens[0], "lilas", &first.id));
+    assert!(verp.verify(&tokens[1], "lilas", &second.id));
+    assert!(!verp.verify(&tokens[0], "lilas", &second.id));
+    // The From header the patient sees is unchanged.
+    assert!(deliveries[0].data.contains("<no-reply@cabinet.example>"));
+    assert!(!deliveries[0].data.contains("bounce+"));
 }

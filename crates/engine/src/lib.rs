@@ -46,6 +46,7 @@ pub use ingest::{IngestReport, PutOutcome};
 pub use logo::{Logo, LogoInfo};
 pub use postal::{PostalCost, PostalSpend};
 pub use practice::{ApiKey, PracticeCtx, api_key_parts};
+pub use reports::BounceApplied;
 pub use stats::{DispatchMetrics, LATENESS_BUCKETS};
 pub use templates::{PreviewPart, TEST_SMS_PER_DAY, TemplateParts, TemplateView, TestSend};
 pub use users::{MAX_FAILED_SIGN_INS, MIN_PASSWORD_CHARS, Role, SignIn, UiSession, User};

@@ -2,7 +2,11 @@
 //! authenticity was checked at the edge (`rappel-channels`, called by the server); here the
 //! report finds its notification and moves it to `delivered` or `failed`.
 
+use rappel_channels::bounce::{Bounce, BounceAddress, BounceOutcome};
+use rappel_channels::email_events::{EmailEvent, EmailEventKind};
 use rappel_channels::sms::{DeliveryReport, DeliveryStatus};
+use rappel_domain::event::{Event, EventBody};
+use rappel_domain::notification::{Channel, Kind};
 use rappel_store::{NotificationRow, Status};
 
 use crate::{Engine, EngineError, Result};
@@ -75,6 +79,239 @@ impl Engine {
             changed,
             "delivery report"
         );
+        Ok(changed)
+    }
+}
+
+/// What became of a bounce.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BounceApplied {
+    /// It named one of our messages with its own return-path token: the message's status (and
+    /// a document's email state) follow it. `changed` as for [`Engine::apply_delivery_report`].
+    Recorded {
+        practice_id: String,
+        key: String,
+        outcome: BounceOutcome,
+        changed: bool,
+    },
+    /// No quoted Message-ID of ours whose row the return-path token proves: nothing done.
+    Unmatched,
+}
+
+impl Engine {
+    /// Applies a bounce that came back to a VERP address (`rappel bounce`, `POST
+    /// /v1/webhooks/email/dsn`). `tokens` are the return-path tokens the bounce was addressed
+    /// to; a row is acted on only when one of them is that row's (see ARCHITECTURE.md,
+    /// "Bounces").
+    ///
+    /// - 5.x.x: the email is `failed` with the status code and the server's words; a document's
+    ///   email becomes bounced, exactly as the `delivery.bounced` event makes it, so the
+    ///   document's postal rules apply (a letter with `postal_on_failure`, else to verify).
+    /// - 2.x.x (a success DSN): `delivered`; a document's email is delivered as with the
+    ///   `delivery.delivered` event, which starts the unread timer.
+    /// - 4.x.x: the delay is noted on the row (its last error), which stays `sent`.
+    pub async fn apply_bounce(
+        &self,
+        bounce: &Bounce,
+        tokens: &[String],
+        verp: &BounceAddress,
+    ) -> Result<BounceApplied> {
+        let mut found = None;
+        {
+            let mut tx = self.store().begin().await?;
+            for id in &bounce.message_ids {
+                if let Some(row) = tx.notification_by_provider_id(id).await?
+                    && row.channel == Channel::Email
+                    && tokens
+                        .iter()
+                        .any(|t| verp.verify(t, &row.practice_id, &row.key))
+                {
+                    found = Some((id.clone(), row));
+                    break;
+                }
+            }
+            tx.commit().await?;
+        }
+        let Some((provider_id, row)) = found else {
+            tracing::info!(
+                dsn = bounce.dsn,
+                quoted = bounce.message_ids.len(),
+                "a bounce matched none of our messages; ignored"
+            );
+            return Ok(BounceApplied::Unmatched);
+        };
+        let detail = match &bounce.diagnostic {
+            Some(d) => format!("{} {d}", bounce.status),
+            None => bounce.status.clone(),
+        };
+        let provider = if bounce.dsn { "dsn" } else { "bounce" };
+        let changed = self
+            .record_email_outcome(&row, provider_id, provider, bounce.outcome, detail)
+            .await?;
+        tracing::info!(
+            practice = %row.practice_id,
+            key = %row.key,
+            status = %bounce.status,
+            outcome = ?bounce.outcome,
+            changed,
+            "bounce"
+        );
+        Ok(BounceApplied::Recorded {
+            practice_id: row.practice_id,
+            key: row.key,
+            outcome: bounce.outcome,
+            changed,
+        })
+    }
+}
+
+impl Engine {
+    /// Applies an event of an email service (Brevo, Mailjet) whose token the server checked.
+    /// The message is the one whose `provider_id` is the event's Message-ID; unknown:
+    /// [`EngineError::NotFound`]. A spam complaint turns the patient's email notifications
+    /// off (`email_notifications: false`, the switch a practice can turn back on), and the
+    /// message's row says why.
+    pub async fn apply_email_event(&self, event: &EmailEvent) -> Result<bool> {
+        let row = {
+            let mut tx = self.store().begin().await?;
+            let row = tx.notification_by_provider_id(&event.message_id).await?;
+            tx.commit().await?;
+            row.filter(|r| r.channel == Channel::Email)
+                .ok_or_else(|| EngineError::not_found("message", &event.message_id))?
+        };
+        let detail = event.detail.clone().unwrap_or_default();
+        let changed = match event.kind {
+            EmailEventKind::Delivered => {
+                self.record_email_outcome(
+                    &row,
+                    event.message_id.clone(),
+                    event.provider,
+                    BounceOutcome::Delivered,
+                    detail,
+                )
+                .await?
+            }
+            EmailEventKind::Failed => {
+                self.record_email_outcome(
+                    &row,
+                    event.message_id.clone(),
+                    event.provider,
+                    BounceOutcome::Failed,
+                    detail,
+                )
+                .await?
+            }
+            EmailEventKind::Delayed => {
+                self.record_email_outcome(
+                    &row,
+                    event.message_id.clone(),
+                    event.provider,
+                    BounceOutcome::Delayed,
+                    detail,
+                )
+                .await?
+            }
+            EmailEventKind::Complaint => self.email_complaint(&row, event.provider).await?,
+        };
+        tracing::info!(
+            practice = %row.practice_id,
+            key = %row.key,
+            provider = event.provider,
+            kind = ?event.kind,
+            changed,
+            "email event"
+        );
+        Ok(changed)
+    }
+
+    async fn email_complaint(&self, row: &NotificationRow, provider: &str) -> Result<bool> {
+        let patient = {
+            let mut tx = self.store().begin().await?;
+            let patient = tx.patient(&row.practice_id, &row.patient_id).await?;
+            tx.commit().await?;
+            patient
+        };
+        let Some(mut patient) = patient else {
+            return Ok(false);
+        };
+        let note = format!(
+            "spam complaint reported by {provider}: the patient's email notifications are turned off"
+        );
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        if let Some(mut current) = tx.notification(&row.practice_id, &row.key).await?
+            && current.last_error.as_deref() != Some(note.as_str())
+        {
+            current.last_error = Some(note);
+            current.updated_at = now;
+            tx.update_notification(&current).await?;
+        }
+        tx.commit().await?;
+        if patient.email_notifications == Some(false) {
+            return Ok(false);
+        }
+        patient.email_notifications = Some(false);
+        self.put_patient(&row.practice_id, &patient).await?;
+        Ok(true)
+    }
+
+    /// Records what became of an email after its hand-off, from a bounce or a service's event.
+    /// Failed and delivered go through [`Engine::apply_delivery_report`] and, for a document's
+    /// email, the `delivery.bounced` / `delivery.delivered` event, whose planner rules (postal
+    /// letter, to-verify, unread timer) then follow without a second code path. A delay is noted
+    /// on a `sent` row.
+    async fn record_email_outcome(
+        &self,
+        row: &NotificationRow,
+        provider_id: String,
+        provider: &'static str,
+        outcome: BounceOutcome,
+        detail: String,
+    ) -> Result<bool> {
+        if outcome == BounceOutcome::Delayed {
+            let now = self.now();
+            let mut tx = self.store().begin().await?;
+            let mut changed = false;
+            if let Some(mut current) = tx.notification(&row.practice_id, &row.key).await?
+                && current.status == Status::Sent
+            {
+                let note = format!("delayed: {detail}");
+                if current.last_error.as_deref() != Some(note.as_str()) {
+                    current.last_error = Some(note);
+                    current.updated_at = now;
+                    tx.update_notification(&current).await?;
+                    changed = true;
+                }
+            }
+            tx.commit().await?;
+            return Ok(changed);
+        }
+        let failed = outcome == BounceOutcome::Failed;
+        let report = DeliveryReport {
+            provider,
+            provider_id,
+            notification: None,
+            status: if failed {
+                DeliveryStatus::Failed
+            } else {
+                DeliveryStatus::Delivered
+            },
+            detail: failed.then(|| format!("bounced: {detail}")),
+        };
+        let changed = self.apply_delivery_report(&report).await?;
+        if let (Some(document), Kind::Document) = (&row.document, row.kind) {
+            let document = document.clone();
+            let body = if failed {
+                EventBody::DeliveryBounced { document }
+            } else {
+                EventBody::DeliveryDelivered { document }
+            };
+            let event = Event {
+                at: Some(self.now()),
+                body,
+            };
+            self.ingest(&row.practice_id, &[event]).await?;
+        }
         Ok(changed)
     }
 }

@@ -101,6 +101,7 @@ async fn emails_wait_while_the_smtp_server_is_down_and_go_once_it_is_back() {
         sender: Sender::parse("Cabinet <no-reply@example.org>").unwrap(),
         timeout: Duration::from_secs(5),
         dkim: None,
+        bounce: None,
     });
     let store = Store::connect("sqlite::memory:").await.unwrap();
     store.migrate().await.unwrap();

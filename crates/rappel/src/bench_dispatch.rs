@@ -88,6 +88,7 @@ fn email_transport(channel: &str) -> anyhow::Result<Option<Arc<dyn Transport>>> 
         sender,
         timeout: Duration::from_secs(30),
         dkim: None,
+        bounce: None,
     }))))
 }
 

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rappel_channels::email::{Dkim, Sender, SmtpUrl};
+use rappel_channels::email::{BounceAddress, Dkim, Sender, SmtpUrl};
 use serde::Deserialize;
 
 #[derive(Debug, Clone)]
@@ -21,6 +21,10 @@ pub struct Config {
     /// Bounds one SMTP hand-off: connection, TLS, authentication, dialogue.
     pub smtp_timeout: Duration,
     pub dkim: Option<Dkim>,
+    /// The per-message return path (`RAPPEL_BOUNCE_DOMAIN` and `RAPPEL_BOUNCE_SECRET`).
+    pub bounce: Option<BounceAddress>,
+    /// The token a relay presents to `POST /v1/webhooks/email/dsn` (`RAPPEL_BOUNCE_WEBHOOK_TOKEN`).
+    pub bounce_webhook_token: Option<Token>,
     /// How long a worker holds the notifications it claimed (`RAPPEL_LEASE_SECONDS`): after a
     /// crash, another worker takes them once this has passed.
     pub lease: Duration,
@@ -35,6 +39,16 @@ pub struct Config {
     pub max_connections: usize,
 }
 
+/// A secret setting: its `Debug` hides the value, so a logged `Config` shows none.
+#[derive(Clone)]
+pub struct Token(pub String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(***)")
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
@@ -46,6 +60,9 @@ struct FileConfig {
     dkim_key_file: Option<PathBuf>,
     dkim_selector: Option<String>,
     dkim_domain: Option<String>,
+    bounce_domain: Option<String>,
+    bounce_secret: Option<String>,
+    bounce_webhook_token: Option<String>,
     public_url: Option<String>,
     outbox_dir: Option<PathBuf>,
 }
@@ -97,6 +114,10 @@ impl Config {
             .or(from_file.dkim_key_file);
         let dkim_selector = env("RAPPEL_DKIM_SELECTOR").or(from_file.dkim_selector);
         let dkim_domain = env("RAPPEL_DKIM_DOMAIN").or(from_file.dkim_domain);
+        let bounce_domain = env("RAPPEL_BOUNCE_DOMAIN").or(from_file.bounce_domain);
+        let bounce_secret = env("RAPPEL_BOUNCE_SECRET").or(from_file.bounce_secret);
+        let bounce_webhook_token =
+            env("RAPPEL_BOUNCE_WEBHOOK_TOKEN").or(from_file.bounce_webhook_token);
         let public_url = env("RAPPEL_PUBLIC_URL").or(from_file.public_url);
         let outbox_dir = env("RAPPEL_OUTBOX_DIR")
             .map(PathBuf::from)
@@ -157,6 +178,30 @@ impl Config {
                 );
             }
         };
+        // The secret makes return-path tokens unguessable; without it a domain would give every
+        // message a forgeable address, so the pair is required together.
+        let bounce = match (bounce_domain, bounce_secret) {
+            (None, None) => None,
+            (Some(domain), Some(secret)) => Some(
+                BounceAddress::new(&domain, secret.as_bytes())
+                    .map_err(|e| format!("RAPPEL_BOUNCE_DOMAIN: {e}"))?,
+            ),
+            (Some(_), None) => {
+                return Err("RAPPEL_BOUNCE_SECRET: the return-path tokens need a secret of at least 32 characters (`openssl rand -hex 32`)".into());
+            }
+            (None, Some(_)) => {
+                return Err("RAPPEL_BOUNCE_DOMAIN: RAPPEL_BOUNCE_SECRET is set without the domain that receives bounces".into());
+            }
+        };
+        let bounce_webhook_token = bounce_webhook_token.map(Token);
+        if let Some(Token(token)) = &bounce_webhook_token {
+            if token.len() < 32 {
+                return Err("RAPPEL_BOUNCE_WEBHOOK_TOKEN: at least 32 characters".into());
+            }
+            if bounce.is_none() {
+                return Err("RAPPEL_BOUNCE_WEBHOOK_TOKEN: bounces are matched by their return path; set RAPPEL_BOUNCE_DOMAIN and RAPPEL_BOUNCE_SECRET too".into());
+            }
+        }
         let public_url = public_url.unwrap_or_else(|| format!("http://{listen}"));
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
             return Err(format!(
@@ -199,6 +244,8 @@ impl Config {
             smtp_from,
             smtp_timeout,
             dkim,
+            bounce,
+            bounce_webhook_token,
             lease,
             batch,
             header_timeout,
@@ -263,8 +310,20 @@ mod tests {
         assert!(config.dkim.is_none());
 
         let without = load("").expect("valid");
+        assert!(without.bounce.is_none());
         assert!(without.smtp.is_none());
         assert_eq!(without.smtp_from, Sender::default());
+    }
+
+    #[test]
+    fn a_bounce_domain_with_its_secret_gives_a_return_path_whose_secret_never_shows() {
+        let config = load(
+            "bounce_domain = \"Bounces.Example.org\"\nbounce_secret = \"0123456789abcdef0123456789abcdef\"\nbounce_webhook_token = \"0123456789abcdef0123456789abcdef\"\n",
+        )
+        .expect("valid");
+        let bounce = config.bounce.as_ref().expect("VERP configured");
+        assert_eq!(bounce.domain(), "bounces.example.org");
+        assert!(!format!("{config:?}").contains("0123456789abcdef"));
     }
 
     #[test]
@@ -286,6 +345,22 @@ mod tests {
             (
                 "smtp_url = \"smtp://127.0.0.1:25\"\ndkim_key_file = \"/nonexistent/dkim.key\"\ndkim_selector = \"rappel\"",
                 "RAPPEL_DKIM_KEY_FILE:",
+            ),
+            (
+                "bounce_domain = \"bounces.example.org\"",
+                "RAPPEL_BOUNCE_SECRET:",
+            ),
+            (
+                "bounce_secret = \"0123456789abcdef0123456789abcdef\"",
+                "RAPPEL_BOUNCE_DOMAIN:",
+            ),
+            (
+                "bounce_domain = \"bounces.example.org\"\nbounce_secret = \"short\"",
+                "RAPPEL_BOUNCE_DOMAIN:",
+            ),
+            (
+                "bounce_webhook_token = \"0123456789abcdef0123456789abcdef\"",
+                "RAPPEL_BOUNCE_WEBHOOK_TOKEN:",
             ),
         ] {
             let error = load(toml).expect_err(toml);

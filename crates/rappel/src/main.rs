@@ -103,6 +103,16 @@ enum Command {
         #[arg(long)]
         date: Option<jiff::civil::Date>,
     },
+    /// Read one bounce on standard input (what Postfix's pipe(8) hands a command) and record
+    /// what it says of the message it came back for. Exit 0 when handled or ignorable (not a
+    /// bounce, not ours), 75 (EX_TEMPFAIL: the MTA keeps it and retries) when the database or
+    /// the configuration fails.
+    Bounce {
+        /// The address the bounce was delivered to (pipe(8)'s `${original_recipient}`); by
+        /// default the bounce's own Delivered-To, X-Original-To and To fields are read.
+        #[arg(long)]
+        recipient: Option<String>,
+    },
     /// Web Push (VAPID) keys.
     Vapid {
         #[command(subcommand)]
@@ -233,11 +243,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Command::Serve { listen, .. } => listen.clone(),
                 _ => None,
             };
+            // A bounce refused for a configuration mistake would be lost; EX_TEMPFAIL keeps it
+            // in the MTA's queue until the mistake is fixed.
+            let config_error = if matches!(command, Command::Bounce { .. }) {
+                EX_TEMPFAIL
+            } else {
+                2
+            };
             let config = match Config::load(cli.config.as_deref(), cli.database_url, listen) {
                 Ok(config) => config,
                 Err(error) => {
                     eprintln!("configuration error: {error}");
-                    return Ok(ExitCode::from(2));
+                    return Ok(ExitCode::from(config_error));
                 }
             };
             let sms = match providers::Sms::from_env(&config.public_url) {
@@ -369,6 +386,80 @@ fn run_policy(command: PolicyCommand) -> ExitCode {
     }
 }
 
+/// sysexits.h's EX_TEMPFAIL: an MTA's pipe transport keeps the message and tries again later.
+const EX_TEMPFAIL: u8 = 75;
+
+/// `rappel bounce`: reads the bounce, finds its message, records the outcome.
+async fn run_bounce(
+    config: &Config,
+    engine: impl AsyncFnOnce() -> anyhow::Result<Engine>,
+    recipient: Option<String>,
+) -> ExitCode {
+    use std::io::Read;
+    let Some(verp) = &config.bounce else {
+        eprintln!(
+            "configuration error: RAPPEL_BOUNCE_DOMAIN and RAPPEL_BOUNCE_SECRET are needed to match bounces to messages"
+        );
+        return ExitCode::from(EX_TEMPFAIL);
+    };
+    // Bounces quote at most the original message; 20 MB is more than any relay returns.
+    let mut raw = Vec::new();
+    // One blocking read before any other work of this short-lived process.
+    if let Err(error) = std::io::stdin()
+        .take(20 * 1024 * 1024)
+        .read_to_end(&mut raw)
+    {
+        eprintln!("cannot read the bounce: {error}");
+        return ExitCode::from(EX_TEMPFAIL);
+    }
+    let Some(bounce) = rappel_channels::bounce::parse(&raw) else {
+        tracing::info!(bytes = raw.len(), "not a bounce; ignored");
+        return ExitCode::SUCCESS;
+    };
+    let head_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n"))
+        .unwrap_or(raw.len());
+    let mut tokens = recipient.map(|r| verp.tokens_in(&r)).unwrap_or_default();
+    for token in verp.tokens_in(&String::from_utf8_lossy(&raw[..head_end])) {
+        if !tokens.contains(&token) {
+            tokens.push(token);
+        }
+    }
+    let engine = match engine().await {
+        Ok(engine) => engine,
+        Err(error) => {
+            eprintln!("{error:#}");
+            return ExitCode::from(EX_TEMPFAIL);
+        }
+    };
+    match engine.apply_bounce(&bounce, &tokens, verp).await {
+        Ok(applied) => {
+            tracing::debug!(?applied, "bounce handled");
+            // A bounce may have planned a letter: wake the workers now (PostgreSQL), awaited
+            // here because this process exits before a background notification would go.
+            if matches!(applied, rappel_engine::BounceApplied::Recorded { .. })
+                && engine.store().backend() == rappel_store::Backend::Postgres
+                && let Err(error) = engine.store().notify_work().await
+            {
+                tracing::debug!(%error, "cannot notify the workers; they will poll");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(rappel_engine::EngineError::Store(error)) => {
+            eprintln!("database error, the MTA will retry: {error}");
+            ExitCode::from(EX_TEMPFAIL)
+        }
+        Err(error) => {
+            // The bounce is read and its message found, but the engine refused what follows
+            // (a document erased since, say): retrying would not change that.
+            tracing::warn!(%error, "bounce not applied");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let store = Store::connect(&config.database_url)
         .await
@@ -413,6 +504,7 @@ fn engine(
                 sender: config.smtp_from.clone(),
                 timeout: config.smtp_timeout,
                 dkim: config.dkim.clone(),
+                bounce: config.bounce.clone(),
             }))
         }
         None => outbox.clone(),
@@ -595,6 +687,13 @@ async fn run_service(
                 Err(e) => return Err(e.into()),
             }
         }
+        Command::Bounce { recipient } => {
+            let engine = async || {
+                let store = open_store(&config).await?;
+                engine(&config, store, &sms, &push)
+            };
+            return Ok(run_bounce(&config, engine, recipient).await);
+        }
         Command::PrintBatch { practice, date } => {
             let store = open_store(&config).await?;
             let engine = engine(&config, store, &sms, &push)?;
@@ -655,7 +754,11 @@ async fn run_service(
             });
             let mut rx = stop_rx.clone();
             let server_config = rappel_server::ServerConfig {
-                webhooks: sms.webhooks.clone(),
+                webhooks: rappel_server::WebhookSecrets {
+                    bounce: config.bounce.clone(),
+                    bounce_webhook_token: config.bounce_webhook_token.clone().map(|t| t.0),
+                    ..sms.webhooks.clone()
+                },
                 // Served over https (behind a proxy or not): the session cookie never goes in clear.
                 secure_cookies: config.public_url.starts_with("https://"),
                 public_url: Some(config.public_url.clone()),

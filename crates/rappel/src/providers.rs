@@ -44,6 +44,13 @@ impl Sms {
         let required = |name: &str, what: &str| {
             var(name).ok_or_else(|| format!("{name}: required with {what}"))
         };
+        // The only proof an email service's event carries: it must not be guessable.
+        let token = |var: &dyn Fn(&str) -> Option<String>, name: &str| match var(name) {
+            Some(token) if token.len() < 24 => {
+                Err(format!("{name}: use at least 24 random characters"))
+            }
+            token => Ok(token),
+        };
         let webhooks = WebhookSecrets {
             twilio_auth_token: var("RAPPEL_TWILIO_AUTH_TOKEN"),
             ovh_callback_token: match var("RAPPEL_OVH_CALLBACK_TOKEN") {
@@ -61,6 +68,11 @@ impl Sms {
                         .map_err(|e| format!("RAPPEL_SMS_WEBHOOK_SECRET: {e}"))
                 })
                 .transpose()?,
+            // Set from the configuration by `main` (they are not SMS settings).
+            bounce: None,
+            bounce_webhook_token: None,
+            brevo_webhook_token: token(&var, "RAPPEL_BREVO_WEBHOOK_TOKEN")?,
+            mailjet_webhook_token: token(&var, "RAPPEL_MAILJET_WEBHOOK_TOKEN")?,
         };
         let options = SmsOptions {
             rate_per_second: match var("RAPPEL_SMS_RATE_PER_S") {

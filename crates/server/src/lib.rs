@@ -127,6 +127,17 @@ pub struct WebhookSecrets {
     pub ovh_callback_token: Option<String>,
     /// The Standard Webhooks key shared with a practice's SMS gateway.
     pub sms_webhook_key: Option<rappel_channels::sms::webhook::SigningKey>,
+    /// The return path whose tokens prove a bounce's message (`RAPPEL_BOUNCE_DOMAIN`).
+    pub bounce: Option<rappel_channels::bounce::BounceAddress>,
+    /// The bearer token a mail relay presents to `POST /v1/webhooks/email/dsn`: an operator's
+    /// secret (`RAPPEL_BOUNCE_WEBHOOK_TOKEN`), since a relay holds no practice's key.
+    pub bounce_webhook_token: Option<String>,
+    /// What Brevo presents to `POST /v1/webhooks/email/brevo` (`RAPPEL_BREVO_WEBHOOK_TOKEN`):
+    /// a bearer token, or the password of the basic credentials in the registered URL.
+    pub brevo_webhook_token: Option<String>,
+    /// The password of the basic credentials in the URL registered with Mailjet
+    /// (`RAPPEL_MAILJET_WEBHOOK_TOKEN`), as Mailjet documents for its event API.
+    pub mailjet_webhook_token: Option<String>,
 }
 
 impl std::fmt::Debug for WebhookSecrets {
@@ -136,6 +147,13 @@ impl std::fmt::Debug for WebhookSecrets {
             .field("twilio_auth_token", &self.twilio_auth_token.is_some())
             .field("ovh_callback_token", &self.ovh_callback_token.is_some())
             .field("sms_webhook_key", &self.sms_webhook_key.is_some())
+            .field("bounce", &self.bounce)
+            .field("bounce_webhook_token", &self.bounce_webhook_token.is_some())
+            .field("brevo_webhook_token", &self.brevo_webhook_token.is_some())
+            .field(
+                "mailjet_webhook_token",
+                &self.mailjet_webhook_token.is_some(),
+            )
             .finish()
     }
 }
@@ -272,6 +290,16 @@ pub fn router_with(engine: Engine, config: ServerConfig) -> Router {
         .route(
             "/v1/webhooks/sms/{provider}",
             get(routes::webhooks::sms_report).post(routes::webhooks::sms_report),
+        )
+        // Bounces posted by a mail relay, authenticated by the operator's bearer token.
+        .route(
+            "/v1/webhooks/email/dsn",
+            axum::routing::post(routes::webhooks::email_dsn),
+        )
+        // Email services' event webhooks, authenticated by the operator's token.
+        .route(
+            "/v1/webhooks/email/{provider}",
+            axum::routing::post(routes::webhooks::email_events),
         )
         // The patient's document page: the link's token is the only credential.
         .route(

@@ -25,6 +25,10 @@ fn secrets() -> WebhookSecrets {
         twilio_auth_token: Some(TWILIO_TOKEN.into()),
         ovh_callback_token: Some(OVH_TOKEN.into()),
         sms_webhook_key: Some(SigningKey::parse(GATEWAY_SECRET).unwrap()),
+        bounce: None,
+        bounce_webhook_token: None,
+        brevo_webhook_token: None,
+        mailjet_webhook_token: None,
     }
 }
 

@@ -162,6 +162,138 @@ async fn receive(state: &AppState, provider: &str, request: Request) -> Result<(
     }
 }
 
+/// `POST /v1/webhooks/email/dsn`: one raw bounce (RFC 3464 DSN or plain), the HTTP twin of
+/// `rappel bounce` for relays that post what comes back to the return path. The relay presents
+/// `Authorization: Bearer RAPPEL_BOUNCE_WEBHOOK_TOKEN`; `?recipient=` may name the address the
+/// bounce was delivered to (otherwise its Delivered-To, X-Original-To and To fields are read).
+/// 204 when handled or ignorable (not a bounce, or not provably ours), 401 for a wrong token.
+pub(crate) async fn email_dsn(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Response {
+    let secrets = &state.config.webhooks;
+    let (Some(verp), Some(expected)) = (&secrets.bounce, &secrets.bounce_webhook_token) else {
+        tracing::warn!("bounce webhook refused: RAPPEL_BOUNCE_WEBHOOK_TOKEN is not configured");
+        return Refusal::Unverified("not configured").into_response();
+    };
+    let presented = header_text(&headers, "authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let equal = presented.len() == expected.len()
+        && presented
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0;
+    if !equal {
+        tracing::warn!("bounce webhook refused: wrong or missing bearer token");
+        return Refusal::Unverified("wrong token").into_response();
+    }
+    let Some(bounce) = rappel_channels::bounce::parse(&body) else {
+        return StatusCode::NO_CONTENT.into_response();
+    };
+    let head_end = body
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .or_else(|| body.windows(2).position(|w| w == b"\n\n"))
+        .unwrap_or(body.len());
+    let mut tokens = query
+        .get("recipient")
+        .map(|r| verp.tokens_in(r))
+        .unwrap_or_default();
+    for token in verp.tokens_in(&String::from_utf8_lossy(&body[..head_end])) {
+        if !tokens.contains(&token) {
+            tokens.push(token);
+        }
+    }
+    match state.engine.apply_bounce(&bounce, &tokens, verp).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => ApiError::from(error).into_response(),
+    }
+}
+
+/// Whether the request presents `expected` as a bearer token or as the password of basic
+/// credentials (compared in constant time).
+fn presents_token(headers: &HeaderMap, expected: &str) -> bool {
+    use base64::Engine as _;
+    let Some(value) = header_text(headers, "authorization") else {
+        return false;
+    };
+    let presented = if let Some(token) = value.strip_prefix("Bearer ") {
+        token.trim().to_string()
+    } else if let Some(basic) = value.strip_prefix("Basic ") {
+        base64::engine::general_purpose::STANDARD
+            .decode(basic.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|pair| pair.split_once(':').map(|(_, p)| p.to_string()))
+            .unwrap_or_default()
+    } else {
+        return false;
+    };
+    presented.len() == expected.len()
+        && presented
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
+}
+
+type EventParser = fn(&[u8]) -> Result<Vec<rappel_channels::email_events::EmailEvent>, ReportError>;
+
+/// `POST /v1/webhooks/email/{brevo|mailjet}`: the services' delivery events (delivered, hard
+/// and soft bounces, blocked, spam complaints), matched by the custom-ID header Rappel sets on
+/// every email (see `rappel_channels::email_events`). A wrong token is 401 with a warning (no
+/// content: it names a patient's address); an event for a message this server does not know is
+/// logged and acknowledged, since the service would otherwise retry it for a day.
+pub(crate) async fn email_events(
+    State(state): State<AppState>,
+    PathId(provider): PathId,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let secrets = &state.config.webhooks;
+    let (token, parse): (_, EventParser) = match provider.as_str() {
+        "brevo" => (
+            &secrets.brevo_webhook_token,
+            rappel_channels::email_events::brevo,
+        ),
+        "mailjet" => (
+            &secrets.mailjet_webhook_token,
+            rappel_channels::email_events::mailjet,
+        ),
+        _ => {
+            return ApiError::NotFound(format!(
+                "no email service `{provider}` (expected brevo or mailjet)"
+            ))
+            .into_response();
+        }
+    };
+    if !token
+        .as_deref()
+        .is_some_and(|expected| presents_token(&headers, expected))
+    {
+        tracing::warn!(%provider, "email event refused: wrong, missing or unconfigured token");
+        return Refusal::Unverified("wrong token").into_response();
+    }
+    let events = match parse(&body) {
+        Ok(events) => events,
+        Err(error) => return ApiError::BadRequest(error.to_string()).into_response(),
+    };
+    for event in &events {
+        match state.engine.apply_email_event(event).await {
+            Ok(_) => {}
+            Err(EngineError::NotFound { .. }) => {
+                tracing::warn!(%provider, kind = ?event.kind, "email event for a message this server does not know");
+            }
+            Err(error) => return ApiError::from(error).into_response(),
+        }
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }

@@ -252,10 +252,19 @@ pub(crate) async fn detail(
                     }
                 }
             }
-            @if matches!(row.status, Status::Delivered | Status::Failed) && Some(row.updated_at) != row.decided_at {
+            // The latest report after the hand-off (a delivery report, a bounce, an email
+            // service's event), with its time and, when it carries one, its code and words.
+            @if matches!(row.status, Status::Delivered | Status::Failed | Status::Sent) && row.decided_at.is_some_and(|at| row.updated_at != at) {
                 li {
                     (format::instant(row.updated_at, tz)) " — "
-                    @if row.status == Status::Delivered { "distribution confirmée par le fournisseur" } @else { "échec signalé par le fournisseur" }
+                    @match row.status {
+                        Status::Delivered => "distribution confirmée par le fournisseur",
+                        Status::Failed => "échec signalé par le fournisseur",
+                        _ => "rapport du fournisseur",
+                    }
+                    @if let Some(report) = row.last_error.as_deref().filter(|_| row.status != Status::Delivered) {
+                        " : " (report)
+                    }
                 }
             }
         }

@@ -48,6 +48,8 @@ pub struct Setup {
     pub engine: EngineConfig,
     /// The letters' transport (the recorder when `None`).
     pub postal: Option<Arc<dyn Transport>>,
+    /// The emails' transport (the recorder when `None`).
+    pub email: Option<Arc<dyn Transport>>,
     pub practice_name: &'static str,
     pub preset: &'static str,
     pub settings: Map<String, Value>,
@@ -65,6 +67,7 @@ impl Default for Setup {
             config: ServerConfig::default(),
             engine: EngineConfig::default(),
             postal: None,
+            email: None,
             practice_name: "Cabinet A",
             preset: "doctolib",
             settings: Map::new(),
@@ -94,16 +97,18 @@ pub async fn spawn_app_from(setup: Setup) -> TestApp {
     store.migrate().await.expect("migrations");
     let clock = SimClock::new(START.parse().unwrap());
     let recorder = Recorder::default();
+    // Every channel the setup does not name goes to its transport, else to the recorder.
+    let default: Arc<dyn rappel_channels::Transport> = setup
+        .transport
+        .clone()
+        .unwrap_or_else(|| Arc::new(recorder.clone()));
     let engine = Engine::new(
         store,
         Arc::new(clock.clone()),
         Transports {
             postal: setup.postal.unwrap_or_else(|| Arc::new(recorder.clone())),
-            ..Transports::all(
-                setup
-                    .transport
-                    .unwrap_or_else(|| Arc::new(recorder.clone())),
-            )
+            email: setup.email.unwrap_or_else(|| default.clone()),
+            ..Transports::all(default)
         },
         setup.engine,
     );
