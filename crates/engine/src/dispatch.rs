@@ -769,6 +769,17 @@ impl Engine {
             },
         };
         let mut rendered = serde_json::to_value(&rendered).unwrap_or_else(|_| json!({}));
+        // For the audit view: where it went (the address of the moment, which the file may
+        // change later) and, for an SMS, how many SMS it is billed as. Erasure forgets both with
+        // the rest of `rendered`.
+        if let Some(map) = rendered.as_object_mut() {
+            if matches!(row.channel, Channel::Email | Channel::Sms) && !message.to.is_empty() {
+                map.insert("to".into(), json!(message.to));
+            }
+            if let Some((_, segments)) = &sms {
+                map.insert("billed_sms".into(), json!(segments));
+            }
+        }
         // The link is a capability: the copy kept for audit must not open the document.
         // The token itself is masked: the HTML body escapes the link's slashes.
         if let Some(token) = document_link.as_deref().and_then(|l| l.rsplit('/').next())

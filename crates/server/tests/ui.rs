@@ -970,5 +970,18 @@ async fn pages_name_people_and_say_what_each_rule_does() {
         "{reminder}"
     );
     assert!(!reminder.contains("reminder_email_d1"), "{reminder}");
+    // Once sent, the detail says where it went.
+    app.engine.dispatch_all_due().await.unwrap();
+    let confirmation = app
+        .page(
+            Some(&token),
+            "/envoyes/a%3Aa1%2Fconfirmation_email%2Femail%2Fpatient%3Ap1",
+        )
+        .await
+        .text();
+    assert!(
+        confirmation.contains("Envoyé à : </strong>jeanne@example.org"),
+        "{confirmation}"
+    );
     app.stop().await;
 }

@@ -45,7 +45,7 @@ pub(crate) async fn page(
             @if postal.letters > 0 {
                 div.card {
                     span.figure { (super::format::euros(postal.total_cents)) }
-                    span { (postal.letters) " courrier(s) ce mois-ci" }
+                    span { (format::count(postal.letters, "courrier", "courriers")) " ce mois-ci" }
                 }
             }
         }
@@ -87,7 +87,7 @@ pub(crate) async fn page(
                                 td { (rate.suppressed) }
                                 td {
                                     @if rate.handed_off > 0 {
-                                        (format!("{:.1} %", 100.0 * rate.failed as f64 / rate.handed_off as f64))
+                                        (format::percent(rate.failed, rate.handed_off))
                                     } @else { "—" }
                                 }
                             }

@@ -37,6 +37,25 @@ pub fn error(stored: &str) -> String {
     stored.to_string()
 }
 
+/// « 1 courrier », « 3 courriers », « 0 courrier » (French uses the singular for 0 and 1).
+pub fn count(n: impl TryInto<i64>, one: &str, many: &str) -> String {
+    let n: i64 = n.try_into().unwrap_or(i64::MAX);
+    if n.abs() <= 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// A share as the French write it: « 12,5 % », with a comma and a narrow no-break space.
+pub fn percent(part: i64, whole: i64) -> String {
+    if whole <= 0 {
+        return "—".into();
+    }
+    let tenths = (1000 * part + whole / 2) / whole;
+    format!("{},{}\u{202f}%", tenths / 10, tenths % 10)
+}
+
 /// Euro cents as the French write them: « 1,52 € ».
 pub fn euros(cents: impl Into<i64>) -> String {
     let cents: i64 = cents.into();
@@ -277,5 +296,22 @@ pub fn recipient(r: &rappel_domain::notification::Recipient) -> String {
     match r {
         rappel_domain::notification::Recipient::Patient(_) => "Patient".into(),
         rappel_domain::notification::Recipient::Practitioner(id) => format!("Praticien {id}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_written_the_french_way() {
+        assert_eq!(percent(0, 12), "0,0\u{202f}%");
+        assert_eq!(percent(1, 8), "12,5\u{202f}%");
+        assert_eq!(percent(2, 3), "66,7\u{202f}%");
+        assert_eq!(percent(1, 0), "—");
+        assert_eq!(count(0, "courrier", "courriers"), "0 courrier");
+        assert_eq!(count(1usize, "courrier", "courriers"), "1 courrier");
+        assert_eq!(count(3i32, "courrier", "courriers"), "3 courriers");
+        assert_eq!(euros(152), "1,52 €");
     }
 }

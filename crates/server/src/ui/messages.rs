@@ -237,7 +237,7 @@ pub(crate) async fn detail(
             li { (format::instant(row.created_at, tz)) " — planifié : " (format::rule_label(&ui.practice.policy, &row.rule)) }
             li { (format::instant(row.due_at, tz)) " — moment prévu de l'envoi" }
             @if row.attempts > 0 {
-                li { (row.attempts) " tentative(s) d'envoi" }
+                li { (format::count(row.attempts, "tentative d'envoi", "tentatives d'envoi")) }
             }
             @if let Some(error) = &row.last_error {
                 li { "Dernière erreur : " (format::error(error)) }
@@ -281,6 +281,12 @@ fn rendered(value: Option<&Value>) -> Markup {
         return html! { p.muted { "Rien n'a encore été rendu : le contenu est composé au moment de l'envoi, avec les informations à jour." } };
     };
     html! {
+        @if let Some(to) = parts.get("to").and_then(Value::as_str) {
+            p { strong { "Envoyé à : " } (to) }
+        }
+        @if let Some(billed) = parts.get("billed_sms").and_then(Value::as_i64) {
+            p { strong { "Facturé : " } (format::count(billed, "SMS", "SMS")) " (le nombre de SMS que compte l'opérateur pour ce message)" }
+        }
         @if let Some(subject) = parts.get("subject").and_then(Value::as_str) {
             p { strong { "Objet : " } (subject) }
         }

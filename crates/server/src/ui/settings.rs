@@ -530,9 +530,15 @@ async fn users_page(state: &AppState, ui: &Ui, error: Option<&str>, ok: Option<&
                                 button.secondary type="submit" { "Définir" }
                             }
                             @if user.id != ui.session.user.id {
-                                form method="post" action={"/utilisateurs/" (encode_query(&user.id)) "/supprimer"} {
-                                    (ui.csrf_field())
-                                    button.secondary type="submit" aria-label={"Supprimer " (user.name)} { "Supprimer" }
+                                // Deleting asks once more, without JavaScript: the button
+                                // that deletes is behind « Supprimer… ».
+                                details.confirm {
+                                    summary aria-label={"Supprimer " (user.name)} { "Supprimer…" }
+                                    form method="post" action={"/utilisateurs/" (encode_query(&user.id)) "/supprimer"} {
+                                        (ui.csrf_field())
+                                        p { "Supprimer le compte de " (user.name) " ? Ses sessions ouvertes prennent fin." }
+                                        button.danger type="submit" { "Confirmer la suppression" }
+                                    }
                                 }
                             }
                         }

@@ -391,9 +391,13 @@ async fn task_form(
         }
         @if let Some(id) = existing {
             p { a.button href={"/programmateur/" (encode_query(id)) "/apercu"} { "Voir qui recevrait le message à la prochaine exécution" } }
-            form method="post" action={"/programmateur/" (encode_query(id)) "/supprimer"} {
-                (ui.csrf_field())
-                button.secondary type="submit" { "Supprimer la tâche" }
+            details.confirm {
+                summary { "Supprimer la tâche…" }
+                form method="post" action={"/programmateur/" (encode_query(id)) "/supprimer"} {
+                    (ui.csrf_field())
+                    p { "La tâche ne s'exécutera plus ; l'historique de ses envois reste consultable dans « Envoyés »." }
+                    button.danger type="submit" { "Confirmer la suppression" }
+                }
             }
             h2 { "Historique des exécutions" }
             @if runs.is_empty() {
@@ -578,7 +582,13 @@ pub(crate) async fn preview(
     };
     let content = html! {
         p { "Prochaine exécution : " strong { (short(&preview.at)) } ". "
-            (preview.matched) " patient(s) trouvé(s), " (preview.recipients.len()) " recevrai(en)t le message." }
+            (super::format::count(preview.matched, "patient trouvé", "patients trouvés")) ", "
+            @match preview.recipients.len() {
+                0 => "aucun ne recevrait le message.",
+                1 => "1 recevrait le message.",
+                n => { (n) " recevraient le message." }
+            }
+        }
         h2 { "Destinataires" }
         @if preview.recipients.is_empty() {
             p.muted { "Personne pour l'instant." }

@@ -235,9 +235,13 @@ fn edit_page(
             }
         }
         @if customised {
-            form method="post" action={(base) "/reinitialiser" (query)} {
-                (ui.csrf_field())
-                button.secondary type="submit" { "Revenir au texte par défaut" }
+            details.confirm {
+                summary { "Revenir au texte par défaut…" }
+                form method="post" action={(base) "/reinitialiser" (query)} {
+                    (ui.csrf_field())
+                    p { "Le texte du cabinet sera effacé et le texte par défaut de Rappel repris pour ce message." }
+                    button.danger type="submit" { "Confirmer : revenir au texte par défaut" }
+                }
             }
         }
         section {
