@@ -6,6 +6,7 @@
 //! What it deliberately does not do: speak HTTP (that is `rappel-server`) or talk to providers
 //! directly (that is `rappel-channels`).
 
+pub mod backoff;
 pub mod clock;
 mod dashboard;
 mod dispatch;

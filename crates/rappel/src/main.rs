@@ -802,18 +802,47 @@ async fn worker_loop(engine: Engine, shutdown: impl std::future::Future<Output =
         }
     };
     let longest_sleep = std::time::Duration::from_secs(if listener.is_some() { 60 } else { 5 });
+    // Consecutive rounds that failed: the next waits longer (with jitter, at most a minute),
+    // instead of retrying at once while the queue says "due now". The first failure of an
+    // outage is logged with its cause, the others at debug, and the recovery once.
+    let mut backoff = rappel_engine::backoff::Backoff::default();
+    let mut listen_backoff = rappel_engine::backoff::Backoff::default();
     loop {
+        let mut failure: Option<String> = None;
         if let Err(error) = engine.run_due_tasks().await {
-            tracing::error!(%error, "scheduled tasks failed");
+            failure = Some(format!("scheduled tasks: {error}"));
         }
         if let Err(error) = engine.dispatch_all_due().await {
-            tracing::error!(%error, "dispatch failed");
+            failure = Some(format!("dispatch: {error}"));
         }
         if let Err(error) = engine.deliver_webhooks().await {
-            tracing::error!(%error, "webhook delivery failed");
+            failure = Some(format!("webhook delivery: {error}"));
         }
-        let next_due = engine.store().next_due().await.ok().flatten();
+        let next_due = match engine.store().next_due().await {
+            Ok(next) => next,
+            Err(error) => {
+                failure = Some(format!("next due instant: {error}"));
+                None
+            }
+        };
         let next_task = engine.next_task_due().await.ok().flatten();
+        let pause = match &failure {
+            Some(cause) => {
+                let (pause, first) = backoff.failed(rappel_engine::backoff::jitter());
+                if first {
+                    tracing::error!(%cause, retry_in_s = pause.as_secs_f64(), "the worker's round failed; waiting longer after each failure (at most 60 s) until the database answers again");
+                } else {
+                    tracing::debug!(%cause, retry_in_s = pause.as_secs_f64(), "the worker's round failed again");
+                }
+                Some(pause)
+            }
+            None => {
+                if backoff.succeeded() {
+                    tracing::info!("the worker's round works again; back to normal scheduling");
+                }
+                None
+            }
+        };
         let now = engine.now();
         let wait = [next_due, next_task]
             .into_iter()
@@ -826,6 +855,7 @@ async fn worker_loop(engine: Engine, shutdown: impl std::future::Future<Output =
             })
             .unwrap_or(longest_sleep)
             .min(longest_sleep);
+        let wait = pause.map_or(wait, |pause| wait.max(pause));
         tokio::select! {
             _ = &mut shutdown => return,
             _ = engine.wait_for_work(wait) => {}
@@ -835,9 +865,19 @@ async fn worker_loop(engine: Engine, shutdown: impl std::future::Future<Output =
                     None => std::future::pending().await,
                 }
             } => {
-                if let Err(error) = signal {
-                    tracing::warn!(%error, "lost the LISTEN connection; reconnecting");
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                match signal {
+                    Ok(_) => {
+                        listen_backoff.succeeded();
+                    }
+                    Err(error) => {
+                        // Without the connection, wake-ups stop: poll instead, waiting longer
+                        // while the database does not answer.
+                        let (pause, first) = listen_backoff.failed(rappel_engine::backoff::jitter());
+                        if first {
+                            tracing::warn!(%error, "lost the LISTEN connection; reconnecting");
+                        }
+                        tokio::time::sleep(pause).await;
+                    }
                 }
             }
         }
