@@ -648,46 +648,16 @@ impl Engine {
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
-        let Some(doc) = tx.document(practice_id, id).await? else {
-            return Err(EngineError::not_found("document", id));
-        };
-        let patient = tx.patient(practice_id, &doc.patient).await?;
-        let prefix = format!(
-            "d:{id}/manual_postal/postal/{}",
-            address_tag(patient.as_ref())
-        );
-        let letters: Vec<NotificationRow> = tx
-            .document_notifications(practice_id, id)
-            .await?
-            .into_iter()
-            .filter(|r| r.channel == Channel::Postal)
-            .collect();
-        let live = |r: &&NotificationRow| !matches!(r.status, Status::Failed | Status::Suppressed);
-        // On its way: due now or being handed off. A letter the planner holds for later (the
-        // unread rule's, days ahead) is not one yet.
-        let in_flight = letters.iter().find(|r| {
-            r.status == Status::Sending || (r.status == Status::Pending && r.due_at <= now)
-        });
-        let same_address = letters
-            .iter()
-            .filter(|r| r.key.starts_with(&prefix))
-            .find(live);
-        if let Some(existing) = in_flight.or(same_address) {
+        let (letters, _) = ManualLetters::of(&mut tx, practice_id, id, now).await?;
+        if let Some(existing) = letters.answering() {
             tx.commit().await?;
             return Ok(PostalResend {
                 created: false,
                 entry: entry(existing, &ctx.tz),
             });
         }
-        let earlier = letters
-            .iter()
-            .filter(|r| r.key.starts_with(&prefix))
-            .count();
-        let key = if earlier == 0 {
-            prefix
-        } else {
-            format!("{prefix}.{}", earlier + 1)
-        };
+        let key = letters.next_key();
+        let doc = letters.document;
         let mut row = NotificationRow::pending(
             practice_id,
             key,
@@ -720,26 +690,8 @@ impl Engine {
         let now = self.now();
         let mut tx = self.store().begin_read().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
-        let Some(doc) = tx.document(practice_id, id).await? else {
-            return Err(EngineError::not_found("document", id));
-        };
-        let patient = tx.patient(practice_id, &doc.patient).await?;
-        let prefix = format!(
-            "d:{id}/manual_postal/postal/{}",
-            address_tag(patient.as_ref())
-        );
-        let already = tx
-            .document_notifications(practice_id, id)
-            .await?
-            .into_iter()
-            .filter(|r| r.channel == Channel::Postal)
-            .find(|r| {
-                r.status == Status::Sending
-                    || (r.status == Status::Pending && r.due_at <= now)
-                    || (r.key.starts_with(&prefix)
-                        && !matches!(r.status, Status::Failed | Status::Suppressed))
-            })
-            .map(|r| entry(&r, &ctx.tz));
+        let (letters, patient) = ManualLetters::of(&mut tx, practice_id, id, now).await?;
+        let already = letters.answering().map(|r| entry(r, &ctx.tz));
         let file = tx.document_file(practice_id, id).await?;
         tx.commit().await?;
         let pages = match &file {
@@ -779,6 +731,76 @@ pub struct PostalQuote {
     pub address: Option<Vec<String>>,
     /// The letter a request would answer instead of posting another.
     pub already: Option<TimelineEntry>,
+}
+
+/// The postal letters of a document, seen by a request for a manual one.
+struct ManualLetters {
+    document: Document,
+    /// `d:DOC/manual_postal/postal/ADDRESS`, ADDRESS naming the patient's address of the moment.
+    prefix: String,
+    letters: Vec<NotificationRow>,
+    now: Timestamp,
+}
+
+impl ManualLetters {
+    async fn of(
+        tx: &mut Tx,
+        practice_id: &str,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<(ManualLetters, Option<Patient>)> {
+        let Some(document) = tx.document(practice_id, id).await? else {
+            return Err(EngineError::not_found("document", id));
+        };
+        let patient = tx.patient(practice_id, &document.patient).await?;
+        let prefix = format!(
+            "d:{id}/manual_postal/postal/{}",
+            address_tag(patient.as_ref())
+        );
+        let letters = tx
+            .document_notifications(practice_id, id)
+            .await?
+            .into_iter()
+            .filter(|r| r.channel == Channel::Postal)
+            .collect();
+        Ok((
+            ManualLetters {
+                document,
+                prefix,
+                letters,
+                now,
+            },
+            patient,
+        ))
+    }
+
+    /// The letter a new request would repeat: one on its way (due now or being handed off — a
+    /// letter the planner holds for days ahead is not one yet), or one not failed to this address.
+    fn answering(&self) -> Option<&NotificationRow> {
+        let in_flight = self.letters.iter().find(|r| {
+            r.status == Status::Sending || (r.status == Status::Pending && r.due_at <= self.now)
+        });
+        in_flight.or_else(|| {
+            self.letters.iter().find(|r| {
+                r.key.starts_with(&self.prefix)
+                    && !matches!(r.status, Status::Failed | Status::Suppressed)
+            })
+        })
+    }
+
+    /// The key of a new manual letter: the address's, numbered after failed ones.
+    fn next_key(&self) -> String {
+        let earlier = self
+            .letters
+            .iter()
+            .filter(|r| r.key.starts_with(&self.prefix))
+            .count();
+        if earlier == 0 {
+            self.prefix.clone()
+        } else {
+            format!("{}.{}", self.prefix, earlier + 1)
+        }
+    }
 }
 
 /// A short name of the patient's postal address of the moment, so that a manual letter is

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use jiff::{SignedDuration, Timestamp};
 use rappel_domain::facts::{Appointment, Motive, Practitioner};
 use rappel_domain::gate;
-use rappel_domain::notification::{Channel, Kind, Reason, Recipient};
+use rappel_domain::notification::{Channel, Kind, Reason};
 use rappel_domain::plan::{SendDecision, send_decision};
 use rappel_domain::render::{AppointmentView, RenderInput, Rendered, render};
 use rappel_domain::task::{
@@ -511,35 +511,20 @@ async fn run_occurrence(
         if tx.notification(practice_id, &key).await?.is_some() {
             continue;
         }
-        tx.insert_notification(&NotificationRow {
-            practice_id: practice_id.to_string(),
+        let mut row = NotificationRow::pending(
+            practice_id,
             key,
-            patient_id: s.patient.clone(),
-            rule: format!("task:{}", def.id),
-            kind: Kind::Task,
-            channel: def.channel,
-            recipient: Recipient::Patient(s.patient.clone()),
-            appointments: s.appointments.clone(),
-            document: None,
-            task: Some(def.id.clone()),
-            auto_resend: false,
-            due_at: now,
-            // No end-of-day limit (SPEC.md decision 2): a message held by quiet hours waits for
-            // their end, a recall decided at 21:30 goes at 08:00 the next morning.
-            window_end: None,
-            status: Status::Pending,
-            reason: None,
-            decided_at: None,
-            attempts: 0,
-            lease_owner: None,
-            lease_until: None,
-            last_error: None,
-            rendered: None,
-            provider_id: None,
-            created_at: now,
-            updated_at: now,
-        })
-        .await?;
+            &s.patient,
+            &format!("task:{}", def.id),
+            Kind::Task,
+            def.channel,
+            now,
+        );
+        row.appointments = s.appointments.clone();
+        row.task = Some(def.id.clone());
+        // No end-of-day limit (SPEC.md decision 2): `pending` has no `window_end`, so a message
+        // held by quiet hours waits for their end (a recall decided at 21:30 goes at 08:00).
+        tx.insert_notification(&row).await?;
         queued += 1;
     }
     let mut excluded: BTreeMap<&str, i64> = BTreeMap::new();
