@@ -181,6 +181,19 @@ impl Engine {
         Ok((messages, next))
     }
 
+    /// Every report providers sent about one message after its hand-off, oldest first.
+    pub async fn message_reports(
+        &self,
+        practice_id: &str,
+        key: &str,
+    ) -> Result<Vec<rappel_store::DeliveryReportRow>> {
+        let mut tx = self.store().begin_read().await?;
+        load_practice(&mut tx, practice_id).await?;
+        let reports = tx.delivery_reports(practice_id, key).await?;
+        tx.commit().await?;
+        Ok(reports)
+    }
+
     /// One notification by its key, with what was rendered at hand-off.
     pub async fn message(&self, practice_id: &str, key: &str) -> Result<Message> {
         let mut tx = self.store().begin_read().await?;

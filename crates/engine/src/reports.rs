@@ -7,7 +7,7 @@ use rappel_channels::email_events::{EmailEvent, EmailEventKind};
 use rappel_channels::sms::{DeliveryReport, DeliveryStatus};
 use rappel_domain::event::{Event, EventBody};
 use rappel_domain::notification::{Channel, Kind};
-use rappel_store::{NotificationRow, Status};
+use rappel_store::{DeliveryReportRow, NotificationRow, Status, Tx};
 
 use crate::{Engine, EngineError, Result};
 
@@ -47,6 +47,19 @@ impl Engine {
                 }
             }
         };
+        let outcome = match report.status {
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+        };
+        note_report(
+            &mut tx,
+            &row,
+            report.provider,
+            outcome,
+            report.detail.clone(),
+            now,
+        )
+        .await?;
         let changed = match decide(&row, report, by_id) {
             None => false,
             Some(status) => {
@@ -239,6 +252,7 @@ impl Engine {
         );
         let now = self.now();
         let mut tx = self.store().begin().await?;
+        note_report(&mut tx, row, provider, "complaint", Some(note.clone()), now).await?;
         if let Some(mut current) = tx.notification(&row.practice_id, &row.key).await?
             && current.last_error.as_deref() != Some(note.as_str())
         {
@@ -272,6 +286,7 @@ impl Engine {
             let now = self.now();
             let mut tx = self.store().begin().await?;
             let mut changed = false;
+            note_report(&mut tx, row, provider, "delayed", Some(detail.clone()), now).await?;
             if let Some(mut current) = tx.notification(&row.practice_id, &row.key).await?
                 && current.status == Status::Sent
             {
@@ -314,6 +329,29 @@ impl Engine {
         }
         Ok(changed)
     }
+}
+
+/// Keeps the report in the message's history, whatever it changes: the practice sees every
+/// report with its time and code, not only the status the last one left.
+async fn note_report(
+    tx: &mut Tx,
+    row: &NotificationRow,
+    source: &str,
+    outcome: &str,
+    detail: Option<String>,
+    now: jiff::Timestamp,
+) -> Result<()> {
+    tx.insert_delivery_report(&DeliveryReportRow {
+        practice_id: row.practice_id.clone(),
+        notification_key: row.key.clone(),
+        patient_id: row.patient_id.clone(),
+        at: now,
+        source: source.to_string(),
+        outcome: outcome.to_string(),
+        detail,
+    })
+    .await?;
+    Ok(())
 }
 
 /// The status the report moves the row to, if any (the rules of `apply_delivery_report`).

@@ -978,7 +978,7 @@ async fn a_dsn_posted_by_the_relay_fails_the_email_and_the_document_goes_by_post
     let history = message_page(&app, "d:d1/document_email/email").await;
     assert!(
         history.contains(
-            "02/03/2026 à 08:10 — rapport du fournisseur : delayed: 4.4.1 smtp; 451 4.4.1 try again later"
+            "02/03/2026 à 08:10 — remise retardée par le serveur de messagerie du destinataire (avis de non-remise) : <code>4.4.1 smtp; 451 4.4.1 try again later</code>"
         ),
         "{history}"
     );
@@ -992,8 +992,9 @@ async fn a_dsn_posted_by_the_relay_fails_the_email_and_the_document_goes_by_post
         "{details}"
     );
 
-    // The real bounce: failed with its code, and the document's postal rule sends a letter
-    // without any event from the practice software.
+    // The real bounce, a while later: failed with its code, and the document's postal rule
+    // sends a letter without any event from the practice software.
+    app.advance(SignedDuration::from_mins(5));
     assert_eq!(
         post(Some(BOUNCE_WEBHOOK_TOKEN), failed.clone())
             .await
@@ -1015,17 +1016,25 @@ async fn a_dsn_posted_by_the_relay_fails_the_email_and_the_document_goes_by_post
         .cloned()
         .unwrap_or_else(|| panic!("no letter sent: {details}"));
     assert_eq!(letter["status"], "sent", "{details}");
-    // The message's history in the web interface shows the report, its time and its code.
+    // The message's history in the web interface shows every report, each with its time, who
+    // sent it and its code: the delay, then the failure.
     let history = message_page(&app, "d:d1/document_email/email").await;
+    assert!(history.contains("remise retardée"), "{history}");
     assert!(
         history.contains(
-            "02/03/2026 à 08:10 — échec signalé par le fournisseur : bounced: 5.1.1 smtp; 550 5.1.1"
+            "02/03/2026 à 08:15 — échec signalé par le serveur de messagerie du destinataire (avis de non-remise) : <code>bounced: 5.1.1 smtp; 550 5.1.1"
         ),
         "{history}"
     );
-    // The same bounce again changes nothing (the MTA may hand it twice).
+    assert!(
+        history.find("remise retardée") < history.find("échec signalé"),
+        "oldest first: {history}"
+    );
+    // The same bounce again changes nothing (the MTA may hand it twice), not even the history.
     assert_eq!(post(Some(BOUNCE_WEBHOOK_TOKEN), failed).await.status, 204);
     app.engine.dispatch_all_due().await.unwrap();
+    let history = message_page(&app, "d:d1/document_email/email").await;
+    assert_eq!(history.matches("échec signalé").count(), 1, "{history}");
     let again = app.get("/v1/documents/d1").await.json();
     assert_eq!(
         again["deliveries"].as_array().unwrap().len(),

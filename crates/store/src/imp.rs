@@ -11,12 +11,14 @@ pub use notify::WorkListener;
 mod costs;
 mod documents;
 mod logos;
+mod reports;
 pub(crate) mod templates;
 pub(crate) mod users;
 
 pub use costs::NotificationCost;
 pub use documents::{DocumentFile, DocumentLink};
 pub use logos::LogoRow;
+pub use reports::DeliveryReportRow;
 
 use std::sync::Once;
 
@@ -645,6 +647,8 @@ impl Tx {
             .bind(id)
             .bind("Les données de ce patient ont été effacées à sa demande (RGPD).")
             .execute(&mut *self.inner)
+            .await?;
+        self.delete_patient_delivery_reports(practice_id, id)
             .await?;
         self.redact_patient_events(practice_id, id).await?;
         Ok(true)

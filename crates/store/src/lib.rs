@@ -248,5 +248,6 @@ mod imp;
 pub use imp::templates::{DeliveryStatus, TemplateRow, WebhookDelivery, WebhookEndpoint};
 pub use imp::users::{SessionRow, UserRow};
 pub use imp::{
-    DocumentFile, DocumentLink, LogoRow, NewEvent, NotificationCost, Store, Tx, WorkListener,
+    DeliveryReportRow, DocumentFile, DocumentLink, LogoRow, NewEvent, NotificationCost, Store, Tx,
+    WorkListener,
 };

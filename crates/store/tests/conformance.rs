@@ -52,6 +52,7 @@ conformance!(
     practice_b_never_sees_practice_a_rows,
     batch_reads_and_writes_answer_as_their_single_row_counterparts,
     a_read_transaction_refuses_writes_and_is_not_counted_as_one,
+    delivery_reports_are_kept_once_each_oldest_first_and_erased_with_the_patient,
 );
 
 #[tokio::test]
@@ -2129,5 +2130,57 @@ async fn a_read_transaction_refuses_writes_and_is_not_counted_as_one(store: Stor
     assert_eq!(store.write_transactions(), writes + 1);
     let mut tx = store.begin_read().await.unwrap();
     assert_eq!(tx.practice("b").await.unwrap(), Some(practice("b")));
+    tx.commit().await.unwrap();
+}
+
+async fn delivery_reports_are_kept_once_each_oldest_first_and_erased_with_the_patient(
+    store: Store,
+) {
+    with_practices(&store, &["a", "b"]).await;
+    let report = |practice: &str, at_text: &str, outcome: &str, detail: &str| {
+        rappel_store::DeliveryReportRow {
+            practice_id: practice.into(),
+            notification_key: "k1".into(),
+            patient_id: "p1".into(),
+            at: at(at_text),
+            source: "dsn".into(),
+            outcome: outcome.into(),
+            detail: Some(detail.into()),
+        }
+    };
+    let mut tx = store.begin().await.unwrap();
+    let later = report("a", "2025-03-10T09:30:00Z", "failed", "5.1.1 user unknown");
+    let earlier = report("a", "2025-03-10T09:10:00Z", "delayed", "4.4.1 try again");
+    assert!(tx.insert_delivery_report(&later).await.unwrap());
+    assert!(tx.insert_delivery_report(&earlier).await.unwrap());
+    // The same report received again is stored once, whenever it comes.
+    let mut again = later.clone();
+    again.at = at("2025-03-10T10:00:00Z");
+    assert!(!tx.insert_delivery_report(&again).await.unwrap());
+    assert!(
+        tx.insert_delivery_report(&report("b", "2025-03-10T09:00:00Z", "failed", "x"))
+            .await
+            .unwrap()
+    );
+    let listed = tx.delivery_reports("a", "k1").await.unwrap();
+    assert_eq!(listed, vec![earlier, later]);
+    assert_eq!(tx.delivery_reports("b", "k1").await.unwrap().len(), 1);
+    assert!(tx.delivery_reports("a", "k2").await.unwrap().is_empty());
+    // A provider's words may quote the patient's address: erasure forgets them, in that
+    // practice only.
+    tx.upsert_patient(
+        "a",
+        &patient("p1", "Jeanne", "Dupont"),
+        at("2025-03-01T00:00:00Z"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        tx.erase_patient("a", "p1", at("2025-03-11T00:00:00Z"))
+            .await
+            .unwrap()
+    );
+    assert!(tx.delivery_reports("a", "k1").await.unwrap().is_empty());
+    assert_eq!(tx.delivery_reports("b", "k1").await.unwrap().len(), 1);
     tx.commit().await.unwrap();
 }

@@ -56,6 +56,20 @@ pub fn percent(part: i64, whole: i64) -> String {
     format!("{},{}\u{202f}%", tenths / 10, tenths % 10)
 }
 
+/// Who sent a delivery report, as the practice knows them.
+pub fn report_source(source: &str) -> &str {
+    match source {
+        "dsn" => "le serveur de messagerie du destinataire (avis de non-remise)",
+        "bounce" => "le serveur de messagerie du destinataire",
+        "twilio" => "Twilio",
+        "ovh" => "OVHcloud",
+        "webhook" => "la passerelle SMS",
+        "brevo" => "Brevo",
+        "mailjet" => "Mailjet",
+        other => other,
+    }
+}
+
 /// Euro cents as the French write them: « 1,52 € ».
 pub fn euros(cents: impl Into<i64>) -> String {
     let cents: i64 = cents.into();

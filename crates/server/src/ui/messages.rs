@@ -207,6 +207,10 @@ pub(crate) async fn detail(
         Ok(m) => m,
         Err(e) => return engine_error_page(&e),
     };
+    let reports = match state.engine.message_reports(ui.practice_id(), &key).await {
+        Ok(reports) => reports,
+        Err(e) => return engine_error_page(&e),
+    };
     let tz = &ui.practice.tz;
     let row = &m.row;
     let content = html! {
@@ -252,19 +256,20 @@ pub(crate) async fn detail(
                     }
                 }
             }
-            // The latest report after the hand-off (a delivery report, a bounce, an email
-            // service's event), with its time and, when it carries one, its code and words.
-            @if matches!(row.status, Status::Delivered | Status::Failed | Status::Sent) && row.decided_at.is_some_and(|at| row.updated_at != at) {
+            // Every report after the hand-off (a delivery report, a bounce or DSN, an email
+            // service's event), each with its time, who sent it, and its code and words.
+            @for report in &reports {
                 li {
-                    (format::instant(row.updated_at, tz)) " — "
-                    @match row.status {
-                        Status::Delivered => "distribution confirmée par le fournisseur",
-                        Status::Failed => "échec signalé par le fournisseur",
-                        _ => "rapport du fournisseur",
-                    }
-                    @if let Some(report) = row.last_error.as_deref().filter(|_| row.status != Status::Delivered) {
-                        " : " (report)
-                    }
+                    (format::instant(report.at, tz)) " — "
+                    (match report.outcome.as_str() {
+                        "delivered" => "distribution confirmée",
+                        "failed" => "échec signalé",
+                        "delayed" => "remise retardée",
+                        "complaint" => "signalé comme indésirable par le patient",
+                        _ => "rapport",
+                    })
+                    " par " (format::report_source(&report.source))
+                    @if let Some(detail) = &report.detail { " : " code { (detail) } }
                 }
             }
         }
