@@ -200,38 +200,38 @@ impl Engine {
         Ok(())
     }
 
-    /// `PATCH /v1/settings`: validates against the policy, stores, re-plans open work.
+    /// `PATCH /v1/settings`: validates against the policy, stores, re-plans open work. The
+    /// operator's settings (plan, SMS quota) are refused here.
     pub async fn update_settings(
         &self,
         practice_id: &str,
         patch: &Map<String, Value>,
     ) -> Result<Settings> {
-        let now = self.now();
-        let mut tx = self.store().begin().await?;
-        let mut ctx = load_practice(&mut tx, practice_id).await?;
-        let mut affected = BTreeSet::new();
-        apply_settings(&mut tx, &mut ctx, patch, now, &mut affected, By::Practice).await?;
-        for patient in &affected {
-            replan(&mut tx, &ctx, patient, now).await?;
-        }
-        tx.commit().await?;
-        self.work_added();
-        Ok(ctx.settings)
+        self.change_settings(practice_id, patch, By::Practice).await
     }
 
     /// The operator's settings change (`rappel practice set`, a scenario's `[settings]`): any
-    /// option, [`OPERATOR_SETTINGS`](rappel_domain::settings::OPERATOR_SETTINGS) included (the plan, the SMS quota), validated against the
-    /// policy, stored, and open work re-planned.
+    /// option, [`OPERATOR_SETTINGS`](rappel_domain::settings::OPERATOR_SETTINGS) included (the
+    /// plan, the SMS quota), validated against the policy, stored, and open work re-planned.
     pub async fn set_operator_settings(
         &self,
         practice_id: &str,
         patch: &Map<String, Value>,
     ) -> Result<Settings> {
+        self.change_settings(practice_id, patch, By::Operator).await
+    }
+
+    async fn change_settings(
+        &self,
+        practice_id: &str,
+        patch: &Map<String, Value>,
+        by: By,
+    ) -> Result<Settings> {
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let mut ctx = load_practice(&mut tx, practice_id).await?;
         let mut affected = BTreeSet::new();
-        apply_settings(&mut tx, &mut ctx, patch, now, &mut affected, By::Operator).await?;
+        apply_settings(&mut tx, &mut ctx, patch, now, &mut affected, by).await?;
         for patient in &affected {
             replan(&mut tx, &ctx, patient, now).await?;
         }

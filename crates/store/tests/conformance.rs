@@ -866,49 +866,16 @@ async fn notification_list_filters_and_pages_by_due_time_then_key(store: Store) 
         ["k2", "k3", "k4", "k5"]
     );
 
-    // Pages of two, each starting after the previous page's last (due_at, key).
-    let mut pages = Vec::new();
-    let mut filter = NotificationFilter {
-        limit: 2,
-        ..Default::default()
-    };
-    loop {
-        let page = tx.list_notifications("a", &filter).await.unwrap();
-        if page.is_empty() {
-            break;
-        }
-        let last = page.last().unwrap();
-        filter.cursor = Some((last.due_at, last.key.clone()));
-        pages.push(
-            keys(&page)
-                .into_iter()
-                .map(String::from)
-                .collect::<Vec<_>>(),
-        );
-    }
-    assert_eq!(pages, [vec!["k1", "k2"], vec!["k3", "k4"], vec!["k5"]]);
-    // The newest first, paging backwards from each page's last row.
-    let mut pages = Vec::new();
-    let mut filter = NotificationFilter {
-        limit: 2,
-        newest_first: true,
-        ..Default::default()
-    };
-    loop {
-        let page = tx.list_notifications("a", &filter).await.unwrap();
-        if page.is_empty() {
-            break;
-        }
-        let last = page.last().unwrap();
-        filter.cursor = Some((last.due_at, last.key.clone()));
-        pages.push(
-            keys(&page)
-                .into_iter()
-                .map(String::from)
-                .collect::<Vec<_>>(),
-        );
-    }
-    assert_eq!(pages, [vec!["k5", "k4"], vec!["k3", "k2"], vec!["k1"]]);
+    // Pages of two, each starting after the previous page's last (due_at, key); the newest
+    // first pages backwards the same way.
+    assert_eq!(
+        pages_of_two(&mut tx, false).await,
+        [vec!["k1", "k2"], vec!["k3", "k4"], vec!["k5"]]
+    );
+    assert_eq!(
+        pages_of_two(&mut tx, true).await,
+        [vec!["k5", "k4"], vec!["k3", "k2"], vec!["k1"]]
+    );
     let zero = NotificationFilter {
         limit: 0,
         ..Default::default()
@@ -2131,6 +2098,25 @@ async fn a_read_transaction_refuses_writes_and_is_not_counted_as_one(store: Stor
     let mut tx = store.begin_read().await.unwrap();
     assert_eq!(tx.practice("b").await.unwrap(), Some(practice("b")));
     tx.commit().await.unwrap();
+}
+
+/// Practice a's notifications in pages of two, each page starting after the previous page's
+/// last (due_at, key), in either order.
+async fn pages_of_two(tx: &mut rappel_store::Tx, newest_first: bool) -> Vec<Vec<String>> {
+    let mut filter = NotificationFilter {
+        limit: 2,
+        newest_first,
+        ..Default::default()
+    };
+    let mut pages = Vec::new();
+    loop {
+        let page = tx.list_notifications("a", &filter).await.unwrap();
+        let Some(last) = page.last() else {
+            return pages;
+        };
+        filter.cursor = Some((last.due_at, last.key.clone()));
+        pages.push(page.iter().map(|r| r.key.clone()).collect());
+    }
 }
 
 async fn delivery_reports_are_kept_once_each_oldest_first_and_erased_with_the_patient(
