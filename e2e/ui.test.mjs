@@ -89,6 +89,12 @@ function parisInstant(days, hour) {
   return day.toISOString().replace('.000Z', 'Z');
 }
 
+/** The calendar day `days` from today in Paris, `YYYY-MM-DD`. */
+function parisDay(days) {
+  const day = new Date(Date.now() + days * 86400000);
+  return new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Paris' }).format(day);
+}
+
 async function signIn(page, email, password = PASSWORD) {
   await page.goto(base + '/connexion');
   await page.getByLabel('Adresse email').fill(email);
@@ -343,14 +349,17 @@ test('a template with a syntax error is refused inline, then saved once fixed', 
   const page = await browser.newPage();
   await signIn(page, 'admin@lilas.test');
   await page.goto(base + '/modeles/reminder/sms');
+  // The code of the templates is behind « Mode avancé ».
+  await page.locator('details.advanced > summary').click();
   const text = page.getByLabel('Texte');
+  const save = page.getByRole('button', { name: 'Enregistrer le code' });
   // The live preview follows the typing (htmx).
   await text.fill('{{ practice.name }} : RDV le {% for a in appointments %}{{ a.date_text }} à {{ a.time_text }}{% endfor %}, pensez à votre carte Vitale.');
   await page.locator('#apercu pre', { hasText: 'pensez à votre carte Vitale' }).waitFor();
   assert.match(await page.locator('#apercu').textContent(), /SMS facturé/);
 
   await text.fill('{{ practice.name }} : RDV le {% for a in appointments %}{{ a.date_text ');
-  await page.getByRole('button', { name: 'Enregistrer' }).click();
+  await save.click();
   const error = page.locator('#err-text');
   await error.waitFor();
   assert.match(await error.textContent(), /Ligne 1/);
@@ -359,12 +368,12 @@ test('a template with a syntax error is refused inline, then saved once fixed', 
 
   // A variable that does not exist is caught at save time too, in French.
   await text.fill('Rappel : {{ appointment.date }}');
-  await page.getByRole('button', { name: 'Enregistrer' }).click();
+  await save.click();
   await page.locator('#err-text').waitFor();
   assert.match(await page.locator('#err-text').textContent(), /cette variable n'existe pas/);
 
   await text.fill('{{ practice.name }} : RDV le {% for a in appointments %}{{ a.date_text }} à {{ a.time_text }}{% endfor %}.');
-  await page.getByRole('button', { name: 'Enregistrer' }).click();
+  await save.click();
   await page.waitForURL(/ok=modele/);
   assert.equal(await page.getByRole('status').textContent(), 'Modèle enregistré.');
   assert.match(await page.locator('main').textContent(), /personnalisé par le cabinet/);
@@ -534,10 +543,10 @@ test('the other main pages render for the screenshots', async () => {
 
   // A scheduled task made in the form, then its recipients preview.
   await page.goto(base + '/programmateur/nouvelle');
-  await page.getByLabel(/Identifiant/).fill('absences');
   await page.getByLabel('Nom affiché').fill('Absences de la veille');
   await page.getByRole('button', { name: 'Enregistrer' }).click();
-  await page.waitForURL(/\/programmateur\/absences\?ok=tache/);
+  // The id is made from the name.
+  await page.waitForURL(/\/programmateur\/absences-de-la-veille\?ok=tache/);
   await page.getByRole('link', { name: /Voir qui recevrait/ }).click();
   assert.match(await page.locator('h1').textContent(), /Aperçu/);
   await page.goto(base + '/programmateur');
@@ -597,14 +606,27 @@ test('on a phone every page fits the screen: the menu folds behind a button and 
     '/modeles/reminder/email',
     '/programmateur',
     '/programmateur/nouvelle',
+    '/programmateur/absences-de-la-veille',
     '/parametres',
     '/utilisateurs',
+    `/?jour=${parisDay(4)}`,
+    '/rendez-vous?id=Roux',
+    '/modeles/reminder/sms',
+    '/modeles/confirmation/email',
   ]) {
     const response = await page.goto(base + url);
     assert.equal(response.status(), 200, url);
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    assert.ok(overflow <= 0, `${url} is ${overflow}px wider than a phone`);
+    const [scrollWidth, innerWidth] = await page.evaluate(() => [document.scrollingElement.scrollWidth, window.innerWidth]);
+    assert.ok(scrollWidth <= innerWidth, `${url} is ${scrollWidth - innerWidth}px wider than a phone`);
   }
+  // A sent message's detail, from the sent box's first row.
+  await page.goto(base + '/envoyes');
+  const detail = await page.locator('main table a[href^="/envoyes/"]').first().getAttribute('href');
+  await page.goto(base + detail);
+  const [sw, iw] = await page.evaluate(() => [document.scrollingElement.scrollWidth, window.innerWidth]);
+  assert.ok(sw <= iw, `${detail} is ${sw - iw}px wider than a phone`);
+  await page.goto(base + '/modeles/reminder/email');
+  await shot(page, '24-modele-telephone');
   // The menu is folded until the button opens it.
   await page.goto(base + '/');
   const menu = page.getByRole('navigation', { name: 'Menu principal' });
@@ -615,5 +637,97 @@ test('on a phone every page fits the screen: the menu folds behind a button and 
   await page.waitForURL(/\/patients$/);
   await page.goto(base + '/patients/p-roux');
   await shot(page, '21-patient-telephone');
+  await context.close();
+});
+
+test('the template editor: text with fields gives the SMS, and the email in both its parts', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, 'admin@lilas.test');
+  // Only the messages the practice's policy can send are listed.
+  await page.goto(base + '/modeles');
+  assert.equal(await page.locator('a[href^="/modeles/document/"]').count(), 0);
+  assert.ok((await page.locator('a[href^="/modeles/reminder/"]').count()) > 0);
+
+  // The default SMS is readable French with fields, not code.
+  await page.goto(base + '/modeles/confirmation/sms');
+  const sms = await page.locator('#corps').inputValue();
+  assert.match(sms, /\{Cabinet\} : .*\{Rendez-vous\}/);
+  assert.doesNotMatch(sms, /\{%|\{\{/);
+  assert.equal(await page.locator('details.advanced').getAttribute('open'), null);
+
+  await page.goto(base + '/modeles/reminder/email');
+  await page.locator('#objet').fill('Votre rendez-vous du ');
+  // A field button inserts at the cursor (editor.js).
+  await page.getByRole('button', { name: 'Date du rendez-vous' }).click();
+  assert.equal(await page.locator('#objet').inputValue(), 'Votre rendez-vous du {Date du rendez-vous}');
+  const body = page.locator('#corps');
+  await body.fill('Bonjour ,\n\nÀ {Heure} avec {Praticien}.\nPlan : https://exemple.fr/plan\n\nÀ bientôt,\n{Cabinet}');
+  // The cursor after « Bonjour », then the « Prénom » button.
+  await body.evaluate((el) => el.setSelectionRange(8, 8));
+  await page.getByRole('button', { name: 'Prénom', exact: true }).click();
+  assert.match(await body.inputValue(), /^Bonjour \{Prénom\},/);
+  // The live preview: the plain text, and the HTML as the patient sees it in a sandboxed frame.
+  await page.locator('#apercu pre', { hasText: 'Bonjour Jeanne,' }).waitFor();
+  const frame = page.locator('#apercu iframe.email-preview');
+  assert.equal(await frame.getAttribute('sandbox'), '');
+  const inside = page.frameLocator('#apercu iframe.email-preview');
+  await inside.locator('p', { hasText: 'Bonjour Jeanne,' }).waitFor();
+  assert.equal(await inside.locator('a[href="https://exemple.fr/plan"]').count(), 1);
+  await shot(page, '22-modele-simple');
+  await page.getByRole('button', { name: 'Enregistrer', exact: true }).click();
+  await page.waitForURL(/ok=modele/);
+  assert.match(await page.locator('main').textContent(), /personnalisé par le cabinet/);
+  assert.match(await page.locator('#corps').inputValue(), /^Bonjour \{Prénom\},\n\nÀ \{Heure\}/);
+  // Both parts were made from the one text, as the API shows them.
+  const stored = await api('rosa', 'GET', '/v1/templates/reminder/email?locale=fr');
+  const parts = stored.parts ?? stored;
+  assert.match(parts.text, /Bonjour \{\{ prenom \}\},/);
+  assert.match(parts.html, /<a href="https:\/\/exemple.fr\/plan"/);
+  assert.match(parts.html, /<p style=/);
+  // The code stays reachable behind « Mode avancé ».
+  await page.locator('details.advanced > summary').click();
+  assert.match(await page.getByLabel('HTML').inputValue(), /<!DOCTYPE html>/);
+  await context.close();
+});
+
+test('names, not ids: the dashboard, the day navigation and the appointment search', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, 'admin@lilas.test');
+  await page.waitForURL(base + '/');
+  const main = page.locator('main');
+  let text = await main.textContent();
+  assert.match(text, /Claire Roux/);
+  assert.match(text, /avec Dr Petit/);
+  assert.match(text, /Praticien : Dr Petit/);
+  assert.match(text, /petit@lilas\.test/);
+  assert.doesNotMatch(text, /p-roux|dr-petit|rdv-roux|p-xss/);
+  // Day by day, and back to today.
+  await page.getByRole('link', { name: 'Jour suivant →' }).click();
+  await page.waitForURL(new RegExp(`\\?jour=${parisDay(1)}$`));
+  await page.getByRole('link', { name: 'Jour suivant →' }).click();
+  await page.waitForURL(new RegExp(`\\?jour=${parisDay(2)}$`));
+  await page.getByRole('link', { name: '← Jour précédent' }).click();
+  await page.waitForURL(new RegExp(`\\?jour=${parisDay(1)}$`));
+  await page.getByRole('link', { name: "Aujourd'hui" }).click();
+  await page.waitForURL(base + '/');
+  // The date picker: the eve of Claire Roux's appointment.
+  await page.getByLabel('Aller au').fill(parisDay(4));
+  await page.getByRole('button', { name: 'Afficher' }).click();
+  await page.waitForURL(new RegExp(`\\?jour=${parisDay(4)}$`));
+  text = await main.textContent();
+  assert.match(text, /Claire Roux/);
+  assert.doesNotMatch(text, /p-roux|dr-petit|rdv-roux/);
+  await shot(page, '23-tableau-de-bord-jour');
+  // The sent box's appointment box finds an appointment by the patient's name.
+  await page.goto(base + '/envoyes');
+  await page.getByLabel(/Chronologie d'un rendez-vous/).fill('Roux');
+  await page.getByRole('button', { name: 'Voir' }).click();
+  await page.getByRole('link', { name: /RDV du .* avec Dr Petit/ }).first().click();
+  await page.waitForURL(/\/rendez-vous\/rdv-roux$/);
+  text = await main.textContent();
+  assert.match(text, /Claire Roux/);
+  assert.match(text, /Dr Petit/);
   await context.close();
 });

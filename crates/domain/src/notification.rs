@@ -106,6 +106,7 @@ string_enum!(
         NoPostalAddress => "no_postal_address",
         ForeignAddress => "foreign_address",
         PatientErased => "patient_erased",
+        ManualLetterSent => "manual_letter_sent",
     }
 );
 
@@ -148,6 +149,9 @@ impl Reason {
             Reason::NoPostalAddress => "aucune adresse postale dans la fiche",
             Reason::ForeignAddress => "adresse à l'étranger : pas de courrier hors de France",
             Reason::PatientErased => "données du patient effacées (RGPD)",
+            Reason::ManualLetterSent => {
+                "un courrier de ce document a été demandé à la main : pas de second courrier"
+            }
         }
     }
 }

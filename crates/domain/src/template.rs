@@ -61,6 +61,8 @@ use crate::facts::{Appointment, Document, Motive, Patient, Practitioner};
 use crate::notification::{Channel, Kind};
 use crate::render::{AppointmentView, RenderInput, Rendered};
 
+pub mod simple;
+
 /// The most instructions one rendering may execute: far more than any message needs, and
 /// small enough that `{% for i in range(100000) %}{% for j in range(100000) %}` stops at once.
 pub const FUEL: u64 = 50_000;

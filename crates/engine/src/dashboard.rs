@@ -5,9 +5,9 @@ use std::collections::HashMap;
 
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp, ToSpan};
-use rappel_domain::facts::Patient;
+use rappel_domain::facts::{Appointment, Patient, Practitioner};
 use rappel_domain::gate;
-use rappel_domain::notification::{Reason, Recipient};
+use rappel_domain::notification::{Channel, Reason, Recipient};
 use rappel_store::{NotificationFilter, NotificationRow, Status, Tx};
 
 use crate::practice::{PracticeCtx, load_practice};
@@ -23,6 +23,21 @@ pub struct Message {
     pub outlook: Option<Outlook>,
     /// The practitioner's name for a practitioner alert (the patient's is `patient_name`).
     pub practitioner_name: Option<String>,
+    /// Where it went (the address at hand-off) or, not sent yet, where it would go today: the
+    /// email address, mobile number or postal address of the patient, or of the practitioner
+    /// for an alert. `None` for push messages and when there is no such contact.
+    pub recipient_address: Option<String>,
+    /// The (first) appointment it is about: when, and with whom.
+    pub appointment: Option<AppointmentBrief>,
+}
+
+/// An appointment as a message's row shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppointmentBrief {
+    pub id: String,
+    pub start: Timestamp,
+    /// The practitioner's name (their id when unknown).
+    pub practitioner: String,
 }
 
 /// What will become of a planned message if nothing changes before it is due: the dispatcher's
@@ -156,6 +171,36 @@ impl Engine {
         })
     }
 
+    /// The messages due on one local day (the dashboard's day navigation), by due time;
+    /// suppressed ones included.
+    pub async fn day_messages(&self, practice_id: &str, day: Date) -> Result<Vec<Message>> {
+        let mut tx = self.store().begin_read().await?;
+        let ctx = load_practice(&mut tx, practice_id).await?;
+        let start_of = |date: Date| -> Result<Timestamp> {
+            date.to_zoned(ctx.tz.clone())
+                .map(|z| z.timestamp())
+                .map_err(|e| EngineError::invalid("date", e.to_string()))
+        };
+        let next = day
+            .checked_add(1.day())
+            .map_err(|e| EngineError::invalid("date", e.to_string()))?;
+        let rows = tx
+            .list_notifications(
+                practice_id,
+                &NotificationFilter {
+                    since: Some(start_of(day)?),
+                    until: Some(start_of(next)?),
+                    limit: DAY_LIMIT,
+                    ..NotificationFilter::default()
+                },
+            )
+            .await?;
+        let mut names = HashMap::new();
+        let messages = with_names(&mut tx, &ctx, rows, &mut names).await?;
+        tx.commit().await?;
+        Ok(messages)
+    }
+
     /// The sent box with patients' names: one page by due time, then key.
     pub async fn messages(
         &self,
@@ -275,6 +320,34 @@ impl Engine {
         Ok(found)
     }
 
+    /// The appointment-timeline box: the patients whose name (or email, or phone number)
+    /// matches, each with their appointments, newest first, and the practitioners' names by id.
+    pub async fn find_appointments(
+        &self,
+        practice_id: &str,
+        query: &str,
+        limit: i64,
+    ) -> Result<(Vec<(Patient, Vec<Appointment>)>, HashMap<String, String>)> {
+        let query = phone_fragment(query).unwrap_or_else(|| query.trim().to_string());
+        let mut tx = self.store().begin_read().await?;
+        load_practice(&mut tx, practice_id).await?;
+        let patients = tx.search_patients(practice_id, &query, limit).await?;
+        let mut out = Vec::with_capacity(patients.len());
+        for patient in patients {
+            let mut appointments = tx.patient_history(practice_id, &patient.id).await?;
+            appointments.sort_by_key(|a| std::cmp::Reverse(a.start));
+            out.push((patient, appointments));
+        }
+        let names = tx
+            .practitioners(practice_id)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p.name))
+            .collect();
+        tx.commit().await?;
+        Ok((out, names))
+    }
+
     /// The month's SMS meter alone (the settings page shows it beside the quota option).
     pub async fn sms_meter(&self, practice_id: &str) -> Result<SmsMeter> {
         let now = self.now();
@@ -320,7 +393,8 @@ async fn with_names(
     patients: &mut HashMap<String, Option<Patient>>,
 ) -> Result<Vec<Message>> {
     let practice_id = ctx.row.id.as_str();
-    let mut practitioners: HashMap<String, Option<String>> = HashMap::new();
+    let mut practitioners: HashMap<String, Option<Practitioner>> = HashMap::new();
+    let mut appointments: HashMap<String, Option<Appointment>> = HashMap::new();
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         if !patients.contains_key(&row.patient_id) {
@@ -333,22 +407,71 @@ async fn with_names(
                 .trim()
                 .to_string()
         });
-        let practitioner_name = match &row.recipient {
-            Recipient::Practitioner(id) => {
-                if !practitioners.contains_key(id) {
-                    let name = tx.practitioner(practice_id, id).await?.map(|p| p.name);
-                    practitioners.insert(id.clone(), name);
+        let appointment = match row.appointments.first() {
+            Some(id) => {
+                if !appointments.contains_key(id) {
+                    let found = tx.appointment(practice_id, id).await?;
+                    appointments.insert(id.clone(), found);
                 }
-                practitioners.get(id).cloned().flatten()
+                appointments.get(id).cloned().flatten()
             }
+            None => None,
+        };
+        let mut wanted: Vec<String> = appointment.iter().map(|a| a.practitioner.clone()).collect();
+        if let Recipient::Practitioner(id) = &row.recipient {
+            wanted.push(id.clone());
+        }
+        for id in wanted {
+            if let std::collections::hash_map::Entry::Vacant(slot) = practitioners.entry(id) {
+                let found = tx.practitioner(practice_id, slot.key()).await?;
+                slot.insert(found);
+            }
+        }
+        let practitioner_of = |id: &str| practitioners.get(id).and_then(Option::as_ref);
+        let practitioner_name = match &row.recipient {
+            Recipient::Practitioner(id) => practitioner_of(id).map(|p| p.name.clone()),
             Recipient::Patient(_) => None,
         };
+        let sent_to = row
+            .rendered
+            .as_ref()
+            .and_then(|r| r.get("to"))
+            .and_then(|to| to.as_str())
+            .map(String::from);
+        let recipient_address = sent_to.or_else(|| match &row.recipient {
+            Recipient::Practitioner(id) => {
+                let p = practitioner_of(id)?;
+                match row.channel {
+                    Channel::Email => p.email.clone(),
+                    Channel::Sms => p.mobile.clone(),
+                    _ => None,
+                }
+            }
+            Recipient::Patient(_) => {
+                let p = patient?;
+                match row.channel {
+                    Channel::Email => p.email.clone(),
+                    Channel::Sms => p.mobile.clone(),
+                    Channel::Postal => p.address.as_ref().map(|a| a.lines().join(", ")),
+                    _ => None,
+                }
+            }
+        });
+        let appointment = appointment.map(|a| AppointmentBrief {
+            practitioner: practitioner_of(&a.practitioner)
+                .map(|p| p.name.clone())
+                .unwrap_or_else(|| a.practitioner.clone()),
+            id: a.id,
+            start: a.start,
+        });
         let outlook = outlook(ctx, &row, patient);
         out.push(Message {
             row,
             patient_name,
             outlook,
             practitioner_name,
+            recipient_address,
+            appointment,
         });
     }
     Ok(out)

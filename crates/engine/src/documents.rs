@@ -22,7 +22,7 @@ use jiff::{SignedDuration, Timestamp};
 use rappel_channels::Letter;
 use rappel_domain::event::{Event, EventBody};
 use rappel_domain::facts::{Document, Patient};
-use rappel_domain::notification::{Channel, Kind};
+use rappel_domain::notification::{Channel, Kind, Reason};
 use rappel_store::{DocumentFile, DocumentLink, NotificationRow, Status, StoreError, Tx};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use serde::Serialize;
@@ -657,7 +657,23 @@ impl Engine {
             });
         }
         let key = letters.next_key();
+        // A letter the planner holds for later (the automatic letter of an unread document)
+        // would post the same document a second time: it is cancelled, saying why.
+        let planned: Vec<NotificationRow> = letters
+            .letters
+            .iter()
+            .filter(|r| r.status == Status::Pending && !r.key.starts_with(&letters.manual_prefix()))
+            .cloned()
+            .collect();
         let doc = letters.document;
+        for mut automatic in planned {
+            automatic.status = Status::Suppressed;
+            automatic.reason = Some(Reason::ManualLetterSent);
+            automatic.decided_at = Some(now);
+            automatic.updated_at = now;
+            tx.update_notification(&automatic).await?;
+            crate::webhooks::notification_status(&mut tx, &automatic, now).await?;
+        }
         let mut row = NotificationRow::pending(
             practice_id,
             key,
@@ -786,6 +802,11 @@ impl ManualLetters {
                     && !matches!(r.status, Status::Failed | Status::Suppressed)
             })
         })
+    }
+
+    /// What every manual letter's key of this document starts with, whatever the address.
+    fn manual_prefix(&self) -> String {
+        format!("d:{}/manual_postal/", self.document.id)
     }
 
     /// The key of a new manual letter: the address's, numbered after failed ones.

@@ -21,6 +21,7 @@ pub mod queries;
 pub mod reconcile;
 mod reports;
 pub mod scenario;
+mod simple_templates;
 pub mod simulate;
 mod stats;
 mod tasks;
@@ -38,7 +39,7 @@ use rappel_store::{Store, StoreError};
 use tokio::sync::Notify;
 
 pub use clock::{Clock, SimClock, SystemClock};
-pub use dashboard::{ChannelRate, Dashboard, Message, Outlook, SmsMeter};
+pub use dashboard::{AppointmentBrief, ChannelRate, Dashboard, Message, Outlook, SmsMeter};
 pub use documents::{
     DocumentDelivery, DocumentDetails, DocumentsConfig, LinkAnswer, LinkState, PostalQuote,
     PostalResend,
@@ -48,6 +49,7 @@ pub use logo::{Logo, LogoInfo};
 pub use postal::{PostalCost, PostalSpend};
 pub use practice::{ApiKey, PracticeCtx, api_key_parts};
 pub use reports::BounceApplied;
+pub use simple_templates::{simple_parts, simple_text};
 pub use stats::{DispatchMetrics, LATENESS_BUCKETS};
 pub use templates::{PreviewPart, TEST_SMS_PER_DAY, TemplateParts, TemplateView, TestSend};
 pub use users::{MAX_FAILED_SIGN_INS, MIN_PASSWORD_CHARS, Role, SignIn, UiSession, User};

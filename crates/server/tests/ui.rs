@@ -985,3 +985,298 @@ async fn pages_name_people_and_say_what_each_rule_does() {
     );
     app.stop().await;
 }
+
+fn form_body(pairs: &[(&str, &str)]) -> String {
+    let mut body = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        body.append_pair(k, v);
+    }
+    body.finish()
+}
+
+/// Dr Martin, Jeanne Dupont (email and mobile) and her appointment `a1` booked online for
+/// Thursday 5 March 2026 at 10:00.
+async fn martin_and_dupont(app: &TestApp) {
+    let r = app
+        .json(
+            "PUT",
+            "/v1/practitioners/dr1",
+            &json!({"name": "Dr Martin", "email": "martin@cabinet.test"}),
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 201, "{}", r.text());
+    let r = app
+        .json(
+            "PUT",
+            "/v1/patients/p1",
+            &json!({"first_name": "Jeanne", "last_name": "Dupont",
+                    "email": "jeanne@example.org", "mobile": "06 12 34 56 78"}),
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 201, "{}", r.text());
+    let r = app
+        .post_events(&json!({
+            "type": "appointment.booked", "id": "a1", "patient": "p1", "practitioner": "dr1",
+            "start": "2026-03-05T10:00:00+01:00", "source": "online"
+        }))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+}
+
+#[tokio::test]
+async fn the_template_editor_turns_text_with_fields_into_both_parts_of_an_email() {
+    use rappel_domain::notification::{Channel, Kind};
+    use rappel_domain::template::Locale;
+    let app = app_with_users().await;
+    let (token, csrf) = app.sign_in("admin%40cabinet.test").await;
+
+    // Only what the practice's policy sends is listed (Doctolib: no document by email).
+    let list = app.page(Some(&token), "/modeles").await.text();
+    assert!(list.contains("/modeles/reminder/sms"), "{list}");
+    assert!(!list.contains("/modeles/document/email"), "{list}");
+
+    // The default SMS reads as French with fields, not as template code.
+    let sms = app.page(Some(&token), "/modeles/reminder/sms").await.text();
+    assert!(
+        sms.contains("{Cabinet} : Nous vous rappelons votre rendez-vous : {Rendez-vous}."),
+        "{sms}"
+    );
+    assert!(sms.contains("data-insert=\"{Prénom}\""), "{sms}");
+    assert!(sms.contains("<code>{Heure}</code>"), "{sms}");
+
+    let subject = "Votre rendez-vous du {Date du rendez-vous}";
+    let body = "Bonjour {Prénom},\n\nÀ {Heure} avec {Praticien}.\nPlan : https://exemple.fr/plan\n\n{Cabinet}";
+    let saved = app
+        .form(
+            Some(&token),
+            "/modeles/reminder/email?langue=fr",
+            &form_body(&[
+                ("_csrf", &csrf),
+                ("mode", "simple"),
+                ("objet", subject),
+                ("corps", body),
+            ]),
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.text());
+    let view = app
+        .engine
+        .get_template(&app.practice, Kind::Reminder, Channel::Email, Locale::Fr)
+        .await
+        .unwrap();
+    assert_eq!(view.overridden, ["subject", "text", "html"]);
+    let rendered = app
+        .engine
+        .preview_template(
+            &app.practice,
+            Kind::Reminder,
+            Channel::Email,
+            Locale::Fr,
+            &view.parts,
+        )
+        .await
+        .unwrap();
+    let output = |part: &str| {
+        rendered
+            .iter()
+            .find(|p| p.part == part)
+            .and_then(|p| p.output.clone())
+            .unwrap()
+    };
+    assert!(
+        output("subject").starts_with("Votre rendez-vous du "),
+        "{rendered:?}"
+    );
+    let text = output("text");
+    assert!(
+        text.starts_with("Bonjour Jeanne,\n\nÀ 09h30 avec "),
+        "{text}"
+    );
+    let html = output("html");
+    assert!(
+        html.contains("<p style=\"margin:0 0 16px;\">\nBonjour Jeanne,\n</p>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<a href=\"https://exemple.fr/plan\" style=\"color:#1f4e79;\">"),
+        "{html}"
+    );
+
+    // The page shows the text back, with the email's HTML in a sandboxed frame of this origin.
+    let page = app
+        .page(Some(&token), "/modeles/reminder/email?langue=fr")
+        .await
+        .text();
+    assert!(page.contains("Bonjour {Prénom},"), "{page}");
+    assert!(page.contains("personnalisé par le cabinet"), "{page}");
+    assert!(
+        page.contains("<iframe") && page.contains("sandbox=\"\""),
+        "{page}"
+    );
+    let frame_at = page.find("/modeles/reminder/email/apercu.html?").unwrap();
+    let frame_src = page[frame_at..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let frame = app.page(Some(&token), &frame_src).await;
+    assert_eq!(frame.status, 200);
+    let csp = frame.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("sandbox") && csp.contains("frame-ancestors 'self'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("script-src"), "{csp}");
+    assert_eq!(frame.header("x-frame-options"), Some("SAMEORIGIN"));
+    assert!(frame.text().contains("Bonjour Jeanne,"), "{}", frame.text());
+    // Every other page still refuses to be framed.
+    let other = app.page(Some(&token), "/modeles").await;
+    assert_eq!(other.header("x-frame-options"), Some("DENY"));
+
+    // An unknown field is refused at its line, in French; the saved template stays.
+    let refused = app
+        .form(
+            Some(&token),
+            "/modeles/reminder/email?langue=fr",
+            &form_body(&[
+                ("_csrf", &csrf),
+                ("mode", "simple"),
+                ("objet", subject),
+                ("corps", "Bonjour,\n{Prenom}"),
+            ]),
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    let text = refused.text();
+    assert!(
+        text.contains("Ligne 2 : « {Prenom} » n&#39;est pas un champ connu")
+            || text.contains("Ligne 2 : « {Prenom} » n'est pas un champ connu"),
+        "{text}"
+    );
+    let still = app
+        .engine
+        .get_template(&app.practice, Kind::Reminder, Channel::Email, Locale::Fr)
+        .await
+        .unwrap();
+    assert_eq!(still.parts, view.parts);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_appointments_recipients_and_times_and_moves_by_day() {
+    let app = app_with_users().await;
+    let (token, _) = app.sign_in("admin%40cabinet.test").await;
+    martin_and_dupont(&app).await;
+
+    let today = app.page(Some(&token), "/").await.text();
+    for expected in [
+        "Jour suivant",
+        "Jour précédent",
+        "type=\"date\"",
+        "RDV du 05/03/2026 à 10:00 avec Dr Martin",
+        "Praticien : Dr Martin",
+        "martin@cabinet.test",
+        "jeanne@example.org",
+        "Prévu à",
+        "Parti à",
+    ] {
+        assert!(today.contains(expected), "{expected} in {today}");
+    }
+    // Sent: the actual time beside the planned one.
+    app.engine.dispatch_all_due().await.unwrap();
+    let sent = app.page(Some(&token), "/").await.text();
+    assert!(sent.contains("data-label=\"Parti à\">08:00"), "{sent}");
+
+    // The eve of the appointment, by the date picker's field.
+    let eve = app.page(Some(&token), "/?jour=2026-03-04").await.text();
+    assert!(eve.contains("Mercredi 4 mars 2026"), "{eve}");
+    assert!(eve.contains("Rappel de rendez-vous"), "{eve}");
+    assert!(eve.contains("href=\"/?jour=2026-03-05\""), "{eve}");
+    assert!(eve.contains("href=\"/?jour=2026-03-03\""), "{eve}");
+    let empty = app.page(Some(&token), "/?jour=2026-04-20").await.text();
+    assert!(empty.contains("Aucun message prévu ce jour-là."), "{empty}");
+    let bad = app.page(Some(&token), "/?jour=demain").await;
+    assert_eq!(bad.status, 200);
+    assert!(bad.text().contains("Date non reconnue"), "{}", bad.text());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn tasks_pick_practitioners_from_a_list_and_get_their_id_from_their_name() {
+    let app = app_with_users().await;
+    let (token, csrf) = app.sign_in("admin%40cabinet.test").await;
+    martin_and_dupont(&app).await;
+    let form = app
+        .page(Some(&token), "/programmateur/nouvelle")
+        .await
+        .text();
+    assert!(form.contains("name=\"praticien.dr1\""), "{form}");
+    assert!(form.contains(">Dr Martin</label>"), "{form}");
+    assert!(!form.contains("name=\"id\""), "{form}");
+    let fields = |label: &'static str| {
+        vec![
+            ("_csrf", csrf.clone()),
+            ("label", label.to_string()),
+            ("type", "missed_appointments".to_string()),
+            ("first_date", "2026-03-02".to_string()),
+            ("every", "day".to_string()),
+            ("time", "18:00".to_string()),
+            ("range_from", "-1".to_string()),
+            ("range_to", "-1".to_string()),
+            ("channel", "sms".to_string()),
+            ("active", "on".to_string()),
+            ("praticien.dr1", "on".to_string()),
+        ]
+    };
+    for expected in ["absences-de-la-veille", "absences-de-la-veille-2"] {
+        let pairs = fields("Absences de la veille");
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = app
+            .form(Some(&token), "/programmateur", &form_body(&pairs))
+            .await;
+        assert_eq!(r.status, 303, "{}", r.text());
+        assert_eq!(
+            r.header("location"),
+            Some(format!("/programmateur/{expected}?ok=tache").as_str())
+        );
+    }
+    let tasks = app.engine.list_tasks(&app.practice).await.unwrap();
+    assert_eq!(tasks.len(), 2);
+    assert_eq!(
+        tasks[0].definition.practitioners.as_deref(),
+        Some(&["dr1".to_string()][..])
+    );
+    let edit = app
+        .page(Some(&token), "/programmateur/absences-de-la-veille")
+        .await
+        .text();
+    assert!(edit.contains("name=\"praticien.dr1\" checked"), "{edit}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_appointment_box_finds_appointments_by_the_patients_name() {
+    let app = app_with_users().await;
+    let (token, _) = app.sign_in("admin%40cabinet.test").await;
+    martin_and_dupont(&app).await;
+    let by_id = app.page(Some(&token), "/rendez-vous?id=a1").await;
+    assert_eq!(by_id.status, 303);
+    assert_eq!(by_id.header("location"), Some("/rendez-vous/a1"));
+    let by_name = app.page(Some(&token), "/rendez-vous?id=dupont").await;
+    assert_eq!(by_name.status, 200);
+    let text = by_name.text();
+    assert!(text.contains("Jeanne Dupont"), "{text}");
+    assert!(
+        text.contains("href=\"/rendez-vous/a1\">RDV du 05/03/2026 à 10:00 avec Dr Martin"),
+        "{text}"
+    );
+    let none = app
+        .page(Some(&token), "/rendez-vous?id=Zorglub")
+        .await
+        .text();
+    assert!(
+        none.contains("Aucun patient ni rendez-vous ne correspond"),
+        "{none}"
+    );
+    app.stop().await;
+}

@@ -1,22 +1,72 @@
-//! Tableau de bord: what goes today and tomorrow, what needs attention, the SMS quota, how
-//! messages fared over the last 30 days.
+//! Tableau de bord: what goes today and tomorrow (or any day, with the day navigation), what
+//! needs attention, the SMS quota, how messages fared over the last 30 days.
 
 use axum::extract::{Query, State};
 use axum::response::Response;
+use jiff::civil::Date;
 use maud::{Markup, html};
 use rappel_engine::{Message, SmsMeter};
+use rappel_store::Status;
+use serde::Deserialize;
 
-use super::{Flash, Nav, Ui, engine_error_page, flash, format, html_page, layout};
+use super::{Nav, Ui, engine_error_page, flash, format, html_page, layout};
 use crate::AppState;
+
+#[derive(Deserialize, Default)]
+pub(crate) struct BoardQuery {
+    ok: Option<String>,
+    /// The day shown, `YYYY-MM-DD` (today when absent).
+    jour: Option<String>,
+}
+
+/// Previous day, « Aujourd'hui », next day, and a date picker (a GET form: no JavaScript).
+fn day_nav(day: Date, today: Date) -> Markup {
+    let link = |d: Date| {
+        if d == today {
+            "/".to_string()
+        } else {
+            format!("/?jour={d}")
+        }
+    };
+    html! {
+        nav.day-nav aria-label="Jour affiché" {
+            @if let Ok(prev) = day.yesterday() { a.button.secondary href=(link(prev)) rel="prev" { "← Jour précédent" } }
+            @if day == today { span.button.secondary aria-current="date" { "Aujourd'hui" } }
+            @else { a.button.secondary href="/" { "Aujourd'hui" } }
+            @if let Ok(next) = day.tomorrow() { a.button.secondary href=(link(next)) rel="next" { "Jour suivant →" } }
+            form.inline method="get" action="/" {
+                label for="jour" { "Aller au" }
+                input #jour type="date" name="jour" value=(day.to_string()) required;
+                button.secondary type="submit" { "Afficher" }
+            }
+        }
+    }
+}
 
 pub(crate) async fn page(
     State(state): State<AppState>,
     ui: Ui,
-    Query(flash_code): Query<Flash>,
+    Query(query): Query<BoardQuery>,
 ) -> Response {
     let board = match state.engine.dashboard(ui.practice_id()).await {
         Ok(board) => board,
         Err(e) => return engine_error_page(&e),
+    };
+    let wanted = query.jour.as_deref().filter(|j| !j.trim().is_empty());
+    let parsed = wanted.map(|j| j.trim().parse::<Date>());
+    let bad_day = matches!(parsed, Some(Err(_)));
+    let day = match parsed {
+        Some(Ok(d)) => d,
+        _ => board.today,
+    };
+    // Another day than today: its messages alone.
+    let other_day = if day != board.today {
+        match state.engine.day_messages(ui.practice_id(), day).await {
+            Ok(messages) => Some(messages),
+            Err(e) => return engine_error_page(&e),
+        }
+    } else {
+        None
     };
     // Letters are a cost the practice watches; none sent this month shows nothing.
     let postal = match state.engine.postal_costs(ui.practice_id(), None).await {
@@ -27,7 +77,10 @@ pub(crate) async fn page(
     let policy = &ui.practice.policy;
     let tomorrow = board.today.tomorrow().unwrap_or(board.today);
     let content = html! {
-        (flash(flash_code.ok.as_deref()))
+        (flash(query.ok.as_deref()))
+        @if bad_day {
+            p.notice.error role="alert" { "Date non reconnue : « " (wanted.unwrap_or_default()) " ». Choisissez un jour dans le calendrier (jj/mm/aaaa). Voici aujourd'hui." }
+        }
         section.cards aria-label="En bref" {
             a.card href="/a-verifier" {
                 span.figure { (board.to_verify_open) }
@@ -49,13 +102,21 @@ pub(crate) async fn page(
                 }
             }
         }
-        section {
-            h2 { "Aujourd'hui — " (format::date(board.today)) }
-            (day_table(&board.today_messages, tz, policy, "Aucun message prévu aujourd'hui."))
-        }
-        section {
-            h2 { "Demain — " (format::date(tomorrow)) }
-            (day_table(&board.tomorrow_messages, tz, policy, "Aucun message prévu demain."))
+        (day_nav(day, board.today))
+        @if let Some(messages) = &other_day {
+            section {
+                h2 { (capitalised(&format::date(day))) }
+                (day_table(messages, tz, policy, "Aucun message prévu ce jour-là."))
+            }
+        } @else {
+            section {
+                h2 { "Aujourd'hui — " (format::date(board.today)) }
+                (day_table(&board.today_messages, tz, policy, "Aucun message prévu aujourd'hui."))
+            }
+            section {
+                h2 { "Demain — " (format::date(tomorrow)) }
+                (day_table(&board.tomorrow_messages, tz, policy, "Aucun message prévu demain."))
+            }
         }
         @if !board.recent_failures.is_empty() {
             section {
@@ -121,7 +182,37 @@ fn sms_meter(sms: &SmsMeter) -> Markup {
     }
 }
 
-/// A day's messages: time, patient, what, how, status and, when not sent, why.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// When a message left: the hand-off (or the failure) time; nothing while it is planned or
+/// when it was not sent.
+fn sent_at(m: &Message) -> Option<jiff::Timestamp> {
+    match m.row.status {
+        Status::Sent | Status::Delivered | Status::Failed => m.row.decided_at,
+        _ => None,
+    }
+}
+
+/// « 09:30 », or « 12/03 à 09:30 » when not on the same local day as `day_of`.
+fn when(at: jiff::Timestamp, day_of: jiff::Timestamp, tz: &jiff::tz::TimeZone) -> String {
+    let same_day = at.to_zoned(tz.clone()).date() == day_of.to_zoned(tz.clone()).date();
+    if same_day {
+        format::time(at, tz)
+    } else {
+        at.to_zoned(tz.clone())
+            .strftime("%d/%m à %H:%M")
+            .to_string()
+    }
+}
+
+/// A day's messages: planned and actual send time, recipient (name and address), the message
+/// and its appointment (date, time, practitioner), how, status and, when not sent, why.
 pub(crate) fn day_table(
     messages: &[Message],
     tz: &jiff::tz::TimeZone,
@@ -134,7 +225,8 @@ pub(crate) fn day_table(
         } @else {
             table.list {
                 thead { tr {
-                    th scope="col" { "Heure prévue" }
+                    th scope="col" { "Prévu à" }
+                    th scope="col" { "Parti à" }
                     th scope="col" { "Destinataire" }
                     th scope="col" { "Message" }
                     th scope="col" { "Canal" }
@@ -144,7 +236,13 @@ pub(crate) fn day_table(
                 tbody {
                     @for m in messages {
                         tr {
-                            td data-label="Heure prévue" { a href={"/envoyes/" (super::encode_query(&m.row.key))} { (format::time(m.row.due_at, tz)) } }
+                            td data-label="Prévu à" { a href={"/envoyes/" (super::encode_query(&m.row.key))} { (format::time(m.row.due_at, tz)) } }
+                            td data-label="Parti à" {
+                                @match sent_at(m) {
+                                    Some(at) => (when(at, m.row.due_at, tz)),
+                                    None => span.muted { "—" },
+                                }
+                            }
                             td data-label="Destinataire" {
                                 // A practitioner alert goes to the practitioner: say so first,
                                 // then whose appointment it is about.
@@ -156,10 +254,18 @@ pub(crate) fn day_table(
                                     Some(name) => a href={"/patients/" (super::encode_query(&m.row.patient_id))} { (name) },
                                     None => span.muted { "patient effacé" },
                                 }
+                                @if let Some(address) = &m.recipient_address {
+                                    br; span.muted.address { (address) }
+                                }
                             }
                             td data-label="Message" {
                                 (format::kind(m.row.kind))
-                                @if let Some(appt) = m.row.appointments.first() {
+                                @if let Some(appt) = &m.appointment {
+                                    br;
+                                    a href={"/rendez-vous/" (super::encode_query(&appt.id))} {
+                                        "RDV du " (appt.start.to_zoned(tz.clone()).strftime("%d/%m/%Y à %H:%M")) " avec " (appt.practitioner)
+                                    }
+                                } @else if let Some(appt) = m.row.appointments.first() {
                                     " · " a href={"/rendez-vous/" (super::encode_query(appt))} { "le rendez-vous" }
                                 }
                             }

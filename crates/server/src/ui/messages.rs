@@ -124,7 +124,7 @@ pub(crate) async fn sent_box(
             button type="submit" { "Filtrer" }
         }
         form.inline role="search" method="get" action="/rendez-vous" {
-            label for="rdv" { "Chronologie d'un rendez-vous (identifiant du logiciel de cabinet)" }
+            label for="rdv" { "Chronologie d'un rendez-vous (nom du patient ou identifiant du rendez-vous)" }
             input #rdv type="search" name="id" required;
             button.secondary type="submit" { "Voir" }
         }
@@ -312,10 +312,72 @@ pub(crate) struct AppointmentQuery {
     id: String,
 }
 
-/// The appointment-id form of the sent box: on to that appointment's timeline.
-pub(crate) async fn find_appointment(_ui: Ui, Query(q): Query<AppointmentQuery>) -> Response {
-    axum::response::Redirect::to(&format!("/rendez-vous/{}", encode_query(q.id.trim())))
-        .into_response()
+/// The appointment box of the sent box: an appointment's id goes straight to its timeline;
+/// anything else is a patient's name (or phone, or email), answered with the matching
+/// patients and their appointments, each a link to its timeline.
+pub(crate) async fn find_appointment(
+    State(state): State<AppState>,
+    ui: Ui,
+    Query(q): Query<AppointmentQuery>,
+) -> Response {
+    let text = q.id.trim();
+    if text.is_empty() {
+        return axum::response::Redirect::to("/envoyes").into_response();
+    }
+    if state
+        .engine
+        .appointment(ui.practice_id(), text)
+        .await
+        .is_ok()
+    {
+        return axum::response::Redirect::to(&format!("/rendez-vous/{}", encode_query(text)))
+            .into_response();
+    }
+    let (found, practitioners) = match state
+        .engine
+        .find_appointments(ui.practice_id(), text, 20)
+        .await
+    {
+        Ok(found) => found,
+        Err(e) => return engine_error_page(&e),
+    };
+    let tz = &ui.practice.tz;
+    let content = html! {
+        form.inline role="search" method="get" action="/rendez-vous" {
+            label for="rdv" { "Chronologie d'un rendez-vous (nom du patient ou identifiant du rendez-vous)" }
+            input #rdv type="search" name="id" value=(text) required;
+            button.secondary type="submit" { "Voir" }
+        }
+        @if found.is_empty() {
+            p.muted { "Aucun patient ni rendez-vous ne correspond à « " (text) " »." }
+        }
+        @for (patient, appointments) in &found {
+            section {
+                h2 { a href={"/patients/" (encode_query(&patient.id))} { (patient.display_name()) } }
+                @if appointments.is_empty() {
+                    p.muted { "Aucun rendez-vous connu." }
+                } @else {
+                    ul {
+                        @for a in appointments {
+                            li {
+                                a href={"/rendez-vous/" (encode_query(&a.id))} {
+                                    "RDV du " (a.start.to_zoned(tz.clone()).strftime("%d/%m/%Y à %H:%M"))
+                                    " avec " (practitioners.get(&a.practitioner).unwrap_or(&a.practitioner))
+                                }
+                                @match a.status {
+                                    AppointmentStatus::Cancelled { .. } => { " " span.badge { "annulé" } },
+                                    AppointmentStatus::Deleted { .. } => { " " span.badge { "supprimé" } },
+                                    AppointmentStatus::NoShow { .. } => { " " span.badge { "absence" } },
+                                    _ => {},
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    html_page(layout(&ui, Nav::Sent, "Trouver un rendez-vous", content))
 }
 
 pub(crate) async fn appointment(

@@ -93,6 +93,10 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         )
         .route("/modeles/{kind}/{channel}/apercu", post(templates::preview))
         .route(
+            "/modeles/{kind}/{channel}/apercu.html",
+            get(templates::preview_html),
+        )
+        .route(
             "/modeles/{kind}/{channel}/reinitialiser",
             post(templates::reset),
         )
@@ -106,6 +110,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/programmateur/{id}/supprimer", post(tasks::delete))
         .route("/static/htmx.min.js", get(htmx))
         .route("/static/rappel.css", get(css))
+        .route("/static/editor.js", get(editor_js))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             nul::refuse_nul,
@@ -303,13 +308,19 @@ fn csrf_refused() -> Response {
 
 async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-        ),
-    );
+    // The one page that sets its own policy is the template editor's email preview: framed by
+    // this origin only, sandboxed, inline styles as in an email and nothing else.
+    let framable = headers.contains_key(header::CONTENT_SECURITY_POLICY);
+    if !framable {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                 frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+                 frame-ancestors 'none'",
+            ),
+        );
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -318,7 +329,9 @@ async fn security_headers(mut response: Response) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
     );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !framable {
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
@@ -329,6 +342,13 @@ async fn htmx() -> Response {
     static_asset(
         "text/javascript; charset=utf-8",
         include_str!("../../assets/htmx.min.js"),
+    )
+}
+
+async fn editor_js() -> Response {
+    static_asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/editor.js"),
     )
 }
 

@@ -165,10 +165,9 @@ fn form_of(def: &TaskDef) -> BTreeMap<String, String> {
         form.insert("range_from".into(), a.to_string());
         form.insert("range_to".into(), b.to_string());
     }
-    form.insert(
-        "practitioners".into(),
-        def.practitioners.clone().unwrap_or_default().join(", "),
-    );
+    for p in def.practitioners.iter().flatten() {
+        form.insert(format!("praticien.{p}"), "on".into());
+    }
     form.insert("channel".into(), def.channel.as_str().into());
     form.insert("template".into(), def.template.clone().unwrap_or_default());
     if def.exclude_patients_with_later_appointment {
@@ -225,9 +224,10 @@ fn definition(id: &str, form: &BTreeMap<String, String>) -> Result<TaskDef, (Str
             json!([parse("range_from")?, parse("range_to")?]),
         );
     }
-    let practitioners: Vec<&str> = get("practitioners")
-        .split(',')
-        .map(str::trim)
+    // One checkbox per practitioner: `praticien.ID`.
+    let practitioners: Vec<&str> = form
+        .keys()
+        .filter_map(|k| k.strip_prefix("praticien."))
         .filter(|p| !p.is_empty())
         .collect();
     if !practitioners.is_empty() {
@@ -272,6 +272,51 @@ fn definition(id: &str, form: &BTreeMap<String, String>) -> Result<TaskDef, (Str
     Ok(def)
 }
 
+/// A task id from its name: lower-case ASCII letters and digits joined by dashes (« Absences
+/// de la veille » → `absences-de-la-veille`), `-2`, `-3`… when the practice has it already.
+pub(crate) fn task_id(label: &str, taken: &[String]) -> String {
+    let mut slug = String::new();
+    for c in label.chars().flat_map(char::to_lowercase) {
+        let folded = match c {
+            'à' | 'â' | 'ä' | 'á' | 'ã' | 'å' => "a",
+            'ç' => "c",
+            'é' | 'è' | 'ê' | 'ë' => "e",
+            'î' | 'ï' | 'í' | 'ì' => "i",
+            'ô' | 'ö' | 'ó' | 'ò' | 'õ' => "o",
+            'ù' | 'û' | 'ü' | 'ú' => "u",
+            'ÿ' | 'ý' => "y",
+            'ñ' => "n",
+            'œ' => "oe",
+            'æ' => "ae",
+            c if c.is_ascii_alphanumeric() => {
+                slug.push(c);
+                continue;
+            }
+            _ => "-",
+        };
+        slug.push_str(folded);
+    }
+    let mut base: String = slug
+        .split('-')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    if base.len() > 48 {
+        base.truncate(48);
+        base = base.trim_end_matches('-').to_string();
+    }
+    if base.is_empty() {
+        base = "tache".into();
+    }
+    let mut id = base.clone();
+    let mut n = 2;
+    while taken.iter().any(|t| t == &id) {
+        id = format!("{base}-{n}");
+        n += 1;
+    }
+    id
+}
+
 async fn task_form(
     state: &AppState,
     ui: &Ui,
@@ -282,6 +327,21 @@ async fn task_form(
 ) -> Response {
     let get = |k: &str| form.get(k).cloned().unwrap_or_default();
     let on = |k: &str| form.contains_key(k);
+    let known = match state.engine.practitioners(ui.practice_id()).await {
+        Ok(found) => found,
+        Err(e) => return engine_error_page(&e),
+    };
+    // The practice's practitioners by name, then any the task names that are not known (any
+    // more): still listed, checked, so that saving keeps them.
+    let mut choices: Vec<(String, String)> = known.into_iter().map(|p| (p.id, p.name)).collect();
+    choices.sort_by_key(|a| a.1.to_lowercase());
+    for key in form.keys() {
+        if let Some(id) = key.strip_prefix("praticien.")
+            && !choices.iter().any(|(known, _)| known == id)
+        {
+            choices.push((id.to_string(), format!("{id} (inconnu)")));
+        }
+    }
     let runs = match existing {
         Some(id) => match state.engine.task_runs(ui.practice_id(), id, 20).await {
             Ok(runs) => runs,
@@ -305,13 +365,10 @@ async fn task_form(
         }
         form.stack method="post" action=(action) {
             (ui.csrf_field())
-            @if existing.is_none() {
-                label for="id" { "Identifiant (lettres, chiffres, tirets)" }
-                input #id type="text" name="id" value=(get("id")) required pattern="[A-Za-z0-9_\\-]+" aria-invalid=[invalid("id")] aria-describedby=[described("id")];
-                (error("id"))
-            }
             label for="label" { "Nom affiché" }
-            input #label type="text" name="label" value=(get("label"));
+            input #label type="text" name="label" value=(get("label")) required aria-invalid=[invalid("label").or(invalid("id"))] aria-describedby=[described("label").or(described("id"))];
+            (error("label"))
+            (error("id"))
             label for="type" { "Type" }
             select #type name="type" aria-invalid=[invalid("type")] {
                 option value="missed_appointments" selected[get("type") == "missed_appointments"] { "Rendez-vous manqués (absences)" }
@@ -362,9 +419,19 @@ async fn task_form(
                 label for="recall_months" { "Rappel de suivi : patients dont le dernier rendez-vous remonte à (mois)" }
                 input #recall_months type="number" name="recall_months" min="1" value=(get("recall_months"));
                 (error("recall_months"))
-                label for="practitioners" { "Praticiens (identifiants séparés par des virgules ; vide pour tous)" }
-                input #practitioners type="text" name="practitioners" value=(get("practitioners"));
-                (error("practitioners"))
+                fieldset.practitioners {
+                    legend { "Praticiens (aucun coché : tous)" }
+                    @if choices.is_empty() {
+                        p.muted { "Aucun praticien connu pour l'instant : la tâche concerne tous les praticiens." }
+                    }
+                    @for (id, name) in &choices {
+                        div.check {
+                            input id={"praticien-" (id)} type="checkbox" name={"praticien." (id)} checked[on(&format!("praticien.{id}"))];
+                            label for={"praticien-" (id)} { (name) }
+                        }
+                    }
+                    (error("practitioners"))
+                }
                 div.check {
                     input #exclude_later type="checkbox" name="exclude_later" checked[on("exclude_later")];
                     label for="exclude_later" { "Exclure les patients qui ont déjà un rendez-vous à venir" }
@@ -454,21 +521,20 @@ pub(crate) async fn create(
     if let Some(refused) = ui.unless_admin() {
         return refused;
     }
-    let id = form
-        .get("id")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default();
-    if id.is_empty()
-        || !id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
+    let label = form.get("label").map(|s| s.trim()).unwrap_or_default();
+    if label.is_empty() {
         let errors = BTreeMap::from([(
-            "id".to_string(),
-            "Identifiant requis : lettres, chiffres, tirets.".to_string(),
+            "label".to_string(),
+            "Donnez un nom à la tâche (par exemple « Absences de la veille »).".to_string(),
         )]);
         return task_form(&state, &ui, None, &form, &errors, None).await;
     }
+    // The id is made from the name, unique among the practice's tasks.
+    let taken: Vec<String> = match state.engine.list_tasks(ui.practice_id()).await {
+        Ok(tasks) => tasks.into_iter().map(|t| t.definition.id).collect(),
+        Err(e) => return engine_error_page(&e),
+    };
+    let id = task_id(label, &taken);
     let def = match definition(&id, &form) {
         Ok(def) => def,
         Err((field, message)) => {
@@ -624,4 +690,25 @@ pub(crate) async fn preview(
         "Aperçu de la prochaine exécution",
         content,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::task_id;
+
+    #[test]
+    fn a_task_id_is_made_from_its_name_and_unique() {
+        assert_eq!(
+            task_id("Absences de la veille", &[]),
+            "absences-de-la-veille"
+        );
+        assert_eq!(
+            task_id("  Œuvre d'été : rappel !", &[]),
+            "oeuvre-d-ete-rappel"
+        );
+        assert_eq!(task_id("***", &[]), "tache");
+        let taken = vec!["rappel".to_string(), "rappel-2".to_string()];
+        assert_eq!(task_id("Rappel", &taken), "rappel-3");
+        assert!(task_id(&"x".repeat(200), &[]).len() <= 48);
+    }
 }

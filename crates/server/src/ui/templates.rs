@@ -1,6 +1,10 @@
-//! Modèles: every message template, editable with a live preview on sample data, the SMS
-//! segment counter, errors inline (with their line), back to the built-in text, and "send me a
-//! test". The preview works without JavaScript too: the "Aperçu" button posts the form.
+//! Modèles: every message template the practice's policy can send, written as text with fields
+//! (« Bonjour {Prénom}, ») from which the engine makes every part (an email's text and HTML),
+//! the code kept behind « Mode avancé »; a live preview on sample data (an email's HTML in a
+//! sandboxed frame, as the patient sees it), the SMS segment counter, errors inline (with their
+//! line), back to the built-in text, and "send me a test". The preview works without JavaScript
+//! too: the "Aperçu" button posts the form; the field buttons need the small same-origin
+//! `editor.js`, and without it the list says what to type.
 
 use std::collections::BTreeMap;
 
@@ -10,8 +14,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use rappel_domain::notification::{Channel, Kind};
+use rappel_domain::template::simple::{Field, SimpleMessage};
 use rappel_domain::template::{Locale, Part, parts};
-use rappel_engine::{EngineError, PreviewPart, TemplateParts, TemplateView, TestSend};
+use rappel_engine::{
+    EngineError, PreviewPart, TemplateParts, TemplateView, TestSend, simple_parts, simple_text,
+};
 use serde::Deserialize;
 
 use super::{Nav, Ui, engine_error_page, flash, format, html_page, layout, see_other_with};
@@ -48,10 +55,19 @@ pub(crate) async fn list(
         Ok(v) => v,
         Err(e) => return engine_error_page(&e),
     };
+    let sendable = match state.engine.sendable_templates(ui.practice_id()).await {
+        Ok(s) => s,
+        Err(e) => return engine_error_page(&e),
+    };
     let channels: Vec<Channel> = Channel::ALL
         .iter()
         .copied()
-        .filter(|c| !parts(*c).is_empty())
+        .filter(|c| sendable.iter().any(|(_, sc)| sc == c))
+        .collect();
+    let kinds: Vec<Kind> = Kind::ALL
+        .iter()
+        .copied()
+        .filter(|k| sendable.iter().any(|(sk, _)| sk == k))
         .collect();
     let content = html! {
         (flash(q.ok.as_deref()))
@@ -62,21 +78,25 @@ pub(crate) async fn list(
                 @else { a href={"/modeles?langue=" (l.as_str())} { (l.as_str()) } " " }
             }
         }
-        p.muted { "Chaque message a un texte par défaut. Cliquez pour le personnaliser ; l'aperçu utilise un patient et un rendez-vous d'exemple." }
+        p.muted { "Seuls les messages que votre cabinet peut envoyer sont listés. Chaque message a un texte par défaut. Cliquez pour le personnaliser ; l'aperçu utilise un patient et un rendez-vous d'exemple." }
         table {
             thead { tr {
                 th scope="col" { "Message" }
                 @for c in &channels { th scope="col" { (format::channel(*c)) } }
             } }
             tbody {
-                @for kind in Kind::ALL {
+                @for kind in &kinds {
                     tr {
                         th scope="row" { (format::kind(*kind)) }
                         @for c in &channels {
                             @let view = views.iter().find(|v| v.kind == *kind && v.channel == *c && v.locale == locale.as_str());
-                            td {
-                                a href={"/modeles/" (kind.as_str()) "/" (c.as_str()) "?langue=" (locale.as_str())} {
-                                    @if view.is_some_and(|v| v.origin == "practice") { "personnalisé" } @else { "par défaut" }
+                            td data-label=(format::channel(*c)) {
+                                @if sendable.contains(&(*kind, *c)) {
+                                    a href={"/modeles/" (kind.as_str()) "/" (c.as_str()) "?langue=" (locale.as_str())} {
+                                        @if view.is_some_and(|v| v.origin == "practice") { "personnalisé" } @else { "par défaut" }
+                                    }
+                                } @else {
+                                    span.muted title="Votre cabinet n'envoie pas ce message sur ce canal" { "—" }
                                 }
                             }
                         }
@@ -103,6 +123,77 @@ fn unknown_template() -> Response {
     )
 }
 
+/// What the editor holds: the text with fields, or the code of each part (« Mode avancé »).
+enum Draft {
+    Simple(SimpleMessage),
+    Code(TemplateParts),
+}
+
+impl Draft {
+    /// From a posted form: `mode=simple` with `objet` and `corps`, else the code parts.
+    fn from_form(channel: Channel, form: &BTreeMap<String, String>) -> Draft {
+        if form.get("mode").map(String::as_str) == Some("simple") {
+            let has_subject = parts(channel).contains(&Part::Subject);
+            return Draft::Simple(SimpleMessage {
+                subject: has_subject.then(|| form.get("objet").cloned().unwrap_or_default()),
+                body: form
+                    .get("corps")
+                    .cloned()
+                    .unwrap_or_default()
+                    .replace("\r\n", "\n"),
+            });
+        }
+        Draft::Code(given_parts(channel, form))
+    }
+
+    /// The parts to preview or store, or the simple text's error (`objet` or `corps`, with
+    /// its message).
+    fn parts(
+        &self,
+        kind: Kind,
+        channel: Channel,
+        locale: Locale,
+    ) -> Result<TemplateParts, (&'static str, String)> {
+        match self {
+            Draft::Code(given) => Ok(given.clone()),
+            Draft::Simple(message) => simple_parts(kind, channel, locale, message).map_err(|e| {
+                let (field, reason) = match e {
+                    EngineError::Invalid { field, reason } => (field, reason),
+                    other => ("text".into(), other.to_string()),
+                };
+                let reason = reason
+                    .strip_prefix("line ")
+                    .and_then(|r| r.split_once(": "))
+                    .map(|(n, r)| format!("Ligne {n} : {r}"))
+                    .unwrap_or(reason);
+                (if field == "subject" { "objet" } else { "corps" }, reason)
+            }),
+        }
+    }
+
+    /// Where the frame of the HTML preview loads this draft from.
+    fn frame_src(&self, base: &str, locale: Locale) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query.append_pair("langue", locale.as_str());
+        match self {
+            Draft::Simple(m) => {
+                query.append_pair("mode", "simple");
+                if let Some(subject) = &m.subject {
+                    query.append_pair("objet", subject);
+                }
+                query.append_pair("corps", &m.body);
+            }
+            Draft::Code(given) => {
+                query.append_pair("mode", "avance");
+                if let Some(html) = &given.html {
+                    query.append_pair("html", html);
+                }
+            }
+        }
+        format!("{base}/apercu.html?{}", query.finish())
+    }
+}
+
 /// What the edit page shows besides the sources.
 #[derive(Default)]
 struct Extras<'a> {
@@ -111,6 +202,8 @@ struct Extras<'a> {
     test: Option<Result<TestSend, String>>,
     ok: Option<&'a str>,
     test_to: Option<String>,
+    /// Open « Mode avancé » (a code draft was posted).
+    advanced: bool,
 }
 
 pub(crate) async fn edit(
@@ -135,11 +228,18 @@ pub(crate) async fn edit(
         ok: q.ok.as_deref(),
         ..Extras::default()
     };
+    page_in_force(&ui, &view, locale, extras)
+}
+
+/// The edit page of the template in force: its simple text when it has one.
+fn page_in_force(ui: &Ui, view: &TemplateView, locale: Locale, extras: Extras<'_>) -> Response {
+    let simple = simple_text(view, locale);
     edit_page(
-        &ui,
-        kind,
-        channel,
+        ui,
+        view.kind,
+        view.channel,
         locale,
+        simple.as_ref(),
         &view.parts,
         view.origin == "practice",
         extras,
@@ -165,11 +265,26 @@ async fn in_force(
     Ok((view, preview))
 }
 
+fn frame_src_of(
+    base: &str,
+    locale: Locale,
+    simple: Option<&SimpleMessage>,
+    code: &TemplateParts,
+    advanced: bool,
+) -> String {
+    match simple {
+        Some(message) if !advanced => Draft::Simple(message.clone()).frame_src(base, locale),
+        _ => Draft::Code(code.clone()).frame_src(base, locale),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn edit_page(
     ui: &Ui,
     kind: Kind,
     channel: Channel,
     locale: Locale,
+    simple: Option<&SimpleMessage>,
     sources: &TemplateParts,
     customised: bool,
     extras: Extras<'_>,
@@ -188,6 +303,33 @@ fn edit_page(
         Channel::Email => ui.session.user.email.clone(),
         _ => String::new(),
     };
+    let written_as_code = simple.is_none();
+    let restart;
+    let simple_shown = match simple {
+        Some(m) => m,
+        None => {
+            restart = rappel_domain::template::simple::default_message(kind, channel, locale);
+            &restart
+        }
+    };
+    let has_subject = parts(channel).contains(&Part::Subject);
+    let subject_label = if channel == Channel::Push {
+        "Titre"
+    } else {
+        "Objet"
+    };
+    let fields: Vec<Field> = Field::ALL
+        .iter()
+        .copied()
+        .filter(|f| f.available(kind, channel))
+        .collect();
+    let frame = frame_src_of(
+        &base,
+        locale,
+        simple,
+        sources,
+        extras.advanced || written_as_code,
+    );
     let content = html! {
         (flash(extras.ok))
         p {
@@ -197,14 +339,71 @@ fn edit_page(
         @if !extras.errors.is_empty() {
             p.notice.error role="alert" { "Le modèle n'a pas été enregistré : corrigez l'erreur signalée." }
         }
+        @if written_as_code && customised {
+            p.notice role="status" { "Ce modèle a été écrit en code (mode avancé, plus bas). Le texte ci-dessous est le texte par défaut : l'enregistrer remplace le code du cabinet." }
+        }
         div.editor {
             form.stack #modele method="post" action={(base) (query)}
                 hx-post={(base) "/apercu" (query)} hx-trigger="input delay:400ms" hx-target="#apercu" hx-swap="innerHTML" {
                 (ui.csrf_field())
+                input type="hidden" name="mode" value="simple";
+                @if has_subject {
+                    label for="objet" { (subject_label) }
+                    input #objet type="text" name="objet" value=(simple_shown.subject.as_deref().unwrap_or("")) data-fields-target
+                        aria-invalid=[extras.errors.get("objet").map(|_| "true")]
+                        aria-describedby=[extras.errors.get("objet").map(|_| "err-objet")];
+                    @if let Some(error) = extras.errors.get("objet") {
+                        span.error #err-objet role="alert" { (error) }
+                    }
+                }
+                label for="corps" { "Message" }
+                textarea #corps name="corps" rows="10" spellcheck="true" data-fields-target
+                    aria-invalid=[extras.errors.get("corps").map(|_| "true")]
+                    aria-describedby={"aide-champs" @if extras.errors.contains_key("corps") { " err-corps" }} {
+                    (simple_shown.body)
+                }
+                @if let Some(error) = extras.errors.get("corps") {
+                    span.error #err-corps role="alert" { (error) }
+                }
+                div.fields #aide-champs {
+                    p { "Champs : tapez-les avec leurs accolades"
+                        span.js-only hidden { ", ou cliquez pour les insérer à l'endroit du curseur" }
+                        " ; ils sont remplacés à l'envoi." }
+                    ul.fields {
+                        @for field in &fields {
+                            li {
+                                button.field.secondary type="button" hidden data-insert=(field.token()) { (field.label()) }
+                                code { (field.token()) }
+                                " : " (field.help())
+                            }
+                        }
+                    }
+                    p.muted {
+                        "Une ligne vide sépare deux paragraphes. Une ligne dont tous les champs sont vides pour un message (pas de consignes, pas de lieu…) n'est pas envoyée. "
+                        @if channel == Channel::Email { "Le texte sert aussi à la version mise en page de l'email : les paragraphes sont conservés et les adresses web deviennent des liens." }
+                    }
+                    p.muted { "Un SMS ou une notification push ne contient jamais d'information de santé au-delà de la date, l'heure, le praticien et le lieu." }
+                }
+                div.actions {
+                    button type="submit" { "Enregistrer" }
+                    button.secondary type="submit" formaction={(base) "/apercu" (query)} { "Aperçu" }
+                }
+            }
+            section #apercu aria-live="polite" {
+                (preview_markup(extras.preview.as_deref(), &frame))
+            }
+        }
+        details.advanced open[extras.advanced || (written_as_code && customised)] {
+            summary { "Mode avancé (code des modèles)" }
+            p.muted { "Le code des modèles (minijinja). Le modifier ici remplace le texte ci-dessus ; le texte simple n'est plus proposé ensuite que pour repartir du texte par défaut." }
+            form.stack #modele-code method="post" action={(base) (query)}
+                hx-post={(base) "/apercu" (query)} hx-trigger="input delay:400ms" hx-target="#apercu" hx-swap="innerHTML" {
+                (ui.csrf_field())
+                input type="hidden" name="mode" value="avance";
                 @for part in parts(channel) {
                     @let name = part.as_str();
                     label for={"part-" (name)} { (part_label(*part)) }
-                    textarea id={"part-" (name)} name=(name) rows=(if *part == Part::Subject { 2 } else { 10 }) spellcheck="true"
+                    textarea id={"part-" (name)} name=(name) rows=(if *part == Part::Subject { 2 } else { 10 }) spellcheck="false"
                         aria-invalid=[extras.errors.get(name).map(|_| "true")]
                         aria-describedby=[extras.errors.get(name).map(|_| format!("err-{name}"))] {
                         (source_of(*part))
@@ -214,8 +413,8 @@ fn edit_page(
                     }
                 }
                 div.actions {
-                    button type="submit" { "Enregistrer" }
-                    button.secondary type="submit" formaction={(base) "/apercu" (query)} { "Aperçu" }
+                    button type="submit" { "Enregistrer le code" }
+                    button.secondary type="submit" formaction={(base) "/apercu" (query)} { "Aperçu du code" }
                 }
                 details {
                     summary { "Variables disponibles" }
@@ -227,11 +426,7 @@ fn edit_page(
                         li { code { "{{ document.title }}" } ", " code { "{{ document.link }}" } " : le document (le titre jamais dans un SMS)" }
                         li { code { "{{ task.label }}" } " : le nom d'une tâche programmée" }
                     }
-                    p.muted { "Un SMS ou une notification push ne contient jamais d'information de santé au-delà de la date, l'heure, le praticien et le lieu." }
                 }
-            }
-            section #apercu aria-live="polite" {
-                (preview_markup(extras.preview.as_deref()))
             }
         }
         @if customised {
@@ -265,6 +460,7 @@ fn edit_page(
                 p.muted { "Le test d'une notification push se fait depuis l'API (il faut l'abonnement d'un navigateur)." }
             }
         }
+        script src="/static/editor.js" defer {}
     };
     let status = if extras.errors.is_empty() {
         StatusCode::OK
@@ -279,7 +475,7 @@ fn edit_page(
         .into_response()
 }
 
-fn preview_markup(preview: Option<&[PreviewPart]>) -> Markup {
+fn preview_markup(preview: Option<&[PreviewPart]>, frame_src: &str) -> Markup {
     html! {
         h2 { "Aperçu" }
         @match preview {
@@ -287,9 +483,12 @@ fn preview_markup(preview: Option<&[PreviewPart]>) -> Markup {
             Some(parts) => {
                 @for p in parts {
                     div.preview {
-                        h3 { (Part::parse(p.part).map(part_label).unwrap_or(p.part)) }
+                        @let part = Part::parse(p.part);
+                        h3 { @if part == Some(Part::Html) { "Email mis en page, tel que le patient le voit" } @else { (part.map(part_label).unwrap_or(p.part)) } }
                         @if let Some(error) = &p.error {
                             p.error role="alert" { (error_text(error.line, &error.reason)) }
+                        } @else if part == Some(Part::Html) {
+                            iframe.email-preview sandbox="" src=(frame_src) title="Aperçu de l'email mis en page" {}
                         } @else if let Some(output) = &p.output {
                             pre.message { (output) }
                         }
@@ -376,28 +575,113 @@ pub(crate) async fn preview(
         return unknown_template();
     };
     let locale = locale_of(q.langue.as_deref());
-    let given = given_parts(channel, &form);
-    let preview = match state
-        .engine
-        .preview_template(ui.practice_id(), kind, channel, locale, &given)
-        .await
-    {
-        Ok(p) => p,
-        Err(e) => return engine_error_page(&e),
+    let draft = Draft::from_form(channel, &form);
+    let base = format!("/modeles/{}/{}", kind.as_str(), channel.as_str());
+    let frame = draft.frame_src(&base, locale);
+    let (given, errors) = match draft.parts(kind, channel, locale) {
+        Ok(given) => (Some(given), BTreeMap::new()),
+        Err((field, reason)) => (None, BTreeMap::from([(field, reason)])),
+    };
+    let preview = match &given {
+        Some(given) => match state
+            .engine
+            .preview_template(ui.practice_id(), kind, channel, locale, given)
+            .await
+        {
+            Ok(p) => Some(p),
+            Err(e) => return engine_error_page(&e),
+        },
+        None => None,
     };
     if headers.contains_key("hx-request") {
-        return html_page(preview_markup(Some(&preview)));
+        return match (&preview, errors.values().next()) {
+            (_, Some(error)) => html_page(html! {
+                h2 { "Aperçu" }
+                p.error role="alert" { (error) }
+            }),
+            (preview, None) => html_page(preview_markup(preview.as_deref(), &frame)),
+        };
     }
     let view = state
         .engine
         .get_template(ui.practice_id(), kind, channel, locale)
         .await;
-    let customised = view.is_ok_and(|v| v.origin == "practice");
+    let customised = view.as_ref().is_ok_and(|v| v.origin == "practice");
+    let in_force = view.map(|v| v.parts).unwrap_or_default();
+    let (simple, code, advanced) = match draft {
+        Draft::Simple(m) => (Some(m), given.unwrap_or(in_force), false),
+        Draft::Code(c) => (None, c, true),
+    };
     let extras = Extras {
-        preview: Some(preview),
+        preview,
+        errors,
+        advanced,
         ..Extras::default()
     };
-    edit_page(&ui, kind, channel, locale, &given, customised, extras)
+    edit_page(
+        &ui,
+        kind,
+        channel,
+        locale,
+        simple.as_ref(),
+        &code,
+        customised,
+        extras,
+    )
+}
+
+/// The email's HTML part of a draft, alone, for the preview frame: served with its own
+/// Content-Security-Policy (inline styles as in an email, nothing else; a sandbox) and
+/// framable by this origin only.
+pub(crate) async fn preview_html(
+    State(state): State<AppState>,
+    ui: Ui,
+    Path((kind, channel)): Path<(String, String)>,
+    Query(form): Query<BTreeMap<String, String>>,
+) -> Response {
+    if let Some(refused) = ui.unless_admin() {
+        return refused;
+    }
+    let Some((kind, channel)) = parse_target(&kind, &channel) else {
+        return unknown_template();
+    };
+    let locale = locale_of(form.get("langue").map(String::as_str));
+    let draft = Draft::from_form(channel, &form);
+    let body = match draft.parts(kind, channel, locale) {
+        Err((_, reason)) => html! { p { (reason) } }.into_string(),
+        Ok(given) => match state
+            .engine
+            .preview_template(ui.practice_id(), kind, channel, locale, &given)
+            .await
+        {
+            Err(e) => return engine_error_page(&e),
+            Ok(parts) => {
+                let html = parts.into_iter().find(|p| p.part == Part::Html.as_str());
+                match html {
+                    Some(PreviewPart {
+                        output: Some(out), ..
+                    }) => out,
+                    Some(PreviewPart {
+                        error: Some(error), ..
+                    }) => html! { p { (error_text(error.line, &error.reason)) } }.into_string(),
+                    _ => "<p>Ce message n'a pas de version mise en page.</p>".to_string(),
+                }
+            }
+        },
+    };
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; \
+                 frame-ancestors 'self'; sandbox",
+            ),
+            (axum::http::header::X_FRAME_OPTIONS, "SAMEORIGIN"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 pub(crate) async fn save(
@@ -414,61 +698,106 @@ pub(crate) async fn save(
         return unknown_template();
     };
     let locale = locale_of(q.langue.as_deref());
-    let given = given_parts(channel, &form);
+    let draft = Draft::from_form(channel, &form);
     let engine = &state.engine;
-    let preview = match engine
-        .preview_template(ui.practice_id(), kind, channel, locale, &given)
-        .await
-    {
-        Ok(p) => p,
-        Err(e) => return engine_error_page(&e),
-    };
+    let simple_mode = matches!(draft, Draft::Simple(_));
     let mut errors = BTreeMap::new();
-    for p in &preview {
-        if let (Some(error), Some(part)) = (&p.error, Part::parse(p.part)) {
-            errors.insert(part.as_str(), error_text(error.line, &error.reason));
+    let mut preview = None;
+    let given = match draft.parts(kind, channel, locale) {
+        Ok(given) => Some(given),
+        Err((field, reason)) => {
+            errors.insert(field, reason);
+            None
         }
-    }
-    if errors.is_empty() {
-        match engine
-            .put_template(ui.practice_id(), kind, channel, locale, &given)
+    };
+    if let Some(given) = &given {
+        let checked = match engine
+            .preview_template(ui.practice_id(), kind, channel, locale, given)
             .await
         {
-            Ok(_) => {
-                let path = format!(
-                    "/modeles/{}/{}?langue={}",
-                    kind.as_str(),
-                    channel.as_str(),
-                    locale.as_str()
-                );
-                return see_other_with(&path, "modele");
-            }
-            Err(EngineError::Invalid { field, reason }) => {
-                let part = Part::parse(&field).unwrap_or(Part::Text);
-                // "line N: reason" from the engine's check.
-                let (line, reason) = match reason
-                    .strip_prefix("line ")
-                    .and_then(|r| r.split_once(": "))
-                {
-                    Some((n, rest)) => (n.parse().ok(), rest.to_string()),
-                    None => (None, reason),
-                };
-                errors.insert(part.as_str(), error_text(line, &reason));
-            }
+            Ok(p) => p,
             Err(e) => return engine_error_page(&e),
+        };
+        for p in &checked {
+            if let (Some(error), Some(part)) = (&p.error, Part::parse(p.part)) {
+                let key = if simple_mode {
+                    if part == Part::Subject {
+                        "objet"
+                    } else {
+                        "corps"
+                    }
+                } else {
+                    part.as_str()
+                };
+                errors.insert(key, error_text(error.line, &error.reason));
+            }
+        }
+        preview = Some(checked);
+        if errors.is_empty() {
+            match engine
+                .put_template(ui.practice_id(), kind, channel, locale, given)
+                .await
+            {
+                Ok(_) => {
+                    let path = format!(
+                        "/modeles/{}/{}?langue={}",
+                        kind.as_str(),
+                        channel.as_str(),
+                        locale.as_str()
+                    );
+                    return see_other_with(&path, "modele");
+                }
+                Err(EngineError::Invalid { field, reason }) => {
+                    let part = Part::parse(&field).unwrap_or(Part::Text);
+                    // "line N: reason" from the engine's check.
+                    let (line, reason) = match reason
+                        .strip_prefix("line ")
+                        .and_then(|r| r.split_once(": "))
+                    {
+                        Some((n, rest)) => (n.parse().ok(), rest.to_string()),
+                        None => (None, reason),
+                    };
+                    let key = if simple_mode {
+                        if part == Part::Subject {
+                            "objet"
+                        } else {
+                            "corps"
+                        }
+                    } else {
+                        part.as_str()
+                    };
+                    errors.insert(key, error_text(line, &reason));
+                }
+                Err(e) => return engine_error_page(&e),
+            }
         }
     }
     // Refused: what is in force is still what was there before, customised or not.
-    let customised = engine
+    let view = engine
         .get_template(ui.practice_id(), kind, channel, locale)
-        .await
-        .is_ok_and(|v| v.origin == "practice");
+        .await;
+    let customised = view.as_ref().is_ok_and(|v| v.origin == "practice");
+    let in_force = view.map(|v| v.parts).unwrap_or_default();
+    let (simple, code, advanced) = match draft {
+        Draft::Simple(m) => (Some(m), given.unwrap_or(in_force), false),
+        Draft::Code(c) => (None, c, true),
+    };
     let extras = Extras {
-        preview: Some(preview),
+        preview,
         errors,
+        advanced,
         ..Extras::default()
     };
-    edit_page(&ui, kind, channel, locale, &given, customised, extras)
+    edit_page(
+        &ui,
+        kind,
+        channel,
+        locale,
+        simple.as_ref(),
+        &code,
+        customised,
+        extras,
+    )
 }
 
 pub(crate) async fn reset(
@@ -543,13 +872,5 @@ pub(crate) async fn test_send(
         test_to: Some(form.to),
         ..Extras::default()
     };
-    edit_page(
-        &ui,
-        kind,
-        channel,
-        locale,
-        &view.parts,
-        view.origin == "practice",
-        extras,
-    )
+    page_in_force(&ui, &view, locale, extras)
 }
