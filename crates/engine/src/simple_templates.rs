@@ -67,17 +67,18 @@ impl Engine {
     }
 
     /// The kinds × channels this practice can send: its policy's rules (their channels and
-    /// fallbacks), a scheduled task's message by email or SMS, and a document by post (the
-    /// manual postal resend). The practice inbox has no template.
+    /// fallbacks), a scheduled task's message by email or SMS, and, when the policy sends
+    /// documents, a document by post (the manual postal resend of the to-verify box). The
+    /// practice inbox has no template.
     pub async fn sendable_templates(&self, practice_id: &str) -> Result<Vec<(Kind, Channel)>> {
         let mut tx = self.store().begin_read().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         tx.commit().await?;
-        let mut out: Vec<(Kind, Channel)> = vec![
-            (Kind::Task, Channel::Email),
-            (Kind::Task, Channel::Sms),
-            (Kind::Document, Channel::Postal),
-        ];
+        let mut out: Vec<(Kind, Channel)> =
+            vec![(Kind::Task, Channel::Email), (Kind::Task, Channel::Sms)];
+        if ctx.policy.rules.iter().any(|r| r.kind == Kind::Document) {
+            out.push((Kind::Document, Channel::Postal));
+        }
         for rule in &ctx.policy.rules {
             for &channel in rule.channels.iter().chain(rule.fallback.iter()) {
                 out.push((rule.kind, channel));

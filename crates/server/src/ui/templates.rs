@@ -340,7 +340,7 @@ fn edit_page(
             p.notice.error role="alert" { "Le modèle n'a pas été enregistré : corrigez l'erreur signalée." }
         }
         @if written_as_code && customised {
-            p.notice role="status" { "Ce modèle a été écrit en code (mode avancé, plus bas). Le texte ci-dessous est le texte par défaut : l'enregistrer remplace le code du cabinet." }
+            p.notice { "Ce modèle a été écrit en code (mode avancé, plus bas). Le texte ci-dessous est le texte par défaut : l'enregistrer remplace le code du cabinet." }
         }
         div.editor {
             form.stack #modele method="post" action={(base) (query)}
