@@ -365,6 +365,10 @@ fn edit_page(
                 @if let Some(error) = extras.errors.get("corps") {
                     span.error #err-corps role="alert" { (error) }
                 }
+                div.actions {
+                    button type="submit" { "Enregistrer" }
+                    button.secondary type="submit" formaction={(base) "/apercu" (query)} { "Aperçu" }
+                }
                 div.fields #aide-champs {
                     p { "Champs : tapez-les avec leurs accolades"
                         span.js-only hidden { ", ou cliquez pour les insérer à l'endroit du curseur" }
@@ -383,10 +387,6 @@ fn edit_page(
                         @if channel == Channel::Email { "Le texte sert aussi à la version mise en page de l'email : les paragraphes sont conservés et les adresses web deviennent des liens." }
                     }
                     p.muted { "Un SMS ou une notification push ne contient jamais d'information de santé au-delà de la date, l'heure, le praticien et le lieu." }
-                }
-                div.actions {
-                    button type="submit" { "Enregistrer" }
-                    button.secondary type="submit" formaction={(base) "/apercu" (query)} { "Aperçu" }
                 }
             }
             section #apercu aria-live="polite" {
