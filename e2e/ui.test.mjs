@@ -718,6 +718,8 @@ test('names, not ids: the dashboard, the day navigation and the appointment sear
   await page.waitForURL(new RegExp(`\\?jour=${parisDay(4)}$`));
   text = await main.textContent();
   assert.match(text, /Claire Roux/);
+  // The SMS reminder's number as the practice writes it.
+  assert.match(text, /06 11 22 33 44/);
   assert.doesNotMatch(text, /p-roux|dr-petit|rdv-roux/);
   await shot(page, '23-tableau-de-bord-jour');
   // The sent box's appointment box finds an appointment by the patient's name.

@@ -457,6 +457,15 @@ async fn with_names(
                 }
             }
         });
+        // A mobile number as the practice writes it (« 06 12 34 56 78 »).
+        let recipient_address = match row.channel {
+            Channel::Sms => recipient_address.map(|raw| {
+                rappel_domain::contact::PhoneNumber::parse(&raw)
+                    .map(|n| n.national())
+                    .unwrap_or(raw)
+            }),
+            _ => recipient_address,
+        };
         let appointment = appointment.map(|a| AppointmentBrief {
             practitioner: practitioner_of(&a.practitioner)
                 .map(|p| p.name.clone())

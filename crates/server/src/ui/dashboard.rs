@@ -177,7 +177,7 @@ fn sms_meter(sms: &SmsMeter) -> Markup {
                     span { "SMS ce mois-ci (sans quota)" }
                 }
             }
-            span.muted { (sms.segments) " segments facturés" }
+            span.muted { (format::count(sms.segments, "segment facturé", "segments facturés")) }
         }
     }
 }
