@@ -535,6 +535,15 @@ pub fn common_options() -> BTreeMap<String, OptionSpec> {
             ),
         ),
         (
+            // Issue 18: finished messages leave the tables after this many months.
+            crate::settings::RETENTION_OPTION.to_string(),
+            spec(
+                OptionKind::Integer,
+                Value::from(crate::settings::DEFAULT_RETENTION_MONTHS),
+                "Conservation de l'historique des messages (mois)",
+            ),
+        ),
+        (
             "show_motive_in_sms".to_string(),
             spec(
                 OptionKind::Bool,

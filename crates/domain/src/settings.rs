@@ -29,6 +29,17 @@ pub struct SettingsError {
 /// practice: its key, its events and its web interface may not change them.
 pub const OPERATOR_SETTINGS: &[&str] = &["plan", "sms_quota_per_month"];
 
+/// How many months a practice keeps its finished messages (sent, delivered, failed or not
+/// sent), their providers' reports, its handled to-verify entries and its delivered webhook
+/// events; older ones are deleted in batches by the engine's retention pass.
+pub const RETENTION_OPTION: &str = "history_retention_months";
+/// Thirteen months: a year of history plus the month it is compared with.
+pub const DEFAULT_RETENTION_MONTHS: i64 = 13;
+/// The planner re-reads a patient's documents of the last 90 days (and appointments of the last
+/// three): a retention shorter than four months could delete a row the planner would plan
+/// again. Ten years is the longest a medical record is kept in France.
+pub const RETENTION_MONTHS: std::ops::RangeInclusive<i64> = 4..=120;
+
 /// Whether `key` is one of [`OPERATOR_SETTINGS`].
 pub fn is_operator_setting(key: &str) -> bool {
     OPERATOR_SETTINGS.contains(&key)
@@ -77,6 +88,18 @@ impl Settings {
                     reason: e.to_string(),
                 })?;
             }
+        }
+        if let Some(months) = stored.get(RETENTION_OPTION).and_then(Value::as_i64)
+            && !RETENTION_MONTHS.contains(&months)
+        {
+            return Err(SettingsError {
+                key: RETENTION_OPTION.into(),
+                reason: format!(
+                    "must be between {} and {} months (got {months})",
+                    RETENTION_MONTHS.start(),
+                    RETENTION_MONTHS.end()
+                ),
+            });
         }
         let mut values = BTreeMap::new();
         for (key, spec) in &specs {
@@ -140,6 +163,12 @@ impl Settings {
         values.contains(&text)
     }
 
+    /// Months of history the practice keeps ([`RETENTION_OPTION`]).
+    pub fn retention_months(&self) -> i64 {
+        self.integer(RETENTION_OPTION)
+            .unwrap_or(DEFAULT_RETENTION_MONTHS)
+    }
+
     pub fn as_map(&self) -> &BTreeMap<String, Value> {
         &self.values
     }
@@ -170,6 +199,29 @@ mod tests {
         for bad in ["Cab-Lilas!", "AB", "CABINETDESLILAS", " LILAS", "12345"] {
             let error = Settings::resolve(&policy, &with("sms_sender", json!(bad))).unwrap_err();
             assert_eq!(error.key, "sms_sender", "{bad}");
+        }
+    }
+
+    #[test]
+    fn history_is_kept_thirteen_months_unless_the_practice_says_between_4_and_120() {
+        let policy = doctolib();
+        assert_eq!(
+            Settings::resolve(&policy, &Map::new())
+                .unwrap()
+                .retention_months(),
+            13
+        );
+        let two_years = with("history_retention_months", json!(24));
+        assert_eq!(
+            Settings::resolve(&policy, &two_years)
+                .unwrap()
+                .retention_months(),
+            24
+        );
+        for bad in [json!(0), json!(3), json!(121), json!(-1), json!("13")] {
+            let error = Settings::resolve(&policy, &with("history_retention_months", bad.clone()))
+                .unwrap_err();
+            assert_eq!(error.key, "history_retention_months", "{bad}");
         }
     }
 }

@@ -20,6 +20,7 @@ mod push;
 pub mod queries;
 pub mod reconcile;
 mod reports;
+pub mod retention;
 pub mod scenario;
 mod simple_templates;
 pub mod simulate;

@@ -155,3 +155,94 @@ async fn a_reminder_rendered_after_a_move_shows_the_new_time() {
         reminder.message.text
     );
 }
+
+#[tokio::test]
+async fn finished_messages_leave_after_the_practices_retention_and_are_never_planned_again() {
+    let (engine, clock, recorder, practice) = engine("2026-03-01T10:00:00+01:00").await;
+    engine
+        .ingest(
+            &practice,
+            &[booked(
+                "2026-03-01T10:00:00+01:00",
+                "2026-03-05T10:00:00+01:00",
+            )],
+        )
+        .await
+        .unwrap();
+    // The confirmation goes at once; what is still planned when the appointment is over
+    // ends as not sent (window passed): every message is finished.
+    engine.dispatch_all_due().await.unwrap();
+    let sent = recorder.sent().len();
+    assert!(sent > 0);
+    clock.set("2026-03-06T10:00:00+01:00".parse().unwrap());
+    engine.dispatch_all_due().await.unwrap();
+    let before = engine.appointment_timeline(&practice, "a1").await.unwrap();
+    assert!(!before.is_empty());
+
+    // Thirteen months by default, in calendar months of Europe/Paris, from each message's
+    // decision: the confirmation (decided on 1 March 2026) goes after 1 April 2027, the
+    // reminders ended on 6 March go after 6 April.
+    clock.set("2027-03-31T10:00:00+02:00".parse().unwrap());
+    assert_eq!(engine.enforce_retention().await.unwrap().notifications, 0);
+    clock.set("2027-04-02T10:00:00+02:00".parse().unwrap());
+    assert_eq!(engine.enforce_retention().await.unwrap().notifications, 1);
+    assert_eq!(
+        engine
+            .appointment_timeline(&practice, "a1")
+            .await
+            .unwrap()
+            .len(),
+        before.len() - 1
+    );
+    clock.set("2027-04-07T10:00:00+02:00".parse().unwrap());
+    let purged = engine.enforce_retention().await.unwrap();
+    assert_eq!(purged.notifications as usize, before.len() - 1);
+    assert!(
+        engine
+            .appointment_timeline(&practice, "a1")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A change to the patient re-plans their open work; the old appointment's messages do
+    // not come back, and nothing is sent.
+    engine
+        .put_patient(
+            &practice,
+            &Patient {
+                id: "p1".into(),
+                first_name: "Jeanne".into(),
+                email: Some("jeanne@example.org".into()),
+                mobile: Some("0612345678".into()),
+                ..Patient::default()
+            },
+        )
+        .await
+        .unwrap();
+    engine.dispatch_all_due().await.unwrap();
+    assert!(
+        engine
+            .appointment_timeline(&practice, "a1")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(recorder.sent().len(), sent);
+
+    // A practice keeping two years keeps a newer appointment's messages a year later; a
+    // retention outside 4..=120 months is refused with its key.
+    let mut two_years = serde_json::Map::new();
+    two_years.insert("history_retention_months".into(), 24.into());
+    engine.update_settings(&practice, &two_years).await.unwrap();
+    let mut too_short = serde_json::Map::new();
+    too_short.insert("history_retention_months".into(), 2.into());
+    let error = engine
+        .update_settings(&practice, &too_short)
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("history_retention_months"),
+        "{error}"
+    );
+}

@@ -113,6 +113,9 @@ enum Command {
         #[arg(long)]
         recipient: Option<String>,
     },
+    /// Delete the history each practice keeps no longer (setting `history_retention_months`,
+    /// 13 by default): what the worker does every hour. Prints what went.
+    Retention,
     /// Web Push (VAPID) keys.
     Vapid {
         #[command(subcommand)]
@@ -694,6 +697,18 @@ async fn run_service(
             };
             return Ok(run_bounce(&config, engine, recipient).await);
         }
+        Command::Retention => {
+            let store = open_store(&config).await?;
+            let engine = engine(&config, store, &sms, &push)?;
+            let purged = engine.enforce_retention().await?;
+            println!(
+                "deleted {} messages ({} provider reports), {} handled to-verify entries, {} webhook events",
+                purged.notifications,
+                purged.delivery_reports,
+                purged.inbox_entries,
+                purged.webhook_deliveries
+            );
+        }
         Command::PrintBatch { practice, date } => {
             let store = open_store(&config).await?;
             let engine = engine(&config, store, &sms, &push)?;
@@ -790,6 +805,9 @@ async fn run_service(
 
 /// Runs due tasks and dispatches due messages, then sleeps until the next due instant or a
 /// wake-up from the engine. A batch in progress finishes before shutdown.
+/// How often the worker deletes the history practices keep no longer.
+const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 async fn worker_loop(engine: Engine, shutdown: impl std::future::Future<Output = ()>) {
     tokio::pin!(shutdown);
     // On PostgreSQL the commits of other processes wake this loop (LISTEN/NOTIFY); on SQLite
@@ -807,6 +825,7 @@ async fn worker_loop(engine: Engine, shutdown: impl std::future::Future<Output =
     // outage is logged with its cause, the others at debug, and the recovery once.
     let mut backoff = rappel_engine::backoff::Backoff::default();
     let mut listen_backoff = rappel_engine::backoff::Backoff::default();
+    let mut next_retention = std::time::Instant::now();
     loop {
         let mut failure: Option<String> = None;
         if let Err(error) = engine.run_due_tasks().await {
@@ -817,6 +836,13 @@ async fn worker_loop(engine: Engine, shutdown: impl std::future::Future<Output =
         }
         if let Err(error) = engine.deliver_webhooks().await {
             failure = Some(format!("webhook delivery: {error}"));
+        }
+        // Retention runs at start and then hourly; a failed pass is tried again next round.
+        if std::time::Instant::now() >= next_retention {
+            match engine.enforce_retention().await {
+                Ok(_) => next_retention = std::time::Instant::now() + RETENTION_EVERY,
+                Err(error) => failure = Some(format!("retention: {error}")),
+            }
         }
         let next_due = match engine.store().next_due().await {
             Ok(next) => next,

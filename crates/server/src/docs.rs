@@ -376,7 +376,8 @@ fn paths() -> Value {
                     wrong type, or switching off a locked behaviour is 422 naming the key; so \
                     is a change of `plan` or `sms_quota_per_month` (the operator sets them: \
                     `rappel practice set`) and an `sms_sender` that passes for a public \
-                    service (AMELI, CPAM, impôts…).",
+                    service (AMELI, CPAM, impôts…), and a `history_retention_months` outside \
+                    4 to 120 (finished messages older than that are deleted).",
                 "requestBody": {
                     "required": true,
                     "content": {"application/json": {"schema": {

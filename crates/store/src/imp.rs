@@ -12,6 +12,7 @@ mod costs;
 mod documents;
 mod logos;
 mod reports;
+mod retention;
 pub(crate) mod templates;
 pub(crate) mod users;
 
@@ -19,6 +20,7 @@ pub use costs::NotificationCost;
 pub use documents::{DocumentFile, DocumentLink};
 pub use logos::LogoRow;
 pub use reports::DeliveryReportRow;
+pub use retention::Purged;
 
 use std::sync::Once;
 

@@ -53,6 +53,7 @@ conformance!(
     batch_reads_and_writes_answer_as_their_single_row_counterparts,
     a_read_transaction_refuses_writes_and_is_not_counted_as_one,
     delivery_reports_are_kept_once_each_oldest_first_and_erased_with_the_patient,
+    history_older_than_the_horizon_goes_in_batches_and_open_work_stays,
 );
 
 #[tokio::test]
@@ -2168,5 +2169,170 @@ async fn delivery_reports_are_kept_once_each_oldest_first_and_erased_with_the_pa
     );
     assert!(tx.delivery_reports("a", "k1").await.unwrap().is_empty());
     assert_eq!(tx.delivery_reports("b", "k1").await.unwrap().len(), 1);
+    tx.commit().await.unwrap();
+}
+
+async fn history_older_than_the_horizon_goes_in_batches_and_open_work_stays(store: Store) {
+    with_practices(&store, &["a", "b"]).await;
+    let horizon = at("2025-01-01T00:00:00Z");
+    let finished = |practice: &str, key: &str, due: &str, status: Status| {
+        let mut row = notification(practice, key, due);
+        row.status = status;
+        row.decided_at = Some(at(due) + SignedDuration::from_mins(5));
+        row.rendered = Some("Bonjour Jeanne, rappel de votre rendez-vous".into());
+        row
+    };
+    let mut rows = vec![
+        finished("a", "old-sent", "2024-06-01T08:00:00Z", Status::Sent),
+        finished(
+            "a",
+            "old-delivered",
+            "2024-06-02T08:00:00Z",
+            Status::Delivered,
+        ),
+        finished("a", "old-failed", "2024-06-03T08:00:00Z", Status::Failed),
+        finished(
+            "a",
+            "old-suppressed",
+            "2024-06-04T08:00:00Z",
+            Status::Suppressed,
+        ),
+        // Decided after the horizon although due before it: kept.
+        {
+            let mut row = finished("a", "decided-late", "2024-12-31T23:00:00Z", Status::Sent);
+            row.decided_at = Some(at("2025-01-01T00:30:00Z"));
+            row
+        },
+        finished("a", "recent", "2025-02-01T08:00:00Z", Status::Sent),
+        // Another practice's old rows: not this call's.
+        finished("b", "old-sent", "2024-06-01T08:00:00Z", Status::Sent),
+    ];
+    // Open work whatever its age stays: a planned and a claimed message.
+    rows.push(notification("a", "old-pending", "2024-05-01T08:00:00Z"));
+    let mut sending = notification("a", "old-sending", "2024-05-02T08:00:00Z");
+    sending.status = Status::Sending;
+    rows.push(sending);
+    insert_notifications(&store, &rows).await;
+
+    let mut tx = store.begin().await.unwrap();
+    for (practice, key) in [("a", "old-sent"), ("a", "recent"), ("b", "old-sent")] {
+        let report = rappel_store::DeliveryReportRow {
+            practice_id: practice.into(),
+            notification_key: key.into(),
+            patient_id: "p1".into(),
+            at: at("2024-06-01T09:00:00Z"),
+            source: "twilio".into(),
+            outcome: "delivered".into(),
+            detail: None,
+        };
+        assert!(tx.insert_delivery_report(&report).await.unwrap());
+    }
+    for (id, resolved) in [
+        ("handled-old", Some("2024-04-01T09:00:00Z")),
+        ("handled-recent", Some("2025-01-15T09:00:00Z")),
+        ("open-old", None),
+    ] {
+        let item = InboxRow {
+            practice_id: "a".into(),
+            id: id.into(),
+            inbox: "to_verify".into(),
+            document: None,
+            patient_id: Some("p1".into()),
+            title: "Email refusé".into(),
+            text: "L'adresse n'existe pas.".into(),
+            created_at: at("2024-03-01T09:00:00Z"),
+            resolved_at: None,
+        };
+        assert!(tx.insert_inbox(&item).await.unwrap());
+        if let Some(when) = resolved {
+            assert!(tx.resolve_inbox("a", id, at(when)).await.unwrap());
+        }
+    }
+    let delivery = |id: &str, created: &str, status: rappel_store::DeliveryStatus| {
+        rappel_store::WebhookDelivery {
+            practice_id: "a".into(),
+            id: id.into(),
+            event_type: "notification.sent".into(),
+            payload: json!({"id": id}),
+            attempts: 1,
+            next_attempt_at: at(created),
+            status,
+            last_error: None,
+            created_at: at(created),
+        }
+    };
+    use rappel_store::DeliveryStatus::{Delivered, Failed, Pending};
+    for d in [
+        delivery("w-old-delivered", "2024-06-01T08:00:00Z", Delivered),
+        delivery("w-old-failed", "2024-06-01T08:00:00Z", Failed),
+        delivery("w-old-pending", "2024-06-01T08:00:00Z", Pending),
+        delivery("w-recent", "2025-02-01T08:00:00Z", Delivered),
+    ] {
+        assert!(tx.insert_webhook_delivery(&d).await.unwrap());
+    }
+    tx.commit().await.unwrap();
+
+    // Batches of two: the four old finished messages take two full batches and an empty one.
+    let mut batches = Vec::new();
+    loop {
+        let mut tx = store.begin().await.unwrap();
+        let purged = tx.purge_history("a", horizon, 2).await.unwrap();
+        tx.commit().await.unwrap();
+        batches.push(purged);
+        if !purged.filled(2) {
+            break;
+        }
+    }
+    let total = batches
+        .iter()
+        .fold(rappel_store::Purged::default(), |mut sum, b| {
+            sum += *b;
+            sum
+        });
+    assert_eq!(batches.len(), 3, "{batches:?}");
+    assert_eq!(
+        total,
+        rappel_store::Purged {
+            notifications: 4,
+            delivery_reports: 1,
+            inbox_entries: 1,
+            webhook_deliveries: 2,
+        }
+    );
+
+    let mut tx = store.begin_read().await.unwrap();
+    for key in ["old-sent", "old-delivered", "old-failed", "old-suppressed"] {
+        assert!(tx.notification("a", key).await.unwrap().is_none(), "{key}");
+    }
+    for key in ["decided-late", "recent", "old-pending", "old-sending"] {
+        assert!(tx.notification("a", key).await.unwrap().is_some(), "{key}");
+    }
+    assert!(tx.notification("b", "old-sent").await.unwrap().is_some());
+    assert!(
+        tx.delivery_reports("a", "old-sent")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(tx.delivery_reports("a", "recent").await.unwrap().len(), 1);
+    assert_eq!(tx.delivery_reports("b", "old-sent").await.unwrap().len(), 1);
+    let mut inbox: Vec<String> = tx
+        .inbox("a", None, true)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    inbox.sort();
+    assert_eq!(inbox, ["handled-recent", "open-old"]);
+    let mut webhooks: Vec<String> = tx
+        .webhook_deliveries("a", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    webhooks.sort();
+    assert_eq!(webhooks, ["w-old-pending", "w-recent"]);
     tx.commit().await.unwrap();
 }

@@ -168,7 +168,10 @@ async fn render(
 }
 
 fn is_common(key: &str) -> bool {
-    key.starts_with("quiet_hours_") || key == "sms_sender" || key == "show_motive_in_sms"
+    key.starts_with("quiet_hours_")
+        || key == "sms_sender"
+        || key == "show_motive_in_sms"
+        || key == rappel_domain::settings::RETENTION_OPTION
 }
 
 fn display_value(value: Option<&Value>) -> String {
