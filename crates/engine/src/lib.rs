@@ -28,6 +28,7 @@ mod templates;
 pub mod timeline;
 mod users;
 mod webhooks;
+mod worker;
 
 use std::sync::Arc;
 

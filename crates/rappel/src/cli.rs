@@ -9,7 +9,6 @@ use rappel_engine::scenario::{Scenario, check};
 use rappel_engine::simulate::{human, simulate};
 
 use crate::config::Config;
-use crate::worker::worker_loop;
 use crate::{
     bench, bench_dispatch, demo, engine, init_tracing, open_store, print_dir, providers,
     shutdown_signal,
@@ -401,8 +400,7 @@ async fn run_bounce(
             // A bounce may have planned a letter: wake the workers now (PostgreSQL), awaited
             // here because this process exits before a background notification would go.
             if matches!(applied, rappel_engine::BounceApplied::Recorded { .. })
-                && engine.store().backend() == rappel_store::Backend::Postgres
-                && let Err(error) = engine.store().notify_work().await
+                && let Err(error) = engine.notify_workers().await
             {
                 tracing::debug!(%error, "cannot notify the workers; they will poll");
             }
@@ -611,7 +609,7 @@ async fn run_service(
             let store = open_store(&config).await?;
             let engine = engine(&config, store, &sms, &push)?;
             tracing::info!("worker started");
-            worker_loop(engine, shutdown_signal()).await;
+            engine.run_worker(shutdown_signal()).await;
         }
         Command::Serve {
             no_worker, demo, ..
@@ -630,10 +628,11 @@ async fn run_service(
                 let engine = engine.clone();
                 let mut rx = stop_rx.clone();
                 tokio::spawn(async move {
-                    worker_loop(engine, async move {
-                        let _ = rx.changed().await;
-                    })
-                    .await
+                    engine
+                        .run_worker(async move {
+                            let _ = rx.changed().await;
+                        })
+                        .await
                 })
             });
             let mut rx = stop_rx.clone();

@@ -11,7 +11,6 @@ mod cli;
 mod config;
 mod demo;
 mod providers;
-mod worker;
 
 use std::process::ExitCode;
 use std::sync::Arc;

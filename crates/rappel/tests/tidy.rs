@@ -134,13 +134,10 @@ fn only_the_store_speaks_sql() {
 }
 
 /// Places of the binary that still reach the store directly. Each one is debt: the worker loop
-/// (`worker.rs`: NOTIFY/LISTEN and the next due instant; `main.rs` opens the store, `cli.rs`
-/// wakes the workers after a bounce), the demo's data and the benchmarks'
+/// (`main.rs` opens the store), the demo's data and the benchmarks'
 /// throw-away databases. New code goes through the engine.
 const BINARY_STORE_ACCESS: &[&str] = &[
     "crates/rappel/src/main.rs",
-    "crates/rappel/src/cli.rs",
-    "crates/rappel/src/worker.rs",
     "crates/rappel/src/demo.rs",
     "crates/rappel/src/bench_dispatch.rs",
     "crates/rappel/src/bench_isolation.rs",
