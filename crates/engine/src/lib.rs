@@ -21,6 +21,7 @@ pub mod queries;
 pub mod reconcile;
 mod reports;
 pub mod scenario;
+pub mod secret;
 pub mod simulate;
 mod stats;
 mod tasks;
