@@ -10,7 +10,7 @@ use rappel_engine::simulate::{human, simulate};
 
 use crate::config::Config;
 use crate::{
-    bench, bench_dispatch, demo, engine, init_tracing, open_store, print_dir, providers,
+    bench, bench_dispatch, demo, engine, init_tracing, open_database, print_dir, providers,
     shutdown_signal,
 };
 
@@ -427,7 +427,7 @@ async fn run_service(
 ) -> anyhow::Result<ExitCode> {
     match command {
         Command::Migrate => {
-            open_store(&config).await?;
+            open_database(&config).await?;
             println!("migrations applied to {}", config.redacted_database_url());
         }
         Command::Practice {
@@ -439,8 +439,8 @@ async fn run_service(
                     timezone,
                 },
         } => {
-            let store = open_store(&config).await?;
-            let engine = engine(&config, store, &sms, &push)?;
+            let database = open_database(&config).await?;
+            let engine = engine(&config, database, &sms, &push)?;
             let created = match (preset, policy) {
                 (_, Some(file)) => {
                     let source = std::fs::read_to_string(&file)
@@ -499,8 +499,8 @@ async fn run_service(
                 eprintln!("practice set: give --plan or --sms-quota");
                 return Ok(ExitCode::from(2));
             }
-            let store = open_store(&config).await?;
-            let engine = engine(&config, store, &sms, &push)?;
+            let database = open_database(&config).await?;
+            let engine = engine(&config, database, &sms, &push)?;
             match engine.set_operator_settings(&id, &patch).await {
                 Ok(settings) => {
                     let out: serde_json::Map<String, serde_json::Value> =
@@ -541,8 +541,8 @@ async fn run_service(
                 Ok(p) if !p.is_empty() => (p, false),
                 _ => (generate_password(), true),
             };
-            let store = open_store(&config).await?;
-            let engine = engine(&config, store, &sms, &push)?;
+            let database = open_database(&config).await?;
+            let engine = engine(&config, database, &sms, &push)?;
             match engine
                 .create_user(&practice, &email, &name, role, &password)
                 .await
@@ -571,14 +571,14 @@ async fn run_service(
         }
         Command::Bounce { recipient } => {
             let engine = async || {
-                let store = open_store(&config).await?;
-                engine(&config, store, &sms, &push)
+                let database = open_database(&config).await?;
+                engine(&config, database, &sms, &push)
             };
             return Ok(run_bounce(&config, engine, recipient).await);
         }
         Command::PrintBatch { practice, date } => {
-            let store = open_store(&config).await?;
-            let engine = engine(&config, store, &sms, &push)?;
+            let database = open_database(&config).await?;
+            let engine = engine(&config, database, &sms, &push)?;
             let batch = async {
                 let practice = match practice {
                     Some(practice) => practice,
@@ -606,16 +606,16 @@ async fn run_service(
             }
         }
         Command::Worker => {
-            let store = open_store(&config).await?;
-            let engine = engine(&config, store, &sms, &push)?;
+            let database = open_database(&config).await?;
+            let engine = engine(&config, database, &sms, &push)?;
             tracing::info!("worker started");
             engine.run_worker(shutdown_signal()).await;
         }
         Command::Serve {
             no_worker, demo, ..
         } => {
-            let store = open_store(&config).await?;
-            let engine = engine(&config, store, &sms, &push)?;
+            let database = open_database(&config).await?;
+            let engine = engine(&config, database, &sms, &push)?;
             if demo {
                 demo::seed(&engine, &config).await?;
             }

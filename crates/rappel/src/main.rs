@@ -19,8 +19,7 @@ use anyhow::Context;
 use clap::Parser;
 use rappel_channels::email::{SmtpConfig, SmtpTransport};
 use rappel_channels::{FileOutbox, Transport};
-use rappel_engine::{Engine, EngineConfig, SystemClock, Transports};
-use rappel_store::Store;
+use rappel_engine::{Database, Engine, EngineConfig, SystemClock, Transports};
 
 use crate::cli::Cli;
 use crate::config::Config;
@@ -54,8 +53,9 @@ fn init_tracing() {
         .try_init();
 }
 
-async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let store = Store::connect(&config.database_url)
+/// The database of the configuration, migrated.
+async fn open_database(config: &Config) -> anyhow::Result<Database> {
+    let database = Database::connect(&config.database_url)
         .await
         .with_context(|| {
             format!(
@@ -63,16 +63,16 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
                 config.redacted_database_url()
             )
         })?;
-    store
+    database
         .migrate()
         .await
         .context("cannot apply the migrations")?;
-    Ok(store)
+    Ok(database)
 }
 
 fn engine(
     config: &Config,
-    store: Store,
+    database: Database,
     sms: &providers::Sms,
     push: &providers::Push,
 ) -> anyhow::Result<Engine> {
@@ -103,8 +103,8 @@ fn engine(
         }
         None => outbox.clone(),
     };
-    Ok(Engine::new(
-        store,
+    Ok(Engine::with_database(
+        database,
         Arc::new(SystemClock),
         Transports {
             email,
