@@ -62,12 +62,7 @@ impl BounceAddress {
     pub fn verify(&self, token: &str, practice_id: &str, key: &str) -> bool {
         let expected = self.token(practice_id, key);
         let token = token.to_ascii_lowercase();
-        expected.len() == token.len()
-            && expected
-                .bytes()
-                .zip(token.bytes())
-                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
-                == 0
+        crate::sms::constant_time_eq(expected.as_bytes(), token.as_bytes())
     }
 
     /// The tokens of the VERP addresses of this domain that appear in `text` (a recipient

@@ -412,14 +412,11 @@ fn redact_numbers(text: &str) -> String {
 
 /// Compares two secrets in a time that does not depend on where they differ, nor on their
 /// lengths (both are hashed first).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
     let a = ring::digest::digest(&ring::digest::SHA256, a);
     let b = ring::digest::digest(&ring::digest::SHA256, b);
-    a.as_ref()
-        .iter()
-        .zip(b.as_ref())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
+    a.as_ref().ct_eq(b.as_ref()).into()
 }
 
 /// `application/x-www-form-urlencoded` pairs, in order.

@@ -29,6 +29,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::practice::{PracticeCtx, load_practice};
+use crate::secret::{random_bytes, token_hash};
 use crate::timeline::{TimelineEntry, entry, format_instant};
 use crate::{Engine, EngineError, IngestReport, Result};
 
@@ -152,16 +153,6 @@ fn storage_error(reason: impl Into<String>) -> EngineError {
 
 fn io_error(e: std::io::Error) -> EngineError {
     storage_error(format!("documents folder: {e}"))
-}
-
-fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).expect("the OS provides randomness");
-    bytes
-}
-
-fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 fn aad(practice_id: &str, document_id: &str) -> String {

@@ -7,8 +7,10 @@
 //! directly (that is `rappel-channels`).
 
 pub mod backoff;
+pub mod bench;
 pub mod clock;
 mod dashboard;
+mod database;
 mod dispatch;
 mod documents;
 mod facts;
@@ -22,6 +24,7 @@ pub mod reconcile;
 mod reports;
 pub mod retention;
 pub mod scenario;
+pub mod secret;
 mod simple_templates;
 pub mod simulate;
 mod stats;
@@ -30,6 +33,7 @@ mod templates;
 pub mod timeline;
 mod users;
 mod webhooks;
+mod worker;
 
 use std::sync::Arc;
 
@@ -41,6 +45,7 @@ use tokio::sync::Notify;
 
 pub use clock::{Clock, SimClock, SystemClock};
 pub use dashboard::{AppointmentBrief, ChannelRate, Dashboard, Message, Outlook, SmsMeter};
+pub use database::Database;
 pub use documents::{
     DocumentDelivery, DocumentDetails, DocumentsConfig, LinkAnswer, LinkState, PostalQuote,
     PostalResend,
@@ -190,6 +195,16 @@ impl Engine {
         }
     }
 
+    /// The store under the engine, for the engine itself: the server and the binary go through
+    /// the engine's methods (crates/rappel/tests/tidy.rs).
+    #[cfg(not(feature = "test-support"))]
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The store under the engine, for tests that look beneath it (feature `test-support`,
+    /// enabled by dev-dependencies only, so no shipped build has it).
+    #[cfg(feature = "test-support")]
     pub fn store(&self) -> &Store {
         &self.inner.store
     }

@@ -9,8 +9,8 @@ use rappel_domain::policy::{self, Policy};
 use rappel_domain::settings::Settings;
 use rappel_store::{PracticeRow, Tx};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
+use crate::secret::{random_hex, token_hash};
 use crate::{Engine, EngineError, Result};
 
 /// A practice with its checked policy, resolved settings and time zone.
@@ -99,16 +99,6 @@ pub fn api_key_parts(key: &str) -> Option<(&str, &str, &str)> {
         .then_some((practice, key_id, secret))
 }
 
-fn hash_secret(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
-pub(crate) fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).expect("the OS provides randomness");
-    hex::encode(buf)
-}
-
 impl Engine {
     /// Creates a practice and its first API key.
     pub async fn create_practice(
@@ -168,7 +158,7 @@ impl Engine {
         tx.insert_practice(&row).await?;
         let key_id = random_hex(4);
         let secret = random_hex(16);
-        tx.insert_api_key(id, &key_id, &hash_secret(&secret), self.now())
+        tx.insert_api_key(id, &key_id, &token_hash(&secret), self.now())
             .await?;
         tx.commit().await?;
         Ok(ApiKey {
@@ -184,7 +174,7 @@ impl Engine {
         };
         let mut tx = self.store().begin_read().await?;
         let ok = tx
-            .api_key_matches(practice, key_id, &hash_secret(secret))
+            .api_key_matches(practice, key_id, &token_hash(secret))
             .await?;
         tx.commit().await?;
         Ok(ok.then(|| practice.to_string()))

@@ -4,9 +4,9 @@
 
 use jiff::{SignedDuration, Timestamp};
 use rappel_store::{SessionRow, UserRow};
-use sha2::{Digest, Sha256};
 
-use crate::practice::{load_practice, random_hex};
+use crate::practice::load_practice;
+use crate::secret::{random_hex, token_hash};
 use crate::{Engine, EngineError, Result};
 
 /// Wrong passwords in a row before the account is locked.
@@ -317,10 +317,6 @@ fn check_password(password: &str) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// Argon2id with the crate's default cost (19 MiB, 2 passes), off the async threads: one hash

@@ -13,14 +13,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use jiff::{SignedDuration, Timestamp};
+use jiff::SignedDuration;
 use rappel_channels::email::{Sender, SmtpConfig, SmtpTransport, SmtpUrl};
 use rappel_channels::{OutboundMessage, Receipt, SendFuture, Transport};
 use rappel_domain::event::{Event, EventBody};
 use rappel_domain::facts::{Practitioner, Source};
 use rappel_domain::notification::{Channel, Kind};
-use rappel_engine::{Engine, EngineConfig, SystemClock, Transports};
-use rappel_store::{NotificationFilter, Status, Store};
+use rappel_engine::{Database, Engine, EngineConfig, SystemClock, Transports};
 use serde_json::json;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -129,7 +128,7 @@ impl Cleanup {
             }
             "postgres" => {
                 let (url, name) =
-                    rappel_store::admin::create_postgres_database(postgres_url, prefix)
+                    rappel_engine::bench::create_postgres_database(postgres_url, prefix)
                         .await
                         .with_context(|| format!("cannot create a database on {postgres_url}"))?;
                 (url, Cleanup::Database(postgres_url.to_string(), name))
@@ -146,7 +145,7 @@ impl Cleanup {
                 }
             }
             Cleanup::Database(base, name) => {
-                let _ = rappel_store::admin::drop_postgres_database(&base, &name).await;
+                let _ = rappel_engine::bench::drop_postgres_database(&base, &name).await;
             }
         }
     }
@@ -171,14 +170,14 @@ async fn bench(
     url: &str,
     email: Option<Arc<dyn Transport>>,
 ) -> anyhow::Result<serde_json::Value> {
-    let store = Store::connect(url).await?;
-    store.migrate().await?;
+    let database = Database::connect(url).await?;
+    database.migrate().await?;
     let null = Arc::new(NullTransport {
         email,
         sent: AtomicUsize::new(0),
     });
-    let engine = Engine::new(
-        store,
+    let engine = Engine::with_database(
+        database,
         Arc::new(SystemClock),
         Transports::all(null.clone()),
         EngineConfig {
@@ -289,7 +288,9 @@ async fn bench(
     done.store(true, Ordering::Relaxed);
     engine.signal();
     workers.await??;
-    let lateness = lateness_ms(&engine, &practice, phase_start).await?;
+    let lateness = engine
+        .bench_handoff_lateness_ms(&practice, Kind::Confirmation, phase_start)
+        .await?;
     let pct = |p: f64| -> f64 {
         if lateness.is_empty() {
             return 0.0;
@@ -375,42 +376,6 @@ async fn run_workers(
         progress("dispatch", total, total);
     }
     Ok(())
-}
-
-/// Hand-off lateness of the confirmations due since `since`, sorted, read page by page.
-async fn lateness_ms(
-    engine: &Engine,
-    practice: &str,
-    since: Timestamp,
-) -> anyhow::Result<Vec<u32>> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let mut tx = engine.store().begin().await?;
-        let page = tx
-            .list_notifications(
-                practice,
-                &NotificationFilter {
-                    status: Some(Status::Sent),
-                    kind: Some(Kind::Confirmation),
-                    since: Some(since),
-                    cursor: cursor.clone(),
-                    limit: 1000,
-                    ..NotificationFilter::default()
-                },
-            )
-            .await?;
-        tx.commit().await?;
-        let Some(last) = page.last() else { break };
-        cursor = Some((last.due_at, last.key.clone()));
-        for row in &page {
-            if let Some(at) = row.decided_at {
-                out.push(at.duration_since(row.due_at).as_millis().max(0) as u32);
-            }
-        }
-    }
-    out.sort_unstable();
-    Ok(out)
 }
 
 /// The process's peak resident memory (Linux `VmHWM`), in MB.

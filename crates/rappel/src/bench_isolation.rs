@@ -16,9 +16,8 @@ use jiff::{SignedDuration, Timestamp};
 use rappel_channels::Recorder;
 use rappel_domain::event::{Event, EventBody};
 use rappel_domain::facts::Practitioner;
-use rappel_engine::{Engine, EngineConfig, SystemClock, Transports};
+use rappel_engine::{Database, Engine, EngineConfig, SystemClock, Transports};
 use rappel_server::ServerConfig;
-use rappel_store::Store;
 use serde_json::{Value, json};
 
 use crate::bench_dispatch::Cleanup;
@@ -73,11 +72,11 @@ pub async fn run(args: IsolationArgs) -> anyhow::Result<std::process::ExitCode> 
 }
 
 async fn bench(args: &IsolationArgs, url: &str) -> anyhow::Result<Value> {
-    let store = Store::connect(url).await?;
-    store.migrate().await?;
+    let database = Database::connect(url).await?;
+    database.migrate().await?;
     // No worker runs: the flood is ingestion (planning and writing), nothing is sent.
-    let engine = Engine::new(
-        store,
+    let engine = Engine::with_database(
+        database,
         Arc::new(SystemClock),
         Transports::all(Arc::new(Recorder::default())),
         EngineConfig::default(),

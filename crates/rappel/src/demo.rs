@@ -12,10 +12,7 @@ use crate::config::Config;
 pub const DEMO_PASSWORD: &str = "demo-rappel-2026";
 
 pub async fn seed(engine: &Engine, config: &Config) -> anyhow::Result<()> {
-    let mut tx = engine.store().begin().await?;
-    let empty = tx.practices().await?.is_empty();
-    tx.commit().await?;
-    if !empty {
+    if engine.practice_count().await? > 0 {
         println!("demo: the database already has practices; nothing created");
         return Ok(());
     }

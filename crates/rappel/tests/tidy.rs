@@ -3,10 +3,11 @@
 //!
 //! - `domain` never reads the clock and does no I/O, and depends on no runtime, database or
 //!   HTTP crate.
-//! - Only `store` depends on sqlx or writes SQL.
-//! - The server opens no store transaction of its own; the binary neither, except in the places
-//!   listed in [`BINARY_STORE_ACCESS`] (debt: the worker loop and the demo data move into the
-//!   engine, issue 14).
+//! - Only `store` depends on sqlx or writes SQL: every other crate, its sources and its tests.
+//! - The server and the binary reach the store only through the engine: no `Engine::store()`
+//!   (public only with the engine's `test-support` feature, which only dev-dependencies enable),
+//!   no store transaction, no store of their own; the binary does not even depend on
+//!   `rappel-store` (its tests do).
 
 use std::path::{Path, PathBuf};
 
@@ -71,8 +72,11 @@ fn the_domain_reads_no_clock_and_does_no_io() {
         &[
             "Timestamp::now",
             "Zoned::now",
+            "Date::today",
             "SystemTime",
             "Instant::now",
+            "Utc::now",
+            "Local::now",
             "std::fs",
             "std::net",
             "std::env",
@@ -104,9 +108,29 @@ fn the_domain_reads_no_clock_and_does_no_io() {
     }
 }
 
+/// Every crate of the workspace but the store.
+fn crates_but_the_store() -> Vec<String> {
+    let mut found: Vec<String> = std::fs::read_dir(workspace().join("crates"))
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.path().join("Cargo.toml").exists())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "store")
+        .collect();
+    found.sort();
+    found
+}
+
 #[test]
 fn only_the_store_speaks_sql() {
+    let crates = crates_but_the_store();
     for krate in ["domain", "channels", "engine", "server", "rappel"] {
+        assert!(
+            crates.iter().any(|c| c == krate),
+            "crates/{krate} is missing"
+        );
+    }
+    for krate in &crates {
         let manifest =
             std::fs::read_to_string(workspace().join(format!("crates/{krate}/Cargo.toml")))
                 .unwrap();
@@ -130,32 +154,60 @@ fn only_the_store_speaks_sql() {
             "SQL outside the store:\n{}",
             found.join("\n")
         );
+        // Tests too: they reach the database through the store's API, never through sqlx.
+        let tests = workspace().join(format!("crates/{krate}/tests"));
+        if tests.exists() {
+            let found = offenders(&format!("crates/{krate}/tests"), &["sqlx::"], &["tidy.rs"]);
+            assert!(
+                found.is_empty(),
+                "sqlx outside the store:\n{}",
+                found.join("\n")
+            );
+        }
     }
 }
 
-/// Places of the binary that still reach the store directly. Each one is debt: the worker loop
-/// (`main.rs`: NOTIFY/LISTEN and the next due instant), the demo's data and the benchmarks'
-/// throw-away databases. New code goes through the engine.
-const BINARY_STORE_ACCESS: &[&str] = &[
-    "crates/rappel/src/main.rs",
-    "crates/rappel/src/demo.rs",
-    "crates/rappel/src/bench_dispatch.rs",
-    "crates/rappel/src/bench_isolation.rs",
-];
+/// The `[dependencies]` section of a crate's manifest (not its dev-dependencies).
+fn dependencies(krate: &str) -> String {
+    let manifest =
+        std::fs::read_to_string(workspace().join(format!("crates/{krate}/Cargo.toml"))).unwrap();
+    manifest
+        .split("\n[dependencies]")
+        .nth(1)
+        .and_then(|rest| rest.split("\n[").next())
+        .unwrap_or("")
+        .to_string()
+}
 
 #[test]
 fn the_server_and_the_binary_go_through_the_engine() {
-    let patterns = [".store()", "Store::connect", ".begin()", ".begin_read()"];
+    let patterns = [".store()", "Store::", ".begin()", ".begin_read()"];
     let found = offenders("crates/server/src", &patterns, &[]);
     assert!(
         found.is_empty(),
         "the server reaches the store itself:\n{}",
         found.join("\n")
     );
-    let found = offenders("crates/rappel/src", &patterns, BINARY_STORE_ACCESS);
+    let found = offenders(
+        "crates/rappel/src",
+        &[&patterns[..], &["rappel_store"]].concat(),
+        &[],
+    );
     assert!(
         found.is_empty(),
         "the binary reaches the store itself:\n{}",
         found.join("\n")
     );
+    assert!(
+        !dependencies("rappel")
+            .lines()
+            .any(|l| l.trim_start().starts_with("rappel-store")),
+        "the binary depends on rappel-store: it goes through the engine"
+    );
+    for krate in ["server", "rappel"] {
+        assert!(
+            !dependencies(krate).contains("test-support"),
+            "crates/{krate} enables the engine's test-support outside its dev-dependencies"
+        );
+    }
 }

@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rappel_channels::sms::{DeliveryReport, ReportError, ovh, twilio, webhook};
 use rappel_engine::EngineError;
+use rappel_engine::secret::constant_time_eq;
 use serde_json::json;
 
 use crate::AppState;
@@ -181,13 +182,7 @@ pub(crate) async fn email_dsn(
     let presented = header_text(&headers, "authorization")
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    let equal = presented.len() == expected.len()
-        && presented
-            .bytes()
-            .zip(expected.bytes())
-            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
-            == 0;
-    if !equal {
+    if !constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
         tracing::warn!("bounce webhook refused: wrong or missing bearer token");
         return Refusal::Unverified("wrong token").into_response();
     }
@@ -233,12 +228,7 @@ fn presents_token(headers: &HeaderMap, expected: &str) -> bool {
     } else {
         return false;
     };
-    presented.len() == expected.len()
-        && presented
-            .bytes()
-            .zip(expected.bytes())
-            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
-            == 0
+    constant_time_eq(presented.as_bytes(), expected.as_bytes())
 }
 
 type EventParser = fn(&[u8]) -> Result<Vec<rappel_channels::email_events::EmailEvent>, ReportError>;

@@ -42,6 +42,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, html};
+use rappel_engine::secret::constant_time_eq;
 use rappel_engine::{EngineError, PracticeCtx, Role, UiSession};
 
 use crate::AppState;
@@ -146,7 +147,7 @@ impl Ui {
     /// The CSRF check of a multipart form, whose body [`csrf_guard`] cannot read: the refusal
     /// when `token` is not this session's.
     pub fn csrf_mismatch(&self, token: &str) -> Option<Response> {
-        (!constant_eq(token.as_bytes(), self.session.csrf.as_bytes())).then(csrf_refused)
+        (!constant_time_eq(token.as_bytes(), self.session.csrf.as_bytes())).then(csrf_refused)
     }
 }
 
@@ -258,7 +259,7 @@ async fn csrf_guard(State(state): State<AppState>, request: Request, next: Next)
     let (mut parts, body) = request.into_parts();
     parts.extensions.insert(SessionSeen { session, practice });
     if let Some(token) = header_token {
-        if !constant_eq(token.as_bytes(), expected.as_bytes()) {
+        if !constant_time_eq(token.as_bytes(), expected.as_bytes()) {
             return csrf_refused();
         }
         return next.run(Request::from_parts(parts, body)).await;
@@ -285,16 +286,12 @@ async fn csrf_guard(State(state): State<AppState>, request: Request, next: Next)
         .find(|(k, _)| k == "_csrf")
         .map(|(_, v)| v.into_owned());
     match token {
-        Some(token) if constant_eq(token.as_bytes(), expected.as_bytes()) => {
+        Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
         _ => csrf_refused(),
     }
-}
-
-fn constant_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn csrf_refused() -> Response {

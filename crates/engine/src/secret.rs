@@ -1,0 +1,75 @@
+//! The engine's secrets in one place: random tokens, the hash a token is stored as, and a
+//! comparison whose time does not depend on where two secrets differ.
+//!
+//! A token handed out (an API key's secret, a session cookie, a document link) is stored only as
+//! its SHA-256 ([`token_hash`]): a leaked database does not let anyone in, and a lookup by hash
+//! needs no comparison in Rust. A secret that is compared in Rust (a CSRF token, a webhook's
+//! bearer token) goes through [`constant_time_eq`].
+//!
+//! ```
+//! use rappel_engine::secret::{constant_time_eq, random_hex, token_hash};
+//! let token = random_hex(32);
+//! assert_eq!(token.len(), 64);
+//! assert_eq!(token_hash(&token).len(), 64);
+//! assert!(constant_time_eq(token.as_bytes(), token.clone().as_bytes()));
+//! ```
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// `N` bytes from the operating system's randomness.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("the OS provides randomness");
+    bytes
+}
+
+/// `bytes` random bytes as lower-case hex (twice as many characters): ids and tokens.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("the OS provides randomness");
+    hex::encode(buf)
+}
+
+/// What a token is stored as: its SHA-256, in lower-case hex. The tokens are long random
+/// strings, so a plain hash is enough (no salt, no slow hash: nothing to guess).
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Whether two secrets are equal, in a time that depends on their length only, not on where they
+/// differ (`subtle`). The length is not secret: every token of a kind has the same.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_secrets_compare_equal_and_any_difference_does_not() {
+        assert!(constant_time_eq(b"token", b"token"));
+        assert!(!constant_time_eq(b"token", b"tokeN"));
+        assert!(!constant_time_eq(b"token", b"token2"));
+        assert!(!constant_time_eq(b"", b"t"));
+        assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn the_token_hash_is_the_sha256_in_hex() {
+        assert_eq!(
+            token_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn random_tokens_have_their_length_and_differ() {
+        let a = random_hex(16);
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(a, random_hex(16));
+        assert_ne!(random_bytes::<32>(), random_bytes::<32>());
+    }
+}
