@@ -263,3 +263,34 @@ fn the_built_in_html_escapes_facts_once_and_links_the_document() {
     assert!(!sms.text.contains("Compte rendu"), "{}", sms.text);
     assert!(sms.text.contains("https://rappel.example/d/exemple"));
 }
+
+/// Every built-in message as the patient (or the practitioner) reads it, per kind: each channel
+/// and language on the same sample appointment. A change of wording or layout shows here as a
+/// snapshot diff to review (`INSTA_UPDATE=always cargo test -p rappel-domain snapshot`, then
+/// read the `.snap` diff before committing).
+#[test]
+fn every_rendered_message_kind_channel_and_language_is_snapshotted() {
+    for &kind in Kind::ALL {
+        let mut out = String::new();
+        for &channel in Channel::ALL {
+            for &locale in Locale::ALL {
+                let s = sample(locale);
+                let rendered = render_with(&s.input(kind, channel, false), None);
+                assert!(
+                    rendered.template_errors.is_empty(),
+                    "{kind}/{channel}/{locale:?}: {:?}",
+                    rendered.template_errors
+                );
+                out.push_str(&format!("===== {channel} · {}\n", locale.as_str()));
+                if let Some(subject) = &rendered.subject {
+                    out.push_str(&format!("--- subject\n{subject}\n"));
+                }
+                out.push_str(&format!("--- text\n{}\n", rendered.text.trim_end()));
+                if let Some(html) = &rendered.html {
+                    out.push_str(&format!("--- html\n{}\n", html.trim_end()));
+                }
+            }
+        }
+        insta::assert_snapshot!(format!("rendered_{kind}"), out);
+    }
+}
