@@ -434,6 +434,36 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 #[cfg(test)]
 mod tests {
+
+    /// N senders at R messages a second go out (N-1)/R seconds apart in all, each 1/R after
+    /// the one before, in arrival order — on tokio's paused clock, so no test waits.
+    #[tokio::test(start_paused = true)]
+    async fn n_sends_at_r_per_second_are_spaced_one_over_r_apart() {
+        let limiter = std::sync::Arc::new(RateLimiter::new(10.0).unwrap());
+        let started = Instant::now();
+        let mut sends = tokio::task::JoinSet::new();
+        for _ in 0..5 {
+            let limiter = limiter.clone();
+            sends.spawn(async move {
+                limiter.acquire().await;
+                Instant::now()
+            });
+        }
+        let mut at: Vec<Duration> = sends
+            .join_all()
+            .await
+            .into_iter()
+            .map(|t| t - started)
+            .collect();
+        at.sort();
+        let ms: Vec<u128> = at.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [0, 100, 200, 300, 400]);
+        // After a quiet second the bucket is full again: the next send goes at once.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let before = Instant::now();
+        limiter.acquire().await;
+        assert_eq!(Instant::now() - before, Duration::ZERO);
+    }
     use super::*;
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -627,12 +627,12 @@ async fn the_gateway_4xx_is_permanent_and_429_5xx_and_slowness_are_transient() {
     assert!(reason.contains("no answer"), "{reason}");
 }
 
+/// Concurrent senders all get through the rate limit (its spacing is tested on a paused clock
+/// in `sms.rs`).
 #[tokio::test]
-async fn n_messages_at_r_per_second_take_at_least_n_minus_1_over_r_seconds() {
+async fn concurrent_sends_through_the_rate_limit_all_arrive() {
     let provider = Provider::start(accepted()).await;
-    let transport = Arc::new(gateway_at(&provider, 10.0));
-    let started = Instant::now();
-    // Concurrent senders queue for the same bucket.
+    let transport = Arc::new(gateway_at(&provider, 50.0));
     let mut sends = tokio::task::JoinSet::new();
     for _ in 0..5 {
         let transport = transport.clone();
@@ -641,11 +641,6 @@ async fn n_messages_at_r_per_second_take_at_least_n_minus_1_over_r_seconds() {
     while let Some(outcome) = sends.join_next().await {
         outcome.unwrap().unwrap();
     }
-    let elapsed = started.elapsed();
-    assert!(
-        elapsed >= Duration::from_millis(400),
-        "5 messages at 10/s took only {elapsed:?}"
-    );
     assert_eq!(provider.seen().len(), 5);
 }
 
