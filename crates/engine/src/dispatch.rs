@@ -903,7 +903,7 @@ async fn forget_push_subscription(
     now: Timestamp,
 ) -> Result<()> {
     let pid = ctx.row.id.as_str();
-    let Some(mut patient) = tx.patient(pid, patient_id).await? else {
+    let Some(mut patient) = tx.patient_for_update(pid, patient_id).await? else {
         return Ok(());
     };
     let before = patient.push_subscriptions.len();

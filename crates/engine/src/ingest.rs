@@ -164,11 +164,49 @@ impl Engine {
     }
 
     /// Creates or replaces a patient (`PUT /v1/patients/{id}`) and re-plans them.
+    /// `PUT /v1/patients/{id}`: the practice software's replacement of a patient, in one
+    /// transaction. An erased patient's id is refused (GDPR: nothing personal comes back under
+    /// it). The push subscriptions come from the patient's browsers, not from the practice
+    /// software: they are carried over from the stored patient, read under a lock, so one
+    /// added while the replacement runs is never lost. Returns the patient as stored.
+    pub async fn replace_patient(
+        &self,
+        practice_id: &str,
+        mut p: Patient,
+    ) -> Result<(PutOutcome, Patient)> {
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let ctx = load_practice(&mut tx, practice_id).await?;
+        if tx.is_erased(practice_id, &p.id).await? {
+            return Err(EngineError::invalid(
+                "id",
+                format!(
+                    "patient `{}` was erased (GDPR); their data cannot be recorded again under this id",
+                    p.id
+                ),
+            ));
+        }
+        let old = tx.patient_for_update(practice_id, &p.id).await?;
+        p.push_subscriptions = old
+            .as_ref()
+            .map(|o| o.push_subscriptions.clone())
+            .unwrap_or_default();
+        let outcome = outcome(old.as_ref(), &p);
+        if outcome != PutOutcome::Unchanged {
+            tx.upsert_patient(practice_id, &p, now).await?;
+            replan(&mut tx, &ctx, &p.id, now).await?;
+        }
+        tx.commit().await?;
+        self.work_added();
+        Ok((outcome, p))
+    }
+
+    /// Stores the patient as given, push subscriptions included (scenarios, the demo, tests).
     pub async fn put_patient(&self, practice_id: &str, p: &Patient) -> Result<PutOutcome> {
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
-        let old = tx.patient(practice_id, &p.id).await?;
+        let old = tx.patient_for_update(practice_id, &p.id).await?;
         let outcome = outcome(old.as_ref(), p);
         if outcome != PutOutcome::Unchanged {
             tx.upsert_patient(practice_id, p, now).await?;

@@ -27,7 +27,7 @@ impl Engine {
             return Err(EngineError::not_found("patient", patient_id));
         }
         let mut patient = tx
-            .patient(practice_id, patient_id)
+            .patient_for_update(practice_id, patient_id)
             .await?
             .ok_or_else(|| EngineError::not_found("patient", patient_id))?;
         let outcome = match patient
@@ -66,7 +66,7 @@ impl Engine {
         let mut tx = self.store().begin().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
         let mut patient = tx
-            .patient(practice_id, patient_id)
+            .patient_for_update(practice_id, patient_id)
             .await?
             .ok_or_else(|| EngineError::not_found("patient", patient_id))?;
         let before = patient.push_subscriptions.len();

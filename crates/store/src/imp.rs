@@ -1,9 +1,9 @@
 //! The SQL behind [`Store`] and [`Tx`]. SIGNATURES ARE THE CONTRACT with the engine.
 //!
 //! Every query is written once, with `$N` placeholders that both backends accept, and binds
-//! only the types `sqlx::Any` carries everywhere (see [`codec`]). The dialects differ in three
+//! only the types `sqlx::Any` carries everywhere (see [`codec`]). The dialects differ in four
 //! places only, each branching on [`Backend`]: how a write transaction starts, how `claim_due`
-//! locks rows, and which migration folder applies.
+//! and `patient_for_update` lock rows, and which migration folder applies.
 
 mod codec;
 mod notify;
@@ -574,6 +574,33 @@ impl Tx {
         .bind(id)
         .fetch_optional(&mut *self.inner)
         .await?;
+        row.map(|r| Cols::new(&r, "patients").json("data"))
+            .transpose()
+    }
+
+    /// The patient, locked until the transaction ends, for a read-modify-write of the row (a
+    /// replacement that keeps the push subscriptions, a subscription added): on PostgreSQL
+    /// `FOR UPDATE`, so a concurrent writer of the same patient waits instead of being lost;
+    /// SQLite's write transactions already take turns. `None` also for an erased patient.
+    pub async fn patient_for_update(
+        &mut self,
+        practice_id: &str,
+        id: &str,
+    ) -> Result<Option<Patient>> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT data FROM patients WHERE practice_id = $1 AND id = $2 AND erased = 0"
+            }
+            Backend::Postgres => {
+                "SELECT data FROM patients WHERE practice_id = $1 AND id = $2 AND erased = 0 \
+                 FOR UPDATE"
+            }
+        };
+        let row = sqlx::query(sql)
+            .bind(practice_id)
+            .bind(id)
+            .fetch_optional(&mut *self.inner)
+            .await?;
         row.map(|r| Cols::new(&r, "patients").json("data"))
             .transpose()
     }

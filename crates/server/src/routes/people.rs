@@ -178,23 +178,6 @@ pub(crate) async fn put_patient(
     let mut map = object(body, &id)?;
     validate::patient_contacts(&mut map, "")?;
     let body: PatientBody = from_json(Value::Object(map), "")?;
-    // The store keeps an erased patient's id so that nothing personal comes back under it; say
-    // so instead of answering 201 for a write that is refused.
-    if state.engine.is_patient_erased(&practice, &id).await? {
-        return Err(ApiError::invalid(
-            "id",
-            format!(
-                "patient `{id}` was erased (GDPR); their data cannot be recorded again under this id"
-            ),
-        ));
-    }
-    // Push subscriptions come from the patients' browsers, not from the practice software: a
-    // replacement of the patient keeps them.
-    let push_subscriptions = match state.engine.patient(&practice, &id).await {
-        Ok(existing) => existing.push_subscriptions,
-        Err(rappel_engine::EngineError::NotFound { .. }) => Vec::new(),
-        Err(other) => return Err(other.into()),
-    };
     let patient = Patient {
         id: id.clone(),
         first_name: body.first_name.trim().to_string(),
@@ -202,14 +185,15 @@ pub(crate) async fn put_patient(
         email: body.email,
         mobile: body.mobile,
         push: body.push,
-        push_subscriptions,
+        // Carried over from the stored patient by the engine.
+        push_subscriptions: Vec::new(),
         email_notifications: body.email_notifications,
         sms_notifications: body.sms_notifications,
         birth_date: body.birth_date,
         address: body.address,
         locale: body.locale.filter(|l| !l.trim().is_empty()),
     };
-    let outcome = state.engine.put_patient(&practice, &patient).await?;
+    let (outcome, patient) = state.engine.replace_patient(&practice, patient).await?;
     Ok(put_answer(outcome, format!("/v1/patients/{id}"), patient))
 }
 

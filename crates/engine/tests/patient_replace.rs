@@ -1,0 +1,143 @@
+//! `Engine::replace_patient` (`PUT /v1/patients/{id}`) in one transaction: an erased id is
+//! refused, and the push subscriptions the patient's browsers added are carried over — also
+//! when one is added at the same moment from another process sharing the PostgreSQL database
+//! (issue 14: three transactions lost it before).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use rappel_channels::Recorder;
+use rappel_domain::facts::{Patient, PushSubscription};
+use rappel_engine::{Engine, EngineConfig, EngineError, SimClock, Transports};
+use rappel_store::Store;
+
+fn engine_on(store: Store, clock: &SimClock) -> Engine {
+    Engine::new(
+        store,
+        Arc::new(clock.clone()),
+        Transports::all(Arc::new(Recorder::default())),
+        EngineConfig::default(),
+    )
+}
+
+fn clock() -> SimClock {
+    SimClock::new("2026-03-02T09:00:00+01:00".parse().unwrap())
+}
+
+fn jeanne(first_name: &str) -> Patient {
+    Patient {
+        id: "p1".into(),
+        first_name: first_name.into(),
+        last_name: "Dupont".into(),
+        mobile: Some("+33612345678".into()),
+        ..Patient::default()
+    }
+}
+
+fn subscription(n: usize) -> PushSubscription {
+    PushSubscription {
+        endpoint: format!("https://push.example.org/send/{n}"),
+        p256dh: "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM".into(),
+        auth: "tBHItJI5svbpez7KI4CCXg".into(),
+    }
+}
+
+async fn replacing_keeps_subscriptions_and_refuses_an_erased_id(a: &Engine, b: &Engine) {
+    let practice = a
+        .create_practice("Cabinet", "doctolib", "Europe/Paris", Default::default())
+        .await
+        .unwrap()
+        .id;
+    a.replace_patient(&practice, jeanne("Jeanne"))
+        .await
+        .unwrap();
+    // Each round: the practice software replaces the patient on one node while her browser
+    // adds a subscription on the other.
+    for n in 0..20 {
+        let name = format!("Jeanne {n}");
+        let added = subscription(n);
+        let (replaced, added) = tokio::join!(
+            a.replace_patient(&practice, jeanne(&name)),
+            b.put_push_subscription(&practice, "p1", &added),
+        );
+        replaced.unwrap();
+        added.unwrap();
+    }
+    let stored = a.patient(&practice, "p1").await.unwrap();
+    assert_eq!(stored.first_name, "Jeanne 19");
+    let mut endpoints: Vec<String> = stored
+        .push_subscriptions
+        .iter()
+        .map(|s| s.endpoint.clone())
+        .collect();
+    endpoints.sort();
+    let mut expected: Vec<String> = (0..20).map(|n| subscription(n).endpoint).collect();
+    expected.sort();
+    assert_eq!(endpoints, expected, "a subscription was lost");
+
+    // The patient's answer to the practice software carries them too.
+    let (_, answered) = a
+        .replace_patient(&practice, jeanne("Jeanne"))
+        .await
+        .unwrap();
+    assert_eq!(answered.push_subscriptions.len(), 20);
+
+    a.erase_patient(&practice, "p1").await.unwrap();
+    let refused = a
+        .replace_patient(&practice, jeanne("Jeanne"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, EngineError::Invalid { field, .. } if field == "id"),
+        "{refused}"
+    );
+    assert!(a.patient(&practice, "p1").await.is_err());
+}
+
+#[tokio::test]
+async fn on_sqlite() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    store.migrate().await.unwrap();
+    let engine = engine_on(store, &clock());
+    replacing_keeps_subscriptions_and_refuses_an_erased_id(&engine, &engine.clone()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_postgresql_with_two_engines() {
+    with_postgres(|url| async move {
+        let clock = clock();
+        let a = Store::connect(&url).await.unwrap();
+        a.migrate().await.unwrap();
+        let b = Store::connect(&url).await.unwrap();
+        replacing_keeps_subscriptions_and_refuses_an_erased_id(
+            &engine_on(a, &clock),
+            &engine_on(b, &clock),
+        )
+        .await;
+    })
+    .await;
+}
+
+/// Runs `test` with the URL of a fresh PostgreSQL database (dropped afterwards, even when the
+/// test fails). PostgreSQL is not optional: an unreachable server fails the test, saying so.
+async fn with_postgres<F, Fut>(test: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let admin_url = std::env::var("RAPPEL_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+    let (url, name) =
+        rappel_store::admin::create_postgres_database(&admin_url, "rappel_test_replace")
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL is unreachable at {admin_url} ({e}); set RAPPEL_TEST_POSTGRES_URL."
+                )
+            });
+    let outcome = tokio::spawn(test(url)).await;
+    let _ = rappel_store::admin::drop_postgres_database(&admin_url, &name).await;
+    if let Err(failure) = outcome {
+        std::panic::resume_unwind(failure.into_panic());
+    }
+}
