@@ -5,6 +5,7 @@
 //! places only, each branching on [`Backend`]: how a write transaction starts, how `claim_due`
 //! locks rows, and which migration folder applies.
 
+mod answers;
 mod codec;
 mod notify;
 pub use notify::WorkListener;
@@ -15,6 +16,7 @@ mod reports;
 pub(crate) mod templates;
 pub(crate) mod users;
 
+pub use answers::{AppointmentAnswerRow, AppointmentLink};
 pub use costs::NotificationCost;
 pub use documents::{DocumentFile, DocumentLink};
 pub use logos::LogoRow;
@@ -650,6 +652,7 @@ impl Tx {
             .await?;
         self.delete_patient_delivery_reports(practice_id, id)
             .await?;
+        self.delete_patient_answers(practice_id, id).await?;
         self.redact_patient_events(practice_id, id).await?;
         Ok(true)
     }
