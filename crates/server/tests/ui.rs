@@ -276,7 +276,7 @@ async fn a_session_expires_after_twelve_hours_and_sign_out_ends_it() {
 async fn a_form_without_the_session_csrf_token_changes_nothing() {
     let app = app_with_users().await;
     let (token, csrf) = app.sign_in("admin%40cabinet.test").await;
-    let body = "opt.sms_sender=PIRATE&opt.no_show_block_threshold=3&opt.quiet_hours_sms=21%3A00-08%3A00&opt.quiet_hours_push=&opt.quiet_hours_email=";
+    let body = "opt.sms_sender=PIRATE&opt.no_show_block_threshold=3&opt.quiet_hours_sms=21%3A00-08%3A00&opt.quiet_hours_push=&opt.quiet_hours_email=&opt.appointment_links=on&opt.appointment_links_sms=on&opt.patient_cancel_cutoff_hours=4&opt.practice_phone=";
     let missing = app.form(Some(&token), "/parametres", body).await;
     assert_eq!(missing.status, 403);
     let wrong = app
