@@ -671,6 +671,20 @@ fn check_r4_appointment(resource: &Value) {
     }
 }
 
+/// With `RAPPEL_FHIR_DUMP_DIR` set, each resource checked is also written there, for
+/// `scripts/fhir_schema_check.sh` to validate against HL7's R4 JSON schema.
+fn dump(name: &str, resource: &Value) {
+    if let Some(dir) = std::env::var_os("RAPPEL_FHIR_DUMP_DIR") {
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join(format!("{name}.json")),
+            serde_json::to_vec_pretty(resource).unwrap(),
+        )
+        .unwrap();
+    }
+}
+
 fn patient_participant(resource: &Value) -> Value {
     resource["participant"]
         .as_array()
@@ -703,6 +717,7 @@ async fn the_appointment_as_fhir_r4_follows_the_patient_answer() {
     let key = app.key.clone();
     let booked = fhir(&app, &key).await;
     check_r4_appointment(&booked);
+    dump("booked", &booked);
     assert_eq!(booked["id"], "a1");
     assert_eq!(booked["status"], "booked");
     assert_eq!(booked["start"], "2026-03-05T09:00:00Z");
@@ -727,11 +742,13 @@ async fn the_appointment_as_fhir_r4_follows_the_patient_answer() {
     app.answer(&token, "confirm").await;
     let confirmed = fhir(&app, &key).await;
     check_r4_appointment(&confirmed);
+    dump("confirmed", &confirmed);
     assert_eq!(patient_participant(&confirmed)["status"], "accepted");
 
     app.answer(&token, "cancel").await;
     let cancelled = fhir(&app, &key).await;
     check_r4_appointment(&cancelled);
+    dump("cancelled", &cancelled);
     assert_eq!(cancelled["status"], "cancelled");
     assert_eq!(patient_participant(&cancelled)["status"], "declined");
     assert_eq!(
@@ -770,6 +787,7 @@ fn an_id_fhir_cannot_hold_is_given_as_an_identifier_only() {
     .unwrap();
     let resource = rappel_engine::fhir::appointment_resource("cab 1", &appointment, None, None);
     check_r4_appointment(&resource);
+    dump("noshow-with-non-fhir-ids", &resource);
     assert!(resource.get("id").is_none());
     assert_eq!(resource["status"], "noshow");
     assert_eq!(resource["identifier"][0]["value"], "rdv 2026/03 #1");
