@@ -686,6 +686,26 @@ fn documents_paths(paths: &mut Map<String, Value>) {
             }
         }),
     );
+    paths.insert(
+        "/r/{token}".into(),
+        json!({
+            "parameters": [{"name": "token", "in": "path", "required": true, "description": "The link's token (16 characters, from a reminder or a confirmation).", "schema": {"type": "string"}}],
+            "get": {
+                "tags": ["Follow-up"], "operationId": "appointmentLinkPage", "security": [],
+                "summary": "The patient's appointment page: confirm or cancel",
+                "description": "French HTML for a phone, no JavaScript, the headers of `/d/`. Shows the date, time, practitioner and place (the motive only with `show_motive_in_sms`), a « Confirmer ma présence » form and, until `patient_cancel_cutoff_hours` before the start, an « Annuler le rendez-vous » form (after it, the practice's `practice_phone`). `?choix=confirmer` or `?choix=annuler` (the email's buttons) opens it on one form. A cancelled, moved or past appointment says what happened. An unknown, expired (at the start the message announced) or switched-off (`appointment_links = false`) link is one and the same 404 page, naming nothing. A GET never changes anything.",
+                "parameters": [{"name": "choix", "in": "query", "required": false, "schema": {"type": "string", "enum": ["confirmer", "annuler"]}}],
+                "responses": {"200": {"description": "The appointment, or what happened to it.", "content": {"text/html": {}}}, "404": {"description": "Unknown, expired or switched-off link.", "content": {"text/html": {}}}}
+            },
+            "post": {
+                "tags": ["Follow-up"], "operationId": "answerAppointmentLink", "security": [],
+                "summary": "Confirm or cancel the appointment",
+                "description": "Form fields `token` (the page's own: the form carries it, so another site cannot forge the request without the link itself) and `action` (`confirm` or `cancel`); a foreign `Origin` is refused. A confirmation is recorded (`appointment.confirmed_by_patient`); a cancellation before the cutoff applies `appointment.cancelled` by the patient (`appointment.cancel_requested`). Twice is once.",
+                "requestBody": {"required": true, "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object", "required": ["token", "action"], "properties": {"token": {"type": "string"}, "action": {"type": "string", "enum": ["confirm", "cancel"]}}}}}},
+                "responses": {"200": {"description": "Done, or already done, or what happened to the appointment.", "content": {"text/html": {}}}, "403": {"description": "The form does not carry the page's token, or comes from another site.", "content": {"text/html": {}}}, "404": {"description": "Unknown, expired or switched-off link.", "content": {"text/html": {}}}, "409": {"description": "Too late to cancel online: the page gives the practice's telephone.", "content": {"text/html": {}}}}
+            }
+        }),
+    );
 }
 
 fn tasks_paths(paths: &mut Map<String, Value>) {
@@ -1649,7 +1669,7 @@ fn templates_paths(paths: &mut Map<String, Value>) {
     let parts = json!({
         "type": "object",
         "additionalProperties": false,
-        "description": "minijinja sources of the parts of a message: email `subject`, `text` and `html` (auto-escaped); SMS `text`; push `subject` (title) and `text`; postal `text`. Variables: `practice.name`, `patient.first_name`/`last_name`/`name` (absent in practitioner alerts), `practitioner.name`, `appointments[]` with `date_text` (« mercredi 11 mars 2026 »), `time_text` (« 09h30 »), `start` (RFC 3339), `location`, `practitioner`, `motive` (in SMS and push only with `show_motive_in_sms`), `instructions` (never in SMS or push), `document.title` (not in SMS or push) and `document.link`, `task.label`, `locale`. No include, import or extends; a fuel limit stops endless loops; output is at most 64 KiB (1 KiB for SMS, push and subjects).",
+        "description": "minijinja sources of the parts of a message: email `subject`, `text` and `html` (auto-escaped); SMS `text`; push `subject` (title) and `text`; postal `text`. Variables: `practice.name`, `patient.first_name`/`last_name`/`name` (absent in practitioner alerts), `practitioner.name`, `appointments[]` with `date_text` (« mercredi 11 mars 2026 »), `time_text` (« 09h30 »), `start` (RFC 3339), `location`, `practitioner`, `motive` (in SMS and push only with `show_motive_in_sms`), `instructions` (never in SMS or push), `document.title` (not in SMS or push) and `document.link`, `task.label`, `links.page`, `links.confirm` and `links.cancel` (the patient's page to confirm or cancel the appointment: in confirmation and reminder emails and SMS reminders about one appointment, unless `appointment_links` is off), `locale`. No include, import or extends; a fuel limit stops endless loops; output is at most 64 KiB (1 KiB for SMS, push and subjects).",
         "properties": {
             "subject": {"type": ["string", "null"], "description": "Null or absent: the built-in part."},
             "text": {"type": ["string", "null"], "description": "Null or absent: the built-in part."},
