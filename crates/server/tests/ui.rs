@@ -985,3 +985,76 @@ async fn pages_name_people_and_say_what_each_rule_does() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_patient_s_answer_shows_on_the_timeline_and_the_dashboard() {
+    let app = app_with_users().await;
+    let (token, _) = app.sign_in("admin%40cabinet.test").await;
+    for (path, body) in [
+        (
+            "/v1/practitioners/dr1",
+            serde_json::json!({"name": "Dr Martin"}),
+        ),
+        (
+            "/v1/patients/p1",
+            serde_json::json!({"first_name": "Jeanne", "last_name": "Dupont", "email": "jeanne@example.org"}),
+        ),
+    ] {
+        let r = app.json("PUT", path, &body).await;
+        assert!(r.status < 300, "{}", r.text());
+    }
+    // Tomorrow and the day after: both within the dashboard's week.
+    for (id, start) in [
+        ("a1", "2026-03-03T10:00:00+01:00"),
+        ("a2", "2026-03-04T10:00:00+01:00"),
+    ] {
+        let r = app
+            .post_events(&serde_json::json!({
+                "type": "appointment.booked", "id": id, "patient": "p1", "practitioner": "dr1",
+                "start": start, "source": "staff"
+            }))
+            .await;
+        assert_eq!(r.status, 202, "{}", r.text());
+    }
+    let now = app.engine.now();
+    app.engine
+        .confirm_appointment(&app.practice, "a1", rappel_engine::AnswerChannel::Sms, now)
+        .await
+        .unwrap();
+    app.engine
+        .cancel_appointment_for_patient(
+            &app.practice,
+            "a2",
+            rappel_engine::AnswerChannel::Link,
+            now,
+        )
+        .await
+        .unwrap();
+    let a1 = app.page(Some(&token), "/rendez-vous/a1").await.text();
+    assert!(a1.contains("Réponse du patient"), "{a1}");
+    assert!(a1.contains("Présence confirmée par le patient le"), "{a1}");
+    assert!(a1.contains("par SMS"), "{a1}");
+    let a2 = app.page(Some(&token), "/rendez-vous/a2").await.text();
+    assert!(a2.contains("par le patient"), "{a2}");
+    assert!(a2.contains("Annulé par le patient le"), "{a2}");
+    let dashboard = app.page(Some(&token), "/").await.text();
+    assert!(dashboard.contains("Réponses des patients"), "{dashboard}");
+    assert!(
+        dashboard.contains("href=\"/rendez-vous/a1\""),
+        "{dashboard}"
+    );
+    assert!(dashboard.contains("Annulé par le patient"), "{dashboard}");
+    // The settings page offers the new options with their French labels.
+    let settings = app.page(Some(&token), "/parametres").await.text();
+    for label in [
+        "Liens « Confirmer » et « Annuler » dans les rappels et confirmations",
+        "Le patient peut annuler jusqu&#39;à (heures avant le rendez-vous)",
+        "Téléphone du cabinet",
+    ] {
+        assert!(
+            settings.contains(label) || settings.contains(&label.replace("&#39;", "'")),
+            "{label} missing"
+        );
+    }
+    app.stop().await;
+}
