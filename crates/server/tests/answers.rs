@@ -921,3 +921,63 @@ async fn done_when_a_booking_s_reminder_link_from_the_outbox_cancels_and_the_pra
     app.stop().await;
     let _ = std::fs::remove_dir_all(&outbox_dir);
 }
+
+#[tokio::test]
+async fn the_template_preview_counts_the_link_as_long_as_this_server_makes_it() {
+    let app = spawn_app_from(loopback_setup(Map::new())).await;
+    let preview = |text: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .json(
+                    "POST",
+                    "/v1/templates/preview",
+                    &json!({"kind": "reminder", "channel": "sms", "text": text}),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            r.json()["parts"][0].clone()
+        }
+    };
+    let part = preview("RDV{% if links %} {{ links.page }}{% endif %}").await;
+    let output = part["output"].as_str().unwrap().to_string();
+    // This server's public URL and a token of the real length (16 characters).
+    assert_eq!(
+        output.len(),
+        "RDV https://rdv.example/r/".len() + 16,
+        "{output}"
+    );
+    assert!(output.starts_with("RDV https://rdv.example/r/"), "{output}");
+    // The built-in reminder with its link: counted as the SMS it will be billed as.
+    let builtin = app
+        .json(
+            "POST",
+            "/v1/templates/preview",
+            &json!({"kind": "reminder", "channel": "sms"}),
+        )
+        .await
+        .json()["parts"][0]
+        .clone();
+    let text = builtin["output"].as_str().unwrap();
+    assert!(
+        text.contains("Confirmer ou annuler : https://rdv.example/r/"),
+        "{text}"
+    );
+    assert_eq!(
+        builtin["sms_segments"],
+        rappel_domain::sms::analyze(text).segments,
+        "{builtin}"
+    );
+    // Links switched off: the preview shows none, as the messages will.
+    let r = app
+        .json(
+            "PATCH",
+            "/v1/settings",
+            &json!({"appointment_links_sms": false}),
+        )
+        .await;
+    assert!(r.status < 300, "{}", r.text());
+    let part = preview("RDV{% if links %} {{ links.page }}{% endif %}").await;
+    assert_eq!(part["output"], "RDV");
+    app.stop().await;
+}
