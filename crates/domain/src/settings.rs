@@ -52,6 +52,18 @@ pub fn option_specs(policy: &Policy) -> BTreeMap<String, OptionSpec> {
     specs
 }
 
+/// A practice's telephone number as it is written for patients (`01 23 45 67 89`,
+/// `+33 1 23 45 67 89`), or nothing: the patient's page prints it as a `tel:` link.
+fn is_phone_text(text: &str) -> bool {
+    let digits = text.chars().filter(char::is_ascii_digit).count();
+    text.chars().count() <= 32
+        && digits <= 20
+        && (text.trim().is_empty() || digits >= 3)
+        && text
+            .char_indices()
+            .all(|(i, c)| c.is_ascii_digit() || " .-()".contains(c) || (c == '+' && i == 0))
+}
+
 impl Settings {
     /// Validates the stored values (unknown key or wrong type → error) and fills in defaults.
     pub fn resolve(
@@ -80,6 +92,17 @@ impl Settings {
             })?;
             // A sender name an operator refuses means SMS silently not delivered: refuse it
             // when it is set, not at the first send.
+            if key == "practice_phone"
+                && let Some(phone) = value.as_str()
+                && !is_phone_text(phone)
+            {
+                return Err(SettingsError {
+                    key: key.clone(),
+                    reason: "expected a telephone number: at most 20 digits, with spaces, dots, \
+                             dashes, parentheses or a leading +"
+                        .into(),
+                });
+            }
             if key == "sms_sender"
                 && let Some(sender) = value.as_str()
             {

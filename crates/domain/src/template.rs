@@ -27,6 +27,7 @@
 //! | `appointments` | a list; each has `date_text` (« mercredi 11 mars 2026 »), `time_text` (« 09h30 », `09:30` in English), `start` (RFC 3339 with the practice's offset), `location`, `practitioner`, `motive`, `instructions` |
 //! | `document.title`, `document.link` | the document of a `document` message (no `title` in SMS and push) |
 //! | `task.label` | the label of a scheduled task's message |
+//! | `links.page`, `links.confirm`, `links.cancel` | the patient's page to confirm or cancel the appointment, and that page opened on either form (confirmation and reminder emails, SMS reminders; absent when the practice switches links off or the message is about several appointments) |
 //! | `locale` | `fr` or `en` |
 //!
 //! Health data is minimised (SPEC.md rule 9): in SMS and push, `motive` is present only when the
@@ -559,6 +560,8 @@ struct Context {
     document: Option<DocumentCtx>,
     #[serde(skip_serializing_if = "Option::is_none")]
     task: Option<TaskCtx>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    links: Option<crate::render::AnswerLinks>,
 }
 
 #[derive(Serialize)]
@@ -599,6 +602,15 @@ struct DocumentCtx {
 #[derive(Serialize)]
 struct TaskCtx {
     label: String,
+}
+
+/// Which messages carry the patient's links to confirm or cancel (issue 16): confirmation and
+/// reminder emails (two buttons) and SMS reminders (one short link).
+pub fn carries_answer_links(kind: Kind, channel: Channel) -> bool {
+    matches!(
+        (kind, channel),
+        (Kind::Confirmation | Kind::Reminder, Channel::Email) | (Kind::Reminder, Channel::Sms)
+    )
 }
 
 fn is_alert(kind: Kind) -> bool {
@@ -677,6 +689,7 @@ fn context(input: &RenderInput<'_>, locale: Locale) -> Value {
         appointments,
         document,
         task,
+        links: input.answer_links.clone(),
     }))
 }
 
@@ -921,6 +934,12 @@ impl Sample {
             document: (kind == Kind::Document).then_some(&self.document),
             document_link: (kind == Kind::Document)
                 .then(|| "https://rappel.example/d/exemple".to_string()),
+            // As long as a real one: 16 characters of token after `/r/`.
+            answer_links: carries_answer_links(kind, channel).then(|| {
+                crate::render::AnswerLinks::for_page(
+                    "https://rappel.example/r/AbCdEfGhIjKlMnOp".to_string(),
+                )
+            }),
             task_label: (kind == Kind::Task).then_some(match self.patient.locale.as_deref() {
                 Some("en") => "We have not seen you for a while",
                 _ => "Nous ne vous avons pas vu depuis un moment",

@@ -97,6 +97,9 @@ struct Ready {
     /// An email that carries a document: its personal link, stored by the write phase before
     /// the email goes.
     link: Option<DocumentLink>,
+    /// A confirmation or reminder that carries the patient's link to confirm or cancel
+    /// (`crate::answers`), stored by the write phase before the message goes.
+    answer_link: Option<rappel_store::AppointmentLink>,
     /// A push message: every subscription (device) of the patient; `message.push` is the first.
     devices: Vec<PushTarget>,
     /// The subscriptions the push service said no longer exist, filled by the hand-off.
@@ -214,7 +217,9 @@ impl Engine {
         tx.commit().await?;
         let writes = steps.iter().any(|step| match step {
             Step::Settle(..) => true,
-            Step::Send(ready) => ready.sms.is_some() || ready.link.is_some(),
+            Step::Send(ready) => {
+                ready.sms.is_some() || ready.link.is_some() || ready.answer_link.is_some()
+            }
         });
         if !writes {
             return Ok(steps
@@ -255,6 +260,9 @@ impl Engine {
                     }
                     if let Some(link) = &item.link {
                         tx.insert_document_link(link).await?;
+                    }
+                    if let Some(link) = &item.answer_link {
+                        tx.insert_appointment_link(link).await?;
                     }
                     ready.push(*item);
                 }
@@ -664,6 +672,8 @@ impl Engine {
             }
             _ => (None, None),
         };
+        let answer =
+            crate::answers::answer_link(ctx, &row, &appointments, &self.config().public_url, now);
         let input = RenderInput {
             practice_name: &ctx.row.name,
             tz: &ctx.tz,
@@ -681,6 +691,7 @@ impl Engine {
                 .collect(),
             document: document.as_ref(),
             document_link: document_link.clone(),
+            answer_links: answer.as_ref().map(|(_, links, _)| links.clone()),
             task_label: task_label.as_deref(),
             show_motive: ctx.settings.is_on("show_motive_in_sms"),
         };
@@ -788,12 +799,21 @@ impl Engine {
         {
             rendered = masked;
         }
+        // The same for the patient's link to confirm or cancel.
+        if let Some((_, _, token)) = &answer
+            && let Ok(text) = serde_json::to_string(&rendered)
+            && let Ok(masked) =
+                serde_json::from_str(&text.replace(token.as_str(), "lien-personnel"))
+        {
+            rendered = masked;
+        }
         Ok(Step::Send(Box::new(Ready {
             row: claimed.clone(),
             message,
             rendered,
             sms,
             link,
+            answer_link: answer.map(|(link, _, _)| link),
             devices,
             gone: Vec::new(),
         })))

@@ -68,63 +68,7 @@ impl Engine {
         }
         let now = self.now();
         let mut tx = self.store().begin().await?;
-        let mut ctx = load_practice(&mut tx, practice_id).await?;
-        let mut report = IngestReport {
-            applied: 0,
-            unchanged: 0,
-            seqs: Vec::new(),
-        };
-        let mut batch = Batch::default();
-        preload(&mut tx, &mut batch.facts, practice_id, events).await?;
-        let mut log = Vec::new();
-        let mut affected = BTreeSet::new();
-        for (index, event) in events.iter().enumerate() {
-            let at = event.at.unwrap_or(now);
-            let prefix = if events.len() == 1 {
-                String::new()
-            } else {
-                format!("events[{index}].")
-            };
-            let changed = apply_event(
-                &mut tx,
-                &mut ctx,
-                &mut batch,
-                &event.body,
-                at,
-                now,
-                &mut affected,
-            )
-            .await
-            .map_err(|e| match e {
-                Failure::Event(err) => {
-                    EngineError::invalid(format!("{prefix}{}", err.field()), err.reason())
-                }
-                Failure::Engine(EngineError::Invalid { field, reason }) => {
-                    EngineError::invalid(format!("{prefix}{field}"), reason)
-                }
-                Failure::Engine(other) => other,
-            })?;
-            if changed {
-                let body = serde_json::to_value(event).expect("events serialize");
-                log.push((at, event.body.type_name(), body));
-                report.applied += 1;
-            } else {
-                report.unchanged += 1;
-            }
-        }
-        batch.flush(&mut tx, practice_id, now).await?;
-        let new_events: Vec<NewEvent<'_>> = log
-            .iter()
-            .map(|(at, event_type, body)| NewEvent {
-                at: *at,
-                received_at: now,
-                event_type,
-                body,
-            })
-            .collect();
-        report.seqs = tx.insert_events(practice_id, &new_events).await?;
-        let affected: Vec<String> = affected.into_iter().collect();
-        replan_many(&mut tx, &ctx, &affected, now).await?;
+        let report = ingest_in(&mut tx, practice_id, events, now).await?;
         tx.commit().await?;
         self.work_added();
         Ok(report)
@@ -640,6 +584,76 @@ async fn replan_open(tx: &mut Tx, ctx: &PracticeCtx, now: Timestamp) -> Result<(
         replan(tx, ctx, &p, now).await?;
     }
     Ok(())
+}
+
+/// [`Engine::ingest`] inside the caller's write transaction, for answers that must be recorded
+/// with the events they cause (a patient's cancellation and its webhook event). The caller
+/// commits, then calls [`Engine::work_added`]. Event ids must have been checked
+/// ([`EventBody::check_ids`]).
+pub(crate) async fn ingest_in(
+    tx: &mut Tx,
+    practice_id: &str,
+    events: &[Event],
+    now: Timestamp,
+) -> Result<IngestReport> {
+    let mut ctx = load_practice(tx, practice_id).await?;
+    let mut report = IngestReport {
+        applied: 0,
+        unchanged: 0,
+        seqs: Vec::new(),
+    };
+    let mut batch = Batch::default();
+    preload(tx, &mut batch.facts, practice_id, events).await?;
+    let mut log = Vec::new();
+    let mut affected = BTreeSet::new();
+    for (index, event) in events.iter().enumerate() {
+        let at = event.at.unwrap_or(now);
+        let prefix = if events.len() == 1 {
+            String::new()
+        } else {
+            format!("events[{index}].")
+        };
+        let changed = apply_event(
+            tx,
+            &mut ctx,
+            &mut batch,
+            &event.body,
+            at,
+            now,
+            &mut affected,
+        )
+        .await
+        .map_err(|e| match e {
+            Failure::Event(err) => {
+                EngineError::invalid(format!("{prefix}{}", err.field()), err.reason())
+            }
+            Failure::Engine(EngineError::Invalid { field, reason }) => {
+                EngineError::invalid(format!("{prefix}{field}"), reason)
+            }
+            Failure::Engine(other) => other,
+        })?;
+        if changed {
+            let body = serde_json::to_value(event).expect("events serialize");
+            log.push((at, event.body.type_name(), body));
+            report.applied += 1;
+        } else {
+            report.unchanged += 1;
+        }
+    }
+    batch.flush(tx, practice_id, now).await?;
+    let new_events: Vec<NewEvent<'_>> = log
+        .iter()
+        .map(|(at, event_type, body)| NewEvent {
+            at: *at,
+            received_at: now,
+            event_type,
+            body,
+        })
+        .collect();
+    report.seqs = tx.insert_events(practice_id, &new_events).await?;
+    let affected: Vec<String> = affected.into_iter().collect();
+    replan_many(tx, &ctx, &affected, now).await?;
+    Ok(report)
 }
 
 /// Re-plans one patient and writes the difference.

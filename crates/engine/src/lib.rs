@@ -6,6 +6,7 @@
 //! What it deliberately does not do: speak HTTP (that is `rappel-server`) or talk to providers
 //! directly (that is `rappel-channels`).
 
+pub mod answers;
 pub mod backoff;
 pub mod bench;
 pub mod clock;
@@ -14,6 +15,7 @@ mod database;
 mod dispatch;
 mod documents;
 mod facts;
+pub mod fhir;
 mod ingest;
 mod logo;
 mod postal;
@@ -43,6 +45,10 @@ pub use rappel_channels::net_guard::NetPolicy;
 use rappel_store::{Store, StoreError};
 use tokio::sync::Notify;
 
+pub use answers::{
+    AnswerChannel, AnswerOutcome, AppointmentAnswer, AppointmentView, LinkAction, LinkPage,
+    PatientAnswer,
+};
 pub use clock::{Clock, SimClock, SystemClock};
 pub use dashboard::{AppointmentBrief, ChannelRate, Dashboard, Message, Outlook, SmsMeter};
 pub use database::Database;

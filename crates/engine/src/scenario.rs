@@ -27,7 +27,7 @@ pub struct Scenario {
     #[serde(default)]
     pub patients: Vec<Patient>,
     #[serde(default)]
-    pub events: Vec<Event>,
+    pub events: Vec<ScenarioEvent>,
     #[serde(default)]
     pub tasks: Vec<TaskDef>,
     /// For checkers; `simulate` ignores it.
@@ -36,6 +36,94 @@ pub struct Scenario {
     /// The source, to point at lines in later errors.
     #[serde(skip)]
     pub source: String,
+}
+
+/// One `[[events]]` entry: what the practice software tells Rappel (an [`Event`], exactly as
+/// `POST /v1/events` takes it), or what a patient does (issue 16), which no API key can say.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ScenarioEvent {
+    Practice(Event),
+    Patient(PatientEvent),
+}
+
+/// What a patient does in a scenario. `patient.link`: the patient opens the link of the last
+/// message that carried one about `appointment` and confirms or cancels there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum PatientEvent {
+    #[serde(rename = "patient.link")]
+    Link {
+        at: Timestamp,
+        appointment: String,
+        action: LinkActionName,
+    },
+}
+
+/// The patient's choice on the page of a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkActionName {
+    Confirm,
+    Cancel,
+}
+
+/// The event types a patient's answer adds to those of [`rappel_domain::event::EVENT_TYPES`].
+pub const PATIENT_EVENT_TYPES: &[&str] = &["patient.link"];
+
+impl ScenarioEvent {
+    pub fn at(&self) -> Option<Timestamp> {
+        match self {
+            ScenarioEvent::Practice(event) => event.at,
+            ScenarioEvent::Patient(PatientEvent::Link { at, .. }) => Some(*at),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ScenarioEvent {
+    /// By its `type`: a patient's event, or else the practice software's, so that each is
+    /// refused with its own words (an unknown field, a misspelt action or event type).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = Value::deserialize(deserializer)?;
+        let patient = value
+            .get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| PATIENT_EVENT_TYPES.contains(&t));
+        if patient {
+            serde_json::from_value(value)
+                .map(ScenarioEvent::Patient)
+                .map_err(D::Error::custom)
+        } else {
+            serde_json::from_value(value)
+                .map(ScenarioEvent::Practice)
+                .map_err(D::Error::custom)
+        }
+    }
+}
+
+/// The token of the `/r/` link in the last message that `recorder` handed off about
+/// `appointment` (its identity key names it: `a:APPT/…`, or `p:…/FIRST-APPT` for an SMS about
+/// one appointment), if that message carried one.
+pub fn last_link_token(recorder: &rappel_channels::Recorder, appointment: &str) -> Option<String> {
+    recorder.sent().into_iter().rev().find_map(|recorded| {
+        let key = &recorded.message.id;
+        let about = match key.split_once(':') {
+            Some(("a", rest)) => rest.split('/').next() == Some(appointment),
+            Some(("p", rest)) => rest.rsplit('/').next() == Some(appointment),
+            _ => false,
+        };
+        if !about {
+            return None;
+        }
+        let text = &recorded.message.text;
+        let start = text.find("/r/")? + 3;
+        let token: String = text[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        (token.len() == 16).then_some(token)
+    })
 }
 
 fn paris() -> String {
@@ -72,7 +160,7 @@ impl Scenario {
         let mut previous: Option<Timestamp> = None;
         for (i, event) in scenario.events.iter().enumerate() {
             let line = scenario.event_line(i);
-            let Some(at) = event.at else {
+            let Some(at) = event.at() else {
                 return Err(error(line, "every event needs `at`".into()));
             };
             if previous.is_some_and(|p| at < p) {
@@ -148,6 +236,37 @@ pub struct Expect {
     pub suppressed: Vec<ExpectedMessage>,
     #[serde(default)]
     pub inbox: Vec<ExpectedInbox>,
+    /// What the patients' answers (`patient.link`) did.
+    #[serde(default)]
+    pub answers: Vec<ExpectedAnswer>,
+}
+
+/// One expected answer of a patient: every field given must match.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedAnswer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appointment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<LinkActionName>,
+    /// `done`, `already_done`, `too_late`, `no_longer_booked`, `moved`, `past`, `unknown`, or
+    /// `no_link` (no message carried a link about the appointment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<AnswerOutcomeName>,
+}
+
+/// What an answer did, as `simulate --json` writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerOutcomeName {
+    Done,
+    AlreadyDone,
+    TooLate,
+    NoLongerBooked,
+    Moved,
+    Past,
+    Unknown,
+    NoLink,
 }
 
 fn yes() -> bool {
@@ -241,6 +360,13 @@ pub fn check(expect: &Expect, output: &SimOutput) -> Vec<String> {
         let want = Wanted::new(want, want.between);
         if !suppressed.iter().any(|s| want.matches(s)) {
             failures.push(format!("expect.suppressed[{i}] {} is missing", want.fields));
+        }
+    }
+    let answers = json_rows(&output.answers);
+    for (i, want) in expect.answers.iter().enumerate() {
+        let want = Wanted::new(want, None);
+        if !answers.iter().any(|a| want.matches(a)) {
+            failures.push(format!("expect.answers[{i}] {} is missing", want.fields));
         }
     }
     for (i, want) in expect.inbox.iter().enumerate() {

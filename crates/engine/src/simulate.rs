@@ -10,7 +10,11 @@ use rappel_channels::Recorder;
 use rappel_store::{NotificationFilter, Status, Store};
 use serde::Serialize;
 
-use crate::scenario::{Scenario, ScenarioError};
+use crate::answers::{LinkAction, LinkPage};
+use crate::scenario::{
+    AnswerOutcomeName, LinkActionName, PatientEvent, Scenario, ScenarioError, ScenarioEvent,
+    last_link_token,
+};
 use crate::timeline::format_instant;
 use crate::{Clock, Engine, EngineConfig, EngineError, SimClock, Transports};
 
@@ -63,11 +67,23 @@ pub struct SimPlanned {
     pub document: Option<String>,
 }
 
+/// What a patient's answer (`patient.link`) did.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SimAnswer {
+    pub at: String,
+    pub appointment: String,
+    pub action: LinkActionName,
+    pub outcome: AnswerOutcomeName,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct SimOutput {
     pub deliveries: Vec<SimDelivery>,
     pub suppressed: Vec<SimSuppressed>,
     pub inbox: Vec<SimInbox>,
+    /// The patients' answers, in time order (none: the key is left out).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub answers: Vec<SimAnswer>,
     #[serde(skip)]
     pub planned: Vec<SimPlanned>,
     #[serde(skip)]
@@ -137,18 +153,44 @@ pub async fn simulate(file: &str, scenario: &Scenario) -> Result<SimOutput, Scen
             .await
             .map_err(|e| fail(scenario.nth_header_line("[[tasks]]", i), e))?;
     }
+    let mut answers = Vec::new();
+    let tz =
+        TimeZone::get(&scenario.timezone).map_err(|e| scenario.error(file, 1, e.to_string()))?;
     drive(
         &engine,
         &clock,
         &recorder,
         &scenario.events,
         scenario.end,
-        async |index, event| {
-            engine
+        async |index, event| match event {
+            ScenarioEvent::Practice(event) => engine
                 .ingest(PRACTICE, std::slice::from_ref(event))
                 .await
                 .map(|_| ())
-                .map_err(|e| Stop::Scenario(fail(scenario.event_line(index), e)))
+                .map_err(|e| Stop::Scenario(fail(scenario.event_line(index), e))),
+            ScenarioEvent::Patient(PatientEvent::Link {
+                at,
+                appointment,
+                action,
+            }) => {
+                let outcome = match last_link_token(&recorder, appointment) {
+                    None => AnswerOutcomeName::NoLink,
+                    Some(token) => {
+                        let choice = match action {
+                            LinkActionName::Confirm => LinkAction::Confirm,
+                            LinkActionName::Cancel => LinkAction::Cancel,
+                        };
+                        outcome_name(&engine.answer_by_link(&token, choice).await?)
+                    }
+                };
+                answers.push(SimAnswer {
+                    at: format_instant(*at, &tz),
+                    appointment: appointment.clone(),
+                    action: *action,
+                    outcome,
+                });
+                Ok(())
+            }
         },
     )
     .await
@@ -156,13 +198,42 @@ pub async fn simulate(file: &str, scenario: &Scenario) -> Result<SimOutput, Scen
         Stop::Scenario(e) => e,
         Stop::Engine(e) => internal(e),
     })?;
-    let tz =
-        TimeZone::get(&scenario.timezone).map_err(|e| scenario.error(file, 1, e.to_string()))?;
     let output = collect(&engine, PRACTICE, &tz).await.map_err(internal)?;
     Ok(SimOutput {
         timezone: Some(scenario.timezone.clone()),
+        answers,
         ..output
     })
+}
+
+/// The name `simulate --json` gives what the page of a link said after an answer.
+pub fn outcome_name(page: &LinkPage) -> AnswerOutcomeName {
+    match page {
+        LinkPage::Answered { already: false, .. } => AnswerOutcomeName::Done,
+        LinkPage::Answered { already: true, .. } => AnswerOutcomeName::AlreadyDone,
+        LinkPage::TooLate(_) => AnswerOutcomeName::TooLate,
+        LinkPage::NoLongerBooked { .. } => AnswerOutcomeName::NoLongerBooked,
+        LinkPage::Moved { .. } => AnswerOutcomeName::Moved,
+        LinkPage::Past { .. } => AnswerOutcomeName::Past,
+        LinkPage::Open(_) | LinkPage::Unknown => AnswerOutcomeName::Unknown,
+    }
+}
+
+/// What every event of a scenario has: its instant.
+pub trait Timed {
+    fn at(&self) -> Option<Timestamp>;
+}
+
+impl Timed for rappel_domain::event::Event {
+    fn at(&self) -> Option<Timestamp> {
+        self.at
+    }
+}
+
+impl Timed for ScenarioEvent {
+    fn at(&self) -> Option<Timestamp> {
+        ScenarioEvent::at(self)
+    }
 }
 
 fn line_of_text(source: &str, needle: &str) -> usize {
@@ -189,22 +260,23 @@ impl From<EngineError> for Stop {
 /// a due notification, a task occurrence) it ingests the events due then through `ingest`, runs
 /// the due tasks and dispatches what is due. The server's tests drive this same loop with the
 /// events posted over HTTP.
-pub async fn drive<E>(
+pub async fn drive<E, T>(
     engine: &Engine,
     clock: &SimClock,
     recorder: &Recorder,
-    events: &[rappel_domain::event::Event],
+    events: &[T],
     end: Timestamp,
-    mut ingest: impl AsyncFnMut(usize, &rappel_domain::event::Event) -> Result<(), E>,
+    mut ingest: impl AsyncFnMut(usize, &T) -> Result<(), E>,
 ) -> Result<(), E>
 where
     E: From<EngineError>,
+    T: Timed,
 {
     let mut next_event = 0;
     let mut steps = 0u64;
     loop {
         let now = clock.now();
-        let event_at = events.get(next_event).and_then(|e| e.at);
+        let event_at = events.get(next_event).and_then(Timed::at);
         let due = engine
             .store()
             .next_due()
@@ -221,7 +293,7 @@ where
         clock.set(next);
         recorder.set_now(next);
         while let Some(event) = events.get(next_event)
-            && event.at.is_some_and(|at| at <= next)
+            && event.at().is_some_and(|at| at <= next)
         {
             ingest(next_event, event).await?;
             next_event += 1;
@@ -384,6 +456,29 @@ pub fn human(output: &SimOutput, explain: bool) -> String {
                 subject(&s.appointments, &s.document),
                 s.reason,
                 reason
+            ),
+        ));
+    }
+    for a in &output.answers {
+        let action = match a.action {
+            LinkActionName::Confirm => "confirme",
+            LinkActionName::Cancel => "annule",
+        };
+        let outcome = match a.outcome {
+            AnswerOutcomeName::Done => "fait",
+            AnswerOutcomeName::AlreadyDone => "déjà fait, rien ne change",
+            AnswerOutcomeName::TooLate => "refusé : trop tard pour annuler en ligne",
+            AnswerOutcomeName::NoLongerBooked => "le rendez-vous n'est plus réservé",
+            AnswerOutcomeName::Moved => "le rendez-vous a été déplacé",
+            AnswerOutcomeName::Past => "le rendez-vous est passé",
+            AnswerOutcomeName::Unknown => "lien sans effet",
+            AnswerOutcomeName::NoLink => "aucun message ne portait de lien",
+        };
+        lines.push((
+            a.at.clone(),
+            format!(
+                "{}  patient     {action} par le lien RDV {} : {outcome}",
+                a.at, a.appointment
             ),
         ));
     }

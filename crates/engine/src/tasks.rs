@@ -387,6 +387,7 @@ impl Engine {
                     .collect(),
                 document: None,
                 document_link: None,
+                answer_links: None,
                 task_label: Some(&def.label),
                 show_motive: ctx.settings.is_on("show_motive_in_sms"),
             });

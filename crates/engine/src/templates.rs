@@ -315,7 +315,13 @@ impl Engine {
     ) -> Result<Vec<PreviewPart>> {
         templated(channel)?;
         let (ctx, sample) = self.sample(practice_id, locale).await?;
-        let input = sample.input(kind, channel, ctx.settings.is_on("show_motive_in_sms"));
+        let mut input = sample.input(kind, channel, ctx.settings.is_on("show_motive_in_sms"));
+        // The patient's links as long as this server's, so the preview counts the same SMS;
+        // none when the practice switched them off.
+        input.answer_links = input
+            .answer_links
+            .filter(|_| crate::answers::links_on(&ctx, channel))
+            .map(|_| crate::answers::sample_links(&self.config().public_url));
         let mut out = Vec::new();
         for &part in parts(channel) {
             let default;
@@ -435,7 +441,13 @@ impl Engine {
             ));
         }
         let mut tx = self.store().begin().await?;
-        let input = sample.input(kind, channel, ctx.settings.is_on("show_motive_in_sms"));
+        let mut input = sample.input(kind, channel, ctx.settings.is_on("show_motive_in_sms"));
+        // The patient's links as long as this server's, so the preview counts the same SMS;
+        // none when the practice switched them off.
+        input.answer_links = input
+            .answer_links
+            .filter(|_| crate::answers::links_on(&ctx, channel))
+            .map(|_| crate::answers::sample_links(&self.config().public_url));
         let rendered = render_for(&mut tx, practice_id, &input).await?;
         if channel == Channel::Sms {
             // A test SMS costs what any SMS costs: it counts against the month's quota, and

@@ -1,5 +1,7 @@
 //! Outbound webhooks: the practice software is told when a notification is sent, delivered,
-//! failed or not sent (`notification.sent|delivered|failed|suppressed`).
+//! failed or not sent (`notification.sent|delivered|failed|suppressed`), and of the patient's
+//! answers (`appointment.confirmed_by_patient`, `appointment.cancel_requested`: see
+//! [`crate::answers`], which queues them through [`queue_event`]).
 //!
 //! An event is queued in the transaction that records the status it reports, so it exists if
 //! and only if the status does; [`Engine::deliver_webhooks`] then posts the queue, signed per
@@ -119,6 +121,47 @@ pub(crate) async fn notification_status_with(
     })
     .await?;
     Ok(())
+}
+
+/// Queues one event of another kind than a notification's status (a patient's answer,
+/// issue 16), when the practice has an endpoint. Call it in the transaction that records what
+/// the event reports. `identity` names the fact reported (for instance
+/// `appointment.cancel_requested/APPT`): the event id is derived from it and the practice, so
+/// recording the same fact twice queues one event. `data` carries identities and statuses,
+/// never contact details or message text.
+pub(crate) async fn queue_event(
+    tx: &mut Tx,
+    practice_id: &str,
+    event_type: &str,
+    identity: &str,
+    data: serde_json::Value,
+    now: Timestamp,
+) -> Result<bool> {
+    if tx.webhook_endpoint(practice_id).await?.is_none() {
+        return Ok(false);
+    }
+    let id = format!(
+        "evt_{}",
+        hex::encode(&Sha256::digest(format!("{practice_id}/{identity}").as_bytes())[..16])
+    );
+    let payload = json!({
+        "type": event_type,
+        "timestamp": now,
+        "data": data,
+    });
+    Ok(tx
+        .insert_webhook_delivery(&WebhookDelivery {
+            practice_id: practice_id.to_string(),
+            id,
+            event_type: event_type.into(),
+            payload,
+            attempts: 0,
+            next_attempt_at: now,
+            status: DeliveryStatus::Pending,
+            last_error: None,
+            created_at: now,
+        })
+        .await?)
 }
 
 /// The wait before the next attempt after `attempts` failed ones: 1, 2, 4… minutes, at most 6 h.

@@ -74,10 +74,87 @@ fn build() -> Value {
             {"name": "Operations", "description": "Health, metrics and this documentation (no API key)."}
         ],
         "paths": paths(),
+        "webhooks": answer_webhooks(),
         "components": components(),
     });
     document_path_parameters(&mut doc);
     doc
+}
+
+/// An R4 `Appointment` as `GET /v1/appointments/{id}` gives it (one `json!` would exceed the
+/// macro's recursion limit inside the path's document).
+fn fhir_appointment_example() -> Value {
+    json!({
+        "resourceType": "Appointment", "id": "a1",
+        "identifier": [{"system": "urn:rappel:cab1:appointment", "value": "a1"}],
+        "status": "booked", "start": "2026-03-05T09:00:00Z", "end": "2026-03-05T09:30:00Z",
+        "minutesDuration": 30, "created": "2026-03-02T07:00:00Z",
+        "participant": [
+            {"actor": {"type": "Patient", "reference": "Patient/p1", "identifier": {"system": "urn:rappel:cab1:patient", "value": "p1"}}, "required": "required", "status": "accepted"},
+            {"actor": {"type": "Practitioner", "reference": "Practitioner/dr1", "identifier": {"system": "urn:rappel:cab1:practitioner", "value": "dr1"}, "display": "Dr Martin"}, "required": "required", "status": "accepted"}
+        ]
+    })
+}
+
+/// The events Rappel posts to the practice's endpoint when a patient answers (issue 16), signed
+/// like every other event (Standard Webhooks).
+fn answer_webhooks() -> Value {
+    let event = |name: &str, summary: &str, description: &str, data: Value, example: Value| {
+        json!({
+            "post": {
+                "operationId": format!("webhook_{}", name.replace('.', "_")),
+                "summary": summary,
+                "description": description,
+                "security": [],
+                "requestBody": {
+                    "required": true,
+                    "content": {"application/json": {
+                        "schema": {
+                            "type": "object", "required": ["type", "timestamp", "data"],
+                            "properties": {
+                                "type": {"const": name},
+                                "timestamp": {"type": "string", "format": "date-time", "description": "When the event was queued."},
+                                "data": data
+                            }
+                        },
+                        "example": example
+                    }}
+                },
+                "responses": {"2XX": {"description": "Delivered. 408, 429, 5xx and network errors are retried for 24 hours; any other answer fails the event."}}
+            }
+        })
+    };
+    let common = |extra: Value| {
+        let mut properties = json!({
+            "appointment": {"type": "string", "description": "The appointment's id."},
+            "patient": {"type": "string", "description": "The patient's id."},
+            "start": {"type": "string", "format": "date-time", "description": "The start the patient answered about."},
+            "channel": {"type": "string", "enum": ["link", "sms"], "description": "The page behind a message's link, or an SMS reply."},
+            "at": {"type": "string", "format": "date-time", "description": "When the patient answered."}
+        });
+        if let (Some(map), Some(more)) = (properties.as_object_mut(), extra.as_object()) {
+            map.extend(more.clone());
+        }
+        json!({"type": "object", "required": ["appointment", "patient", "start", "channel", "at"], "properties": properties})
+    };
+    json!({
+        "appointment.confirmed_by_patient": event(
+            "appointment.confirmed_by_patient",
+            "The patient confirmed they will come",
+            "Once per appointment and start: confirming again is not news, confirming after a move is. The appointment itself is unchanged.",
+            common(json!({})),
+            json!({"type": "appointment.confirmed_by_patient", "timestamp": "2026-03-04T12:00:01Z",
+                   "data": {"appointment": "a1", "patient": "p1", "start": "2026-03-05T09:00:00Z", "channel": "sms", "at": "2026-03-04T12:00:00Z"}})
+        ),
+        "appointment.cancel_requested": event(
+            "appointment.cancel_requested",
+            "The patient cancelled the appointment",
+            "Sent when a patient cancels before the practice's `patient_cancel_cutoff_hours`: Rappel has applied `appointment.cancelled` with `by = \"patient\"` (its plan follows) and tells the practice software, which owns the agenda, to free the slot. Once per appointment; a cancellation refused after the cutoff sends nothing.",
+            common(json!({"by": {"const": "patient"}})),
+            json!({"type": "appointment.cancel_requested", "timestamp": "2026-03-04T12:00:01Z",
+                   "data": {"appointment": "a1", "patient": "p1", "start": "2026-03-05T09:00:00Z", "by": "patient", "channel": "link", "at": "2026-03-04T12:00:00Z"}})
+        )
+    })
 }
 
 /// Every operation with a path parameter can answer 400 (a parameter that is not valid
@@ -340,8 +417,26 @@ fn paths() -> Value {
             "get": {
                 "tags": ["Follow-up"],
                 "operationId": "getAppointment",
-                "summary": "Read an appointment as the events made it",
-                "responses": responses(&[(200, ok("The appointment with its `status`.", "Appointment"))], &[401, 404, 429]),
+                "summary": "Read an appointment as the events made it, with the patient's answer",
+                "description": "With `Accept: application/fhir+json`, the appointment is an HL7 FHIR R4 \
+                    `Appointment` resource (data only): `status` booked, cancelled, \
+                    entered-in-error (deleted), noshow or fulfilled (attended); `start`, `end`, \
+                    `minutesDuration`; a `Patient` participant whose `status` is the patient's \
+                    answer (`accepted`: confirmed for the current time; `declined`: cancelled by \
+                    the patient; else `needs-action`), a `Practitioner` participant, the place as \
+                    a `Location` participant known by its `display`. An id that is not a FHIR id \
+                    (`[A-Za-z0-9.-]{1,64}`) is given only as an `identifier` \
+                    (`urn:rappel:PRACTICE:appointment`, `…:patient`, `…:practitioner`).",
+                "responses": responses(&[(200, json!({
+                    "description": "The appointment with its `status` and `patient_answer`; or, to `Accept: application/fhir+json`, its FHIR R4 `Appointment`.",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Appointment"}},
+                        "application/fhir+json": {
+                            "schema": {"$ref": "#/components/schemas/FhirAppointment"},
+                            "example": fhir_appointment_example()
+                        }
+                    }
+                }))], &[401, 404, 429]),
             }
         }),
     );
@@ -589,6 +684,26 @@ fn documents_paths(paths: &mut Map<String, Value>) {
                 "description": "Form fields `birth_date` (AAAA-MM-JJ, from the date picker) or `birth_date_text` (JJ/MM/AAAA). Right: the PDF (`inline`, `no-store`); the first download records `document.consulted`. Wrong: the form again (422) with the attempts left.",
                 "requestBody": {"required": true, "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {"birth_date": {"type": "string", "format": "date"}, "birth_date_text": {"type": "string"}}}}}},
                 "responses": {"200": {"description": "The document.", "content": {"application/pdf": {}}}, "422": {"description": "Wrong or unreadable date: the form again.", "content": {"text/html": {}}}, "404": {"description": "Unknown link.", "content": {"text/html": {}}}, "410": {"description": "Expired link.", "content": {"text/html": {}}}, "429": {"description": "Locked.", "content": {"text/html": {}}}}
+            }
+        }),
+    );
+    paths.insert(
+        "/r/{token}".into(),
+        json!({
+            "parameters": [{"name": "token", "in": "path", "required": true, "description": "The link's token (16 characters, from a reminder or a confirmation).", "schema": {"type": "string"}}],
+            "get": {
+                "tags": ["Follow-up"], "operationId": "appointmentLinkPage", "security": [],
+                "summary": "The patient's appointment page: confirm or cancel",
+                "description": "French HTML for a phone, no JavaScript, the headers of `/d/`. Shows the date, time, practitioner and place (the motive only with `show_motive_in_sms`), a « Confirmer ma présence » form and, until `patient_cancel_cutoff_hours` before the start, an « Annuler le rendez-vous » form (after it, the practice's `practice_phone`). `?choix=confirmer` or `?choix=annuler` (the email's buttons) opens it on one form. A cancelled, moved or past appointment says what happened. An unknown, expired (at the start the message announced) or switched-off (`appointment_links = false`) link is one and the same 404 page, naming nothing. A GET never changes anything.",
+                "parameters": [{"name": "choix", "in": "query", "required": false, "schema": {"type": "string", "enum": ["confirmer", "annuler"]}}],
+                "responses": {"200": {"description": "The appointment, or what happened to it.", "content": {"text/html": {}}}, "404": {"description": "Unknown, expired or switched-off link.", "content": {"text/html": {}}}}
+            },
+            "post": {
+                "tags": ["Follow-up"], "operationId": "answerAppointmentLink", "security": [],
+                "summary": "Confirm or cancel the appointment",
+                "description": "Form fields `token` (the page's own: the form carries it, so another site cannot forge the request without the link itself) and `action` (`confirm` or `cancel`); a foreign `Origin` is refused. A confirmation is recorded (`appointment.confirmed_by_patient`); a cancellation before the cutoff applies `appointment.cancelled` by the patient (`appointment.cancel_requested`). Twice is once.",
+                "requestBody": {"required": true, "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object", "required": ["token", "action"], "properties": {"token": {"type": "string"}, "action": {"type": "string", "enum": ["confirm", "cancel"]}}}}}},
+                "responses": {"200": {"description": "Done, or already done, or what happened to the appointment.", "content": {"text/html": {}}}, "403": {"description": "The form does not carry the page's token, or comes from another site.", "content": {"text/html": {}}}, "404": {"description": "Unknown, expired or switched-off link.", "content": {"text/html": {}}}, "409": {"description": "Too late to cancel online: the page gives the practice's telephone.", "content": {"text/html": {}}}}
             }
         }),
     );
@@ -1183,7 +1298,52 @@ fn schemas() -> Value {
     if let (Value::Object(all), Value::Object(tasks)) = (&mut all, task_schemas()) {
         all.extend(tasks);
     }
+    all["Appointment"]["properties"]["patient_answer"] = patient_answer_schema();
+    all["FhirAppointment"] = fhir_appointment_schema();
     all
+}
+
+/// The patient's answer on an appointment (issue 16).
+fn patient_answer_schema() -> Value {
+    json!({
+        "type": ["object", "null"],
+        "description": "The patient's latest answer, through the link of a reminder or an SMS reply; null when none.",
+        "required": ["answer", "channel", "at", "current"],
+        "properties": {
+            "answer": {"type": "string", "enum": ["confirmed", "cancelled"]},
+            "channel": {"type": "string", "enum": ["link", "sms"]},
+            "at": instant("When the patient answered."),
+            "current": {"type": "boolean", "description": "False when the appointment moved since: the answer was about an earlier time."}
+        }
+    })
+}
+
+/// What `GET /v1/appointments/{id}` answers to `Accept: application/fhir+json`.
+fn fhir_appointment_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "An HL7 FHIR R4 Appointment (hl7.org/fhir/R4/appointment.html).",
+        "required": ["resourceType", "status", "participant"],
+        "properties": {
+            "resourceType": {"const": "Appointment"},
+            "id": {"type": "string", "pattern": "^[A-Za-z0-9\\-\\.]{1,64}$"},
+            "identifier": {"type": "array", "items": {"type": "object"}},
+            "status": {"type": "string", "enum": ["proposed", "pending", "booked", "arrived", "fulfilled", "cancelled", "noshow", "entered-in-error", "checked-in", "waitlist"]},
+            "cancelationReason": {"type": "object"},
+            "start": {"type": "string"},
+            "end": {"type": "string"},
+            "minutesDuration": {"type": "integer", "minimum": 1},
+            "created": {"type": "string"},
+            "participant": {"type": "array", "minItems": 1, "items": {
+                "type": "object", "required": ["status"],
+                "properties": {
+                    "actor": {"type": "object"},
+                    "required": {"type": "string", "enum": ["required", "optional", "information-only"]},
+                    "status": {"type": "string", "enum": ["accepted", "declined", "tentative", "needs-action"]}
+                }
+            }}
+        }
+    })
 }
 
 // ---- the HTML page -------------------------------------------------------------------------
@@ -1510,7 +1670,7 @@ fn templates_paths(paths: &mut Map<String, Value>) {
     let parts = json!({
         "type": "object",
         "additionalProperties": false,
-        "description": "minijinja sources of the parts of a message: email `subject`, `text` and `html` (auto-escaped); SMS `text`; push `subject` (title) and `text`; postal `text`. Variables: `practice.name`, `patient.first_name`/`last_name`/`name` (absent in practitioner alerts), `practitioner.name`, `appointments[]` with `date_text` (« mercredi 11 mars 2026 »), `time_text` (« 09h30 »), `start` (RFC 3339), `location`, `practitioner`, `motive` (in SMS and push only with `show_motive_in_sms`), `instructions` (never in SMS or push), `document.title` (not in SMS or push) and `document.link`, `task.label`, `locale`. No include, import or extends; a fuel limit stops endless loops; output is at most 64 KiB (1 KiB for SMS, push and subjects).",
+        "description": "minijinja sources of the parts of a message: email `subject`, `text` and `html` (auto-escaped); SMS `text`; push `subject` (title) and `text`; postal `text`. Variables: `practice.name`, `patient.first_name`/`last_name`/`name` (absent in practitioner alerts), `practitioner.name`, `appointments[]` with `date_text` (« mercredi 11 mars 2026 »), `time_text` (« 09h30 »), `start` (RFC 3339), `location`, `practitioner`, `motive` (in SMS and push only with `show_motive_in_sms`), `instructions` (never in SMS or push), `document.title` (not in SMS or push) and `document.link`, `task.label`, `links.page`, `links.confirm` and `links.cancel` (the patient's page to confirm or cancel the appointment: in confirmation and reminder emails and SMS reminders about one appointment, unless `appointment_links` is off), `locale`. No include, import or extends; a fuel limit stops endless loops; output is at most 64 KiB (1 KiB for SMS, push and subjects).",
         "properties": {
             "subject": {"type": ["string", "null"], "description": "Null or absent: the built-in part."},
             "text": {"type": ["string", "null"], "description": "Null or absent: the built-in part."},
@@ -1576,7 +1736,7 @@ fn templates_paths(paths: &mut Map<String, Value>) {
         json!({
             "get": {"tags": ["Templates"], "operationId": "getWebhook", "summary": "Where status changes are posted", "responses": responses(&[(200, webhook.clone())], &[401, 404, 429])},
             "put": {"tags": ["Templates"], "operationId": "putWebhook", "summary": "Post status changes to the practice software",
-                "description": "Rappel then POSTs `notification.sent`, `notification.delivered`, `notification.failed` and `notification.suppressed` events (`{type, timestamp, data: {key, kind, channel, recipient, status, appointments, document, reason, error}}`) signed per Standard Webhooks: `webhook-id` (the same on every attempt), `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>`. A 2xx answer delivers; 408, 429, 5xx and network errors are retried after 1 minute, then twice as long each time up to 6 hours, for 24 hours; any other answer fails the event. Without `secret`, one is generated (`whsec_…`) and shown once. `url` must be https (plain http only where the operator allows it), carry no user information, and name a public address: loopback, private, link-local (169.254.169.254), CGNAT, unique-local and the like are 422 naming `url`, in any spelling (`127.1`, `0x7f000001`, `[::1]`, `localhost.`). Each request checks the address again, follows no redirect, and its error says only refused or unreachable.",
+                "description": "Rappel then POSTs `notification.sent`, `notification.delivered`, `notification.failed` and `notification.suppressed` events (`{type, timestamp, data: {key, kind, channel, recipient, status, appointments, document, reason, error}}`), and the patient's answers `appointment.confirmed_by_patient` and `appointment.cancel_requested` (see `webhooks` in this document) signed per Standard Webhooks: `webhook-id` (the same on every attempt), `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>`. A 2xx answer delivers; 408, 429, 5xx and network errors are retried after 1 minute, then twice as long each time up to 6 hours, for 24 hours; any other answer fails the event. Without `secret`, one is generated (`whsec_…`) and shown once. `url` must be https (plain http only where the operator allows it), carry no user information, and name a public address: loopback, private, link-local (169.254.169.254), CGNAT, unique-local and the like are 422 naming `url`, in any spelling (`127.1`, `0x7f000001`, `[::1]`, `localhost.`). Each request checks the address again, follows no redirect, and its error says only refused or unreachable.",
                 "requestBody": body("The endpoint.", json!({"type": "object", "required": ["url"], "additionalProperties": false, "properties": {"url": {"type": "string", "format": "uri"}, "secret": {"type": ["string", "null"], "description": "whsec_ followed by base64 of at least 24 random bytes; null or absent: one is generated."}}})),
                 "responses": responses(&[(200, webhook)], &[400, 401, 415, 422, 429])},
             "delete": {"tags": ["Templates"], "operationId": "deleteWebhook", "summary": "Stop posting status changes", "responses": responses(&[(204, json!({"description": "Removed."}))], &[401, 404, 429])}

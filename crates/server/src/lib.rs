@@ -305,6 +305,12 @@ pub fn router_with(engine: Engine, config: ServerConfig) -> Router {
         .route(
             "/d/{token}",
             get(routes::links::page).post(routes::links::submit),
+        )
+        // The patient's appointment page (confirm, cancel): the link's token is the only
+        // credential.
+        .route(
+            "/r/{token}",
+            get(routes::appointment_links::page).post(routes::appointment_links::submit),
         );
     api.merge(public)
         .merge(ui::router(state.clone()))

@@ -14,7 +14,10 @@ use std::time::Duration;
 use libtest_mimic::{Arguments, Trial};
 
 use rappel_channels::Recorder;
-use rappel_engine::scenario::{Scenario, check};
+use rappel_engine::scenario::{
+    AnswerOutcomeName, LinkActionName, PatientEvent, Scenario, ScenarioEvent, check,
+    last_link_token,
+};
 use rappel_engine::simulate::{collect, drive, simulate};
 use rappel_engine::{Engine, EngineConfig, SimClock, Transports};
 use rappel_store::Store;
@@ -73,6 +76,24 @@ async fn http(
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (status, body)
+}
+
+/// A patient's form post on a fresh connection, as a browser on the page sends it; returns the
+/// status.
+async fn form_post(addr: SocketAddr, path: &str, body: &str) -> u16 {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw))
+        .await
+        .expect("the server answers")
+        .unwrap();
+    String::from_utf8_lossy(&raw)[9..12].parse().unwrap()
 }
 
 fn main() -> ExitCode {
@@ -186,6 +207,7 @@ async fn replay(file: &Path) {
         for t in &scenario.tasks {
             api("POST", "/v1/tasks".into(), serde_json::to_value(t).unwrap()).await;
         }
+        let mut answered: Vec<Option<u16>> = Vec::new();
         drive(
             &engine,
             &clock,
@@ -193,16 +215,62 @@ async fn replay(file: &Path) {
             &scenario.events,
             scenario.end,
             async |_, event| {
-                let (status, text) =
-                    http(addr, "POST", "/v1/events", &key.api_key, &json!(event)).await;
-                assert_eq!(status, 202, "{name}: {text}");
+                match event {
+                    ScenarioEvent::Practice(event) => {
+                        let (status, text) =
+                            http(addr, "POST", "/v1/events", &key.api_key, &json!(event)).await;
+                        assert_eq!(status, 202, "{name}: {text}");
+                    }
+                    // The patient opens the link of the last message that carried one, and
+                    // posts the page's form.
+                    ScenarioEvent::Patient(PatientEvent::Link {
+                        appointment,
+                        action,
+                        ..
+                    }) => {
+                        let status = match last_link_token(&recorder, appointment) {
+                            None => None,
+                            Some(token) => {
+                                let action = match action {
+                                    LinkActionName::Confirm => "confirm",
+                                    LinkActionName::Cancel => "cancel",
+                                };
+                                Some(
+                                    form_post(
+                                        addr,
+                                        &format!("/r/{token}"),
+                                        &format!("token={token}&action={action}"),
+                                    )
+                                    .await,
+                                )
+                            }
+                        };
+                        answered.push(status);
+                    }
+                }
                 Ok::<(), rappel_engine::EngineError>(())
             },
         )
         .await
         .unwrap();
         let tz = jiff::tz::TimeZone::get(&scenario.timezone).unwrap();
-        let actual = collect(&engine, &key.id, &tz).await.unwrap();
+        let mut actual = collect(&engine, &key.id, &tz).await.unwrap();
+        // The patients' answers: the page's status says what the engine's outcome was.
+        assert_eq!(
+            answered.len(),
+            expected.answers.len(),
+            "{name}: answers differ"
+        );
+        for (status, want) in answered.iter().zip(&expected.answers) {
+            let fits = match want.outcome {
+                AnswerOutcomeName::NoLink => status.is_none(),
+                AnswerOutcomeName::TooLate => *status == Some(409),
+                AnswerOutcomeName::Unknown => *status == Some(404),
+                _ => *status == Some(200),
+            };
+            assert!(fits, "{name}: {want:?} answered {status:?}");
+        }
+        actual.answers = expected.answers.clone();
         assert_eq!(
             actual.deliveries, expected.deliveries,
             "{name}: deliveries differ"

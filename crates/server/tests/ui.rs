@@ -276,7 +276,7 @@ async fn a_session_expires_after_twelve_hours_and_sign_out_ends_it() {
 async fn a_form_without_the_session_csrf_token_changes_nothing() {
     let app = app_with_users().await;
     let (token, csrf) = app.sign_in("admin%40cabinet.test").await;
-    let body = "opt.sms_sender=PIRATE&opt.no_show_block_threshold=3&opt.quiet_hours_sms=21%3A00-08%3A00&opt.quiet_hours_push=&opt.quiet_hours_email=&opt.history_retention_months=13";
+    let body = "opt.sms_sender=PIRATE&opt.no_show_block_threshold=3&opt.quiet_hours_sms=21%3A00-08%3A00&opt.quiet_hours_push=&opt.quiet_hours_email=&opt.appointment_links=on&opt.appointment_links_sms=on&opt.patient_cancel_cutoff_hours=4&opt.practice_phone=&opt.history_retention_months=13";
     let missing = app.form(Some(&token), "/parametres", body).await;
     assert_eq!(missing.status, 403);
     let wrong = app
@@ -1038,7 +1038,7 @@ async fn the_template_editor_turns_text_with_fields_into_both_parts_of_an_email(
     // The default SMS reads as French with fields, not as template code.
     let sms = app.page(Some(&token), "/modeles/reminder/sms").await.text();
     assert!(
-        sms.contains("{Cabinet} : Nous vous rappelons votre rendez-vous : {Rendez-vous}."),
+        sms.contains("{Cabinet} : Nous vous rappelons votre rendez-vous : {Rendez-vous}. Confirmer ou annuler : {Lien de réponse}"),
         "{sms}"
     );
     assert!(sms.contains("data-insert=\"{Prénom}\""), "{sms}");
@@ -1278,5 +1278,78 @@ async fn the_appointment_box_finds_appointments_by_the_patients_name() {
         none.contains("Aucun patient ni rendez-vous ne correspond"),
         "{none}"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_patient_s_answer_shows_on_the_timeline_and_the_dashboard() {
+    let app = app_with_users().await;
+    let (token, _) = app.sign_in("admin%40cabinet.test").await;
+    for (path, body) in [
+        (
+            "/v1/practitioners/dr1",
+            serde_json::json!({"name": "Dr Martin"}),
+        ),
+        (
+            "/v1/patients/p1",
+            serde_json::json!({"first_name": "Jeanne", "last_name": "Dupont", "email": "jeanne@example.org"}),
+        ),
+    ] {
+        let r = app.json("PUT", path, &body).await;
+        assert!(r.status < 300, "{}", r.text());
+    }
+    // Tomorrow and the day after: both within the dashboard's week.
+    for (id, start) in [
+        ("a1", "2026-03-03T10:00:00+01:00"),
+        ("a2", "2026-03-04T10:00:00+01:00"),
+    ] {
+        let r = app
+            .post_events(&serde_json::json!({
+                "type": "appointment.booked", "id": id, "patient": "p1", "practitioner": "dr1",
+                "start": start, "source": "staff"
+            }))
+            .await;
+        assert_eq!(r.status, 202, "{}", r.text());
+    }
+    let now = app.engine.now();
+    app.engine
+        .confirm_appointment(&app.practice, "a1", rappel_engine::AnswerChannel::Sms, now)
+        .await
+        .unwrap();
+    app.engine
+        .cancel_appointment_for_patient(
+            &app.practice,
+            "a2",
+            rappel_engine::AnswerChannel::Link,
+            now,
+        )
+        .await
+        .unwrap();
+    let a1 = app.page(Some(&token), "/rendez-vous/a1").await.text();
+    assert!(a1.contains("Réponse du patient"), "{a1}");
+    assert!(a1.contains("Présence confirmée par le patient le"), "{a1}");
+    assert!(a1.contains("par SMS"), "{a1}");
+    let a2 = app.page(Some(&token), "/rendez-vous/a2").await.text();
+    assert!(a2.contains("par le patient"), "{a2}");
+    assert!(a2.contains("Annulé par le patient le"), "{a2}");
+    let dashboard = app.page(Some(&token), "/").await.text();
+    assert!(dashboard.contains("Réponses des patients"), "{dashboard}");
+    assert!(
+        dashboard.contains("href=\"/rendez-vous/a1\""),
+        "{dashboard}"
+    );
+    assert!(dashboard.contains("Annulé par le patient"), "{dashboard}");
+    // The settings page offers the new options with their French labels.
+    let settings = app.page(Some(&token), "/parametres").await.text();
+    for label in [
+        "Liens « Confirmer » et « Annuler » dans les rappels et confirmations",
+        "Le patient peut annuler jusqu&#39;à (heures avant le rendez-vous)",
+        "Téléphone du cabinet",
+    ] {
+        assert!(
+            settings.contains(label) || settings.contains(&label.replace("&#39;", "'")),
+            "{label} missing"
+        );
+    }
     app.stop().await;
 }

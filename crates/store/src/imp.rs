@@ -5,6 +5,7 @@
 //! places only, each branching on [`Backend`]: how a write transaction starts, how `claim_due`
 //! and `patient_for_update` lock rows, and which migration folder applies.
 
+mod answers;
 mod codec;
 mod notify;
 pub use notify::WorkListener;
@@ -16,6 +17,7 @@ mod retention;
 pub(crate) mod templates;
 pub(crate) mod users;
 
+pub use answers::{AppointmentAnswerRow, AppointmentLink};
 pub use costs::NotificationCost;
 pub use documents::{DocumentFile, DocumentLink};
 pub use logos::LogoRow;
@@ -679,6 +681,7 @@ impl Tx {
             .await?;
         self.delete_patient_delivery_reports(practice_id, id)
             .await?;
+        self.delete_patient_answers(practice_id, id).await?;
         self.redact_patient_events(practice_id, id).await?;
         Ok(true)
     }

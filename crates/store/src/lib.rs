@@ -248,6 +248,6 @@ mod imp;
 pub use imp::templates::{DeliveryStatus, TemplateRow, WebhookDelivery, WebhookEndpoint};
 pub use imp::users::{SessionRow, UserRow};
 pub use imp::{
-    DeliveryReportRow, DocumentFile, DocumentLink, LogoRow, NewEvent, NotificationCost, Purged,
-    Store, Tx, WorkListener,
+    AppointmentAnswerRow, AppointmentLink, DeliveryReportRow, DocumentFile, DocumentLink, LogoRow,
+    NewEvent, NotificationCost, Purged, Store, Tx, WorkListener,
 };

@@ -54,6 +54,7 @@ conformance!(
     a_read_transaction_refuses_writes_and_is_not_counted_as_one,
     delivery_reports_are_kept_once_each_oldest_first_and_erased_with_the_patient,
     history_older_than_the_horizon_goes_in_batches_and_open_work_stays,
+    appointment_links_and_answers_round_trip_and_are_erased_with_the_patient,
 );
 
 #[tokio::test]
@@ -2334,5 +2335,86 @@ async fn history_older_than_the_horizon_goes_in_batches_and_open_work_stays(stor
         .collect();
     webhooks.sort();
     assert_eq!(webhooks, ["w-old-pending", "w-recent"]);
+    tx.commit().await.unwrap();
+}
+
+async fn appointment_links_and_answers_round_trip_and_are_erased_with_the_patient(store: Store) {
+    with_practices(&store, &["a", "b"]).await;
+    let link = |practice: &str, hash: &str| rappel_store::AppointmentLink {
+        practice_id: practice.into(),
+        token_hash: hash.into(),
+        appointment_id: "a1".into(),
+        patient_id: "p1".into(),
+        start: at("2025-03-12T09:00:00Z"),
+        expires_at: at("2025-03-12T09:00:00Z"),
+        created_at: at("2025-03-10T12:00:00Z"),
+    };
+    let answer = |practice: &str, answer: &str, at_text: &str| rappel_store::AppointmentAnswerRow {
+        practice_id: practice.into(),
+        appointment_id: "a1".into(),
+        patient_id: "p1".into(),
+        answer: answer.into(),
+        channel: "link".into(),
+        start: at("2025-03-12T09:00:00Z"),
+        at: at(at_text),
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_appointment_link(&link("a", "h-a")).await.unwrap();
+    tx.insert_appointment_link(&link("b", "h-b")).await.unwrap();
+    tx.commit().await.unwrap();
+    // A token hash is unique across practices: the link names no practice.
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.insert_appointment_link(&link("b", "h-a")).await.is_err());
+    drop(tx);
+
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(
+        tx.appointment_link_by_hash("h-a").await.unwrap(),
+        Some(link("a", "h-a"))
+    );
+    assert_eq!(tx.appointment_link_by_hash("h-x").await.unwrap(), None);
+    // The latest answer replaces the one before.
+    tx.put_appointment_answer(&answer("a", "confirmed", "2025-03-10T13:00:00Z"))
+        .await
+        .unwrap();
+    tx.put_appointment_answer(&answer("a", "cancelled", "2025-03-10T14:00:00Z"))
+        .await
+        .unwrap();
+    tx.put_appointment_answer(&answer("b", "confirmed", "2025-03-10T13:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(
+        tx.appointment_answer("a", "a1").await.unwrap(),
+        Some(answer("a", "cancelled", "2025-03-10T14:00:00Z"))
+    );
+    assert_eq!(
+        tx.appointment_answers_between("a", at("2025-03-12T00:00:00Z"), at("2025-03-13T00:00:00Z"))
+            .await
+            .unwrap(),
+        vec![answer("a", "cancelled", "2025-03-10T14:00:00Z")]
+    );
+    assert!(
+        tx.appointment_answers_between("a", at("2025-03-13T00:00:00Z"), at("2025-03-14T00:00:00Z"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Erasure forgets the patient's links and answers, in that practice only.
+    tx.upsert_patient(
+        "a",
+        &patient("p1", "Jeanne", "Dupont"),
+        at("2025-03-01T00:00:00Z"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        tx.erase_patient("a", "p1", at("2025-03-11T00:00:00Z"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(tx.appointment_link_by_hash("h-a").await.unwrap(), None);
+    assert_eq!(tx.appointment_answer("a", "a1").await.unwrap(), None);
+    assert!(tx.appointment_link_by_hash("h-b").await.unwrap().is_some());
+    assert!(tx.appointment_answer("b", "a1").await.unwrap().is_some());
     tx.commit().await.unwrap();
 }

@@ -40,6 +40,12 @@ pub enum Field {
     Instructions,
     DocumentTitle,
     DocumentLink,
+    /// The appointment's answer page (`/r/TOKEN`): confirm or cancel (reminder SMS).
+    AnswerPage,
+    /// The link that confirms the patient will come (confirmation and reminder emails).
+    ConfirmLink,
+    /// The link that cancels the appointment (confirmation and reminder emails).
+    CancelLink,
     TaskLabel,
     Practice,
 }
@@ -58,6 +64,9 @@ impl Field {
         Field::Instructions,
         Field::DocumentTitle,
         Field::DocumentLink,
+        Field::AnswerPage,
+        Field::ConfirmLink,
+        Field::CancelLink,
         Field::TaskLabel,
         Field::Practice,
     ];
@@ -77,6 +86,9 @@ impl Field {
             Field::Instructions => "Consignes",
             Field::DocumentTitle => "Document",
             Field::DocumentLink => "Lien du document",
+            Field::AnswerPage => "Lien de réponse",
+            Field::ConfirmLink => "Lien pour confirmer",
+            Field::CancelLink => "Lien pour annuler",
             Field::TaskLabel => "Tâche",
             Field::Practice => "Cabinet",
         }
@@ -108,6 +120,16 @@ impl Field {
             }
             Field::DocumentTitle => "le titre du document",
             Field::DocumentLink => "le lien sécurisé vers le document",
+            Field::AnswerPage => {
+                "le lien où le patient confirme ou annule son rendez-vous (vide si les liens sont \
+                 désactivés : la ligne disparaît)"
+            }
+            Field::ConfirmLink => {
+                "le lien qui confirme la présence du patient (vide si les liens sont désactivés)"
+            }
+            Field::CancelLink => {
+                "le lien qui annule le rendez-vous (vide si les liens sont désactivés)"
+            }
             Field::TaskLabel => "le nom de la tâche programmée",
             Field::Practice => "le nom du cabinet",
         }
@@ -128,6 +150,9 @@ impl Field {
             Field::Instructions => "consignes",
             Field::DocumentTitle => "document_titre",
             Field::DocumentLink => "lien",
+            Field::AnswerPage => "lien_reponse",
+            Field::ConfirmLink => "lien_confirmer",
+            Field::CancelLink => "lien_annuler",
             Field::TaskLabel => "tache",
             Field::Practice => "cabinet",
         }
@@ -162,6 +187,12 @@ impl Field {
             Field::Motive | Field::Instructions => has_appointments && !short,
             Field::DocumentTitle => kind == Kind::Document && !short,
             Field::DocumentLink => kind == Kind::Document && channel != Channel::Postal,
+            Field::AnswerPage => {
+                super::carries_answer_links(kind, channel) && channel == Channel::Sms
+            }
+            Field::ConfirmLink | Field::CancelLink => {
+                super::carries_answer_links(kind, channel) && channel == Channel::Email
+            }
             Field::TaskLabel => kind == Kind::Task,
         }
     }
@@ -200,6 +231,9 @@ impl Field {
             ),
             Field::DocumentTitle => of("document", "title"),
             Field::DocumentLink => of("document", "link"),
+            Field::AnswerPage => of("links", "page"),
+            Field::ConfirmLink => of("links", "confirm"),
+            Field::CancelLink => of("links", "cancel"),
             Field::TaskLabel => of("task", "label"),
         }
     }
@@ -296,6 +330,10 @@ fn why_absent(field: Field, channel: Channel) -> &'static str {
             "un courrier contient le document lui-même"
         }
         Field::DocumentTitle | Field::DocumentLink => "seul l'envoi d'un document en a un",
+        Field::AnswerPage => "seul le rappel par SMS porte le lien de réponse",
+        Field::ConfirmLink | Field::CancelLink => {
+            "seuls les emails de confirmation et de rappel portent ces liens"
+        }
         Field::TaskLabel => "seul le message d'une tâche programmée en a une",
         _ => "un document n'est lié à aucun rendez-vous",
     }
@@ -504,9 +542,17 @@ fn html_line(segments: &[Segment]) -> String {
     for segment in segments {
         match segment {
             Segment::Text(t) => out.push_str(&html_text(t)),
-            Segment::Field(Field::DocumentLink) => out.push_str(&format!(
-                "<a href=\"{{{{ lien }}}}\" style=\"{LINK_STYLE}\">{{{{ lien }}}}</a>"
-            )),
+            Segment::Field(
+                f @ (Field::DocumentLink
+                | Field::AnswerPage
+                | Field::ConfirmLink
+                | Field::CancelLink),
+            ) => {
+                let var = f.var();
+                out.push_str(&format!(
+                    "<a href=\"{{{{ {var} }}}}\" style=\"{LINK_STYLE}\">{{{{ {var} }}}}</a>"
+                ))
+            }
             Segment::Field(f) => {
                 out.push_str("{{ ");
                 out.push_str(f.var());
@@ -771,6 +817,11 @@ fn placeholder_context(kind: Kind, channel: Channel, locale: Locale) -> minijinj
         }),
         task: (kind == Kind::Task).then(|| TaskCtx {
             label: Field::TaskLabel.token(),
+        }),
+        links: super::carries_answer_links(kind, channel).then(|| crate::render::AnswerLinks {
+            page: Field::AnswerPage.token(),
+            confirm: Field::ConfirmLink.token(),
+            cancel: Field::CancelLink.token(),
         }),
     };
     minijinja::Value::from(minijinja::value::Serde(context))

@@ -36,6 +36,17 @@ fn the_french_reminder_email_reads_as_before_the_templates() {
     assert_eq!(
         rendered.text,
         "Bonjour Jeanne Exemple,\n\nNous vous rappelons votre rendez-vous : mercredi 11 mars 2026 \
+         à 09h30 avec Dr Martin, 12 rue de la Paix, 75002 Paris (Consultation).\n\n\
+         Confirmer ma présence : https://rappel.example/r/AbCdEfGhIjKlMnOp?choix=confirmer\n\
+         Annuler le rendez-vous : https://rappel.example/r/AbCdEfGhIjKlMnOp?choix=annuler\n\n\
+         Consignes : Merci d'arriver 10 minutes en avance.\n\nCabinet <Dupont> & fils\n"
+    );
+    // Without links (switched off, or a message about several appointments), as before.
+    let mut input = s.input(Kind::Reminder, Channel::Email, false);
+    input.answer_links = None;
+    assert_eq!(
+        render_with(&input, None).text,
+        "Bonjour Jeanne Exemple,\n\nNous vous rappelons votre rendez-vous : mercredi 11 mars 2026 \
          à 09h30 avec Dr Martin, 12 rue de la Paix, 75002 Paris (Consultation).\n\nConsignes : \
          Merci d'arriver 10 minutes en avance.\n\nCabinet <Dupont> & fils\n"
     );
@@ -55,7 +66,8 @@ fn sms_carries_no_motive_unless_enabled_and_never_instructions() {
     assert_eq!(
         plain.text,
         "Cabinet <Dupont> & fils : Nous vous rappelons votre rendez-vous : mercredi 11 mars 2026 \
-         à 09h30 avec Dr Martin, 12 rue de la Paix, 75002 Paris."
+         à 09h30 avec Dr Martin, 12 rue de la Paix, 75002 Paris. Confirmer ou annuler : \
+         https://rappel.example/r/AbCdEfGhIjKlMnOp"
     );
     assert!(plain.subject.is_none() && plain.html.is_none());
     let with_motive = render_with(&s.input(Kind::Reminder, Channel::Sms, true), None);

@@ -3,6 +3,8 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use rappel_domain::facts::Appointment;
 use rappel_domain::notification::{Channel, Kind};
@@ -14,12 +16,39 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{PathId, QueryParams, Tenant};
 
+/// The appointment with the patient's answer (`patient_answer`), or, to
+/// `Accept: application/fhir+json`, the HL7 FHIR R4 `Appointment` (`rappel_engine::fhir`).
 pub(crate) async fn appointment(
     State(state): State<AppState>,
     Tenant(practice): Tenant,
     PathId(id): PathId,
-) -> Result<Json<Appointment>, ApiError> {
-    Ok(Json(state.engine.appointment(&practice, &id).await?))
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let fhir = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|media| {
+            media
+                .split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/fhir+json"))
+        });
+    if fhir {
+        let resource = state.engine.appointment_fhir(&practice, &id).await?;
+        let mut response = Json(resource).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/fhir+json"),
+        );
+        return Ok(response);
+    }
+    let appointment: Appointment = state.engine.appointment(&practice, &id).await?;
+    let answer = state.engine.appointment_answer(&practice, &id).await?;
+    let mut value = serde_json::to_value(&appointment).unwrap_or_else(|_| json!({}));
+    value["patient_answer"] = serde_json::to_value(&answer).unwrap_or(Value::Null);
+    Ok(Json(value).into_response())
 }
 
 pub(crate) async fn appointment_timeline(

@@ -118,7 +118,7 @@ fn birth_date(body: &[u8]) -> Option<Date> {
 }
 
 /// `application/x-www-form-urlencoded` pairs.
-fn form_fields(body: &[u8]) -> Vec<(String, String)> {
+pub(crate) fn form_fields(body: &[u8]) -> Vec<(String, String)> {
     fn decode(text: &str) -> String {
         let bytes = text.as_bytes();
         let mut out = Vec::with_capacity(bytes.len());
@@ -152,7 +152,7 @@ fn form_fields(body: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn protect(headers: &mut axum::http::HeaderMap) {
+pub(crate) fn protect(headers: &mut axum::http::HeaderMap) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
@@ -170,7 +170,7 @@ fn protect(headers: &mut axum::http::HeaderMap) {
     );
 }
 
-fn html(status: StatusCode, body: &str) -> Response {
+pub(crate) fn html(status: StatusCode, body: &str) -> Response {
     let mut response = (status, body.to_string()).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -181,7 +181,7 @@ fn html(status: StatusCode, body: &str) -> Response {
     response
 }
 
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -199,7 +199,7 @@ padding:.8rem;border:0;border-radius:.5rem;background:#1f5fbf;color:#fff}\
 .error{background:#fdecea;color:#8a1c12;padding:.75rem;border-radius:.5rem}\
 .hint{color:#52606d;font-size:.9rem}";
 
-fn layout(title: &str, content: &str) -> String {
+pub(crate) fn layout(title: &str, content: &str) -> String {
     format!(
         "<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\

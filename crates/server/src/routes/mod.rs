@@ -1,5 +1,6 @@
 //! The handlers, one module per kind of resource.
 
+pub(crate) mod appointment_links;
 pub(crate) mod documents;
 pub(crate) mod events;
 pub(crate) mod facts;

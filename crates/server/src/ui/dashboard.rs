@@ -75,6 +75,24 @@ pub(crate) async fn page(
     };
     let tz = &ui.practice.tz;
     let policy = &ui.practice.policy;
+    // The patients' answers (issue 16) about the appointments of the coming week.
+    let week = board.today.to_zoned(tz.clone()).ok().map(|z| {
+        (
+            z.timestamp(),
+            z.timestamp() + jiff::SignedDuration::from_hours(24 * 8),
+        )
+    });
+    let answers = match week {
+        Some((from, until)) => match state
+            .engine
+            .appointment_answers_between(ui.practice_id(), from, until)
+            .await
+        {
+            Ok(answers) => answers,
+            Err(e) => return engine_error_page(&e),
+        },
+        None => Default::default(),
+    };
     let tomorrow = board.today.tomorrow().unwrap_or(board.today);
     let content = html! {
         (flash(query.ok.as_deref()))
@@ -116,6 +134,36 @@ pub(crate) async fn page(
             section {
                 h2 { "Demain — " (format::date(tomorrow)) }
                 (day_table(&board.tomorrow_messages, tz, policy, "Aucun message prévu demain."))
+            }
+        }
+        @if !answers.is_empty() {
+            section {
+                h2 { "Réponses des patients (7 prochains jours)" }
+                table {
+                    thead { tr {
+                        th scope="col" { "Rendez-vous" }
+                        th scope="col" { "Réponse" }
+                        th scope="col" { "Reçue" }
+                    } }
+                    tbody {
+                        @for (id, answer) in &answers {
+                            tr {
+                                td { a href={"/rendez-vous/" (super::encode_query(id))} { (id) } }
+                                td {
+                                    (answer.answer.french())
+                                    @if !answer.current { " (avant un déplacement)" }
+                                }
+                                td {
+                                    (format::instant(answer.at, tz))
+                                    @match answer.channel {
+                                        rappel_engine::AnswerChannel::Link => " par le lien",
+                                        rappel_engine::AnswerChannel::Sms => " par SMS",
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
         @if !board.recent_failures.is_empty() {

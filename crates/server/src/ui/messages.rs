@@ -420,8 +420,15 @@ pub(crate) async fn appointment(
     };
     let status = match &appt.status {
         AppointmentStatus::Booked => "Confirmé".to_string(),
-        AppointmentStatus::Cancelled { at, .. } => {
-            format!("Annulé le {}", format::instant(*at, tz))
+        AppointmentStatus::Cancelled { at, by, .. } => {
+            let by = match by {
+                rappel_domain::facts::CancelledBy::Patient => "par le patient",
+                rappel_domain::facts::CancelledBy::Practice => "par le cabinet",
+                rappel_domain::facts::CancelledBy::PractitionerAbsence => {
+                    "pour absence du praticien"
+                }
+            };
+            format!("Annulé le {} {by}", format::instant(*at, tz))
         }
         AppointmentStatus::Deleted { at } => format!("Supprimé le {}", format::instant(*at, tz)),
         AppointmentStatus::NoShow { at } => {
@@ -429,6 +436,29 @@ pub(crate) async fn appointment(
         }
         AppointmentStatus::Attended { .. } => "Honoré".to_string(),
     };
+    // The patient's answer through a reminder's link or an SMS reply (issue 16).
+    let answer = state
+        .engine
+        .appointment_answer(ui.practice_id(), &appt.id)
+        .await
+        .ok()
+        .flatten()
+        .map(|a| {
+            let how = match a.channel {
+                rappel_engine::AnswerChannel::Link => "par le lien du message",
+                rappel_engine::AnswerChannel::Sms => "par SMS",
+            };
+            let stale = if a.current {
+                ""
+            } else {
+                " (pour l'horaire d'avant le déplacement)"
+            };
+            format!(
+                "{} le {} {how}{stale}",
+                a.answer.french(),
+                format::instant(a.at, tz)
+            )
+        });
     let source = match appt.source {
         Source::Online => "en ligne, par le patient",
         Source::Staff => "par le secrétariat",
@@ -442,6 +472,7 @@ pub(crate) async fn appointment(
             @if let Some(motive) = &motive_name { dt { "Motif" } dd { (motive) } }
             dt { "Pris" } dd { "le " (format::instant(appt.booked_at, tz)) ", " (source) }
             dt { "État" } dd { (status) }
+            @if let Some(answer) = &answer { dt { "Réponse du patient" } dd { (answer) } }
             @for mv in &appt.moves {
                 dt { "Déplacé" } dd { "le " (format::instant(mv.at, tz)) " : du " (format::instant(mv.from_start, tz)) " au " (format::instant(mv.to_start, tz)) }
             }

@@ -38,7 +38,8 @@ fn the_default_sms_reads_as_french_with_fields() {
     assert_eq!(m.subject, None);
     assert_eq!(
         m.body,
-        "{Cabinet} : Nous vous rappelons votre rendez-vous : {Rendez-vous}."
+        "{Cabinet} : Nous vous rappelons votre rendez-vous : {Rendez-vous}. Confirmer ou annuler : \
+         {Lien de réponse}"
     );
     let email = default_message(Kind::Reminder, Channel::Email, Locale::Fr);
     assert_eq!(
@@ -48,6 +49,7 @@ fn the_default_sms_reads_as_french_with_fields() {
     assert_eq!(
         email.body,
         "Bonjour {Patient},\n\nNous vous rappelons votre rendez-vous : {Rendez-vous}.\n\n\
+         Confirmer ma présence : {Lien pour confirmer}\nAnnuler le rendez-vous : {Lien pour annuler}\n\n\
          Consignes : {Consignes}\n\n{Cabinet}"
     );
     let alert = default_message(Kind::PractitionerBooking, Channel::Sms, Locale::Fr);

@@ -1,0 +1,348 @@
+//! The patient's appointment page behind a link of a reminder or a confirmation (issue 16):
+//! `GET /r/{token}` shows the appointment and the patient's choices, `POST /r/{token}` confirms
+//! or cancels through the engine (`rappel_engine::answers`).
+//!
+//! Like the document page (`/d/`, whose headers it shares), it is French, made for a phone,
+//! carries no JavaScript and nothing from elsewhere. A GET never changes anything (mail
+//! scanners open links), so the email's two buttons open this page on one form. It has no
+//! session, so a forged request has nothing to ride on but the token itself: each form carries
+//! the token (a cross-site form cannot know it without already holding the capability), and a
+//! request whose `Origin` is another site's is refused. Unknown, expired, switched-off and
+//! foreign tokens all get the same page and status: the page is no oracle.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use rappel_engine::{AppointmentView, LinkAction, LinkPage, PatientAnswer};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{PathText, QueryParams};
+use crate::routes::links::{escape, form_fields, html, layout};
+
+/// Which form the page opens on: the email's « Confirmer » and « Annuler » buttons.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Focus {
+    Both,
+    Confirm,
+    Cancel,
+}
+
+pub(crate) async fn page(
+    State(state): State<AppState>,
+    PathText(token): PathText,
+    QueryParams(query): QueryParams,
+) -> Result<Response, ApiError> {
+    let focus = match query
+        .iter()
+        .find(|(k, _)| k == "choix")
+        .map(|(_, v)| v.as_str())
+    {
+        Some("confirmer") => Focus::Confirm,
+        Some("annuler") => Focus::Cancel,
+        _ => Focus::Both,
+    };
+    let page = state.engine.appointment_link_page(&token).await?;
+    Ok(render(&page, &token, focus))
+}
+
+pub(crate) async fn submit(
+    State(state): State<AppState>,
+    PathText(token): PathText,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if !same_origin(&headers) {
+        return Ok(refused());
+    }
+    let fields = form_fields(&body);
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    // The form must carry the very token of the page it was on.
+    if field("token") != Some(token.as_str()) {
+        return Ok(refused());
+    }
+    let action = match field("action") {
+        Some("confirm") => LinkAction::Confirm,
+        Some("cancel") => LinkAction::Cancel,
+        _ => {
+            let page = state.engine.appointment_link_page(&token).await?;
+            return Ok(render(&page, &token, Focus::Both));
+        }
+    };
+    let page = state.engine.answer_by_link(&token, action).await?;
+    Ok(render(&page, &token, Focus::Both))
+}
+
+/// A request from another site's page is refused; browsers send `Origin` on every POST, and a
+/// request without one (a script of the patient's own) cannot be a cross-site forgery.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let (Some(origin), Some(host)) = (headers.get(header::ORIGIN), headers.get(header::HOST))
+    else {
+        return true;
+    };
+    let origin = origin.to_str().unwrap_or("");
+    let host = host.to_str().unwrap_or("");
+    origin.split_once("://").map(|(_, h)| h) == Some(host)
+}
+
+fn refused() -> Response {
+    html(
+        StatusCode::FORBIDDEN,
+        &layout(
+            "Demande refusée",
+            "<h1>Demande refusée</h1><p>Cette demande ne vient pas de la page de votre \
+             rendez-vous. Ouvrez à nouveau le lien reçu par email ou par SMS.</p>",
+        ),
+    )
+}
+
+const EXTRA_STYLE: &str = "<style>dl{margin:1rem 0}dt{font-weight:600;color:#52606d;\
+font-size:.9rem}dd{margin:0 0 .6rem}.ok{background:#e3f4e8;color:#14532d;padding:.75rem;\
+border-radius:.5rem}.secondary{background:#fff;color:#8a1c12;border:1px solid #8a1c12}\
+a.tel{font-size:1.2rem;font-weight:600}</style>";
+
+fn render(page: &LinkPage, token: &str, focus: Focus) -> Response {
+    let (status, title, body) = match page {
+        LinkPage::Open(view) => {
+            let title = match focus {
+                Focus::Confirm => "Confirmer votre présence",
+                Focus::Cancel => "Annuler votre rendez-vous",
+                Focus::Both => "Votre rendez-vous",
+            };
+            let mut body = details(view);
+            match view.answer {
+                Some(PatientAnswer::Confirmed) => {
+                    body.push_str("<p class=\"ok\">Vous avez confirmé votre présence. Merci.</p>")
+                }
+                Some(PatientAnswer::Cancelled) | None => {}
+            }
+            if focus != Focus::Cancel && view.answer != Some(PatientAnswer::Confirmed) {
+                body.push_str(&form(token, "confirm", "Confirmer ma présence", ""));
+            }
+            if focus != Focus::Confirm {
+                body.push_str(&cancel_part(view, token));
+            }
+            if focus != Focus::Both {
+                body.push_str(&format!(
+                    "<p class=\"hint\"><a href=\"/r/{}\">Voir toutes les possibilités</a></p>",
+                    escape(token)
+                ));
+            }
+            (StatusCode::OK, title, body)
+        }
+        LinkPage::Answered {
+            view,
+            answer,
+            already,
+        } => {
+            let said = match (answer, already) {
+                (PatientAnswer::Confirmed, false) => {
+                    "Merci, votre présence est confirmée. Le cabinet en est informé."
+                }
+                (PatientAnswer::Confirmed, true) => "Vous aviez déjà confirmé votre présence.",
+                (PatientAnswer::Cancelled, false) => {
+                    "Votre rendez-vous est annulé. Le cabinet en est informé et l’horaire est libéré pour un autre patient."
+                }
+                (PatientAnswer::Cancelled, true) => "Ce rendez-vous était déjà annulé.",
+            };
+            let mut body = format!("<p class=\"ok\" role=\"status\">{said}</p>");
+            body.push_str(&details(view));
+            if *answer == PatientAnswer::Confirmed {
+                body.push_str(&cancel_part(view, token));
+            }
+            let title = match answer {
+                PatientAnswer::Confirmed => "Présence confirmée",
+                PatientAnswer::Cancelled => "Rendez-vous annulé",
+            };
+            (StatusCode::OK, title, body)
+        }
+        LinkPage::TooLate(view) => {
+            let mut body = details(view);
+            body.push_str(&too_late(view));
+            (
+                StatusCode::CONFLICT,
+                "Trop tard pour annuler en ligne",
+                body,
+            )
+        }
+        LinkPage::NoLongerBooked {
+            practice,
+            by_patient,
+            phone,
+        } => {
+            let said = if *by_patient {
+                "Ce rendez-vous a été annulé à votre demande."
+            } else {
+                "Ce rendez-vous a été annulé par le cabinet."
+            };
+            (
+                StatusCode::OK,
+                "Rendez-vous annulé",
+                format!(
+                    "<p class=\"hint\">{}</p><p>{said}</p>{}",
+                    escape(practice),
+                    call(
+                        phone.as_deref(),
+                        "Pour prendre un autre rendez-vous, appelez le cabinet"
+                    )
+                ),
+            )
+        }
+        LinkPage::Moved {
+            practice,
+            date_text,
+            time_text,
+            phone,
+        } => (
+            StatusCode::OK,
+            "Rendez-vous déplacé",
+            format!(
+                "<p class=\"hint\">{}</p><p>Ce rendez-vous a été déplacé au <strong>{} à {}</strong>. \
+                 Le message qui vous a été envoyé pour ce nouvel horaire contient un nouveau lien.</p>{}",
+                escape(practice),
+                escape(date_text),
+                escape(time_text),
+                call(phone.as_deref(), "Pour toute question, appelez le cabinet")
+            ),
+        ),
+        LinkPage::Past { practice } => (
+            StatusCode::OK,
+            "Rendez-vous passé",
+            format!(
+                "<p class=\"hint\">{}</p><p>Ce rendez-vous a déjà eu lieu ou a commencé : il ne \
+                 peut plus être confirmé ni annulé en ligne.</p>",
+                escape(practice)
+            ),
+        ),
+        LinkPage::Unknown => (
+            StatusCode::NOT_FOUND,
+            "Lien indisponible",
+            "<p>Ce lien n’est pas ou plus valide. Les liens des rappels cessent de fonctionner à \
+             l’heure du rendez-vous.</p><p>Pour toute question sur votre rendez-vous, \
+             contactez votre cabinet.</p>"
+                .to_string(),
+        ),
+    };
+    html(
+        status,
+        &layout(
+            title,
+            &format!("{EXTRA_STYLE}<h1>{}</h1>{body}", escape(title)),
+        ),
+    )
+}
+
+/// Date, time, practitioner, place; the motive only when the practice shows motives.
+fn details(view: &AppointmentView) -> String {
+    let mut out = format!(
+        "<p class=\"hint\">{}</p><dl><dt>Date</dt><dd>{}</dd><dt>Heure</dt><dd>{}</dd>",
+        escape(&view.practice),
+        escape(&view.date_text),
+        escape(&view.time_text)
+    );
+    if let Some(p) = &view.practitioner {
+        out.push_str(&format!("<dt>Avec</dt><dd>{}</dd>", escape(p)));
+    }
+    if let Some(l) = &view.location {
+        out.push_str(&format!("<dt>Lieu</dt><dd>{}</dd>", escape(l)));
+    }
+    if let Some(m) = &view.motive {
+        out.push_str(&format!("<dt>Motif</dt><dd>{}</dd>", escape(m)));
+    }
+    out.push_str("</dl>");
+    out
+}
+
+fn form(token: &str, action: &str, label: &str, class: &str) -> String {
+    format!(
+        "<form method=\"post\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
+<input type=\"hidden\" name=\"action\" value=\"{action}\">\
+<button type=\"submit\"{}>{label}</button></form>",
+        escape(token),
+        if class.is_empty() {
+            String::new()
+        } else {
+            format!(" class=\"{class}\"")
+        },
+    )
+}
+
+fn cancel_part(view: &AppointmentView, token: &str) -> String {
+    if view.can_cancel {
+        format!(
+            "{}<p class=\"hint\">Vous pouvez annuler en ligne jusqu’à {} avant le rendez-vous. \
+             L’horaire sera proposé à un autre patient.</p>",
+            form(token, "cancel", "Annuler le rendez-vous", "secondary"),
+            hours(view.cutoff_hours)
+        )
+    } else {
+        too_late(view)
+    }
+}
+
+fn too_late(view: &AppointmentView) -> String {
+    format!(
+        "<p>Il est trop tard pour annuler en ligne : l’annulation n’est possible que jusqu’à {} \
+         avant le rendez-vous.</p>{}",
+        hours(view.cutoff_hours),
+        call(view.phone.as_deref(), "Pour annuler, appelez le cabinet")
+    )
+}
+
+fn hours(n: i64) -> String {
+    if n == 1 {
+        "1 heure".into()
+    } else {
+        format!("{n} heures")
+    }
+}
+
+/// « appelez le cabinet : 01 23 45 67 89 » as a `tel:` link, or « contactez le cabinet ».
+fn call(phone: Option<&str>, lead: &str) -> String {
+    match phone {
+        Some(phone) => {
+            let dial: String = phone
+                .chars()
+                .filter(|c| c.is_ascii_digit() || *c == '+')
+                .collect();
+            format!(
+                "<p>{lead} : <a class=\"tel\" href=\"tel:{}\">{}</a></p>",
+                escape(&dial),
+                escape(phone)
+            )
+        }
+        None => format!("<p>{lead}.</p>"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_phone_is_a_tel_link_and_escaped() {
+        let out = call(Some("01 23 <45>"), "Appelez");
+        assert!(out.contains("href=\"tel:012345\""), "{out}");
+        assert!(out.contains("01 23 &lt;45&gt;"), "{out}");
+        assert_eq!(call(None, "Appelez"), "<p>Appelez.</p>");
+    }
+
+    #[test]
+    fn a_post_from_another_site_is_refused() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, "rappel.example".parse().unwrap());
+        assert!(same_origin(&headers));
+        headers.insert(header::ORIGIN, "https://rappel.example".parse().unwrap());
+        assert!(same_origin(&headers));
+        headers.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+        assert!(!same_origin(&headers));
+        headers.insert(header::ORIGIN, "null".parse().unwrap());
+        assert!(!same_origin(&headers));
+    }
+}

@@ -1,0 +1,177 @@
+//! The patient's answers about an appointment (`appointment_answers`) and the personal links
+//! through which they give them (`appointment_links`). Only the SHA-256 of a link's token is
+//! kept; the engine makes the tokens and decides what an answer does.
+
+use jiff::Timestamp;
+
+use super::Tx;
+use super::codec::{Cols, ms};
+use crate::Result;
+
+/// One link sent to the patient about one appointment, known by the hash of its token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppointmentLink {
+    pub practice_id: String,
+    pub token_hash: String,
+    pub appointment_id: String,
+    pub patient_id: String,
+    /// The start the message announced: a link of an appointment moved since says so.
+    pub start: Timestamp,
+    pub expires_at: Timestamp,
+    pub created_at: Timestamp,
+}
+
+/// The patient's latest answer about an appointment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppointmentAnswerRow {
+    pub practice_id: String,
+    pub appointment_id: String,
+    pub patient_id: String,
+    /// `confirmed` or `cancelled`.
+    pub answer: String,
+    /// `link` or `sms`.
+    pub channel: String,
+    /// The start the patient answered about.
+    pub start: Timestamp,
+    pub at: Timestamp,
+}
+
+const LINK_COLUMNS: &str =
+    "practice_id, token_hash, appointment_id, patient_id, start_ms, expires_at, created_at";
+const ANSWER_COLUMNS: &str =
+    "practice_id, appointment_id, patient_id, answer, channel, start_ms, at";
+
+fn link_row(row: &sqlx::any::AnyRow) -> Result<AppointmentLink> {
+    let c = Cols::new(row, "appointment_links");
+    Ok(AppointmentLink {
+        practice_id: c.text("practice_id")?,
+        token_hash: c.text("token_hash")?,
+        appointment_id: c.text("appointment_id")?,
+        patient_id: c.text("patient_id")?,
+        start: c.ts("start_ms")?,
+        expires_at: c.ts("expires_at")?,
+        created_at: c.ts("created_at")?,
+    })
+}
+
+fn answer_row(row: &sqlx::any::AnyRow) -> Result<AppointmentAnswerRow> {
+    let c = Cols::new(row, "appointment_answers");
+    Ok(AppointmentAnswerRow {
+        practice_id: c.text("practice_id")?,
+        appointment_id: c.text("appointment_id")?,
+        patient_id: c.text("patient_id")?,
+        answer: c.text("answer")?,
+        channel: c.text("channel")?,
+        start: c.ts("start_ms")?,
+        at: c.ts("at")?,
+    })
+}
+
+impl Tx {
+    pub async fn insert_appointment_link(&mut self, link: &AppointmentLink) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO appointment_links ({LINK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        );
+        sqlx::query(&sql)
+            .bind(&link.practice_id)
+            .bind(&link.token_hash)
+            .bind(&link.appointment_id)
+            .bind(&link.patient_id)
+            .bind(ms(link.start))
+            .bind(ms(link.expires_at))
+            .bind(ms(link.created_at))
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(())
+    }
+
+    /// The link with that token hash, whatever its practice: the patient's URL names no
+    /// practice, and the token alone is the capability.
+    pub async fn appointment_link_by_hash(
+        &mut self,
+        token_hash: &str,
+    ) -> Result<Option<AppointmentLink>> {
+        let sql = format!("SELECT {LINK_COLUMNS} FROM appointment_links WHERE token_hash = $1");
+        let row = sqlx::query(&sql)
+            .bind(token_hash)
+            .fetch_optional(&mut *self.inner)
+            .await?;
+        row.as_ref().map(link_row).transpose()
+    }
+
+    /// Records the patient's answer, replacing an earlier one about the same appointment.
+    pub async fn put_appointment_answer(&mut self, answer: &AppointmentAnswerRow) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO appointment_answers ({ANSWER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (practice_id, appointment_id) DO UPDATE SET \
+               patient_id = excluded.patient_id, answer = excluded.answer, \
+               channel = excluded.channel, start_ms = excluded.start_ms, at = excluded.at"
+        );
+        sqlx::query(&sql)
+            .bind(&answer.practice_id)
+            .bind(&answer.appointment_id)
+            .bind(&answer.patient_id)
+            .bind(&answer.answer)
+            .bind(&answer.channel)
+            .bind(ms(answer.start))
+            .bind(ms(answer.at))
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn appointment_answer(
+        &mut self,
+        practice_id: &str,
+        appointment_id: &str,
+    ) -> Result<Option<AppointmentAnswerRow>> {
+        let sql = format!(
+            "SELECT {ANSWER_COLUMNS} FROM appointment_answers \
+             WHERE practice_id = $1 AND appointment_id = $2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(practice_id)
+            .bind(appointment_id)
+            .fetch_optional(&mut *self.inner)
+            .await?;
+        row.as_ref().map(answer_row).transpose()
+    }
+
+    /// The answers about appointments starting in `[from, until)`, for the day's dashboard.
+    pub async fn appointment_answers_between(
+        &mut self,
+        practice_id: &str,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<AppointmentAnswerRow>> {
+        let sql = format!(
+            "SELECT {ANSWER_COLUMNS} FROM appointment_answers \
+             WHERE practice_id = $1 AND start_ms >= $2 AND start_ms < $3 \
+             ORDER BY start_ms, appointment_id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(practice_id)
+            .bind(ms(from))
+            .bind(ms(until))
+            .fetch_all(&mut *self.inner)
+            .await?;
+        rows.iter().map(answer_row).collect()
+    }
+
+    /// GDPR erasure: the patient's links stop opening, and their answers go.
+    pub(crate) async fn delete_patient_answers(
+        &mut self,
+        practice_id: &str,
+        patient_id: &str,
+    ) -> Result<()> {
+        for table in ["appointment_links", "appointment_answers"] {
+            let sql = format!("DELETE FROM {table} WHERE practice_id = $1 AND patient_id = $2");
+            sqlx::query(&sql)
+                .bind(practice_id)
+                .bind(patient_id)
+                .execute(&mut *self.inner)
+                .await?;
+        }
+        Ok(())
+    }
+}
