@@ -42,7 +42,9 @@
 //!
 //! The inbound half, [`twilio::report`], [`ovh::report`] and [`webhook::report`], checks that a
 //! delivery report really comes from the provider and turns it into a [`DeliveryReport`]; the
-//! server routes it, the engine applies it.
+//! server routes it, the engine applies it. [`twilio::inbound`], [`ovh::inbound`] and
+//! [`webhook::inbound`] do the same for the SMS a patient sends back ([`InboundSms`]), each
+//! proven the way that provider proves its delivery reports.
 //!
 //! What this module deliberately does not do: rewrite the text ([`to_gsm7_lossy`] is a
 //! template author's choice, never applied silently to a patient's message), log a phone number
@@ -177,6 +179,50 @@ pub enum ReportError {
     /// Authentic, but without what a report must carry.
     #[error("malformed report: {0}")]
     Malformed(String),
+}
+
+/// An SMS a patient sent back, whose authenticity was checked: Twilio's inbound message
+/// webhook ([`twilio::inbound`]), OVHcloud's reply callback ([`ovh::inbound`]) or the gateway's
+/// signed inbound POST ([`webhook::inbound`]). `Debug` shows neither number nor text: both are
+/// a patient's data.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InboundSms {
+    /// `twilio`, `ovh` or `webhook`: the provider path a reply goes back through.
+    pub provider: &'static str,
+    /// The provider's id of the incoming message (`MessageSid`, OVH's `id`, the gateway's `id`):
+    /// a provider that calls twice is answered once.
+    pub provider_message_id: String,
+    /// The patient's number as the provider gives it (E.164 for Twilio and the gateway; OVH may
+    /// write `0033…`, which [`InboundSms::from_e164`] reads too).
+    pub from: String,
+    /// Our number or short code the patient wrote to, when the provider says.
+    pub to: Option<String>,
+    /// What the patient wrote.
+    pub text: String,
+}
+
+impl InboundSms {
+    /// The sender's number in E.164 (`+33612345678`): `00` becomes `+`, spaces and dots go.
+    pub fn from_e164(&self) -> String {
+        let compact: String = self
+            .from
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')'))
+            .collect();
+        match compact.strip_prefix("00") {
+            Some(rest) => format!("+{rest}"),
+            None => compact,
+        }
+    }
+}
+
+impl std::fmt::Debug for InboundSms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboundSms")
+            .field("provider", &self.provider)
+            .field("provider_message_id", &self.provider_message_id)
+            .finish_non_exhaustive()
+    }
 }
 
 // ---- what every transport does the same way ------------------------------------------------------

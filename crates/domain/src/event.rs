@@ -83,7 +83,15 @@ pub enum EventBody {
     DeliveryDelivered { document: String },
     #[serde(rename = "document.consulted")]
     DocumentConsulted { id: String },
+    /// Scenario files only (SCENARIOS.md): the patient answers the practice's last SMS with
+    /// `text`, as if from their mobile, so that `simulate` shows what a reply causes. Real
+    /// replies come from the SMS providers' inbound webhooks, never through `/v1/events`.
+    #[serde(rename = "patient.replied")]
+    PatientReplied { patient: String, text: String },
 }
+
+/// Event types that only scenario files carry (not part of `POST /v1/events`).
+pub const SCENARIO_ONLY_EVENT_TYPES: &[&str] = &["patient.replied"];
 
 /// The event type names, in the order SCENARIOS.md lists them.
 pub const EVENT_TYPES: &[&str] = &[
@@ -116,6 +124,7 @@ impl EventBody {
             EventBody::DeliveryBounced { .. } => "delivery.bounced",
             EventBody::DeliveryDelivered { .. } => "delivery.delivered",
             EventBody::DocumentConsulted { .. } => "document.consulted",
+            EventBody::PatientReplied { .. } => "patient.replied",
         }
     }
 }
@@ -167,6 +176,7 @@ impl EventBody {
                 vec![("document", document.as_str())]
             }
             EventBody::SettingsUpdated { .. } => Vec::new(),
+            EventBody::PatientReplied { patient, .. } => vec![("patient", patient.as_str())],
         }
     }
 

@@ -89,6 +89,12 @@ pub struct Patient {
     pub address: Option<PostalAddress>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locale: Option<String>,
+    /// When the patient asked for no more SMS (`STOP` / `ARRET` in a reply), from the opt-out
+    /// register the store keeps beside the patient file. Not part of the file itself: the
+    /// practice software's `PUT` or `patient.updated` never sets or lifts it (only the patient's
+    /// `START` / `OUI` or the practice's explicit action do), so it is never serialized.
+    #[serde(skip)]
+    pub sms_opt_out: Option<Timestamp>,
 }
 
 impl std::fmt::Debug for Patient {

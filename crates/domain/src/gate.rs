@@ -49,7 +49,9 @@ pub fn check_patient(
             check_email(patient.email.as_deref())
         }
         Channel::Sms => {
-            if !patient_switch(policy, settings, patient, channel) {
+            // The patient's own STOP outranks every default and every switch of the file.
+            if patient.sms_opt_out.is_some() || !patient_switch(policy, settings, patient, channel)
+            {
                 return Err(Reason::PatientSmsDisabled);
             }
             check_mobile(patient.mobile.as_deref())

@@ -18,6 +18,7 @@ pub mod notification;
 pub mod plan;
 pub mod policy;
 pub mod render;
+pub mod reply;
 pub mod settings;
 pub mod sms;
 pub mod task;

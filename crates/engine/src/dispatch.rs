@@ -372,6 +372,14 @@ impl Engine {
             row.updated_at = now;
             match outcome {
                 Ok(receipt) => {
+                    // Whose message a reply from this number answers (two-way SMS).
+                    if row.channel == Channel::Sms
+                        && matches!(row.recipient, Recipient::Patient(_))
+                        && !ready.message.to.is_empty()
+                    {
+                        tx.record_sms_sent(&ready.message.to, pid, &row.patient_id, &row.key, now)
+                            .await?;
+                    }
                     row.status = Status::Sent;
                     row.decided_at = Some(now);
                     row.rendered = Some(ready.rendered.clone());
@@ -546,6 +554,22 @@ impl Engine {
         row.lease_owner = None;
         row.lease_until = None;
         row.updated_at = now;
+        // The answer to a patient's SMS: its text was decided when the SMS came (two_way.rs).
+        if crate::two_way::is_reply(&row) {
+            return Ok(match crate::two_way::reply_message(ctx, &row, now) {
+                Ok((message, rendered, sms)) => Step::Send(Box::new(Ready {
+                    row: claimed.clone(),
+                    message,
+                    rendered,
+                    sms: Some(sms),
+                    link: None,
+                    answer_link: None,
+                    devices: Vec::new(),
+                    gone: Vec::new(),
+                })),
+                Err(reason) => Step::Settle(Box::new(row), Settle::Suppress(reason)),
+            });
+        }
         match send_decision(ctx.plan_ctx(), row.kind, row.channel, row.window_end, now) {
             SendDecision::Passed => {
                 return Ok(Step::Settle(

@@ -65,6 +65,18 @@ impl Engine {
                 };
                 EngineError::invalid(format!("{prefix}{}", err.field()), err.reason())
             })?;
+            if let EventBody::PatientReplied { .. } = event.body {
+                let prefix = if events.len() == 1 {
+                    String::new()
+                } else {
+                    format!("events[{index}].")
+                };
+                return Err(EngineError::invalid(
+                    format!("{prefix}type"),
+                    "patient.replied is a scenario event: a patient's SMS reply comes from the \
+                     SMS provider's inbound webhook (/v1/webhooks/sms/{provider}/inbound)",
+                ));
+            }
         }
         let now = self.now();
         let mut tx = self.store().begin().await?;
@@ -131,10 +143,13 @@ impl Engine {
             ));
         }
         let old = tx.patient_for_update(practice_id, &p.id).await?;
+        // Push subscriptions come from the patients' browsers and the SMS opt-out from their
+        // answers, not from the practice software: a replacement of the file keeps both.
         p.push_subscriptions = old
             .as_ref()
             .map(|o| o.push_subscriptions.clone())
             .unwrap_or_default();
+        p.sms_opt_out = old.as_ref().and_then(|o| o.sms_opt_out);
         let outcome = outcome(old.as_ref(), &p);
         if outcome != PutOutcome::Unchanged {
             tx.upsert_patient(practice_id, &p, now).await?;
@@ -311,7 +326,8 @@ async fn preload(
             EventBody::SettingsUpdated { .. }
             | EventBody::DeliveryBounced { .. }
             | EventBody::DeliveryDelivered { .. }
-            | EventBody::DocumentConsulted { .. } => {}
+            | EventBody::DocumentConsulted { .. }
+            | EventBody::PatientReplied { .. } => {}
         }
     }
     facts
@@ -445,6 +461,12 @@ async fn apply_event(
             let current = tx.document(pid, id).await?;
             store_document(tx, pid, current.as_ref(), body, at, affected).await
         }
+        // Refused by `Engine::ingest` before anything is read.
+        EventBody::PatientReplied { .. } => Err(EventError::Invalid {
+            field: "type",
+            reason: "patient.replied is a scenario event".into(),
+        }
+        .into()),
     }
 }
 

@@ -33,6 +33,7 @@ mod stats;
 mod tasks;
 mod templates;
 pub mod timeline;
+mod two_way;
 mod users;
 mod webhooks;
 mod worker;
@@ -64,6 +65,7 @@ pub use reports::BounceApplied;
 pub use simple_templates::{simple_parts, simple_text};
 pub use stats::{DispatchMetrics, LATENESS_BUCKETS};
 pub use templates::{PreviewPart, TEST_SMS_PER_DAY, TemplateParts, TemplateView, TestSend};
+pub use two_way::{InboundOutcome, REPLY_RULE, ReceivedMessage, SmsOptOutView};
 pub use users::{MAX_FAILED_SIGN_INS, MIN_PASSWORD_CHARS, Role, SignIn, UiSession, User};
 pub use webhooks::WebhookSettings;
 

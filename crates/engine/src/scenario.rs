@@ -299,12 +299,14 @@ pub struct ExpectedMessage {
     pub between: Option<[Timestamp; 2]>,
 }
 
-/// The practice's two boxes.
+/// The practice's boxes: the two of the policy, and « Messages reçus » (what patients wrote
+/// back by SMS that a person must read).
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum InboxName {
     ToVerify,
     Notifications,
+    Received,
 }
 
 /// One expected entry of a box.

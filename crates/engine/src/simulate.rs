@@ -163,11 +163,20 @@ pub async fn simulate(file: &str, scenario: &Scenario) -> Result<SimOutput, Scen
         &scenario.events,
         scenario.end,
         async |index, event| match event {
-            ScenarioEvent::Practice(event) => engine
-                .ingest(PRACTICE, std::slice::from_ref(event))
-                .await
-                .map(|_| ())
-                .map_err(|e| Stop::Scenario(fail(scenario.event_line(index), e))),
+            ScenarioEvent::Practice(event) => {
+                let done = match &event.body {
+                    // A patient's SMS reply: the same path as one from a provider's webhook.
+                    rappel_domain::event::EventBody::PatientReplied { patient, text } => engine
+                        .simulated_reply(PRACTICE, patient, text, index)
+                        .await
+                        .map(|_| ()),
+                    _ => engine
+                        .ingest(PRACTICE, std::slice::from_ref(event))
+                        .await
+                        .map(|_| ()),
+                };
+                done.map_err(|e| Stop::Scenario(fail(scenario.event_line(index), e)))
+            }
             ScenarioEvent::Patient(PatientEvent::Link {
                 at,
                 appointment,
@@ -328,6 +337,13 @@ pub async fn collect(
         )
         .await?;
     let inbox = tx.inbox(practice_id, None, true).await?;
+    // What patients wrote that went to the « Messages reçus » box (not handled on receipt).
+    let received: Vec<_> = tx
+        .received_messages(practice_id, true, i64::MAX / 2)
+        .await?
+        .into_iter()
+        .filter(|m| m.handled_at != Some(m.received_at))
+        .collect();
     tx.commit().await?;
     let mut out = SimOutput::default();
     let mut deliveries: Vec<(Timestamp, String, SimDelivery)> = Vec::new();
@@ -347,7 +363,7 @@ pub async fn collect(
                         at: format_instant(at, tz),
                         channel: row.channel.to_string(),
                         recipient: row.recipient.to_string(),
-                        kind: row.kind.to_string(),
+                        kind: sim_kind(&row),
                         appointments: row.appointments.clone(),
                         document: row.document.clone(),
                         task: row.task.clone(),
@@ -363,7 +379,7 @@ pub async fn collect(
                         at: format_instant(at, tz),
                         channel: row.channel.to_string(),
                         recipient: row.recipient.to_string(),
-                        kind: row.kind.to_string(),
+                        kind: sim_kind(&row),
                         appointments: row.appointments.clone(),
                         document: row.document.clone(),
                         task: row.task.clone(),
@@ -379,7 +395,7 @@ pub async fn collect(
                         at: format_instant(row.due_at, tz),
                         channel: row.channel.to_string(),
                         recipient: row.recipient.to_string(),
-                        kind: row.kind.to_string(),
+                        kind: sim_kind(&row),
                         appointments: row.appointments.clone(),
                         document: row.document.clone(),
                     },
@@ -406,7 +422,26 @@ pub async fn collect(
             text: e.text,
         })
         .collect();
+    let mut received = received;
+    received.sort_by(|a, b| (a.received_at, &a.id).cmp(&(b.received_at, &b.id)));
+    out.inbox.extend(received.into_iter().map(|m| SimInbox {
+        at: format_instant(m.received_at, tz),
+        inbox: "received".into(),
+        document: None,
+        title: "Message reçu".into(),
+        text: m.body,
+    }));
     Ok(out)
+}
+
+/// A delivery's kind in the output: `reply` for the answer to a patient's SMS (two_way.rs),
+/// which no planner kind describes.
+fn sim_kind(row: &rappel_store::NotificationRow) -> String {
+    if row.rule == crate::two_way::REPLY_RULE {
+        "reply".into()
+    } else {
+        row.kind.to_string()
+    }
 }
 
 /// The human-readable timeline, one line per entry, in French for a practice manager.

@@ -71,10 +71,11 @@ fn build() -> Value {
             {"name": "Settings", "description": "The practice's options."},
             {"name": "Tasks", "description": "Scheduled tasks (the programmateur): batches that message the patients who missed an appointment, whose birthday it is, or who are due for a recall, at a set time and periodicity."},
             {"name": "Templates", "description": "The practice's own message texts (minijinja), their live preview, the test send, and the webhook that tells the practice software what became of each message."},
+            {"name": "Replies", "description": "Two-way SMS: what patients answered by SMS that a person must read (the « Messages reçus » box), and their SMS opt-outs (STOP). Providers post incoming SMS to `/v1/webhooks/sms/{twilio|ovh|webhook}/inbound`, proven like their delivery reports; the keywords OUI/CONFIRME, ANNULER, STOP/ARRET and START are answered by SMS."},
             {"name": "Operations", "description": "Health, metrics and this documentation (no API key)."}
         ],
         "paths": paths(),
-        "webhooks": answer_webhooks(),
+        "webhooks": all_webhooks(),
         "components": components(),
     });
     document_path_parameters(&mut doc);
@@ -98,6 +99,15 @@ fn fhir_appointment_example() -> Value {
 
 /// The events Rappel posts to the practice's endpoint when a patient answers (issue 16), signed
 /// like every other event (Standard Webhooks).
+/// The outbound webhook events: the patient's answers through a link and through SMS.
+fn all_webhooks() -> Value {
+    let mut all = answer_webhooks();
+    if let (Some(all), Value::Object(two_way)) = (all.as_object_mut(), two_way_webhooks()) {
+        all.extend(two_way);
+    }
+    all
+}
+
 fn answer_webhooks() -> Value {
     let event = |name: &str, summary: &str, description: &str, data: Value, example: Value| {
         json!({
@@ -536,6 +546,7 @@ fn paths() -> Value {
         }),
     );
     documents_paths(&mut paths);
+    two_way_paths(&mut paths);
     tasks_paths(&mut paths);
     templates_paths(&mut paths);
     paths.insert("/v1/openapi.json".into(), json!({
@@ -1751,6 +1762,133 @@ fn templates_paths(paths: &mut Map<String, Value>) {
             "responses": responses(&[(200, json!({"description": "Events, newest first: `status` pending, delivered or failed, `attempts`, `last_error`.", "content": {"application/json": {"schema": {"type": "object"}}}}))], &[401, 422, 429]),
         }}),
     );
+}
+
+/// Two-way SMS (issue 16): the received messages and the SMS opt-out register.
+fn two_way_paths(paths: &mut Map<String, Value>) {
+    let received = json!({
+        "type": "object",
+        "required": ["id", "patient", "appointment", "provider", "keyword", "text", "received_at", "handled_at"],
+        "properties": {
+            "id": {"type": "string", "description": "Rappel's id of the message (`rcv_…`)."},
+            "patient": {"type": "string"},
+            "appointment": {"type": ["string", "null"], "description": "The appointment it most likely answers: the patient's next one when it came."},
+            "appointment_start": {"type": "string", "format": "date-time"},
+            "provider": {"type": "string", "enum": ["twilio", "ovh", "webhook", "simulate"]},
+            "keyword": {"type": ["string", "null"], "enum": ["confirm", "cancel", "stop", "start", null], "description": "The keyword the message consisted of; null for free text."},
+            "text": {"type": "string", "description": "What the patient wrote (health data)."},
+            "received_at": {"type": "string", "format": "date-time"},
+            "handled_at": {"type": ["string", "null"], "format": "date-time", "description": "At once for STOP and START; by the practice otherwise."}
+        }
+    });
+    let example = json!({"items": [{
+        "id": "rcv_4f1c2a9b7d3e8f0a1b2c3d4e", "patient": "p1", "appointment": "a1",
+        "appointment_start": "2026-03-04T08:30:00Z", "provider": "twilio", "keyword": null,
+        "text": "Je serai en retard de 10 minutes", "received_at": "2026-03-03T12:05:00Z", "handled_at": null
+    }]});
+    paths.insert(
+        "/v1/received-messages".into(),
+        json!({"get": {
+            "tags": ["Replies"], "operationId": "listReceivedMessages",
+            "summary": "SMS patients sent back that wait for the practice",
+            "description": "Newest first, at most 500. A reply is attached to the patient by the number, within the practice whose SMS it answers (the last one sent to that number); a number no SMS was sent to is stored nowhere. Free text waits here until marked handled; `handled=true` also lists the handled messages and the keywords (STOP, START, OUI, ANNULER), which are answered by SMS at once.",
+            "parameters": [query_param("handled", "Include handled messages and keywords.", json!({"type": "boolean", "default": false}))],
+            "responses": responses(&[(200, json!({"description": "Received messages.", "content": {"application/json": {
+                "schema": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": received}}},
+                "example": example
+            }}}))], &[400, 401, 422, 429]),
+        }}),
+    );
+    paths.insert(
+        "/v1/received-messages/{id}/resolve".into(),
+        json!({
+            "parameters": [id_param("received message")],
+            "post": {
+                "tags": ["Replies"], "operationId": "resolveReceivedMessage",
+                "summary": "Mark a received message handled",
+                "description": "Again changes nothing (`changed: false`).",
+                "responses": responses(&[(200, json!({"description": "Handled.", "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"id": {"type": "string"}, "handled": {"type": "boolean"}, "changed": {"type": "boolean"}}
+                }}}}))], &[401, 404, 429]),
+            }
+        }),
+    );
+    paths.insert(
+        "/v1/patients/{id}/sms-opt-out".into(),
+        json!({
+            "parameters": [id_param("patient")],
+            "get": {
+                "tags": ["Replies"], "operationId": "getSmsOptOut",
+                "summary": "Whether the patient opted out of SMS (STOP), and since when",
+                "description": "While opted out, every SMS to the patient is suppressed with the reason `patient_sms_disabled`. Only the patient's START or OUI, or the practice (DELETE here, or the patient page), lifts it; a PUT of the patient does not.",
+                "responses": responses(&[(200, json!({"description": "The opt-out.", "content": {"application/json": {
+                    "schema": {"type": "object", "required": ["opted_out"], "properties": {
+                        "opted_out": {"type": "boolean"},
+                        "opted_out_at": {"type": "string", "format": "date-time"},
+                        "source": {"type": "string", "description": "`sms`: the patient's STOP."}
+                    }},
+                    "example": {"opted_out": true, "opted_out_at": "2026-03-03T12:05:00Z", "source": "sms"}
+                }}}))], &[401, 404, 429]),
+            },
+            "delete": {
+                "tags": ["Replies"], "operationId": "liftSmsOptOut",
+                "summary": "Lift the patient's SMS opt-out (the patient asked the practice)",
+                "description": "Queues `patient.sms_opted_in` with `source: \"api\"` when there was one. 204 either way.",
+                "responses": responses(&[(204, json!({"description": "No opt-out any more."}))], &[401, 404, 429]),
+            }
+        }),
+    );
+}
+
+/// The outbound events of two-way SMS, posted to the practice's webhook like the status events.
+fn two_way_webhooks() -> Value {
+    let event = |name: &str, summary: &str, description: &str, data: Value, example: Value| {
+        json!({"post": {
+            "tags": ["Replies"], "operationId": format!("webhook_{}", name.replace('.', "_")),
+            "summary": summary,
+            "description": format!("{description} Signed per Standard Webhooks with the endpoint's secret (`webhook-id`, `webhook-timestamp`, `webhook-signature`), retried like the status events. Carries identities, never the patient's text or number."),
+            "requestBody": {"required": true, "content": {"application/json": {
+                "schema": {"type": "object", "required": ["type", "timestamp", "data"], "properties": {
+                    "type": {"type": "string", "const": name},
+                    "timestamp": {"type": "string", "format": "date-time"},
+                    "data": data
+                }},
+                "example": example
+            }}},
+            "responses": {"2XX": {"description": "Delivered."}}
+        }})
+    };
+    let opt = json!({"type": "object", "required": ["patient", "source", "at"], "properties": {
+        "patient": {"type": "string"},
+        "source": {"type": "string", "enum": ["sms", "api", "ui"], "description": "`sms`: the patient's keyword; `api` or `ui`: the practice."},
+        "at": {"type": "string", "format": "date-time"}
+    }});
+    json!({
+        "patient.sms_opted_out": event(
+            "patient.sms_opted_out", "A patient answered STOP (or ARRET)",
+            "The patient gets no SMS from the practice any more (`patient_sms_disabled`).",
+            opt.clone(),
+            json!({"type": "patient.sms_opted_out", "timestamp": "2026-03-03T12:05:00Z", "data": {"patient": "p1", "source": "sms", "at": "2026-03-03T12:05:00Z"}})
+        ),
+        "patient.sms_opted_in": event(
+            "patient.sms_opted_in", "A patient's SMS opt-out was lifted",
+            "By the patient's START or OUI (`source: sms`), or by the practice (`api`, `ui`).",
+            opt,
+            json!({"type": "patient.sms_opted_in", "timestamp": "2026-03-05T08:00:00Z", "data": {"patient": "p1", "source": "sms", "at": "2026-03-05T08:00:00Z"}})
+        ),
+        "message.received": event(
+            "message.received", "A patient sent an SMS back",
+            "Every reply attached to a patient, keyword or free text; the text itself is read with `GET /v1/received-messages`.",
+            json!({"type": "object", "required": ["id", "patient", "appointment", "channel", "keyword", "received_at"], "properties": {
+                "id": {"type": "string"}, "patient": {"type": "string"},
+                "appointment": {"type": ["string", "null"]},
+                "channel": {"type": "string", "const": "sms"},
+                "keyword": {"type": ["string", "null"], "enum": ["confirm", "cancel", "stop", "start", null]},
+                "received_at": {"type": "string", "format": "date-time"}
+            }}),
+            json!({"type": "message.received", "timestamp": "2026-03-03T12:05:00Z", "data": {"id": "rcv_4f1c2a9b7d3e8f0a1b2c3d4e", "patient": "p1", "appointment": "a1", "channel": "sms", "keyword": null, "received_at": "2026-03-03T12:05:00Z"}})
+        ),
+    })
 }
 
 #[cfg(test)]

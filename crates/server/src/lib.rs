@@ -266,6 +266,15 @@ pub fn router_with(engine: Engine, config: ServerConfig) -> Router {
         .route("/v1/notifications", get(facts::notifications))
         .route("/v1/inbox", get(inbox::list))
         .route("/v1/inbox/{id}/resolve", post(inbox::resolve))
+        .route("/v1/received-messages", get(routes::replies::list))
+        .route(
+            "/v1/received-messages/{id}/resolve",
+            post(routes::replies::resolve),
+        )
+        .route(
+            "/v1/patients/{id}/sms-opt-out",
+            get(routes::replies::get_opt_out).delete(routes::replies::lift_opt_out),
+        )
         .route("/v1/tasks", get(tasks::list).post(tasks::create))
         .route(
             "/v1/tasks/{id}",
@@ -290,6 +299,11 @@ pub fn router_with(engine: Engine, config: ServerConfig) -> Router {
         .route(
             "/v1/webhooks/sms/{provider}",
             get(routes::webhooks::sms_report).post(routes::webhooks::sms_report),
+        )
+        // The SMS patients send back, proven like the delivery reports (two-way SMS).
+        .route(
+            "/v1/webhooks/sms/{provider}/inbound",
+            get(routes::replies::sms_inbound).post(routes::replies::sms_inbound),
         )
         // Bounces posted by a mail relay, authenticated by the operator's bearer token.
         .route(

@@ -19,7 +19,7 @@ use rappel_engine::scenario::{
     last_link_token,
 };
 use rappel_engine::simulate::{collect, drive, simulate};
-use rappel_engine::{Engine, EngineConfig, SimClock, Transports};
+use rappel_engine::{Clock, Engine, EngineConfig, SimClock, Transports};
 use rappel_store::Store;
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -96,6 +96,37 @@ async fn form_post(addr: SocketAddr, path: &str, body: &str) -> u16 {
     String::from_utf8_lossy(&raw)[9..12].parse().unwrap()
 }
 
+/// The Standard Webhooks secret of the SMS gateway the replay's server trusts.
+const GATEWAY_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// A JSON POST with the given headers and no API key: a provider's call.
+async fn signed_post(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw))
+        .await
+        .expect("the server answers")
+        .unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text[9..12].parse().unwrap();
+    (status, text)
+}
+
 fn main() -> ExitCode {
     let args = Arguments::from_args();
     let files = scenario_files();
@@ -151,9 +182,24 @@ async fn replay(file: &Path) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(rappel_server::serve(engine.clone(), listener, async move {
-            let _ = stopped.await;
-        }));
+        // The gateway's key, for the patients' replies (`patient.replied`), which arrive as
+        // signed inbound SMS.
+        let gateway = rappel_channels::sms::webhook::SigningKey::parse(GATEWAY_SECRET).unwrap();
+        let config = rappel_server::ServerConfig {
+            webhooks: rappel_server::WebhookSecrets {
+                sms_webhook_key: Some(gateway.clone()),
+                ..rappel_server::ServerConfig::default().webhooks
+            },
+            ..rappel_server::ServerConfig::default()
+        };
+        let server = tokio::spawn(rappel_server::serve_with(
+            engine.clone(),
+            config,
+            listener,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         let api = |method: &'static str, path: String, body: Value| {
             let key = key.api_key.clone();
             async move {
@@ -214,9 +260,40 @@ async fn replay(file: &Path) {
             &recorder,
             &scenario.events,
             scenario.end,
-            async |_, event| {
+            async |index, event| {
                 match event {
                     ScenarioEvent::Practice(event) => {
+                        if let rappel_domain::event::EventBody::PatientReplied { patient, text } =
+                            &event.body
+                        {
+                            let from = scenario
+                                .patients
+                                .iter()
+                                .find(|p| &p.id == patient)
+                                .and_then(|p| p.mobile.as_deref())
+                                .and_then(|m| rappel_domain::contact::MobileNumber::parse(m).ok())
+                                .expect("a replying patient has a mobile")
+                                .to_string();
+                            let body =
+                                json!({"id": format!("sim-{index}"), "from": from, "text": text})
+                                    .to_string();
+                            let id = format!("msg_{index}");
+                            let at = clock.now().as_second();
+                            let signature = gateway.sign(&id, at, body.as_bytes());
+                            let (status, text) = signed_post(
+                                addr,
+                                "/v1/webhooks/sms/webhook/inbound",
+                                &[
+                                    ("webhook-id", id.as_str()),
+                                    ("webhook-timestamp", &at.to_string()),
+                                    ("webhook-signature", &signature),
+                                ],
+                                body.as_bytes(),
+                            )
+                            .await;
+                            assert_eq!(status, 204, "{name}: {text}");
+                            return Ok::<(), rappel_engine::EngineError>(());
+                        }
                         let (status, text) =
                             http(addr, "POST", "/v1/events", &key.api_key, &json!(event)).await;
                         assert_eq!(status, 202, "{name}: {text}");

@@ -15,6 +15,7 @@ mod logos;
 mod reports;
 mod retention;
 pub(crate) mod templates;
+mod two_way;
 pub(crate) mod users;
 
 pub use answers::{AppointmentAnswerRow, AppointmentLink};
@@ -23,6 +24,7 @@ pub use documents::{DocumentFile, DocumentLink};
 pub use logos::LogoRow;
 pub use reports::DeliveryReportRow;
 pub use retention::Purged;
+pub use two_way::{LastSms, ReceivedMessageRow, SmsOptOut, received_message_id};
 
 use std::sync::Once;
 
@@ -86,6 +88,24 @@ macro_rules! notification_columns {
          task, auto_resend, due_at, window_end, status, reason, decided_at, attempts, \
          lease_owner, lease_until, last_error, rendered, provider_id, created_at, updated_at"
     };
+}
+
+/// The patient's SMS opt-out date (`sms_opt_outs`, issue 16), read with the patient's file:
+/// every read of a patient the dispatcher, the dashboard and the tasks gate on carries it.
+macro_rules! sms_opt_out_column {
+    () => {
+        "(SELECT o.opted_out_at FROM sms_opt_outs o \
+          WHERE o.practice_id = patients.practice_id AND o.patient_id = patients.id) \
+          AS sms_opt_out"
+    };
+}
+
+/// A patient row read with `sms_opt_out_column!`.
+fn patient_with_opt_out(row: &AnyRow) -> Result<Patient> {
+    let c = Cols::new(row, "patients");
+    let mut patient: Patient = c.json("data")?;
+    patient.sms_opt_out = c.opt_ts("sms_opt_out")?;
+    Ok(patient)
 }
 
 // After the macro, which it uses.
@@ -569,15 +589,16 @@ impl Tx {
 
     /// `None` also for an erased patient.
     pub async fn patient(&mut self, practice_id: &str, id: &str) -> Result<Option<Patient>> {
-        let row = sqlx::query(
-            "SELECT data FROM patients WHERE practice_id = $1 AND id = $2 AND erased = 0",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT data, ",
+            sms_opt_out_column!(),
+            " FROM patients WHERE practice_id = $1 AND id = $2 AND erased = 0",
+        ))
         .bind(practice_id)
         .bind(id)
         .fetch_optional(&mut *self.inner)
         .await?;
-        row.map(|r| Cols::new(&r, "patients").json("data"))
-            .transpose()
+        row.map(|r| patient_with_opt_out(&r)).transpose()
     }
 
     /// The patient, locked until the transaction ends, for a read-modify-write of the row (a
@@ -590,21 +611,23 @@ impl Tx {
         id: &str,
     ) -> Result<Option<Patient>> {
         let sql = match self.backend {
-            Backend::Sqlite => {
-                "SELECT data FROM patients WHERE practice_id = $1 AND id = $2 AND erased = 0"
-            }
-            Backend::Postgres => {
-                "SELECT data FROM patients WHERE practice_id = $1 AND id = $2 AND erased = 0 \
-                 FOR UPDATE"
-            }
+            Backend::Sqlite => concat!(
+                "SELECT data, ",
+                sms_opt_out_column!(),
+                " FROM patients WHERE practice_id = $1 AND id = $2 AND erased = 0"
+            ),
+            Backend::Postgres => concat!(
+                "SELECT data, ",
+                sms_opt_out_column!(),
+                " FROM patients WHERE practice_id = $1 AND id = $2 AND erased = 0 FOR UPDATE"
+            ),
         };
         let row = sqlx::query(sql)
             .bind(practice_id)
             .bind(id)
             .fetch_optional(&mut *self.inner)
             .await?;
-        row.map(|r| Cols::new(&r, "patients").json("data"))
-            .transpose()
+        row.map(|r| patient_with_opt_out(&r)).transpose()
     }
 
     /// Patients whose name, email or mobile contains `query` (case-insensitive), at most `limit`.
@@ -681,6 +704,7 @@ impl Tx {
             .await?;
         self.delete_patient_delivery_reports(practice_id, id)
             .await?;
+        self.delete_patient_two_way(practice_id, id).await?;
         self.delete_patient_answers(practice_id, id).await?;
         self.redact_patient_events(practice_id, id).await?;
         Ok(true)
@@ -876,15 +900,15 @@ impl Tx {
 
     /// Every non-erased patient of the practice (tasks: birthdays, recalls), by id.
     pub async fn all_patients(&mut self, practice_id: &str) -> Result<Vec<Patient>> {
-        let rows = sqlx::query(
-            "SELECT data FROM patients WHERE practice_id = $1 AND erased = 0 ORDER BY id",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT data, ",
+            sms_opt_out_column!(),
+            " FROM patients WHERE practice_id = $1 AND erased = 0 ORDER BY id",
+        ))
         .bind(practice_id)
         .fetch_all(&mut *self.inner)
         .await?;
-        rows.iter()
-            .map(|r| Cols::new(r, "patients").json("data"))
-            .collect()
+        rows.iter().map(patient_with_opt_out).collect()
     }
 
     // ---- documents ----

@@ -248,6 +248,7 @@ mod imp;
 pub use imp::templates::{DeliveryStatus, TemplateRow, WebhookDelivery, WebhookEndpoint};
 pub use imp::users::{SessionRow, UserRow};
 pub use imp::{
-    AppointmentAnswerRow, AppointmentLink, DeliveryReportRow, DocumentFile, DocumentLink, LogoRow,
-    NewEvent, NotificationCost, Purged, Store, Tx, WorkListener,
+    AppointmentAnswerRow, AppointmentLink, DeliveryReportRow, DocumentFile, DocumentLink, LastSms,
+    LogoRow, NewEvent, NotificationCost, Purged, ReceivedMessageRow, SmsOptOut, Store, Tx,
+    WorkListener, received_message_id,
 };

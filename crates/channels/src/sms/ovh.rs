@@ -22,8 +22,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    ConfigError, DeliveryReport, DeliveryStatus, Http, ReportError, Sender, SmsOptions, body_info,
-    constant_time_eq, form_pairs, message_ref, param, recipient, redact_numbers, to_hex,
+    ConfigError, DeliveryReport, DeliveryStatus, Http, InboundSms, ReportError, Sender, SmsOptions,
+    body_info, constant_time_eq, form_pairs, message_ref, param, recipient, redact_numbers, to_hex,
 };
 use crate::{ChannelError, OutboundMessage, Receipt, SendFuture, Transport};
 
@@ -301,6 +301,44 @@ pub fn report(
     }))
 }
 
+/// Checks and reads an incoming SMS from OVHcloud's reply callback: the URL set as the SMS
+/// account's callback for answers (« SMS réponses », `smsResponse` of
+/// `PUT /sms/{serviceName}` with `responseType: cgi`, or a virtual number's `callBack`), which is
+/// `{RAPPEL_PUBLIC_URL}/v1/webhooks/sms/ovh/inbound?token=SECRET`. OVH calls it with `GET` and
+/// these query parameters (a form-encoded `POST` body is read the same way):
+///
+/// ```text
+/// GET /v1/webhooks/sms/ovh/inbound?token=SECRET&id=12345678&senderid=%2B33612345678
+///     &message=STOP&date=2026-12-04+18%3A02%3A11&receiver=%2B33700000000
+/// ```
+///
+/// `id` is OVH's id of the incoming message, `senderid` the patient's number (E.164, or
+/// `0033…` in older accounts), `message` the text, `date` when OVH received it; `receiver` (or
+/// `to`) our number when given. Like delivery reports, nothing is signed: the secret token of
+/// the registered URL is what proves the call (compared in constant time).
+pub fn inbound(token: &str, query: &str, body: &[u8]) -> Result<InboundSms, ReportError> {
+    let mut params = form_pairs(query.as_bytes());
+    params.extend(form_pairs(body));
+    let given =
+        param(&params, "token").ok_or(ReportError::Unauthenticated("no token in the URL"))?;
+    if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        return Err(ReportError::Unauthenticated("wrong token"));
+    }
+    let id = param(&params, "id").ok_or_else(|| ReportError::Malformed("no id".into()))?;
+    let from = param(&params, "senderid")
+        .or_else(|| param(&params, "sender"))
+        .ok_or_else(|| ReportError::Malformed("no senderid".into()))?;
+    Ok(InboundSms {
+        provider: "ovh",
+        provider_message_id: id.to_string(),
+        from: from.to_string(),
+        to: param(&params, "receiver")
+            .or_else(|| param(&params, "to"))
+            .map(str::to_string),
+        text: param(&params, "message").unwrap_or_default().to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,6 +402,24 @@ mod tests {
         assert_eq!(
             report("s3cret", "token=guess&id=123&description=1", b""),
             Err(ReportError::Unauthenticated("wrong token"))
+        );
+    }
+
+    #[test]
+    fn an_incoming_sms_with_the_right_token_is_read_and_without_it_refused() {
+        let query = "token=s3cret&id=987&senderid=0033612345678&message=Oui+merci&date=2026-12-04+18%3A02%3A11";
+        let sms = inbound("s3cret", query, b"").unwrap();
+        assert_eq!(sms.provider, "ovh");
+        assert_eq!(sms.provider_message_id, "987");
+        assert_eq!(sms.from_e164(), "+33612345678");
+        assert_eq!(sms.text, "Oui merci");
+        assert_eq!(
+            inbound("s3cret", &query.replace("s3cret", "guess"), b""),
+            Err(ReportError::Unauthenticated("wrong token"))
+        );
+        assert_eq!(
+            inbound("s3cret", "id=987&senderid=0033612345678&message=STOP", b""),
+            Err(ReportError::Unauthenticated("no token in the URL"))
         );
     }
 }

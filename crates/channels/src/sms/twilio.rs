@@ -19,8 +19,8 @@ use ring::hmac;
 use serde::Deserialize;
 
 use super::{
-    ConfigError, DeliveryReport, DeliveryStatus, Http, NotificationRef, ReportError, Sender,
-    SmsOptions, body_info, form_pairs, param, recipient, redact_numbers,
+    ConfigError, DeliveryReport, DeliveryStatus, Http, InboundSms, NotificationRef, ReportError,
+    Sender, SmsOptions, body_info, form_pairs, param, recipient, redact_numbers,
 };
 use crate::{OutboundMessage, Receipt, SendFuture, Transport};
 
@@ -242,16 +242,7 @@ pub fn report(
     signature: Option<&str>,
     body: &[u8],
 ) -> Result<Option<DeliveryReport>, ReportError> {
-    let signature =
-        signature.ok_or(ReportError::Unauthenticated("no X-Twilio-Signature header"))?;
-    let params = form_pairs(body);
-    let tag = BASE64
-        .decode(signature.trim())
-        .map_err(|_| ReportError::Unauthenticated("X-Twilio-Signature is not base64"))?;
-    // ring compares in constant time.
-    hmac::verify(&signing_key(auth_token), &signed_data(url, &params), &tag)
-        .map_err(|_| ReportError::Unauthenticated("X-Twilio-Signature does not match"))?;
-
+    let params = verified_form(auth_token, url, signature, body)?;
     let provider_id = param(&params, "MessageSid")
         .or_else(|| param(&params, "SmsSid"))
         .ok_or_else(|| ReportError::Malformed("no MessageSid".into()))?;
@@ -286,6 +277,63 @@ pub fn report(
         status,
         detail,
     }))
+}
+
+/// Checks and reads Twilio's incoming message webhook, the request Twilio makes to the
+/// number's (or Messaging Service's) "A message comes in" URL, which is
+/// `{RAPPEL_PUBLIC_URL}/v1/webhooks/sms/twilio/inbound`:
+///
+/// ```text
+/// POST /v1/webhooks/sms/twilio/inbound
+/// Content-Type: application/x-www-form-urlencoded
+/// X-Twilio-Signature: <base64 HMAC-SHA1(auth token, URL + sorted name/value pairs)>
+///
+/// MessageSid=SM…&AccountSid=AC…&From=%2B33612345678&To=%2B33700000000&Body=STOP&NumMedia=0&…
+/// ```
+///
+/// (Twilio, "Messaging webhooks: incoming message", and "Webhooks security" for the signature,
+/// the same scheme as the status callbacks [`report`] checks.) Every posted parameter is signed,
+/// including the ones Rappel does not read (`FromCity`, `NumSegments`…). `url` is the full URL
+/// Twilio called, `signature` the `X-Twilio-Signature` header, `body` the posted form.
+pub fn inbound(
+    auth_token: &str,
+    url: &str,
+    signature: Option<&str>,
+    body: &[u8],
+) -> Result<InboundSms, ReportError> {
+    let params = verified_form(auth_token, url, signature, body)?;
+    let provider_message_id = param(&params, "MessageSid")
+        .or_else(|| param(&params, "SmsMessageSid"))
+        .or_else(|| param(&params, "SmsSid"))
+        .ok_or_else(|| ReportError::Malformed("no MessageSid".into()))?;
+    let from = param(&params, "From").ok_or_else(|| ReportError::Malformed("no From".into()))?;
+    Ok(InboundSms {
+        provider: "twilio",
+        provider_message_id: provider_message_id.to_string(),
+        from: from.to_string(),
+        to: param(&params, "To").map(str::to_string),
+        // A message with only a picture has no Body: it is an empty text.
+        text: param(&params, "Body").unwrap_or_default().to_string(),
+    })
+}
+
+/// The posted form, once `X-Twilio-Signature` proves Twilio sent it for this URL.
+fn verified_form(
+    auth_token: &str,
+    url: &str,
+    signature: Option<&str>,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, ReportError> {
+    let signature =
+        signature.ok_or(ReportError::Unauthenticated("no X-Twilio-Signature header"))?;
+    let params = form_pairs(body);
+    let tag = BASE64
+        .decode(signature.trim())
+        .map_err(|_| ReportError::Unauthenticated("X-Twilio-Signature is not base64"))?;
+    // ring compares in constant time.
+    hmac::verify(&signing_key(auth_token), &signed_data(url, &params), &tag)
+        .map_err(|_| ReportError::Unauthenticated("X-Twilio-Signature does not match"))?;
+    Ok(params)
 }
 
 #[cfg(test)]
@@ -385,6 +433,41 @@ mod tests {
         let other_url = url.replace("key=a", "key=b");
         assert!(matches!(
             report("token", &other_url, Some(&sig), tampered.as_bytes()),
+            Err(ReportError::Unauthenticated(_))
+        ));
+    }
+
+    #[test]
+    fn a_signed_incoming_message_is_read_and_a_forged_one_refused() {
+        let url = "https://rappel.example/v1/webhooks/sms/twilio/inbound";
+        let params = pairs(&[
+            ("MessageSid", "SM11111111111111111111111111111111"),
+            ("AccountSid", "AC0123"),
+            ("From", "+33612345678"),
+            ("To", "+33700000000"),
+            ("Body", "Arrêt"),
+            ("NumMedia", "0"),
+        ]);
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&params)
+            .finish();
+        let sig = signature("token", url, &params);
+        let sms = inbound("token", url, Some(&sig), body.as_bytes()).unwrap();
+        assert_eq!(sms.provider, "twilio");
+        assert_eq!(sms.from, "+33612345678");
+        assert_eq!(sms.to.as_deref(), Some("+33700000000"));
+        assert_eq!(sms.text, "Arrêt");
+        assert!(
+            !format!("{sms:?}").contains("3361"),
+            "Debug hides the number"
+        );
+        let forged = body.replace("Arr%C3%AAt", "OUI");
+        assert!(matches!(
+            inbound("token", url, Some(&sig), forged.as_bytes()),
+            Err(ReportError::Unauthenticated(_))
+        ));
+        assert!(matches!(
+            inbound("token", url, None, body.as_bytes()),
             Err(ReportError::Unauthenticated(_))
         ));
     }

@@ -20,8 +20,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    ConfigError, DeliveryReport, DeliveryStatus, Http, ReportError, Sender, SmsOptions, body_info,
-    message_ref, recipient, redact_numbers,
+    ConfigError, DeliveryReport, DeliveryStatus, Http, InboundSms, ReportError, Sender, SmsOptions,
+    body_info, message_ref, recipient, redact_numbers,
 };
 use crate::{ChannelError, OutboundMessage, Receipt, SendFuture, Transport};
 
@@ -184,29 +184,7 @@ pub fn report(
     body: &[u8],
     now: Timestamp,
 ) -> Result<Option<DeliveryReport>, ReportError> {
-    let (Some(id), Some(timestamp), Some(signature)) =
-        (headers.id, headers.timestamp, headers.signature)
-    else {
-        return Err(ReportError::Unauthenticated(
-            "webhook-id, webhook-timestamp and webhook-signature are required",
-        ));
-    };
-    let timestamp: i64 = timestamp
-        .trim()
-        .parse()
-        .map_err(|_| ReportError::Unauthenticated("webhook-timestamp is not a number"))?;
-    let sent = Timestamp::from_second(timestamp)
-        .map_err(|_| ReportError::Unauthenticated("webhook-timestamp is out of range"))?;
-    if sent.duration_since(now).abs() > TOLERANCE {
-        return Err(ReportError::Unauthenticated(
-            "webhook-timestamp is more than five minutes away",
-        ));
-    }
-    if !key.verifies(id, timestamp, body, signature) {
-        return Err(ReportError::Unauthenticated(
-            "webhook-signature does not match",
-        ));
-    }
+    verify(key, headers, body, now)?;
 
     #[derive(Deserialize)]
     struct Report {
@@ -232,6 +210,91 @@ pub fn report(
         status,
         detail,
     }))
+}
+
+/// Checks a Standard Webhooks signature (`webhook-id`, `webhook-timestamp` within five minutes
+/// of `now`, `webhook-signature`) over `body`.
+fn verify(
+    key: &SigningKey,
+    headers: SignedHeaders<'_>,
+    body: &[u8],
+    now: Timestamp,
+) -> Result<(), ReportError> {
+    let (Some(id), Some(timestamp), Some(signature)) =
+        (headers.id, headers.timestamp, headers.signature)
+    else {
+        return Err(ReportError::Unauthenticated(
+            "webhook-id, webhook-timestamp and webhook-signature are required",
+        ));
+    };
+    let timestamp: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| ReportError::Unauthenticated("webhook-timestamp is not a number"))?;
+    let sent = Timestamp::from_second(timestamp)
+        .map_err(|_| ReportError::Unauthenticated("webhook-timestamp is out of range"))?;
+    if sent.duration_since(now).abs() > TOLERANCE {
+        return Err(ReportError::Unauthenticated(
+            "webhook-timestamp is more than five minutes away",
+        ));
+    }
+    if !key.verifies(id, timestamp, body, signature) {
+        return Err(ReportError::Unauthenticated(
+            "webhook-signature does not match",
+        ));
+    }
+
+    Ok(())
+}
+
+/// Checks and reads an SMS a patient sent back, as the practice's gateway posts it to
+/// `{RAPPEL_PUBLIC_URL}/v1/webhooks/sms/webhook/inbound`, signed like its delivery reports
+/// (Standard Webhooks, the same `whsec_` key, five minutes of tolerance):
+///
+/// ```text
+/// POST /v1/webhooks/sms/webhook/inbound
+/// Content-Type: application/json
+/// webhook-id: msg_2Kx…            (unique per incoming message; a repeat is answered once)
+/// webhook-timestamp: 1764871331
+/// webhook-signature: v1,<base64 HMAC-SHA256(key, "{webhook-id}.{webhook-timestamp}.{body}")>
+///
+/// {"id": "in_8f2c", "from": "+33612345678", "to": "+33700000000", "text": "STOP"}
+/// ```
+///
+/// `id` (the gateway's id of the incoming message) may be left out, then `webhook-id` is used;
+/// `from` is the patient's number in E.164; `to` (our number) is optional; `text` is the body,
+/// UTF-8.
+pub fn inbound(
+    key: &SigningKey,
+    headers: SignedHeaders<'_>,
+    body: &[u8],
+    now: Timestamp,
+) -> Result<InboundSms, ReportError> {
+    verify(key, headers, body, now)?;
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Inbound {
+        id: Option<String>,
+        from: String,
+        to: Option<String>,
+        text: String,
+    }
+    let parsed: Inbound = serde_json::from_slice(body).map_err(|e| {
+        ReportError::Malformed(format!(
+            "expected {{\"from\", \"text\", \"id\"?, \"to\"?}}: {e}"
+        ))
+    })?;
+    let id = parsed
+        .id
+        .or_else(|| headers.id.map(str::to_string))
+        .unwrap_or_default();
+    Ok(InboundSms {
+        provider: "webhook",
+        provider_message_id: id,
+        from: parsed.from,
+        to: parsed.to,
+        text: parsed.text,
+    })
 }
 
 #[cfg(test)]
@@ -316,6 +379,47 @@ mod tests {
         assert!(matches!(
             report(&key, SignedHeaders::default(), body.as_bytes(), now),
             Err(ReportError::Unauthenticated(_))
+        ));
+    }
+
+    #[test]
+    fn a_signed_inbound_post_is_read_and_a_forged_or_stale_one_refused() {
+        let key = SigningKey::parse(SECRET).unwrap();
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let body = r#"{"id":"in_1","from":"+33612345678","text":"Annuler"}"#;
+        let (id, ts, sig) = signed(body, 1_800_000_010);
+        let headers = SignedHeaders {
+            id: Some(&id),
+            timestamp: Some(&ts),
+            signature: Some(&sig),
+        };
+        let sms = inbound(&key, headers, body.as_bytes(), now).unwrap();
+        assert_eq!(sms.provider_message_id, "in_1");
+        assert_eq!(sms.text, "Annuler");
+        assert!(matches!(
+            inbound(
+                &key,
+                headers,
+                body.replace("Annuler", "OUI").as_bytes(),
+                now
+            ),
+            Err(ReportError::Unauthenticated(_))
+        ));
+        let later = Timestamp::from_second(1_800_000_400).unwrap();
+        assert!(matches!(
+            inbound(&key, headers, body.as_bytes(), later),
+            Err(ReportError::Unauthenticated(_))
+        ));
+        let bad = r#"{"from":"+33612345678"}"#;
+        let (id, ts, sig) = signed(bad, 1_800_000_000);
+        let headers = SignedHeaders {
+            id: Some(&id),
+            timestamp: Some(&ts),
+            signature: Some(&sig),
+        };
+        assert!(matches!(
+            inbound(&key, headers, bad.as_bytes(), now),
+            Err(ReportError::Malformed(_))
         ));
     }
 }

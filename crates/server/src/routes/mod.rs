@@ -9,6 +9,7 @@ pub(crate) mod links;
 pub(crate) mod people;
 pub(crate) mod postal;
 pub(crate) mod push;
+pub(crate) mod replies;
 pub(crate) mod settings;
 pub(crate) mod tasks;
 pub(crate) mod templates;

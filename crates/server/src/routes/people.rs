@@ -192,6 +192,9 @@ pub(crate) async fn put_patient(
         birth_date: body.birth_date,
         address: body.address,
         locale: body.locale.filter(|l| !l.trim().is_empty()),
+        // Carried over from the stored patient by the engine: the opt-out register is not
+        // part of the file.
+        sms_opt_out: None,
     };
     let (outcome, patient) = state.engine.replace_patient(&practice, patient).await?;
     Ok(put_answer(outcome, format!("/v1/patients/{id}"), patient))

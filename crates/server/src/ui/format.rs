@@ -141,6 +141,9 @@ pub fn rule_label(policy: &Policy, rule: &str) -> String {
     if rule.starts_with("task:") {
         return "traitement programmé (programmateur)".into();
     }
+    if rule == rappel_engine::REPLY_RULE {
+        return "réponse automatique à un SMS du patient".into();
+    }
     if rule == "manual_postal" {
         return "renvoi par courrier demandé par le cabinet".into();
     }

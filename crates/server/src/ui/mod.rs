@@ -28,6 +28,7 @@ mod inbox;
 mod messages;
 mod nul;
 mod patients;
+mod received;
 mod settings;
 mod tasks;
 mod templates;
@@ -104,6 +105,9 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/modeles/{kind}/{channel}/test", post(templates::test_send))
         .route("/patients", get(patients::search))
         .route("/patients/{id}", get(patients::page).post(patients::save))
+        .route("/patients/{id}/sms-reactiver", post(received::lift_opt_out))
+        .route("/messages-recus", get(received::page))
+        .route("/messages-recus/{id}/traiter", post(received::resolve))
         .route("/programmateur", get(tasks::list).post(tasks::create))
         .route("/programmateur/nouvelle", get(tasks::new_form))
         .route("/programmateur/{id}", get(tasks::edit).post(tasks::save))
@@ -374,6 +378,7 @@ pub(crate) enum Nav {
     Sent,
     ToVerify,
     Notifications,
+    Received,
     Patients,
     Templates,
     Tasks,
@@ -387,6 +392,7 @@ pub(crate) fn layout(ui: &Ui, nav: Nav, title: &str, content: Markup) -> Markup 
         (Nav::Sent, "/envoyes", "Envoyés", false),
         (Nav::ToVerify, "/a-verifier", "À vérifier", false),
         (Nav::Notifications, "/notifications", "Notifications", false),
+        (Nav::Received, "/messages-recus", "Messages reçus", false),
         (Nav::Patients, "/patients", "Patients", false),
         (Nav::Templates, "/modeles", "Modèles", true),
         (Nav::Tasks, "/programmateur", "Programmateur", true),
@@ -530,6 +536,8 @@ pub(crate) fn flash(code: Option<&str>) -> Markup {
             "utilisateur-supprime" => "Utilisateur supprimé.",
             "mot-de-passe" => "Mot de passe défini.",
             "patient" => "Fiche patient enregistrée.",
+            "message-traite" => "Message marqué comme traité.",
+            "sms-reactives" => "Les SMS sont réactivés pour ce patient.",
             _ => return None,
         })
     });

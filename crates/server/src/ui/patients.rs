@@ -219,7 +219,21 @@ async fn render(
             dt { "Email" } dd { (email_validity(patient.email.as_deref(), bounced, tz)) }
             dt { "Mobile" } dd { (mobile_validity(patient.mobile.as_deref())) }
             dt { "Emails" } dd { (switch_word(patient.email_notifications)) }
-            dt { "SMS" } dd { (switch_word(patient.sms_notifications)) }
+            dt { "SMS" }
+            dd {
+                @if let Some(at) = patient.sms_opt_out {
+                    // The patient's STOP (two-way SMS): the reason every SMS is held back.
+                    span.badge.failed { "désactivés par le patient" }
+                    " — réponse STOP le " (format::instant(at, tz))
+                    " : aucun SMS ne part (" (rappel_domain::notification::Reason::PatientSmsDisabled.as_str()) ")."
+                    form method="post" action={"/patients/" (encode_query(id)) "/sms-reactiver"} {
+                        (ui.csrf_field())
+                        button.secondary type="submit" { "Réactiver les SMS (à la demande du patient)" }
+                    }
+                } @else {
+                    (switch_word(patient.sms_notifications))
+                }
+            }
             dt { "Notifications push" } dd { @if patient.has_push() { "application installée" } @else { "aucun appareil" } }
             dt { "Adresse postale" }
             dd {

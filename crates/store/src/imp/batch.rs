@@ -188,7 +188,11 @@ impl Tx {
         let rows = self
             .select_in(
                 Lookup {
-                    head: "SELECT data, erased FROM patients",
+                    head: concat!(
+                        "SELECT data, erased, ",
+                        sms_opt_out_column!(),
+                        " FROM patients"
+                    ),
                     column: "id",
                     filter: "",
                     extra: &[],
@@ -201,7 +205,7 @@ impl Tx {
         rows.iter()
             .map(|r| {
                 let c = Cols::new(r, "patients");
-                Ok((c.json("data")?, c.flag("erased")?))
+                Ok((super::patient_with_opt_out(r)?, c.flag("erased")?))
             })
             .collect()
     }
