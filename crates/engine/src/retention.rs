@@ -57,6 +57,9 @@ impl Engine {
                 delivery_reports = total.delivery_reports,
                 inbox_entries = total.inbox_entries,
                 webhook_deliveries = total.webhook_deliveries,
+                received_messages = total.received_messages,
+                appointment_links = total.appointment_links,
+                sms_last_sent = total.sms_last_sent,
                 "retention: deleted history older than each practice keeps"
             );
         }

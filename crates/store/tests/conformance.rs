@@ -2271,6 +2271,61 @@ async fn history_older_than_the_horizon_goes_in_batches_and_open_work_stays(stor
     ] {
         assert!(tx.insert_webhook_delivery(&d).await.unwrap());
     }
+    // Received SMS: handled long ago goes, handled recently and never handled stay.
+    for (id, handled) in [
+        ("r-handled-old", Some("2024-04-01T09:00:00Z")),
+        ("r-handled-recent", Some("2025-01-20T09:00:00Z")),
+        ("r-open-old", None),
+    ] {
+        let message = rappel_store::ReceivedMessageRow {
+            practice_id: "a".into(),
+            id: id.into(),
+            patient_id: "p1".into(),
+            appointment_id: None,
+            provider: "twilio".into(),
+            keyword: None,
+            body: "Je serai en retard".into(),
+            received_at: at("2024-03-01T09:00:00Z"),
+            handled_at: handled.map(at),
+        };
+        assert!(tx.insert_received_message(&message).await.unwrap());
+    }
+    // Appointment links: expired before the horizon goes.
+    for (hash, expires) in [
+        ("h-old", "2024-06-01T08:00:00Z"),
+        ("h-recent", "2025-03-01T08:00:00Z"),
+    ] {
+        tx.insert_appointment_link(&rappel_store::AppointmentLink {
+            practice_id: "a".into(),
+            token_hash: hash.into(),
+            appointment_id: "a1".into(),
+            patient_id: "p1".into(),
+            start: at(expires),
+            expires_at: at(expires),
+            created_at: at("2024-05-01T08:00:00Z"),
+        })
+        .await
+        .unwrap();
+    }
+    // The last SMS to a number: a send before the horizon no longer routes a reply.
+    tx.record_sms_sent(
+        "+33611111111",
+        "a",
+        "p1",
+        "old-sent",
+        at("2024-06-01T08:00:00Z"),
+    )
+    .await
+    .unwrap();
+    tx.record_sms_sent(
+        "+33622222222",
+        "a",
+        "p2",
+        "recent",
+        at("2025-02-01T08:00:00Z"),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
 
     // Batches of two: the four old finished messages take two full batches and an empty one.
@@ -2298,6 +2353,9 @@ async fn history_older_than_the_horizon_goes_in_batches_and_open_work_stays(stor
             delivery_reports: 1,
             inbox_entries: 1,
             webhook_deliveries: 2,
+            received_messages: 1,
+            appointment_links: 1,
+            sms_last_sent: 1,
         }
     );
 
@@ -2335,6 +2393,29 @@ async fn history_older_than_the_horizon_goes_in_batches_and_open_work_stays(stor
         .collect();
     webhooks.sort();
     assert_eq!(webhooks, ["w-old-pending", "w-recent"]);
+    let mut received: Vec<String> = tx
+        .received_messages("a", true, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    received.sort();
+    assert_eq!(received, ["r-handled-recent", "r-open-old"]);
+    assert!(
+        tx.appointment_link_by_hash("h-old")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        tx.appointment_link_by_hash("h-recent")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(tx.last_sms_to("+33611111111").await.unwrap().is_none());
+    assert!(tx.last_sms_to("+33622222222").await.unwrap().is_some());
     tx.commit().await.unwrap();
 }
 

@@ -5,7 +5,10 @@
 //! delivered, failed, suppressed) decided before the horizon, with the reports providers sent
 //! about them (their rendered content — a message body is health data — goes with the row),
 //! the to-verify entries handled before it, and the outbound webhook events delivered or given
-//! up before it. Open work (planned or being sent) and open entries are never touched.
+//! up before it; the patients' SMS handled before it (their text is health data), the appointment
+//! links that expired before it, and the record of the last SMS sent to a number before it (a
+//! reply that late no longer answers anything). Open work (planned or being sent), open entries
+//! and unhandled received messages are never touched.
 
 use jiff::Timestamp;
 
@@ -20,6 +23,9 @@ pub struct Purged {
     pub delivery_reports: u64,
     pub inbox_entries: u64,
     pub webhook_deliveries: u64,
+    pub received_messages: u64,
+    pub appointment_links: u64,
+    pub sms_last_sent: u64,
 }
 
 impl Purged {
@@ -29,6 +35,9 @@ impl Purged {
         self.notifications >= limit
             || self.inbox_entries >= limit
             || self.webhook_deliveries >= limit
+            || self.received_messages >= limit
+            || self.appointment_links >= limit
+            || self.sms_last_sent >= limit
     }
 }
 
@@ -38,6 +47,9 @@ impl std::ops::AddAssign for Purged {
         self.delivery_reports += other.delivery_reports;
         self.inbox_entries += other.inbox_entries;
         self.webhook_deliveries += other.webhook_deliveries;
+        self.received_messages += other.received_messages;
+        self.appointment_links += other.appointment_links;
+        self.sms_last_sent += other.sms_last_sent;
     }
 }
 
@@ -100,11 +112,64 @@ impl Tx {
         .bind(limit)
         .execute(&mut *self.inner)
         .await?;
+        let received = self
+            .purge_batch(
+                "DELETE FROM received_messages WHERE practice_id = $1 AND id IN ( \
+                   SELECT id FROM received_messages WHERE practice_id = $1 \
+                     AND handled_at IS NOT NULL AND handled_at < $2 \
+                   ORDER BY handled_at, id LIMIT $3)",
+                practice_id,
+                before,
+                limit,
+            )
+            .await?;
+        let links = self
+            .purge_batch(
+                "DELETE FROM appointment_links WHERE practice_id = $1 AND token_hash IN ( \
+                   SELECT token_hash FROM appointment_links WHERE practice_id = $1 \
+                     AND expires_at < $2 \
+                   ORDER BY expires_at, token_hash LIMIT $3)",
+                practice_id,
+                before,
+                limit,
+            )
+            .await?;
+        let last_sent = self
+            .purge_batch(
+                "DELETE FROM sms_last_sent WHERE practice_id = $1 AND number_hash IN ( \
+                   SELECT number_hash FROM sms_last_sent WHERE practice_id = $1 \
+                     AND sent_at < $2 \
+                   ORDER BY sent_at, number_hash LIMIT $3)",
+                practice_id,
+                before,
+                limit,
+            )
+            .await?;
         Ok(Purged {
             notifications: notifications.rows_affected(),
             delivery_reports: reports.rows_affected(),
             inbox_entries: inbox.rows_affected(),
             webhook_deliveries: webhooks.rows_affected(),
+            received_messages: received,
+            appointment_links: links,
+            sms_last_sent: last_sent,
         })
+    }
+
+    /// Runs one `DELETE` of a batch bound as `($1 practice, $2 horizon, $3 limit)`.
+    async fn purge_batch(
+        &mut self,
+        sql: &str,
+        practice_id: &str,
+        before: i64,
+        limit: i64,
+    ) -> Result<u64> {
+        let done = sqlx::query(sql)
+            .bind(practice_id)
+            .bind(before)
+            .bind(limit)
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(done.rows_affected())
     }
 }
