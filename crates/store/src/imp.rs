@@ -14,6 +14,7 @@ mod documents;
 mod logos;
 mod reports;
 mod retention;
+mod routes;
 pub(crate) mod templates;
 mod two_way;
 pub(crate) mod users;

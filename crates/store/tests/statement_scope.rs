@@ -50,29 +50,19 @@ const EXCEPTIONS: &[(&str, &str)] = &[
          practice: issue 18 item 3, ARCHITECTURE.md \"Citus\")",
     ),
     (
-        "FROM document_links WHERE token_hash = $1",
-        "a patient's document link names no practice: the token hash finds it",
+        "FROM lookup_routes WHERE kind = $1 AND lookup_key = $2",
+        "the routing table (issue 18): a document or appointment link's token hash, a \
+         sign-in's login or a session cookie's token hash names the practice; every query \
+         after it is scoped by that practice",
     ),
     (
-        "FROM appointment_links WHERE token_hash = $1",
-        "a reminder's appointment link names no practice: the token hash finds it",
+        "INSERT INTO lookup_routes",
+        "the routing table is keyed by the looked-up value, unique across practices (a login \
+         taken in one practice is taken everywhere)",
     ),
     (
-        "FROM users WHERE login = $1",
-        "a sign-in names an email address only: the unique login finds the user and practice",
-    ),
-    (
-        "INSERT INTO users (practice_id, id, login",
-        "a login is unique across practices (a sign-in names only it): the insert's conflict \
-         target is the login",
-    ),
-    (
-        "UPDATE users SET failed_attempts",
-        "the sign-in's attempt counter, by the unique login (the lock counts before it checks)",
-    ),
-    (
-        "FROM user_sessions",
-        "a session cookie carries only its token: the token hash finds the session and practice",
+        "DELETE FROM lookup_routes WHERE expires_at <= $1",
+        "the routing table's housekeeping: the routes of expired sessions",
     ),
     (
         "FROM sms_last_sent WHERE number_hash = $1",
