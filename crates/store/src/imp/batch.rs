@@ -548,10 +548,14 @@ impl Tx {
                 sql.push(')');
                 args.extend(row_args);
             }
+            // The chunk's one practice, also as a parameter: a distributed database (Citus)
+            // then sends the whole statement to that practice's shard.
             sql.push_str(
                 ") AS v WHERE notifications.practice_id = v.column1 \
-                 AND notifications.key = v.column2",
+                 AND notifications.key = v.column2 AND notifications.practice_id = ",
             );
+            push_param(&mut sql, self.backend, args.len() + 1);
+            args.push(Arg::Text(chunk[0].practice_id.clone()));
             let done = bind_all(big_query(self.backend, &sql), args)
                 .execute(&mut *self.inner)
                 .await?;
