@@ -45,6 +45,7 @@ conformance!(
     next_due_is_the_earliest_pending_due_time_or_lease_end,
     a_burst_in_one_practice_does_not_delay_another_practice_by_more_than_one_batch,
     the_due_summary_follows_claims_retries_and_expired_leases,
+    no_message_is_lost_to_the_summary_while_writers_and_claimers_race,
     sms_quota_of_two_admits_exactly_two_concurrent_messages,
     inbox_insert_deduplicates_and_resolve_happens_once,
     task_definitions_and_runs_round_trip,
@@ -1326,6 +1327,71 @@ async fn the_due_summary_follows_claims_retries_and_expired_leases(store: Store)
     assert_eq!(
         store.next_due().await.unwrap(),
         Some(at("2025-03-01T12:30:00Z"))
+    );
+}
+
+/// Writers queue due messages one transaction at a time while three claimers race them; the
+/// summary must never hide a due message (it would stay unclaimed): in the end every message was
+/// claimed exactly once.
+async fn no_message_is_lost_to_the_summary_while_writers_and_claimers_race(store: Store) {
+    let practices = ["a", "b", "c", "d"];
+    with_practices(&store, &practices).await;
+    let now = at("2025-03-01T12:00:00Z");
+    let lease_until = now + SignedDuration::from_hours(1);
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(practices.len()));
+    let mut writers = Vec::new();
+    for (w, practice) in practices.iter().enumerate() {
+        let store = store.clone();
+        let writing = writing.clone();
+        let practice = practice.to_string();
+        writers.push(tokio::spawn(async move {
+            for i in 0..40i64 {
+                let mut n =
+                    notification(&practice, &format!("w{w}-{i:02}"), "2025-03-01T11:00:00Z");
+                n.due_at = now - SignedDuration::from_secs((i * 7 + w as i64) % 60);
+                let mut tx = store.begin().await.unwrap();
+                tx.insert_notification(&n).await.unwrap();
+                tx.commit().await.unwrap();
+                tokio::task::yield_now().await;
+            }
+            writing.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }));
+    }
+    let mut claimers = Vec::new();
+    for c in 0..3 {
+        let store = store.clone();
+        let writing = writing.clone();
+        claimers.push(tokio::spawn(async move {
+            let mut claimed = Vec::new();
+            loop {
+                let done = writing.load(std::sync::atomic::Ordering::SeqCst) == 0;
+                let batch = store
+                    .claim_due(now, &format!("c{c}"), lease_until, 5)
+                    .await
+                    .unwrap();
+                if batch.is_empty() && done {
+                    return claimed;
+                }
+                claimed.extend(batch.into_iter().map(|n| (n.practice_id, n.key)));
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    for claimer in claimers {
+        for id in claimer.await.unwrap() {
+            *seen.entry(id).or_default() += 1;
+        }
+    }
+    assert_eq!(seen.len(), 160, "every message was claimed");
+    assert!(seen.values().all(|&n| n == 1), "none twice");
+    assert_eq!(
+        store.next_due().await.unwrap(),
+        Some(lease_until),
+        "only the leases are left"
     );
 }
 
