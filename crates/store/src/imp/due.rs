@@ -145,10 +145,10 @@ impl Store {
     /// Fair across practices: the practices with due work (at most `limit` of them, least
     /// recently served first) each get an equal share of the batch, then the practices that
     /// filled their share get what is left. So a burst of thousands of messages in one practice
-    /// delays another practice's due message by one batch at most. Each practice's claim is its
-    /// own short transaction, scoped by its `practice_id` (PostgreSQL: `FOR UPDATE SKIP LOCKED`,
-    /// so concurrent workers never get the same row; SQLite: one `UPDATE … RETURNING`), which
-    /// also recomputes that practice's summary.
+    /// delays another practice's due message by one batch at most. Each practice's claim is
+    /// scoped by its `practice_id` and recomputes that practice's summary; on PostgreSQL it is
+    /// its own short transaction (`FOR UPDATE SKIP LOCKED`, so concurrent workers never get the
+    /// same row), on SQLite one `UPDATE … RETURNING` in the batch's one write transaction.
     pub async fn claim_due(
         &self,
         now: Timestamp,
@@ -172,6 +172,12 @@ impl Store {
             return Ok(Vec::new());
         }
         let share = (limit / practices.len() as i64).max(1);
+        // SQLite has one writer at a time: the whole batch takes one write turn. PostgreSQL
+        // claims each practice in its own short transaction (on Citus, one shard each).
+        let mut shared = match self.backend {
+            Backend::Sqlite => Some(self.begin().await?),
+            Backend::Postgres => None,
+        };
         let mut claimed = Vec::new();
         let mut more = Vec::new();
         for practice in &practices {
@@ -181,7 +187,7 @@ impl Store {
             }
             let asked = share.min(left);
             let rows = self
-                .claim_in_practice(practice, now, owner, lease_until, asked)
+                .claim_in_practice(shared.as_mut(), practice, now, owner, lease_until, asked)
                 .await?;
             if rows.len() as i64 == asked {
                 more.push(practice);
@@ -194,9 +200,12 @@ impl Store {
                 break;
             }
             claimed.extend(
-                self.claim_in_practice(practice, now, owner, lease_until, left)
+                self.claim_in_practice(shared.as_mut(), practice, now, owner, lease_until, left)
                     .await?,
             );
+        }
+        if let Some(tx) = shared {
+            tx.commit().await?;
         }
         // RETURNING gives no order; workers expect the most overdue first.
         claimed.sort_by(|a, b| {
@@ -205,10 +214,35 @@ impl Store {
         Ok(claimed)
     }
 
-    /// Claims up to `limit` due rows of one practice and recomputes its summary, in one
-    /// transaction.
+    /// Claims up to `limit` due rows of one practice and recomputes its summary, in `shared`
+    /// or else in a transaction of its own.
     async fn claim_in_practice(
         &self,
+        shared: Option<&mut Tx>,
+        practice_id: &str,
+        now: Timestamp,
+        owner: &str,
+        lease_until: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<NotificationRow>> {
+        if let Some(tx) = shared {
+            return tx
+                .claim_in_practice(practice_id, now, owner, lease_until, limit)
+                .await;
+        }
+        let mut tx = self.begin().await?;
+        let claimed = tx
+            .claim_in_practice(practice_id, now, owner, lease_until, limit)
+            .await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+}
+
+impl Tx {
+    /// Claims up to `limit` due rows of one practice and recomputes its summary.
+    async fn claim_in_practice(
+        &mut self,
         practice_id: &str,
         now: Timestamp,
         owner: &str,
@@ -219,26 +253,22 @@ impl Store {
             Backend::Postgres => CLAIM_POSTGRES,
             Backend::Sqlite => CLAIM_SQLITE,
         };
-        let mut tx = self.begin().await?;
         let rows = sqlx::query(sql)
             .bind(owner)
             .bind(ms(lease_until))
             .bind(ms(now))
             .bind(limit)
             .bind(practice_id)
-            .fetch_all(&mut *tx.inner)
+            .fetch_all(&mut *self.inner)
             .await?;
         let claimed = rows
             .iter()
             .map(notification_from_row)
             .collect::<Result<Vec<_>>>()?;
-        tx.recompute_due(practice_id, Some(now)).await?;
-        tx.commit().await?;
+        self.recompute_due(practice_id, Some(now)).await?;
         Ok(claimed)
     }
-}
 
-impl Tx {
     /// Remembers that `rows` were written as they are: the summary of their practices is
     /// lowered to their earliest claimable instant when the transaction commits.
     pub(crate) fn note_due(&mut self, rows: &[NotificationRow]) {
