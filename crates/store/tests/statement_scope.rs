@@ -10,14 +10,16 @@
 //! `#[cfg(test)]` modules are left out.
 //!
 //! A statement is scoped when it
-//! - compares `practice_id` with a parameter (`practice_id = $1`, `= {p}`, or a `VALUES` row's
-//!   `v.column1` in the batch updates, which group their rows by practice), or
+//! - compares `practice_id` with a parameter (`practice_id = $1`, `= {p}`, a `VALUES` row's
+//!   `v.column1` in the batch updates, which group their rows by practice, or a correlated
+//!   subquery's outer `x.practice_id`), once for every reference to a table (so a subquery
+//!   needs its own), or
 //! - is an `INSERT` whose columns include `practice_id` (the batch inserts group their rows by
 //!   practice), or
 //! - reads or writes the `practices` table by its `id` (the practice itself).
 //!
-//! This is a reading of the text, not a SQL parser: a statement with one scoped predicate
-//! passes even if a subquery of it were not scoped. Review new statements with that in mind.
+//! This is a reading of the text, not a SQL parser: it counts, it does not match each
+//! comparison to its table. Review new statements with that in mind.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -322,7 +324,9 @@ fn statements() -> Vec<(String, String)> {
                         if std::mem::take(&mut lookup) {
                             // `select_in` puts its own scope after every lookup's head (checked
                             // by `the_scan_sees_the_claim_and_its_scope`).
-                            current.as_mut().unwrap().push_str(SELECT_IN_SCOPE);
+                            let sql = current.as_mut().unwrap();
+                            sql.push(' ');
+                            sql.push_str(SELECT_IN_SCOPE);
                         }
                     } else if let Some(sql) = current.as_mut()
                         && (text.starts_with(char::is_whitespace)
@@ -362,16 +366,56 @@ fn is_scoped(sql: &str) -> bool {
             return true;
         }
     }
-    let by_practice = [
-        "practice_id = $",
-        "practice_id = {",
-        "practice_id = v.column1",
-    ];
-    if by_practice.iter().any(|p| sql.contains(p)) {
-        return true;
+    // Every table the statement reads or writes needs its own scope: at least as many
+    // `practice_id = …` comparisons as references to the practices' tables (a subquery has its
+    // own), or `id = $…` for the `practices` table itself.
+    let words: Vec<&str> = sql
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ',')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let tables = tables();
+    let mut references = 0;
+    let mut practices = 0;
+    for pair in words.windows(2) {
+        if matches!(pair[0], "FROM" | "JOIN" | "UPDATE") {
+            if pair[1] == "practices" {
+                practices += 1;
+            } else if pair[1].starts_with('{') || tables.iter().any(|t| t == pair[1]) {
+                // `{table}`: a name the code fills in, one of the practices' tables.
+                references += 1;
+            }
+        }
     }
-    (sql.contains("FROM practices WHERE id = $") || sql.starts_with("UPDATE practices SET"))
-        && sql.contains("WHERE id = $")
+    let scopes = words
+        .windows(3)
+        .filter(|w| {
+            w[0].ends_with("practice_id")
+                && w[1] == "="
+                && (w[2].starts_with('$')
+                    || w[2].starts_with('{')
+                    || w[2] == "v.column1"
+                    || w[2].ends_with(".practice_id"))
+        })
+        .count();
+    let by_id = words
+        .windows(3)
+        .any(|w| w[0] == "id" && w[1] == "=" && w[2].starts_with('$'));
+    references + practices > 0 && scopes >= references && (practices == 0 || by_id)
+}
+
+/// The tables the migrations create.
+fn tables() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("CREATE TABLE ") {
+                names.push(rest.split_whitespace().next().unwrap().to_string());
+            }
+        }
+    }
+    names
 }
 
 #[test]
