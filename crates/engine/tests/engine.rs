@@ -246,3 +246,101 @@ async fn finished_messages_leave_after_the_practices_retention_and_are_never_pla
         "{error}"
     );
 }
+
+/// Issue 18: a burst of confirmations in one practice does not hold back another practice's
+/// message: with a batch of 10 and 200 messages due in the first practice, the second
+/// practice's confirmation goes in the first batch.
+#[tokio::test]
+async fn a_burst_in_one_practice_does_not_hold_back_another_practices_message() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    store.migrate().await.unwrap();
+    let clock = SimClock::new("2026-03-01T10:00:00+01:00".parse().unwrap());
+    let recorder = Recorder::default();
+    let engine = Engine::new(
+        store,
+        Arc::new(clock.clone()),
+        Transports::all(Arc::new(recorder.clone())),
+        EngineConfig {
+            batch: 10,
+            ..EngineConfig::default()
+        },
+    );
+    let mut practices = Vec::new();
+    for (name, email) in [
+        ("Cabinet chargé", "j@example.org"),
+        ("Cabinet calme", "p@example.org"),
+    ] {
+        let id = engine
+            .create_practice(name, "doctolib", "Europe/Paris", Default::default())
+            .await
+            .unwrap()
+            .id;
+        engine
+            .put_practitioner(
+                &id,
+                &Practitioner {
+                    id: "dr1".into(),
+                    name: "Dr Martin".into(),
+                    email: None,
+                    mobile: None,
+                },
+            )
+            .await
+            .unwrap();
+        engine
+            .put_patient(
+                &id,
+                &Patient {
+                    id: "p1".into(),
+                    first_name: "Jeanne".into(),
+                    email: Some(email.into()),
+                    ..Patient::default()
+                },
+            )
+            .await
+            .unwrap();
+        practices.push(id);
+    }
+    let (busy, quiet) = (practices[0].clone(), practices[1].clone());
+    let burst: Vec<Event> = (0..100)
+        .map(|i| {
+            let mut event = booked("2026-03-01T09:00:00+01:00", "2026-03-20T08:00:00+01:00");
+            if let EventBody::AppointmentBooked { id, start, .. } = &mut event.body {
+                *id = format!("a{i}");
+                *start += jiff::SignedDuration::from_mins(15 * i);
+            }
+            event
+        })
+        .collect();
+    engine.ingest(&busy, &burst).await.unwrap();
+
+    engine
+        .ingest(
+            &quiet,
+            &[booked(
+                "2026-03-01T09:59:00+01:00",
+                "2026-03-21T10:00:00+01:00",
+            )],
+        )
+        .await
+        .unwrap();
+
+    recorder.set_now("2026-03-01T10:00:00+01:00".parse().unwrap());
+    let claimed = engine.dispatch_batch().await.unwrap();
+    assert_eq!(claimed, 10, "a full batch");
+    let sent = recorder.sent();
+    assert!(
+        sent.iter().any(|r| r.message.practice_id == quiet),
+        "the quiet practice's confirmation is in the first batch: {:?}",
+        sent.iter()
+            .map(|r| (&r.message.practice_id, &r.message.id))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        sent.iter()
+            .filter(|r| r.message.practice_id == busy)
+            .count()
+            >= 5,
+        "the busy practice has its share"
+    );
+}

@@ -14,6 +14,7 @@ mod documents;
 mod logos;
 mod reports;
 mod retention;
+mod routes;
 pub(crate) mod templates;
 mod two_way;
 pub(crate) mod users;
@@ -66,6 +67,9 @@ pub struct Tx {
     /// SQLite: this process's turn to write, released after the transaction (fields drop in
     /// order: the transaction first).
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// What this transaction's notification writes do to the per-practice summary, applied
+    /// just before it commits (`due.rs`).
+    due: due::DueChanges,
 }
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -111,6 +115,7 @@ fn patient_with_opt_out(row: &AnyRow) -> Result<Patient> {
 // After the macro, which it uses.
 mod batch;
 pub use batch::NewEvent;
+mod due;
 
 const PRACTICE_COLUMNS: &str = "id, name, preset, policy, timezone, settings, created_at";
 const INBOX_COLUMNS: &str =
@@ -264,6 +269,7 @@ impl Store {
                     inner,
                     backend: self.backend,
                     _turn: Some(turn),
+                    due: Default::default(),
                 });
             }
             Backend::Postgres => self.pool.begin().await?,
@@ -272,6 +278,7 @@ impl Store {
             inner,
             backend: self.backend,
             _turn: None,
+            due: Default::default(),
         })
     }
 
@@ -293,102 +300,8 @@ impl Store {
             inner,
             backend: self.backend,
             _turn: None,
+            due: Default::default(),
         })
-    }
-
-    /// The earliest `due_at` of a pending notification, or of an expired lease (any practice).
-    pub async fn next_due(&self) -> Result<Option<Timestamp>> {
-        // For a row being sent, the instant it becomes claimable again is its lease's end.
-        let row = sqlx::query(
-            "SELECT MIN(t) AS t FROM ( \
-               SELECT MIN(due_at) AS t FROM notifications WHERE status = 'pending' \
-               UNION ALL \
-               SELECT MIN(lease_until) AS t FROM notifications WHERE status = 'sending' \
-             ) AS candidates",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Cols::new(&row, "notifications").opt_ts("t")
-    }
-
-    /// Claims up to `limit` notifications that are pending and due at `now`, or `sending` with an
-    /// expired lease: sets status `sending`, `lease_owner`, `lease_until`, `attempts + 1` and
-    /// commits before returning them. PostgreSQL: `FOR UPDATE SKIP LOCKED`, so concurrent workers
-    /// never get the same row; SQLite: one `UPDATE … RETURNING` in an immediate transaction.
-    pub async fn claim_due(
-        &self,
-        now: Timestamp,
-        owner: &str,
-        lease_until: Timestamp,
-        limit: i64,
-    ) -> Result<Vec<NotificationRow>> {
-        let sql = match self.backend {
-            // The candidates are picked in a MATERIALIZED CTE so that the locking subquery runs
-            // exactly once; a plain `IN (subquery … LIMIT … SKIP LOCKED)` may be re-evaluated by
-            // the planner and then lock (and claim) more rows than it returned.
-            //
-            // Pending rows and expired leases are looked for separately, each in the due-time
-            // order of its partial index (`notifications_pending`, `notifications_sending`) and
-            // stopping at the limit: one `WHERE … OR …` made both
-            // backends collect and sort every due row on each claim, so a claim grew slower as
-            // the queue grew. A few rows of the two lists beyond the limit may stay locked until
-            // the claim commits, a few milliseconds later; other workers skip them meanwhile.
-            Backend::Postgres => concat!(
-                "WITH pending AS MATERIALIZED ( \
-                   SELECT practice_id, key, due_at FROM notifications \
-                   WHERE status = 'pending' AND due_at <= $3 \
-                   ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED), \
-                 expired AS MATERIALIZED ( \
-                   SELECT practice_id, key, due_at FROM notifications \
-                   WHERE status = 'sending' AND lease_until < $3 \
-                   ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED), \
-                 due AS MATERIALIZED ( \
-                   SELECT practice_id AS due_practice, key AS due_key FROM ( \
-                     SELECT * FROM pending UNION ALL SELECT * FROM expired) AS candidates \
-                   ORDER BY due_at LIMIT $4) \
-                 UPDATE notifications SET status = 'sending', lease_owner = $1, \
-                   lease_until = $2, attempts = attempts + 1, updated_at = $3 \
-                 FROM due WHERE practice_id = due_practice AND key = due_key \
-                 RETURNING ",
-                notification_columns!()
-            ),
-            // SQLite has one writer at a time and `begin` holds the write lock, so the select
-            // and the update cannot interleave with another claimer's.
-            Backend::Sqlite => concat!(
-                "UPDATE notifications SET status = 'sending', lease_owner = $1, \
-                   lease_until = $2, attempts = attempts + 1, updated_at = $3 \
-                 WHERE (practice_id, key) IN ( \
-                   SELECT practice_id, key FROM ( \
-                     SELECT * FROM ( \
-                       SELECT practice_id, key, due_at FROM notifications \
-                       WHERE status = 'pending' AND due_at <= $3 ORDER BY due_at LIMIT $4) \
-                     UNION ALL \
-                     SELECT * FROM ( \
-                       SELECT practice_id, key, due_at FROM notifications \
-                       WHERE status = 'sending' AND lease_until < $3 ORDER BY due_at LIMIT $4)) \
-                   ORDER BY due_at LIMIT $4) \
-                 RETURNING ",
-                notification_columns!()
-            ),
-        };
-        let mut tx = self.begin().await?;
-        let rows = sqlx::query(sql)
-            .bind(owner)
-            .bind(ms(lease_until))
-            .bind(ms(now))
-            .bind(limit.max(0))
-            .fetch_all(&mut *tx.inner)
-            .await?;
-        let mut claimed = rows
-            .iter()
-            .map(notification_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        tx.commit().await?;
-        // RETURNING gives no order; workers expect the most overdue first.
-        claimed.sort_by(|a, b| {
-            (a.due_at, &a.practice_id, &a.key).cmp(&(b.due_at, &b.practice_id, &b.key))
-        });
-        Ok(claimed)
     }
 
     pub async fn close(&self) {
@@ -397,7 +310,8 @@ impl Store {
 }
 
 impl Tx {
-    pub async fn commit(self) -> Result<()> {
+    pub async fn commit(mut self) -> Result<()> {
+        self.flush_due().await?;
         self.inner.commit().await?;
         Ok(())
     }
@@ -1141,6 +1055,7 @@ impl Tx {
         bind_all(query, notification_args(n)?)
             .execute(&mut *self.inner)
             .await?;
+        self.note_due(std::slice::from_ref(n));
         Ok(())
     }
 
@@ -1161,6 +1076,7 @@ impl Tx {
         if done.rows_affected() == 0 {
             tracing::warn!(practice = %n.practice_id, key = %n.key, "update of an unknown notification");
         }
+        self.note_due(std::slice::from_ref(n));
         Ok(())
     }
 

@@ -16,9 +16,10 @@
 //! [`Backend`]. Instants are stored as epoch milliseconds (BIGINT) and structured facts as JSON
 //! text, which both backends index and compare the same way. Every primary key and index starts
 //! with the practice id, so the schema can be sharded by practice (SPEC.md "Scale"); the
-//! exceptions are the lookups that cannot know the practice (ARCHITECTURE.md lists them), first
-//! of all the queue's partial indexes of `pending` and `sending` rows by due time, which workers
-//! use to find due work across practices.
+//! exceptions are the lookups that cannot know the practice (ARCHITECTURE.md lists them, and
+//! `tests/statement_scope.rs` checks every statement against that list). Workers find the
+//! practices with due work in a small per-practice summary (`practice_due`), then claim inside
+//! one practice at a time.
 //!
 //! What it deliberately does not do: decide anything. Planning, reconciliation and the send
 //! decision live in `rappel-domain` and `rappel-engine`; this crate stores their results.

@@ -15,6 +15,7 @@ conformance!(
     sign_in_attempts_and_passwords_are_recorded,
     sign_in_attempts_are_counted_before_the_check_and_the_limit_sets_the_lock,
     a_new_password_ends_the_users_sessions,
+    a_deleted_users_login_is_free_again_in_any_practice,
 );
 
 fn at(text: &str) -> Timestamp {
@@ -260,5 +261,35 @@ async fn a_new_password_ends_the_users_sessions(store: Store) {
         tx.session("h2", noon).await.unwrap().is_some(),
         "another user's session stays open"
     );
+    tx.commit().await.unwrap();
+}
+
+/// The login's route (issue 18) goes with the user: another practice may then take the login,
+/// and the first practice no longer finds it.
+async fn a_deleted_users_login_is_free_again_in_any_practice(store: Store) {
+    with_practices(&store, &["a", "b"]).await;
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        tx.insert_user(&user("a", "u1", "alice@a.test"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !tx.insert_user(&user("b", "u9", "alice@a.test"))
+            .await
+            .unwrap()
+    );
+    assert!(tx.delete_user("a", "u1").await.unwrap());
+    assert!(
+        tx.user_by_login("alice@a.test").await.unwrap().is_none(),
+        "gone with its user"
+    );
+    assert!(
+        tx.insert_user(&user("b", "u9", "alice@a.test"))
+            .await
+            .unwrap()
+    );
+    let found = tx.user_by_login("alice@a.test").await.unwrap().unwrap();
+    assert_eq!((found.practice_id.as_str(), found.id.as_str()), ("b", "u9"));
     tx.commit().await.unwrap();
 }

@@ -6,7 +6,8 @@ use jiff::Timestamp;
 
 use super::Tx;
 use super::codec::{Cols, ms};
-use crate::Result;
+use super::routes::Route;
+use crate::{Result, StoreError};
 
 /// One link sent to the patient about one appointment, known by the hash of its token.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,7 +69,22 @@ fn answer_row(row: &sqlx::any::AnyRow) -> Result<AppointmentAnswerRow> {
 }
 
 impl Tx {
+    /// Stores the link and its route (the token hash names the practice).
     pub async fn insert_appointment_link(&mut self, link: &AppointmentLink) -> Result<()> {
+        if !self
+            .insert_route(
+                Route::AppointmentLink,
+                &link.token_hash,
+                &link.practice_id,
+                None,
+            )
+            .await?
+        {
+            return Err(StoreError::Corrupt {
+                table: "lookup_routes",
+                reason: "an appointment link's token hash is already in use".into(),
+            });
+        }
         let sql = format!(
             "INSERT INTO appointment_links ({LINK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         );
@@ -91,8 +107,15 @@ impl Tx {
         &mut self,
         token_hash: &str,
     ) -> Result<Option<AppointmentLink>> {
-        let sql = format!("SELECT {LINK_COLUMNS} FROM appointment_links WHERE token_hash = $1");
+        let Some(practice_id) = self.route(Route::AppointmentLink, token_hash).await? else {
+            return Ok(None);
+        };
+        let sql = format!(
+            "SELECT {LINK_COLUMNS} FROM appointment_links \
+             WHERE practice_id = $1 AND token_hash = $2"
+        );
         let row = sqlx::query(&sql)
+            .bind(practice_id)
             .bind(token_hash)
             .fetch_optional(&mut *self.inner)
             .await?;
@@ -164,6 +187,18 @@ impl Tx {
         practice_id: &str,
         patient_id: &str,
     ) -> Result<()> {
+        let tokens: Vec<String> = sqlx::query(
+            "SELECT token_hash FROM appointment_links WHERE practice_id = $1 AND patient_id = $2",
+        )
+        .bind(practice_id)
+        .bind(patient_id)
+        .fetch_all(&mut *self.inner)
+        .await?
+        .iter()
+        .map(|r| Cols::new(r, "appointment_links").text("token_hash"))
+        .collect::<Result<_>>()?;
+        self.delete_routes(Route::AppointmentLink, practice_id, &tokens)
+            .await?;
         for table in ["appointment_links", "appointment_answers"] {
             let sql = format!("DELETE FROM {table} WHERE practice_id = $1 AND patient_id = $2");
             sqlx::query(&sql)

@@ -16,7 +16,7 @@ use sqlx::query::Query;
 
 use super::codec::{Arg, Cols, bind_all, ms, opt_ms, to_json};
 use super::{Tx, changed_at, notification_args, notification_from_row};
-use crate::{Backend, NotificationRow, Result, StoreError};
+use crate::{Backend, NotificationRow, Result, Status, StoreError};
 
 /// Ids per lookup (SQLite joins at most 500 selects with UNION ALL).
 const IDS_PER_QUERY: usize = 200;
@@ -25,6 +25,23 @@ const LOOKUP_SIZES: [usize; 9] = [1, 2, 4, 8, 16, 32, 64, 128, IDS_PER_QUERY];
 /// Rows per multi-row INSERT or UPDATE: 24 columns × 400 rows stays well under SQLite's limit of
 /// 32,766 parameters (and PostgreSQL's 65,535).
 const ROWS_PER_STATEMENT: usize = 400;
+
+/// The rows grouped by practice, in the order each practice first appears: a batch statement
+/// writes the rows of one practice only, so that every statement stays within one practice
+/// (issue 18; a batch of a dispatch can hold several practices' rows).
+fn by_practice(rows: &[NotificationRow]) -> Vec<Vec<&NotificationRow>> {
+    let mut groups: Vec<Vec<&NotificationRow>> = Vec::new();
+    for row in rows {
+        match groups
+            .iter_mut()
+            .find(|g| g[0].practice_id == row.practice_id)
+        {
+            Some(group) => group.push(row),
+            None => groups.push(vec![row]),
+        }
+    }
+    groups
+}
 
 /// One event to append to the log (see [`Tx::insert_events`]).
 #[derive(Clone, Debug)]
@@ -413,7 +430,10 @@ impl Tx {
 
     /// [`Tx::insert_notification`] of each, in one statement per chunk.
     pub async fn insert_notifications(&mut self, rows: &[NotificationRow]) -> Result<()> {
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        for chunk in by_practice(rows)
+            .iter()
+            .flat_map(|g| g.chunks(ROWS_PER_STATEMENT))
+        {
             let mut sql = String::from(concat!(
                 "INSERT INTO notifications (",
                 notification_columns!(),
@@ -433,6 +453,7 @@ impl Tx {
                 .execute(&mut *self.inner)
                 .await?;
         }
+        self.note_due(rows);
         Ok(())
     }
 
@@ -484,7 +505,10 @@ impl Tx {
             "created_at",
             "updated_at",
         ];
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        for chunk in by_practice(rows)
+            .iter()
+            .flat_map(|g| g.chunks(ROWS_PER_STATEMENT))
+        {
             // VALUES columns are named column1, column2… on both backends; the casts give
             // PostgreSQL their types (a VALUES list of bare parameters would be text, and NULL
             // has none).
@@ -524,10 +548,14 @@ impl Tx {
                 sql.push(')');
                 args.extend(row_args);
             }
+            // The chunk's one practice, also as a parameter: a distributed database (Citus)
+            // then sends the whole statement to that practice's shard.
             sql.push_str(
                 ") AS v WHERE notifications.practice_id = v.column1 \
-                 AND notifications.key = v.column2",
+                 AND notifications.key = v.column2 AND notifications.practice_id = ",
             );
+            push_param(&mut sql, self.backend, args.len() + 1);
+            args.push(Arg::Text(chunk[0].practice_id.clone()));
             let done = bind_all(big_query(self.backend, &sql), args)
                 .execute(&mut *self.inner)
                 .await?;
@@ -537,6 +565,23 @@ impl Tx {
                     updated = done.rows_affected(),
                     "update of unknown notifications"
                 );
+            }
+        }
+        // The summary learns each row's claimable instant from the columns written: a pending
+        // row whose due time was not written, or a sending row whose lease end was not, has one
+        // this transaction does not know, and its practice's summary is recomputed instead.
+        let writes_due = columns.contains(&11);
+        let writes_lease = columns.contains(&18);
+        for n in rows {
+            let known = match n.status {
+                Status::Pending => writes_due,
+                Status::Sending => writes_lease,
+                _ => true,
+            };
+            if known {
+                self.note_due(std::slice::from_ref(n));
+            } else {
+                self.note_due_change(&n.practice_id, super::due::DueChange::Recompute);
             }
         }
         Ok(())

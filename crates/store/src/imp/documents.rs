@@ -5,7 +5,8 @@ use jiff::Timestamp;
 
 use super::Tx;
 use super::codec::{Cols, ms, opt_ms};
-use crate::Result;
+use super::routes::Route;
+use crate::{Result, StoreError};
 
 /// Where a document's encrypted file is, and what it holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,6 +143,19 @@ impl Tx {
             .fetch_all(&mut *self.inner)
             .await?;
         let files = rows.iter().map(file_row).collect::<Result<Vec<_>>>()?;
+        let tokens: Vec<String> = sqlx::query(
+            "SELECT token_hash FROM document_links WHERE practice_id = $1 AND document_id IN \
+               (SELECT id FROM documents WHERE practice_id = $1 AND patient_id = $2)",
+        )
+        .bind(practice_id)
+        .bind(patient_id)
+        .fetch_all(&mut *self.inner)
+        .await?
+        .iter()
+        .map(|r| Cols::new(r, "document_links").text("token_hash"))
+        .collect::<Result<_>>()?;
+        self.delete_routes(Route::DocumentLink, practice_id, &tokens)
+            .await?;
         for table in ["document_files", "document_links"] {
             let sql = format!(
                 "DELETE FROM {table} WHERE practice_id = $1 AND document_id IN \
@@ -156,7 +170,22 @@ impl Tx {
         Ok(files)
     }
 
+    /// Stores the link and its route (the token hash names the practice).
     pub async fn insert_document_link(&mut self, link: &DocumentLink) -> Result<()> {
+        if !self
+            .insert_route(
+                Route::DocumentLink,
+                &link.token_hash,
+                &link.practice_id,
+                None,
+            )
+            .await?
+        {
+            return Err(StoreError::Corrupt {
+                table: "lookup_routes",
+                reason: "a document link's token hash is already in use".into(),
+            });
+        }
         let sql = format!(
             "INSERT INTO document_links ({LINK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         );
@@ -179,8 +208,23 @@ impl Tx {
         &mut self,
         token_hash: &str,
     ) -> Result<Option<DocumentLink>> {
-        let sql = format!("SELECT {LINK_COLUMNS} FROM document_links WHERE token_hash = $1");
+        match self.route(Route::DocumentLink, token_hash).await? {
+            Some(practice_id) => self.document_link(&practice_id, token_hash).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The practice's link with that token hash.
+    async fn document_link(
+        &mut self,
+        practice_id: &str,
+        token_hash: &str,
+    ) -> Result<Option<DocumentLink>> {
+        let sql = format!(
+            "SELECT {LINK_COLUMNS} FROM document_links WHERE practice_id = $1 AND token_hash = $2"
+        );
         let row = sqlx::query(&sql)
+            .bind(practice_id)
             .bind(token_hash)
             .fetch_optional(&mut *self.inner)
             .await?;
@@ -228,8 +272,7 @@ impl Tx {
         .bind(ms(lock_until))
         .execute(&mut *self.inner)
         .await?;
-        let link = self.document_link_by_hash(token_hash).await?;
-        Ok(link.filter(|l| l.practice_id == practice_id))
+        self.document_link(practice_id, token_hash).await
     }
 
     /// Writes a link's counters (attempts, lock, consultation) back.

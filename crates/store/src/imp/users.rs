@@ -6,7 +6,8 @@ use sqlx::any::AnyRow;
 
 use super::Tx;
 use super::codec::{Cols, ms, opt_ms};
-use crate::Result;
+use super::routes::Route;
+use crate::{Result, StoreError};
 
 /// Someone who signs in to a practice's web interface.
 #[derive(Clone, PartialEq, Eq)]
@@ -67,11 +68,18 @@ fn user_from_row(row: &AnyRow) -> Result<UserRow> {
 
 impl Tx {
     /// Returns false when the login is already taken (in any practice).
+    /// The login's route (`lookup_routes`) holds its uniqueness across practices.
     pub async fn insert_user(&mut self, user: &UserRow) -> Result<bool> {
+        if !self
+            .insert_route(Route::Login, &user.login, &user.practice_id, None)
+            .await?
+        {
+            return Ok(false);
+        }
         let done = sqlx::query(
             "INSERT INTO users (practice_id, id, login, name, role, password_hash, \
              failed_attempts, locked_until, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (login) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&user.practice_id)
         .bind(&user.id)
@@ -89,8 +97,12 @@ impl Tx {
 
     /// The user who signs in with `login` (already lower-cased), whatever their practice.
     pub async fn user_by_login(&mut self, login: &str) -> Result<Option<UserRow>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE login = $1");
+        let Some(practice_id) = self.route(Route::Login, login).await? else {
+            return Ok(None);
+        };
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE practice_id = $1 AND login = $2");
         sqlx::query(&sql)
+            .bind(practice_id)
             .bind(login)
             .fetch_optional(&mut *self.inner)
             .await?
@@ -135,6 +147,10 @@ impl Tx {
         max: i64,
         lock_until: Timestamp,
     ) -> Result<Option<UserRow>> {
+        // An unknown login writes nothing.
+        let Some(practice_id) = self.route(Route::Login, login).await? else {
+            return Ok(None);
+        };
         // Both backends evaluate every SET expression on the row as it was, so the count is
         // written out twice rather than read back from the first assignment.
         let sql = format!(
@@ -143,7 +159,8 @@ impl Tx {
                locked_until = CASE \
                  WHEN (CASE WHEN locked_until IS NULL THEN failed_attempts + 1 ELSE 1 END) >= $3 \
                  THEN $4 ELSE NULL END \
-             WHERE login = $1 AND (locked_until IS NULL OR locked_until <= $2) \
+             WHERE login = $1 AND practice_id = $5 \
+               AND (locked_until IS NULL OR locked_until <= $2) \
              RETURNING {USER_COLUMNS}"
         );
         sqlx::query(&sql)
@@ -151,6 +168,7 @@ impl Tx {
             .bind(ms(now))
             .bind(max)
             .bind(ms(lock_until))
+            .bind(practice_id)
             .fetch_optional(&mut *self.inner)
             .await?
             .as_ref()
@@ -200,11 +218,7 @@ impl Tx {
         id: &str,
         password_hash: &str,
     ) -> Result<bool> {
-        sqlx::query("DELETE FROM user_sessions WHERE practice_id = $1 AND user_id = $2")
-            .bind(practice_id)
-            .bind(id)
-            .execute(&mut *self.inner)
-            .await?;
+        self.end_user_sessions(practice_id, id).await?;
         let done = sqlx::query(
             "UPDATE users SET password_hash = $3, failed_attempts = 0, locked_until = NULL \
              WHERE practice_id = $1 AND id = $2",
@@ -219,11 +233,11 @@ impl Tx {
 
     /// Removes the user and, with them, their sessions.
     pub async fn delete_user(&mut self, practice_id: &str, id: &str) -> Result<bool> {
-        sqlx::query("DELETE FROM user_sessions WHERE practice_id = $1 AND user_id = $2")
-            .bind(practice_id)
-            .bind(id)
-            .execute(&mut *self.inner)
-            .await?;
+        if let Some(user) = self.user(practice_id, id).await? {
+            self.delete_routes(Route::Login, practice_id, &[user.login])
+                .await?;
+        }
+        self.end_user_sessions(practice_id, id).await?;
         let done = sqlx::query("DELETE FROM users WHERE practice_id = $1 AND id = $2")
             .bind(practice_id)
             .bind(id)
@@ -232,7 +246,43 @@ impl Tx {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Deletes every session of the user, and their routes.
+    async fn end_user_sessions(&mut self, practice_id: &str, id: &str) -> Result<()> {
+        let tokens: Vec<String> = sqlx::query(
+            "SELECT token_hash FROM user_sessions WHERE practice_id = $1 AND user_id = $2",
+        )
+        .bind(practice_id)
+        .bind(id)
+        .fetch_all(&mut *self.inner)
+        .await?
+        .iter()
+        .map(|r| Cols::new(r, "user_sessions").text("token_hash"))
+        .collect::<Result<_>>()?;
+        self.delete_routes(Route::Session, practice_id, &tokens)
+            .await?;
+        sqlx::query("DELETE FROM user_sessions WHERE practice_id = $1 AND user_id = $2")
+            .bind(practice_id)
+            .bind(id)
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(())
+    }
+
     pub async fn insert_session(&mut self, session: &SessionRow) -> Result<()> {
+        if !self
+            .insert_route(
+                Route::Session,
+                &session.token_hash,
+                &session.practice_id,
+                Some(session.expires_at),
+            )
+            .await?
+        {
+            return Err(StoreError::Corrupt {
+                table: "lookup_routes",
+                reason: "a session's token hash is already in use".into(),
+            });
+        }
         sqlx::query(
             "INSERT INTO user_sessions (token_hash, practice_id, user_id, csrf, created_at, \
              expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -254,12 +304,16 @@ impl Tx {
         token_hash: &str,
         now: Timestamp,
     ) -> Result<Option<SessionRow>> {
+        let Some(practice_id) = self.route(Route::Session, token_hash).await? else {
+            return Ok(None);
+        };
         let row = sqlx::query(
             "SELECT token_hash, practice_id, user_id, csrf, created_at, expires_at \
-             FROM user_sessions WHERE token_hash = $1 AND expires_at > $2",
+             FROM user_sessions WHERE practice_id = $3 AND token_hash = $1 AND expires_at > $2",
         )
         .bind(token_hash)
         .bind(ms(now))
+        .bind(practice_id)
         .fetch_optional(&mut *self.inner)
         .await?;
         row.as_ref()
@@ -277,14 +331,23 @@ impl Tx {
             .transpose()
     }
 
-    /// Ends one session, and every session that expired before `now` (housekeeping on the way).
+    /// Ends one session, and (housekeeping on the way) every session of its practice that
+    /// expired before `now`, and the routes of every expired session.
     pub async fn delete_session(&mut self, token_hash: &str, now: Timestamp) -> Result<()> {
-        sqlx::query("DELETE FROM user_sessions WHERE token_hash = $1 OR expires_at <= $2")
+        if let Some(practice_id) = self.route(Route::Session, token_hash).await? {
+            sqlx::query(
+                "DELETE FROM user_sessions \
+                 WHERE practice_id = $3 AND (token_hash = $1 OR expires_at <= $2)",
+            )
             .bind(token_hash)
             .bind(ms(now))
+            .bind(&practice_id)
             .execute(&mut *self.inner)
             .await?;
-        Ok(())
+            self.delete_routes(Route::Session, &practice_id, &[token_hash.to_string()])
+                .await?;
+        }
+        self.delete_expired_routes(now).await
     }
 
     /// `(channel, status, count)` of the practice's notifications decided in `[since, until)`

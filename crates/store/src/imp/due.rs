@@ -1,0 +1,326 @@
+//! The queue's per-practice summary (`practice_due`, issue 18) and the claim that uses it.
+//!
+//! Every claim stays inside one practice (`WHERE practice_id = $1 … FOR UPDATE SKIP LOCKED`), so
+//! the schema can be distributed by practice (Citus refuses `FOR UPDATE` across shards). Workers
+//! find the practices with due work by one scan of `practice_due`, the one statement of the
+//! queue that reads across practices.
+//!
+//! The summary's rule: a practice's `next_due_at` is never later than the earliest instant at
+//! which one of its rows becomes claimable (a pending row's `due_at`, a sending row's
+//! `lease_until`); it may be earlier, and a claim in that practice then finds nothing and
+//! recomputes it. Two writers keep it:
+//! - a transaction that writes notifications remembers, per practice, the earliest claimable
+//!   instant among the rows it wrote, and lowers the summary to it just before it commits (an
+//!   upsert that only ever lowers it), after all its other writes, so it holds the summary's
+//!   row lock only while committing and never waits for a notification row while holding it;
+//! - a claim recomputes the summary from the rows, in two statements: the first takes the
+//!   summary row's lock (waiting for a writer that is lowering it to commit), the second, with a
+//!   snapshot taken after that lock, reads the truth. A writer that commits later lowers it
+//!   again. So on PostgreSQL's read-committed transactions no interleaving leaves it late.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+
+use super::codec::{Cols, ms};
+use super::{Store, Tx, notification_from_row};
+use crate::{Backend, NotificationRow, Result, Status};
+
+/// What a transaction must do to the summary of one practice before it commits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DueChange {
+    /// Lower `next_due_at` to this instant (epoch ms) if it is later or unknown.
+    Earliest(i64),
+    /// Recompute it from the rows (a write whose rows' claimable instant is not known here).
+    Recompute,
+}
+
+/// The practices to recompute or lower, by practice id (sorted: two transactions take the
+/// summary rows' locks in the same order).
+pub(crate) type DueChanges = BTreeMap<String, DueChange>;
+
+/// Lowers the summary; creates the practice's row when it has none.
+const LOWER_DUE: &str = "INSERT INTO practice_due (practice_id, next_due_at, turn_at) \
+     VALUES ($1, $2, 0) \
+     ON CONFLICT (practice_id) DO UPDATE SET next_due_at = excluded.next_due_at \
+     WHERE practice_due.next_due_at IS NULL OR practice_due.next_due_at > excluded.next_due_at";
+
+/// The first statement of a recomputation: creates the row if needed and takes its lock
+/// (PostgreSQL's `ON CONFLICT DO UPDATE` locks the row it updates), recording a claim's turn.
+const LOCK_DUE_FOR_TURN: &str = "INSERT INTO practice_due (practice_id, next_due_at, turn_at) \
+     VALUES ($1, NULL, $2) \
+     ON CONFLICT (practice_id) DO UPDATE SET turn_at = excluded.turn_at";
+const LOCK_DUE: &str = "INSERT INTO practice_due (practice_id, next_due_at, turn_at) \
+     VALUES ($1, NULL, 0) \
+     ON CONFLICT (practice_id) DO UPDATE SET turn_at = practice_due.turn_at";
+
+/// The second statement: the truth, read by a statement that starts after the lock is held.
+const RECOMPUTE_DUE: &str = "UPDATE practice_due SET next_due_at = ( \
+       SELECT MIN(c.t) FROM ( \
+         SELECT MIN(due_at) AS t FROM notifications \
+         WHERE practice_id = $1 AND status = 'pending' \
+         UNION ALL \
+         SELECT MIN(lease_until) AS t FROM notifications \
+         WHERE practice_id = $1 AND status = 'sending') AS c) \
+     WHERE practice_id = $1";
+
+/// The summary scan: the practices with due work, least recently served first.
+pub(crate) const DUE_PRACTICES: &str = "SELECT practice_id FROM practice_due \
+     WHERE next_due_at <= $1 ORDER BY turn_at, practice_id LIMIT $2";
+
+/// The earliest instant of the summary: when the worker must look again.
+pub(crate) const NEXT_DUE: &str = "SELECT MIN(next_due_at) AS t FROM practice_due";
+
+/// The claim inside one practice. The candidates are picked in a MATERIALIZED CTE so that the
+/// locking subquery runs exactly once; a plain `IN (subquery … LIMIT … SKIP LOCKED)` may be
+/// re-evaluated by the planner and then lock (and claim) more rows than it returned.
+///
+/// Pending rows and expired leases are looked for separately, each in the due-time order of its
+/// partial index (`notifications_pending`, `notifications_sending`, both led by practice_id) and
+/// stopping at the limit. A few rows of the two lists beyond the limit may stay locked until the
+/// claim commits, a few milliseconds later; other workers skip them meanwhile.
+const CLAIM_POSTGRES: &str = concat!(
+    "WITH pending AS MATERIALIZED ( \
+       SELECT key, due_at FROM notifications \
+       WHERE practice_id = $5 AND status = 'pending' AND due_at <= $3 \
+       ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED), \
+     expired AS MATERIALIZED ( \
+       SELECT key, due_at FROM notifications \
+       WHERE practice_id = $5 AND status = 'sending' AND lease_until < $3 \
+       ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED), \
+     due AS MATERIALIZED ( \
+       SELECT key AS due_key FROM ( \
+         SELECT * FROM pending UNION ALL SELECT * FROM expired) AS candidates \
+       ORDER BY due_at LIMIT $4) \
+     UPDATE notifications SET status = 'sending', lease_owner = $1, \
+       lease_until = $2, attempts = attempts + 1, updated_at = $3 \
+     FROM due WHERE practice_id = $5 AND key = due_key \
+     RETURNING ",
+    notification_columns!()
+);
+
+/// SQLite has one writer at a time and `begin` holds the write lock, so the select and the
+/// update cannot interleave with another claimer's.
+const CLAIM_SQLITE: &str = concat!(
+    "UPDATE notifications SET status = 'sending', lease_owner = $1, \
+       lease_until = $2, attempts = attempts + 1, updated_at = $3 \
+     WHERE practice_id = $5 AND key IN ( \
+       SELECT key FROM ( \
+         SELECT * FROM ( \
+           SELECT key, due_at FROM notifications \
+           WHERE practice_id = $5 AND status = 'pending' AND due_at <= $3 \
+           ORDER BY due_at LIMIT $4) \
+         UNION ALL \
+         SELECT * FROM ( \
+           SELECT key, due_at FROM notifications \
+           WHERE practice_id = $5 AND status = 'sending' AND lease_until < $3 \
+           ORDER BY due_at LIMIT $4)) \
+       ORDER BY due_at LIMIT $4) \
+     RETURNING ",
+    notification_columns!()
+);
+
+/// The instant at which a row as written becomes claimable, if it ever does.
+fn claimable_at(n: &NotificationRow) -> Option<i64> {
+    match n.status {
+        Status::Pending => Some(ms(n.due_at)),
+        Status::Sending => n.lease_until.map(ms),
+        _ => None,
+    }
+}
+
+impl Store {
+    /// The earliest instant at which a notification of any practice may be claimable (a pending
+    /// row's due time or a sending row's lease end), from the per-practice summary. It may be
+    /// earlier than the truth (a claim then finds nothing and corrects the summary), never later.
+    pub async fn next_due(&self) -> Result<Option<Timestamp>> {
+        let row = sqlx::query(NEXT_DUE).fetch_one(&self.pool).await?;
+        Cols::new(&row, "practice_due").opt_ts("t")
+    }
+
+    /// Claims up to `limit` notifications that are pending and due at `now`, or `sending` with an
+    /// expired lease: sets status `sending`, `lease_owner`, `lease_until`, `attempts + 1` and
+    /// commits before returning them, most overdue first.
+    ///
+    /// Fair across practices: the practices with due work (at most `limit` of them, least
+    /// recently served first) each get an equal share of the batch, then the practices that
+    /// filled their share get what is left. So a burst of thousands of messages in one practice
+    /// delays another practice's due message by one batch at most. Each practice's claim is
+    /// scoped by its `practice_id` and recomputes that practice's summary; on PostgreSQL it is
+    /// its own short transaction (`FOR UPDATE SKIP LOCKED`, so concurrent workers never get the
+    /// same row), on SQLite one `UPDATE … RETURNING` in the batch's one write transaction.
+    pub async fn claim_due(
+        &self,
+        now: Timestamp,
+        owner: &str,
+        lease_until: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<NotificationRow>> {
+        let limit = limit.max(0);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let practices: Vec<String> = sqlx::query(DUE_PRACTICES)
+            .bind(ms(now))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| Cols::new(row, "practice_due").text("practice_id"))
+            .collect::<Result<_>>()?;
+        if practices.is_empty() {
+            return Ok(Vec::new());
+        }
+        let share = (limit / practices.len() as i64).max(1);
+        // SQLite has one writer at a time: the whole batch takes one write turn. PostgreSQL
+        // claims each practice in its own short transaction (on Citus, one shard each).
+        let mut shared = match self.backend {
+            Backend::Sqlite => Some(self.begin().await?),
+            Backend::Postgres => None,
+        };
+        let mut claimed = Vec::new();
+        let mut more = Vec::new();
+        for practice in &practices {
+            let left = limit - claimed.len() as i64;
+            if left <= 0 {
+                break;
+            }
+            let asked = share.min(left);
+            let rows = self
+                .claim_in_practice(shared.as_mut(), practice, now, owner, lease_until, asked)
+                .await?;
+            if rows.len() as i64 == asked {
+                more.push(practice);
+            }
+            claimed.extend(rows);
+        }
+        for practice in more {
+            let left = limit - claimed.len() as i64;
+            if left <= 0 {
+                break;
+            }
+            claimed.extend(
+                self.claim_in_practice(shared.as_mut(), practice, now, owner, lease_until, left)
+                    .await?,
+            );
+        }
+        if let Some(tx) = shared {
+            tx.commit().await?;
+        }
+        // RETURNING gives no order; workers expect the most overdue first.
+        claimed.sort_by(|a, b| {
+            (a.due_at, &a.practice_id, &a.key).cmp(&(b.due_at, &b.practice_id, &b.key))
+        });
+        Ok(claimed)
+    }
+
+    /// Claims up to `limit` due rows of one practice and recomputes its summary, in `shared`
+    /// or else in a transaction of its own.
+    async fn claim_in_practice(
+        &self,
+        shared: Option<&mut Tx>,
+        practice_id: &str,
+        now: Timestamp,
+        owner: &str,
+        lease_until: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<NotificationRow>> {
+        if let Some(tx) = shared {
+            return tx
+                .claim_in_practice(practice_id, now, owner, lease_until, limit)
+                .await;
+        }
+        let mut tx = self.begin().await?;
+        let claimed = tx
+            .claim_in_practice(practice_id, now, owner, lease_until, limit)
+            .await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+}
+
+impl Tx {
+    /// Claims up to `limit` due rows of one practice and recomputes its summary.
+    async fn claim_in_practice(
+        &mut self,
+        practice_id: &str,
+        now: Timestamp,
+        owner: &str,
+        lease_until: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<NotificationRow>> {
+        let sql = match self.backend {
+            Backend::Postgres => CLAIM_POSTGRES,
+            Backend::Sqlite => CLAIM_SQLITE,
+        };
+        let rows = sqlx::query(sql)
+            .bind(owner)
+            .bind(ms(lease_until))
+            .bind(ms(now))
+            .bind(limit)
+            .bind(practice_id)
+            .fetch_all(&mut *self.inner)
+            .await?;
+        let claimed = rows
+            .iter()
+            .map(notification_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        self.recompute_due(practice_id, Some(now)).await?;
+        Ok(claimed)
+    }
+
+    /// Remembers that `rows` were written as they are: the summary of their practices is
+    /// lowered to their earliest claimable instant when the transaction commits.
+    pub(crate) fn note_due(&mut self, rows: &[NotificationRow]) {
+        for n in rows {
+            if let Some(at) = claimable_at(n) {
+                self.note_due_change(&n.practice_id, DueChange::Earliest(at));
+            }
+        }
+    }
+
+    pub(crate) fn note_due_change(&mut self, practice_id: &str, change: DueChange) {
+        let merged = match (self.due.get(practice_id), change) {
+            (Some(DueChange::Recompute), _) | (_, DueChange::Recompute) => DueChange::Recompute,
+            (Some(DueChange::Earliest(a)), DueChange::Earliest(b)) => {
+                DueChange::Earliest((*a).min(b))
+            }
+            (None, change) => change,
+        };
+        self.due.insert(practice_id.to_string(), merged);
+    }
+
+    /// Applies the remembered changes; called by `commit`, after every other write.
+    pub(crate) async fn flush_due(&mut self) -> Result<()> {
+        for (practice_id, change) in std::mem::take(&mut self.due) {
+            match change {
+                DueChange::Earliest(at) => {
+                    sqlx::query(LOWER_DUE)
+                        .bind(&practice_id)
+                        .bind(at)
+                        .execute(&mut *self.inner)
+                        .await?;
+                }
+                DueChange::Recompute => self.recompute_due(&practice_id, None).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the practice's summary to the truth: lock its row first, then read in a new
+    /// statement (see the module's comment). `turn` records a claim's turn.
+    async fn recompute_due(&mut self, practice_id: &str, turn: Option<Timestamp>) -> Result<()> {
+        let lock = match turn {
+            Some(at) => sqlx::query(LOCK_DUE_FOR_TURN)
+                .bind(practice_id)
+                .bind(ms(at)),
+            None => sqlx::query(LOCK_DUE).bind(practice_id),
+        };
+        lock.execute(&mut *self.inner).await?;
+        sqlx::query(RECOMPUTE_DUE)
+            .bind(practice_id)
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(())
+    }
+}
