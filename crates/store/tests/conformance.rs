@@ -2659,6 +2659,20 @@ async fn history_older_than_the_horizon_goes_in_batches_and_open_work_stays(stor
     assert!(tx.last_sms_to("+33611111111").await.unwrap().is_none());
     assert!(tx.last_sms_to("+33622222222").await.unwrap().is_some());
     tx.commit().await.unwrap();
+    // The purged link's route went with it: its hash is free again.
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_appointment_link(&rappel_store::AppointmentLink {
+        practice_id: "b".into(),
+        token_hash: "h-old".into(),
+        appointment_id: "a9".into(),
+        patient_id: "p9".into(),
+        start: at("2025-06-01T08:00:00Z"),
+        expires_at: at("2025-06-01T08:00:00Z"),
+        created_at: at("2025-05-01T08:00:00Z"),
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
 }
 
 async fn appointment_links_and_answers_round_trip_and_are_erased_with_the_patient(store: Store) {

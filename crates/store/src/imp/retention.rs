@@ -123,6 +123,18 @@ impl Tx {
                 limit,
             )
             .await?;
+        // The links' routes first, chosen by the same ordered batch as the links themselves.
+        self.purge_batch(
+            "DELETE FROM lookup_routes WHERE kind = 'appointment_link' AND practice_id = $1 \
+             AND lookup_key IN ( \
+               SELECT token_hash FROM appointment_links WHERE practice_id = $1 \
+                 AND expires_at < $2 \
+               ORDER BY expires_at, token_hash LIMIT $3)",
+            practice_id,
+            before,
+            limit,
+        )
+        .await?;
         let links = self
             .purge_batch(
                 "DELETE FROM appointment_links WHERE practice_id = $1 AND token_hash IN ( \
