@@ -202,6 +202,22 @@ async fn sent_confirmations(store: &Store, practice: &str) -> Vec<String> {
     rows.into_iter().map(|row| row.key).collect()
 }
 
+/// Waits (10 s at most) until exactly `count` confirmations are stored as sent.
+async fn stored_confirmations(store: &Store, practice: &str, count: usize, what: &str) {
+    let started = Instant::now();
+    loop {
+        let keys = sent_confirmations(store, practice).await;
+        if keys.len() == count {
+            return;
+        }
+        assert!(
+            keys.len() < count && started.elapsed() < Duration::from_secs(10),
+            "{what}: {keys:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> Duration {
     let started = Instant::now();
     while !done() {
@@ -356,11 +372,14 @@ async fn outage(url: String, log: Arc<Mutex<Vec<Logged>>>) {
         "the booking's confirmation: {}",
         sent[sent_before].message.id
     );
-    assert_eq!(
-        sent_confirmations(&direct, &practice).await.len(),
+    // The outcome is recorded after the hand-off, in its own transaction.
+    stored_confirmations(
+        &direct,
+        &practice,
         1,
-        "its outcome is stored: the worker's pool writes again"
-    );
+        "its outcome is stored: the pool writes again",
+    )
+    .await;
 
     // The pool works as before: work this process commits is sent at once.
     worker
@@ -373,7 +392,7 @@ async fn outage(url: String, log: Arc<Mutex<Vec<Logged>>>) {
         || recorder.sent().len() > sent_before + 1,
     )
     .await;
-    assert_eq!(sent_confirmations(&direct, &practice).await.len(), 2);
+    stored_confirmations(&direct, &practice, 2, "the second outcome is stored").await;
 
     let _ = stop.send(());
     running.await.unwrap();
