@@ -1,11 +1,12 @@
 //! What `rappel bench` needs beyond the engine's API, kept narrow so that nothing else reaches
-//! the store: throw-away PostgreSQL databases for a run, and the hand-off lateness of sent
-//! messages to the millisecond (the sent box shows instants to the second). Nothing but the
-//! benchmarks uses it.
+//! the store: throw-away PostgreSQL databases for a run, the rows each table of that throw-away
+//! database holds (to count what a phase wrote), and the hand-off lateness of sent messages to
+//! the millisecond (the sent box shows instants to the second). Nothing but the benchmarks uses
+//! it.
 
 use jiff::Timestamp;
 use rappel_domain::notification::Kind;
-pub use rappel_store::admin::{create_postgres_database, drop_postgres_database};
+pub use rappel_store::admin::{create_postgres_database, drop_postgres_database, table_rows};
 use rappel_store::{NotificationFilter, Status};
 
 use crate::{Engine, Result};

@@ -3,7 +3,11 @@
 //! Each round runs the due tasks, dispatches the due messages and delivers the webhook events,
 //! then sleeps until the next due instant, a wake-up from this process ([`Engine::signal`]) or,
 //! on PostgreSQL, from another one (`LISTEN`/`NOTIFY`). A round that fails (the database is
-//! down) makes the next wait longer ([`crate::backoff`]), so an outage is not a hot loop.
+//! down) makes the next wait longer ([`crate::backoff`]), so an outage is not a hot loop: it is
+//! logged once at error level with its cause, each retry at debug, and the recovery once. The
+//! LISTEN connection has a backoff of its own; while it is down the loop polls every 5 s, and
+//! its reconnection attempts never start a round. `tests/database_outage.rs` cuts PostgreSQL
+//! off through a proxy and counts the rounds, the connections and the log lines.
 
 use std::future::Future;
 
@@ -27,12 +31,15 @@ impl Engine {
                 None
             }
         };
-        let longest_sleep = std::time::Duration::from_secs(if listener.is_some() { 60 } else { 5 });
         // Consecutive rounds that failed: the next waits longer (with jitter, at most a minute),
         // instead of retrying at once while the queue says "due now". The first failure of an
         // outage is logged with its cause, the others at debug, and the recovery once.
         let mut backoff = crate::backoff::Backoff::default();
+        // The LISTEN connection backs off on its own: while it is down, the next reconnection is
+        // not tried before `listen_retry_at`, and the loop polls every 5 s since no other
+        // process can wake it. Its failures never start a round of their own.
         let mut listen_backoff = crate::backoff::Backoff::default();
+        let mut listen_retry_at: Option<tokio::time::Instant> = None;
         let mut next_retention = std::time::Instant::now();
         loop {
             let mut failure: Option<String> = None;
@@ -60,6 +67,13 @@ impl Engine {
                 }
             };
             let next_task = self.next_task_due().await.ok().flatten();
+            let longest_sleep = std::time::Duration::from_secs(
+                if listener.is_some() && listen_retry_at.is_none() {
+                    60
+                } else {
+                    5
+                },
+            );
             let pause = match &failure {
                 Some(cause) => {
                     let (pause, first) = backoff.failed(crate::backoff::jitter());
@@ -89,30 +103,52 @@ impl Engine {
                 })
                 .unwrap_or(longest_sleep)
                 .min(longest_sleep);
-            let wait = pause.map_or(wait, |pause| wait.max(pause));
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = self.wait_for_work(wait) => {}
-                signal = async {
+            // After a failure the backoff alone says when to try again: the next due instant is
+            // unknown (its query may have failed) or is what failed, so waiting for it would be
+            // a hot loop when it is now, or a minute when it is unknown.
+            let wait = pause.unwrap_or(wait);
+            let mut deadline = tokio::time::Instant::now() + wait;
+            // Waits until the deadline, this process's signal or another process's NOTIFY. A
+            // lost LISTEN connection is noted and the wait goes on: it is not a reason to run a
+            // round, so an outage does not make a round per reconnection attempt.
+            loop {
+                let listen = async {
                     match listener.as_mut() {
-                        Some(listener) => listener.recv().await,
+                        Some(listener) => {
+                            if let Some(at) = listen_retry_at {
+                                tokio::time::sleep_until(at).await;
+                            }
+                            listener.recv().await
+                        }
                         None => std::future::pending().await,
                     }
-                } => {
-                    match signal {
-                        Ok(_) => {
+                };
+                tokio::select! {
+                    _ = &mut shutdown => return,
+                    _ = self.wait_for_work(deadline.saturating_duration_since(tokio::time::Instant::now())) => break,
+                    signal = listen => match signal {
+                        Ok(()) => {
                             listen_backoff.succeeded();
+                            listen_retry_at = None;
+                            break;
                         }
                         Err(error) => {
-                            // Without the connection, wake-ups stop: poll instead, waiting longer
-                            // while the database does not answer.
-                            let (pause, first) = listen_backoff.failed(crate::backoff::jitter());
+                            // `PgListener` reconnects on the next `recv`; until then this loop
+                            // polls. Not an outage of its own: if the database is down, the
+                            // round says so.
+                            let (listen_pause, first) = listen_backoff.failed(crate::backoff::jitter());
                             if first {
-                                tracing::warn!(%error, "lost the LISTEN connection; reconnecting");
+                                tracing::info!(%error, "lost the LISTEN connection; polling every 5 s until it is back");
                             }
-                            tokio::time::sleep(pause).await;
+                            let now = tokio::time::Instant::now();
+                            listen_retry_at = Some(now + listen_pause);
+                            // Without wake-ups, a wait of a minute would hold others' work
+                            // that long: poll within 5 s, but never sooner than the rounds'
+                            // own backoff allows.
+                            let poll = std::time::Duration::from_secs(5).max(pause.unwrap_or_default());
+                            deadline = deadline.min(now + poll);
                         }
-                    }
+                    },
                 }
             }
         }

@@ -6,6 +6,13 @@
 //! Three phases: ingest (events/s), a burst where all N confirmations are due at once
 //! (dispatch/s), and a paced phase that books at half the measured capacity while the workers
 //! run, whose hand-off lateness (hand-off time − due time) is what `lateness_*` reports.
+//!
+//! `--compare` prints the figures in the shape of graphile-worker's published method (N jobs
+//! enqueued in batches, then drained with some concurrency): one `compare` line with the same
+//! keys that `bench/graphile.js` and `bench/pgboss.js` print, so that a run of each on one
+//! PostgreSQL reads side by side (bench/README.md). A Rappel "job" is a confirmation: its
+//! enqueue is the ingestion of a booking (event log, appointment, plan, notification rows),
+//! its run the whole dispatch path.
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -47,7 +54,14 @@ pub struct DispatchArgs {
     /// One JSON object on stdout instead of the report.
     #[arg(long)]
     pub json: bool,
+    /// After the report, one `compare key=value …` line in the shape the graphile-worker and
+    /// pg-boss scripts of `bench/` print (N, enqueue batch, concurrency, elapsed, jobs/s).
+    #[arg(long, conflicts_with = "json")]
+    pub compare: bool,
 }
+
+/// Bookings per `ingest` call, hence per transaction: the bench's enqueue batch.
+const BOOKING_BATCH: usize = 1000;
 
 /// Counts the messages handed off. Emails go to `email` when the bench has one (`--channel
 /// smtp://…`); everything else is the `null` channel, which accepts at once and so measures
@@ -103,6 +117,9 @@ pub async fn run(args: DispatchArgs) -> anyhow::Result<std::process::ExitCode> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print_report(&args, &report);
+        if args.compare {
+            println!("{}", compare_line(&report));
+        }
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
@@ -228,10 +245,24 @@ async fn bench(
         progress("patients", chunk[chunk.len() - 1] + 1, n);
     }
 
-    // Phase 1: ingest.
+    // Phase 1: ingest. The rows it inserts are counted table by table on the throw-away
+    // database (exact counts before and after, not timed).
+    let rows_before = rappel_engine::bench::table_rows(url).await?;
     let started = Instant::now();
     book(&engine, &practice, "a", 0..n, true).await?;
     let ingest_s = started.elapsed().as_secs_f64();
+    let rows_after = rappel_engine::bench::table_rows(url).await?;
+    let ingest_rows: i64 = rows_after
+        .iter()
+        .map(|(table, after)| after - rows_before.get(table).copied().unwrap_or(0))
+        .sum();
+    let rows_by_table: serde_json::Map<String, serde_json::Value> = rows_after
+        .iter()
+        .filter_map(|(table, after)| {
+            let added = after - rows_before.get(table).copied().unwrap_or(0);
+            (added != 0).then(|| (table.clone(), json!(added)))
+        })
+        .collect();
 
     // Phase 2: burst dispatch of the N confirmations due now.
     let started = Instant::now();
@@ -302,7 +333,13 @@ async fn bench(
         "store": args.store,
         "workers": args.workers,
         "notifications": n,
+        "enqueue_batch": BOOKING_BATCH,
+        "ingest_s": (ingest_s * 1000.0).round() / 1000.0,
         "ingest_events_per_s": (n as f64 / ingest_s).round(),
+        "ingest_rows": ingest_rows,
+        "ingest_rows_per_s": (ingest_rows as f64 / ingest_s).round(),
+        "ingest_rows_by_table": rows_by_table,
+        "dispatch_s": (dispatch_s * 1000.0).round() / 1000.0,
         "dispatch_per_s": dispatch_per_s.round(),
         "paced_rate_per_s": rate.round(),
         "lateness_p50_ms": pct(0.50),
@@ -312,7 +349,7 @@ async fn bench(
     }))
 }
 
-/// Books appointments `a{i}` for patients `p{i}`, up to 1,000 events per transaction (one
+/// Books appointments `a{i}` for patients `p{i}`, [`BOOKING_BATCH`] events per transaction (one
 /// `POST /v1/events` of that many events takes the same path).
 async fn book(
     engine: &Engine,
@@ -323,7 +360,7 @@ async fn book(
 ) -> anyhow::Result<()> {
     let total = range.end;
     let ids: Vec<usize> = range.collect();
-    for chunk in ids.chunks(1000) {
+    for chunk in ids.chunks(BOOKING_BATCH) {
         let now = engine.now();
         let events: Vec<Event> = chunk
             .iter()
@@ -399,8 +436,18 @@ fn print_report(args: &DispatchArgs, r: &serde_json::Value) {
         args.store, args.channel, args.notifications, args.workers
     );
     println!(
-        "  ingest      {:>10} appointment events/s",
-        r["ingest_events_per_s"]
+        "  ingest      {:>10} appointment events/s, {} rows inserted/s ({} rows: {})",
+        r["ingest_events_per_s"],
+        r["ingest_rows_per_s"],
+        r["ingest_rows"],
+        r["ingest_rows_by_table"]
+            .as_object()
+            .map(|tables| tables
+                .iter()
+                .map(|(table, rows)| format!("{table} {rows}"))
+                .collect::<Vec<_>>()
+                .join(", "))
+            .unwrap_or_default()
     );
     println!(
         "  dispatch    {:>10} notifications/s (all due at once)",
@@ -411,4 +458,48 @@ fn print_report(args: &DispatchArgs, r: &serde_json::Value) {
         r["lateness_p50_ms"], r["lateness_p99_ms"], r["lateness_max_ms"], r["paced_rate_per_s"]
     );
     println!("  peak memory {} MB", r["peak_rss_mb"]);
+}
+
+/// The `--compare` line: the keys `bench/graphile.js` and `bench/pgboss.js` print, then Rappel's
+/// own (rows its enqueue inserted, lateness at half capacity).
+fn compare_line(r: &serde_json::Value) -> String {
+    let f = |key: &str| r[key].as_f64().unwrap_or(0.0);
+    format!(
+        "compare queue=rappel store={} n={} enqueue_batch={} concurrency={} enqueue_s={:.3} \
+         enqueue_jobs_per_s={:.0} run_s={:.3} jobs_per_s={:.0} total_s={:.3} peak_rss_mb={:.1} \
+         ingest_rows_per_s={:.0} lateness_p99_ms={:.0}",
+        r["store"].as_str().unwrap_or(""),
+        r["notifications"],
+        r["enqueue_batch"],
+        r["workers"],
+        f("ingest_s"),
+        f("ingest_events_per_s"),
+        f("dispatch_s"),
+        f("dispatch_per_s"),
+        f("ingest_s") + f("dispatch_s"),
+        f("peak_rss_mb"),
+        f("ingest_rows_per_s"),
+        f("lateness_p99_ms"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compare_line;
+
+    #[test]
+    fn the_compare_line_has_the_keys_of_the_node_scripts() {
+        let line = compare_line(&serde_json::json!({
+            "store": "postgres", "notifications": 20000, "enqueue_batch": 1000, "workers": 3,
+            "ingest_s": 2.5, "ingest_events_per_s": 8000.0, "dispatch_s": 2.0,
+            "dispatch_per_s": 10000.0, "peak_rss_mb": 80.5, "ingest_rows_per_s": 40000.0,
+            "lateness_p99_ms": 120,
+        }));
+        assert_eq!(
+            line,
+            "compare queue=rappel store=postgres n=20000 enqueue_batch=1000 concurrency=3 \
+             enqueue_s=2.500 enqueue_jobs_per_s=8000 run_s=2.000 jobs_per_s=10000 total_s=4.500 \
+             peak_rss_mb=80.5 ingest_rows_per_s=40000 lateness_p99_ms=120"
+        );
+    }
 }

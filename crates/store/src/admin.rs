@@ -31,6 +31,32 @@ pub async fn drop_postgres_database(base_url: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// How many rows each table of the database at `url` holds (SQLite or PostgreSQL; the
+/// migrations' own bookkeeping left out), by exact `count(*)`: a benchmark takes it before and
+/// after a phase on its throw-away database to report the rows that phase inserted.
+pub async fn table_rows(url: &str) -> Result<std::collections::BTreeMap<String, i64>> {
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await?;
+    let list = if url.starts_with("sqlite:") {
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    } else {
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema()"
+    };
+    let names: Vec<String> = sqlx::query_scalar(list).fetch_all(&mut conn).await?;
+    let mut rows = std::collections::BTreeMap::new();
+    for name in names.into_iter().filter(|n| n != "_sqlx_migrations") {
+        let count: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM \"{}\"",
+            name.replace('"', "\"\"")
+        ))
+        .fetch_one(&mut conn)
+        .await?;
+        rows.insert(name, count);
+    }
+    conn.close().await?;
+    Ok(rows)
+}
+
 /// `postgres://u@h:5432/postgres?x=y` with the database part replaced by `name`.
 pub fn with_database(base_url: &str, name: &str) -> String {
     let (head, query) = match base_url.split_once('?') {
