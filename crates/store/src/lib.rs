@@ -246,8 +246,9 @@ pub struct TaskRunRow {
 
 pub mod admin;
 mod imp;
-pub use imp::templates::{DeliveryStatus, TemplateRow, WebhookDelivery, WebhookEndpoint};
+pub use imp::templates::TemplateRow;
 pub use imp::users::{SessionRow, UserRow};
+pub use imp::webhooks::{DeliveryStatus, WebhookDelivery, WebhookEndpoint};
 pub use imp::{
     AppointmentAnswerRow, AppointmentLink, DeliveryReportRow, DocumentFile, DocumentLink, LastSms,
     LogoRow, NewEvent, NotificationCost, Purged, ReceivedMessageRow, SmsOptOut, Store, Tx,
