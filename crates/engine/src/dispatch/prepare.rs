@@ -1,19 +1,53 @@
-//! The read phase of one claimed row: decide whether it goes now, and render it.
+//! The read phase of one claimed row: whether it goes now, and what it says. `prepare` runs the
+//! steps in order, each a function below: the answer to a patient's SMS (decided when the SMS
+//! came), the send decision of this moment (window, quiet hours), the addressee (the gate and
+//! the address), the content rendered from the facts of this moment with its links, the message
+//! for its channel, and the copy kept for audit. Nothing is written here.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
-use rappel_channels::{OutboundMessage, PushTarget};
-use rappel_domain::facts::Document;
+use rappel_channels::{LogoImage, OutboundMessage, PushTarget};
+use rappel_domain::facts::{Appointment, Document, Patient, Practitioner};
 use rappel_domain::gate;
 use rappel_domain::notification::{Channel, Kind, Reason, Recipient};
 use rappel_domain::plan::{SendDecision, send_decision};
-use rappel_domain::render::{AppointmentView, RenderInput};
-use rappel_store::{NotificationRow, Status, Tx};
+use rappel_domain::render::{AnswerLinks, AppointmentView, RenderInput, Rendered};
+use rappel_domain::template::TemplateSet;
+use rappel_store::{AppointmentLink, DocumentLink, NotificationRow, Status, Tx};
 use serde_json::json;
 
 use super::{PracticeBatch, Ready, Settle, Step};
+use crate::facts::FactCache;
+use crate::practice::PracticeCtx;
 use crate::{Engine, Result};
+
+/// Whom a message goes to and where, as the gate allows it at this moment.
+struct Addressee {
+    /// The patient the row is about, also when it goes to a practitioner.
+    patient: Option<Patient>,
+    /// The address on the row's channel (empty for the notification centre).
+    address: String,
+    /// The practitioner a practitioner's alert goes to.
+    practitioner: Option<Practitioner>,
+}
+
+/// A message rendered from the facts of this moment, with what its hand-off needs.
+struct Content {
+    appointments: Vec<Appointment>,
+    practitioners: BTreeMap<String, Practitioner>,
+    document: Option<Document>,
+    /// A document email's personal link: the row the write phase stores…
+    link: Option<DocumentLink>,
+    /// …and the URL the email carries.
+    document_link: Option<String>,
+    /// The patient's link to confirm or cancel: its row, the URLs, the token.
+    answer: Option<(AppointmentLink, AnswerLinks, String)>,
+    rendered: Rendered,
+    /// An SMS: the month (practice time) and the billable segments it takes from the quota.
+    sms: Option<(String, i64)>,
+}
 
 impl Engine {
     /// Decides and, when the message must go, renders it. Reads only (`tx` is the read phase's
@@ -32,114 +66,62 @@ impl Engine {
             logo,
         } = batch;
         let ctx = &*ctx;
-        let pid = ctx.row.id.as_str();
         let claimed = row;
         let mut row = row.clone();
         row.lease_owner = None;
         row.lease_until = None;
         row.updated_at = now;
-        // The answer to a patient's SMS: its text was decided when the SMS came (two_way.rs).
         if crate::two_way::is_reply(&row) {
-            return Ok(match crate::two_way::reply_message(ctx, &row, now) {
-                Ok((message, rendered, sms)) => Step::Send(Box::new(Ready {
-                    row: claimed.clone(),
-                    message,
-                    rendered,
-                    sms: Some(sms),
-                    link: None,
-                    answer_link: None,
-                    devices: Vec::new(),
-                    gone: Vec::new(),
-                })),
-                Err(reason) => Step::Settle(Box::new(row), Settle::Suppress(reason)),
-            });
+            return Ok(reply(ctx, claimed, row, now));
         }
-        match send_decision(ctx.plan_ctx(), row.kind, row.channel, row.window_end, now) {
-            SendDecision::Passed => {
-                return Ok(Step::Settle(
-                    Box::new(row),
-                    Settle::Suppress(Reason::WindowPassed),
-                ));
-            }
-            SendDecision::Defer(until) => {
-                row.status = Status::Pending;
-                row.due_at = until;
-                row.attempts = row.attempts.saturating_sub(1);
-                return Ok(Step::Settle(Box::new(row), Settle::Defer));
-            }
-            SendDecision::Send => {}
+        if let Some(settle) = decide_now(ctx, &mut row, now) {
+            return Ok(Step::Settle(Box::new(row), settle));
         }
-        if facts.is_erased(tx, pid, &row.patient_id).await? {
-            return Ok(Step::Settle(
-                Box::new(row),
-                Settle::Suppress(Reason::PatientErased),
-            ));
-        }
-        let patient = facts.patient(tx, pid, &row.patient_id).await?;
-        let (address, recipient_practitioner) = match &row.recipient {
-            Recipient::Patient(_) => {
-                let Some(patient) = &patient else {
-                    return Ok(Step::Settle(
-                        Box::new(row),
-                        Settle::Suppress(Reason::PatientErased),
-                    ));
-                };
-                if let Err(reason) =
-                    gate::check_patient(&ctx.policy, &ctx.settings, patient, row.channel)
-                {
-                    return Ok(Step::Settle(Box::new(row), Settle::Suppress(reason)));
-                }
-                let address = match row.channel {
-                    Channel::Email => patient.email.clone().unwrap_or_default(),
-                    Channel::Sms => patient
-                        .mobile
-                        .as_deref()
-                        .and_then(|m| rappel_domain::contact::MobileNumber::parse(m).ok())
-                        .map(|m| m.to_string())
-                        .unwrap_or_default(),
-                    // A patient with several subscriptions (a phone and a laptop) is reached on
-                    // each (`send_to_every_device`); this is the first. Without one (`push =
-                    // true` in a scenario: the practice's own app), the message goes to `app`
-                    // through the outbox.
-                    Channel::Push => patient
-                        .push_subscriptions
-                        .first()
-                        .map(|s| s.endpoint.clone())
-                        .unwrap_or_else(|| "app".into()),
-                    Channel::Postal => patient
-                        .address
-                        .as_ref()
-                        .map(|a| a.window_block(&patient.display_name()).join("\n"))
-                        .unwrap_or_default(),
-                    Channel::Inbox => String::new(),
-                };
-                (address, None)
-            }
-            Recipient::Practitioner(id) => {
-                let Some(p) = facts.practitioner(tx, pid, id).await? else {
-                    return Ok(Step::Settle(
-                        Box::new(row),
-                        Settle::Suppress(Reason::Superseded),
-                    ));
-                };
-                if let Err(reason) = gate::check_practitioner(&p, row.channel) {
-                    return Ok(Step::Settle(Box::new(row), Settle::Suppress(reason)));
-                }
-                let address = match row.channel {
-                    Channel::Email => p.email.clone().unwrap_or_default(),
-                    _ => p
-                        .mobile
-                        .as_deref()
-                        .and_then(|m| rappel_domain::contact::MobileNumber::parse(m).ok())
-                        .map(|m| m.to_string())
-                        .unwrap_or_default(),
-                };
-                (address, Some(p))
-            }
+        let addressee = match addressee(tx, ctx, facts, &row).await? {
+            Ok(addressee) => addressee,
+            Err(settle) => return Ok(Step::Settle(Box::new(row), settle)),
         };
         if row.channel == Channel::Inbox {
             return Ok(Step::Settle(Box::new(row), Settle::Inbox));
         }
+        let content = self
+            .render_content(tx, ctx, facts, templates, &row, &addressee, now)
+            .await?;
+        let (message, devices) = self
+            .outbound_message(tx, ctx, logo, &row, addressee, &content, now)
+            .await?;
+        let rendered = audit_copy(&row, &message, &content);
+        Ok(Step::Send(Box::new(Ready {
+            row: claimed.clone(),
+            message,
+            rendered,
+            sms: content.sms,
+            link: content.link,
+            answer_link: content.answer.map(|(link, _, _)| link),
+            devices,
+            gone: Vec::new(),
+        })))
+    }
+
+    /// The message's content, rendered from the facts of this moment (late binding), with the
+    /// personal links it carries and, for an SMS, what it takes from the quota.
+    #[allow(clippy::too_many_arguments)]
+    async fn render_content(
+        &self,
+        tx: &mut Tx,
+        ctx: &PracticeCtx,
+        facts: &mut FactCache,
+        templates: &TemplateSet,
+        row: &NotificationRow,
+        addressee: &Addressee,
+        now: Timestamp,
+    ) -> Result<Content> {
+        let pid = ctx.row.id.as_str();
+        let Addressee {
+            patient,
+            practitioner: recipient_practitioner,
+            ..
+        } = addressee;
         // Render from the facts of this moment (late binding).
         let mut appointments = Vec::new();
         for id in &row.appointments {
@@ -181,7 +163,7 @@ impl Engine {
             _ => (None, None),
         };
         let answer =
-            crate::answers::answer_link(ctx, &row, &appointments, &self.config().public_url, now);
+            crate::answers::answer_link(ctx, row, &appointments, &self.config().public_url, now);
         let input = RenderInput {
             practice_name: &ctx.row.name,
             tz: &ctx.tz,
@@ -209,6 +191,42 @@ impl Engine {
             let month = now.to_zoned(ctx.tz.clone()).strftime("%Y-%m").to_string();
             (month, segments)
         });
+        Ok(Content {
+            appointments,
+            practitioners,
+            document,
+            link,
+            document_link,
+            answer,
+            rendered,
+            sms,
+        })
+    }
+
+    /// The message for its channel: a letter's pages, a push message's devices (the first is
+    /// the message's own), an email's logo, the sender's name, a confirmation's calendar entry.
+    #[allow(clippy::too_many_arguments)]
+    async fn outbound_message(
+        &self,
+        tx: &mut Tx,
+        ctx: &PracticeCtx,
+        logo: &mut Option<Option<Arc<LogoImage>>>,
+        row: &NotificationRow,
+        addressee: Addressee,
+        content: &Content,
+        now: Timestamp,
+    ) -> Result<(OutboundMessage, Vec<PushTarget>)> {
+        let pid = ctx.row.id.as_str();
+        let Addressee {
+            patient, address, ..
+        } = addressee;
+        let Content {
+            appointments,
+            practitioners,
+            document,
+            rendered,
+            ..
+        } = content;
         let letter = match row.channel {
             Channel::Postal => {
                 self.document_letter(tx, ctx, patient.as_ref(), document.as_ref())
@@ -237,7 +255,7 @@ impl Engine {
                 row.channel,
                 row.kind,
                 &row.recipient,
-                &appointments,
+                appointments,
             ) {
                 if logo.is_none() {
                     *logo = Some(crate::logo::logo_image(tx, pid).await?);
@@ -287,43 +305,161 @@ impl Engine {
                 _ => None,
             },
         };
-        let mut rendered = serde_json::to_value(&rendered).unwrap_or_else(|_| json!({}));
-        // For the audit view: where it went (the address of the moment, which the file may
-        // change later) and, for an SMS, how many SMS it is billed as. Erasure forgets both with
-        // the rest of `rendered`.
-        if let Some(map) = rendered.as_object_mut() {
-            if matches!(row.channel, Channel::Email | Channel::Sms) && !message.to.is_empty() {
-                map.insert("to".into(), json!(message.to));
-            }
-            if let Some((_, segments)) = &sms {
-                map.insert("billed_sms".into(), json!(segments));
-            }
-        }
-        // The link is a capability: the copy kept for audit must not open the document.
-        // The token itself is masked: the HTML body escapes the link's slashes.
-        if let Some(token) = document_link.as_deref().and_then(|l| l.rsplit('/').next())
-            && let Ok(text) = serde_json::to_string(&rendered)
-            && let Ok(masked) = serde_json::from_str(&text.replace(token, "lien-personnel"))
-        {
-            rendered = masked;
-        }
-        // The same for the patient's link to confirm or cancel.
-        if let Some((_, _, token)) = &answer
-            && let Ok(text) = serde_json::to_string(&rendered)
-            && let Ok(masked) =
-                serde_json::from_str(&text.replace(token.as_str(), "lien-personnel"))
-        {
-            rendered = masked;
-        }
-        Ok(Step::Send(Box::new(Ready {
+        Ok((message, devices))
+    }
+}
+
+/// The answer to a patient's SMS: its text was decided when the SMS came (two_way.rs).
+fn reply(
+    ctx: &PracticeCtx,
+    claimed: &NotificationRow,
+    row: NotificationRow,
+    now: Timestamp,
+) -> Step {
+    match crate::two_way::reply_message(ctx, &row, now) {
+        Ok((message, rendered, sms)) => Step::Send(Box::new(Ready {
             row: claimed.clone(),
             message,
             rendered,
-            sms,
-            link,
-            answer_link: answer.map(|(link, _, _)| link),
-            devices,
+            sms: Some(sms),
+            link: None,
+            answer_link: None,
+            devices: Vec::new(),
             gone: Vec::new(),
-        })))
+        })),
+        Err(reason) => Step::Settle(Box::new(row), Settle::Suppress(reason)),
     }
+}
+
+/// The send decision of this moment: `None` when the row may go now, else how it is settled (a
+/// passed window; quiet hours, after which the row is pending again).
+fn decide_now(ctx: &PracticeCtx, row: &mut NotificationRow, now: Timestamp) -> Option<Settle> {
+    match send_decision(ctx.plan_ctx(), row.kind, row.channel, row.window_end, now) {
+        SendDecision::Passed => Some(Settle::Suppress(Reason::WindowPassed)),
+        SendDecision::Defer(until) => {
+            row.status = Status::Pending;
+            row.due_at = until;
+            row.attempts = row.attempts.saturating_sub(1);
+            Some(Settle::Defer)
+        }
+        SendDecision::Send => None,
+    }
+}
+
+/// Whom the row goes to and where, or how it is settled when it must not go: an erased patient,
+/// a contact or switch the gate refuses, a practitioner no longer known.
+async fn addressee(
+    tx: &mut Tx,
+    ctx: &PracticeCtx,
+    facts: &mut FactCache,
+    row: &NotificationRow,
+) -> Result<std::result::Result<Addressee, Settle>> {
+    let pid = ctx.row.id.as_str();
+    if facts.is_erased(tx, pid, &row.patient_id).await? {
+        return Ok(Err(Settle::Suppress(Reason::PatientErased)));
+    }
+    let patient = facts.patient(tx, pid, &row.patient_id).await?;
+    let (address, recipient_practitioner) = match &row.recipient {
+        Recipient::Patient(_) => {
+            let Some(patient) = &patient else {
+                return Ok(Err(Settle::Suppress(Reason::PatientErased)));
+            };
+            if let Err(reason) =
+                gate::check_patient(&ctx.policy, &ctx.settings, patient, row.channel)
+            {
+                return Ok(Err(Settle::Suppress(reason)));
+            }
+            let address = match row.channel {
+                Channel::Email => patient.email.clone().unwrap_or_default(),
+                Channel::Sms => patient
+                    .mobile
+                    .as_deref()
+                    .and_then(|m| rappel_domain::contact::MobileNumber::parse(m).ok())
+                    .map(|m| m.to_string())
+                    .unwrap_or_default(),
+                // A patient with several subscriptions (a phone and a laptop) is reached on
+                // each (`send_to_every_device`); this is the first. Without one (`push =
+                // true` in a scenario: the practice's own app), the message goes to `app`
+                // through the outbox.
+                Channel::Push => patient
+                    .push_subscriptions
+                    .first()
+                    .map(|s| s.endpoint.clone())
+                    .unwrap_or_else(|| "app".into()),
+                Channel::Postal => patient
+                    .address
+                    .as_ref()
+                    .map(|a| a.window_block(&patient.display_name()).join("\n"))
+                    .unwrap_or_default(),
+                Channel::Inbox => String::new(),
+            };
+            (address, None)
+        }
+        Recipient::Practitioner(id) => {
+            let Some(p) = facts.practitioner(tx, pid, id).await? else {
+                return Ok(Err(Settle::Suppress(Reason::Superseded)));
+            };
+            if let Err(reason) = gate::check_practitioner(&p, row.channel) {
+                return Ok(Err(Settle::Suppress(reason)));
+            }
+            let address = match row.channel {
+                Channel::Email => p.email.clone().unwrap_or_default(),
+                _ => p
+                    .mobile
+                    .as_deref()
+                    .and_then(|m| rappel_domain::contact::MobileNumber::parse(m).ok())
+                    .map(|m| m.to_string())
+                    .unwrap_or_default(),
+            };
+            (address, Some(p))
+        }
+    };
+    Ok(Ok(Addressee {
+        patient,
+        address,
+        practitioner: recipient_practitioner,
+    }))
+}
+
+/// The copy of the rendered message kept for audit, with the personal links' tokens masked.
+fn audit_copy(
+    row: &NotificationRow,
+    message: &OutboundMessage,
+    content: &Content,
+) -> serde_json::Value {
+    let Content {
+        rendered,
+        sms,
+        document_link,
+        answer,
+        ..
+    } = content;
+    let mut rendered = serde_json::to_value(rendered).unwrap_or_else(|_| json!({}));
+    // For the audit view: where it went (the address of the moment, which the file may
+    // change later) and, for an SMS, how many SMS it is billed as. Erasure forgets both with
+    // the rest of `rendered`.
+    if let Some(map) = rendered.as_object_mut() {
+        if matches!(row.channel, Channel::Email | Channel::Sms) && !message.to.is_empty() {
+            map.insert("to".into(), json!(message.to));
+        }
+        if let Some((_, segments)) = sms {
+            map.insert("billed_sms".into(), json!(segments));
+        }
+    }
+    // The link is a capability: the copy kept for audit must not open the document.
+    // The token itself is masked: the HTML body escapes the link's slashes.
+    if let Some(token) = document_link.as_deref().and_then(|l| l.rsplit('/').next())
+        && let Ok(text) = serde_json::to_string(&rendered)
+        && let Ok(masked) = serde_json::from_str(&text.replace(token, "lien-personnel"))
+    {
+        rendered = masked;
+    }
+    // The same for the patient's link to confirm or cancel.
+    if let Some((_, _, token)) = answer
+        && let Ok(text) = serde_json::to_string(&rendered)
+        && let Ok(masked) = serde_json::from_str(&text.replace(token.as_str(), "lien-personnel"))
+    {
+        rendered = masked;
+    }
+    rendered
 }
