@@ -373,7 +373,7 @@ impl Engine {
             add_inbox(tx, ctx, row, spec, now).await?;
         }
         // A document email that cannot go (no usable email) is a failed delivery.
-        self.after_permanent_failure(tx, ctx, row, now).await
+        record::document_email_outcome(tx, ctx, row, record::DocumentEmail::Failed, now).await
     }
 }
 

@@ -75,7 +75,7 @@ impl Engine {
                         tx.set_notification_cost(pid, &row.key, i64::from(cents))
                             .await?;
                     }
-                    self.after_document_hand_off(&mut tx, ctx, &row, now)
+                    document_email_outcome(&mut tx, ctx, &row, DocumentEmail::HandedOff, now)
                         .await?;
                     if let Some(spec) = inbox {
                         add_inbox(&mut tx, ctx, &row, spec, now).await?;
@@ -138,7 +138,7 @@ impl Engine {
                 row.status = Status::Failed;
                 row.decided_at = Some(now);
                 tx.update_notification(row).await?;
-                self.after_permanent_failure(tx, ctx, row, now).await?;
+                document_email_outcome(tx, ctx, row, DocumentEmail::Failed, now).await?;
             }
             // The subscription itself is forgotten by the caller (`Ready::gone`).
             ChannelError::Gone(_) => {
@@ -149,57 +149,56 @@ impl Engine {
         }
         Ok(())
     }
+}
 
-    /// A document email accepted by the mail system starts the document's unread timer.
-    async fn after_document_hand_off(
-        &self,
-        tx: &mut Tx,
-        ctx: &PracticeCtx,
-        row: &NotificationRow,
-        now: Timestamp,
-    ) -> Result<()> {
-        let Some(doc_id) = row
-            .document
-            .as_deref()
-            .filter(|_| is_document_email(ctx, row))
-        else {
-            return Ok(());
-        };
-        let pid = ctx.row.id.as_str();
-        if let Some(mut doc) = tx.document(pid, doc_id).await?
-            && matches!(doc.email, EmailDelivery::Pending)
-        {
-            doc.email = EmailDelivery::Sent { at: now };
-            tx.upsert_document(pid, &doc).await?;
-            replan(tx, ctx, &doc.patient, now).await?;
-        }
-        Ok(())
-    }
+/// What the outcome of the email that carries a document does to the document.
+#[derive(Clone, Copy)]
+pub(super) enum DocumentEmail {
+    /// Accepted by the mail system: a pending email is sent, which starts the unread timer.
+    HandedOff,
+    /// Refused for good, or never sendable (no usable email): the email failed, which triggers
+    /// the document-failure rules (postal resend, to-verify box) exactly as a bounce does.
+    Failed,
+}
 
-    /// A document email that cannot be delivered triggers the document-failure rules (postal
-    /// resend, to-verify box) exactly as a bounce does.
-    pub(super) async fn after_permanent_failure(
-        &self,
-        tx: &mut Tx,
-        ctx: &PracticeCtx,
-        row: &NotificationRow,
-        now: Timestamp,
-    ) -> Result<()> {
-        let Some(doc_id) = row
-            .document
-            .as_deref()
-            .filter(|_| is_document_email(ctx, row))
-        else {
-            return Ok(());
-        };
-        let pid = ctx.row.id.as_str();
-        if let Some(mut doc) = tx.document(pid, doc_id).await?
-            && !matches!(doc.email, EmailDelivery::Failed { .. })
-        {
-            doc.email = EmailDelivery::Failed { at: now };
-            tx.upsert_document(pid, &doc).await?;
-            replan(tx, ctx, &doc.patient, now).await?;
+impl DocumentEmail {
+    /// The document's email state after this outcome, or `None` when it does not move (a
+    /// hand-off of an email no longer pending, a failure already recorded).
+    fn next(self, email: EmailDelivery, now: Timestamp) -> Option<EmailDelivery> {
+        match (self, email) {
+            (DocumentEmail::HandedOff, EmailDelivery::Pending) => {
+                Some(EmailDelivery::Sent { at: now })
+            }
+            (DocumentEmail::HandedOff, _) => None,
+            (DocumentEmail::Failed, EmailDelivery::Failed { .. }) => None,
+            (DocumentEmail::Failed, _) => Some(EmailDelivery::Failed { at: now }),
         }
-        Ok(())
     }
+}
+
+/// Applies the outcome of a document's email to the document and re-plans its patient; nothing
+/// for any other row (a letter, another rule's email).
+pub(super) async fn document_email_outcome(
+    tx: &mut Tx,
+    ctx: &PracticeCtx,
+    row: &NotificationRow,
+    outcome: DocumentEmail,
+    now: Timestamp,
+) -> Result<()> {
+    let Some(doc_id) = row
+        .document
+        .as_deref()
+        .filter(|_| is_document_email(ctx, row))
+    else {
+        return Ok(());
+    };
+    let pid = ctx.row.id.as_str();
+    if let Some(mut doc) = tx.document(pid, doc_id).await?
+        && let Some(email) = outcome.next(doc.email, now)
+    {
+        doc.email = email;
+        tx.upsert_document(pid, &doc).await?;
+        replan(tx, ctx, &doc.patient, now).await?;
+    }
+    Ok(())
 }
