@@ -1,0 +1,390 @@
+//! The appointment links (`/r/{token}`): made at send time for the messages that carry them,
+//! stored as hashes, and the page and answers behind them.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jiff::Timestamp;
+use rappel_domain::facts::Appointment;
+use rappel_domain::notification::{Channel, Recipient};
+use rappel_domain::render::AnswerLinks;
+use rappel_domain::template::{Locale, carries_answer_links, date_text, time_text};
+use rappel_store::{AppointmentLink, NotificationRow, Tx};
+use sha2::{Digest, Sha256};
+
+use super::{
+    AnswerChannel, AnswerOutcome, PatientAnswer, TOKEN_BYTES, answer_of, before_cutoff, cancel_in,
+    closed, confirm_in, cutoff_hours, load_appointment, practice_phone,
+};
+use crate::practice::{PracticeCtx, load_practice};
+use crate::{Engine, Result};
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; TOKEN_BYTES];
+    getrandom::fill(&mut bytes).expect("the OS provides randomness");
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn page_url(public_url: &str, token: &str) -> String {
+    format!("{}/r/{token}", public_url.trim_end_matches('/'))
+}
+
+/// Whether the practice's messages of that channel carry links: `appointment_links` for all,
+/// and `appointment_links_sms` for SMS, where the link costs characters, hence SMS.
+pub(crate) fn links_on(ctx: &PracticeCtx, channel: Channel) -> bool {
+    ctx.settings.is_on("appointment_links")
+        && match channel {
+            Channel::Email => true,
+            Channel::Sms => ctx.settings.is_on("appointment_links_sms"),
+            Channel::Push | Channel::Postal | Channel::Inbox => false,
+        }
+}
+
+/// Links as long as real ones, for the template preview: the SMS counter counts the same
+/// characters as at send time.
+pub(crate) fn sample_links(public_url: &str) -> AnswerLinks {
+    AnswerLinks::for_page(page_url(public_url, "AbCdEfGhIjKlMnOp"))
+}
+
+/// A new link for the message being rendered, when it carries one: a confirmation or reminder
+/// email or an SMS reminder, to the patient, about one booked appointment that has not started,
+/// from a practice that has not switched links off. The dispatcher stores the row (in its write
+/// phase, before the message goes) and renders the links. Returns the row, the links and the
+/// token (which the audit copy of the message masks).
+pub(crate) fn answer_link(
+    ctx: &PracticeCtx,
+    row: &NotificationRow,
+    appointments: &[Appointment],
+    public_url: &str,
+    now: Timestamp,
+) -> Option<(AppointmentLink, AnswerLinks, String)> {
+    if !carries_answer_links(row.kind, row.channel)
+        || !matches!(row.recipient, Recipient::Patient(_))
+        || !links_on(ctx, row.channel)
+    {
+        return None;
+    }
+    // A grouped message about several appointments carries no link: one link is one appointment.
+    let [appointment] = appointments else {
+        return None;
+    };
+    if !appointment.is_active() || appointment.start <= now {
+        return None;
+    }
+    let token = new_token();
+    let link = AppointmentLink {
+        practice_id: ctx.row.id.clone(),
+        token_hash: token_hash(&token),
+        appointment_id: appointment.id.clone(),
+        patient_id: appointment.patient.clone(),
+        start: appointment.start,
+        expires_at: appointment.start,
+        created_at: now,
+    };
+    Some((
+        link,
+        AnswerLinks::for_page(page_url(public_url, &token)),
+        token,
+    ))
+}
+
+/// What the page of an open link shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppointmentView {
+    pub practice: String,
+    /// « mercredi 11 mars 2026 », « 09h30 », in the practice's time zone.
+    pub date_text: String,
+    pub time_text: String,
+    pub practitioner: Option<String>,
+    pub location: Option<String>,
+    /// Only when the practice shows motives (`show_motive_in_sms`).
+    pub motive: Option<String>,
+    /// The patient's current answer about this time, if any.
+    pub answer: Option<PatientAnswer>,
+    /// Whether cancelling online is still possible; if not, `phone` is the practice's.
+    pub can_cancel: bool,
+    pub cutoff_hours: i64,
+    pub phone: Option<String>,
+}
+
+/// What `/r/{token}` shows, or what an answer through it did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkPage {
+    /// The appointment, and what the patient may still do.
+    Open(Box<AppointmentView>),
+    /// The answer was applied (or had been): the page shows the appointment and the answer.
+    Answered {
+        view: Box<AppointmentView>,
+        answer: PatientAnswer,
+        already: bool,
+    },
+    /// Cancelling came too late: the page gives the practice's telephone.
+    TooLate(Box<AppointmentView>),
+    /// The appointment is no longer booked.
+    NoLongerBooked {
+        practice: String,
+        by_patient: bool,
+        phone: Option<String>,
+    },
+    /// The appointment moved: here is its new date.
+    Moved {
+        practice: String,
+        date_text: String,
+        time_text: String,
+        phone: Option<String>,
+    },
+    /// The appointment has started or happened.
+    Past { practice: String },
+    /// Unknown, expired, switched off, or its patient erased: nothing to reveal.
+    Unknown,
+}
+
+/// The patient's choice on the page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkAction {
+    Confirm,
+    Cancel,
+}
+
+/// An open link with what it names, inside a transaction.
+struct Found {
+    link: AppointmentLink,
+    ctx: PracticeCtx,
+    appointment: Appointment,
+}
+
+impl Engine {
+    async fn find_appointment_link(
+        &self,
+        tx: &mut Tx,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<Option<Found>> {
+        // A token is 16 characters; anything else cannot be one (and is not hashed for nothing).
+        if token.len() != 16
+            || !token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Ok(None);
+        }
+        let Some(link) = tx.appointment_link_by_hash(&token_hash(token)).await? else {
+            return Ok(None);
+        };
+        if link.expires_at <= now {
+            return Ok(None);
+        }
+        let ctx = load_practice(tx, &link.practice_id).await?;
+        if !ctx.settings.is_on("appointment_links") {
+            return Ok(None);
+        }
+        let Some(appointment) =
+            load_appointment(tx, &link.practice_id, &link.appointment_id).await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Found {
+            link,
+            ctx,
+            appointment,
+        }))
+    }
+
+    /// `GET /r/{token}`: what the page shows. Reads only.
+    pub async fn appointment_link_page(&self, token: &str) -> Result<LinkPage> {
+        let now = self.now();
+        let mut tx = self.store().begin_read().await?;
+        let Some(found) = self.find_appointment_link(&mut tx, token, now).await? else {
+            tx.commit().await?;
+            return Ok(LinkPage::Unknown);
+        };
+        let answer = tx
+            .appointment_answer(&found.link.practice_id, &found.appointment.id)
+            .await?
+            .and_then(|row| answer_of(row, &found.appointment))
+            .filter(|a| a.current)
+            .map(|a| a.answer);
+        let motive = match &found.appointment.motive {
+            Some(m) if found.ctx.settings.is_on("show_motive_in_sms") => {
+                tx.motive(&found.link.practice_id, m).await?.map(|m| m.name)
+            }
+            _ => None,
+        };
+        let practitioner = tx
+            .practitioner(&found.link.practice_id, &found.appointment.practitioner)
+            .await?
+            .map(|p| p.name);
+        tx.commit().await?;
+        Ok(page_of(&found, now, answer, practitioner, motive, None))
+    }
+
+    /// `POST /r/{token}`: applies the patient's choice through the core above
+    /// ([`AnswerChannel::Link`]) and says what the page shows next.
+    pub async fn answer_by_link(&self, token: &str, action: LinkAction) -> Result<LinkPage> {
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let Some(found) = self.find_appointment_link(&mut tx, token, now).await? else {
+            tx.commit().await?;
+            return Ok(LinkPage::Unknown);
+        };
+        let pid = found.link.practice_id.clone();
+        // A link names the time the patient was told; a moved appointment is answered on the
+        // page of the new time, not through this one.
+        let outcome =
+            if found.appointment.is_active() && found.appointment.start != found.link.start {
+                AnswerOutcome::Moved {
+                    start: found.appointment.start,
+                }
+            } else {
+                match action {
+                    LinkAction::Confirm => {
+                        confirm_in(
+                            &mut tx,
+                            &pid,
+                            &found.appointment.id,
+                            AnswerChannel::Link,
+                            now,
+                            now,
+                        )
+                        .await?
+                    }
+                    LinkAction::Cancel => {
+                        cancel_in(
+                            &mut tx,
+                            &pid,
+                            &found.appointment.id,
+                            AnswerChannel::Link,
+                            now,
+                            now,
+                        )
+                        .await?
+                    }
+                }
+            };
+        let practitioner = tx
+            .practitioner(&pid, &found.appointment.practitioner)
+            .await?
+            .map(|p| p.name);
+        let motive = match &found.appointment.motive {
+            Some(m) if found.ctx.settings.is_on("show_motive_in_sms") => {
+                tx.motive(&pid, m).await?.map(|m| m.name)
+            }
+            _ => None,
+        };
+        tx.commit().await?;
+        if outcome == AnswerOutcome::Done && action == LinkAction::Cancel {
+            self.work_added();
+        }
+        let answer = match action {
+            LinkAction::Confirm => PatientAnswer::Confirmed,
+            LinkAction::Cancel => PatientAnswer::Cancelled,
+        };
+        Ok(page_of(
+            &found,
+            now,
+            Some(answer),
+            practitioner,
+            motive,
+            Some(outcome),
+        ))
+    }
+}
+
+/// The page for a found link: after an answer (`outcome`), or on opening it.
+fn page_of(
+    found: &Found,
+    now: Timestamp,
+    answer: Option<PatientAnswer>,
+    practitioner: Option<String>,
+    motive: Option<String>,
+    outcome: Option<AnswerOutcome>,
+) -> LinkPage {
+    let ctx = &found.ctx;
+    let appointment = &found.appointment;
+    let practice = ctx.row.name.clone();
+    let phone = practice_phone(ctx);
+    let view = |answer: Option<PatientAnswer>| {
+        Box::new(AppointmentView {
+            practice: practice.clone(),
+            date_text: date_text(appointment.start, &ctx.tz, Locale::Fr),
+            time_text: time_text(appointment.start, &ctx.tz, Locale::Fr),
+            practitioner: practitioner.clone(),
+            location: appointment.location.clone(),
+            motive: motive.clone(),
+            answer,
+            can_cancel: before_cutoff(ctx, appointment, now),
+            cutoff_hours: cutoff_hours(ctx),
+            phone: phone.clone(),
+        })
+    };
+    let moved = |start: Timestamp| LinkPage::Moved {
+        practice: practice.clone(),
+        date_text: date_text(start, &ctx.tz, Locale::Fr),
+        time_text: time_text(start, &ctx.tz, Locale::Fr),
+        phone: phone.clone(),
+    };
+    let outcome = match outcome {
+        Some(outcome) => outcome,
+        None => {
+            return match closed(appointment, now) {
+                Some(AnswerOutcome::NoLongerBooked { by_patient }) => LinkPage::NoLongerBooked {
+                    practice,
+                    by_patient,
+                    phone,
+                },
+                Some(_) => LinkPage::Past { practice },
+                None if appointment.start != found.link.start => moved(appointment.start),
+                None => LinkPage::Open(view(answer)),
+            };
+        }
+    };
+    match outcome {
+        AnswerOutcome::Done => LinkPage::Answered {
+            view: view(answer),
+            answer: answer.unwrap_or(PatientAnswer::Confirmed),
+            already: false,
+        },
+        AnswerOutcome::AlreadyDone => LinkPage::Answered {
+            view: view(answer),
+            answer: answer.unwrap_or(PatientAnswer::Confirmed),
+            already: true,
+        },
+        AnswerOutcome::TooLate { .. } => LinkPage::TooLate(view(None)),
+        AnswerOutcome::NoLongerBooked { by_patient } => LinkPage::NoLongerBooked {
+            practice,
+            by_patient,
+            phone,
+        },
+        AnswerOutcome::Moved { start } => moved(start),
+        AnswerOutcome::Past => LinkPage::Past { practice },
+        AnswerOutcome::Unknown => LinkPage::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_has_96_random_bits_in_16_url_safe_characters() {
+        let a = new_token();
+        let b = new_token();
+        assert_eq!(a.len(), 16);
+        assert_ne!(a, b);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
+        assert_eq!(URL_SAFE_NO_PAD.decode(&a).unwrap().len() * 8, 96);
+    }
+
+    #[test]
+    fn the_sample_link_is_as_long_as_a_real_one() {
+        let sample = sample_links("https://rappel.example/");
+        let real = page_url("https://rappel.example", &new_token());
+        assert_eq!(sample.page.len(), real.len());
+    }
+}
