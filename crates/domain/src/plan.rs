@@ -9,6 +9,10 @@
 //! What it deliberately does not decide: contact validity, patient switches and the SMS quota.
 //! Those are checked when a message is due ([`crate::gate`]), from the facts of that moment, so a
 //! patient who fixes an address in time still gets the message.
+//!
+//! One concern, one file (some 760 lines): the planner is one pure function and its steps
+//! (appointments, documents, grouping, online booking) share the slots and conditions they
+//! compute; split, each would import the others' internals.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

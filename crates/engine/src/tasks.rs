@@ -10,6 +10,10 @@
 //! was. A run records what it knew when it ran (how many patients matched, how many the task's
 //! exclusions left out and why); what became of its messages is read from the queue when the
 //! runs are listed, since the dispatcher decides later and asynchronously.
+//!
+//! One concern, one file (some 710 lines): the definitions, the claim of an occurrence, the dry
+//! run and the run share the loading and checking of a task; who a run selects is the domain's
+//! (`task::select`), and its messages are dispatched as any other.
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,8 @@
 //! The command line: its clap definitions and what each command does.
+//!
+//! One concern, one file (some 700 lines): each command's clap definition sits next to what it
+//! does; anything longer than wiring lives in the engine or in its own module (`providers`,
+//! `bench_*`).
 
 use std::process::ExitCode;
 

@@ -1,5 +1,8 @@
 //! Programmateur: the practice's scheduled tasks (missed appointments, birthdays, recalls), a
 //! form to create and edit them, who the next run would reach, and the run history.
+//!
+//! One page, one file (some 710 lines): the list, the form, the preview of the next run and the
+//! history share the task's form and its French wording; what a task means is the domain's (`task`).
 
 use std::collections::BTreeMap;
 

@@ -5,6 +5,10 @@
 //! line), back to the built-in text, and "send me a test". The preview works without JavaScript
 //! too: the "Aperçu" button posts the form; the field buttons need the small same-origin
 //! `editor.js`, and without it the list says what to type.
+//!
+//! One page, one file (some 880 lines): the list, the editor and its actions (preview, save,
+//! reset, test send) share the draft, the preview and the form; the simple editor's language is
+//! `rappel_domain::template::simple`, the checks are the engine's (`templates`).
 
 use std::collections::BTreeMap;
 
