@@ -1,6 +1,7 @@
 //! The practices (tenants) and their API keys.
 
 use jiff::Timestamp;
+use rappel_domain::secret::constant_time_eq;
 use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
 
@@ -107,10 +108,4 @@ fn practice_from_row(row: &AnyRow) -> Result<PracticeRow> {
         settings: c.json("settings")?,
         created_at: c.ts("created_at")?,
     })
-}
-
-/// Compares two secrets' hashes without stopping at the first difference, so the time taken
-/// does not tell an attacker how much of a guess was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
