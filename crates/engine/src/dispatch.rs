@@ -7,7 +7,7 @@ use std::sync::Arc;
 use jiff::{SignedDuration, Timestamp};
 use rappel_channels::{ChannelError, LogoImage, OutboundMessage, PushTarget, Receipt, Transport};
 use rappel_domain::facts::{Document, EmailDelivery};
-use rappel_domain::gate;
+use rappel_domain::gate::{self, Destination};
 use rappel_domain::notification::{Channel, Kind, Reason, Recipient};
 use rappel_domain::plan::{SendDecision, send_decision};
 use rappel_domain::policy::{InboxBox, InboxSpec, Trigger};
@@ -600,36 +600,15 @@ impl Engine {
                         Settle::Suppress(Reason::PatientErased),
                     ));
                 };
-                if let Err(reason) =
-                    gate::check_patient(&ctx.policy, &ctx.settings, patient, row.channel)
-                {
-                    return Ok(Step::Settle(Box::new(row), Settle::Suppress(reason)));
+                let destination =
+                    gate::check_patient(&ctx.policy, &ctx.settings, patient, row.channel);
+                match destination.map(|d| address_of(d, &patient.display_name())) {
+                    Err(reason) => {
+                        return Ok(Step::Settle(Box::new(row), Settle::Suppress(reason)));
+                    }
+                    Ok(None) => return Ok(Step::Settle(Box::new(row), Settle::Inbox)),
+                    Ok(Some(address)) => (address, None),
                 }
-                let address = match row.channel {
-                    Channel::Email => patient.email.clone().unwrap_or_default(),
-                    Channel::Sms => patient
-                        .mobile
-                        .as_deref()
-                        .and_then(|m| rappel_domain::contact::MobileNumber::parse(m).ok())
-                        .map(|m| m.to_string())
-                        .unwrap_or_default(),
-                    // A patient with several subscriptions (a phone and a laptop) is reached on
-                    // each (`send_to_every_device`); this is the first. Without one (`push =
-                    // true` in a scenario: the practice's own app), the message goes to `app`
-                    // through the outbox.
-                    Channel::Push => patient
-                        .push_subscriptions
-                        .first()
-                        .map(|s| s.endpoint.clone())
-                        .unwrap_or_else(|| "app".into()),
-                    Channel::Postal => patient
-                        .address
-                        .as_ref()
-                        .map(|a| a.window_block(&patient.display_name()).join("\n"))
-                        .unwrap_or_default(),
-                    Channel::Inbox => String::new(),
-                };
-                (address, None)
             }
             Recipient::Practitioner(id) => {
                 let Some(p) = facts.practitioner(tx, pid, id).await? else {
@@ -638,24 +617,15 @@ impl Engine {
                         Settle::Suppress(Reason::Superseded),
                     ));
                 };
-                if let Err(reason) = gate::check_practitioner(&p, row.channel) {
-                    return Ok(Step::Settle(Box::new(row), Settle::Suppress(reason)));
+                match gate::check_practitioner(&p, row.channel).map(|d| address_of(d, &p.name)) {
+                    Err(reason) => {
+                        return Ok(Step::Settle(Box::new(row), Settle::Suppress(reason)));
+                    }
+                    Ok(None) => return Ok(Step::Settle(Box::new(row), Settle::Inbox)),
+                    Ok(Some(address)) => (address, Some(p)),
                 }
-                let address = match row.channel {
-                    Channel::Email => p.email.clone().unwrap_or_default(),
-                    _ => p
-                        .mobile
-                        .as_deref()
-                        .and_then(|m| rappel_domain::contact::MobileNumber::parse(m).ok())
-                        .map(|m| m.to_string())
-                        .unwrap_or_default(),
-                };
-                (address, Some(p))
             }
         };
-        if row.channel == Channel::Inbox {
-            return Ok(Step::Settle(Box::new(row), Settle::Inbox));
-        }
         // Render from the facts of this moment (late binding).
         let mut appointments = Vec::new();
         for id in &row.appointments {
@@ -959,6 +929,25 @@ async fn forget_push_subscription(
         replan(tx, ctx, patient_id, now).await?;
     }
     Ok(())
+}
+
+/// The address a transport is handed for what the gate allows, built from the parsed contact
+/// (never blank, so a message cannot go to an empty address); `None` for an inbox entry, which
+/// goes to no one. `name` heads a letter's address block.
+fn address_of(destination: Destination<'_>, name: &str) -> Option<String> {
+    Some(match destination {
+        Destination::Email(email) => email.to_string(),
+        Destination::Sms(mobile) => mobile.e164().to_string(),
+        // A patient with several subscriptions (a phone and a laptop) is reached on each
+        // (`send_to_every_device`); this is the first. Without one (`push = true` in a scenario:
+        // the practice's own app), the message goes to `app` through the outbox.
+        Destination::Push(devices) => devices
+            .first()
+            .map(|s| s.endpoint.clone())
+            .unwrap_or_else(|| "app".into()),
+        Destination::Postal(address) => address.window_block(name).join("\n"),
+        Destination::Inbox => return None,
+    })
 }
 
 /// The email that carries a document to its patient (not a letter, not another rule's email).
