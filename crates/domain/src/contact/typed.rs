@@ -248,6 +248,24 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// What is stored is read back as the same contact: a valid one's normal form parses to
+        /// the same value, an invalid one stays as typed.
+        #[test]
+        fn a_contact_reads_back_from_its_json_as_itself(
+            s in "\\PC*|[0-9 +().-]{0,20}|(\\+33|0|00|\\+590|\\+262|\\+32|\\+41|\\+49|\\+352|\\+377|\\+508|\\+1)[0-9 ]{5,12}|[a-zA-Z0-9.+_-]{1,12}@([a-zA-Z0-9-]{1,8}\\.){1,2}[a-z]{2,4}",
+        ) {
+            if let Some(email) = Contact::<EmailAddress>::from_input(&s) {
+                let json = serde_json::to_string(&email).unwrap();
+                proptest::prop_assert_eq!(serde_json::from_str::<Contact<EmailAddress>>(&json).unwrap(), email);
+            }
+            if let Some(phone) = Contact::<PhoneNumber>::from_input(&s) {
+                let json = serde_json::to_string(&phone).unwrap();
+                proptest::prop_assert_eq!(serde_json::from_str::<Contact<PhoneNumber>>(&json).unwrap(), phone);
+            }
+        }
+    }
+
     #[test]
     fn contact_debug_redacts_valid_and_invalid_values() {
         assert_eq!(
