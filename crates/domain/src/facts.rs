@@ -1,24 +1,34 @@
 //! The facts the planner reasons about: practitioners, motives, patients, appointments, documents.
 //!
-//! Facts are plain data, changed only by applying events (see [`crate::event`]). They hold raw
-//! contact strings on purpose: a scenario or an old record may carry an address that no longer
-//! parses, and the planner must be able to say `invalid_email` about it rather than refuse the
-//! whole patient. The API boundary parses contacts strictly before they get here.
+//! Facts are plain data, changed only by applying events (see [`crate::event`]). Emails and phone
+//! numbers are [`Contact`]s, parsed once where they enter the facts: a scenario or an old record
+//! may carry an address that does not parse, and the planner must be able to say `invalid_email`
+//! about it rather than refuse the whole patient, so such a value is kept as typed
+//! ([`Contact::Invalid`]). The API boundary parses new phone numbers strictly before they get here.
 
 use jiff::{Timestamp, civil::Date};
 use serde::{Deserialize, Serialize};
 
-use crate::contact::PostalAddress;
+use crate::contact::{Contact, EmailAddress, PhoneNumber, PostalAddress};
 
 /// A practitioner (praticien / agenda). Alerts go only to the contacts that are set.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Practitioner {
     pub id: String,
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mobile: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "crate::contact::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub email: Option<Contact<EmailAddress>>,
+    /// Any phone number: the gate sends SMS only to one that is a mobile.
+    #[serde(
+        default,
+        deserialize_with = "crate::contact::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mobile: Option<Contact<PhoneNumber>>,
 }
 
 impl std::fmt::Debug for Practitioner {
@@ -68,10 +78,19 @@ pub struct Patient {
     pub first_name: String,
     #[serde(default)]
     pub last_name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mobile: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "crate::contact::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub email: Option<Contact<EmailAddress>>,
+    /// Any phone number: the gate sends SMS only to one that is a mobile.
+    #[serde(
+        default,
+        deserialize_with = "crate::contact::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mobile: Option<Contact<PhoneNumber>>,
     /// Set by scenario files (`push = true`) for a patient who uses the mobile application; the
     /// server sets it from the real subscriptions it holds.
     #[serde(default)]
@@ -298,4 +317,53 @@ pub struct Document {
     pub email: EmailDelivery,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consulted_at: Option<Timestamp>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A patient as the API stored it before its contacts were typed, and as it stores it now.
+    const STORED: &str = r#"{"id":"p1","first_name":"Jeanne","last_name":"Dupont","email":"jeanne.example.org","mobile":"+33612345678","push":false}"#;
+
+    #[test]
+    fn a_stored_patient_loads_with_typed_contacts_and_writes_back_the_same_json() {
+        let patient: Patient = serde_json::from_str(STORED).unwrap();
+        let Some(Contact::Invalid(raw)) = &patient.email else {
+            panic!("an email that does not parse is kept as typed")
+        };
+        assert_eq!(raw.as_str(), "jeanne.example.org");
+        let mobile = patient.mobile.as_ref().and_then(Contact::mobile);
+        assert_eq!(
+            mobile.map(|m| m.e164().to_string()).as_deref(),
+            Some("+33612345678")
+        );
+        assert_eq!(serde_json::to_string(&patient).unwrap(), STORED);
+    }
+
+    #[test]
+    fn a_blank_or_null_contact_is_none_and_left_out() {
+        let patient: Patient =
+            serde_json::from_str(r#"{"id":"p1","email":" ","mobile":null}"#).unwrap();
+        assert_eq!(
+            (patient.email.as_ref(), patient.mobile.as_ref()),
+            (None, None)
+        );
+        assert_eq!(
+            serde_json::to_string(&patient).unwrap(),
+            r#"{"id":"p1","first_name":"","last_name":"","push":false}"#
+        );
+    }
+
+    #[test]
+    fn a_practitioner_reads_its_contacts_through_the_same_parsers() {
+        let dr: Practitioner = toml::from_str(
+            "id = \"dr1\"\nname = \"Dr Martin\"\nemail = \"martin@cabinet.example\"\nmobile = \"01 23 45 67 89\"",
+        )
+        .unwrap();
+        assert!(
+            matches!(&dr.email, Some(Contact::Valid(e)) if e.as_str() == "martin@cabinet.example")
+        );
+        assert!(matches!(&dr.mobile, Some(Contact::Valid(n)) if n.e164() == "+33123456789"));
+    }
 }

@@ -19,7 +19,6 @@ use std::fmt::Write as _;
 
 use jiff::{SignedDuration, Timestamp, civil::Date, tz::TimeZone};
 
-use crate::contact::{EmailAddress, MobileNumber};
 use crate::facts::{
     Appointment, AppointmentStatus, Document, EmailDelivery, Motive, Move, Patient, Practitioner,
 };
@@ -497,14 +496,11 @@ fn patient_channel(patient: &Patient, rule: &Rule) -> Channel {
 
 pub fn has_usable_contact(patient: &Patient, channel: Channel) -> bool {
     match channel {
-        Channel::Email => patient
-            .email
-            .as_deref()
-            .is_some_and(|e| EmailAddress::parse(e).is_ok()),
+        Channel::Email => patient.email.as_ref().is_some_and(|e| e.valid().is_some()),
         Channel::Sms => patient
             .mobile
-            .as_deref()
-            .is_some_and(|m| MobileNumber::parse(m).is_ok()),
+            .as_ref()
+            .is_some_and(|m| m.mobile().is_some()),
         Channel::Push => patient.has_push(),
         Channel::Postal => patient.address.is_some(),
         Channel::Inbox => true,

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 use proptest::prelude::*;
+use rappel_domain::contact::Contact;
 use rappel_domain::event::{Applied, EventBody, apply_to_appointment};
 use rappel_domain::facts::{Appointment, AppointmentStatus, Motive, Patient, Practitioner, Source};
 use rappel_domain::notification::{DesiredState, Kind};
@@ -16,8 +17,8 @@ fn patient() -> Patient {
         id: "p1".into(),
         first_name: "Jeanne".into(),
         last_name: "Dupont".into(),
-        email: Some("jeanne@example.org".into()),
-        mobile: Some("06 12 34 56 78".into()),
+        email: Contact::from_input("jeanne@example.org"),
+        mobile: Contact::from_input("06 12 34 56 78"),
         ..Patient::default()
     }
 }
@@ -28,8 +29,8 @@ fn practitioners() -> BTreeMap<String, Practitioner> {
         Practitioner {
             id: "dr1".into(),
             name: "Dr Martin".into(),
-            email: Some("dr@example.org".into()),
-            mobile: Some("+33611111111".into()),
+            email: Contact::from_input("dr@example.org"),
+            mobile: Contact::from_input("+33611111111"),
         },
     )])
 }

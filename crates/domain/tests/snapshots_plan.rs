@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use jiff::{Timestamp, tz::TimeZone};
+use rappel_domain::contact::Contact;
 use rappel_domain::event::{Applied, EventBody, apply_to_appointment};
 use rappel_domain::facts::{Appointment, Motive, Patient, Practitioner, Source};
 use rappel_domain::notification::DesiredState;
@@ -83,8 +84,8 @@ fn render_plan(preset_name: &str, settings: &serde_json::Map<String, serde_json:
         id: "p1".into(),
         first_name: "Jeanne".into(),
         last_name: "Dupont".into(),
-        email: Some("jeanne@example.org".into()),
-        mobile: Some("06 12 34 56 78".into()),
+        email: Contact::from_input("jeanne@example.org"),
+        mobile: Contact::from_input("06 12 34 56 78"),
         push: true,
         ..Patient::default()
     };
@@ -93,8 +94,8 @@ fn render_plan(preset_name: &str, settings: &serde_json::Map<String, serde_json:
         Practitioner {
             id: "dr1".into(),
             name: "Dr Martin".into(),
-            email: Some("dr@example.org".into()),
-            mobile: Some("+33611111111".into()),
+            email: Contact::from_input("dr@example.org"),
+            mobile: Contact::from_input("+33611111111"),
         },
     )]);
     let motives: BTreeMap<String, Motive> = BTreeMap::new();

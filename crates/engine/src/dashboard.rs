@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp, ToSpan};
+use rappel_domain::contact::{Contact, PhoneNumber};
 use rappel_domain::facts::{Appointment, Patient, Practitioner};
 use rappel_domain::gate;
 use rappel_domain::notification::{Channel, Reason, Recipient};
@@ -438,33 +439,28 @@ async fn with_names(
             .and_then(|r| r.get("to"))
             .and_then(|to| to.as_str())
             .map(String::from);
-        let recipient_address = sent_to.or_else(|| match &row.recipient {
-            Recipient::Practitioner(id) => {
-                let p = practitioner_of(id)?;
-                match row.channel {
-                    Channel::Email => p.email.clone(),
-                    Channel::Sms => p.mobile.clone(),
-                    _ => None,
-                }
+        // A mobile number as the practice writes it (« 06 12 34 56 78 »).
+        let recipient_address = match sent_to {
+            // The address a message went to, as recorded (E.164 for an SMS).
+            Some(to) if row.channel == Channel::Sms => {
+                Some(PhoneNumber::parse(&to).map(|n| n.national()).unwrap_or(to))
             }
-            Recipient::Patient(_) => {
-                let p = patient?;
-                match row.channel {
-                    Channel::Email => p.email.clone(),
-                    Channel::Sms => p.mobile.clone(),
+            Some(to) => Some(to),
+            None => match &row.recipient {
+                Recipient::Practitioner(id) => {
+                    practitioner_of(id).and_then(|p| match row.channel {
+                        Channel::Email => p.email.as_ref().map(ToString::to_string),
+                        Channel::Sms => p.mobile.as_ref().map(Contact::national),
+                        _ => None,
+                    })
+                }
+                Recipient::Patient(_) => patient.and_then(|p| match row.channel {
+                    Channel::Email => p.email.as_ref().map(ToString::to_string),
+                    Channel::Sms => p.mobile.as_ref().map(Contact::national),
                     Channel::Postal => p.address.as_ref().map(|a| a.lines().join(", ")),
                     _ => None,
-                }
-            }
-        });
-        // A mobile number as the practice writes it (« 06 12 34 56 78 »).
-        let recipient_address = match row.channel {
-            Channel::Sms => recipient_address.map(|raw| {
-                rappel_domain::contact::PhoneNumber::parse(&raw)
-                    .map(|n| n.national())
-                    .unwrap_or(raw)
-            }),
-            _ => recipient_address,
+                }),
+            },
         };
         let appointment = appointment.map(|a| AppointmentBrief {
             practitioner: practitioner_of(&a.practitioner)

@@ -30,7 +30,7 @@
 use jiff::{SignedDuration, Timestamp};
 use rappel_channels::OutboundMessage;
 use rappel_channels::sms::InboundSms;
-use rappel_domain::contact::MobileNumber;
+use rappel_domain::contact::{Contact, MobileNumber};
 use rappel_domain::facts::Appointment;
 use rappel_domain::notification::{Channel, Kind, Reason};
 use rappel_domain::reply::{self, Keyword};
@@ -244,8 +244,8 @@ impl Engine {
         let patient = self.patient(practice_id, patient_id).await?;
         let mobile = patient
             .mobile
-            .as_deref()
-            .and_then(|m| MobileNumber::parse(m).ok())
+            .as_ref()
+            .and_then(Contact::mobile)
             .ok_or_else(|| {
                 EngineError::invalid(
                     "patient",

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use rappel_channels::Recorder;
+use rappel_domain::contact::Contact;
 use rappel_domain::event::{Event, EventBody};
 use rappel_domain::facts::{AppointmentStatus, CancelledBy, Patient, Practitioner, Source};
 use rappel_domain::notification::Channel;
@@ -42,7 +43,7 @@ async fn engine(start: &str, settings: Map<String, Value>) -> (Engine, SimClock,
                 id: "dr1".into(),
                 name: "Dr Martin".into(),
                 email: None,
-                mobile: Some("0611111111".into()),
+                mobile: Contact::from_input("0611111111"),
             },
         )
         .await
@@ -53,8 +54,8 @@ async fn engine(start: &str, settings: Map<String, Value>) -> (Engine, SimClock,
             &Patient {
                 id: "p1".into(),
                 first_name: "Jeanne".into(),
-                email: Some("j@example.org".into()),
-                mobile: Some("0612345678".into()),
+                email: Contact::from_input("j@example.org"),
+                mobile: Contact::from_input("0612345678"),
                 ..Patient::default()
             },
         )

@@ -4,10 +4,12 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use rappel_channels::Recorder;
+use rappel_domain::contact::Contact;
 use rappel_domain::event::{Event, EventBody};
 use rappel_domain::facts::{Patient, Practitioner, Source};
+use rappel_domain::notification::{Channel, Reason};
 use rappel_engine::{Engine, EngineConfig, SimClock, Transports};
-use rappel_store::Store;
+use rappel_store::{NotificationFilter, Store};
 
 async fn engine(start: &str) -> (Engine, SimClock, Recorder, String) {
     let store = Store::connect("sqlite::memory:").await.unwrap();
@@ -42,8 +44,8 @@ async fn engine(start: &str) -> (Engine, SimClock, Recorder, String) {
             &Patient {
                 id: "p1".into(),
                 first_name: "Jeanne".into(),
-                email: Some("j@example.org".into()),
-                mobile: Some("0612345678".into()),
+                email: Contact::from_input("j@example.org"),
+                mobile: Contact::from_input("0612345678"),
                 ..Patient::default()
             },
         )
@@ -213,8 +215,8 @@ async fn finished_messages_leave_after_the_practices_retention_and_are_never_pla
             &Patient {
                 id: "p1".into(),
                 first_name: "Jeanne".into(),
-                email: Some("jeanne@example.org".into()),
-                mobile: Some("0612345678".into()),
+                email: Contact::from_input("jeanne@example.org"),
+                mobile: Contact::from_input("0612345678"),
                 ..Patient::default()
             },
         )
@@ -293,7 +295,7 @@ async fn a_burst_in_one_practice_does_not_hold_back_another_practices_message() 
                 &Patient {
                     id: "p1".into(),
                     first_name: "Jeanne".into(),
-                    email: Some(email.into()),
+                    email: Contact::from_input(email),
                     ..Patient::default()
                 },
             )
@@ -342,5 +344,91 @@ async fn a_burst_in_one_practice_does_not_hold_back_another_practices_message() 
             .count()
             >= 5,
         "the busy practice has its share"
+    );
+}
+
+/// The dispatcher hands a transport only the address the gate allows, parsed: a patient whose
+/// email does not parse and whose number is a landline (kept as the practice typed them), and a
+/// practitioner in the same state, get no email and no SMS, each row with its reason, and no
+/// message ever leaves with an empty address.
+#[tokio::test]
+async fn contacts_that_do_not_parse_are_never_handed_to_a_transport_even_as_an_empty_address() {
+    let (engine, clock, recorder, practice) = engine("2026-03-01T10:00:00+01:00").await;
+    engine
+        .put_practitioner(
+            &practice,
+            &Practitioner {
+                id: "dr1".into(),
+                name: "Dr Martin".into(),
+                email: Contact::from_input("martin@cabinet"),
+                mobile: Contact::from_input("01 23 45 67 89"),
+            },
+        )
+        .await
+        .unwrap();
+    engine
+        .put_patient(
+            &practice,
+            &Patient {
+                id: "p1".into(),
+                first_name: "Jeanne".into(),
+                email: Contact::from_input("jeanne.example.org"),
+                mobile: Contact::from_input("01 42 33 44 55"),
+                email_notifications: Some(true),
+                sms_notifications: Some(true),
+                ..Patient::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut online = booked("2026-03-01T10:00:00+01:00", "2026-03-05T10:00:00+01:00");
+    if let EventBody::AppointmentBooked { source, .. } = &mut online.body {
+        *source = Source::Online;
+    }
+    engine.ingest(&practice, &[online]).await.unwrap();
+    // Every hour until the appointment, so that each message is decided at its due time.
+    let mut at: Timestamp = "2026-03-01T10:00:00+01:00".parse().unwrap();
+    while at < "2026-03-05T10:00:00+01:00".parse().unwrap() {
+        clock.set(at);
+        recorder.set_now(at);
+        engine.dispatch_all_due().await.unwrap();
+        at += jiff::SignedDuration::from_hours(1);
+    }
+
+    for sent in recorder.sent() {
+        assert!(!sent.message.to.trim().is_empty(), "{}", sent.message.id);
+        assert!(
+            !matches!(sent.message.channel, Channel::Email | Channel::Sms),
+            "{} went to an address that does not parse",
+            sent.message.id
+        );
+    }
+    let mut tx = engine.store().begin_read().await.unwrap();
+    let rows = tx
+        .list_notifications(
+            &practice,
+            &NotificationFilter {
+                limit: 1_000,
+                ..NotificationFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let reasons = |channel: Channel| -> Vec<Option<Reason>> {
+        rows.iter()
+            .filter(|r| r.channel == channel)
+            .map(|r| r.reason)
+            .collect()
+    };
+    let (emails, sms) = (reasons(Channel::Email), reasons(Channel::Sms));
+    assert!(!emails.is_empty() && !sms.is_empty(), "{rows:?}");
+    assert!(
+        emails.iter().all(|r| *r == Some(Reason::InvalidEmail)),
+        "{emails:?}"
+    );
+    assert!(
+        sms.iter().all(|r| *r == Some(Reason::InvalidMobile)),
+        "{sms:?}"
     );
 }

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use rappel_channels::Recorder;
+use rappel_domain::contact::Contact;
 use rappel_domain::facts::{Patient, PushSubscription};
 use rappel_engine::{Engine, EngineConfig, EngineError, SimClock, Transports};
 use rappel_store::Store;
@@ -29,7 +30,7 @@ fn jeanne(first_name: &str) -> Patient {
         id: "p1".into(),
         first_name: first_name.into(),
         last_name: "Dupont".into(),
-        mobile: Some("+33612345678".into()),
+        mobile: Contact::from_input("+33612345678"),
         ..Patient::default()
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use rappel_channels::email::{Sender, SmtpConfig, SmtpTransport, SmtpUrl};
+use rappel_domain::contact::Contact;
 use rappel_domain::event::{Event, EventBody};
 use rappel_domain::facts::{Patient, Practitioner, Source};
 use rappel_domain::notification::{Channel, Kind};
@@ -139,7 +140,7 @@ async fn emails_wait_while_the_smtp_server_is_down_and_go_once_it_is_back() {
             &Patient {
                 id: "p1".into(),
                 first_name: "Jeanne".into(),
-                email: Some("jeanne@example.org".into()),
+                email: Contact::from_input("jeanne@example.org"),
                 ..Patient::default()
             },
         )

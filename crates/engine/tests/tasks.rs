@@ -13,6 +13,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use jiff::civil::{Date, date};
 use rappel_channels::Recorder;
+use rappel_domain::contact::Contact;
 use rappel_domain::event::{Event, EventBody};
 use rappel_domain::facts::{Patient, Practitioner, Source};
 use rappel_domain::notification::{Channel, Kind};
@@ -73,8 +74,8 @@ async fn patient(engine: &Engine, practice: &str, id: &str, email: Option<&str>,
                 id: id.into(),
                 first_name: format!("Patient {id}"),
                 last_name: "Test".into(),
-                email: email.map(String::from),
-                mobile: Some("0612345678".into()),
+                email: email.and_then(Contact::from_input),
+                mobile: Contact::from_input("0612345678"),
                 birth_date: Some(birth),
                 ..Patient::default()
             },

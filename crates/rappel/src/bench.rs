@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use clap::Subcommand;
 use jiff::{SignedDuration, Timestamp};
+use rappel_domain::contact::Contact;
 use rappel_domain::facts::{Appointment, AppointmentStatus, Motive, Patient, Practitioner, Source};
 use rappel_domain::plan::{PatientFacts, PlanContext, plan};
 use rappel_domain::policy::preset;
@@ -73,8 +74,8 @@ fn bench_plan(name: &str, events: usize) -> anyhow::Result<f64> {
         Practitioner {
             id: "dr1".into(),
             name: "Dr Martin".into(),
-            email: Some("dr@example.org".into()),
-            mobile: Some("+33611111111".into()),
+            email: Contact::from_input("dr@example.org"),
+            mobile: Contact::from_input("+33611111111"),
         },
     )]);
     let motives = BTreeMap::from([(
@@ -90,8 +91,8 @@ fn bench_plan(name: &str, events: usize) -> anyhow::Result<f64> {
         id: "p1".into(),
         first_name: "Jeanne".into(),
         last_name: "Dupont".into(),
-        email: Some("jeanne@example.org".into()),
-        mobile: Some("0612345678".into()),
+        email: Contact::from_input("jeanne@example.org"),
+        mobile: Contact::from_input("0612345678"),
         ..Patient::default()
     };
     let base: Timestamp = "2026-03-01T08:00:00+01:00".parse()?;

@@ -2,6 +2,7 @@
 //! appointments over the coming days, so a new user sees plans and reasons at once.
 
 use jiff::{SignedDuration, Timestamp, ToSpan};
+use rappel_domain::contact::Contact;
 use rappel_domain::event::{Event, EventBody};
 use rappel_domain::facts::{Motive, Patient, Practitioner, Source};
 use rappel_engine::Engine;
@@ -39,7 +40,7 @@ pub async fn seed(engine: &Engine, config: &Config) -> anyhow::Result<()> {
                 &Practitioner {
                     id: id.into(),
                     name: name.into(),
-                    email: email.map(String::from),
+                    email: email.and_then(Contact::from_input),
                     mobile: None,
                 },
             )
@@ -88,8 +89,8 @@ pub async fn seed(engine: &Engine, config: &Config) -> anyhow::Result<()> {
                     id: id.into(),
                     first_name: first.into(),
                     last_name: last.into(),
-                    email: email.map(String::from),
-                    mobile: mobile.map(String::from),
+                    email: email.and_then(Contact::from_input),
+                    mobile: mobile.and_then(Contact::from_input),
                     ..Patient::default()
                 },
             )

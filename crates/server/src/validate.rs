@@ -1,5 +1,6 @@
-//! Strict checks of what practice software sends, at the API boundary (SPEC: the facts keep raw
-//! strings so that old records can be reported on, but nothing new gets in unparsed).
+//! Strict checks of what practice software sends, at the API boundary (SPEC: the facts keep a
+//! contact that does not parse as typed, `Contact::Invalid`, so that old records can be reported
+//! on, but nothing new gets in unparsed except a patient's email, below).
 //!
 //! Contacts are parsed with the domain's parsers and stored in their normal form (an email with
 //! its domain lower-cased, a phone number in E.164), so `PUT`ting the same patient twice in two

@@ -696,6 +696,12 @@ async fn contacts_are_checked_strictly_and_a_bad_phone_number_is_422_naming_mobi
         app.get("/v1/patients/p1").await.json()["email"],
         "jeanne@gmail"
     );
+    // Read back from the store, the kept email is the same contact: the same update is
+    // "unchanged".
+    let again = app
+        .post_events(&json!({"type": "patient.updated", "id": "p1", "email": "jeanne@gmail"}))
+        .await;
+    assert_eq!(again.json(), json!({"applied": 0, "unchanged": 1}));
     let ok = app
         .post_events(&json!({"type": "patient.updated", "id": "p1", "mobile": "07 00 00 00 01"}))
         .await;

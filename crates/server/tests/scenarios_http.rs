@@ -270,8 +270,8 @@ async fn replay(file: &Path) {
                                 .patients
                                 .iter()
                                 .find(|p| &p.id == patient)
-                                .and_then(|p| p.mobile.as_deref())
-                                .and_then(|m| rappel_domain::contact::MobileNumber::parse(m).ok())
+                                .and_then(|p| p.mobile.as_ref())
+                                .and_then(rappel_domain::contact::Contact::mobile)
                                 .expect("a replying patient has a mobile")
                                 .to_string();
                             let body =

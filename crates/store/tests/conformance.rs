@@ -9,6 +9,7 @@
 use std::collections::{HashMap, HashSet};
 
 use jiff::{SignedDuration, Timestamp};
+use rappel_domain::contact::Contact;
 use rappel_domain::facts::{
     Appointment, AppointmentStatus, CancelledBy, Document, EmailDelivery, Motive, Move, Patient,
     Practitioner, Source,
@@ -28,6 +29,7 @@ conformance!(
     migrating_twice_is_a_no_op_and_keeps_the_data,
     practices_and_api_keys_round_trip,
     upserting_twice_keeps_one_row_with_the_latest_data,
+    contacts_come_back_parsed_and_one_that_does_not_parse_as_typed,
     patient_search_is_case_insensitive_and_escapes_wildcards,
     erasing_a_patient_blanks_their_data_and_removes_their_documents,
     appointment_queries_select_by_start_and_by_change,
@@ -103,8 +105,8 @@ fn patient(id: &str, first: &str, last: &str) -> Patient {
         id: id.to_string(),
         first_name: first.to_string(),
         last_name: last.to_string(),
-        email: Some(format!("{}@example.org", first.to_lowercase())),
-        mobile: Some("+33612345678".into()),
+        email: Contact::from_input(&format!("{}@example.org", first.to_lowercase())),
+        mobile: Contact::from_input("+33612345678"),
         sms_notifications: Some(true),
         ..Patient::default()
     }
@@ -263,7 +265,7 @@ async fn upserting_twice_keeps_one_row_with_the_latest_data(store: Store) {
         mobile: None,
     };
     tx.upsert_practitioner("a", &doctor).await.unwrap();
-    doctor.email = Some("martin@example.org".into());
+    doctor.email = Contact::from_input("martin@example.org");
     tx.upsert_practitioner("a", &doctor).await.unwrap();
     assert_eq!(tx.practitioners("a").await.unwrap(), vec![doctor.clone()]);
     assert_eq!(
@@ -322,6 +324,35 @@ async fn upserting_twice_keeps_one_row_with_the_latest_data(store: Store) {
     tx.commit().await.unwrap();
 }
 
+/// The store keeps contacts as text (`data`'s JSON) and reads them back through the parsers:
+/// a valid one in its type, one that does not parse kept as typed (SPEC.md decision 7).
+async fn contacts_come_back_parsed_and_one_that_does_not_parse_as_typed(store: Store) {
+    with_practices(&store, &["a"]).await;
+    let mut tx = store.begin().await.unwrap();
+    let now = at("2025-02-01T00:00:00Z");
+    let jean = patient("p1", "Jean", "Dupont");
+    let mut typo = patient("p2", "Zoé", "Bernard");
+    typo.email = Contact::from_input("zoe.example.org");
+    typo.mobile = Contact::from_input("+33142334455");
+    for p in [&jean, &typo] {
+        tx.upsert_patient("a", p, now).await.unwrap();
+    }
+    let read = tx.patient("a", "p1").await.unwrap().unwrap();
+    let email = read.email.as_ref().and_then(Contact::valid);
+    assert_eq!(email.map(|e| e.as_str()), Some("jean@example.org"));
+    assert_eq!(read, jean);
+    let read = tx.patient("a", "p2").await.unwrap().unwrap();
+    match &read.email {
+        Some(Contact::Invalid(raw)) => assert_eq!(raw.as_str(), "zoe.example.org"),
+        other => panic!("kept as typed: {other:?}"),
+    }
+    let landline = read.mobile.as_ref().and_then(Contact::valid);
+    assert_eq!(landline.map(|n| n.e164()), Some("+33142334455"));
+    assert_eq!(read.mobile.as_ref().and_then(Contact::mobile), None);
+    assert_eq!(read, typo);
+    tx.commit().await.unwrap();
+}
+
 async fn patient_search_is_case_insensitive_and_escapes_wildcards(store: Store) {
     with_practices(&store, &["a"]).await;
     let mut tx = store.begin().await.unwrap();
@@ -333,7 +364,7 @@ async fn patient_search_is_case_insensitive_and_escapes_wildcards(store: Store) 
         .await
         .unwrap();
     let mut odd = patient("p3", "Zoé", "Bernard");
-    odd.email = Some("zoe_100%@example.org".into());
+    odd.email = Contact::from_input("zoe_100%@example.org");
     odd.mobile = None;
     tx.upsert_patient("a", &odd, now).await.unwrap();
 

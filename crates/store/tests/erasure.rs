@@ -3,6 +3,7 @@
 //! in-memory SQLite database and a fresh PostgreSQL database.
 
 use jiff::Timestamp;
+use rappel_domain::contact::Contact;
 use rappel_domain::facts::Patient;
 use rappel_domain::notification::{Channel, Kind, Recipient};
 use rappel_store::{InboxRow, NotificationRow, PracticeRow, Status, Store};
@@ -65,7 +66,7 @@ async fn erasure_removes_personal_data_from_sent_messages_boxes_and_the_event_lo
             id: id.into(),
             first_name: first.into(),
             last_name: "Durand".into(),
-            email: Some(format!("{first}@example.org")),
+            email: Contact::from_input(&format!("{first}@example.org")),
             ..Patient::default()
         };
         tx.upsert_patient("a", &patient, now).await.unwrap();

@@ -3,6 +3,7 @@
 //! in-memory SQLite database and a fresh PostgreSQL database.
 
 use jiff::Timestamp;
+use rappel_domain::contact::Contact;
 use rappel_domain::facts::Patient;
 use rappel_store::{PracticeRow, ReceivedMessageRow, SmsOptOut, Store, received_message_id};
 use serde_json::Map;
@@ -40,7 +41,7 @@ async fn with_practices(store: &Store, ids: &[&str]) {
             &Patient {
                 id: "p1".into(),
                 first_name: "Jeanne".into(),
-                mobile: Some("+33612345678".into()),
+                mobile: Contact::from_input("+33612345678"),
                 ..Patient::default()
             },
             at("2025-01-01T08:00:00Z"),

@@ -7,6 +7,9 @@
 //! [`MobileNumber`] cannot be handed a landline; a [`PostalAddress`] always fits
 //! a window envelope.
 //!
+//! The facts hold a patient's or practitioner's email and phone number as a [`Contact`]: parsed
+//! once where they enter, kept as typed (and reported on) when they do not parse.
+//!
 //! These are patient data, so `Debug` redacts them (`EmailAddress(j***@example.org)`,
 //! `PhoneNumber(+336******78)`): a `{:?}` in a log line or a panic message does not
 //! leak them. `Display` and serde give the full value; serde deserialises through
@@ -131,6 +134,7 @@ macro_rules! string_form {
 mod email;
 mod phone;
 mod postal;
+mod typed;
 
 pub use email::EmailAddress;
 pub use phone::{MobileNumber, PhoneKind, PhoneNumber};
@@ -138,6 +142,7 @@ pub use postal::{
     ADDRESS_BLOCK_MAX_LINES, ADDRESS_LINE_MAX_CHARS, ADDRESS_MAX_LINES, CountryCode, PostalAddress,
     PostalCode,
 };
+pub use typed::{Contact, Unparsed, optional};
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use rappel_channels::{LogoImage, OutboundMessage, PushTarget};
 use rappel_domain::facts::{Appointment, Document, Patient, Practitioner};
-use rappel_domain::gate;
+use rappel_domain::gate::{self, Destination};
 use rappel_domain::notification::{Channel, Kind, Reason, Recipient};
 use rappel_domain::plan::{SendDecision, send_decision};
 use rappel_domain::render::{AnswerLinks, AppointmentView, RenderInput, Rendered};
@@ -81,9 +81,6 @@ impl Engine {
             Ok(addressee) => addressee,
             Err(settle) => return Ok(Step::Settle(Box::new(row), settle)),
         };
-        if row.channel == Channel::Inbox {
-            return Ok(Step::Settle(Box::new(row), Settle::Inbox));
-        }
         let content = self
             .render_content(tx, ctx, facts, templates, &row, &addressee, now)
             .await?;
@@ -347,7 +344,8 @@ fn decide_now(ctx: &PracticeCtx, row: &mut NotificationRow, now: Timestamp) -> O
 }
 
 /// Whom the row goes to and where, or how it is settled when it must not go: an erased patient,
-/// a contact or switch the gate refuses, a practitioner no longer known.
+/// a contact or switch the gate refuses, a practitioner no longer known; an inbox entry, which
+/// goes to no one.
 async fn addressee(
     tx: &mut Tx,
     ctx: &PracticeCtx,
@@ -364,54 +362,22 @@ async fn addressee(
             let Some(patient) = &patient else {
                 return Ok(Err(Settle::Suppress(Reason::PatientErased)));
             };
-            if let Err(reason) =
-                gate::check_patient(&ctx.policy, &ctx.settings, patient, row.channel)
-            {
-                return Ok(Err(Settle::Suppress(reason)));
+            let destination = gate::check_patient(&ctx.policy, &ctx.settings, patient, row.channel);
+            match destination.map(|d| address_of(d, &patient.display_name())) {
+                Err(reason) => return Ok(Err(Settle::Suppress(reason))),
+                Ok(None) => return Ok(Err(Settle::Inbox)),
+                Ok(Some(address)) => (address, None),
             }
-            let address = match row.channel {
-                Channel::Email => patient.email.clone().unwrap_or_default(),
-                Channel::Sms => patient
-                    .mobile
-                    .as_deref()
-                    .and_then(|m| rappel_domain::contact::MobileNumber::parse(m).ok())
-                    .map(|m| m.to_string())
-                    .unwrap_or_default(),
-                // A patient with several subscriptions (a phone and a laptop) is reached on
-                // each (`send_to_every_device`); this is the first. Without one (`push =
-                // true` in a scenario: the practice's own app), the message goes to `app`
-                // through the outbox.
-                Channel::Push => patient
-                    .push_subscriptions
-                    .first()
-                    .map(|s| s.endpoint.clone())
-                    .unwrap_or_else(|| "app".into()),
-                Channel::Postal => patient
-                    .address
-                    .as_ref()
-                    .map(|a| a.window_block(&patient.display_name()).join("\n"))
-                    .unwrap_or_default(),
-                Channel::Inbox => String::new(),
-            };
-            (address, None)
         }
         Recipient::Practitioner(id) => {
             let Some(p) = facts.practitioner(tx, pid, id).await? else {
                 return Ok(Err(Settle::Suppress(Reason::Superseded)));
             };
-            if let Err(reason) = gate::check_practitioner(&p, row.channel) {
-                return Ok(Err(Settle::Suppress(reason)));
+            match gate::check_practitioner(&p, row.channel).map(|d| address_of(d, &p.name)) {
+                Err(reason) => return Ok(Err(Settle::Suppress(reason))),
+                Ok(None) => return Ok(Err(Settle::Inbox)),
+                Ok(Some(address)) => (address, Some(p)),
             }
-            let address = match row.channel {
-                Channel::Email => p.email.clone().unwrap_or_default(),
-                _ => p
-                    .mobile
-                    .as_deref()
-                    .and_then(|m| rappel_domain::contact::MobileNumber::parse(m).ok())
-                    .map(|m| m.to_string())
-                    .unwrap_or_default(),
-            };
-            (address, Some(p))
         }
     };
     Ok(Ok(Addressee {
@@ -419,6 +385,25 @@ async fn addressee(
         address,
         practitioner: recipient_practitioner,
     }))
+}
+
+/// The address a transport is handed for what the gate allows, built from the parsed contact
+/// (never blank, so a message cannot go to an empty address); `None` for an inbox entry, which
+/// goes to no one. `name` heads a letter's address block.
+fn address_of(destination: Destination<'_>, name: &str) -> Option<String> {
+    Some(match destination {
+        Destination::Email(email) => email.to_string(),
+        Destination::Sms(mobile) => mobile.e164().to_string(),
+        // A patient with several subscriptions (a phone and a laptop) is reached on each
+        // (`send_to_every_device`); this is the first. Without one (`push = true` in a scenario:
+        // the practice's own app), the message goes to `app` through the outbox.
+        Destination::Push(devices) => devices
+            .first()
+            .map(|s| s.endpoint.clone())
+            .unwrap_or_else(|| "app".into()),
+        Destination::Postal(address) => address.window_block(name).join("\n"),
+        Destination::Inbox => return None,
+    })
 }
 
 /// The copy of the rendered message kept for audit, with the personal links' tokens masked.

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiff::civil::Date;
-use rappel_domain::contact::PostalAddress;
+use rappel_domain::contact::{Contact, PostalAddress};
 use rappel_domain::facts::{Motive, Patient, Practitioner};
 use rappel_engine::PutOutcome;
 use serde::{Deserialize, Serialize};
@@ -121,8 +121,8 @@ pub(crate) async fn put_practitioner(
     let practitioner = Practitioner {
         id: id.clone(),
         name: non_blank("name", body.name)?,
-        email: body.email,
-        mobile: body.mobile,
+        email: body.email.as_deref().and_then(Contact::from_input),
+        mobile: body.mobile.as_deref().and_then(Contact::from_input),
     };
     let outcome = state
         .engine
@@ -182,8 +182,8 @@ pub(crate) async fn put_patient(
         id: id.clone(),
         first_name: body.first_name.trim().to_string(),
         last_name: body.last_name.trim().to_string(),
-        email: body.email,
-        mobile: body.mobile,
+        email: body.email.as_deref().and_then(Contact::from_input),
+        mobile: body.mobile.as_deref().and_then(Contact::from_input),
         push: body.push,
         // Carried over from the stored patient by the engine.
         push_subscriptions: Vec::new(),

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use maud::{Markup, html};
-use rappel_domain::contact::{EmailAddress, MobileNumber, PhoneNumber};
+use rappel_domain::contact::{Contact, EmailAddress, PhoneNumber};
 use rappel_domain::facts::{AppointmentStatus, Patient};
 use rappel_domain::notification::{Channel, Recipient};
 use rappel_store::Status;
@@ -67,8 +67,8 @@ pub(crate) async fn search(
                     @for p in &found {
                         tr {
                             td data-label="Patient" { a href={"/patients/" (encode_query(&p.id))} { (full_name(p)) } }
-                            td data-label="Email" { (email_validity(p.email.as_deref(), None, &ui.practice.tz)) }
-                            td data-label="Mobile" { (mobile_validity(p.mobile.as_deref())) }
+                            td data-label="Email" { (email_validity(p.email.as_ref(), None, &ui.practice.tz)) }
+                            td data-label="Mobile" { (mobile_validity(p.mobile.as_ref())) }
                             td data-label="Emails" { (switch_word(p.email_notifications)) }
                             td data-label="SMS" { (switch_word(p.sms_notifications)) }
                         }
@@ -102,13 +102,17 @@ fn switch_word(value: Option<bool>) -> &'static str {
 /// The email with its state: « invalide » when it does not parse, and when the last email handed
 /// to the patient came back (`bounced`, its instant) « revenu en erreur » rather than « valide »,
 /// until an email reaches them again.
-fn email_validity(email: Option<&str>, bounced: Option<Timestamp>, tz: &TimeZone) -> Markup {
+fn email_validity(
+    email: Option<&Contact<EmailAddress>>,
+    bounced: Option<Timestamp>,
+    tz: &TimeZone,
+) -> Markup {
     html! {
         @match email {
             None => span.muted { "aucun" },
             Some(e) => {
                 (e) " "
-                @if EmailAddress::parse(e).is_err() { span.badge.failed { "invalide" } }
+                @if e.valid().is_none() { span.badge.failed { "invalide" } }
                 @else if let Some(at) = bounced {
                     span.badge.failed { "dernier email revenu en erreur le " (super::format::instant(at, tz)) }
                 }
@@ -118,20 +122,16 @@ fn email_validity(email: Option<&str>, bounced: Option<Timestamp>, tz: &TimeZone
     }
 }
 
-fn mobile_validity(mobile: Option<&str>) -> Markup {
+fn mobile_validity(mobile: Option<&Contact<PhoneNumber>>) -> Markup {
     html! {
         @match mobile {
             None => span.muted { "aucun" },
-            Some(m) => {
-                @match PhoneNumber::parse(m) {
-                    Ok(number) => {
-                        (number.national()) " "
-                        @if MobileNumber::parse(m).is_ok() { span.badge.delivered { "mobile" } }
-                        @else { span.badge.failed { "fixe : pas de SMS" } }
-                    }
-                    Err(_) => { (m) " " span.badge.failed { "invalide" } }
-                }
+            Some(contact @ Contact::Valid(number)) => {
+                (number.national()) " "
+                @if contact.mobile().is_some() { span.badge.delivered { "mobile" } }
+                @else { span.badge.failed { "fixe : pas de SMS" } }
             }
+            Some(Contact::Invalid(raw)) => { (raw.as_str()) " " span.badge.failed { "invalide" } }
         }
     }
 }
@@ -216,8 +216,8 @@ async fn render(
     let content = html! {
         (flash(ok))
         dl.facts {
-            dt { "Email" } dd { (email_validity(patient.email.as_deref(), bounced, tz)) }
-            dt { "Mobile" } dd { (mobile_validity(patient.mobile.as_deref())) }
+            dt { "Email" } dd { (email_validity(patient.email.as_ref(), bounced, tz)) }
+            dt { "Mobile" } dd { (mobile_validity(patient.mobile.as_ref())) }
             dt { "Emails" } dd { (switch_word(patient.email_notifications)) }
             dt { "SMS" }
             dd {
@@ -262,11 +262,11 @@ async fn render(
             form.stack method="post" action={"/patients/" (encode_query(&patient.id))} {
                 (ui.csrf_field())
                 label for="email" { "Email" }
-                input #email type="email" name="email" value=(value("email", patient.email.clone()))
+                input #email type="email" name="email" value=(value("email", patient.email.as_ref().map(ToString::to_string)))
                     aria-invalid=[errors.get("email").map(|_| "true")] aria-describedby=[errors.get("email").map(|_| "err-email")];
                 (error("email"))
                 label for="mobile" { "Mobile" }
-                input #mobile type="tel" name="mobile" value=(value("mobile", patient.mobile.as_deref().map(|m| PhoneNumber::parse(m).map(|n| n.national()).unwrap_or_else(|_| m.to_string()))))
+                input #mobile type="tel" name="mobile" value=(value("mobile", patient.mobile.as_ref().map(Contact::national)))
                     aria-invalid=[errors.get("mobile").map(|_| "true")] aria-describedby=[errors.get("mobile").map(|_| "err-mobile")];
                 (error("mobile"))
                 label for="email_notifications" { "Emails de rendez-vous" }
@@ -382,9 +382,9 @@ pub(crate) async fn save(
         let errors = BTreeMap::from([(key.to_string(), message)]);
         return render(&state, &ui, &id, &errors, Some(&form), None).await;
     }
-    let text = |name: &str| fields.get(name).and_then(Value::as_str).map(String::from);
-    patient.email = text("email");
-    patient.mobile = text("mobile");
+    let text = |name: &str| fields.get(name).and_then(Value::as_str);
+    patient.email = text("email").and_then(Contact::from_input);
+    patient.mobile = text("mobile").and_then(Contact::from_input);
     patient.address = match fields.get("address") {
         Some(value) if has_address => serde_json::from_value(value.clone()).ok(),
         _ => None,

@@ -8,6 +8,7 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
+use rappel_domain::contact::Contact;
 use rappel_domain::policy::{OptionKind, OptionSpec};
 use rappel_domain::settings::{is_operator_setting, option_specs};
 use rappel_domain::sms::SenderIdError;
@@ -145,9 +146,9 @@ async fn render(
                     strong { (p.name) }
                     @let error = errors.get(&format!("praticien:{}", p.id));
                     label for={"email-" (p.id)} { "Email" }
-                    input id={"email-" (p.id)} type="email" name="email" value=[p.email.as_deref()];
+                    input id={"email-" (p.id)} type="email" name="email" value=[p.email.as_ref().map(ToString::to_string)];
                     label for={"mobile-" (p.id)} { "Mobile" }
-                    input id={"mobile-" (p.id)} type="tel" name="mobile" value=[p.mobile.as_deref()];
+                    input id={"mobile-" (p.id)} type="tel" name="mobile" value=[p.mobile.as_ref().map(ToString::to_string)];
                     button type="submit" { "Enregistrer" }
                     @if let Some(error) = error { span.error role="alert" { (error) } }
                 }
@@ -407,10 +408,7 @@ pub(crate) async fn save_practitioner(
             .map_err(|_| {
                 "Numéro de téléphone invalide (un numéro français, ou au format +33…).".to_string()
             })?;
-        Ok::<_, String>((
-            email.map(|e| e.as_str().to_string()),
-            mobile.map(|m| m.e164().to_string()),
-        ))
+        Ok::<_, String>((email.map(Contact::Valid), mobile.map(Contact::Valid)))
     })();
     match checked {
         Ok((email, mobile)) => {

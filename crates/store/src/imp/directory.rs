@@ -491,8 +491,8 @@ fn search_text(p: &Patient) -> String {
         format!("{} {}", p.first_name, p.last_name),
         format!("{} {}", p.last_name, p.first_name),
     ];
-    parts.extend(p.email.clone());
-    parts.extend(p.mobile.clone());
+    parts.extend(p.email.as_ref().map(ToString::to_string));
+    parts.extend(p.mobile.as_ref().map(ToString::to_string));
     parts.join("\n").to_lowercase()
 }
 
