@@ -1,9 +1,9 @@
-//! The SMTP transport against a real SMTP server on loopback: a small RFC 5321 server written
-//! here (EHLO, AUTH PLAIN, MAIL, RCPT, DATA, RSET, NOOP, QUIT) that can accept, refuse a
-//! recipient (550), defer after the data (451), refuse credentials (535) or never answer.
+//! The SMTP transport against a real SMTP server on loopback: the small RFC 5321 server of
+//! `rappel-test-support` (EHLO, AUTH PLAIN, MAIL, RCPT, DATA, RSET, NOOP, QUIT) that can accept,
+//! refuse a recipient (550), defer after the data (451), refuse credentials (535) or never
+//! answer.
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,173 +11,8 @@ use jiff::Timestamp;
 use rappel_channels::email::{Dkim, Sender, SmtpConfig, SmtpTransport, SmtpUrl, message_id};
 use rappel_channels::{CalendarEvent, ChannelError, FileOutbox, OutboundMessage, Transport};
 use rappel_domain::notification::Channel;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Mode {
-    Accept,
-    RejectRecipient,
-    DeferAfterData,
-    /// Accepts the connection and never says a word.
-    Stall,
-    /// Offers AUTH PLAIN and accepts only these credentials.
-    RequireAuth(&'static str, &'static str),
-}
-
-#[derive(Clone, Debug)]
-struct Delivery {
-    mail_from: String,
-    rcpt_to: Vec<String>,
-    data: String,
-    accepted: bool,
-}
-
-#[derive(Clone)]
-struct Server {
-    addr: SocketAddr,
-    mode: Arc<Mutex<Mode>>,
-    deliveries: Arc<Mutex<Vec<Delivery>>>,
-    connections: Arc<AtomicUsize>,
-    logins: Arc<Mutex<Vec<(String, String)>>>,
-}
-
-impl Server {
-    async fn start(mode: Mode) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let server = Server {
-            addr: listener.local_addr().unwrap(),
-            mode: Arc::new(Mutex::new(mode)),
-            deliveries: Arc::default(),
-            connections: Arc::default(),
-            logins: Arc::default(),
-        };
-        let state = server.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                state.connections.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(state.clone().serve(stream));
-            }
-        });
-        server
-    }
-
-    fn mode(&self) -> Mode {
-        *self.mode.lock().unwrap()
-    }
-
-    fn set_mode(&self, mode: Mode) {
-        *self.mode.lock().unwrap() = mode;
-    }
-
-    fn deliveries(&self) -> Vec<Delivery> {
-        self.deliveries.lock().unwrap().clone()
-    }
-
-    fn url(&self) -> String {
-        format!("smtp://{}", self.addr)
-    }
-
-    async fn serve(self, stream: TcpStream) {
-        if self.mode() == Mode::Stall {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            return;
-        }
-        let (read, mut write) = stream.into_split();
-        let mut read = BufReader::new(read);
-        let mut reply = async |text: &str| {
-            let _ = write.write_all(format!("{text}\r\n").as_bytes()).await;
-        };
-        reply("220 test.local ESMTP").await;
-        let (mut mail_from, mut rcpt_to) = (String::new(), Vec::new());
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if read.read_line(&mut line).await.unwrap_or(0) == 0 {
-                return;
-            }
-            let command = line.trim_end().to_string();
-            let verb = command
-                .split(' ')
-                .next()
-                .unwrap_or_default()
-                .to_ascii_uppercase();
-            match verb.as_str() {
-                "EHLO" => {
-                    let auth = matches!(self.mode(), Mode::RequireAuth(..));
-                    reply("250-test.local").await;
-                    reply("250-8BITMIME").await;
-                    if auth {
-                        reply("250-AUTH PLAIN").await;
-                    }
-                    reply("250 SIZE 10000000").await;
-                }
-                "AUTH" => {
-                    let initial = command.split(' ').nth(2).unwrap_or_default();
-                    let decoded = String::from_utf8(base64_decode(initial)).unwrap_or_default();
-                    let mut fields = decoded.split('\0').skip(1);
-                    let user = fields.next().unwrap_or_default().to_string();
-                    let pass = fields.next().unwrap_or_default().to_string();
-                    self.logins
-                        .lock()
-                        .unwrap()
-                        .push((user.clone(), pass.clone()));
-                    match self.mode() {
-                        Mode::RequireAuth(u, p) if u == user && p == pass => {
-                            reply("235 2.7.0 Authentication successful").await
-                        }
-                        _ => reply("535 5.7.8 Authentication credentials invalid").await,
-                    }
-                }
-                "MAIL" => {
-                    mail_from = command[10..].to_string();
-                    rcpt_to.clear();
-                    reply("250 2.1.0 Ok").await;
-                }
-                "RCPT" => {
-                    if self.mode() == Mode::RejectRecipient {
-                        reply("550 5.1.1 Recipient address rejected: User unknown").await;
-                    } else {
-                        rcpt_to.push(command[8..].to_string());
-                        reply("250 2.1.5 Ok").await;
-                    }
-                }
-                "DATA" => {
-                    reply("354 End data with <CR><LF>.<CR><LF>").await;
-                    let mut data = String::new();
-                    loop {
-                        line.clear();
-                        if read.read_line(&mut line).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if line == ".\r\n" {
-                            break;
-                        }
-                        data.push_str(line.strip_prefix('.').unwrap_or(&line));
-                    }
-                    let accepted = self.mode() != Mode::DeferAfterData;
-                    self.deliveries.lock().unwrap().push(Delivery {
-                        mail_from: mail_from.clone(),
-                        rcpt_to: rcpt_to.clone(),
-                        data,
-                        accepted,
-                    });
-                    if accepted {
-                        reply("250 2.0.0 Ok: queued as 4F2A").await;
-                    } else {
-                        reply("451 4.7.1 Greylisted, please try again later").await;
-                    }
-                }
-                "RSET" | "NOOP" => reply("250 2.0.0 Ok").await,
-                "QUIT" => {
-                    reply("221 2.0.0 Bye").await;
-                    return;
-                }
-                _ => reply("502 5.5.2 Command not recognized").await,
-            }
-        }
-    }
-}
+use rappel_test_support::smtp::{Mode, SmtpServer as Server, base64_decode};
+use tokio::net::TcpListener;
 
 fn transport(url: &str, timeout: Duration) -> SmtpTransport {
     SmtpTransport::new(SmtpConfig {
@@ -614,8 +449,12 @@ async fn connections_are_reused_from_one_message_to_the_next() {
             ..confirmation()
         };
         transport.send(&message).await.unwrap();
-        // The connection goes back to the pool in a task of its own.
+        // The connection goes back to the pool in a task of its own. On a paused clock this
+        // sleep ends only when no task has anything left to do, that one included, however busy
+        // the machine; the clock runs again for the next hand-off, whose timeouts are real.
+        tokio::time::pause();
         tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::resume();
     }
     assert_eq!(server.deliveries().len(), 2);
     assert_eq!(server.connections.load(Ordering::SeqCst), 1);
@@ -916,31 +755,6 @@ fn parse_part(raw: &str) -> Part {
         };
     }
     part
-}
-
-fn base64_decode(text: &str) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => panic!("not base64: {c}"),
-    };
-    let digits: Vec<u8> = text
-        .bytes()
-        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
-        .map(value)
-        .collect();
-    let mut out = Vec::new();
-    for chunk in digits.chunks(4) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, d)| n | u32::from(*d) << (18 - 6 * i));
-        out.extend(&n.to_be_bytes()[1..chunk.len()]);
-    }
-    out
 }
 
 fn qp_decode(text: &str) -> Vec<u8> {

@@ -2,8 +2,6 @@
 //! confirmation, cancellation before and after the cutoff, the webhook events they queue, the
 //! next appointment, and the links that reminders carry.
 
-use std::sync::Arc;
-
 use jiff::Timestamp;
 use rappel_channels::Recorder;
 use rappel_domain::contact::Contact;
@@ -12,33 +10,33 @@ use rappel_domain::facts::{AppointmentStatus, CancelledBy, Patient, Practitioner
 use rappel_domain::notification::Channel;
 use rappel_engine::{
     AnswerChannel, AnswerOutcome, Engine, EngineConfig, LinkAction, LinkPage, NetPolicy,
-    PatientAnswer, SimClock, Transports,
+    PatientAnswer, SimClock,
 };
-use rappel_store::Store;
+use rappel_test_support::engine::{Fixture, Setup, fixture};
 use serde_json::{Map, Value, json};
 
 async fn engine(start: &str, settings: Map<String, Value>) -> (Engine, SimClock, Recorder, String) {
-    let store = Store::connect("sqlite::memory:").await.unwrap();
-    store.migrate().await.unwrap();
-    let clock = SimClock::new(start.parse().unwrap());
-    let recorder = Recorder::default();
-    let engine = Engine::new(
-        store,
-        Arc::new(clock.clone()),
-        Transports::all(Arc::new(recorder.clone())),
-        EngineConfig {
+    let Fixture {
+        engine,
+        clock,
+        recorder,
+        practice,
+        ..
+    } = fixture(Setup {
+        start: start.parse().unwrap(),
+        config: EngineConfig {
             public_url: "https://rappel.example".into(),
             net: NetPolicy::loopback_for_tests(),
             ..EngineConfig::default()
         },
-    );
-    let key = engine
-        .create_practice("Cabinet des Lilas", "doctolib", "Europe/Paris", settings)
-        .await
-        .unwrap();
+        practice_name: "Cabinet des Lilas".into(),
+        settings,
+        ..Setup::default()
+    })
+    .await;
     engine
         .put_practitioner(
-            &key.id,
+            &practice,
             &Practitioner {
                 id: "dr1".into(),
                 name: "Dr Martin".into(),
@@ -50,7 +48,7 @@ async fn engine(start: &str, settings: Map<String, Value>) -> (Engine, SimClock,
         .unwrap();
     engine
         .put_patient(
-            &key.id,
+            &practice,
             &Patient {
                 id: "p1".into(),
                 first_name: "Jeanne".into(),
@@ -63,10 +61,10 @@ async fn engine(start: &str, settings: Map<String, Value>) -> (Engine, SimClock,
         .unwrap();
     // An endpoint, so that the answers' events are queued (nothing is posted in these tests).
     engine
-        .put_webhook(&key.id, "http://127.0.0.1:9/hook", None)
+        .put_webhook(&practice, "http://127.0.0.1:9/hook", None)
         .await
         .unwrap();
-    (engine, clock, recorder, key.id)
+    (engine, clock, recorder, practice)
 }
 
 fn booked(id: &str, at: &str, start: &str) -> Event {

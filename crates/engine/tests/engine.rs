@@ -10,25 +10,23 @@ use rappel_domain::facts::{Patient, Practitioner, Source};
 use rappel_domain::notification::{Channel, Reason};
 use rappel_engine::{Engine, EngineConfig, SimClock, Transports};
 use rappel_store::{NotificationFilter, Store};
+use rappel_test_support::engine::{Fixture, Setup, fixture};
 
 async fn engine(start: &str) -> (Engine, SimClock, Recorder, String) {
-    let store = Store::connect("sqlite::memory:").await.unwrap();
-    store.migrate().await.unwrap();
-    let clock = SimClock::new(start.parse().unwrap());
-    let recorder = Recorder::default();
-    let engine = Engine::new(
-        store,
-        Arc::new(clock.clone()),
-        Transports::all(Arc::new(recorder.clone())),
-        EngineConfig::default(),
-    );
-    let key = engine
-        .create_practice("Cabinet", "doctolib", "Europe/Paris", Default::default())
-        .await
-        .unwrap();
+    let Fixture {
+        engine,
+        clock,
+        recorder,
+        practice,
+        ..
+    } = fixture(Setup {
+        start: start.parse().unwrap(),
+        ..Setup::default()
+    })
+    .await;
     engine
         .put_practitioner(
-            &key.id,
+            &practice,
             &Practitioner {
                 id: "dr1".into(),
                 name: "Dr Martin".into(),
@@ -40,7 +38,7 @@ async fn engine(start: &str) -> (Engine, SimClock, Recorder, String) {
         .unwrap();
     engine
         .put_patient(
-            &key.id,
+            &practice,
             &Patient {
                 id: "p1".into(),
                 first_name: "Jeanne".into(),
@@ -51,7 +49,7 @@ async fn engine(start: &str) -> (Engine, SimClock, Recorder, String) {
         )
         .await
         .unwrap();
-    (engine, clock, recorder, key.id)
+    (engine, clock, recorder, practice)
 }
 
 fn booked(at: &str, start: &str) -> Event {

@@ -12,8 +12,8 @@ use rappel_channels::{Recorder, Transport};
 use rappel_domain::event::{Event, EventBody};
 use rappel_domain::facts::{Patient, Practitioner, Source};
 use rappel_domain::notification::Channel;
-use rappel_engine::{DocumentsConfig, Engine, EngineConfig, EngineError, SimClock, Transports};
-use rappel_store::Store;
+use rappel_engine::{DocumentsConfig, Engine, EngineConfig, EngineError, SimClock};
+use rappel_test_support::engine::{self, Fixture, fixture};
 use serde_json::json;
 
 const KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
@@ -44,28 +44,26 @@ async fn setup(
     now: &str,
     postal: Option<Arc<dyn Transport>>,
 ) -> Setup {
-    let store = Store::connect("sqlite::memory:").await.unwrap();
-    store.migrate().await.unwrap();
-    let clock = SimClock::new(now.parse().unwrap());
-    let recorder = Recorder::default();
     let documents = temp_dir("documents");
-    let mut transports = Transports::all(Arc::new(recorder.clone()));
-    if let Some(postal) = postal {
-        transports.postal = postal;
-    }
-    let engine = Engine::new(
-        store,
-        Arc::new(clock.clone()),
-        transports,
-        EngineConfig {
+    let Fixture {
+        engine,
+        clock,
+        recorder,
+        practice,
+        ..
+    } = fixture(engine::Setup {
+        start: now.parse().unwrap(),
+        config: EngineConfig {
             documents: DocumentsConfig::in_dir(&documents).with_key(KEY),
             ..EngineConfig::default()
         },
-    );
-    let key = engine
-        .create_practice("Cabinet des Lilas", preset, timezone, Default::default())
-        .await
-        .unwrap();
+        postal,
+        practice_name: "Cabinet des Lilas".into(),
+        preset: preset.into(),
+        timezone: timezone.into(),
+        ..engine::Setup::default()
+    })
+    .await;
     let patient: Patient = serde_json::from_value(json!({
         "id": "p1",
         "first_name": "Jeanne",
@@ -75,12 +73,12 @@ async fn setup(
         "address": {"lines": ["12 rue des Lilas"], "postal_code": "75011", "city": "Paris"}
     }))
     .unwrap();
-    engine.put_patient(&key.id, &patient).await.unwrap();
+    engine.put_patient(&practice, &patient).await.unwrap();
     Setup {
         engine,
         clock,
         recorder,
-        practice: key.id,
+        practice,
         documents,
     }
 }

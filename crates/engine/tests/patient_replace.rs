@@ -3,23 +3,11 @@
 //! when one is added at the same moment from another process sharing the PostgreSQL database
 //! (issue 14: three transactions lost it before).
 
-use std::future::Future;
-use std::sync::Arc;
-
-use rappel_channels::Recorder;
 use rappel_domain::contact::Contact;
 use rappel_domain::facts::{Patient, PushSubscription};
-use rappel_engine::{Engine, EngineConfig, EngineError, SimClock, Transports};
+use rappel_engine::{Engine, EngineError, SimClock};
 use rappel_store::Store;
-
-fn engine_on(store: Store, clock: &SimClock) -> Engine {
-    Engine::new(
-        store,
-        Arc::new(clock.clone()),
-        Transports::all(Arc::new(Recorder::default())),
-        EngineConfig::default(),
-    )
-}
+use rappel_test_support::engine::{engine_on, with_postgres};
 
 fn clock() -> SimClock {
     SimClock::new("2026-03-02T09:00:00+01:00".parse().unwrap())
@@ -105,7 +93,7 @@ async fn on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_postgresql_with_two_engines() {
-    with_postgres(|url| async move {
+    with_postgres("rappel_test_replace", |url| async move {
         let clock = clock();
         let a = Store::connect(&url).await.unwrap();
         a.migrate().await.unwrap();
@@ -117,28 +105,4 @@ async fn on_postgresql_with_two_engines() {
         .await;
     })
     .await;
-}
-
-/// Runs `test` with the URL of a fresh PostgreSQL database (dropped afterwards, even when the
-/// test fails). PostgreSQL is not optional: an unreachable server fails the test, saying so.
-async fn with_postgres<F, Fut>(test: F)
-where
-    F: FnOnce(String) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let admin_url = std::env::var("RAPPEL_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
-    let (url, name) =
-        rappel_store::admin::create_postgres_database(&admin_url, "rappel_test_replace")
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "PostgreSQL is unreachable at {admin_url} ({e}); set RAPPEL_TEST_POSTGRES_URL."
-                )
-            });
-    let outcome = tokio::spawn(test(url)).await;
-    let _ = rappel_store::admin::drop_postgres_database(&admin_url, &name).await;
-    if let Err(failure) = outcome {
-        std::panic::resume_unwind(failure.into_panic());
-    }
 }

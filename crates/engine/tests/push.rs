@@ -3,11 +3,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use rappel_channels::{ChannelError, OutboundMessage, Receipt, Recorder, SendFuture, Transport};
+use rappel_channels::{ChannelError, OutboundMessage, Receipt, SendFuture, Transport};
 use rappel_domain::event::{Event, EventBody};
 use rappel_domain::facts::{Patient, Practitioner, PushSubscription, Source};
-use rappel_engine::{Engine, EngineConfig, EngineError, PutOutcome, SimClock, Transports};
-use rappel_store::Store;
+use rappel_engine::{Engine, EngineError, PutOutcome, SimClock};
+use rappel_test_support::engine::{Fixture, Setup, fixture};
 
 const GONE: &str = "https://push.example/gone";
 const LIVE: &str = "https://push.example/live";
@@ -49,25 +49,20 @@ fn subscription(endpoint: &str) -> PushSubscription {
 }
 
 async fn engine(push: FakePush) -> (Engine, SimClock, String) {
-    let store = Store::connect("sqlite::memory:").await.unwrap();
-    store.migrate().await.unwrap();
-    let clock = SimClock::new("2026-03-01T10:00:00+01:00".parse().unwrap());
-    let engine = Engine::new(
-        store,
-        Arc::new(clock.clone()),
-        Transports {
-            push: Arc::new(push),
-            ..Transports::all(Arc::new(Recorder::default()))
-        },
-        EngineConfig::default(),
-    );
-    let key = engine
-        .create_practice("Cabinet", "doctolib", "Europe/Paris", Default::default())
-        .await
-        .unwrap();
+    let Fixture {
+        engine,
+        clock,
+        practice,
+        ..
+    } = fixture(Setup {
+        start: "2026-03-01T10:00:00+01:00".parse().unwrap(),
+        push: Some(Arc::new(push)),
+        ..Setup::default()
+    })
+    .await;
     engine
         .put_practitioner(
-            &key.id,
+            &practice,
             &Practitioner {
                 id: "dr1".into(),
                 name: "Dr Martin".into(),
@@ -79,7 +74,7 @@ async fn engine(push: FakePush) -> (Engine, SimClock, String) {
         .unwrap();
     engine
         .put_patient(
-            &key.id,
+            &practice,
             &Patient {
                 id: "p1".into(),
                 first_name: "Jeanne".into(),
@@ -88,7 +83,7 @@ async fn engine(push: FakePush) -> (Engine, SimClock, String) {
         )
         .await
         .unwrap();
-    (engine, clock, key.id)
+    (engine, clock, practice)
 }
 
 fn booked() -> Event {

@@ -4,35 +4,13 @@
 //! by its folder and file, so one failing file hides no other
 //! (`cargo test -p rappel-engine --test scenarios -- doctolib_` runs some of them).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use rappel_engine::scenario::{Scenario, check};
 use rappel_engine::simulate::simulate;
-
-/// (test name, path) of every scenario file: `project/NAME` and `shared/NAME`.
-fn scenario_files() -> Vec<(String, PathBuf)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut files = Vec::new();
-    for (label, dir) in [
-        ("project", root.join("scenarios")),
-        ("shared", root.join("../shared/scenarios")),
-    ] {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == "toml") {
-                let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-                files.push((format!("{label}/{stem}"), path));
-            }
-        }
-    }
-    files.sort();
-    files
-}
+use rappel_test_support::scenarios::scenario_files;
 
 fn run(file: &Path) -> Result<(), Failed> {
     let name = file.display().to_string();

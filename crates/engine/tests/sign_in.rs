@@ -3,24 +3,12 @@
 //! is checked, so forty wrong passwords at once lock the account and the right one is then
 //! refused (issue 13, row 1). The HTTP test of the same rule is in the server's `tests/ui.rs`.
 
-use std::future::Future;
-use std::sync::Arc;
-
-use rappel_channels::Recorder;
-use rappel_engine::{Engine, EngineConfig, Role, SignIn, SimClock, Transports};
+use rappel_engine::{Engine, Role, SignIn, SimClock};
 use rappel_store::Store;
+use rappel_test_support::engine::{engine_on, with_postgres};
 use serde_json::Map;
 
 const PASSWORD: &str = "un-mot-de-passe-solide";
-
-fn engine_on(store: Store, clock: &SimClock) -> Engine {
-    Engine::new(
-        store,
-        Arc::new(clock.clone()),
-        Transports::all(Arc::new(Recorder::default())),
-        EngineConfig::default(),
-    )
-}
 
 /// Forty wrong passwords at once, spread over `engines`; then the right one.
 async fn forty_parallel_guesses_then_the_right_password(engines: &[Engine]) {
@@ -82,7 +70,7 @@ async fn forty_parallel_wrong_passwords_lock_the_account_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn forty_parallel_wrong_passwords_over_two_engines_lock_the_account_on_postgresql() {
-    with_postgres(|url| async move {
+    with_postgres("rappel_test_sign_in", |url| async move {
         let clock = clock();
         let a = Store::connect(&url).await.unwrap();
         a.migrate().await.unwrap();
@@ -94,28 +82,4 @@ async fn forty_parallel_wrong_passwords_over_two_engines_lock_the_account_on_pos
         .await;
     })
     .await;
-}
-
-/// Runs `test` with the URL of a fresh PostgreSQL database (dropped afterwards, even when the
-/// test fails). PostgreSQL is not optional: an unreachable server fails the test, saying so.
-async fn with_postgres<F, Fut>(test: F)
-where
-    F: FnOnce(String) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let admin_url = std::env::var("RAPPEL_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
-    let (url, name) =
-        rappel_store::admin::create_postgres_database(&admin_url, "rappel_test_sign_in")
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "PostgreSQL is unreachable at {admin_url} ({e}); set RAPPEL_TEST_POSTGRES_URL."
-                )
-            });
-    let outcome = tokio::spawn(test(url)).await;
-    let _ = rappel_store::admin::drop_postgres_database(&admin_url, &name).await;
-    if let Err(failure) = outcome {
-        std::panic::resume_unwind(failure.into_panic());
-    }
 }

@@ -3,9 +3,7 @@
 //! attempt; once the server accepts again, the next attempt hands it off. The peer is a real SMTP
 //! server on loopback and the transport is the production one (lettre).
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
@@ -14,71 +12,10 @@ use rappel_domain::contact::Contact;
 use rappel_domain::event::{Event, EventBody};
 use rappel_domain::facts::{Patient, Practitioner, Source};
 use rappel_domain::notification::{Channel, Kind};
-use rappel_engine::{Engine, EngineConfig, SimClock, Transports};
-use rappel_store::{NotificationRow, Status, Store};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
-
-/// Message-IDs accepted, with how many times each arrived.
-type Received = Arc<Mutex<HashMap<String, usize>>>;
-
-/// A minimal SMTP server on `port`. While `busy` is set it answers MAIL with a temporary
-/// failure (451), as a server short of resources does; otherwise it accepts every message.
-async fn smtp_server(port: u16, busy: Arc<AtomicBool>) -> Received {
-    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-    let received: Received = Arc::default();
-    let sink = received.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let sink = sink.clone();
-            let busy = busy.clone();
-            tokio::spawn(async move {
-                let (read, mut write) = stream.into_split();
-                let mut lines = BufReader::new(read).lines();
-                let _ = write.write_all(b"220 test ESMTP\r\n").await;
-                let mut in_data = false;
-                let mut message_id: Option<String> = None;
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if in_data {
-                        if line == "." {
-                            in_data = false;
-                            if let Some(id) = message_id.take() {
-                                *sink.lock().unwrap().entry(id).or_default() += 1;
-                            }
-                            let _ = write.write_all(b"250 queued\r\n").await;
-                        } else if message_id.is_none()
-                            && line.to_ascii_lowercase().starts_with("message-id:")
-                        {
-                            message_id = Some(line[11..].trim().to_string());
-                        }
-                        continue;
-                    }
-                    let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
-                    let reply: &[u8] = match verb.as_str() {
-                        "EHLO" => b"250-test\r\n250 8BITMIME\r\n",
-                        "MAIL" if busy.load(Ordering::SeqCst) => {
-                            b"451 4.3.0 temporarily unable to accept mail\r\n"
-                        }
-                        "HELO" | "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 ok\r\n",
-                        "DATA" => {
-                            in_data = true;
-                            b"354 go on\r\n"
-                        }
-                        "QUIT" => {
-                            let _ = write.write_all(b"221 bye\r\n").await;
-                            return;
-                        }
-                        _ => b"502 not implemented\r\n",
-                    };
-                    if write.write_all(reply).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    received
-}
+use rappel_engine::Engine;
+use rappel_store::{NotificationRow, Status};
+use rappel_test_support::engine::{Fixture, Setup, fixture};
+use rappel_test_support::smtp::{Mode, SmtpServer};
 
 /// The patient's confirmation email as stored.
 async fn confirmation(engine: &Engine, practice: &str) -> NotificationRow {
@@ -104,24 +41,18 @@ async fn emails_wait_while_the_smtp_server_is_down_and_go_once_it_is_back() {
         dkim: None,
         bounce: None,
     });
-    let store = Store::connect("sqlite::memory:").await.unwrap();
-    store.migrate().await.unwrap();
     let start: Timestamp = "2026-03-02T10:00:00+01:00".parse().unwrap();
-    let clock = SimClock::new(start);
-    let engine = Engine::new(
-        store,
-        Arc::new(clock.clone()),
-        Transports {
-            email: Arc::new(smtp),
-            ..Transports::all(Arc::new(rappel_channels::Recorder::default()))
-        },
-        EngineConfig::default(),
-    );
-    let practice = engine
-        .create_practice("Cabinet", "doctolib", "Europe/Paris", Default::default())
-        .await
-        .unwrap()
-        .id;
+    let Fixture {
+        engine,
+        clock,
+        practice,
+        ..
+    } = fixture(Setup {
+        start,
+        email: Some(Arc::new(smtp)),
+        ..Setup::default()
+    })
+    .await;
     engine
         .put_practitioner(
             &practice,
@@ -171,8 +102,8 @@ async fn emails_wait_while_the_smtp_server_is_down_and_go_once_it_is_back() {
     let first_retry = row.due_at;
 
     // Up but answering 4xx: still pending, the next attempt later again.
-    let busy = Arc::new(AtomicBool::new(true));
-    let received = smtp_server(port, busy.clone()).await;
+    let server = SmtpServer::start_on(port, Mode::Busy).await;
+    let received = server.received();
     clock.set(first_retry);
     assert_eq!(engine.dispatch_all_due().await.unwrap(), 1);
     let row = confirmation(&engine, &practice).await;
@@ -190,7 +121,7 @@ async fn emails_wait_while_the_smtp_server_is_down_and_go_once_it_is_back() {
     assert_eq!(engine.dispatch_all_due().await.unwrap(), 0);
 
     // Back: the next attempt hands it off, once.
-    busy.store(false, Ordering::SeqCst);
+    server.set_mode(Mode::Accept);
     clock.set(row.due_at);
     assert_eq!(engine.dispatch_all_due().await.unwrap(), 1);
     let row = confirmation(&engine, &practice).await;

@@ -7,19 +7,16 @@
 //! creates its own database there and drops it afterwards, and an unreachable server fails it
 //! with a message saying so.
 
-use std::future::Future;
-use std::sync::Arc;
-
 use jiff::Timestamp;
 use jiff::civil::{Date, date};
-use rappel_channels::Recorder;
 use rappel_domain::contact::Contact;
 use rappel_domain::event::{Event, EventBody};
 use rappel_domain::facts::{Patient, Practitioner, Source};
 use rappel_domain::notification::{Channel, Kind};
 use rappel_domain::task::{Every, TaskDef, TaskType};
-use rappel_engine::{Engine, EngineConfig, EngineError, SimClock, Transports};
+use rappel_engine::{Engine, EngineConfig, EngineError, SimClock};
 use rappel_store::{NotificationFilter, NotificationRow, Store};
+use rappel_test_support::engine::{engine_with, memory_store, with_postgres};
 use serde_json::{Map, Value, json};
 
 // ---- fixtures --------------------------------------------------------------------------------
@@ -28,22 +25,16 @@ fn at(text: &str) -> Timestamp {
     text.parse().unwrap()
 }
 
+/// An engine whose leases and task runs are `worker`'s.
 fn engine_on(store: Store, clock: &SimClock, worker: &str) -> Engine {
-    Engine::new(
+    engine_with(
         store,
-        Arc::new(clock.clone()),
-        Transports::all(Arc::new(Recorder::default())),
+        clock,
         EngineConfig {
             worker_id: worker.to_string(),
             ..EngineConfig::default()
         },
     )
-}
-
-async fn memory_store() -> Store {
-    let store = Store::connect("sqlite::memory:").await.unwrap();
-    store.migrate().await.unwrap();
-    store
 }
 
 async fn practice(engine: &Engine) -> String {
@@ -151,44 +142,11 @@ fn keys(rows: &[NotificationRow]) -> Vec<&str> {
     keys
 }
 
-// ---- PostgreSQL --------------------------------------------------------------------------------
-
-fn postgres_admin_url() -> String {
-    std::env::var("RAPPEL_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
-/// Runs `test` with the URL of a fresh PostgreSQL database, in its own task so that a failing
-/// assertion still lets the database be dropped; then re-raises the failure.
-async fn with_postgres<F, Fut>(test: F)
-where
-    F: FnOnce(String) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let admin_url = postgres_admin_url();
-    let (url, name) = rappel_store::admin::create_postgres_database(
-        &admin_url,
-        "rappel_test_tasks",
-    )
-    .await
-    .unwrap_or_else(|e| {
-        panic!(
-            "PostgreSQL is unreachable at {admin_url} ({e}); the multi-node task tests need \
-                 it. Start it or set RAPPEL_TEST_POSTGRES_URL."
-        )
-    });
-    let outcome = tokio::spawn(test(url)).await;
-    let _ = rappel_store::admin::drop_postgres_database(&admin_url, &name).await;
-    if let Err(failure) = outcome {
-        std::panic::resume_unwind(failure.into_panic());
-    }
-}
-
 // ---- exactly once across nodes -------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_engines_on_one_postgresql_database_run_each_occurrence_once() {
-    with_postgres(|url| async move {
+    with_postgres("rappel_test_tasks", |url| async move {
         let clock = SimClock::new(at("2026-03-01T07:00:00+01:00"));
         let store_a = Store::connect(&url).await.unwrap();
         store_a.migrate().await.unwrap();

@@ -4,8 +4,7 @@
 
 use std::process::Command;
 
-mod common;
-use common::smtp_sink;
+use rappel_test_support::smtp::smtp_sink;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_with_an_smtp_channel_delivers_every_confirmation_once_to_the_server() {

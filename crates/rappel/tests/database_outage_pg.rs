@@ -19,8 +19,7 @@ use rappel_store::Store;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-mod common;
-use common::smtp_sink;
+use rappel_test_support::smtp::smtp_sink;
 
 /// A loopback proxy to `target` that can be cut and restored; counts the connections it was
 /// asked for.

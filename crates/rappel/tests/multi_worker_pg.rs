@@ -15,8 +15,7 @@ use rappel_domain::notification::Kind;
 use rappel_engine::{Engine, EngineConfig, SystemClock, Transports};
 use rappel_store::{NotificationFilter, Status, Store};
 
-mod common;
-use common::smtp_sink;
+use rappel_test_support::smtp::smtp_sink;
 
 const MESSAGES: usize = 10_000;
 const WORKERS: usize = 3;

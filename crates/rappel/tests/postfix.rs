@@ -9,7 +9,6 @@
 //! Needs root (Postfix's master), Postfix (`scripts/test.sh` installs it) and PostgreSQL
 //! (`RAPPEL_TEST_POSTGRES_URL`); without Postfix or root it says so and passes without checking.
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -138,8 +137,8 @@ rappelbounce unix - n n - - pipe flags=Rq user=nobody argv={rappel} --config {to
     .unwrap();
 }
 
-/// One HTTP/1.1 request over a fresh connection; answers the status and the body.
-fn http(
+/// One request as `key`, with a body of `content_type`; answers the status and the body.
+async fn http(
     port: u16,
     method: &str,
     path: &str,
@@ -147,50 +146,13 @@ fn http(
     content_type: &str,
     body: &[u8],
 ) -> (u16, Vec<u8>) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n\
-         Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut reply = Vec::new();
-    stream.read_to_end(&mut reply).unwrap();
-    let split = reply
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("an HTTP reply");
-    let status = String::from_utf8_lossy(&reply[..split])
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap();
-    let head = String::from_utf8_lossy(&reply[..split]).to_ascii_lowercase();
-    let mut body = reply[split + 4..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        body = unchunk(&body);
-    }
-    (status, body)
-}
-
-fn unchunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let Some(line_end) = data.windows(2).position(|w| w == b"\r\n") else {
-            return out;
-        };
-        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..line_end]).trim(), 16)
-            .unwrap_or(0);
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&data[line_end + 2..line_end + 2 + size]);
-        data = &data[line_end + 2 + size + 2..];
-    }
+    let headers = [
+        ("Authorization".to_string(), format!("Bearer {key}")),
+        ("Content-Type".to_string(), content_type.to_string()),
+    ];
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let reply = rappel_test_support::http::http(addr, method, path, &headers, body).await;
+    (reply.status, reply.body)
 }
 
 fn sample_pdf() -> Vec<u8> {
@@ -345,7 +307,8 @@ async fn a_document_sent_to_a_mailbox_that_does_not_exist_is_posted_within_a_min
         &key,
         json_type,
         json!({"postal_on_failure": true}).to_string().as_bytes(),
-    );
+    )
+    .await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let patient = json!({
         "first_name": "Jeanne",
@@ -361,7 +324,8 @@ async fn a_document_sent_to_a_mailbox_that_does_not_exist_is_posted_within_a_min
         &key,
         json_type,
         patient.to_string().as_bytes(),
-    );
+    )
+    .await;
     assert!(
         status == 200 || status == 201,
         "{}",
@@ -391,13 +355,14 @@ async fn a_document_sent_to_a_mailbox_that_does_not_exist_is_posted_within_a_min
         &key,
         &format!("multipart/form-data; boundary={boundary}"),
         &upload,
-    );
+    )
+    .await;
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
 
     // Nothing else is sent to Rappel: Postfix delivers, fails, returns its DSN to the VERP
     // address, pipes it to `rappel bounce`; the server's worker posts the letter.
     let details = loop {
-        let (status, body) = http(port, "GET", "/v1/documents/d1", &key, json_type, b"");
+        let (status, body) = http(port, "GET", "/v1/documents/d1", &key, json_type, b"").await;
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
         let details: Value = serde_json::from_slice(&body).unwrap();
         let letter_sent = details["deliveries"]

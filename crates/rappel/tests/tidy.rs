@@ -179,6 +179,40 @@ fn dependencies(krate: &str) -> String {
         .to_string()
 }
 
+/// `crates/test-support` reaches past every rule above (it opens stores, serves the router, binds
+/// sockets) because it is test plumbing: it must never ship. It is unpublished, no crate depends
+/// on it outside its dev-dependencies, and no `src/` names it (a `#[cfg(test)]` module would get
+/// a second copy of its own crate's types through it: see the crate's lib.rs).
+#[test]
+fn the_test_support_crate_serves_tests_only() {
+    let manifest =
+        std::fs::read_to_string(workspace().join("crates/test-support/Cargo.toml")).unwrap();
+    assert!(
+        manifest.lines().any(|l| l.trim() == "publish = false"),
+        "crates/test-support must say `publish = false`"
+    );
+    for krate in crates_but_the_store()
+        .into_iter()
+        .chain(["store".to_string()])
+    {
+        assert!(
+            !dependencies(&krate).contains("rappel-test-support"),
+            "crates/{krate} depends on rappel-test-support outside its dev-dependencies"
+        );
+        if krate == "test-support" {
+            continue;
+        }
+        // Unit tests included: the whole text, not only what ships.
+        for (path, text) in sources(&workspace().join(format!("crates/{krate}/src"))) {
+            assert!(
+                !text.contains("rappel_test_support"),
+                "{}: test helpers in a crate's src/",
+                path.display()
+            );
+        }
+    }
+}
+
 #[test]
 fn the_server_and_the_binary_go_through_the_engine() {
     let patterns = [".store()", "Store::", ".begin()", ".begin_read()"];

@@ -6,49 +6,24 @@
 //! and file (`cargo test -p rappel-server --test scenarios_http -- maddie_`).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
 use libtest_mimic::{Arguments, Trial};
 
-use rappel_channels::Recorder;
+use rappel_engine::Clock;
 use rappel_engine::scenario::{
     AnswerOutcomeName, LinkActionName, PatientEvent, Scenario, ScenarioEvent, check,
     last_link_token,
 };
 use rappel_engine::simulate::{collect, drive, simulate};
-use rappel_engine::{Clock, Engine, EngineConfig, SimClock, Transports};
-use rappel_store::Store;
+use rappel_test_support::app::serve;
+use rappel_test_support::engine;
+use rappel_test_support::http as client;
+use rappel_test_support::scenarios::scenario_files;
 use serde_json::{Map, Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
-/// (test name, path) of every scenario file: `project/NAME` and `shared/NAME`.
-fn scenario_files() -> Vec<(String, PathBuf)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut files = Vec::new();
-    for (label, dir) in [
-        ("project", root.join("scenarios")),
-        ("shared", root.join("../shared/scenarios")),
-    ] {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == "toml") {
-                let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-                files.push((format!("{label}/{stem}"), path));
-            }
-        }
-    }
-    files.sort();
-    files
-}
-
-/// One request on a fresh connection; returns (status, body).
+/// One request as the practice's key; returns (status, body).
 async fn http(
     addr: SocketAddr,
     method: &str,
@@ -56,44 +31,33 @@ async fn http(
     key: &str,
     body: &Value,
 ) -> (u16, String) {
-    let body = serde_json::to_vec(body).unwrap();
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(&body).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw))
-        .await
-        .expect("the server answers")
-        .unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text[9..12].parse().unwrap();
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    let headers = [
+        ("Authorization".to_string(), format!("Bearer {key}")),
+        ("Content-Type".to_string(), "application/json".to_string()),
+    ];
+    let reply = client::http(
+        addr,
+        method,
+        path,
+        &headers,
+        &serde_json::to_vec(body).unwrap(),
+    )
+    .await;
+    (reply.status, reply.text())
 }
 
-/// A patient's form post on a fresh connection, as a browser on the page sends it; returns the
-/// status.
+/// A patient's form post, as a browser on the page sends it; returns the status.
 async fn form_post(addr: SocketAddr, path: &str, body: &str) -> u16 {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw))
+    let headers = [
+        ("Origin".to_string(), format!("http://{addr}")),
+        (
+            "Content-Type".to_string(),
+            "application/x-www-form-urlencoded".to_string(),
+        ),
+    ];
+    client::http(addr, "POST", path, &headers, body.as_bytes())
         .await
-        .expect("the server answers")
-        .unwrap();
-    String::from_utf8_lossy(&raw)[9..12].parse().unwrap()
+        .status
 }
 
 /// The Standard Webhooks secret of the SMS gateway the replay's server trusts.
@@ -106,25 +70,13 @@ async fn signed_post(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw))
-        .await
-        .expect("the server answers")
-        .unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text[9..12].parse().unwrap();
-    (status, text)
+    let headers: Vec<(String, String)> = [("Content-Type", "application/json")]
+        .iter()
+        .chain(headers)
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    let reply = client::http(addr, "POST", path, &headers, body).await;
+    (reply.status, reply.text())
 }
 
 fn main() -> ExitCode {
@@ -159,29 +111,15 @@ async fn replay(file: &Path) {
     {
         let expected = simulate(&name, &scenario).await.unwrap();
 
-        let store = Store::connect("sqlite::memory:").await.unwrap();
-        store.migrate().await.unwrap();
-        let clock = SimClock::new(scenario.start);
-        let recorder = Recorder::default();
-        recorder.set_now(scenario.start);
-        let engine = Engine::new(
-            store,
-            Arc::new(clock.clone()),
-            Transports::all(Arc::new(recorder.clone())),
-            EngineConfig::default(),
-        );
-        let key = engine
-            .create_practice(
-                "Cabinet",
-                &scenario.preset,
-                &scenario.timezone,
-                Default::default(),
-            )
-            .await
-            .unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let fixture = engine::fixture(engine::Setup {
+            start: scenario.start,
+            practice_name: "Cabinet".into(),
+            preset: scenario.preset.clone(),
+            timezone: scenario.timezone.clone(),
+            ..engine::Setup::default()
+        })
+        .await;
+        fixture.recorder.set_now(scenario.start);
         // The gateway's key, for the patients' replies (`patient.replied`), which arrive as
         // signed inbound SMS.
         let gateway = rappel_channels::sms::webhook::SigningKey::parse(GATEWAY_SECRET).unwrap();
@@ -192,16 +130,16 @@ async fn replay(file: &Path) {
             },
             ..rappel_server::ServerConfig::default()
         };
-        let server = tokio::spawn(rappel_server::serve_with(
-            engine.clone(),
-            config,
-            listener,
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+        let app = serve(fixture, config, None).await;
+        let (engine, clock, recorder, addr) = (
+            app.engine.clone(),
+            app.clock.clone(),
+            app.recorder.clone(),
+            app.addr,
+        );
+        let (key, practice_id) = (app.key.clone(), app.practice.clone());
         let api = |method: &'static str, path: String, body: Value| {
-            let key = key.api_key.clone();
+            let key = key.clone();
             async move {
                 let (status, text) = http(addr, method, &path, &key, &body).await;
                 assert!(
@@ -219,7 +157,7 @@ async fn replay(file: &Path) {
             .partition(|(k, _)| rappel_domain::settings::is_operator_setting(k));
         if !operator.is_empty() {
             engine
-                .set_operator_settings(&key.id, &operator)
+                .set_operator_settings(&practice_id, &operator)
                 .await
                 .unwrap();
         }
@@ -295,7 +233,7 @@ async fn replay(file: &Path) {
                             return Ok::<(), rappel_engine::EngineError>(());
                         }
                         let (status, text) =
-                            http(addr, "POST", "/v1/events", &key.api_key, &json!(event)).await;
+                            http(addr, "POST", "/v1/events", &key, &json!(event)).await;
                         assert_eq!(status, 202, "{name}: {text}");
                     }
                     // The patient opens the link of the last message that carried one, and
@@ -331,7 +269,7 @@ async fn replay(file: &Path) {
         .await
         .unwrap();
         let tz = jiff::tz::TimeZone::get(&scenario.timezone).unwrap();
-        let mut actual = collect(&engine, &key.id, &tz).await.unwrap();
+        let mut actual = collect(&engine, &practice_id, &tz).await.unwrap();
         // The patients' answers: the page's status says what the engine's outcome was.
         assert_eq!(
             answered.len(),
@@ -361,7 +299,6 @@ async fn replay(file: &Path) {
             let failures = check(expect, &actual);
             assert!(failures.is_empty(), "{name}: {failures:?}");
         }
-        let _ = stop.send(());
-        let _ = server.await;
+        app.stop().await;
     }
 }

@@ -102,20 +102,6 @@ fn form(pairs: &[(String, String)]) -> String {
 }
 
 impl TestApp {
-    async fn request(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> Reply {
-        let headers: Vec<(String, String)> = headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect();
-        http(self.addr, method, path, &headers, body).await
-    }
-
     /// A practitioner, patient p1 with a mobile, and two appointments: a1 on Wednesday 4 March
     /// (its SMS reminder goes on Tuesday at 13:00) and a2 on Friday 6 March (Thursday 13:00).
     async fn patient_with_appointments(&self) {

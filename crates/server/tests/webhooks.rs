@@ -140,20 +140,6 @@ impl TestApp {
         )
         .await
     }
-
-    async fn request(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> Reply {
-        let headers: Vec<(String, String)> = headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect();
-        http(self.addr, method, path, &headers, body).await
-    }
 }
 
 /// `application/x-www-form-urlencoded`, as Twilio posts it.

@@ -306,3 +306,38 @@ fn every_rendered_message_kind_channel_and_language_is_snapshotted() {
         insta::assert_snapshot!(format!("rendered_{kind}"), out);
     }
 }
+
+/// The grouped SMS reminder (a rule's `group = "patient_day"`: two appointments of one day in one
+/// message, without the answer links, which are for one appointment), the one rendered form that
+/// the matrix above does not reach, as the patient reads it in each language.
+#[test]
+fn the_grouped_sms_reminder_is_snapshotted_in_each_language() {
+    let mut out = String::new();
+    for &locale in Locale::ALL {
+        let s = sample(locale);
+        let later = Appointment {
+            id: "sample-appointment-2".into(),
+            start: s.appointment.start + jiff::SignedDuration::from_hours(2),
+            ..s.appointment.clone()
+        };
+        let mut input = s.input(Kind::Reminder, Channel::Sms, false);
+        input.answer_links = None;
+        input.appointments.push(AppointmentView {
+            appointment: &later,
+            practitioner: Some(&s.practitioner),
+            motive: Some(&s.motive),
+        });
+        let rendered = render_with(&input, None);
+        assert!(
+            rendered.template_errors.is_empty(),
+            "{locale:?}: {:?}",
+            rendered.template_errors
+        );
+        out.push_str(&format!(
+            "===== sms · {}\n--- text\n{}\n",
+            locale.as_str(),
+            rendered.text.trim_end()
+        ));
+    }
+    insta::assert_snapshot!("rendered_grouped_sms_reminder", out);
+}
