@@ -15,12 +15,48 @@ use rappel_engine::queries::Idempotency;
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
+use crate::docs::responses::{
+    BadRequest, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unprocessable,
+    UnsupportedMediaType,
+};
+use crate::docs::schemas;
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::extract::{JsonBody, Tenant, quoted_after};
 use crate::validate;
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    tag = "Events",
+    operation_id = "postEvents",
+    summary = "Tell Rappel what happened",
+    description = "One event or an array of events, applied atomically in order: if \
+        one is refused, none is applied, and the 422 names it (`events[2].start`). Every id \
+        in an event (`id`, `patient`, `practitioner`, `motive`, `document`) follows the \
+        rule of ids in paths: 1 to 128 characters, no control characters. `at` \
+        (when it happened) defaults to the time of receipt. An event that changes \
+        nothing (the same booking sent twice) counts as `unchanged`. With an \
+        `Idempotency-Key` header, a retry with the same key and body gets the first \
+        answer again (with `Idempotent-Replayed: true`); the same key with another body \
+        is 422.",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, max_length = 255, nullable = false,
+            description = "1 to 255 visible ASCII characters, e.g. a UUID, unique per request."),
+    ),
+    request_body(content = schemas::EventBatch),
+    responses(
+        (status = 202, description = "Applied.", body = schemas::IngestReport),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
 pub(crate) async fn post_events(
     State(state): State<AppState>,
     Tenant(practice): Tenant,

@@ -7,6 +7,9 @@ use rappel_engine::queries::InboxEntry;
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::docs::params::{InboxBox, InboxEntryId};
+use crate::docs::responses::{BadRequest, NotFound, TooManyRequests, Unauthorized, Unprocessable};
+use crate::docs::schemas;
 use crate::error::ApiError;
 use crate::extract::{PathId, QueryParams, Tenant};
 
@@ -14,6 +17,24 @@ const BOXES: &[&str] = &["to_verify", "notifications"];
 
 /// Open entries of one box (`box=to_verify|notifications`) or of both, newest first;
 /// `resolved=true` includes the resolved ones.
+#[utoipa::path(
+    get,
+    path = "/v1/inbox",
+    tag = "Follow-up",
+    operation_id = "listInbox",
+    summary = "The to-verify box and the notification centre",
+    params(
+        ("box" = Option<InboxBox>, Query, description = "One box only (both when absent)."),
+        ("resolved" = Option<bool>, Query, description = "Include resolved entries (default false)."),
+    ),
+    responses(
+        (status = 200, description = "Entries, newest first.", body = schemas::Inbox),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Tenant(practice): Tenant,
@@ -43,6 +64,21 @@ pub(crate) async fn list(
 }
 
 /// Marks an entry resolved and answers it; resolving it again changes nothing.
+#[utoipa::path(
+    post,
+    path = "/v1/inbox/{id}/resolve",
+    tag = "Follow-up",
+    operation_id = "resolveInboxEntry",
+    summary = "Mark an inbox entry as dealt with",
+    description = "Resolving an entry again changes nothing.",
+    params(InboxEntryId),
+    responses(
+        (status = 200, description = "The entry, with `resolved_at`.", body = schemas::InboxEntry),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
 pub(crate) async fn resolve(
     State(state): State<AppState>,
     Tenant(practice): Tenant,

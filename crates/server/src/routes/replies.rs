@@ -25,11 +25,37 @@ use rappel_channels::sms::{InboundSms, ReportError, ovh, twilio, webhook};
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::docs::params::{PatientId, ReceivedMessageId};
+use crate::docs::responses::{BadRequest, NotFound, TooManyRequests, Unauthorized, Unprocessable};
+use crate::docs::schemas;
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::extract::{PathId, QueryParams, Tenant};
 use crate::routes::webhooks::header_text;
 
 /// `GET|POST /v1/webhooks/sms/{provider}/inbound`.
+#[utoipa::path(
+    method(get, post),
+    path = "/v1/webhooks/sms/{provider}/inbound",
+    tag = "Webhooks",
+    operation_id = "smsInbound",
+    summary = "An SMS a patient sent back (called by the SMS provider)",
+    description = "`twilio` posts a form signed with `X-Twilio-Signature`; `webhook` (a practice's \
+        gateway) posts JSON signed per Standard Webhooks; `ovh` calls the registered URL, whose \
+        `?token=` is the proof. A message that does not prove itself is 401 and is not stored; \
+        one from a number no SMS was sent to is stored nowhere. The keywords OUI/CONFIRME, \
+        ANNULER, STOP/ARRET and START are applied and answered by SMS; free text waits in the \
+        « Messages reçus » box.",
+    params(
+        ("provider" = String, Path, min_length = 1, max_length = 128,
+            description = "`twilio`, `ovh` or `webhook`."),
+    ),
+    security(),
+    responses(
+        (status = 204, description = "Received (or nothing to do)."),
+        (status = 401, description = "Not proven to come from the provider.", body = schemas::Problem, content_type = "application/problem+json"),
+        (status = 404, response = NotFound),
+    ),
+)]
 pub(crate) async fn sms_inbound(
     State(state): State<AppState>,
     PathId(provider): PathId,
@@ -150,6 +176,27 @@ async fn receive(state: &AppState, provider: &str, request: Request) -> Result<(
 
 /// `GET /v1/received-messages`: the SMS patients sent back that wait for the practice, newest
 /// first; `handled=true` lists the handled ones and the keywords too.
+#[utoipa::path(
+    get,
+    path = "/v1/received-messages",
+    tag = "Replies",
+    operation_id = "listReceivedMessages",
+    summary = "SMS patients sent back that wait for the practice",
+    description = "Newest first, at most 500. A reply is attached to the patient by the number, within the practice whose SMS it answers (the last one sent to that number); a number no SMS was sent to is stored nowhere. Free text waits here until marked handled; `handled=true` also lists the handled messages and the keywords (STOP, START, OUI, ANNULER), which are answered by SMS at once.",
+    params(("handled" = Option<bool>, Query, description = "Include handled messages and keywords (default false).")),
+    responses(
+        (status = 200, description = "Received messages.", body = schemas::ReceivedMessages,
+            example = json!({"items": [{
+                "id": "rcv_4f1c2a9b7d3e8f0a1b2c3d4e", "patient": "p1", "appointment": "a1",
+                "appointment_start": "2026-03-04T08:30:00Z", "provider": "twilio", "keyword": null,
+                "text": "Je serai en retard de 10 minutes", "received_at": "2026-03-03T12:05:00Z", "handled_at": null
+            }]})),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Tenant(practice): Tenant,
@@ -170,6 +217,21 @@ pub(crate) async fn list(
 
 /// `POST /v1/received-messages/{id}/resolve`: marks a received message handled; again changes
 /// nothing.
+#[utoipa::path(
+    post,
+    path = "/v1/received-messages/{id}/resolve",
+    tag = "Replies",
+    operation_id = "resolveReceivedMessage",
+    summary = "Mark a received message handled",
+    description = "Again changes nothing (`changed: false`).",
+    params(ReceivedMessageId),
+    responses(
+        (status = 200, description = "Handled.", body = schemas::ReceivedMessageResolved),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
 pub(crate) async fn resolve(
     State(state): State<AppState>,
     Tenant(practice): Tenant,
@@ -186,6 +248,22 @@ pub(crate) async fn resolve(
 
 /// `GET /v1/patients/{id}/sms-opt-out`: the patient's SMS opt-out, `{"opted_out": false}`
 /// without one.
+#[utoipa::path(
+    get,
+    path = "/v1/patients/{id}/sms-opt-out",
+    tag = "Replies",
+    operation_id = "getSmsOptOut",
+    summary = "Whether the patient opted out of SMS (STOP), and since when",
+    description = "While opted out, every SMS to the patient is suppressed with the reason `patient_sms_disabled`. Only the patient's START or OUI, or the practice (DELETE here, or the patient page), lifts it; a PUT of the patient does not.",
+    params(PatientId),
+    responses(
+        (status = 200, description = "The opt-out.", body = schemas::SmsOptOut,
+            example = json!({"opted_out": true, "opted_out_at": "2026-03-03T12:05:00Z", "source": "sms"})),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
 pub(crate) async fn get_opt_out(
     State(state): State<AppState>,
     Tenant(practice): Tenant,
@@ -205,6 +283,21 @@ pub(crate) async fn get_opt_out(
 
 /// `DELETE /v1/patients/{id}/sms-opt-out`: the practice lifts the opt-out (the patient asked
 /// them). 204 whether or not there was one.
+#[utoipa::path(
+    delete,
+    path = "/v1/patients/{id}/sms-opt-out",
+    tag = "Replies",
+    operation_id = "liftSmsOptOut",
+    summary = "Lift the patient's SMS opt-out (the patient asked the practice)",
+    description = "Queues `patient.sms_opted_in` with `source: \"api\"` when there was one. 204 either way.",
+    params(PatientId),
+    responses(
+        (status = 204, description = "No opt-out any more."),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
 pub(crate) async fn lift_opt_out(
     State(state): State<AppState>,
     Tenant(practice): Tenant,

@@ -8,9 +8,25 @@ use rappel_engine::EngineError;
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
+use crate::docs::responses::{
+    BadRequest, PayloadTooLarge, TooManyRequests, Unauthorized, Unprocessable, UnsupportedMediaType,
+};
+use crate::docs::schemas;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, Tenant};
 
+#[utoipa::path(
+    get,
+    path = "/v1/settings",
+    tag = "Settings",
+    operation_id = "getSettings",
+    summary = "The practice's options and what each one is",
+    responses(
+        (status = 200, description = "Preset, time zone, resolved values and option descriptions.", body = schemas::Settings),
+        (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
 pub(crate) async fn get_settings(
     State(state): State<AppState>,
     Tenant(practice): Tenant,
@@ -43,6 +59,30 @@ async fn representation(state: &AppState, practice: &str) -> Result<Value, ApiEr
 
 /// Merges the body's keys into the practice's settings and re-plans; answers the resolved
 /// settings (the same document as `GET`). An unknown key or a value of the wrong type is 422 naming the key.
+#[utoipa::path(
+    patch,
+    path = "/v1/settings",
+    tag = "Settings",
+    operation_id = "patchSettings",
+    summary = "Change some options",
+    description = "The body's keys replace those options' values; the others keep \
+        theirs. Open work is re-planned at once. An unknown key, a value of the \
+        wrong type, or switching off a locked behaviour is 422 naming the key; so \
+        is a change of `plan` or `sms_quota_per_month` (the operator sets them: \
+        `rappel practice set`) and an `sms_sender` that passes for a public \
+        service (AMELI, CPAM, impôts…), and a `history_retention_months` outside \
+        4 to 120 (finished messages older than that are deleted).",
+    request_body(content = Object, description = "Option name → new value (see `options` of GET)."),
+    responses(
+        (status = 200, description = "The settings after the change (the same document as GET).", body = schemas::Settings),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
 pub(crate) async fn patch_settings(
     State(state): State<AppState>,
     Tenant(practice): Tenant,

@@ -1,0 +1,652 @@
+//! The schemas of the types that live in the domain and the engine, as the API serializes them.
+//!
+//! Each is named by a marker type here, so that an operation's `#[utoipa::path]` can name its
+//! body or answer (`body = schemas::Patient`) and the derived document references it; the schema
+//! itself is the JSON below, put in the document's components by [`super::finish`].
+
+use std::borrow::Cow;
+
+use rappel_domain::event::EVENT_TYPES;
+use serde_json::{Map, Value, json};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{Object, Schema};
+
+/// A named schema whose content is [`all`]'s entry of the same name.
+macro_rules! named {
+    ($($name:ident),* $(,)?) => {$(
+        pub(crate) struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                Object::new().into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed(stringify!($name))
+            }
+        }
+    )*};
+}
+
+named!(
+    Practitioner,
+    Motive,
+    Patient,
+    PostalAddress,
+    PushSubscription,
+    Appointment,
+    FhirAppointment,
+    IngestReport,
+    TimelineEntry,
+    Timeline,
+    NotificationPage,
+    InboxEntry,
+    Inbox,
+    Document,
+    DocumentUpload,
+    PostalSpend,
+    LogoInfo,
+    OnlineBooking,
+    Settings,
+    Task,
+    TaskList,
+    TaskRuns,
+    TaskPreview,
+    EventBatch,
+    Problem,
+    ReceivedMessages,
+    ReceivedMessageResolved,
+    SmsOptOut,
+);
+
+/// An R4 `Appointment` as `GET /v1/appointments/{id}` gives it (one `json!` would exceed the
+/// macro's recursion limit inside the path's document).
+pub(crate) fn fhir_appointment_example() -> Value {
+    json!({
+        "resourceType": "Appointment", "id": "a1",
+        "identifier": [{"system": "urn:rappel:cab1:appointment", "value": "a1"}],
+        "status": "booked", "start": "2026-03-05T09:00:00Z", "end": "2026-03-05T09:30:00Z",
+        "minutesDuration": 30, "created": "2026-03-02T07:00:00Z",
+        "participant": [
+            {"actor": {"type": "Patient", "reference": "Patient/p1", "identifier": {"system": "urn:rappel:cab1:patient", "value": "p1"}}, "required": "required", "status": "accepted"},
+            {"actor": {"type": "Practitioner", "reference": "Practitioner/dr1", "identifier": {"system": "urn:rappel:cab1:practitioner", "value": "dr1"}, "display": "Dr Martin"}, "required": "required", "status": "accepted"}
+        ]
+    })
+}
+
+/// A name that must not be blank: at least one character that is not Unicode White_Space (what
+/// Rust's `str::trim` removes), listed rather than `\S`, whose meaning varies between regex
+/// engines.
+fn non_blank(description: &str) -> Value {
+    json!({
+        "type": "string",
+        "pattern": "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]",
+        "description": description,
+    })
+}
+
+fn string(description: &str) -> Value {
+    json!({"type": "string", "description": description})
+}
+
+fn instant(description: &str) -> Value {
+    json!({"type": "string", "format": "date-time", "description": description})
+}
+
+fn nullable_string(description: &str) -> Value {
+    json!({"type": ["string", "null"], "description": description})
+}
+
+fn event_variant(name: &str, required: &[&str], properties: Value) -> Value {
+    let mut props = properties.as_object().cloned().unwrap_or_default();
+    props.insert("type".into(), json!({"const": name}));
+    props.insert(
+        "at".into(),
+        instant("When it happened (RFC 3339); the time of receipt when absent."),
+    );
+    let mut required: Vec<&str> = required.to_vec();
+    required.insert(0, "type");
+    json!({"type": "object", "title": name, "required": required, "properties": props})
+}
+
+fn event_schema() -> Value {
+    let id = string("The appointment's id.");
+    let variants = vec![
+        event_variant(
+            "appointment.booked",
+            &["id", "patient", "practitioner", "start", "source"],
+            json!({
+                "id": id, "patient": string("The patient's id."),
+                "practitioner": string("The practitioner's id."),
+                "motive": string("The visit reason's id."),
+                "start": instant("When the appointment starts."),
+                "duration_minutes": {"type": "integer", "minimum": 1, "maximum": 1440, "default": 30},
+                "location": string("Where, in words."),
+                "source": {"type": "string", "enum": ["online", "staff", "referral"]}
+            }),
+        ),
+        event_variant(
+            "appointment.moved",
+            &["id"],
+            json!({"id": id, "start": instant("The new start."), "location": string("The new place.")}),
+        ),
+        event_variant(
+            "appointment.cancelled",
+            &["id", "by"],
+            json!({
+                "id": id,
+                "by": {"type": "string", "enum": ["practitioner_absence", "patient", "practice"]},
+                "excused": {"type": "boolean", "default": true}
+            }),
+        ),
+        event_variant("appointment.deleted", &["id"], json!({"id": id})),
+        event_variant("appointment.no_show", &["id"], json!({"id": id})),
+        event_variant("appointment.attended", &["id"], json!({"id": id})),
+        event_variant(
+            "patient.updated",
+            &["id"],
+            json!({
+                "id": string("The patient's id; the patient is created when unknown."),
+                "first_name": {"type": "string"}, "last_name": {"type": "string"},
+                "email": {"type": ["string", "null"]}, "mobile": {"type": ["string", "null"]},
+                "push": {"type": "boolean"},
+                "email_notifications": {"type": ["boolean", "null"]},
+                "sms_notifications": {"type": ["boolean", "null"]},
+                "birth_date": {"type": ["string", "null"], "format": "date"},
+                "address": {"oneOf": [{"$ref": "#/components/schemas/PostalAddress"}, {"type": "null"}]},
+                "locale": {"type": ["string", "null"]}
+            }),
+        ),
+        json!({
+            "type": "object", "title": "settings.updated", "required": ["type"],
+            "description": "Any option keys of GET /v1/settings, with their new values.",
+            "properties": {"type": {"const": "settings.updated"}, "at": instant("When it happened.")},
+            "additionalProperties": true
+        }),
+        event_variant(
+            "document.sent",
+            &["id", "patient", "title"],
+            json!({"id": string("The document's id."), "patient": string("The patient's id."), "title": string("The document's title.")}),
+        ),
+        event_variant(
+            "delivery.bounced",
+            &["document"],
+            json!({"document": string("The document whose email bounced.")}),
+        ),
+        event_variant(
+            "delivery.delivered",
+            &["document"],
+            json!({"document": string("The document whose email was delivered.")}),
+        ),
+        event_variant(
+            "document.consulted",
+            &["id"],
+            json!({"id": string("The document's id.")}),
+        ),
+    ];
+    debug_assert_eq!(variants.len(), EVENT_TYPES.len());
+    json!({
+        "description": format!("An event; `type` is one of {}.", EVENT_TYPES.join(", ")),
+        "oneOf": variants,
+        "discriminator": {"propertyName": "type"}
+    })
+}
+
+/// The schemas of scheduled tasks (a separate `json!` keeps the macro within its recursion limit).
+fn task_schemas() -> Value {
+    json!({
+        "Task": task_schema(),
+        "TaskList": {
+            "type": "object", "required": ["items"],
+            "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}}}
+        },
+        "TaskRun": {
+            "type": "object",
+            "required": ["occurrence", "scheduled_for", "started_at", "late", "late_ms", "matched", "queued", "sent", "pending", "failed", "skipped"],
+            "properties": {
+                "occurrence": string("The period that ran: `YYYY-MM-DD`, or `YYYY-MM-DDTHH:MM` for a cron task that fires several times a day."),
+                "scheduled_for": instant("When it was due."),
+                "started_at": instant("When it ran."),
+                "late": {"type": "boolean", "description": "Ran more than a minute after `scheduled_for` (Rappel was down at the time)."},
+                "late_ms": {"type": "integer"},
+                "matched": {"type": "integer", "description": "Patients the criteria matched: `queued` plus those the exclusions left out."},
+                "queued": {"type": "integer", "description": "Messages the run queued."},
+                "sent": {"type": "integer", "description": "Handed to the provider (sent or delivered)."},
+                "pending": {"type": "integer", "description": "Waiting (quiet hours) or being sent."},
+                "failed": {"type": "integer"},
+                "skipped": {"type": "object", "additionalProperties": {"type": "integer"}, "description": "Patients not messaged, by reason."}
+            }
+        },
+        "TaskRuns": {
+            "type": "object", "required": ["items"],
+            "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/TaskRun"}}}
+        },
+        "TaskPreview": {
+            "type": "object", "required": ["task", "date", "at", "channel", "matched", "recipients", "skipped"],
+            "properties": {
+                "task": string("The task's id."),
+                "date": {"type": "string", "format": "date", "description": "The run date used: today, practice time."},
+                "at": instant("The instant of the dry run."),
+                "channel": {"type": "string", "enum": ["email", "sms"]},
+                "matched": {"type": "integer", "description": "Patients the criteria matched (recipients and skipped)."},
+                "recipients": {"type": "array", "items": {
+                    "type": "object",
+                    "properties": {
+                        "patient": string("The patient's id."),
+                        "name": string("The patient's name."),
+                        "appointments": {"type": "array", "items": {"type": "string"}, "description": "The missed appointments it is about."},
+                        "send_at": instant("Now, or the end of the channel's quiet hours."),
+                        "message": {"type": "object", "properties": {"subject": string("Email only."), "text": {"type": "string"}}}
+                    }
+                }},
+                "skipped": {"type": "array", "items": {
+                    "type": "object",
+                    "properties": {
+                        "patient": string("The patient's id."),
+                        "appointments": {"type": "array", "items": {"type": "string"}},
+                        "reason": string("`later_appointment`, `seen_since`, or a reason of the Timeline (`no_email`…)."),
+                        "explanation": string("The reason in French.")
+                    }
+                }}
+            }
+        }
+    })
+}
+
+fn task_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["id", "type", "first_date", "channel"],
+        "description": "A scheduled task, with the names of the scenario files' `[[tasks]]`. \
+            The periodicity is `every` (with `time`, and `days` when weekly) or `cron`, never \
+            both. Answers also carry the read-only `created_at` and `next_run_at`.",
+        "properties": {
+            "id": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$", "description": "Chosen by the client, 1 to 128 characters, no control characters."},
+            "label": string("Shown in the message (Relance des RDV manqués)."),
+            "type": {"type": "string", "enum": ["missed_appointments", "birthdays", "recall"], "description": "Missed appointments in `range`; patients whose birthday is the run date (29 February: 28 February in common years); patients last seen more than `recall_months` months ago with nothing booked."},
+            "first_date": {"type": "string", "format": "date", "description": "Local date of the first run."},
+            "every": {"type": "string", "enum": ["day", "week", "month"], "description": "Monthly runs on the first date's day of the month, or the last day of shorter months."},
+            "days": {"type": "array", "items": {"type": "string", "enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}, "description": "With `every: week`."},
+            "time": string("Local run time, HH:MM, with `every`. A time skipped by the spring clock change runs an hour later; one repeated in autumn runs once."),
+            "cron": string("Instead of `every`/`days`/`time`: `minute hour day-of-month month day-of-week` in practice time, with `*`, lists, ranges, steps and names (`30 8 * * mon-fri`). When both day fields are restricted, a day matching either runs (as in Vixie cron)."),
+            "range": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2, "description": "missed_appointments: from D+a to D+b, relative to the run date, a ≤ b ≤ 0 ([-1, -1]: the day before)."},
+            "practitioners": {"type": "array", "items": {"type": "string"}, "description": "Only these practitioners' patients; all when absent."},
+            "channel": {"type": "string", "enum": ["email", "sms"]},
+            "template": string("The message template's name."),
+            "exclude_patients_with_later_appointment": {"type": "boolean", "default": false, "description": "Leave out patients with an appointment to come."},
+            "exclude_patients_seen_since": {"type": "boolean", "default": false, "description": "missed_appointments: leave out patients who came to the practice after the missed appointment."},
+            "recall_months": {"type": "integer", "minimum": 1, "maximum": 120, "description": "recall: months since the last visit."},
+            "active": {"type": "boolean", "default": true},
+            "created_at": {"type": "string", "format": "date-time", "readOnly": true, "description": "When the task was created (a request that sends it is refused)."},
+            "next_run_at": {"type": ["string", "null"], "format": "date-time", "readOnly": true, "description": "The next run, null when inactive (a request that sends it is refused)."}
+        }
+    })
+}
+
+/// Every schema of this module, by name.
+pub(super) fn all() -> Map<String, Value> {
+    let mut all = json!({
+        "Problem": {
+            "type": "object", "required": ["type", "title", "status", "detail"],
+            "description": "RFC 9457 problem details.",
+            "properties": {
+                "type": string("A URI reference naming the kind of problem (its description is on /v1/docs)."),
+                "title": string("The kind of problem, in words."),
+                "status": {"type": "integer"},
+                "detail": string("What is wrong with this request."),
+                "field": string("The field at fault, as a path: `mobile`, `address.postal_code`, `events[2].start`, `Idempotency-Key`.")
+            }
+        },
+        "Practitioner": {
+            "type": "object", "required": ["name"],
+            "properties": {
+                "id": {"type": ["string", "null"], "description": "Equal to the path's when given (422 otherwise); null or absent: the path's."},
+                "name": non_blank("As patients see it (Dr Martin)."),
+                "email": string("For practitioner alerts by email."),
+                "mobile": string("For practitioner alerts by SMS; national or E.164 form, stored in E.164.")
+            }
+        },
+        "Motive": {
+            "type": "object", "required": ["name"],
+            "properties": {
+                "id": {"type": ["string", "null"], "description": "Equal to the path's when given (422 otherwise); null or absent: the path's."},
+                "name": non_blank("The visit reason."),
+                "notifications": {"type": "boolean", "default": true, "description": "False silences every patient message about it."},
+                "instructions": string("Shown in confirmations and reminders (Apportez votre carte Vitale).")
+            }
+        },
+        "PostalAddress": {
+            "type": "object", "required": ["lines", "postal_code", "city"],
+            "properties": {
+                "lines": {"type": "array", "minItems": 1, "maxItems": 4, "items": {"type": "string", "maxLength": 38}},
+                "postal_code": string("Five digits in France (75011)."),
+                "city": {"type": "string"},
+                "country": {"type": "string", "default": "FR", "description": "ISO 3166-1 alpha-2."}
+            }
+        },
+        "Patient": {
+            "type": "object",
+            "properties": {
+                "id": {"type": ["string", "null"], "description": "Equal to the path's when given (422 otherwise); null or absent: the path's."},
+                "first_name": {"type": "string"},
+                "last_name": {"type": "string"},
+                "email": {"type": ["string", "null"]},
+                "mobile": {"type": ["string", "null"], "description": "National (06 12 34 56 78) or E.164; stored in E.164."},
+                "push": {"type": "boolean", "default": false, "description": "Uses the mobile application."},
+                "email_notifications": {"type": ["boolean", "null"], "description": "Null: the preset's default."},
+                "sms_notifications": {"type": ["boolean", "null"], "description": "Null: the preset's default."},
+                "birth_date": {"type": ["string", "null"], "format": "date"},
+                "address": {"oneOf": [{"$ref": "#/components/schemas/PostalAddress"}, {"type": "null"}]},
+                "locale": {"type": ["string", "null"]}
+            }
+        },
+        "PushSubscription": {
+            "type": "object", "required": ["endpoint", "keys"],
+            "description": "A browser's `PushSubscription.toJSON()` (`expirationTime` is accepted and ignored).",
+            "properties": {
+                "endpoint": {"type": "string", "pattern": "^https://", "description": "The push service URL (https) the browser gave."},
+                "keys": {
+                    "type": "object", "required": ["p256dh", "auth"],
+                    "properties": {
+                        "p256dh": string("The browser's P-256 public key, uncompressed, base64url (87 characters)."),
+                        "auth": string("The 16-byte authentication secret, base64url (22 characters).")
+                    }
+                }
+            }
+        },
+        "Appointment": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"}, "patient": {"type": "string"}, "practitioner": {"type": "string"},
+                "motive": {"type": "string"}, "start": instant("Start."),
+                "duration_minutes": {"type": "integer"}, "location": {"type": "string"},
+                "source": {"type": "string", "enum": ["online", "staff", "referral"]},
+                "booked_at": instant("When it was booked."),
+                "status": {"type": "string", "enum": ["booked", "cancelled", "deleted", "no_show", "attended"]},
+                "at": instant("When the status changed (all but booked)."),
+                "by": string("Who cancelled (cancelled)."),
+                "excused": {"type": "boolean", "description": "Whether the cancellation is excused (cancelled)."},
+                "moves": {"type": "array", "items": {"type": "object"}, "description": "Earlier times and places."},
+                "version": {"type": "integer", "description": "Bumped by every change."}
+            }
+        },
+        "Event": event_schema(),
+        "IngestReport": {
+            "type": "object", "required": ["applied", "unchanged"],
+            "properties": {
+                "applied": {"type": "integer", "description": "Events that changed something."},
+                "unchanged": {"type": "integer", "description": "Events already known: nothing to do."}
+            }
+        },
+        "TimelineEntry": {
+            "type": "object",
+            "properties": {
+                "at": string("Hand-off (sent), decision (suppressed) or planned instant, with the practice's offset."),
+                "status": {"type": "string", "enum": ["planned", "sending", "sent", "delivered", "failed", "suppressed"]},
+                "channel": {"type": "string", "enum": ["email", "sms", "push", "postal", "inbox"]},
+                "recipient": string("patient:ID or practitioner:ID."),
+                "kind": {"type": "string"},
+                "appointments": {"type": "array", "items": {"type": "string"}},
+                "document": nullable_string("The document's id."),
+                "task": nullable_string("The scheduled task's id."),
+                "auto_resend": {"type": "boolean"},
+                "reason": nullable_string("Why it was not sent (quota_exhausted, invalid_mobile…)."),
+                "explanation": nullable_string("The reason in French, for the practice."),
+                "last_error": nullable_string("The provider's last error."),
+                "key": string("The message's stable identity.")
+            }
+        },
+        "Timeline": {
+            "type": "object", "required": ["entries"],
+            "properties": {"entries": {"type": "array", "items": {"$ref": "#/components/schemas/TimelineEntry"}}}
+        },
+        "NotificationPage": {
+            "type": "object", "required": ["items", "next_cursor"],
+            "properties": {
+                "items": {"type": "array", "items": {"$ref": "#/components/schemas/TimelineEntry"}},
+                "next_cursor": nullable_string("Pass as `cursor` for the next page; null on the last page.")
+            }
+        },
+        "InboxEntry": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "box": {"type": "string", "enum": ["to_verify", "notifications"]},
+                "document": nullable_string("The document concerned."),
+                "patient": nullable_string("The patient concerned."),
+                "title": {"type": "string"}, "text": {"type": "string"},
+                "created_at": instant("When it was added."),
+                "resolved_at": {"type": ["string", "null"], "format": "date-time"},
+                "document_title": nullable_string("The document's title."),
+                "patient_name": nullable_string("The patient's name."),
+                "reason": nullable_string("Why the entry exists, in French."),
+                "actions": {"type": "array", "items": {"type": "string", "enum": ["resend_postal", "fix_email", "fix_address", "resolve"]}, "description": "What the practice can do next."}
+            }
+        },
+        "Document": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"}, "patient": {"type": "string"}, "title": {"type": "string"},
+                "sent_at": instant("When it was sent."),
+                "email": {"type": "string", "enum": ["pending", "sent", "delivered", "failed"]},
+                "consulted_at": {"type": ["string", "null"], "format": "date-time", "description": "First download through the patient's link."},
+                "file": {"type": ["object", "null"], "properties": {"size": {"type": "integer"}, "sha256": {"type": "string"}}},
+                "deliveries": {"type": "array", "items": {"allOf": [
+                    {"$ref": "#/components/schemas/TimelineEntry"},
+                    {"type": "object", "properties": {"cost_cents": {"type": ["integer", "null"], "description": "What the letter cost, in euro cents (null for other messages)."}}}
+                ]}}
+            }
+        },
+        "PostalSpend": {
+            "type": "object", "required": ["month", "currency", "letters", "total_cents", "items"],
+            "properties": {
+                "month": string("`YYYY-MM`."),
+                "currency": {"type": "string", "enum": ["EUR"]},
+                "letters": {"type": "integer"},
+                "total_cents": {"type": "integer"},
+                "items": {"type": "array", "items": {
+                    "type": "object", "required": ["key", "sent_at", "cost_cents"],
+                    "properties": {
+                        "key": string("The letter's identity key."),
+                        "document": {"type": ["string", "null"]},
+                        "sent_at": instant("When it was handed off."),
+                        "cost_cents": {"type": "integer"}
+                    }
+                }}
+            }
+        },
+        "LogoInfo": {
+            "type": "object", "required": ["width", "height", "updated_at"],
+            "properties": {
+                "width": {"type": "integer", "maximum": 150},
+                "height": {"type": "integer", "maximum": 75},
+                "updated_at": instant("When it was stored.")
+            }
+        },
+        "DocumentUpload": {
+            "type": "object", "required": ["document", "ingest"],
+            "properties": {
+                "document": {"$ref": "#/components/schemas/Document"},
+                "ingest": {"type": "object", "description": "As `POST /v1/events` answers."}
+            }
+        },
+        "Inbox": {
+            "type": "object", "required": ["items"],
+            "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/InboxEntry"}}}
+        },
+        "OnlineBooking": {
+            "type": "object", "required": ["allowed", "reason"],
+            "properties": {"allowed": {"type": "boolean"}, "reason": nullable_string("Why not, in French.")}
+        },
+        "Settings": {
+            "type": "object", "required": ["preset", "timezone", "settings", "options"],
+            "properties": {
+                "preset": string("doctolib, rosa, maddie, lifen or custom."),
+                "timezone": string("IANA time zone (Europe/Paris)."),
+                "settings": {"type": "object", "additionalProperties": true, "description": "Every option's value in force."},
+                "options": {"type": "object", "additionalProperties": {
+                    "type": "object",
+                    "properties": {
+                        "type": {"type": "string", "enum": ["bool", "integer", "optional_integer", "choice", "string", "time_range"]},
+                        "default": {}, "label": {"type": "string"},
+                        "locked": {"type": "boolean"},
+                        "choices": {"type": "array", "items": {"type": "string"}}
+                    }
+                }}
+            }
+        }
+    });
+    if let (Value::Object(all), Value::Object(tasks)) = (&mut all, task_schemas()) {
+        all.extend(tasks);
+    }
+    all["Appointment"]["properties"]["patient_answer"] = patient_answer_schema();
+    all["FhirAppointment"] = fhir_appointment_schema();
+    all["ReceivedMessages"] = received_messages_schema();
+    all["EventBatch"] = json!({
+        "description": "One event, or several applied in order as one transaction.",
+        "oneOf": [
+            {"$ref": "#/components/schemas/Event"},
+            {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/Event"}}
+        ]
+    });
+    all["ReceivedMessageResolved"] = json!({
+        "type": "object", "properties": {"id": {"type": "string"}, "handled": {"type": "boolean"}, "changed": {"type": "boolean"}}
+    });
+    all["SmsOptOut"] = json!({"type": "object", "required": ["opted_out"], "properties": {
+        "opted_out": {"type": "boolean"},
+        "opted_out_at": {"type": "string", "format": "date-time"},
+        "source": {"type": "string", "description": "`sms`: the patient's STOP."}
+    }});
+    match all {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// The patient's answer on an appointment (issue 16).
+fn patient_answer_schema() -> Value {
+    json!({
+        "type": ["object", "null"],
+        "description": "The patient's latest answer, through the link of a reminder or an SMS reply; null when none.",
+        "required": ["answer", "channel", "at", "current"],
+        "properties": {
+            "answer": {"type": "string", "enum": ["confirmed", "cancelled"]},
+            "channel": {"type": "string", "enum": ["link", "sms"]},
+            "at": instant("When the patient answered."),
+            "current": {"type": "boolean", "description": "False when the appointment moved since: the answer was about an earlier time."}
+        }
+    })
+}
+
+/// What `GET /v1/appointments/{id}` answers to `Accept: application/fhir+json`.
+fn fhir_appointment_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "An HL7 FHIR R4 Appointment (hl7.org/fhir/R4/appointment.html).",
+        "required": ["resourceType", "status", "participant"],
+        "properties": {
+            "resourceType": {"const": "Appointment"},
+            "id": {"type": "string", "pattern": "^[A-Za-z0-9\\-\\.]{1,64}$"},
+            "identifier": {"type": "array", "items": {"type": "object"}},
+            "status": {"type": "string", "enum": ["proposed", "pending", "booked", "arrived", "fulfilled", "cancelled", "noshow", "entered-in-error", "checked-in", "waitlist"]},
+            "cancelationReason": {"type": "object"},
+            "start": {"type": "string"},
+            "end": {"type": "string"},
+            "minutesDuration": {"type": "integer", "minimum": 1},
+            "created": {"type": "string"},
+            "participant": {"type": "array", "minItems": 1, "items": {
+                "type": "object", "required": ["status"],
+                "properties": {
+                    "actor": {"type": "object"},
+                    "required": {"type": "string", "enum": ["required", "optional", "information-only"]},
+                    "status": {"type": "string", "enum": ["accepted", "declined", "tentative", "needs-action"]}
+                }
+            }}
+        }
+    })
+}
+
+/// The « Messages reçus » box.
+fn received_messages_schema() -> Value {
+    let received = json!({
+        "type": "object",
+        "required": ["id", "patient", "appointment", "provider", "keyword", "text", "received_at", "handled_at"],
+        "properties": {
+            "id": {"type": "string", "description": "Rappel's id of the message (`rcv_…`)."},
+            "patient": {"type": "string"},
+            "appointment": {"type": ["string", "null"], "description": "The appointment it most likely answers: the patient's next one when it came."},
+            "appointment_start": {"type": "string", "format": "date-time"},
+            "provider": {"type": "string", "enum": ["twilio", "ovh", "webhook", "simulate"]},
+            "keyword": {"type": ["string", "null"], "enum": ["confirm", "cancel", "stop", "start", null], "description": "The keyword the message consisted of; null for free text."},
+            "text": {"type": "string", "description": "What the patient wrote (health data)."},
+            "received_at": {"type": "string", "format": "date-time"},
+            "handled_at": {"type": ["string", "null"], "format": "date-time", "description": "At once for STOP and START; by the practice otherwise."}
+        }
+    });
+    json!({"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": received}}})
+}
+
+/// A body that is a file of one media type (the logo's PNG or JPEG, a PDF).
+macro_rules! file_bodies {
+    ($($name:ident => $media:literal,)*) => {$(
+        pub(crate) struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .content_media_type($media)
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    )*};
+}
+
+file_bodies!(
+    Png => "image/png",
+    Jpeg => "image/jpeg",
+);
+
+// The forms of the patient's pages, which `routes::links` and `routes::appointment_links` read
+// field by field.
+
+/// The birth date, in either field.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Describes the form.
+pub(crate) struct BirthDateForm {
+    /// AAAA-MM-JJ, from the date picker.
+    #[schema(format = Date, required = false)]
+    birth_date: String,
+    /// JJ/MM/AAAA, typed.
+    #[schema(required = false)]
+    birth_date_text: String,
+}
+
+/// The patient's choice.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Describes the form; the page reads it field by field.
+pub(crate) struct AnswerForm {
+    /// The page's own token.
+    token: String,
+    action: AnswerAction,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub(crate) enum AnswerAction {
+    Confirm,
+    Cancel,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub(crate) enum Choice {
+    Confirmer,
+    Annuler,
+}
