@@ -197,6 +197,7 @@ fn open(key: &[u8; 32], aad: &str, nonce: &str, mut sealed: Vec<u8>) -> Result<V
 
 /// What `GET /v1/documents/{id}` shows: the facts, the file, and every message about it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Document))]
 pub struct DocumentDetails {
     pub id: String,
     pub patient: String,
@@ -212,6 +213,7 @@ pub struct DocumentDetails {
 
 /// One message about a document, with what it cost when it was a letter.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DocumentDelivery {
     #[serde(flatten)]
     pub entry: TimelineEntry,
@@ -220,6 +222,7 @@ pub struct DocumentDelivery {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileInfo {
     pub size: i64,
     pub sha256: String,
@@ -724,6 +727,7 @@ impl Engine {
 
 /// The answer to a manual postal resend: the letter, and whether this request queued it.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PostalResend {
     pub created: bool,
     #[serde(flatten)]

@@ -31,24 +31,13 @@ macro_rules! named {
 }
 
 named!(
-    Practitioner,
-    Motive,
     Patient,
     PostalAddress,
     PushSubscription,
-    Appointment,
     FhirAppointment,
     IngestReport,
-    TimelineEntry,
-    Timeline,
-    NotificationPage,
-    InboxEntry,
-    Inbox,
-    Document,
     DocumentUpload,
-    PostalSpend,
     LogoInfo,
-    OnlineBooking,
     Settings,
     Task,
     TaskList,
@@ -76,27 +65,12 @@ pub(crate) fn fhir_appointment_example() -> Value {
     })
 }
 
-/// A name that must not be blank: at least one character that is not Unicode White_Space (what
-/// Rust's `str::trim` removes), listed rather than `\S`, whose meaning varies between regex
-/// engines.
-fn non_blank(description: &str) -> Value {
-    json!({
-        "type": "string",
-        "pattern": "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]",
-        "description": description,
-    })
-}
-
 fn string(description: &str) -> Value {
     json!({"type": "string", "description": description})
 }
 
 fn instant(description: &str) -> Value {
     json!({"type": "string", "format": "date-time", "description": description})
-}
-
-fn nullable_string(description: &str) -> Value {
-    json!({"type": ["string", "null"], "description": description})
 }
 
 fn event_variant(name: &str, required: &[&str], properties: Value) -> Value {
@@ -299,24 +273,6 @@ pub(super) fn all() -> Map<String, Value> {
                 "field": string("The field at fault, as a path: `mobile`, `address.postal_code`, `events[2].start`, `Idempotency-Key`.")
             }
         },
-        "Practitioner": {
-            "type": "object", "required": ["name"],
-            "properties": {
-                "id": {"type": ["string", "null"], "description": "Equal to the path's when given (422 otherwise); null or absent: the path's."},
-                "name": non_blank("As patients see it (Dr Martin)."),
-                "email": string("For practitioner alerts by email."),
-                "mobile": string("For practitioner alerts by SMS; national or E.164 form, stored in E.164.")
-            }
-        },
-        "Motive": {
-            "type": "object", "required": ["name"],
-            "properties": {
-                "id": {"type": ["string", "null"], "description": "Equal to the path's when given (422 otherwise); null or absent: the path's."},
-                "name": non_blank("The visit reason."),
-                "notifications": {"type": "boolean", "default": true, "description": "False silences every patient message about it."},
-                "instructions": string("Shown in confirmations and reminders (Apportez votre carte Vitale).")
-            }
-        },
         "PostalAddress": {
             "type": "object", "required": ["lines", "postal_code", "city"],
             "properties": {
@@ -356,105 +312,12 @@ pub(super) fn all() -> Map<String, Value> {
                 }
             }
         },
-        "Appointment": {
-            "type": "object",
-            "properties": {
-                "id": {"type": "string"}, "patient": {"type": "string"}, "practitioner": {"type": "string"},
-                "motive": {"type": "string"}, "start": instant("Start."),
-                "duration_minutes": {"type": "integer"}, "location": {"type": "string"},
-                "source": {"type": "string", "enum": ["online", "staff", "referral"]},
-                "booked_at": instant("When it was booked."),
-                "status": {"type": "string", "enum": ["booked", "cancelled", "deleted", "no_show", "attended"]},
-                "at": instant("When the status changed (all but booked)."),
-                "by": string("Who cancelled (cancelled)."),
-                "excused": {"type": "boolean", "description": "Whether the cancellation is excused (cancelled)."},
-                "moves": {"type": "array", "items": {"type": "object"}, "description": "Earlier times and places."},
-                "version": {"type": "integer", "description": "Bumped by every change."}
-            }
-        },
         "Event": event_schema(),
         "IngestReport": {
             "type": "object", "required": ["applied", "unchanged"],
             "properties": {
                 "applied": {"type": "integer", "description": "Events that changed something."},
                 "unchanged": {"type": "integer", "description": "Events already known: nothing to do."}
-            }
-        },
-        "TimelineEntry": {
-            "type": "object",
-            "properties": {
-                "at": string("Hand-off (sent), decision (suppressed) or planned instant, with the practice's offset."),
-                "status": {"type": "string", "enum": ["planned", "sending", "sent", "delivered", "failed", "suppressed"]},
-                "channel": {"type": "string", "enum": ["email", "sms", "push", "postal", "inbox"]},
-                "recipient": string("patient:ID or practitioner:ID."),
-                "kind": {"type": "string"},
-                "appointments": {"type": "array", "items": {"type": "string"}},
-                "document": nullable_string("The document's id."),
-                "task": nullable_string("The scheduled task's id."),
-                "auto_resend": {"type": "boolean"},
-                "reason": nullable_string("Why it was not sent (quota_exhausted, invalid_mobile…)."),
-                "explanation": nullable_string("The reason in French, for the practice."),
-                "last_error": nullable_string("The provider's last error."),
-                "key": string("The message's stable identity.")
-            }
-        },
-        "Timeline": {
-            "type": "object", "required": ["entries"],
-            "properties": {"entries": {"type": "array", "items": {"$ref": "#/components/schemas/TimelineEntry"}}}
-        },
-        "NotificationPage": {
-            "type": "object", "required": ["items", "next_cursor"],
-            "properties": {
-                "items": {"type": "array", "items": {"$ref": "#/components/schemas/TimelineEntry"}},
-                "next_cursor": nullable_string("Pass as `cursor` for the next page; null on the last page.")
-            }
-        },
-        "InboxEntry": {
-            "type": "object",
-            "properties": {
-                "id": {"type": "string"},
-                "box": {"type": "string", "enum": ["to_verify", "notifications"]},
-                "document": nullable_string("The document concerned."),
-                "patient": nullable_string("The patient concerned."),
-                "title": {"type": "string"}, "text": {"type": "string"},
-                "created_at": instant("When it was added."),
-                "resolved_at": {"type": ["string", "null"], "format": "date-time"},
-                "document_title": nullable_string("The document's title."),
-                "patient_name": nullable_string("The patient's name."),
-                "reason": nullable_string("Why the entry exists, in French."),
-                "actions": {"type": "array", "items": {"type": "string", "enum": ["resend_postal", "fix_email", "fix_address", "resolve"]}, "description": "What the practice can do next."}
-            }
-        },
-        "Document": {
-            "type": "object",
-            "properties": {
-                "id": {"type": "string"}, "patient": {"type": "string"}, "title": {"type": "string"},
-                "sent_at": instant("When it was sent."),
-                "email": {"type": "string", "enum": ["pending", "sent", "delivered", "failed"]},
-                "consulted_at": {"type": ["string", "null"], "format": "date-time", "description": "First download through the patient's link."},
-                "file": {"type": ["object", "null"], "properties": {"size": {"type": "integer"}, "sha256": {"type": "string"}}},
-                "deliveries": {"type": "array", "items": {"allOf": [
-                    {"$ref": "#/components/schemas/TimelineEntry"},
-                    {"type": "object", "properties": {"cost_cents": {"type": ["integer", "null"], "description": "What the letter cost, in euro cents (null for other messages)."}}}
-                ]}}
-            }
-        },
-        "PostalSpend": {
-            "type": "object", "required": ["month", "currency", "letters", "total_cents", "items"],
-            "properties": {
-                "month": string("`YYYY-MM`."),
-                "currency": {"type": "string", "enum": ["EUR"]},
-                "letters": {"type": "integer"},
-                "total_cents": {"type": "integer"},
-                "items": {"type": "array", "items": {
-                    "type": "object", "required": ["key", "sent_at", "cost_cents"],
-                    "properties": {
-                        "key": string("The letter's identity key."),
-                        "document": {"type": ["string", "null"]},
-                        "sent_at": instant("When it was handed off."),
-                        "cost_cents": {"type": "integer"}
-                    }
-                }}
             }
         },
         "LogoInfo": {
@@ -471,14 +334,6 @@ pub(super) fn all() -> Map<String, Value> {
                 "document": {"$ref": "#/components/schemas/Document"},
                 "ingest": {"type": "object", "description": "As `POST /v1/events` answers."}
             }
-        },
-        "Inbox": {
-            "type": "object", "required": ["items"],
-            "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/InboxEntry"}}}
-        },
-        "OnlineBooking": {
-            "type": "object", "required": ["allowed", "reason"],
-            "properties": {"allowed": {"type": "boolean"}, "reason": nullable_string("Why not, in French.")}
         },
         "Settings": {
             "type": "object", "required": ["preset", "timezone", "settings", "options"],
@@ -501,7 +356,6 @@ pub(super) fn all() -> Map<String, Value> {
     if let (Value::Object(all), Value::Object(tasks)) = (&mut all, task_schemas()) {
         all.extend(tasks);
     }
-    all["Appointment"]["properties"]["patient_answer"] = patient_answer_schema();
     all["FhirAppointment"] = fhir_appointment_schema();
     all["ReceivedMessages"] = received_messages_schema();
     all["EventBatch"] = json!({
@@ -523,21 +377,6 @@ pub(super) fn all() -> Map<String, Value> {
         Value::Object(map) => map,
         _ => Map::new(),
     }
-}
-
-/// The patient's answer on an appointment (issue 16).
-fn patient_answer_schema() -> Value {
-    json!({
-        "type": ["object", "null"],
-        "description": "The patient's latest answer, through the link of a reminder or an SMS reply; null when none.",
-        "required": ["answer", "channel", "at", "current"],
-        "properties": {
-            "answer": {"type": "string", "enum": ["confirmed", "cancelled"]},
-            "channel": {"type": "string", "enum": ["link", "sms"]},
-            "at": instant("When the patient answered."),
-            "current": {"type": "boolean", "description": "False when the appointment moved since: the answer was about an earlier time."}
-        }
-    })
 }
 
 /// What `GET /v1/appointments/{id}` answers to `Accept: application/fhir+json`.

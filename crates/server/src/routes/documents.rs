@@ -219,7 +219,7 @@ pub(crate) async fn upload(
     description = "The email's state, the consultation time (the first download through the patient's link), the stored file's size and SHA-256, and every message about the document (email, letters, inbox entries) as timeline entries.",
     params(DocumentId),
     responses(
-        (status = 200, description = "The document.", body = schemas::Document),
+        (status = 200, description = "The document.", body = DocumentDetails),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 429, response = TooManyRequests),
@@ -244,8 +244,8 @@ pub(crate) async fn get(
     description = "Queues a letter (`d:DOC/manual_postal/postal/ADDRESS`, ADDRESS naming the patient's postal address of the moment), not flagged as an automatic resend. It goes like any letter: to a French address on file, or not at all with the reason. A letter costs money, so the request is idempotent per document and address: while a letter of the document is on its way, or once one went to this address, the answer is that letter with 200 and `created: false`. Only a letter that failed or was not sent can be asked again; a corrected address makes a new one. The document's open to-verify entries are marked handled.",
     params(DocumentId),
     responses(
-        (status = 202, description = "The queued letter (`created: true`).", body = schemas::TimelineEntry),
-        (status = 200, description = "The letter already on its way or sent to this address (`created: false`); nothing new was queued.", body = schemas::TimelineEntry),
+        (status = 202, description = "The queued letter (`created: true`).", body = PostalResend),
+        (status = 200, description = "The letter already on its way or sent to this address (`created: false`); nothing new was queued.", body = PostalResend),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 429, response = TooManyRequests),

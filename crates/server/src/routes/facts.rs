@@ -8,9 +8,12 @@ use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use rappel_domain::facts::Appointment;
 use rappel_domain::notification::{Channel, Kind};
+use rappel_engine::answers::AppointmentAnswer;
 use rappel_engine::queries::OnlineBooking;
+use rappel_engine::timeline::TimelineEntry;
 use rappel_store::{NotificationFilter, Status};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::docs::params::{AppointmentId, NotificationStatus, PatientId};
@@ -18,6 +21,30 @@ use crate::docs::responses::{BadRequest, NotFound, TooManyRequests, Unauthorized
 use crate::docs::schemas;
 use crate::error::ApiError;
 use crate::extract::{PathId, QueryParams, Tenant};
+
+/// An appointment as the events made it, with the patient's latest answer.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AppointmentView {
+    #[serde(flatten)]
+    appointment: Appointment,
+    /// The patient's latest answer, through the link of a reminder or an SMS reply; null when
+    /// none.
+    patient_answer: Option<AppointmentAnswer>,
+}
+
+/// Messages, oldest first.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Timeline {
+    entries: Vec<TimelineEntry>,
+}
+
+/// One page of the sent box.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct NotificationPage {
+    items: Vec<TimelineEntry>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    next_cursor: Option<String>,
+}
 
 /// The appointment with the patient's answer (`patient_answer`), or, to
 /// `Accept: application/fhir+json`, the HL7 FHIR R4 `Appointment` (`rappel_engine::fhir`).
@@ -40,7 +67,7 @@ use crate::extract::{PathId, QueryParams, Tenant};
     responses(
         (status = 200, description = "The appointment with its `status` and `patient_answer`; or, to `Accept: application/fhir+json`, its FHIR R4 `Appointment`.",
             content(
-                (schemas::Appointment = "application/json"),
+                (AppointmentView = "application/json"),
                 (schemas::FhirAppointment = "application/fhir+json", example = json!(schemas::fhir_appointment_example())),
             )),
         (status = 401, response = Unauthorized),
@@ -75,10 +102,12 @@ pub(crate) async fn appointment(
         return Ok(response);
     }
     let appointment: Appointment = state.engine.appointment(&practice, &id).await?;
-    let answer = state.engine.appointment_answer(&practice, &id).await?;
-    let mut value = serde_json::to_value(&appointment).unwrap_or_else(|_| json!({}));
-    value["patient_answer"] = serde_json::to_value(&answer).unwrap_or(Value::Null);
-    Ok(Json(value).into_response())
+    let patient_answer = state.engine.appointment_answer(&practice, &id).await?;
+    Ok(Json(AppointmentView {
+        appointment,
+        patient_answer,
+    })
+    .into_response())
 }
 
 #[utoipa::path(
@@ -89,7 +118,7 @@ pub(crate) async fn appointment(
     summary = "Every message about an appointment: sent, planned, or not sent and why",
     params(AppointmentId),
     responses(
-        (status = 200, description = "The appointment's messages, oldest first.", body = schemas::Timeline),
+        (status = 200, description = "The appointment's messages, oldest first.", body = Timeline),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 429, response = TooManyRequests),
@@ -99,9 +128,9 @@ pub(crate) async fn appointment_timeline(
     State(state): State<AppState>,
     Tenant(practice): Tenant,
     PathId(id): PathId,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Timeline>, ApiError> {
     let entries = state.engine.appointment_timeline(&practice, &id).await?;
-    Ok(Json(json!({ "entries": entries })))
+    Ok(Json(Timeline { entries }))
 }
 
 #[utoipa::path(
@@ -112,7 +141,7 @@ pub(crate) async fn appointment_timeline(
     summary = "Everything sent, planned or not sent to a patient",
     params(PatientId),
     responses(
-        (status = 200, description = "The patient's messages, oldest first.", body = schemas::Timeline),
+        (status = 200, description = "The patient's messages, oldest first.", body = Timeline),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 429, response = TooManyRequests),
@@ -122,9 +151,9 @@ pub(crate) async fn patient_timeline(
     State(state): State<AppState>,
     Tenant(practice): Tenant,
     PathId(id): PathId,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Timeline>, ApiError> {
     let entries = state.engine.patient_timeline(&practice, &id).await?;
-    Ok(Json(json!({ "entries": entries })))
+    Ok(Json(Timeline { entries }))
 }
 
 #[utoipa::path(
@@ -137,7 +166,7 @@ pub(crate) async fn patient_timeline(
         than the practice's threshold allows over the policy's window.",
     params(PatientId),
     responses(
-        (status = 200, description = "The decision and, when refused, why (in French).", body = schemas::OnlineBooking),
+        (status = 200, description = "The decision and, when refused, why (in French).", body = OnlineBooking),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 429, response = TooManyRequests),
@@ -174,7 +203,7 @@ const MAX_LIMIT: i64 = 500;
         ("limit" = Option<i64>, Query, description = "Page size, 1 to 500 (default 50).", minimum = 1, maximum = 500),
     ),
     responses(
-        (status = 200, description = "One page.", body = schemas::NotificationPage),
+        (status = 200, description = "One page.", body = NotificationPage),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 422, response = Unprocessable),
@@ -185,13 +214,14 @@ pub(crate) async fn notifications(
     State(state): State<AppState>,
     Tenant(practice): Tenant,
     query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<NotificationPage>, ApiError> {
     let filter = notification_filter(&query)?;
     let page = state.engine.list_notifications(&practice, &filter).await?;
     let next_cursor = page.next.map(|(due, key)| encode_cursor(due, &key));
-    Ok(Json(
-        json!({ "items": page.items, "next_cursor": next_cursor }),
-    ))
+    Ok(Json(NotificationPage {
+        items: page.items,
+        next_cursor,
+    }))
 }
 
 fn notification_filter(query: &QueryParams) -> Result<NotificationFilter, ApiError> {

@@ -155,9 +155,9 @@ fn put_answer(outcome: PutOutcome, location: String, stored: impl Serialize) -> 
         description = "The whole practitioner; `id` may be left out and must equal the path's otherwise.",
     ),
     responses(
-        (status = 201, description = "Created; `Location` names the new practitioner.", body = schemas::Practitioner,
+        (status = 201, description = "Created; `Location` names the new practitioner.", body = Practitioner,
             headers(("Location" = String))),
-        (status = 200, description = "Replaced, or unchanged when it was the same; the stored practitioner.", body = schemas::Practitioner),
+        (status = 200, description = "Replaced, or unchanged when it was the same; the stored practitioner.", body = Practitioner),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 413, response = PayloadTooLarge),
@@ -200,7 +200,7 @@ pub(crate) async fn put_practitioner(
     summary = "Read a practitioner",
     params(PractitionerId),
     responses(
-        (status = 200, description = "The practitioner.", body = schemas::Practitioner),
+        (status = 200, description = "The practitioner.", body = Practitioner),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 429, response = TooManyRequests),
@@ -228,9 +228,9 @@ pub(crate) async fn get_practitioner(
         description = "The whole visit reason; `id` may be left out and must equal the path's otherwise.",
     ),
     responses(
-        (status = 201, description = "Created; `Location` names the new visit reason.", body = schemas::Motive,
+        (status = 201, description = "Created; `Location` names the new visit reason.", body = Motive,
             headers(("Location" = String))),
-        (status = 200, description = "Replaced, or unchanged when it was the same; the stored visit reason.", body = schemas::Motive),
+        (status = 200, description = "Replaced, or unchanged when it was the same; the stored visit reason.", body = Motive),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 413, response = PayloadTooLarge),
@@ -265,7 +265,7 @@ pub(crate) async fn put_motive(
     summary = "Read a visit reason",
     params(MotiveId),
     responses(
-        (status = 200, description = "The visit reason.", body = schemas::Motive),
+        (status = 200, description = "The visit reason.", body = Motive),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 429, response = TooManyRequests),

@@ -152,7 +152,7 @@ async fn delete_logo(
     params(("month" = Option<String>, Query, pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$",
         description = "The month, `YYYY-MM` (default: the current month in the practice's time zone).")),
     responses(
-        (status = 200, description = "The month's letters and their total.", body = schemas::PostalSpend),
+        (status = 200, description = "The month's letters and their total.", body = rappel_engine::PostalSpend),
         (status = 401, response = Unauthorized),
         (status = 422, response = Unprocessable),
         (status = 429, response = TooManyRequests),
