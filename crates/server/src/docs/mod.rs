@@ -123,17 +123,22 @@ pub(crate) const METHODS: &[&str] = &["get", "put", "post", "patch", "delete"];
 
 /// Merges into the derived document what no handler carries.
 fn finish(mut doc: Value) -> Value {
-    if let Some(all) = doc
-        .pointer_mut("/components/schemas")
-        .and_then(Value::as_object_mut)
-    {
-        all.extend(schemas::all());
-    } else {
-        doc["components"]["schemas"] = Value::Object(schemas::all());
+    for (name, schema) in schemas::all() {
+        let slot = &mut doc["components"]["schemas"][&name];
+        // A hand schema only fills the placeholder of its marker type: it never replaces a
+        // derived one (`hand_schemas_replace_only_placeholders` checks it).
+        if slot.is_null() || *slot == placeholder() {
+            *slot = schema;
+        }
     }
     doc["webhooks"] = webhooks::all_webhooks();
     shared_answers(&mut doc);
     doc
+}
+
+/// What a marker type of [`schemas`] puts in the document before its schema is merged.
+fn placeholder() -> Value {
+    serde_json::to_value(<schemas::Patient as utoipa::PartialSchema>::schema()).unwrap_or_default()
 }
 
 /// Every operation with a path parameter can answer 400 (a parameter that is not valid
@@ -212,6 +217,18 @@ mod tests {
             }
         }
         walk(document(), document());
+    }
+
+    #[test]
+    fn hand_schemas_replace_only_placeholders() {
+        let derived = serde_json::to_value(crate::registered_openapi()).unwrap();
+        for name in schemas::all().keys() {
+            let slot = &derived["components"]["schemas"][name];
+            assert!(
+                slot.is_null() || *slot == placeholder(),
+                "`{name}` is derived: remove its hand schema"
+            );
+        }
     }
 
     /// The document as served: any change to it shows here as a diff to review

@@ -35,7 +35,6 @@ named!(
     PostalAddress,
     PushSubscription,
     FhirAppointment,
-    IngestReport,
     DocumentUpload,
     LogoInfo,
     Settings,
@@ -45,9 +44,6 @@ named!(
     TaskPreview,
     EventBatch,
     Problem,
-    ReceivedMessages,
-    ReceivedMessageResolved,
-    SmsOptOut,
 );
 
 /// An R4 `Appointment` as `GET /v1/appointments/{id}` gives it (one `json!` would exceed the
@@ -313,13 +309,6 @@ pub(super) fn all() -> Map<String, Value> {
             }
         },
         "Event": event_schema(),
-        "IngestReport": {
-            "type": "object", "required": ["applied", "unchanged"],
-            "properties": {
-                "applied": {"type": "integer", "description": "Events that changed something."},
-                "unchanged": {"type": "integer", "description": "Events already known: nothing to do."}
-            }
-        },
         "LogoInfo": {
             "type": "object", "required": ["width", "height", "updated_at"],
             "properties": {
@@ -357,7 +346,6 @@ pub(super) fn all() -> Map<String, Value> {
         all.extend(tasks);
     }
     all["FhirAppointment"] = fhir_appointment_schema();
-    all["ReceivedMessages"] = received_messages_schema();
     all["EventBatch"] = json!({
         "description": "One event, or several applied in order as one transaction.",
         "oneOf": [
@@ -365,14 +353,6 @@ pub(super) fn all() -> Map<String, Value> {
             {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/Event"}}
         ]
     });
-    all["ReceivedMessageResolved"] = json!({
-        "type": "object", "properties": {"id": {"type": "string"}, "handled": {"type": "boolean"}, "changed": {"type": "boolean"}}
-    });
-    all["SmsOptOut"] = json!({"type": "object", "required": ["opted_out"], "properties": {
-        "opted_out": {"type": "boolean"},
-        "opted_out_at": {"type": "string", "format": "date-time"},
-        "source": {"type": "string", "description": "`sms`: the patient's STOP."}
-    }});
     match all {
         Value::Object(map) => map,
         _ => Map::new(),
@@ -405,26 +385,6 @@ fn fhir_appointment_schema() -> Value {
             }}
         }
     })
-}
-
-/// The « Messages reçus » box.
-fn received_messages_schema() -> Value {
-    let received = json!({
-        "type": "object",
-        "required": ["id", "patient", "appointment", "provider", "keyword", "text", "received_at", "handled_at"],
-        "properties": {
-            "id": {"type": "string", "description": "Rappel's id of the message (`rcv_…`)."},
-            "patient": {"type": "string"},
-            "appointment": {"type": ["string", "null"], "description": "The appointment it most likely answers: the patient's next one when it came."},
-            "appointment_start": {"type": "string", "format": "date-time"},
-            "provider": {"type": "string", "enum": ["twilio", "ovh", "webhook", "simulate"]},
-            "keyword": {"type": ["string", "null"], "enum": ["confirm", "cancel", "stop", "start", null], "description": "The keyword the message consisted of; null for free text."},
-            "text": {"type": "string", "description": "What the patient wrote (health data)."},
-            "received_at": {"type": "string", "format": "date-time"},
-            "handled_at": {"type": ["string", "null"], "format": "date-time", "description": "At once for STOP and START; by the practice otherwise."}
-        }
-    });
-    json!({"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": received}}})
 }
 
 /// A body that is a file of one media type (the logo's PNG or JPEG, a PDF).

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rappel_domain::event::{EVENT_TYPES, Event};
 use rappel_engine::queries::Idempotency;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::AppState;
 use crate::docs::responses::{
@@ -25,6 +25,15 @@ use crate::extract::{JsonBody, Tenant, quoted_after};
 use crate::validate;
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// What a batch of events did.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct IngestReport {
+    /// Events that changed something.
+    applied: usize,
+    /// Events already known: nothing to do.
+    unchanged: usize,
+}
 
 #[utoipa::path(
     post,
@@ -47,7 +56,7 @@ const IDEMPOTENCY_KEY: &str = "idempotency-key";
     ),
     request_body(content = schemas::EventBatch),
     responses(
-        (status = 202, description = "Applied.", body = schemas::IngestReport),
+        (status = 202, description = "Applied.", body = IngestReport),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
@@ -136,7 +145,11 @@ async fn ingest(state: &AppState, practice: &str, value: Value) -> Result<Value,
     let events = parse_events(value, state.config.max_events_per_request)?;
     let report = state.engine.ingest(practice, &events).await?;
     state.metrics.count_events(report.applied, report.unchanged);
-    Ok(json!({"applied": report.applied, "unchanged": report.unchanged}))
+    let answer = IngestReport {
+        applied: report.applied,
+        unchanged: report.unchanged,
+    };
+    serde_json::to_value(answer).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 fn parse_events(value: Value, max: usize) -> Result<Vec<Event>, ApiError> {
@@ -245,6 +258,7 @@ fn culprit(object: &Map<String, Value>, error: &serde_json::Error) -> Option<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn field(error: ApiError) -> Option<String> {
         match error {

@@ -97,8 +97,9 @@ struct PatientBody {
     /// Null: the preset's default.
     #[serde(default)]
     sms_notifications: Option<bool>,
+    /// `YYYY-MM-DD`; blank or null: none. (No `format: date`: a blank string is accepted.)
     #[serde(default)]
-    #[schema(value_type = Option<String>, format = Date)]
+    #[schema(value_type = Option<String>)]
     birth_date: Option<Date>,
     #[serde(default)]
     #[schema(value_type = Option<schemas::PostalAddress>)]

@@ -84,6 +84,7 @@ impl IntoResponse for Refusal {
         already applied, or a status that is not final yet.",
     params(
         ("provider" = String, Path, min_length = 1, max_length = 128,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$",
             description = "`twilio`, `ovh` or `webhook`."),
     ),
     security(),
@@ -206,7 +207,7 @@ async fn receive(state: &AppState, provider: &str, request: Request) -> Result<(
         (otherwise its Delivered-To, X-Original-To and To fields are read). 204 when handled or \
         ignorable (not a bounce, or not provably one of Rappel's messages).",
     params(("recipient" = Option<String>, Query, description = "The address the bounce was delivered to.")),
-    request_body(content = String, content_type = "message/rfc822", description = "The bounce as received."),
+    request_body(content = String, content_type = "text/plain", description = "The bounce message as received (RFC 5322, a DSN per RFC 3464 or a plain one)."),
     security(),
     responses(
         (status = 204, description = "Handled, or nothing to do."),
@@ -298,6 +299,7 @@ type EventParser = fn(&[u8]) -> Result<Vec<rappel_channels::email_events::EmailE
         day).",
     params(
         ("provider" = String, Path, min_length = 1, max_length = 128,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$",
             description = "`brevo` or `mailjet`."),
     ),
     request_body(content = Object, description = "The service's events, as it posts them."),
