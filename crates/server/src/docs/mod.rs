@@ -58,8 +58,10 @@ pub(crate) use page::page;
         (name = "Webhooks", description = "What SMS providers, mail relays and email services post to Rappel: delivery reports, the SMS patients send back, bounces and email events. No API key: each caller proves itself by its signature or by an operator's token."),
         (name = "Operations", description = "Health, metrics and this documentation (no API key)."),
     ),
-    // The enumerations that parameters name (the bodies' are collected with the bodies).
+    // The problem every error answer carries, and the enumerations that parameters name (the
+    // bodies' schemas are collected with the bodies).
     components(schemas(
+        crate::error::Problem,
         rappel_domain::notification::Channel,
         rappel_domain::notification::Kind,
         rappel_domain::template::Locale,

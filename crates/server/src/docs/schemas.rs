@@ -33,17 +33,12 @@ macro_rules! named {
 named!(
     Patient,
     PostalAddress,
-    PushSubscription,
     FhirAppointment,
-    DocumentUpload,
-    LogoInfo,
-    Settings,
     Task,
     TaskList,
     TaskRuns,
     TaskPreview,
     EventBatch,
-    Problem,
 );
 
 /// An R4 `Appointment` as `GET /v1/appointments/{id}` gives it (one `json!` would exceed the
@@ -258,17 +253,6 @@ fn task_schema() -> Value {
 /// Every schema of this module, by name.
 pub(super) fn all() -> Map<String, Value> {
     let mut all = json!({
-        "Problem": {
-            "type": "object", "required": ["type", "title", "status", "detail"],
-            "description": "RFC 9457 problem details.",
-            "properties": {
-                "type": string("A URI reference naming the kind of problem (its description is on /v1/docs)."),
-                "title": string("The kind of problem, in words."),
-                "status": {"type": "integer"},
-                "detail": string("What is wrong with this request."),
-                "field": string("The field at fault, as a path: `mobile`, `address.postal_code`, `events[2].start`, `Idempotency-Key`.")
-            }
-        },
         "PostalAddress": {
             "type": "object", "required": ["lines", "postal_code", "city"],
             "properties": {
@@ -294,53 +278,7 @@ pub(super) fn all() -> Map<String, Value> {
                 "locale": {"type": ["string", "null"]}
             }
         },
-        "PushSubscription": {
-            "type": "object", "required": ["endpoint", "keys"],
-            "description": "A browser's `PushSubscription.toJSON()` (`expirationTime` is accepted and ignored).",
-            "properties": {
-                "endpoint": {"type": "string", "pattern": "^https://", "description": "The push service URL (https) the browser gave."},
-                "keys": {
-                    "type": "object", "required": ["p256dh", "auth"],
-                    "properties": {
-                        "p256dh": string("The browser's P-256 public key, uncompressed, base64url (87 characters)."),
-                        "auth": string("The 16-byte authentication secret, base64url (22 characters).")
-                    }
-                }
-            }
-        },
         "Event": event_schema(),
-        "LogoInfo": {
-            "type": "object", "required": ["width", "height", "updated_at"],
-            "properties": {
-                "width": {"type": "integer", "maximum": 150},
-                "height": {"type": "integer", "maximum": 75},
-                "updated_at": instant("When it was stored.")
-            }
-        },
-        "DocumentUpload": {
-            "type": "object", "required": ["document", "ingest"],
-            "properties": {
-                "document": {"$ref": "#/components/schemas/Document"},
-                "ingest": {"type": "object", "description": "As `POST /v1/events` answers."}
-            }
-        },
-        "Settings": {
-            "type": "object", "required": ["preset", "timezone", "settings", "options"],
-            "properties": {
-                "preset": string("doctolib, rosa, maddie, lifen or custom."),
-                "timezone": string("IANA time zone (Europe/Paris)."),
-                "settings": {"type": "object", "additionalProperties": true, "description": "Every option's value in force."},
-                "options": {"type": "object", "additionalProperties": {
-                    "type": "object",
-                    "properties": {
-                        "type": {"type": "string", "enum": ["bool", "integer", "optional_integer", "choice", "string", "time_range"]},
-                        "default": {}, "label": {"type": "string"},
-                        "locked": {"type": "boolean"},
-                        "choices": {"type": "array", "items": {"type": "string"}}
-                    }
-                }}
-            }
-        }
     });
     if let (Value::Object(all), Value::Object(tasks)) = (&mut all, task_schemas()) {
         all.extend(tasks);

@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use rappel_engine::{DocumentDetails, PostalResend};
-use serde_json::json;
 
 use utoipa::ToSchema;
 
@@ -17,7 +16,6 @@ use crate::docs::responses::{
     BadRequest, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unprocessable,
     UnsupportedMediaType,
 };
-use crate::docs::schemas;
 use crate::error::ApiError;
 use crate::extract::{PathId, Tenant};
 use crate::validate;
@@ -65,6 +63,15 @@ struct UploadForm {
     title: String,
 }
 
+/// The document as stored, and what its `document.sent` did.
+#[derive(serde::Serialize, ToSchema)]
+struct DocumentUpload {
+    document: DocumentDetails,
+    /// `applied` and `unchanged` as `POST /v1/events` answers, and the event log's `seqs`.
+    #[schema(value_type = Object)]
+    ingest: rappel_engine::IngestReport,
+}
+
 #[utoipa::path(
     post,
     path = "/v1/documents",
@@ -74,8 +81,8 @@ struct UploadForm {
     description = "multipart/form-data with `file` (the PDF: it must start with `%PDF-` and end with `%%EOF`), `id`, `patient` and `title`. The file is kept encrypted (AES-256-GCM) outside the database, and `document.sent` is applied exactly as through `POST /v1/events`: the patient gets an email with a personal link that expires (30 days), never the document itself. The same file again answers 200 and changes nothing; another file under the same id is refused (422). A PDF whose streams decode to more than 64 MB together, or with more than 100,000 objects (a decompression bomb), is 422 naming `file`, and nothing is stored. Files over the configured limit (10 MiB by default) get 413.",
     request_body(content = inline(UploadForm), content_type = "multipart/form-data"),
     responses(
-        (status = 201, description = "Stored and sent.", body = schemas::DocumentUpload),
-        (status = 200, description = "Already known: nothing changed.", body = schemas::DocumentUpload),
+        (status = 201, description = "Stored and sent.", body = DocumentUpload),
+        (status = 200, description = "Already known: nothing changed.", body = DocumentUpload),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 413, response = PayloadTooLarge),
@@ -205,7 +212,10 @@ pub(crate) async fn upload(
     let details = state.engine.document_details(&practice, &id).await?;
     Ok((
         status,
-        Json(json!({ "document": details, "ingest": report })),
+        Json(DocumentUpload {
+            document: details,
+            ingest: report,
+        }),
     )
         .into_response())
 }

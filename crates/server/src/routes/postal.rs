@@ -7,10 +7,12 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LAST_MODIFIED};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::docs::responses::{
@@ -23,6 +25,18 @@ use crate::extract::{QueryParams, Tenant};
 /// The engine refuses logos over 2 MB with a clear message; the route lets a little more through
 /// so that message, not a bare 413, is what a slightly large image gets.
 const LOGO_BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+/// The stored logo's size.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct LogoInfo {
+    #[schema(maximum = 150)]
+    width: u32,
+    #[schema(maximum = 75)]
+    height: u32,
+    /// When it was stored.
+    #[schema(format = DateTime)]
+    updated_at: String,
+}
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     let (schemas, paths, logo) = routes!(get_logo, put_logo, delete_logo);
@@ -49,7 +63,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         (inline(schemas::Jpeg) = "image/jpeg"),
     )),
     responses(
-        (status = 200, description = "The stored logo's size.", body = schemas::LogoInfo),
+        (status = 200, description = "The stored logo's size.", body = LogoInfo),
         (status = 401, response = Unauthorized),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
@@ -62,7 +76,7 @@ async fn put_logo(
     Tenant(practice): Tenant,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<LogoInfo>, ApiError> {
     if let Some(content_type) = headers.get(CONTENT_TYPE) {
         let content_type = content_type
             .to_str()
@@ -75,11 +89,11 @@ async fn put_logo(
         }
     }
     let info = state.engine.set_logo(&practice, &body).await?;
-    Ok(Json(json!({
-        "width": info.width,
-        "height": info.height,
-        "updated_at": info.updated_at.to_string(),
-    })))
+    Ok(Json(LogoInfo {
+        width: info.width,
+        height: info.height,
+        updated_at: info.updated_at.to_string(),
+    }))
 }
 
 #[utoipa::path(

@@ -15,8 +15,8 @@ use rappel_channels::net_guard::{self, NetPolicy};
 use rappel_channels::push::SubscriptionKeys;
 use rappel_domain::facts::PushSubscription;
 use rappel_engine::PutOutcome;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use utoipa::ToSchema;
 
@@ -26,7 +26,6 @@ use crate::docs::responses::{
     BadRequest, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unprocessable,
     UnsupportedMediaType,
 };
-use crate::docs::schemas;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, PathId, QueryParams, Tenant, from_json};
 
@@ -47,6 +46,24 @@ struct SubscriptionBody {
     _expiration_time: Option<Value>,
     #[schema(inline)]
     keys: KeysBody,
+}
+
+/// A patient's Web Push subscription, as stored.
+#[derive(Serialize, ToSchema)]
+#[schema(as = PushSubscription)]
+struct Stored {
+    /// The push service URL (https) the browser gave.
+    endpoint: String,
+    #[schema(inline)]
+    keys: StoredKeys,
+}
+
+#[derive(Serialize, ToSchema)]
+struct StoredKeys {
+    /// The browser's P-256 public key, uncompressed, base64url (87 characters).
+    p256dh: String,
+    /// The 16-byte authentication secret, base64url (22 characters).
+    auth: String,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -77,8 +94,8 @@ struct KeysBody {
     params(PatientId),
     request_body(content = inline(SubscriptionBody), description = "The subscription."),
     responses(
-        (status = 201, description = "Added; the subscription as stored.", body = schemas::PushSubscription),
-        (status = 200, description = "Replaced, or unchanged; the subscription as stored.", body = schemas::PushSubscription),
+        (status = 201, description = "Added; the subscription as stored.", body = Stored),
+        (status = 200, description = "Replaced, or unchanged; the subscription as stored.", body = Stored),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
@@ -113,10 +130,13 @@ pub(crate) async fn put_subscription(
         PutOutcome::Created => StatusCode::CREATED,
         PutOutcome::Updated | PutOutcome::Unchanged => StatusCode::OK,
     };
-    let stored = json!({
-        "endpoint": subscription.endpoint,
-        "keys": {"p256dh": subscription.p256dh, "auth": subscription.auth},
-    });
+    let stored = Stored {
+        endpoint: subscription.endpoint,
+        keys: StoredKeys {
+            p256dh: subscription.p256dh,
+            auth: subscription.auth,
+        },
+    };
     Ok((status, Json(stored)).into_response())
 }
 

@@ -31,7 +31,6 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::docs::params::{PatientId, ReceivedMessageId};
 use crate::docs::responses::{BadRequest, NotFound, TooManyRequests, Unauthorized, Unprocessable};
-use crate::docs::schemas;
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::extract::{PathId, QueryParams, Tenant};
 use crate::routes::webhooks::header_text;
@@ -57,7 +56,7 @@ use crate::routes::webhooks::header_text;
     security(),
     responses(
         (status = 204, description = "Received (or nothing to do)."),
-        (status = 401, description = "Not proven to come from the provider.", body = schemas::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not proven to come from the provider.", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, response = NotFound),
     ),
 )]

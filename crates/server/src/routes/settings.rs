@@ -3,15 +3,19 @@
 
 use axum::Json;
 use axum::extract::State;
+use std::collections::BTreeMap;
+
+use rappel_domain::policy::OptionSpec;
 use rappel_domain::settings::{Settings, option_specs};
 use rappel_engine::EngineError;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::docs::responses::{
     BadRequest, PayloadTooLarge, TooManyRequests, Unauthorized, Unprocessable, UnsupportedMediaType,
 };
-use crate::docs::schemas;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, Tenant};
 
@@ -22,7 +26,7 @@ use crate::extract::{JsonBody, Tenant};
     operation_id = "getSettings",
     summary = "The practice's options and what each one is",
     responses(
-        (status = 200, description = "Preset, time zone, resolved values and option descriptions.", body = schemas::Settings),
+        (status = 200, description = "Preset, time zone, resolved values and option descriptions.", body = SettingsView),
         (status = 401, response = Unauthorized),
         (status = 429, response = TooManyRequests),
     ),
@@ -30,31 +34,33 @@ use crate::extract::{JsonBody, Tenant};
 pub(crate) async fn get_settings(
     State(state): State<AppState>,
     Tenant(practice): Tenant,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SettingsView>, ApiError> {
     representation(&state, &practice).await.map(Json)
 }
 
-async fn representation(state: &AppState, practice: &str) -> Result<Value, ApiError> {
+/// The practice's options: the values in force and what each option is.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Settings)]
+pub(crate) struct SettingsView {
+    /// doctolib, rosa, maddie, lifen or custom.
+    preset: String,
+    /// IANA time zone (Europe/Paris).
+    timezone: String,
+    /// Every option's value in force.
+    #[schema(value_type = Object)]
+    settings: Value,
+    /// Every option, by name.
+    options: BTreeMap<String, OptionSpec>,
+}
+
+async fn representation(state: &AppState, practice: &str) -> Result<SettingsView, ApiError> {
     let ctx = state.engine.practice(practice).await?;
-    let options: Map<String, Value> = option_specs(&ctx.policy)
-        .into_iter()
-        .map(|(name, spec)| {
-            let option = json!({
-                "type": spec.kind,
-                "default": spec.default,
-                "label": spec.label,
-                "locked": spec.locked,
-                "choices": spec.choices,
-            });
-            (name, option)
-        })
-        .collect();
-    Ok(json!({
-        "preset": ctx.row.preset,
-        "timezone": ctx.row.timezone,
-        "settings": resolved(&ctx.settings),
-        "options": options,
-    }))
+    Ok(SettingsView {
+        options: option_specs(&ctx.policy),
+        settings: resolved(&ctx.settings),
+        preset: ctx.row.preset,
+        timezone: ctx.row.timezone,
+    })
 }
 
 /// Merges the body's keys into the practice's settings and re-plans; answers the resolved
@@ -74,7 +80,7 @@ async fn representation(state: &AppState, practice: &str) -> Result<Value, ApiEr
         4 to 120 (finished messages older than that are deleted).",
     request_body(content = Object, description = "Option name → new value (see `options` of GET)."),
     responses(
-        (status = 200, description = "The settings after the change (the same document as GET).", body = schemas::Settings),
+        (status = 200, description = "The settings after the change (the same document as GET).", body = SettingsView),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 413, response = PayloadTooLarge),
@@ -87,7 +93,7 @@ pub(crate) async fn patch_settings(
     State(state): State<AppState>,
     Tenant(practice): Tenant,
     body: JsonBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SettingsView>, ApiError> {
     let Value::Object(patch) = body.value else {
         return Err(ApiError::Invalid {
             field: None,

@@ -23,7 +23,6 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::docs::responses::NotFound;
-use crate::docs::schemas;
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::extract::PathId;
 
@@ -90,7 +89,7 @@ impl IntoResponse for Refusal {
     security(),
     responses(
         (status = 204, description = "Applied, already applied, or not final yet."),
-        (status = 401, description = "Not proven to come from the provider.", body = schemas::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not proven to come from the provider.", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, response = NotFound),
     ),
 )]
@@ -211,7 +210,7 @@ async fn receive(state: &AppState, provider: &str, request: Request) -> Result<(
     security(),
     responses(
         (status = 204, description = "Handled, or nothing to do."),
-        (status = 401, description = "Not the operator's token.", body = schemas::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not the operator's token.", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub(crate) async fn email_dsn(
@@ -306,7 +305,7 @@ type EventParser = fn(&[u8]) -> Result<Vec<rappel_channels::email_events::EmailE
     security(),
     responses(
         (status = 204, description = "Handled, or nothing to do."),
-        (status = 401, description = "Not the operator's token.", body = schemas::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not the operator's token.", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, response = NotFound),
     ),
 )]
