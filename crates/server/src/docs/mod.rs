@@ -133,9 +133,59 @@ fn finish(mut doc: Value) -> Value {
             *slot = schema;
         }
     }
+    merge_strict_flattens(&mut doc);
     doc["webhooks"] = webhooks::all_webhooks();
     shared_answers(&mut doc);
     doc
+}
+
+/// A type that `#[serde(flatten)]`s one that refuses unknown fields (a task's answer flattens
+/// its definition, `TaskDef`) is derived as `allOf` of the two, which no instance can satisfy:
+/// the strict member's `additionalProperties: false` refuses the other's fields. Such a schema
+/// becomes the one object serde writes: the members' properties and required fields together.
+fn merge_strict_flattens(doc: &mut Value) {
+    let Some(all) = doc
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .cloned()
+    else {
+        return;
+    };
+    let resolve = |schema: &Value| -> Option<Value> {
+        match schema.get("$ref").and_then(Value::as_str) {
+            Some(reference) => all
+                .get(reference.trim_start_matches("#/components/schemas/"))
+                .cloned(),
+            None => Some(schema.clone()),
+        }
+    };
+    for (name, schema) in &all {
+        let Some(members) = schema.get("allOf").and_then(Value::as_array) else {
+            continue;
+        };
+        let members: Vec<Value> = members.iter().filter_map(resolve).collect();
+        let strict = members
+            .iter()
+            .any(|m| m.get("additionalProperties") == Some(&Value::Bool(false)));
+        if !strict || members.iter().any(|m| m.get("properties").is_none()) {
+            continue;
+        }
+        let mut properties = serde_json::Map::new();
+        let mut required = Vec::new();
+        for member in &members {
+            if let Some(p) = member["properties"].as_object() {
+                properties.extend(p.clone());
+            }
+            if let Some(r) = member.get("required").and_then(Value::as_array) {
+                required.extend(r.iter().cloned());
+            }
+        }
+        let mut merged = json!({"type": "object", "properties": properties, "required": required});
+        if let Some(description) = schema.get("description") {
+            merged["description"] = description.clone();
+        }
+        doc["components"]["schemas"][name] = merged;
+    }
 }
 
 /// What a marker type of [`schemas`] puts in the document before its schema is merged.
@@ -219,6 +269,16 @@ mod tests {
             }
         }
         walk(document(), document());
+    }
+
+    #[test]
+    fn a_task_answer_accepts_its_read_only_members() {
+        let task = &document()["components"]["schemas"]["Task"];
+        assert!(task.get("allOf").is_none(), "{task}");
+        for field in ["id", "type", "created_at", "next_run_at"] {
+            assert!(task["properties"][field].is_object(), "{field}");
+        }
+        assert!(task.get("additionalProperties").is_none());
     }
 
     #[test]

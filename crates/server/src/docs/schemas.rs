@@ -30,16 +30,7 @@ macro_rules! named {
     )*};
 }
 
-named!(
-    Patient,
-    PostalAddress,
-    FhirAppointment,
-    Task,
-    TaskList,
-    TaskRuns,
-    TaskPreview,
-    EventBatch,
-);
+named!(Patient, PostalAddress, FhirAppointment, EventBatch,);
 
 /// An R4 `Appointment` as `GET /v1/appointments/{id}` gives it (one `json!` would exceed the
 /// macro's recursion limit inside the path's document).
@@ -159,97 +150,6 @@ fn event_schema() -> Value {
     })
 }
 
-/// The schemas of scheduled tasks (a separate `json!` keeps the macro within its recursion limit).
-fn task_schemas() -> Value {
-    json!({
-        "Task": task_schema(),
-        "TaskList": {
-            "type": "object", "required": ["items"],
-            "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}}}
-        },
-        "TaskRun": {
-            "type": "object",
-            "required": ["occurrence", "scheduled_for", "started_at", "late", "late_ms", "matched", "queued", "sent", "pending", "failed", "skipped"],
-            "properties": {
-                "occurrence": string("The period that ran: `YYYY-MM-DD`, or `YYYY-MM-DDTHH:MM` for a cron task that fires several times a day."),
-                "scheduled_for": instant("When it was due."),
-                "started_at": instant("When it ran."),
-                "late": {"type": "boolean", "description": "Ran more than a minute after `scheduled_for` (Rappel was down at the time)."},
-                "late_ms": {"type": "integer"},
-                "matched": {"type": "integer", "description": "Patients the criteria matched: `queued` plus those the exclusions left out."},
-                "queued": {"type": "integer", "description": "Messages the run queued."},
-                "sent": {"type": "integer", "description": "Handed to the provider (sent or delivered)."},
-                "pending": {"type": "integer", "description": "Waiting (quiet hours) or being sent."},
-                "failed": {"type": "integer"},
-                "skipped": {"type": "object", "additionalProperties": {"type": "integer"}, "description": "Patients not messaged, by reason."}
-            }
-        },
-        "TaskRuns": {
-            "type": "object", "required": ["items"],
-            "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/TaskRun"}}}
-        },
-        "TaskPreview": {
-            "type": "object", "required": ["task", "date", "at", "channel", "matched", "recipients", "skipped"],
-            "properties": {
-                "task": string("The task's id."),
-                "date": {"type": "string", "format": "date", "description": "The run date used: today, practice time."},
-                "at": instant("The instant of the dry run."),
-                "channel": {"type": "string", "enum": ["email", "sms"]},
-                "matched": {"type": "integer", "description": "Patients the criteria matched (recipients and skipped)."},
-                "recipients": {"type": "array", "items": {
-                    "type": "object",
-                    "properties": {
-                        "patient": string("The patient's id."),
-                        "name": string("The patient's name."),
-                        "appointments": {"type": "array", "items": {"type": "string"}, "description": "The missed appointments it is about."},
-                        "send_at": instant("Now, or the end of the channel's quiet hours."),
-                        "message": {"type": "object", "properties": {"subject": string("Email only."), "text": {"type": "string"}}}
-                    }
-                }},
-                "skipped": {"type": "array", "items": {
-                    "type": "object",
-                    "properties": {
-                        "patient": string("The patient's id."),
-                        "appointments": {"type": "array", "items": {"type": "string"}},
-                        "reason": string("`later_appointment`, `seen_since`, or a reason of the Timeline (`no_email`…)."),
-                        "explanation": string("The reason in French.")
-                    }
-                }}
-            }
-        }
-    })
-}
-
-fn task_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["id", "type", "first_date", "channel"],
-        "description": "A scheduled task, with the names of the scenario files' `[[tasks]]`. \
-            The periodicity is `every` (with `time`, and `days` when weekly) or `cron`, never \
-            both. Answers also carry the read-only `created_at` and `next_run_at`.",
-        "properties": {
-            "id": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$", "description": "Chosen by the client, 1 to 128 characters, no control characters."},
-            "label": string("Shown in the message (Relance des RDV manqués)."),
-            "type": {"type": "string", "enum": ["missed_appointments", "birthdays", "recall"], "description": "Missed appointments in `range`; patients whose birthday is the run date (29 February: 28 February in common years); patients last seen more than `recall_months` months ago with nothing booked."},
-            "first_date": {"type": "string", "format": "date", "description": "Local date of the first run."},
-            "every": {"type": "string", "enum": ["day", "week", "month"], "description": "Monthly runs on the first date's day of the month, or the last day of shorter months."},
-            "days": {"type": "array", "items": {"type": "string", "enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}, "description": "With `every: week`."},
-            "time": string("Local run time, HH:MM, with `every`. A time skipped by the spring clock change runs an hour later; one repeated in autumn runs once."),
-            "cron": string("Instead of `every`/`days`/`time`: `minute hour day-of-month month day-of-week` in practice time, with `*`, lists, ranges, steps and names (`30 8 * * mon-fri`). When both day fields are restricted, a day matching either runs (as in Vixie cron)."),
-            "range": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2, "description": "missed_appointments: from D+a to D+b, relative to the run date, a ≤ b ≤ 0 ([-1, -1]: the day before)."},
-            "practitioners": {"type": "array", "items": {"type": "string"}, "description": "Only these practitioners' patients; all when absent."},
-            "channel": {"type": "string", "enum": ["email", "sms"]},
-            "template": string("The message template's name."),
-            "exclude_patients_with_later_appointment": {"type": "boolean", "default": false, "description": "Leave out patients with an appointment to come."},
-            "exclude_patients_seen_since": {"type": "boolean", "default": false, "description": "missed_appointments: leave out patients who came to the practice after the missed appointment."},
-            "recall_months": {"type": "integer", "minimum": 1, "maximum": 120, "description": "recall: months since the last visit."},
-            "active": {"type": "boolean", "default": true},
-            "created_at": {"type": "string", "format": "date-time", "readOnly": true, "description": "When the task was created (a request that sends it is refused)."},
-            "next_run_at": {"type": ["string", "null"], "format": "date-time", "readOnly": true, "description": "The next run, null when inactive (a request that sends it is refused)."}
-        }
-    })
-}
-
 /// Every schema of this module, by name.
 pub(super) fn all() -> Map<String, Value> {
     let mut all = json!({
@@ -280,9 +180,6 @@ pub(super) fn all() -> Map<String, Value> {
         },
         "Event": event_schema(),
     });
-    if let (Value::Object(all), Value::Object(tasks)) = (&mut all, task_schemas()) {
-        all.extend(tasks);
-    }
     all["FhirAppointment"] = fhir_appointment_schema();
     all["EventBatch"] = json!({
         "description": "One event, or several applied in order as one transaction.",

@@ -15,7 +15,11 @@ use jiff::civil::{Date, Time};
 use rappel_domain::notification::Channel;
 use rappel_domain::task::{Every, TaskDef, TaskType};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
+
+use rappel_engine::{TaskRunView, TaskView};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::docs::params::TaskId;
@@ -23,7 +27,6 @@ use crate::docs::responses::{
     BadRequest, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unprocessable,
     UnsupportedMediaType,
 };
-use crate::docs::schemas;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, PathId, QueryParams, Tenant, from_json, quoted_after};
 use crate::validate;
@@ -58,6 +61,18 @@ struct TaskPatch {
     exclude_patients_seen_since: Option<bool>,
     recall_months: Option<i32>,
     active: Option<bool>,
+}
+
+/// The practice's tasks, by id.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TaskList {
+    items: Vec<TaskView>,
+}
+
+/// A task's runs, latest first.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TaskRuns {
+    items: Vec<TaskRunView>,
 }
 
 /// The body as a JSON object without read-only members.
@@ -105,9 +120,9 @@ fn parse<T: serde::de::DeserializeOwned>(map: Map<String, Value>) -> Result<T, A
         a `range` or with one that goes backwards or into the future, a recall \
         without `recall_months`… The task first runs at its first occurrence after \
         its creation.",
-    request_body(content = schemas::Task, description = "The task."),
+    request_body(content = TaskDef, description = "The task."),
     responses(
-        (status = 201, description = "Created; `Location` names the task.", body = schemas::Task,
+        (status = 201, description = "Created; `Location` names the task.", body = TaskView,
             headers(("Location" = String))),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
@@ -147,7 +162,7 @@ pub(crate) async fn create(
     operation_id = "listTasks",
     summary = "The practice's scheduled tasks",
     responses(
-        (status = 200, description = "Every task, by id.", body = schemas::TaskList),
+        (status = 200, description = "Every task, by id.", body = TaskList),
         (status = 401, response = Unauthorized),
         (status = 429, response = TooManyRequests),
     ),
@@ -155,9 +170,9 @@ pub(crate) async fn create(
 pub(crate) async fn list(
     State(state): State<AppState>,
     Tenant(practice): Tenant,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TaskList>, ApiError> {
     let items = state.engine.list_tasks(&practice).await?;
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(TaskList { items }))
 }
 
 #[utoipa::path(
@@ -168,7 +183,7 @@ pub(crate) async fn list(
     summary = "Read a scheduled task",
     params(TaskId),
     responses(
-        (status = 200, description = "The task, with `next_run_at`.", body = schemas::Task),
+        (status = 200, description = "The task, with `next_run_at`.", body = TaskView),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 429, response = TooManyRequests),
@@ -198,7 +213,7 @@ pub(crate) async fn get(
     params(TaskId),
     request_body(content = Object, description = "Any fields of Task."),
     responses(
-        (status = 200, description = "The task after the change.", body = schemas::Task),
+        (status = 200, description = "The task after the change.", body = TaskView),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
@@ -264,7 +279,7 @@ pub(crate) async fn delete(
             description = "How many runs, latest first, 1 to 100 (default 20)."),
     ),
     responses(
-        (status = 200, description = "Runs, latest first.", body = schemas::TaskRuns),
+        (status = 200, description = "Runs, latest first.", body = TaskRuns),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
@@ -277,7 +292,7 @@ pub(crate) async fn runs(
     Tenant(practice): Tenant,
     PathId(id): PathId,
     query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TaskRuns>, ApiError> {
     query.check(&["limit"])?;
     let limit = match query.get("limit") {
         None => DEFAULT_RUNS,
@@ -290,7 +305,7 @@ pub(crate) async fn runs(
             })?,
     };
     let items = state.engine.task_runs(&practice, &id, limit).await?;
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(TaskRuns { items }))
 }
 
 /// Who a run would message now, and who it would skip and why; sends and records nothing.
@@ -309,7 +324,7 @@ pub(crate) async fn runs(
         sending.",
     params(TaskId),
     responses(
-        (status = 200, description = "The dry run.", body = schemas::TaskPreview),
+        (status = 200, description = "The dry run.", body = rappel_engine::TaskPreview),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 429, response = TooManyRequests),
