@@ -174,6 +174,8 @@ fn operation(doc: &Value, path: &str, method: &str, op: &Value, shared: &[Value]
                     }
                     (inline(text(body, "description")))
                 }
+                // A body described in place (not a named schema) lists its fields here.
+                @if let Some((_, schema)) = content_schema(body) { (fields(schema)) }
             }
             @if let Some(responses) = responses {
                 h4 { "Responses" }
@@ -218,26 +220,34 @@ fn schema_section(name: &str, schema: &Value) -> Markup {
             h3 { (name) }
             (paragraphs(text(schema, "description")))
             @for object in objects {
-                @if let Some(properties) = object.get("properties").and_then(Value::as_object) {
-                    @let required: Vec<&str> = object
-                        .get("required")
-                        .and_then(Value::as_array)
-                        .map(|r| r.iter().filter_map(Value::as_str).collect())
-                        .unwrap_or_default();
-                    @if !text(object, "title").is_empty() { h4 { code { (text(object, "title")) } } }
-                    table {
-                        tr { th { "Field" } th { "Type" } th { "Description" } }
-                        @for (field, spec) in properties {
-                            tr {
-                                td {
-                                    code { (field) }
-                                    @if required.contains(&field.as_str()) { " " small { "required" } }
-                                }
-                                td { (schema_name(spec)) }
-                                td { (inline(text(spec, "description"))) }
-                            }
-                        }
+                @if !text(object, "title").is_empty() { h4 { code { (text(object, "title")) } } }
+                (fields(object))
+            }
+        }
+    }
+}
+
+/// An object schema's fields, as a table (nothing when it has none).
+fn fields(object: &Value) -> Markup {
+    let Some(properties) = object.get("properties").and_then(Value::as_object) else {
+        return html! {};
+    };
+    let required: Vec<&str> = object
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    html! {
+        table {
+            tr { th { "Field" } th { "Type" } th { "Description" } }
+            @for (field, spec) in properties {
+                tr {
+                    td {
+                        code { (field) }
+                        @if required.contains(&field.as_str()) { " " small { "required" } }
                     }
+                    td { (schema_name(spec)) }
+                    td { (inline(text(spec, "description"))) }
                 }
             }
         }

@@ -97,7 +97,8 @@ struct PatientBody {
     /// Null: the preset's default.
     #[serde(default)]
     sms_notifications: Option<bool>,
-    /// `YYYY-MM-DD`; blank or null: none. (No `format: date`: a blank string is accepted.)
+    // No `format: date` in the schema: a blank string is accepted (none).
+    /// `YYYY-MM-DD`; blank or null: none.
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     birth_date: Option<Date>,
