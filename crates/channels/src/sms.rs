@@ -456,14 +456,8 @@ fn redact_numbers(text: &str) -> String {
     out
 }
 
-/// Compares two secrets in a time that does not depend on where they differ, nor on their
-/// lengths (both are hashed first).
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq;
-    let a = ring::digest::digest(&ring::digest::SHA256, a);
-    let b = ring::digest::digest(&ring::digest::SHA256, b);
-    a.as_ref().ct_eq(b.as_ref()).into()
-}
+/// The one comparison of secrets of the workspace (hashed first, then compared in constant time).
+pub(crate) use rappel_domain::secret::constant_time_eq;
 
 /// `application/x-www-form-urlencoded` pairs, in order.
 fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {

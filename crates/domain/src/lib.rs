@@ -19,6 +19,7 @@ pub mod plan;
 pub mod policy;
 pub mod render;
 pub mod reply;
+pub mod secret;
 pub mod settings;
 pub mod sms;
 pub mod task;

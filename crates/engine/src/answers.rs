@@ -52,9 +52,9 @@ use rappel_domain::template::{Locale, carries_answer_links, date_text, time_text
 use rappel_store::{AppointmentAnswerRow, AppointmentLink, NotificationRow, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::practice::{PracticeCtx, load_practice};
+use crate::secret::{self, token_hash};
 use crate::{Engine, EngineError, Result};
 
 /// The default of `patient_cancel_cutoff_hours`.
@@ -445,14 +445,10 @@ pub(crate) async fn cancel_in(
 
 // ---- links --------------------------------------------------------------------------------------
 
-fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
+/// A link's token: 96 random bits in base64url (16 characters, short enough for an SMS); it is
+/// stored as its hash (`secret::token_hash`) like every other token.
 fn new_token() -> String {
-    let mut bytes = [0u8; TOKEN_BYTES];
-    getrandom::fill(&mut bytes).expect("the OS provides randomness");
-    URL_SAFE_NO_PAD.encode(bytes)
+    URL_SAFE_NO_PAD.encode(secret::random_bytes::<TOKEN_BYTES>())
 }
 
 fn page_url(public_url: &str, token: &str) -> String {

@@ -60,12 +60,6 @@ pub(crate) fn planner_owns(row: &NotificationRow) -> bool {
 
 fn new_row(practice_id: &str, d: &Desired, now: Timestamp) -> NotificationRow {
     let mut row = NotificationRow {
-        practice_id: practice_id.to_string(),
-        key: d.key.clone(),
-        patient_id: d.patient.clone(),
-        rule: d.rule.clone(),
-        kind: d.kind,
-        channel: d.channel,
         recipient: d.recipient.clone(),
         appointments: d.appointments.clone(),
         document: d.document.clone(),
@@ -73,17 +67,15 @@ fn new_row(practice_id: &str, d: &Desired, now: Timestamp) -> NotificationRow {
         auto_resend: d.auto_resend,
         due_at: d.due,
         window_end: d.window_end,
-        status: Status::Pending,
-        reason: None,
-        decided_at: None,
-        attempts: 0,
-        lease_owner: None,
-        lease_until: None,
-        last_error: None,
-        rendered: None,
-        provider_id: None,
-        created_at: now,
-        updated_at: now,
+        ..NotificationRow::pending(
+            practice_id,
+            d.key.clone(),
+            &d.patient,
+            &d.rule,
+            d.kind,
+            d.channel,
+            now,
+        )
     };
     if let DesiredState::Suppressed(reason) = d.state {
         suppress(&mut row, reason, now);

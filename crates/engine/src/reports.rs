@@ -378,37 +378,27 @@ fn decide(row: &NotificationRow, report: &DeliveryReport, by_id: bool) -> Option
 #[cfg(test)]
 mod tests {
     use rappel_channels::sms::NotificationRef;
-    use rappel_domain::notification::{Channel, Kind, Recipient};
+    use rappel_domain::notification::{Channel, Kind};
 
     use super::*;
 
     fn row(status: Status, provider_id: Option<&str>) -> NotificationRow {
         let at = "2026-03-02T08:00:00Z".parse().unwrap();
         NotificationRow {
-            practice_id: "cab1".into(),
-            key: "a:1/reminder_sms/sms/patient:p1".into(),
-            patient_id: "p1".into(),
-            rule: "reminder_sms".into(),
-            kind: Kind::Reminder,
-            channel: Channel::Sms,
-            recipient: Recipient::Patient("p1".into()),
             appointments: vec!["a1".into()],
-            document: None,
-            task: None,
-            auto_resend: false,
-            due_at: at,
-            window_end: None,
             status,
-            reason: None,
             decided_at: Some(at),
             attempts: 1,
-            lease_owner: None,
-            lease_until: None,
-            last_error: None,
-            rendered: None,
             provider_id: provider_id.map(String::from),
-            created_at: at,
-            updated_at: at,
+            ..NotificationRow::pending(
+                "cab1",
+                "a:1/reminder_sms/sms/patient:p1".into(),
+                "p1",
+                "reminder_sms",
+                Kind::Reminder,
+                Channel::Sms,
+                at,
+            )
         }
     }
 

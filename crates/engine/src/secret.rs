@@ -14,9 +14,6 @@
 //! assert!(constant_time_eq(token.as_bytes(), token.clone().as_bytes()));
 //! ```
 
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
-
 /// `N` bytes from the operating system's randomness.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
@@ -31,17 +28,8 @@ pub fn random_hex(bytes: usize) -> String {
     hex::encode(buf)
 }
 
-/// What a token is stored as: its SHA-256, in lower-case hex. The tokens are long random
-/// strings, so a plain hash is enough (no salt, no slow hash: nothing to guess).
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// Whether two secrets are equal, in a time that depends on their length only, not on where they
-/// differ (`subtle`). The length is not secret: every token of a kind has the same.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.ct_eq(b).into()
-}
+/// The pure half, shared with the store and the channels.
+pub use rappel_domain::secret::{constant_time_eq, token_hash};
 
 #[cfg(test)]
 mod tests {

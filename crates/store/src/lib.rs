@@ -139,9 +139,10 @@ pub struct NotificationRow {
 }
 
 impl NotificationRow {
-    /// A message due at `now` that nobody has claimed: the start of every row the engine queues
-    /// outside the planner (task runs, manual resends, delivery reports' follow-ups). The caller
-    /// sets what else it knows (appointments, document, task, window).
+    /// A message to the patient due at `now` that nobody has claimed: the start of every row the
+    /// engine queues, the planner's (`reconcile`) as well as task runs, manual resends and
+    /// SMS replies. The caller sets what else it knows (recipient, appointments, document, task,
+    /// due time, window).
     pub fn pending(
         practice_id: &str,
         key: String,
@@ -246,8 +247,9 @@ pub struct TaskRunRow {
 
 pub mod admin;
 mod imp;
-pub use imp::templates::{DeliveryStatus, TemplateRow, WebhookDelivery, WebhookEndpoint};
+pub use imp::templates::TemplateRow;
 pub use imp::users::{SessionRow, UserRow};
+pub use imp::webhooks::{DeliveryStatus, WebhookDelivery, WebhookEndpoint};
 pub use imp::{
     AppointmentAnswerRow, AppointmentLink, DeliveryReportRow, DocumentFile, DocumentLink, LastSms,
     LogoRow, NewEvent, NotificationCost, Purged, ReceivedMessageRow, SmsOptOut, Store, Tx,

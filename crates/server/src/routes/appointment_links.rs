@@ -2,24 +2,27 @@
 //! `GET /r/{token}` shows the appointment and the patient's choices, `POST /r/{token}` confirms
 //! or cancels through the engine (`rappel_engine::answers`).
 //!
-//! Like the document page (`/d/`, whose headers it shares), it is French, made for a phone,
-//! carries no JavaScript and nothing from elsewhere. A GET never changes anything (mail
-//! scanners open links), so the email's two buttons open this page on one form. It has no
-//! session, so a forged request has nothing to ride on but the token itself: each form carries
-//! the token (a cross-site form cannot know it without already holding the capability), and a
-//! request whose `Origin` is another site's is refused. Unknown, expired, switched-off and
-//! foreign tokens all get the same page and status: the page is no oracle.
+//! Like the document page (`/d/`; frame and headers in `patient_page`), it carries no
+//! JavaScript and nothing from elsewhere. A GET never changes anything (mail scanners open
+//! links), so the email's two buttons open this page on one form. It has no session, so a
+//! forged request has nothing to ride on but the token itself: each form carries the token (a
+//! cross-site form cannot know it without already holding the capability), and a request whose
+//! `Origin` is another site's is refused. Unknown, expired, switched-off and foreign tokens all
+//! get the same page and status: the page is no oracle.
 
-use axum::body::Bytes;
+use axum::Form;
 use axum::extract::State;
+use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
+use maud::{Markup, html};
 use rappel_engine::{AppointmentView, LinkAction, LinkPage, PatientAnswer};
+use serde::Deserialize;
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{PathText, QueryParams};
-use crate::routes::links::{escape, form_fields, html, layout};
+use crate::routes::patient_page::{html, layout};
 
 /// Which form the page opens on: the email's « Confirmer » and « Annuler » buttons.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -27,6 +30,14 @@ enum Focus {
     Both,
     Confirm,
     Cancel,
+}
+
+/// The page's forms: the page's own token and the chosen action.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct AnswerForm {
+    token: Option<String>,
+    action: Option<String>,
 }
 
 #[utoipa::path(
@@ -85,23 +96,18 @@ pub(crate) async fn submit(
     State(state): State<AppState>,
     PathText(token): PathText,
     headers: HeaderMap,
-    body: Bytes,
+    form: Result<Form<AnswerForm>, FormRejection>,
 ) -> Result<Response, ApiError> {
     if !same_origin(&headers) {
         return Ok(refused());
     }
-    let fields = form_fields(&body);
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    // A body that is not the page's form carries no token: refused below.
+    let form = form.map(|Form(form)| form).unwrap_or_default();
     // The form must carry the very token of the page it was on.
-    if field("token") != Some(token.as_str()) {
+    if form.token.as_deref() != Some(token.as_str()) {
         return Ok(refused());
     }
-    let action = match field("action") {
+    let action = match form.action.as_deref() {
         Some("confirm") => LinkAction::Confirm,
         Some("cancel") => LinkAction::Cancel,
         _ => {
@@ -128,18 +134,18 @@ fn same_origin(headers: &HeaderMap) -> bool {
 fn refused() -> Response {
     html(
         StatusCode::FORBIDDEN,
-        &layout(
+        layout(
             "Demande refusée",
-            "<h1>Demande refusée</h1><p>Cette demande ne vient pas de la page de votre \
-             rendez-vous. Ouvrez à nouveau le lien reçu par email ou par SMS.</p>",
+            html! {
+                h1 { "Demande refusée" }
+                p {
+                    "Cette demande ne vient pas de la page de votre rendez-vous. Ouvrez à nouveau \
+                     le lien reçu par email ou par SMS."
+                }
+            },
         ),
     )
 }
-
-const EXTRA_STYLE: &str = "<style>dl{margin:1rem 0}dt{font-weight:600;color:#52606d;\
-font-size:.9rem}dd{margin:0 0 .6rem}.ok{background:#e3f4e8;color:#14532d;padding:.75rem;\
-border-radius:.5rem}.secondary{background:#fff;color:#8a1c12;border:1px solid #8a1c12}\
-a.tel{font-size:1.2rem;font-weight:600}</style>";
 
 fn render(page: &LinkPage, token: &str, focus: Focus) -> Response {
     let (status, title, body) = match page {
@@ -149,25 +155,22 @@ fn render(page: &LinkPage, token: &str, focus: Focus) -> Response {
                 Focus::Cancel => "Annuler votre rendez-vous",
                 Focus::Both => "Votre rendez-vous",
             };
-            let mut body = details(view);
-            match view.answer {
-                Some(PatientAnswer::Confirmed) => {
-                    body.push_str("<p class=\"ok\">Vous avez confirmé votre présence. Merci.</p>")
+            let confirmed = view.answer == Some(PatientAnswer::Confirmed);
+            let body = html! {
+                (details(view))
+                @if confirmed {
+                    p.ok { "Vous avez confirmé votre présence. Merci." }
                 }
-                Some(PatientAnswer::Cancelled) | None => {}
-            }
-            if focus != Focus::Cancel && view.answer != Some(PatientAnswer::Confirmed) {
-                body.push_str(&form(token, "confirm", "Confirmer ma présence", ""));
-            }
-            if focus != Focus::Confirm {
-                body.push_str(&cancel_part(view, token));
-            }
-            if focus != Focus::Both {
-                body.push_str(&format!(
-                    "<p class=\"hint\"><a href=\"/r/{}\">Voir toutes les possibilités</a></p>",
-                    escape(token)
-                ));
-            }
+                @if focus != Focus::Cancel && !confirmed {
+                    (form(token, "confirm", "Confirmer ma présence", None))
+                }
+                @if focus != Focus::Confirm {
+                    (cancel_part(view, token))
+                }
+                @if focus != Focus::Both {
+                    p.hint { a href={ "/r/" (token) } { "Voir toutes les possibilités" } }
+                }
+            };
             (StatusCode::OK, title, body)
         }
         LinkPage::Answered {
@@ -185,26 +188,24 @@ fn render(page: &LinkPage, token: &str, focus: Focus) -> Response {
                 }
                 (PatientAnswer::Cancelled, true) => "Ce rendez-vous était déjà annulé.",
             };
-            let mut body = format!("<p class=\"ok\" role=\"status\">{said}</p>");
-            body.push_str(&details(view));
-            if *answer == PatientAnswer::Confirmed {
-                body.push_str(&cancel_part(view, token));
-            }
+            let body = html! {
+                p.ok role="status" { (said) }
+                (details(view))
+                @if *answer == PatientAnswer::Confirmed {
+                    (cancel_part(view, token))
+                }
+            };
             let title = match answer {
                 PatientAnswer::Confirmed => "Présence confirmée",
                 PatientAnswer::Cancelled => "Rendez-vous annulé",
             };
             (StatusCode::OK, title, body)
         }
-        LinkPage::TooLate(view) => {
-            let mut body = details(view);
-            body.push_str(&too_late(view));
-            (
-                StatusCode::CONFLICT,
-                "Trop tard pour annuler en ligne",
-                body,
-            )
-        }
+        LinkPage::TooLate(view) => (
+            StatusCode::CONFLICT,
+            "Trop tard pour annuler en ligne",
+            html! { (details(view)) (too_late(view)) },
+        ),
         LinkPage::NoLongerBooked {
             practice,
             by_patient,
@@ -218,14 +219,11 @@ fn render(page: &LinkPage, token: &str, focus: Focus) -> Response {
             (
                 StatusCode::OK,
                 "Rendez-vous annulé",
-                format!(
-                    "<p class=\"hint\">{}</p><p>{said}</p>{}",
-                    escape(practice),
-                    call(
-                        phone.as_deref(),
-                        "Pour prendre un autre rendez-vous, appelez le cabinet"
-                    )
-                ),
+                html! {
+                    p.hint { (practice) }
+                    p { (said) }
+                    (call(phone.as_deref(), "Pour prendre un autre rendez-vous, appelez le cabinet"))
+                },
             )
         }
         LinkPage::Moved {
@@ -236,97 +234,88 @@ fn render(page: &LinkPage, token: &str, focus: Focus) -> Response {
         } => (
             StatusCode::OK,
             "Rendez-vous déplacé",
-            format!(
-                "<p class=\"hint\">{}</p><p>Ce rendez-vous a été déplacé au <strong>{} à {}</strong>. \
-                 Le message qui vous a été envoyé pour ce nouvel horaire contient un nouveau lien.</p>{}",
-                escape(practice),
-                escape(date_text),
-                escape(time_text),
-                call(phone.as_deref(), "Pour toute question, appelez le cabinet")
-            ),
+            html! {
+                p.hint { (practice) }
+                p {
+                    "Ce rendez-vous a été déplacé au "
+                    strong { (date_text) " à " (time_text) }
+                    ". Le message qui vous a été envoyé pour ce nouvel horaire contient un nouveau lien."
+                }
+                (call(phone.as_deref(), "Pour toute question, appelez le cabinet"))
+            },
         ),
         LinkPage::Past { practice } => (
             StatusCode::OK,
             "Rendez-vous passé",
-            format!(
-                "<p class=\"hint\">{}</p><p>Ce rendez-vous a déjà eu lieu ou a commencé : il ne \
-                 peut plus être confirmé ni annulé en ligne.</p>",
-                escape(practice)
-            ),
+            html! {
+                p.hint { (practice) }
+                p {
+                    "Ce rendez-vous a déjà eu lieu ou a commencé : il ne peut plus être confirmé \
+                     ni annulé en ligne."
+                }
+            },
         ),
         LinkPage::Unknown => (
             StatusCode::NOT_FOUND,
             "Lien indisponible",
-            "<p>Ce lien n’est pas ou plus valide. Les liens des rappels cessent de fonctionner à \
-             l’heure du rendez-vous.</p><p>Pour toute question sur votre rendez-vous, \
-             contactez votre cabinet.</p>"
-                .to_string(),
+            html! {
+                p {
+                    "Ce lien n’est pas ou plus valide. Les liens des rappels cessent de \
+                     fonctionner à l’heure du rendez-vous."
+                }
+                p { "Pour toute question sur votre rendez-vous, contactez votre cabinet." }
+            },
         ),
     };
-    html(
-        status,
-        &layout(
-            title,
-            &format!("{EXTRA_STYLE}<h1>{}</h1>{body}", escape(title)),
-        ),
-    )
+    html(status, layout(title, html! { h1 { (title) } (body) }))
 }
 
 /// Date, time, practitioner, place; the motive only when the practice shows motives.
-fn details(view: &AppointmentView) -> String {
-    let mut out = format!(
-        "<p class=\"hint\">{}</p><dl><dt>Date</dt><dd>{}</dd><dt>Heure</dt><dd>{}</dd>",
-        escape(&view.practice),
-        escape(&view.date_text),
-        escape(&view.time_text)
-    );
-    if let Some(p) = &view.practitioner {
-        out.push_str(&format!("<dt>Avec</dt><dd>{}</dd>", escape(p)));
+fn details(view: &AppointmentView) -> Markup {
+    html! {
+        p.hint { (view.practice) }
+        dl {
+            dt { "Date" } dd { (view.date_text) }
+            dt { "Heure" } dd { (view.time_text) }
+            @if let Some(p) = &view.practitioner { dt { "Avec" } dd { (p) } }
+            @if let Some(l) = &view.location { dt { "Lieu" } dd { (l) } }
+            @if let Some(m) = &view.motive { dt { "Motif" } dd { (m) } }
+        }
     }
-    if let Some(l) = &view.location {
-        out.push_str(&format!("<dt>Lieu</dt><dd>{}</dd>", escape(l)));
-    }
-    if let Some(m) = &view.motive {
-        out.push_str(&format!("<dt>Motif</dt><dd>{}</dd>", escape(m)));
-    }
-    out.push_str("</dl>");
-    out
 }
 
-fn form(token: &str, action: &str, label: &str, class: &str) -> String {
-    format!(
-        "<form method=\"post\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
-<input type=\"hidden\" name=\"action\" value=\"{action}\">\
-<button type=\"submit\"{}>{label}</button></form>",
-        escape(token),
-        if class.is_empty() {
-            String::new()
-        } else {
-            format!(" class=\"{class}\"")
-        },
-    )
+fn form(token: &str, action: &str, label: &str, class: Option<&str>) -> Markup {
+    html! {
+        form method="post" {
+            input type="hidden" name="token" value=(token);
+            input type="hidden" name="action" value=(action);
+            button type="submit" class=[class] { (label) }
+        }
+    }
 }
 
-fn cancel_part(view: &AppointmentView, token: &str) -> String {
+fn cancel_part(view: &AppointmentView, token: &str) -> Markup {
     if view.can_cancel {
-        format!(
-            "{}<p class=\"hint\">Vous pouvez annuler en ligne jusqu’à {} avant le rendez-vous. \
-             L’horaire sera proposé à un autre patient.</p>",
-            form(token, "cancel", "Annuler le rendez-vous", "secondary"),
-            hours(view.cutoff_hours)
-        )
+        html! {
+            (form(token, "cancel", "Annuler le rendez-vous", Some("secondary")))
+            p.hint {
+                "Vous pouvez annuler en ligne jusqu’à " (hours(view.cutoff_hours))
+                " avant le rendez-vous. L’horaire sera proposé à un autre patient."
+            }
+        }
     } else {
         too_late(view)
     }
 }
 
-fn too_late(view: &AppointmentView) -> String {
-    format!(
-        "<p>Il est trop tard pour annuler en ligne : l’annulation n’est possible que jusqu’à {} \
-         avant le rendez-vous.</p>{}",
-        hours(view.cutoff_hours),
-        call(view.phone.as_deref(), "Pour annuler, appelez le cabinet")
-    )
+fn too_late(view: &AppointmentView) -> Markup {
+    html! {
+        p {
+            "Il est trop tard pour annuler en ligne : l’annulation n’est possible que jusqu’à "
+            (hours(view.cutoff_hours)) " avant le rendez-vous."
+        }
+        (call(view.phone.as_deref(), "Pour annuler, appelez le cabinet"))
+    }
 }
 
 fn hours(n: i64) -> String {
@@ -338,20 +327,16 @@ fn hours(n: i64) -> String {
 }
 
 /// « appelez le cabinet : 01 23 45 67 89 » as a `tel:` link, or « contactez le cabinet ».
-fn call(phone: Option<&str>, lead: &str) -> String {
+fn call(phone: Option<&str>, lead: &str) -> Markup {
     match phone {
         Some(phone) => {
             let dial: String = phone
                 .chars()
                 .filter(|c| c.is_ascii_digit() || *c == '+')
                 .collect();
-            format!(
-                "<p>{lead} : <a class=\"tel\" href=\"tel:{}\">{}</a></p>",
-                escape(&dial),
-                escape(phone)
-            )
+            html! { p { (lead) " : " a.tel href={ "tel:" (dial) } { (phone) } } }
         }
-        None => format!("<p>{lead}.</p>"),
+        None => html! { p { (lead) "." } },
     }
 }
 
@@ -361,10 +346,10 @@ mod tests {
 
     #[test]
     fn the_phone_is_a_tel_link_and_escaped() {
-        let out = call(Some("01 23 <45>"), "Appelez");
+        let out = call(Some("01 23 <45>"), "Appelez").into_string();
         assert!(out.contains("href=\"tel:012345\""), "{out}");
         assert!(out.contains("01 23 &lt;45&gt;"), "{out}");
-        assert_eq!(call(None, "Appelez"), "<p>Appelez.</p>");
+        assert_eq!(call(None, "Appelez").into_string(), "<p>Appelez.</p>");
     }
 
     #[test]

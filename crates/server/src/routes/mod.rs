@@ -6,6 +6,7 @@ pub(crate) mod events;
 pub(crate) mod facts;
 pub(crate) mod inbox;
 pub(crate) mod links;
+pub(crate) mod patient_page;
 pub(crate) mod people;
 pub(crate) mod postal;
 pub(crate) mod push;

@@ -3,9 +3,10 @@
 //! claimed messages per transaction); one round trip per row through `sqlx::Any` was what capped
 //! their throughput.
 //!
-//! Every function here means exactly what a loop over its single-row counterpart in `imp.rs`
-//! means; the conformance suite checks both against each other on both backends. Id lists are
-//! cut into chunks so that no statement carries more parameters than SQLite accepts.
+//! Every function here means exactly what a loop over its single-row counterpart (in
+//! `notifications.rs`, `directory.rs`, `events.rs`) means; the conformance suite checks both
+//! against each other on both backends. Id lists are cut into chunks so that no statement
+//! carries more parameters than SQLite accepts.
 
 use jiff::Timestamp;
 use rappel_domain::facts::{Appointment, Document, Motive, Patient, Practitioner};

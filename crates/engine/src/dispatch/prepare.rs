@@ -1,0 +1,465 @@
+//! The read phase of one claimed row: whether it goes now, and what it says. `prepare` runs the
+//! steps in order, each a function below: the answer to a patient's SMS (decided when the SMS
+//! came), the send decision of this moment (window, quiet hours), the addressee (the gate and
+//! the address), the content rendered from the facts of this moment with its links, the message
+//! for its channel, and the copy kept for audit. Nothing is written here.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use rappel_channels::{LogoImage, OutboundMessage, PushTarget};
+use rappel_domain::facts::{Appointment, Document, Patient, Practitioner};
+use rappel_domain::gate;
+use rappel_domain::notification::{Channel, Kind, Reason, Recipient};
+use rappel_domain::plan::{SendDecision, send_decision};
+use rappel_domain::render::{AnswerLinks, AppointmentView, RenderInput, Rendered};
+use rappel_domain::template::TemplateSet;
+use rappel_store::{AppointmentLink, DocumentLink, NotificationRow, Status, Tx};
+use serde_json::json;
+
+use super::{PracticeBatch, Ready, Settle, Step};
+use crate::facts::FactCache;
+use crate::practice::PracticeCtx;
+use crate::{Engine, Result};
+
+/// Whom a message goes to and where, as the gate allows it at this moment.
+struct Addressee {
+    /// The patient the row is about, also when it goes to a practitioner.
+    patient: Option<Patient>,
+    /// The address on the row's channel (empty for the notification centre).
+    address: String,
+    /// The practitioner a practitioner's alert goes to.
+    practitioner: Option<Practitioner>,
+}
+
+/// A message rendered from the facts of this moment, with what its hand-off needs.
+struct Content {
+    appointments: Vec<Appointment>,
+    practitioners: BTreeMap<String, Practitioner>,
+    document: Option<Document>,
+    /// A document email's personal link: the row the write phase stores…
+    link: Option<DocumentLink>,
+    /// …and the URL the email carries.
+    document_link: Option<String>,
+    /// The patient's link to confirm or cancel: its row, the URLs, the token.
+    answer: Option<(AppointmentLink, AnswerLinks, String)>,
+    rendered: Rendered,
+    /// An SMS: the month (practice time) and the billable segments it takes from the quota.
+    sms: Option<(String, i64)>,
+}
+
+impl Engine {
+    /// Decides and, when the message must go, renders it. Reads only (`tx` is the read phase's
+    /// transaction): what must be written is returned, for the write phase.
+    pub(super) async fn prepare(
+        &self,
+        tx: &mut Tx,
+        batch: &mut PracticeBatch,
+        row: &NotificationRow,
+        now: Timestamp,
+    ) -> Result<Step> {
+        let PracticeBatch {
+            ctx,
+            facts,
+            templates,
+            logo,
+        } = batch;
+        let ctx = &*ctx;
+        let claimed = row;
+        let mut row = row.clone();
+        row.lease_owner = None;
+        row.lease_until = None;
+        row.updated_at = now;
+        if crate::two_way::is_reply(&row) {
+            return Ok(reply(ctx, claimed, row, now));
+        }
+        if let Some(settle) = decide_now(ctx, &mut row, now) {
+            return Ok(Step::Settle(Box::new(row), settle));
+        }
+        let addressee = match addressee(tx, ctx, facts, &row).await? {
+            Ok(addressee) => addressee,
+            Err(settle) => return Ok(Step::Settle(Box::new(row), settle)),
+        };
+        if row.channel == Channel::Inbox {
+            return Ok(Step::Settle(Box::new(row), Settle::Inbox));
+        }
+        let content = self
+            .render_content(tx, ctx, facts, templates, &row, &addressee, now)
+            .await?;
+        let (message, devices) = self
+            .outbound_message(tx, ctx, logo, &row, addressee, &content, now)
+            .await?;
+        let rendered = audit_copy(&row, &message, &content);
+        Ok(Step::Send(Box::new(Ready {
+            row: claimed.clone(),
+            message,
+            rendered,
+            sms: content.sms,
+            link: content.link,
+            answer_link: content.answer.map(|(link, _, _)| link),
+            devices,
+            gone: Vec::new(),
+        })))
+    }
+
+    /// The message's content, rendered from the facts of this moment (late binding), with the
+    /// personal links it carries and, for an SMS, what it takes from the quota.
+    #[allow(clippy::too_many_arguments)]
+    async fn render_content(
+        &self,
+        tx: &mut Tx,
+        ctx: &PracticeCtx,
+        facts: &mut FactCache,
+        templates: &TemplateSet,
+        row: &NotificationRow,
+        addressee: &Addressee,
+        now: Timestamp,
+    ) -> Result<Content> {
+        let pid = ctx.row.id.as_str();
+        let Addressee {
+            patient,
+            practitioner: recipient_practitioner,
+            ..
+        } = addressee;
+        // Render from the facts of this moment (late binding).
+        let mut appointments = Vec::new();
+        for id in &row.appointments {
+            if let Some(a) = facts.appointment(tx, pid, id).await? {
+                appointments.push(a);
+            }
+        }
+        let mut practitioners = BTreeMap::new();
+        let mut motives = BTreeMap::new();
+        for a in &appointments {
+            if let Some(p) = facts.practitioner(tx, pid, &a.practitioner).await? {
+                practitioners.insert(p.id.clone(), p);
+            }
+            if let Some(m) = &a.motive
+                && let Some(found) = facts.motive(tx, pid, m).await?
+            {
+                motives.insert(found.id.clone(), found);
+            }
+        }
+        let document: Option<Document> = match &row.document {
+            Some(id) => tx.document(pid, id).await?,
+            None => None,
+        };
+        let task_label = match &row.task {
+            Some(id) => tx.task(pid, id).await?.and_then(|t| {
+                t.definition
+                    .get("label")
+                    .and_then(|l| l.as_str())
+                    .map(String::from)
+            }),
+            None => None,
+        };
+        // A fresh, expiring link per email; letters and other channels carry none.
+        let (link, document_link) = match (&document, row.channel) {
+            (Some(d), Channel::Email) => {
+                let (link, url) = self.new_document_link(pid, &d.id, now);
+                (Some(link), Some(url))
+            }
+            _ => (None, None),
+        };
+        let answer =
+            crate::answers::answer_link(ctx, row, &appointments, &self.config().public_url, now);
+        let input = RenderInput {
+            practice_name: &ctx.row.name,
+            tz: &ctx.tz,
+            kind: row.kind,
+            channel: row.channel,
+            patient: patient.as_ref(),
+            practitioner: recipient_practitioner.as_ref(),
+            appointments: appointments
+                .iter()
+                .map(|a| AppointmentView {
+                    appointment: a,
+                    practitioner: practitioners.get(&a.practitioner),
+                    motive: a.motive.as_ref().and_then(|m| motives.get(m)),
+                })
+                .collect(),
+            document: document.as_ref(),
+            document_link: document_link.clone(),
+            answer_links: answer.as_ref().map(|(_, links, _)| links.clone()),
+            task_label: task_label.as_deref(),
+            show_motive: ctx.settings.is_on("show_motive_in_sms"),
+        };
+        let rendered = crate::templates::render_using(pid, templates, &input);
+        let sms = (row.channel == Channel::Sms).then(|| {
+            let segments = rappel_domain::sms::analyze(&rendered.text).segments.max(1) as i64;
+            let month = now.to_zoned(ctx.tz.clone()).strftime("%Y-%m").to_string();
+            (month, segments)
+        });
+        Ok(Content {
+            appointments,
+            practitioners,
+            document,
+            link,
+            document_link,
+            answer,
+            rendered,
+            sms,
+        })
+    }
+
+    /// The message for its channel: a letter's pages, a push message's devices (the first is
+    /// the message's own), an email's logo, the sender's name, a confirmation's calendar entry.
+    #[allow(clippy::too_many_arguments)]
+    async fn outbound_message(
+        &self,
+        tx: &mut Tx,
+        ctx: &PracticeCtx,
+        logo: &mut Option<Option<Arc<LogoImage>>>,
+        row: &NotificationRow,
+        addressee: Addressee,
+        content: &Content,
+        now: Timestamp,
+    ) -> Result<(OutboundMessage, Vec<PushTarget>)> {
+        let pid = ctx.row.id.as_str();
+        let Addressee {
+            patient, address, ..
+        } = addressee;
+        let Content {
+            appointments,
+            practitioners,
+            document,
+            rendered,
+            ..
+        } = content;
+        let letter = match row.channel {
+            Channel::Postal => {
+                self.document_letter(tx, ctx, patient.as_ref(), document.as_ref())
+                    .await?
+            }
+            _ => None,
+        };
+        let devices: Vec<PushTarget> = match (row.channel, &row.recipient, &patient) {
+            (Channel::Push, Recipient::Patient(_), Some(patient)) => patient
+                .push_subscriptions
+                .iter()
+                .map(|s| PushTarget {
+                    endpoint: s.endpoint.clone(),
+                    p256dh: s.p256dh.clone(),
+                    auth: s.auth.clone(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let message = OutboundMessage {
+            html: rendered.html.clone(),
+            // The keys travel with the message: the push transport encrypts for them.
+            push: devices.first().cloned().map(Box::new),
+            letter,
+            logo: if crate::logo::email_shows_logo(
+                row.channel,
+                row.kind,
+                &row.recipient,
+                appointments,
+            ) {
+                if logo.is_none() {
+                    *logo = Some(crate::logo::logo_image(tx, pid).await?);
+                }
+                logo.clone().flatten()
+            } else {
+                None
+            },
+            id: row.key.clone(),
+            practice_id: pid.to_string(),
+            channel: row.channel,
+            to: address,
+            subject: rendered.subject.clone(),
+            text: rendered.text.clone(),
+            // An email's From shows the practice's name; `sms_sender` is the short alphanumeric
+            // SMS sender ("CABINET" by default), which would look odd in a mailbox.
+            sender_name: match row.channel {
+                // A push notification without a subject is titled with the practice's name.
+                Channel::Email | Channel::Push => ctx.row.name.clone(),
+                _ => ctx
+                    .settings
+                    .text("sms_sender")
+                    .unwrap_or(&ctx.row.name)
+                    .to_string(),
+            },
+            // Confirmations and moves carry the appointment for the patient's calendar; its UID
+            // stays the same when the appointment moves, so the calendar updates its entry.
+            calendar: match (row.channel, row.kind) {
+                (Channel::Email, Kind::Confirmation | Kind::Moved) => {
+                    appointments.iter().find(|a| a.is_active()).map(|a| {
+                        Box::new(rappel_channels::CalendarEvent {
+                            uid: format!("{}@{pid}", a.id),
+                            sequence: a.version,
+                            stamp: now,
+                            start: a.start,
+                            end: a.end(),
+                            summary: format!(
+                                "Rendez-vous — {}",
+                                practitioners
+                                    .get(&a.practitioner)
+                                    .map_or(ctx.row.name.as_str(), |p| p.name.as_str())
+                            ),
+                            location: a.location.clone(),
+                        })
+                    })
+                }
+                _ => None,
+            },
+        };
+        Ok((message, devices))
+    }
+}
+
+/// The answer to a patient's SMS: its text was decided when the SMS came (two_way.rs).
+fn reply(
+    ctx: &PracticeCtx,
+    claimed: &NotificationRow,
+    row: NotificationRow,
+    now: Timestamp,
+) -> Step {
+    match crate::two_way::reply_message(ctx, &row, now) {
+        Ok((message, rendered, sms)) => Step::Send(Box::new(Ready {
+            row: claimed.clone(),
+            message,
+            rendered,
+            sms: Some(sms),
+            link: None,
+            answer_link: None,
+            devices: Vec::new(),
+            gone: Vec::new(),
+        })),
+        Err(reason) => Step::Settle(Box::new(row), Settle::Suppress(reason)),
+    }
+}
+
+/// The send decision of this moment: `None` when the row may go now, else how it is settled (a
+/// passed window; quiet hours, after which the row is pending again).
+fn decide_now(ctx: &PracticeCtx, row: &mut NotificationRow, now: Timestamp) -> Option<Settle> {
+    match send_decision(ctx.plan_ctx(), row.kind, row.channel, row.window_end, now) {
+        SendDecision::Passed => Some(Settle::Suppress(Reason::WindowPassed)),
+        SendDecision::Defer(until) => {
+            row.status = Status::Pending;
+            row.due_at = until;
+            row.attempts = row.attempts.saturating_sub(1);
+            Some(Settle::Defer)
+        }
+        SendDecision::Send => None,
+    }
+}
+
+/// Whom the row goes to and where, or how it is settled when it must not go: an erased patient,
+/// a contact or switch the gate refuses, a practitioner no longer known.
+async fn addressee(
+    tx: &mut Tx,
+    ctx: &PracticeCtx,
+    facts: &mut FactCache,
+    row: &NotificationRow,
+) -> Result<std::result::Result<Addressee, Settle>> {
+    let pid = ctx.row.id.as_str();
+    if facts.is_erased(tx, pid, &row.patient_id).await? {
+        return Ok(Err(Settle::Suppress(Reason::PatientErased)));
+    }
+    let patient = facts.patient(tx, pid, &row.patient_id).await?;
+    let (address, recipient_practitioner) = match &row.recipient {
+        Recipient::Patient(_) => {
+            let Some(patient) = &patient else {
+                return Ok(Err(Settle::Suppress(Reason::PatientErased)));
+            };
+            if let Err(reason) =
+                gate::check_patient(&ctx.policy, &ctx.settings, patient, row.channel)
+            {
+                return Ok(Err(Settle::Suppress(reason)));
+            }
+            let address = match row.channel {
+                Channel::Email => patient.email.clone().unwrap_or_default(),
+                Channel::Sms => patient
+                    .mobile
+                    .as_deref()
+                    .and_then(|m| rappel_domain::contact::MobileNumber::parse(m).ok())
+                    .map(|m| m.to_string())
+                    .unwrap_or_default(),
+                // A patient with several subscriptions (a phone and a laptop) is reached on
+                // each (`send_to_every_device`); this is the first. Without one (`push =
+                // true` in a scenario: the practice's own app), the message goes to `app`
+                // through the outbox.
+                Channel::Push => patient
+                    .push_subscriptions
+                    .first()
+                    .map(|s| s.endpoint.clone())
+                    .unwrap_or_else(|| "app".into()),
+                Channel::Postal => patient
+                    .address
+                    .as_ref()
+                    .map(|a| a.window_block(&patient.display_name()).join("\n"))
+                    .unwrap_or_default(),
+                Channel::Inbox => String::new(),
+            };
+            (address, None)
+        }
+        Recipient::Practitioner(id) => {
+            let Some(p) = facts.practitioner(tx, pid, id).await? else {
+                return Ok(Err(Settle::Suppress(Reason::Superseded)));
+            };
+            if let Err(reason) = gate::check_practitioner(&p, row.channel) {
+                return Ok(Err(Settle::Suppress(reason)));
+            }
+            let address = match row.channel {
+                Channel::Email => p.email.clone().unwrap_or_default(),
+                _ => p
+                    .mobile
+                    .as_deref()
+                    .and_then(|m| rappel_domain::contact::MobileNumber::parse(m).ok())
+                    .map(|m| m.to_string())
+                    .unwrap_or_default(),
+            };
+            (address, Some(p))
+        }
+    };
+    Ok(Ok(Addressee {
+        patient,
+        address,
+        practitioner: recipient_practitioner,
+    }))
+}
+
+/// The copy of the rendered message kept for audit, with the personal links' tokens masked.
+fn audit_copy(
+    row: &NotificationRow,
+    message: &OutboundMessage,
+    content: &Content,
+) -> serde_json::Value {
+    let Content {
+        rendered,
+        sms,
+        document_link,
+        answer,
+        ..
+    } = content;
+    let mut rendered = serde_json::to_value(rendered).unwrap_or_else(|_| json!({}));
+    // For the audit view: where it went (the address of the moment, which the file may
+    // change later) and, for an SMS, how many SMS it is billed as. Erasure forgets both with
+    // the rest of `rendered`.
+    if let Some(map) = rendered.as_object_mut() {
+        if matches!(row.channel, Channel::Email | Channel::Sms) && !message.to.is_empty() {
+            map.insert("to".into(), json!(message.to));
+        }
+        if let Some((_, segments)) = sms {
+            map.insert("billed_sms".into(), json!(segments));
+        }
+    }
+    // The link is a capability: the copy kept for audit must not open the document.
+    // The token itself is masked: the HTML body escapes the link's slashes.
+    if let Some(token) = document_link.as_deref().and_then(|l| l.rsplit('/').next())
+        && let Ok(text) = serde_json::to_string(&rendered)
+        && let Ok(masked) = serde_json::from_str(&text.replace(token, "lien-personnel"))
+    {
+        rendered = masked;
+    }
+    // The same for the patient's link to confirm or cancel.
+    if let Some((_, _, token)) = answer
+        && let Ok(text) = serde_json::to_string(&rendered)
+        && let Ok(masked) = serde_json::from_str(&text.replace(token.as_str(), "lien-personnel"))
+    {
+        rendered = masked;
+    }
+    rendered
+}

@@ -1,0 +1,301 @@
+//! The queue's rows (`notifications`): one by one, by patient, appointment, document or
+//! provider id, the filtered lists of the API, and the counts by status. The claim is in
+//! `due.rs`, the batch reads and writes in `batch.rs`.
+
+use sqlx::any::AnyRow;
+
+use super::Tx;
+use super::codec::{Arg, Cols, SqlBuilder, bind_all, flag, like_escape, ms, opt_ms, to_json};
+use crate::{NotificationFilter, NotificationRow, Result, Status};
+
+impl Tx {
+    /// Every notification of the patient's scope (reconciliation input), by key.
+    pub async fn patient_notifications(
+        &mut self,
+        practice_id: &str,
+        patient_id: &str,
+    ) -> Result<Vec<NotificationRow>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            notification_columns!(),
+            " FROM notifications WHERE practice_id = $1 AND patient_id = $2 ORDER BY key"
+        ))
+        .bind(practice_id)
+        .bind(patient_id)
+        .fetch_all(&mut *self.inner)
+        .await?;
+        rows.iter().map(notification_from_row).collect()
+    }
+
+    pub async fn notification(
+        &mut self,
+        practice_id: &str,
+        key: &str,
+    ) -> Result<Option<NotificationRow>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            notification_columns!(),
+            " FROM notifications WHERE practice_id = $1 AND key = $2"
+        ))
+        .bind(practice_id)
+        .bind(key)
+        .fetch_optional(&mut *self.inner)
+        .await?;
+        row.as_ref().map(notification_from_row).transpose()
+    }
+
+    /// The notification a provider knows as `provider_id` (a delivery report names nothing else),
+    /// in any practice. Provider ids are unique per provider account; should two rows share one,
+    /// the first by (practice, key) is answered, so the answer is at least deterministic.
+    pub async fn notification_by_provider_id(
+        &mut self,
+        provider_id: &str,
+    ) -> Result<Option<NotificationRow>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            notification_columns!(),
+            " FROM notifications WHERE provider_id = $1 ORDER BY practice_id, key LIMIT 1"
+        ))
+        .bind(provider_id)
+        .fetch_optional(&mut *self.inner)
+        .await?;
+        row.as_ref().map(notification_from_row).transpose()
+    }
+
+    pub async fn insert_notification(&mut self, n: &NotificationRow) -> Result<()> {
+        let query = sqlx::query(concat!(
+            "INSERT INTO notifications (",
+            notification_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             $17, $18, $19, $20, $21, $22, $23, $24)"
+        ));
+        bind_all(query, notification_args(n)?)
+            .execute(&mut *self.inner)
+            .await?;
+        self.note_due(std::slice::from_ref(n));
+        Ok(())
+    }
+
+    /// Overwrites every mutable column of the row with that (practice, key).
+    pub async fn update_notification(&mut self, n: &NotificationRow) -> Result<()> {
+        // Same argument order as the insert, minus `created_at` ($23), which never changes.
+        let mut args = notification_args(n)?;
+        args.remove(22);
+        let query = sqlx::query(
+            "UPDATE notifications SET patient_id = $3, rule = $4, kind = $5, channel = $6, \
+               recipient = $7, appointments = $8, document = $9, task = $10, \
+               auto_resend = $11, due_at = $12, window_end = $13, status = $14, reason = $15, \
+               decided_at = $16, attempts = $17, lease_owner = $18, lease_until = $19, \
+               last_error = $20, rendered = $21, provider_id = $22, updated_at = $23 \
+             WHERE practice_id = $1 AND key = $2",
+        );
+        let done = bind_all(query, args).execute(&mut *self.inner).await?;
+        if done.rows_affected() == 0 {
+            tracing::warn!(practice = %n.practice_id, key = %n.key, "update of an unknown notification");
+        }
+        self.note_due(std::slice::from_ref(n));
+        Ok(())
+    }
+
+    pub async fn list_notifications(
+        &mut self,
+        practice_id: &str,
+        filter: &NotificationFilter,
+    ) -> Result<Vec<NotificationRow>> {
+        let mut sql = SqlBuilder::new(concat!(
+            "SELECT ",
+            notification_columns!(),
+            " FROM notifications"
+        ));
+        let p = sql.arg(Arg::Text(practice_id.to_string()));
+        sql.push(&format!(" WHERE practice_id = {p}"));
+        if let Some(status) = filter.status {
+            let p = sql.arg(Arg::Text(status.as_str().to_string()));
+            sql.push(&format!(" AND status = {p}"));
+        }
+        if let Some(channel) = filter.channel {
+            let p = sql.arg(Arg::Text(channel.as_str().to_string()));
+            sql.push(&format!(" AND channel = {p}"));
+        }
+        if let Some(kind) = filter.kind {
+            let p = sql.arg(Arg::Text(kind.as_str().to_string()));
+            sql.push(&format!(" AND kind = {p}"));
+        }
+        if let Some(since) = filter.since {
+            let p = sql.arg(Arg::Int(ms(since)));
+            sql.push(&format!(" AND due_at >= {p}"));
+        }
+        if let Some(until) = filter.until {
+            let p = sql.arg(Arg::Int(ms(until)));
+            sql.push(&format!(" AND due_at < {p}"));
+        }
+        if let Some(patient) = &filter.patient_id {
+            let p = sql.arg(Arg::Text(patient.clone()));
+            sql.push(&format!(" AND patient_id = {p}"));
+        }
+        if let Some((due_at, key)) = &filter.cursor {
+            let d = sql.arg(Arg::Int(ms(*due_at)));
+            let k = sql.arg(Arg::Text(key.clone()));
+            let after = if filter.newest_first { "<" } else { ">" };
+            sql.push(&format!(
+                " AND (due_at {after} {d} OR (due_at = {d} AND key {after} {k}))"
+            ));
+        }
+        let l = sql.arg(Arg::Int(filter.limit.max(0)));
+        if filter.newest_first {
+            sql.push(&format!(" ORDER BY due_at DESC, key DESC LIMIT {l}"));
+        } else {
+            sql.push(&format!(" ORDER BY due_at, key LIMIT {l}"));
+        }
+        let rows = bind_all(sqlx::query(&sql.text), sql.args)
+            .fetch_all(&mut *self.inner)
+            .await?;
+        rows.iter().map(notification_from_row).collect()
+    }
+
+    /// Rows whose `appointments` contain this appointment id, by due_at.
+    pub async fn appointment_notifications(
+        &mut self,
+        practice_id: &str,
+        appointment_id: &str,
+    ) -> Result<Vec<NotificationRow>> {
+        // `appointments` is a JSON array of strings: look for the id as a quoted JSON string,
+        // then check exactly (an id that is a suffix of another's JSON text must not match).
+        let quoted = to_json("notifications", appointment_id)?;
+        let pattern = format!("%{}%", like_escape(&quoted));
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            notification_columns!(),
+            " FROM notifications WHERE practice_id = $1 AND appointments LIKE $2 ESCAPE '\\' \
+             ORDER BY due_at, key"
+        ))
+        .bind(practice_id)
+        .bind(pattern)
+        .fetch_all(&mut *self.inner)
+        .await?;
+        let mut found = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let n = notification_from_row(row)?;
+            if n.appointments.iter().any(|a| a == appointment_id) {
+                found.push(n);
+            }
+        }
+        Ok(found)
+    }
+
+    pub async fn document_notifications(
+        &mut self,
+        practice_id: &str,
+        document_id: &str,
+    ) -> Result<Vec<NotificationRow>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            notification_columns!(),
+            " FROM notifications WHERE practice_id = $1 AND document = $2 ORDER BY due_at, key"
+        ))
+        .bind(practice_id)
+        .bind(document_id)
+        .fetch_all(&mut *self.inner)
+        .await?;
+        rows.iter().map(notification_from_row).collect()
+    }
+
+    /// Count of rows per (status, channel) for one practice, or all practices when `None`.
+    pub async fn notification_counts(
+        &mut self,
+        practice_id: Option<&str>,
+    ) -> Result<Vec<(String, String, i64)>> {
+        let rows = match practice_id {
+            Some(practice_id) => {
+                sqlx::query(
+                    "SELECT status, channel, COUNT(*) AS n FROM notifications \
+                     WHERE practice_id = $1 GROUP BY status, channel ORDER BY status, channel",
+                )
+                .bind(practice_id)
+                .fetch_all(&mut *self.inner)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT status, channel, COUNT(*) AS n FROM notifications \
+                     GROUP BY status, channel ORDER BY status, channel",
+                )
+                .fetch_all(&mut *self.inner)
+                .await?
+            }
+        };
+        rows.iter()
+            .map(|row| {
+                let c = Cols::new(row, "notifications");
+                Ok((c.text("status")?, c.text("channel")?, c.int("n")?))
+            })
+            .collect()
+    }
+}
+
+/// The arguments of an insert in [`notification_columns!`] order.
+pub(super) fn notification_args(n: &NotificationRow) -> Result<Vec<Arg>> {
+    let rendered = n
+        .rendered
+        .as_ref()
+        .map(|r| to_json("notifications", r))
+        .transpose()?;
+    Ok(vec![
+        Arg::Text(n.practice_id.clone()),
+        Arg::Text(n.key.clone()),
+        Arg::Text(n.patient_id.clone()),
+        Arg::Text(n.rule.clone()),
+        Arg::Text(n.kind.as_str().to_string()),
+        Arg::Text(n.channel.as_str().to_string()),
+        Arg::Text(n.recipient.to_string()),
+        Arg::Text(to_json("notifications", &n.appointments)?),
+        Arg::OptText(n.document.clone()),
+        Arg::OptText(n.task.clone()),
+        Arg::Int(flag(n.auto_resend)),
+        Arg::Int(ms(n.due_at)),
+        Arg::OptInt(opt_ms(n.window_end)),
+        Arg::Text(n.status.as_str().to_string()),
+        Arg::OptText(n.reason.map(|r| r.as_str().to_string())),
+        Arg::OptInt(opt_ms(n.decided_at)),
+        Arg::Int(i64::from(n.attempts)),
+        Arg::OptText(n.lease_owner.clone()),
+        Arg::OptInt(opt_ms(n.lease_until)),
+        Arg::OptText(n.last_error.clone()),
+        Arg::OptText(rendered),
+        Arg::OptText(n.provider_id.clone()),
+        Arg::Int(ms(n.created_at)),
+        Arg::Int(ms(n.updated_at)),
+    ])
+}
+
+pub(super) fn notification_from_row(row: &AnyRow) -> Result<NotificationRow> {
+    use rappel_domain::notification::{Channel, Kind, Reason, Recipient};
+    let c = Cols::new(row, "notifications");
+    let attempts = c.int("attempts")?;
+    Ok(NotificationRow {
+        practice_id: c.text("practice_id")?,
+        key: c.text("key")?,
+        patient_id: c.text("patient_id")?,
+        rule: c.text("rule")?,
+        kind: c.parse("kind", Kind::parse)?,
+        channel: c.parse("channel", Channel::parse)?,
+        recipient: c.parse("recipient", Recipient::parse)?,
+        appointments: c.json("appointments")?,
+        document: c.opt_text("document")?,
+        task: c.opt_text("task")?,
+        auto_resend: c.flag("auto_resend")?,
+        due_at: c.ts("due_at")?,
+        window_end: c.opt_ts("window_end")?,
+        status: c.parse("status", Status::parse)?,
+        reason: c.opt_parse("reason", Reason::parse)?,
+        decided_at: c.opt_ts("decided_at")?,
+        attempts: i32::try_from(attempts).map_err(|e| c.corrupt("attempts", e))?,
+        lease_owner: c.opt_text("lease_owner")?,
+        lease_until: c.opt_ts("lease_until")?,
+        last_error: c.opt_text("last_error")?,
+        rendered: c.opt_json("rendered")?,
+        provider_id: c.opt_text("provider_id")?,
+        created_at: c.ts("created_at")?,
+        updated_at: c.ts("updated_at")?,
+    })
+}
