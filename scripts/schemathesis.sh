@@ -27,10 +27,16 @@ BIN="$(cd "$(dirname "$BIN")" && pwd)/rappel"
 
 WORK="$(mktemp -d)"
 PG_DB=""
+# A server runs in a subshell of `rappel` below (its `cd … && exec`), so the pid `$!` gives is
+# that subshell's parent: stop the server (its child) as well as the pid itself.
+stop() {
+  pkill -P "$1" 2>/dev/null || true
+  kill "$1" 2>/dev/null || true
+}
 cleanup() {
   # The servers of runs cut short.
   for pid_file in "$WORK"/*/server.pid; do
-    [ -f "$pid_file" ] && kill "$(cat "$pid_file")" 2>/dev/null || true
+    [ -f "$pid_file" ] && stop "$(cat "$pid_file")"
   done
   if [ -n "$PG_DB" ]; then psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS $PG_DB" >/dev/null 2>&1 || true; fi
   rm -rf "$WORK"
@@ -74,7 +80,7 @@ run_store() {
     --checks all --exclude-checks use_after_free,ensure_resource_availability \
     --phases examples,coverage,fuzzing --max-examples 20 --seed "$SEED" \
     --rate-limit 45/s --workers 1 --no-color) >"$WORK/$store/st.log" 2>&1 || status=$?
-  kill "$server" 2>/dev/null || true
+  stop "$server"
   wait "$server" 2>/dev/null || true
   rm -f "$WORK/$store/server.pid"
   return "$status"

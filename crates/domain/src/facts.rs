@@ -13,6 +13,7 @@ use crate::contact::{Contact, EmailAddress, PhoneNumber, PostalAddress};
 
 /// A practitioner (praticien / agenda). Alerts go only to the contacts that are set.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Practitioner {
     pub id: String,
     pub name: String,
@@ -21,6 +22,7 @@ pub struct Practitioner {
         deserialize_with = "crate::contact::optional",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub email: Option<Contact<EmailAddress>>,
     /// Any phone number: the gate sends SMS only to one that is a mobile.
     #[serde(
@@ -28,6 +30,7 @@ pub struct Practitioner {
         deserialize_with = "crate::contact::optional",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub mobile: Option<Contact<PhoneNumber>>,
 }
 
@@ -43,6 +46,7 @@ impl std::fmt::Debug for Practitioner {
 
 /// A visit reason (motif). `notifications = false` silences every patient message about it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Motive {
     pub id: String,
     pub name: String,
@@ -137,6 +141,7 @@ impl Patient {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     Online,
@@ -155,6 +160,7 @@ impl Source {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CancelledBy {
     PractitionerAbsence,
@@ -175,21 +181,26 @@ impl CancelledBy {
 /// Where an appointment stands. Each variant keeps the instant of the change, because rules are
 /// timed from it ("about ten minutes after the cancellation").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum AppointmentStatus {
     Booked,
     Cancelled {
+        #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
         at: Timestamp,
         by: CancelledBy,
         excused: bool,
     },
     Deleted {
+        #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
         at: Timestamp,
     },
     NoShow {
+        #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
         at: Timestamp,
     },
     Attended {
+        #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
         at: Timestamp,
     },
 }
@@ -209,9 +220,13 @@ impl AppointmentStatus {
 /// One change of time or place, kept so that delayed "moved" alerts can coalesce and so that
 /// "the move happened on D-1 of the original date" can be decided later.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Move {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub from_start: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub to_start: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_location: Option<String>,
@@ -224,17 +239,20 @@ pub struct Move {
 pub const CHANGE_EPISODE: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Appointment {
     pub id: String,
     pub patient: String,
     pub practitioner: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub motive: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub start: Timestamp,
     pub duration_minutes: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
     pub source: Source,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub booked_at: Timestamp,
     #[serde(flatten)]
     pub status: AppointmentStatus,

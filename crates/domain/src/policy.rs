@@ -53,6 +53,7 @@ pub struct Policy {
 
 /// A practice option: its type, default and the French label the settings page shows.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct OptionSpec {
     #[serde(rename = "type")]
@@ -70,6 +71,7 @@ pub struct OptionSpec {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OptionKind {
     Bool,

@@ -60,6 +60,7 @@ pub struct RenderInput<'a> {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rendered {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,

@@ -84,6 +84,7 @@ pub const MAX_SOURCE_BYTES: usize = 64 * 1024;
 /// Where a message goes in a practice's language. French is the default; a patient whose
 /// locale starts with `en` gets English.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Locale {
     Fr,

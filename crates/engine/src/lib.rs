@@ -64,6 +64,7 @@ pub use practice::{ApiKey, PracticeCtx, api_key_parts};
 pub use reports::BounceApplied;
 pub use simple_templates::{simple_parts, simple_text};
 pub use stats::{DispatchMetrics, LATENESS_BUCKETS};
+pub use tasks::{PreviewRecipient, PreviewSkipped, TaskPreview, TaskRunView, TaskView};
 pub use templates::{PreviewPart, TEST_SMS_PER_DAY, TemplateParts, TemplateView, TestSend};
 pub use two_way::{InboundOutcome, REPLY_RULE, ReceivedMessage, SmsOptOutView};
 pub use users::{MAX_FAILED_SIGN_INS, MIN_PASSWORD_CHARS, Role, SignIn, UiSession, User};

@@ -17,6 +17,7 @@ use crate::{Engine, EngineError, Result};
 
 /// One letter of the month, as `GET /v1/postal/costs` lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PostalCost {
     /// The notification's identity key.
     pub key: String,
@@ -28,6 +29,7 @@ pub struct PostalCost {
 
 /// A practice's postal spend over one calendar month of its own time zone.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PostalSpend {
     /// `YYYY-MM`.
     pub month: String,

@@ -28,6 +28,7 @@ pub struct NotificationPage {
 
 /// An entry of the to-verify box or of the notification centre, as the API shows it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InboxEntry {
     pub id: String,
     #[serde(rename = "box")]
@@ -48,6 +49,7 @@ pub struct InboxEntry {
 
 /// Whether a patient may still book online, and why not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OnlineBooking {
     pub allowed: bool,
     pub reason: Option<String>,

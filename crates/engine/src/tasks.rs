@@ -39,17 +39,22 @@ const LATE_AFTER_MS: i64 = 60_000;
 
 /// A task as the API shows it: its definition, and when it was created and runs next.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Task))]
 pub struct TaskView {
     #[serde(flatten)]
     pub definition: TaskDef,
+    /// When the task was created (a request that sends it is refused).
+    #[cfg_attr(feature = "openapi", schema(format = DateTime, read_only))]
     pub created_at: String,
     /// The next run (in the past when one is due and waits for the scheduler); null when the
-    /// task is inactive or will not run again.
+    /// task is inactive or will not run again (a request that sends it is refused).
+    #[cfg_attr(feature = "openapi", schema(format = DateTime, read_only))]
     pub next_run_at: Option<String>,
 }
 
 /// One run of a task, with what became of its messages so far.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TaskRun))]
 pub struct TaskRunView {
     /// `YYYY-MM-DD`, or `YYYY-MM-DDTHH:MM` for a cron task that fires several times a day.
     pub occurrence: String,
@@ -74,6 +79,7 @@ pub struct TaskRunView {
 
 /// What a run of the task would do now, written nowhere.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskPreview {
     pub task: String,
     /// The local date the preview runs the task for: today, in practice time.
@@ -86,6 +92,7 @@ pub struct TaskPreview {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PreviewRecipient {
     pub patient: String,
     pub name: String,
@@ -97,6 +104,7 @@ pub struct PreviewRecipient {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PreviewSkipped {
     pub patient: String,
     pub appointments: Vec<String>,

@@ -10,6 +10,7 @@ use crate::practice::load_practice;
 use crate::{Engine, EngineError, Result};
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TimelineEntry {
     /// Hand-off instant (sent), decision instant (suppressed), or planned instant (pending).
     pub at: String,

@@ -70,6 +70,7 @@ pub enum InboundOutcome {
 
 /// One received message as the API and the web interface show it.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReceivedMessage {
     pub id: String,
     pub patient: String,
@@ -79,14 +80,18 @@ pub struct ReceivedMessage {
     /// The appointment it most likely answers (the patient's next one when it came).
     pub appointment: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub appointment_start: Option<Timestamp>,
     /// `twilio`, `ovh`, `webhook` or `simulate`.
     pub provider: String,
     /// `confirm`, `cancel`, `stop`, `start`, or null for free text.
     pub keyword: Option<String>,
+    /// What the patient wrote (health data).
     pub text: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub received_at: Timestamp,
     /// When it was handled: at once for a keyword, by the practice for free text.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub handled_at: Option<Timestamp>,
 }
 

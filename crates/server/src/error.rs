@@ -108,20 +108,37 @@ impl ApiError {
             } => format!("{field}: {reason}"),
             other => other.to_string(),
         };
-        let mut body = json!({
-            "type": format!("/v1/docs#problem-{}", self.slug()),
-            "title": self.title(),
-            "status": self.status_code().as_u16(),
-            "detail": detail,
-        });
-        if let ApiError::Invalid {
-            field: Some(field), ..
-        } = self
-        {
-            body["field"] = Value::String(field.clone());
-        }
-        body
+        let field = match self {
+            ApiError::Invalid { field, .. } => field.clone(),
+            _ => None,
+        };
+        let problem = Problem {
+            kind: format!("/v1/docs#problem-{}", self.slug()),
+            title: self.title(),
+            status: self.status_code().as_u16(),
+            detail,
+            field,
+        };
+        serde_json::to_value(problem).unwrap_or_else(|_| json!({}))
     }
+}
+
+/// RFC 9457 problem details.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Problem {
+    /// A URI reference naming the kind of problem (its description is on /v1/docs).
+    #[serde(rename = "type")]
+    kind: String,
+    /// The kind of problem, in words.
+    title: &'static str,
+    status: u16,
+    /// What is wrong with this request.
+    detail: String,
+    /// The field at fault, as a path: `mobile`, `address.postal_code`, `events[2].start`,
+    /// `Idempotency-Key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    field: Option<String>,
 }
 
 /// The problem types, for the documentation page: (slug, status, title, when).

@@ -1,5 +1,6 @@
 //! Rappel's HTTP API: JSON under `/v1` for practice software, `problem+json` errors, a
-//! Prometheus `/metrics`, and a hand-written OpenAPI document with a browsable page.
+//! Prometheus `/metrics`, and an OpenAPI document derived from the routes and their types (see
+//! `docs`) with a browsable page.
 //!
 //! ```no_run
 //! # async fn demo(engine: rappel_engine::Engine) -> std::io::Result<()> {
@@ -43,10 +44,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
 use axum::{Json, Router, middleware};
 use rappel_engine::Engine;
 use serde_json::json;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::ApiError;
 
@@ -216,116 +219,13 @@ pub fn router_with(engine: Engine, config: ServerConfig) -> Router {
     };
     let body_limit = state.config.body_limit;
     let request_timeout = state.config.request_timeout;
-    use routes::{documents, events, facts, inbox, people, settings, tasks};
-    let api = Router::new()
-        .route(
-            "/v1/practitioners/{id}",
-            get(people::get_practitioner).put(people::put_practitioner),
-        )
-        .route(
-            "/v1/motives/{id}",
-            get(people::get_motive).put(people::put_motive),
-        )
-        .route(
-            "/v1/patients/{id}",
-            get(people::get_patient)
-                .put(people::put_patient)
-                .delete(people::delete_patient),
-        )
-        .route(
-            "/v1/patients/{id}/push-subscriptions",
-            put(routes::push::put_subscription).delete(routes::push::delete_subscription),
-        )
-        .route("/v1/patients/{id}/timeline", get(facts::patient_timeline))
-        .route(
-            "/v1/patients/{id}/online-booking",
-            get(facts::online_booking),
-        )
-        .route("/v1/appointments/{id}", get(facts::appointment))
-        .route(
-            "/v1/appointments/{id}/timeline",
-            get(facts::appointment_timeline),
-        )
-        .route("/v1/events", post(events::post_events))
-        .route(
-            "/v1/documents",
-            // The multipart envelope adds a little to the file itself.
-            post(documents::upload).layer(DefaultBodyLimit::max(
-                state.config.document_limit.saturating_add(64 * 1024),
-            )),
-        )
-        .route("/v1/documents/{id}", get(documents::get))
-        .route(
-            "/v1/documents/{id}/resend-postal",
-            post(documents::resend_postal),
-        )
-        .route(
-            "/v1/settings",
-            get(settings::get_settings).patch(settings::patch_settings),
-        )
-        .route("/v1/notifications", get(facts::notifications))
-        .route("/v1/inbox", get(inbox::list))
-        .route("/v1/inbox/{id}/resolve", post(inbox::resolve))
-        .route("/v1/received-messages", get(routes::replies::list))
-        .route(
-            "/v1/received-messages/{id}/resolve",
-            post(routes::replies::resolve),
-        )
-        .route(
-            "/v1/patients/{id}/sms-opt-out",
-            get(routes::replies::get_opt_out).delete(routes::replies::lift_opt_out),
-        )
-        .route("/v1/tasks", get(tasks::list).post(tasks::create))
-        .route(
-            "/v1/tasks/{id}",
-            get(tasks::get).patch(tasks::patch).delete(tasks::delete),
-        )
-        .route("/v1/tasks/{id}/runs", get(tasks::runs))
-        .route("/v1/tasks/{id}/preview", post(tasks::preview))
-        .merge(routes::templates::routes())
-        .merge(routes::postal::routes())
-        // Only matched routes authenticate: an unknown path is a plain 404 for everyone.
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            extract::require_api_key,
-        ));
-    // The documentation holds no practice data, so a person can open it in a browser.
-    let public = Router::new()
-        .route("/health", get(health))
-        .route("/metrics", get(metrics::render))
-        .route("/v1/openapi.json", get(docs::openapi))
-        .route("/v1/docs", get(docs::page))
-        // Called by SMS providers, which prove themselves by signature instead of an API key.
-        .route(
-            "/v1/webhooks/sms/{provider}",
-            get(routes::webhooks::sms_report).post(routes::webhooks::sms_report),
-        )
-        // The SMS patients send back, proven like the delivery reports (two-way SMS).
-        .route(
-            "/v1/webhooks/sms/{provider}/inbound",
-            get(routes::replies::sms_inbound).post(routes::replies::sms_inbound),
-        )
-        // Bounces posted by a mail relay, authenticated by the operator's bearer token.
-        .route(
-            "/v1/webhooks/email/dsn",
-            axum::routing::post(routes::webhooks::email_dsn),
-        )
-        // Email services' event webhooks, authenticated by the operator's token.
-        .route(
-            "/v1/webhooks/email/{provider}",
-            axum::routing::post(routes::webhooks::email_events),
-        )
-        // The patient's document page: the link's token is the only credential.
-        .route(
-            "/d/{token}",
-            get(routes::links::page).post(routes::links::submit),
-        )
-        // The patient's appointment page (confirm, cancel): the link's token is the only
-        // credential.
-        .route(
-            "/r/{token}",
-            get(routes::appointment_links::page).post(routes::appointment_links::submit),
-        );
+    let (api, _) = api_routes(&state.config).split_for_parts();
+    let (public, _) = public_routes().split_for_parts();
+    // Only matched routes authenticate: an unknown path is a plain 404 for everyone.
+    let api = api.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        extract::require_api_key,
+    ));
     api.merge(public)
         .merge(ui::router(state.clone()))
         .fallback(routes::not_found)
@@ -340,6 +240,116 @@ pub fn router_with(engine: Engine, config: ServerConfig) -> Router {
             listen::body_deadline,
         ))
         .with_state(state)
+}
+
+/// Every `/v1` route behind the API key, each registered with its description: the handlers'
+/// `#[utoipa::path]` say what the document says about them, so a route cannot be served without
+/// being documented.
+fn api_routes(config: &ServerConfig) -> OpenApiRouter<AppState> {
+    use routes::{documents, events, facts, inbox, people, push, replies, settings, tasks};
+    // The multipart envelope adds a little to the file itself.
+    let upload_limit = DefaultBodyLimit::max(config.document_limit.saturating_add(64 * 1024));
+    let (schemas, paths, upload) = routes!(documents::upload);
+    OpenApiRouter::new()
+        .routes(routes!(people::get_practitioner, people::put_practitioner))
+        .routes(routes!(people::get_motive, people::put_motive))
+        .routes(routes!(
+            people::get_patient,
+            people::put_patient,
+            people::delete_patient
+        ))
+        .routes(routes!(push::put_subscription, push::delete_subscription))
+        .routes(routes!(facts::patient_timeline))
+        .routes(routes!(facts::online_booking))
+        .routes(routes!(facts::appointment))
+        .routes(routes!(facts::appointment_timeline))
+        .routes(routes!(events::post_events))
+        .routes((schemas, paths, upload.layer(upload_limit)))
+        .routes(routes!(documents::get))
+        .routes(routes!(documents::resend_postal))
+        .routes(routes!(settings::get_settings, settings::patch_settings))
+        .routes(routes!(facts::notifications))
+        .routes(routes!(inbox::list))
+        .routes(routes!(inbox::resolve))
+        .routes(routes!(replies::list))
+        .routes(routes!(replies::resolve))
+        .routes(routes!(replies::get_opt_out, replies::lift_opt_out))
+        .routes(routes!(tasks::list, tasks::create))
+        .routes(routes!(tasks::get, tasks::patch, tasks::delete))
+        .routes(routes!(tasks::runs))
+        .routes(routes!(tasks::preview))
+        .merge(routes::templates::routes())
+        .merge(routes::postal::routes())
+}
+
+/// The routes that need no API key: what holds no practice data (health, metrics, this
+/// documentation), what providers call and prove by their own means (the webhooks), and the
+/// patient's pages, whose link's token is the only credential.
+fn public_routes() -> OpenApiRouter<AppState> {
+    use routes::{appointment_links, links, replies, webhooks};
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(metrics::render))
+        .routes(routes!(docs::openapi))
+        .routes(routes!(docs::page))
+        // Called by SMS providers, which prove themselves by signature instead of an API key.
+        .routes(routes!(webhooks::sms_report))
+        // The SMS patients send back, proven like the delivery reports (two-way SMS).
+        .routes(routes!(replies::sms_inbound))
+        // Bounces posted by a mail relay, authenticated by the operator's bearer token.
+        .routes(routes!(webhooks::email_dsn))
+        // Email services' event webhooks, authenticated by the operator's token.
+        .routes(routes!(webhooks::email_events))
+        .routes(routes!(links::page, links::submit))
+        .routes(routes!(appointment_links::page, appointment_links::submit))
+}
+
+/// The document of every route [`api_routes`] and [`public_routes`] register.
+pub(crate) fn registered_openapi() -> utoipa::openapi::OpenApi {
+    OpenApiRouter::<AppState>::with_openapi(docs::ApiDoc::openapi())
+        .merge(api_routes(&ServerConfig::default()))
+        .merge(public_routes())
+        .into_openapi()
+}
+
+/// A route the server registers, for the test that every one is documented.
+#[doc(hidden)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegisteredRoute {
+    /// `get`, `post`…, or `*` for a page of the web interface (registered with its methods by
+    /// `ui::pages`, which are not recorded).
+    pub method: String,
+    pub path: String,
+    /// Served and in the document (every API route); false for the web interface's pages, the
+    /// one deliberate exclusion: HTML for a signed-in person, not an API.
+    pub documented: bool,
+}
+
+/// Every route [`router`] serves, from the registrations themselves (not a list kept beside
+/// them): the API's from its document, the web interface's as `ui::pages` recorded them.
+#[doc(hidden)]
+pub fn registered_routes() -> Vec<RegisteredRoute> {
+    let mut all = Vec::new();
+    for (path, item) in registered_openapi().paths.paths {
+        let item = serde_json::to_value(item).unwrap_or_default();
+        for method in [
+            "get", "put", "post", "patch", "delete", "head", "options", "trace",
+        ] {
+            if item.get(method).is_some() {
+                all.push(RegisteredRoute {
+                    method: method.into(),
+                    path: path.clone(),
+                    documented: true,
+                });
+            }
+        }
+    }
+    all.extend(ui::pages().paths().map(|path| RegisteredRoute {
+        method: "*".into(),
+        path: path.to_string(),
+        documented: false,
+    }));
+    all
 }
 
 /// Serves the API with the default [`ServerConfig`] until `shutdown` completes; requests in
@@ -365,6 +375,15 @@ pub async fn serve_with(
     listen::serve(app, &config, listener, shutdown).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "Operations",
+    operation_id = "health",
+    summary = "Liveness",
+    security(),
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", content_type = "application/json")),
+)]
 async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }

@@ -79,6 +79,19 @@ pub(crate) async fn track(State(state): State<AppState>, request: Request, next:
     response
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "Operations",
+    operation_id = "metrics",
+    summary = "Prometheus metrics",
+    description = "Requests by route and status, events ingested, notifications by \
+        status and channel, queue depth, dispatch lag, and this process's hand-offs by \
+        channel and outcome with a histogram of their lateness (hand-off time minus \
+        due time).",
+    security(),
+    responses((status = 200, description = "Prometheus text format 0.0.4.", content_type = "text/plain")),
+)]
 pub(crate) async fn render(State(state): State<AppState>) -> Result<Response, ApiError> {
     let mut out = String::new();
     let requests = state

@@ -13,7 +13,11 @@ use serde::{Deserialize, Serialize};
 use super::cron::Cron;
 use crate::notification::Channel;
 
+/// Missed appointments in `range`; patients whose birthday is the run date (29 February: 28
+/// February in common years); patients last seen more than `recall_months` months ago with
+/// nothing booked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TaskType {
     MissedAppointments,
@@ -21,7 +25,9 @@ pub enum TaskType {
     Recall,
 }
 
+/// Monthly runs on the first date's day of the month, or the last day of shorter months.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Every {
     Day,
@@ -33,37 +39,64 @@ pub enum Every {
 /// `every` (with `days` for weekly tasks and `time`) or a five-field `cron` expression in practice
 /// time, never both.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TaskDef {
+    /// Chosen by the client, 1 to 128 characters, no control characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 128,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
+        )
+    )]
     pub id: String,
+    /// Shown in the message (Relance des RDV manqués).
     #[serde(default)]
     pub label: String,
     #[serde(rename = "type")]
     pub task_type: TaskType,
+    /// Local date of the first run.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
     pub first_date: Date,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub every: Option<Every>,
-    /// `minute hour day-of-month month day-of-week`, in practice-local time (see [`Cron`]).
+    /// Instead of `every`/`days`/`time`: `minute hour day-of-month month day-of-week` in
+    /// practice time, with `*`, lists, ranges, steps and names (`30 8 * * mon-fri`). When both
+    /// day fields are restricted, a day matching either runs (as in Vixie cron). See [`Cron`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cron: Option<String>,
+    /// With `every: week`: `mon` to `sun`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub days: Vec<String>,
-    /// The local run time of an `every` task.
+    /// The local run time of an `every` task, HH:MM. A time skipped by the spring clock change
+    /// runs an hour later; one repeated in autumn runs once.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "hh_mm")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub time: Option<Time>,
-    /// `[a, b]`: from D+a to D+b relative to the run date (missed appointments).
+    /// `[a, b]`: from D+a to D+b relative to the run date, a ≤ b ≤ 0 (missed appointments;
+    /// `[-1, -1]`: the day before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_items = 2, max_items = 2))]
     pub range: Option<[i32; 2]>,
+    /// Only these practitioners' patients; all when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub practitioners: Option<Vec<String>>,
     pub channel: Channel,
+    /// The message template's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
+    /// Leave out patients with an appointment to come.
     #[serde(default)]
     pub exclude_patients_with_later_appointment: bool,
+    /// Missed appointments: leave out patients who came to the practice after the missed
+    /// appointment.
     #[serde(default)]
     pub exclude_patients_seen_since: bool,
+    /// Recall: months since the last visit, 1 to 120.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 120))]
     pub recall_months: Option<i32>,
     #[serde(default = "yes")]
     pub active: bool,

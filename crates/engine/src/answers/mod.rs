@@ -64,6 +64,7 @@ const TOKEN_BYTES: usize = 12;
 
 /// How the patient answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AnswerChannel {
     /// The appointment page behind a link of an email or an SMS.
@@ -91,6 +92,7 @@ impl AnswerChannel {
 
 /// What the patient said.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PatientAnswer {
     Confirmed,
@@ -124,9 +126,11 @@ impl PatientAnswer {
 
 /// The patient's latest answer about an appointment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AppointmentAnswer {
     pub answer: PatientAnswer,
     pub channel: AnswerChannel,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Timestamp,
     /// False when the appointment moved since: the patient has not answered about the new time.
     pub current: bool,

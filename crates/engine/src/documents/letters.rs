@@ -150,6 +150,7 @@ impl Engine {
 
 /// The answer to a manual postal resend: the letter, and whether this request queued it.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PostalResend {
     pub created: bool,
     #[serde(flatten)]

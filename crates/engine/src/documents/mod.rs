@@ -38,6 +38,7 @@ use self::storage::{aad, read_document, remove_file, seal, storage_error, write_
 
 /// What `GET /v1/documents/{id}` shows: the facts, the file, and every message about it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Document))]
 pub struct DocumentDetails {
     pub id: String,
     pub patient: String,
@@ -53,6 +54,7 @@ pub struct DocumentDetails {
 
 /// One message about a document, with what it cost when it was a letter.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DocumentDelivery {
     #[serde(flatten)]
     pub entry: TimelineEntry,
@@ -61,6 +63,7 @@ pub struct DocumentDelivery {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileInfo {
     pub size: i64,
     pub sha256: String,

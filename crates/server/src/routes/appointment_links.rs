@@ -40,6 +40,23 @@ pub(crate) struct AnswerForm {
     action: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/r/{token}",
+    tag = "Follow-up",
+    operation_id = "appointmentLinkPage",
+    summary = "The patient's appointment page: confirm or cancel",
+    description = "French HTML for a phone, no JavaScript, the headers of `/d/`. Shows the date, time, practitioner and place (the motive only with `show_motive_in_sms`), a « Confirmer ma présence » form and, until `patient_cancel_cutoff_hours` before the start, an « Annuler le rendez-vous » form (after it, the practice's `practice_phone`). `?choix=confirmer` or `?choix=annuler` (the email's buttons) opens it on one form. A cancelled, moved or past appointment says what happened. An unknown, expired (at the start the message announced) or switched-off (`appointment_links = false`) link is one and the same 404 page, naming nothing. A GET never changes anything.",
+    params(
+        ("token" = String, Path, description = "The link's token (16 characters, from a reminder or a confirmation)."),
+        ("choix" = Option<crate::docs::schemas::Choice>, Query, description = "The form the page opens on."),
+    ),
+    security(),
+    responses(
+        (status = 200, description = "The appointment, or what happened to it.", content_type = "text/html"),
+        (status = 404, description = "Unknown, expired or switched-off link.", content_type = "text/html"),
+    ),
+)]
 pub(crate) async fn page(
     State(state): State<AppState>,
     PathText(token): PathText,
@@ -58,6 +75,23 @@ pub(crate) async fn page(
     Ok(render(&page, &token, focus))
 }
 
+#[utoipa::path(
+    post,
+    path = "/r/{token}",
+    tag = "Follow-up",
+    operation_id = "answerAppointmentLink",
+    summary = "Confirm or cancel the appointment",
+    description = "Form fields `token` (the page's own: the form carries it, so another site cannot forge the request without the link itself) and `action` (`confirm` or `cancel`); a foreign `Origin` is refused. A confirmation is recorded (`appointment.confirmed_by_patient`); a cancellation before the cutoff applies `appointment.cancelled` by the patient (`appointment.cancel_requested`). Twice is once.",
+    params(("token" = String, Path, description = "The link's token (16 characters, from a reminder or a confirmation).")),
+    request_body(content = inline(crate::docs::schemas::AnswerForm), content_type = "application/x-www-form-urlencoded"),
+    security(),
+    responses(
+        (status = 200, description = "Done, or already done, or what happened to the appointment.", content_type = "text/html"),
+        (status = 403, description = "The form does not carry the page's token, or comes from another site.", content_type = "text/html"),
+        (status = 404, description = "Unknown, expired or switched-off link.", content_type = "text/html"),
+        (status = 409, description = "Too late to cancel online: the page gives the practice's telephone.", content_type = "text/html"),
+    ),
+)]
 pub(crate) async fn submit(
     State(state): State<AppState>,
     PathText(token): PathText,

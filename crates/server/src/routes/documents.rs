@@ -7,9 +7,15 @@ use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use rappel_engine::{DocumentDetails, PostalResend};
-use serde_json::json;
+
+use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::docs::params::DocumentId;
+use crate::docs::responses::{
+    BadRequest, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unprocessable,
+    UnsupportedMediaType,
+};
 use crate::error::ApiError;
 use crate::extract::{PathId, Tenant};
 use crate::validate;
@@ -25,6 +31,66 @@ pub(crate) fn looks_like_pdf(bytes: &[u8]) -> bool {
     bytes.starts_with(b"%PDF-") && tail.windows(5).any(|w| w == b"%%EOF")
 }
 
+// The upload's fields, as [`upload`] reads them from the multipart body.
+/// The document and what it is.
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // Describes the form; `upload` reads it field by field.
+struct UploadForm {
+    /// The PDF.
+    #[schema(value_type = String, content_media_type = "application/pdf")]
+    file: Vec<u8>,
+    /// The document's id in the practice software.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
+    )]
+    id: String,
+    /// The patient's id.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
+    )]
+    patient: String,
+    /// Shown to the patient (1 to 200 characters, no control characters).
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
+    )]
+    title: String,
+}
+
+/// The document as stored, and what its `document.sent` did.
+#[derive(serde::Serialize, ToSchema)]
+struct DocumentUpload {
+    document: DocumentDetails,
+    /// `applied` and `unchanged` as `POST /v1/events` answers, and the event log's `seqs`.
+    #[schema(value_type = Object)]
+    ingest: rappel_engine::IngestReport,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/documents",
+    tag = "Documents",
+    operation_id = "uploadDocument",
+    summary = "Send a document (PDF) to a patient",
+    description = "multipart/form-data with `file` (the PDF: it must start with `%PDF-` and end with `%%EOF`), `id`, `patient` and `title`. The file is kept encrypted (AES-256-GCM) outside the database, and `document.sent` is applied exactly as through `POST /v1/events`: the patient gets an email with a personal link that expires (30 days), never the document itself. The same file again answers 200 and changes nothing; another file under the same id is refused (422). A PDF whose streams decode to more than 64 MB together, or with more than 100,000 objects (a decompression bomb), is 422 naming `file`, and nothing is stored. Files over the configured limit (10 MiB by default) get 413.",
+    request_body(content = inline(UploadForm), content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Stored and sent.", body = DocumentUpload),
+        (status = 200, description = "Already known: nothing changed.", body = DocumentUpload),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
 pub(crate) async fn upload(
     State(state): State<AppState>,
     Tenant(practice): Tenant,
@@ -146,11 +212,29 @@ pub(crate) async fn upload(
     let details = state.engine.document_details(&practice, &id).await?;
     Ok((
         status,
-        Json(json!({ "document": details, "ingest": report })),
+        Json(DocumentUpload {
+            document: details,
+            ingest: report,
+        }),
     )
         .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/documents/{id}",
+    tag = "Documents",
+    operation_id = "getDocument",
+    summary = "A document and its delivery history",
+    description = "The email's state, the consultation time (the first download through the patient's link), the stored file's size and SHA-256, and every message about the document (email, letters, inbox entries) as timeline entries.",
+    params(DocumentId),
+    responses(
+        (status = 200, description = "The document.", body = DocumentDetails),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
 pub(crate) async fn get(
     State(state): State<AppState>,
     Tenant(practice): Tenant,
@@ -161,6 +245,22 @@ pub(crate) async fn get(
 
 /// 202 when this request queued a letter; 200 with the letter already on its way (or already
 /// sent to this address) when it did not: a paid letter is never posted twice by a retry.
+#[utoipa::path(
+    post,
+    path = "/v1/documents/{id}/resend-postal",
+    tag = "Documents",
+    operation_id = "resendDocumentByPost",
+    summary = "Send the document again, by post",
+    description = "Queues a letter (`d:DOC/manual_postal/postal/ADDRESS`, ADDRESS naming the patient's postal address of the moment), not flagged as an automatic resend. It goes like any letter: to a French address on file, or not at all with the reason. A letter costs money, so the request is idempotent per document and address: while a letter of the document is on its way, or once one went to this address, the answer is that letter with 200 and `created: false`. Only a letter that failed or was not sent can be asked again; a corrected address makes a new one. The document's open to-verify entries are marked handled.",
+    params(DocumentId),
+    responses(
+        (status = 202, description = "The queued letter (`created: true`).", body = PostalResend),
+        (status = 200, description = "The letter already on its way or sent to this address (`created: false`); nothing new was queued.", body = PostalResend),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
 pub(crate) async fn resend_postal(
     State(state): State<AppState>,
     Tenant(practice): Tenant,

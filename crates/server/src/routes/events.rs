@@ -12,15 +12,60 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rappel_domain::event::{EVENT_TYPES, Event};
 use rappel_engine::queries::Idempotency;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::AppState;
+use crate::docs::responses::{
+    BadRequest, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unprocessable,
+    UnsupportedMediaType,
+};
+use crate::docs::schemas;
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::extract::{JsonBody, Tenant, quoted_after};
 use crate::validate;
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
+/// What a batch of events did.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct IngestReport {
+    /// Events that changed something.
+    applied: usize,
+    /// Events already known: nothing to do.
+    unchanged: usize,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    tag = "Events",
+    operation_id = "postEvents",
+    summary = "Tell Rappel what happened",
+    description = "One event or an array of events, applied atomically in order: if \
+        one is refused, none is applied, and the 422 names it (`events[2].start`). Every id \
+        in an event (`id`, `patient`, `practitioner`, `motive`, `document`) follows the \
+        rule of ids in paths: 1 to 128 characters, no control characters. `at` \
+        (when it happened) defaults to the time of receipt. An event that changes \
+        nothing (the same booking sent twice) counts as `unchanged`. With an \
+        `Idempotency-Key` header, a retry with the same key and body gets the first \
+        answer again (with `Idempotent-Replayed: true`); the same key with another body \
+        is 422.",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, max_length = 255, nullable = false,
+            description = "1 to 255 visible ASCII characters, e.g. a UUID, unique per request."),
+    ),
+    request_body(content = schemas::EventBatch),
+    responses(
+        (status = 202, description = "Applied.", body = IngestReport),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
 pub(crate) async fn post_events(
     State(state): State<AppState>,
     Tenant(practice): Tenant,
@@ -100,7 +145,11 @@ async fn ingest(state: &AppState, practice: &str, value: Value) -> Result<Value,
     let events = parse_events(value, state.config.max_events_per_request)?;
     let report = state.engine.ingest(practice, &events).await?;
     state.metrics.count_events(report.applied, report.unchanged);
-    Ok(json!({"applied": report.applied, "unchanged": report.unchanged}))
+    let answer = IngestReport {
+        applied: report.applied,
+        unchanged: report.unchanged,
+    };
+    serde_json::to_value(answer).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 fn parse_events(value: Value, max: usize) -> Result<Vec<Event>, ApiError> {
@@ -209,6 +258,7 @@ fn culprit(object: &Map<String, Value>, error: &serde_json::Error) -> Option<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn field(error: ApiError) -> Option<String> {
         match error {

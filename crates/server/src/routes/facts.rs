@@ -8,16 +8,73 @@ use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use rappel_domain::facts::Appointment;
 use rappel_domain::notification::{Channel, Kind};
+use rappel_engine::answers::AppointmentAnswer;
 use rappel_engine::queries::OnlineBooking;
+use rappel_engine::timeline::TimelineEntry;
 use rappel_store::{NotificationFilter, Status};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::docs::params::{AppointmentId, NotificationStatus, PatientId};
+use crate::docs::responses::{BadRequest, NotFound, TooManyRequests, Unauthorized, Unprocessable};
+use crate::docs::schemas;
 use crate::error::ApiError;
 use crate::extract::{PathId, QueryParams, Tenant};
 
+/// An appointment as the events made it, with the patient's latest answer.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AppointmentView {
+    #[serde(flatten)]
+    appointment: Appointment,
+    /// The patient's latest answer, through the link of a reminder or an SMS reply; null when
+    /// none.
+    patient_answer: Option<AppointmentAnswer>,
+}
+
+/// Messages, oldest first.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Timeline {
+    entries: Vec<TimelineEntry>,
+}
+
+/// One page of the sent box.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct NotificationPage {
+    items: Vec<TimelineEntry>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    next_cursor: Option<String>,
+}
+
 /// The appointment with the patient's answer (`patient_answer`), or, to
 /// `Accept: application/fhir+json`, the HL7 FHIR R4 `Appointment` (`rappel_engine::fhir`).
+#[utoipa::path(
+    get,
+    path = "/v1/appointments/{id}",
+    tag = "Follow-up",
+    operation_id = "getAppointment",
+    summary = "Read an appointment as the events made it, with the patient's answer",
+    description = "With `Accept: application/fhir+json`, the appointment is an HL7 FHIR R4 \
+        `Appointment` resource (data only): `status` booked, cancelled, \
+        entered-in-error (deleted), noshow or fulfilled (attended); `start`, `end`, \
+        `minutesDuration`; a `Patient` participant whose `status` is the patient's \
+        answer (`accepted`: confirmed for the current time; `declined`: cancelled by \
+        the patient; else `needs-action`), a `Practitioner` participant, the place as \
+        a `Location` participant known by its `display`. An id that is not a FHIR id \
+        (`[A-Za-z0-9.-]{1,64}`) is given only as an `identifier` \
+        (`urn:rappel:PRACTICE:appointment`, `…:patient`, `…:practitioner`).",
+    params(AppointmentId),
+    responses(
+        (status = 200, description = "The appointment with its `status` and `patient_answer`; or, to `Accept: application/fhir+json`, its FHIR R4 `Appointment`.",
+            content(
+                (AppointmentView = "application/json"),
+                (schemas::FhirAppointment = "application/fhir+json", example = json!(schemas::fhir_appointment_example())),
+            )),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
 pub(crate) async fn appointment(
     State(state): State<AppState>,
     Tenant(practice): Tenant,
@@ -45,30 +102,76 @@ pub(crate) async fn appointment(
         return Ok(response);
     }
     let appointment: Appointment = state.engine.appointment(&practice, &id).await?;
-    let answer = state.engine.appointment_answer(&practice, &id).await?;
-    let mut value = serde_json::to_value(&appointment).unwrap_or_else(|_| json!({}));
-    value["patient_answer"] = serde_json::to_value(&answer).unwrap_or(Value::Null);
-    Ok(Json(value).into_response())
+    let patient_answer = state.engine.appointment_answer(&practice, &id).await?;
+    Ok(Json(AppointmentView {
+        appointment,
+        patient_answer,
+    })
+    .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/appointments/{id}/timeline",
+    tag = "Follow-up",
+    operation_id = "appointmentTimeline",
+    summary = "Every message about an appointment: sent, planned, or not sent and why",
+    params(AppointmentId),
+    responses(
+        (status = 200, description = "The appointment's messages, oldest first.", body = Timeline),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
 pub(crate) async fn appointment_timeline(
     State(state): State<AppState>,
     Tenant(practice): Tenant,
     PathId(id): PathId,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Timeline>, ApiError> {
     let entries = state.engine.appointment_timeline(&practice, &id).await?;
-    Ok(Json(json!({ "entries": entries })))
+    Ok(Json(Timeline { entries }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/patients/{id}/timeline",
+    tag = "Follow-up",
+    operation_id = "patientTimeline",
+    summary = "Everything sent, planned or not sent to a patient",
+    params(PatientId),
+    responses(
+        (status = 200, description = "The patient's messages, oldest first.", body = Timeline),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
 pub(crate) async fn patient_timeline(
     State(state): State<AppState>,
     Tenant(practice): Tenant,
     PathId(id): PathId,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Timeline>, ApiError> {
     let entries = state.engine.patient_timeline(&practice, &id).await?;
-    Ok(Json(json!({ "entries": entries })))
+    Ok(Json(Timeline { entries }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/patients/{id}/online-booking",
+    tag = "Follow-up",
+    operation_id = "onlineBooking",
+    summary = "Whether the patient may still book online",
+    description = "False once the patient missed more appointments without excuse \
+        than the practice's threshold allows over the policy's window.",
+    params(PatientId),
+    responses(
+        (status = 200, description = "The decision and, when refused, why (in French).", body = OnlineBooking),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
 pub(crate) async fn online_booking(
     State(state): State<AppState>,
     Tenant(practice): Tenant,
@@ -82,17 +185,43 @@ const MAX_LIMIT: i64 = 500;
 
 /// The sent box, by due time then key, a page at a time. The cursor is opaque to clients; it is
 /// the hex of `due_ms:key` of the previous page's last row.
+#[utoipa::path(
+    get,
+    path = "/v1/notifications",
+    tag = "Follow-up",
+    operation_id = "listNotifications",
+    summary = "The sent box: every message, by due time",
+    description = "A page of the practice's messages ordered by due time, then \
+        key. Pass `next_cursor` back as `cursor` for the next page; it is null on \
+        the last page. A bad filter value is 422 naming the parameter.",
+    params(
+        ("status" = Option<NotificationStatus>, Query, description = "Only messages in this state."),
+        ("channel" = Option<Channel>, Query, description = "Only this channel."),
+        ("kind" = Option<Kind>, Query, description = "Only this kind of message."),
+        ("since" = Option<String>, Query, format = DateTime, description = "Only messages due at or after this instant (RFC 3339)."),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page."),
+        ("limit" = Option<i64>, Query, description = "Page size, 1 to 500 (default 50).", minimum = 1, maximum = 500),
+    ),
+    responses(
+        (status = 200, description = "One page.", body = NotificationPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
 pub(crate) async fn notifications(
     State(state): State<AppState>,
     Tenant(practice): Tenant,
     query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<NotificationPage>, ApiError> {
     let filter = notification_filter(&query)?;
     let page = state.engine.list_notifications(&practice, &filter).await?;
     let next_cursor = page.next.map(|(due, key)| encode_cursor(due, &key));
-    Ok(Json(
-        json!({ "items": page.items, "next_cursor": next_cursor }),
-    ))
+    Ok(Json(NotificationPage {
+        items: page.items,
+        next_cursor,
+    }))
 }
 
 fn notification_filter(query: &QueryParams) -> Result<NotificationFilter, ApiError> {

@@ -44,6 +44,22 @@ impl BirthDateForm {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/d/{token}",
+    tag = "Documents",
+    operation_id = "documentLinkPage",
+    summary = "The patient's page: asks for the birth date",
+    description = "French HTML, no JavaScript. 404 for an unknown link, 410 for an expired one, 429 while locked (5 wrong answers lock the link for an hour); none of them names the practice or the document.",
+    params(("token" = String, Path, description = "The link's token (from the email).")),
+    security(),
+    responses(
+        (status = 200, description = "The form.", content_type = "text/html"),
+        (status = 404, description = "Unknown link.", content_type = "text/html"),
+        (status = 410, description = "Expired link.", content_type = "text/html"),
+        (status = 429, description = "Locked.", content_type = "text/html"),
+    ),
+)]
 pub(crate) async fn page(
     State(state): State<AppState>,
     PathText(token): PathText,
@@ -56,6 +72,24 @@ pub(crate) async fn page(
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/d/{token}",
+    tag = "Documents",
+    operation_id = "openDocumentLink",
+    summary = "Check the birth date and serve the PDF",
+    description = "Form fields `birth_date` (AAAA-MM-JJ, from the date picker) or `birth_date_text` (JJ/MM/AAAA). Right: the PDF (`inline`, `no-store`); the first download records `document.consulted`. Wrong: the form again (422) with the attempts left.",
+    params(("token" = String, Path, description = "The link's token (from the email).")),
+    request_body(content = inline(crate::docs::schemas::BirthDateForm), content_type = "application/x-www-form-urlencoded"),
+    security(),
+    responses(
+        (status = 200, description = "The document.", content_type = "application/pdf"),
+        (status = 422, description = "Wrong or unreadable date: the form again.", content_type = "text/html"),
+        (status = 404, description = "Unknown link.", content_type = "text/html"),
+        (status = 410, description = "Expired link.", content_type = "text/html"),
+        (status = 429, description = "Locked.", content_type = "text/html"),
+    ),
+)]
 pub(crate) async fn submit(
     State(state): State<AppState>,
     PathText(token): PathText,

@@ -22,14 +22,44 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rappel_channels::sms::{InboundSms, ReportError, ovh, twilio, webhook};
-use serde_json::{Value, json};
+use serde_json::json;
+
+use rappel_engine::ReceivedMessage;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::docs::params::{PatientId, ReceivedMessageId};
+use crate::docs::responses::{BadRequest, NotFound, TooManyRequests, Unauthorized, Unprocessable};
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::extract::{PathId, QueryParams, Tenant};
 use crate::routes::webhooks::header_text;
 
 /// `GET|POST /v1/webhooks/sms/{provider}/inbound`.
+#[utoipa::path(
+    method(get, post),
+    path = "/v1/webhooks/sms/{provider}/inbound",
+    tag = "Webhooks",
+    operation_id = "smsInbound",
+    summary = "An SMS a patient sent back (called by the SMS provider)",
+    description = "`twilio` posts a form signed with `X-Twilio-Signature`; `webhook` (a practice's \
+        gateway) posts JSON signed per Standard Webhooks; `ovh` calls the registered URL, whose \
+        `?token=` is the proof. A message that does not prove itself is 401 and is not stored; \
+        one from a number no SMS was sent to is stored nowhere. The keywords OUI/CONFIRME, \
+        ANNULER, STOP/ARRET and START are applied and answered by SMS; free text waits in the \
+        « Messages reçus » box.",
+    params(
+        ("provider" = String, Path, min_length = 1, max_length = 128,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$",
+            description = "`twilio`, `ovh` or `webhook`."),
+    ),
+    security(),
+    responses(
+        (status = 204, description = "Received (or nothing to do)."),
+        (status = 401, description = "Not proven to come from the provider.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, response = NotFound),
+    ),
+)]
 pub(crate) async fn sms_inbound(
     State(state): State<AppState>,
     PathId(provider): PathId,
@@ -148,13 +178,63 @@ async fn receive(state: &AppState, provider: &str, request: Request) -> Result<(
     Ok(())
 }
 
+/// The SMS patients sent back, newest first.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ReceivedMessages {
+    items: Vec<ReceivedMessage>,
+}
+
+/// A received message marked handled.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ReceivedMessageResolved)]
+pub(crate) struct Resolved {
+    id: String,
+    handled: bool,
+    /// False when it was handled already.
+    changed: bool,
+}
+
+/// A patient's SMS opt-out.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SmsOptOut {
+    opted_out: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime, nullable = false)]
+    opted_out_at: Option<jiff::Timestamp>,
+    /// `sms`: the patient's STOP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    source: Option<String>,
+}
+
 /// `GET /v1/received-messages`: the SMS patients sent back that wait for the practice, newest
 /// first; `handled=true` lists the handled ones and the keywords too.
+#[utoipa::path(
+    get,
+    path = "/v1/received-messages",
+    tag = "Replies",
+    operation_id = "listReceivedMessages",
+    summary = "SMS patients sent back that wait for the practice",
+    description = "Newest first, at most 500. A reply is attached to the patient by the number, within the practice whose SMS it answers (the last one sent to that number); a number no SMS was sent to is stored nowhere. Free text waits here until marked handled; `handled=true` also lists the handled messages and the keywords (STOP, START, OUI, ANNULER), which are answered by SMS at once.",
+    params(("handled" = Option<bool>, Query, description = "Include handled messages and keywords (default false).")),
+    responses(
+        (status = 200, description = "Received messages.", body = ReceivedMessages,
+            example = json!({"items": [{
+                "id": "rcv_4f1c2a9b7d3e8f0a1b2c3d4e", "patient": "p1", "appointment": "a1",
+                "appointment_start": "2026-03-04T08:30:00Z", "provider": "twilio", "keyword": null,
+                "text": "Je serai en retard de 10 minutes", "received_at": "2026-03-03T12:05:00Z", "handled_at": null
+            }]})),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Tenant(practice): Tenant,
     query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReceivedMessages>, ApiError> {
     query.check(&["handled"])?;
     let include_handled = match query.get("handled") {
         None | Some("false") => false,
@@ -165,46 +245,90 @@ pub(crate) async fn list(
         .engine
         .received_messages(&practice, include_handled)
         .await?;
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(ReceivedMessages { items }))
 }
 
 /// `POST /v1/received-messages/{id}/resolve`: marks a received message handled; again changes
 /// nothing.
+#[utoipa::path(
+    post,
+    path = "/v1/received-messages/{id}/resolve",
+    tag = "Replies",
+    operation_id = "resolveReceivedMessage",
+    summary = "Mark a received message handled",
+    description = "Again changes nothing (`changed: false`).",
+    params(ReceivedMessageId),
+    responses(
+        (status = 200, description = "Handled.", body = Resolved),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
 pub(crate) async fn resolve(
     State(state): State<AppState>,
     Tenant(practice): Tenant,
     PathId(id): PathId,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Resolved>, ApiError> {
     let changed = state
         .engine
         .resolve_received_message(&practice, &id)
         .await?;
-    Ok(Json(
-        json!({ "id": id, "handled": true, "changed": changed }),
-    ))
+    Ok(Json(Resolved {
+        id,
+        handled: true,
+        changed,
+    }))
 }
 
 /// `GET /v1/patients/{id}/sms-opt-out`: the patient's SMS opt-out, `{"opted_out": false}`
 /// without one.
+#[utoipa::path(
+    get,
+    path = "/v1/patients/{id}/sms-opt-out",
+    tag = "Replies",
+    operation_id = "getSmsOptOut",
+    summary = "Whether the patient opted out of SMS (STOP), and since when",
+    description = "While opted out, every SMS to the patient is suppressed with the reason `patient_sms_disabled`. Only the patient's START or OUI, or the practice (DELETE here, or the patient page), lifts it; a PUT of the patient does not.",
+    params(PatientId),
+    responses(
+        (status = 200, description = "The opt-out.", body = SmsOptOut,
+            example = json!({"opted_out": true, "opted_out_at": "2026-03-03T12:05:00Z", "source": "sms"})),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
 pub(crate) async fn get_opt_out(
     State(state): State<AppState>,
     Tenant(practice): Tenant,
     PathId(id): PathId,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(
-        match state.engine.sms_opt_out(&practice, &id).await? {
-            Some(o) => json!({
-                "opted_out": true,
-                "opted_out_at": o.opted_out_at,
-                "source": o.source,
-            }),
-            None => json!({ "opted_out": false }),
-        },
-    ))
+) -> Result<Json<SmsOptOut>, ApiError> {
+    let opt_out = state.engine.sms_opt_out(&practice, &id).await?;
+    Ok(Json(SmsOptOut {
+        opted_out: opt_out.is_some(),
+        opted_out_at: opt_out.as_ref().map(|o| o.opted_out_at),
+        source: opt_out.map(|o| o.source),
+    }))
 }
 
 /// `DELETE /v1/patients/{id}/sms-opt-out`: the practice lifts the opt-out (the patient asked
 /// them). 204 whether or not there was one.
+#[utoipa::path(
+    delete,
+    path = "/v1/patients/{id}/sms-opt-out",
+    tag = "Replies",
+    operation_id = "liftSmsOptOut",
+    summary = "Lift the patient's SMS opt-out (the patient asked the practice)",
+    description = "Queues `patient.sms_opted_in` with `source: \"api\"` when there was one. 204 either way.",
+    params(PatientId),
+    responses(
+        (status = 204, description = "No opt-out any more."),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+    ),
+)]
 pub(crate) async fn lift_opt_out(
     State(state): State<AppState>,
     Tenant(practice): Tenant,

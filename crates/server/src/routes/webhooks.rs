@@ -22,6 +22,7 @@ use rappel_engine::secret::constant_time_eq;
 use serde_json::json;
 
 use crate::AppState;
+use crate::docs::responses::NotFound;
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::extract::PathId;
 
@@ -68,6 +69,30 @@ impl IntoResponse for Refusal {
     }
 }
 
+#[utoipa::path(
+    method(get, post),
+    path = "/v1/webhooks/sms/{provider}",
+    tag = "Webhooks",
+    operation_id = "smsDeliveryReport",
+    summary = "A delivery report (called by the SMS provider)",
+    description = "`twilio` posts a form signed with `X-Twilio-Signature`; `webhook` (a practice's \
+        gateway) posts JSON signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`, \
+        `webhook-signature`); `ovh` calls the registered URL with `GET`, whose `?token=` is the \
+        proof (`GET` is for `ovh` only). A report that does not prove itself is 401 and is not \
+        applied; a report for a message nobody knows is 404. Anything else is 204: applied, \
+        already applied, or a status that is not final yet.",
+    params(
+        ("provider" = String, Path, min_length = 1, max_length = 128,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$",
+            description = "`twilio`, `ovh` or `webhook`."),
+    ),
+    security(),
+    responses(
+        (status = 204, description = "Applied, already applied, or not final yet."),
+        (status = 401, description = "Not proven to come from the provider.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, response = NotFound),
+    ),
+)]
 pub(crate) async fn sms_report(
     State(state): State<AppState>,
     PathId(provider): PathId,
@@ -168,6 +193,26 @@ async fn receive(state: &AppState, provider: &str, request: Request) -> Result<(
 /// `Authorization: Bearer RAPPEL_BOUNCE_WEBHOOK_TOKEN`; `?recipient=` may name the address the
 /// bounce was delivered to (otherwise its Delivered-To, X-Original-To and To fields are read).
 /// 204 when handled or ignorable (not a bounce, or not provably ours), 401 for a wrong token.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/email/dsn",
+    tag = "Webhooks",
+    operation_id = "emailBounce",
+    summary = "A bounce (posted by the mail relay)",
+    description = "One raw bounce message (an RFC 3464 delivery status notification, or a plain \
+        one), as it came back to the return path. The relay presents \
+        `Authorization: Bearer` with the operator's token (`RAPPEL_BOUNCE_WEBHOOK_TOKEN`), not a \
+        practice's key. `?recipient=` may name the address the bounce was delivered to \
+        (otherwise its Delivered-To, X-Original-To and To fields are read). 204 when handled or \
+        ignorable (not a bounce, or not provably one of Rappel's messages).",
+    params(("recipient" = Option<String>, Query, description = "The address the bounce was delivered to.")),
+    request_body(content = String, content_type = "text/plain", description = "The bounce message as received (RFC 5322, a DSN per RFC 3464 or a plain one)."),
+    security(),
+    responses(
+        (status = 204, description = "Handled, or nothing to do."),
+        (status = 401, description = "Not the operator's token.", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub(crate) async fn email_dsn(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -238,6 +283,32 @@ type EventParser = fn(&[u8]) -> Result<Vec<rappel_channels::email_events::EmailE
 /// every email (see `rappel_channels::email_events`). A wrong token is 401 with a warning (no
 /// content: it names a patient's address); an event for a message this server does not know is
 /// logged and acknowledged, since the service would otherwise retry it for a day.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/email/{provider}",
+    tag = "Webhooks",
+    operation_id = "emailEvents",
+    summary = "Delivery events (posted by the email service)",
+    description = "`brevo` or `mailjet`: their delivery events (delivered, hard and soft bounces, \
+        blocked, spam complaints) in their own JSON, matched by the custom-ID header Rappel sets \
+        on every email. The service presents the operator's token \
+        (`RAPPEL_BREVO_WEBHOOK_TOKEN`, `RAPPEL_MAILJET_WEBHOOK_TOKEN`) as a bearer token or as \
+        the password of the basic credentials in the registered URL. An event for a message \
+        this server does not know is acknowledged (the service would otherwise retry it for a \
+        day).",
+    params(
+        ("provider" = String, Path, min_length = 1, max_length = 128,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$",
+            description = "`brevo` or `mailjet`."),
+    ),
+    request_body(content = Object, description = "The service's events, as it posts them."),
+    security(),
+    responses(
+        (status = 204, description = "Handled, or nothing to do."),
+        (status = 401, description = "Not the operator's token.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, response = NotFound),
+    ),
+)]
 pub(crate) async fn email_events(
     State(state): State<AppState>,
     PathId(provider): PathId,

@@ -41,7 +41,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use maud::{DOCTYPE, Markup, html};
 use rappel_engine::secret::constant_time_eq;
 use rappel_engine::{EngineError, PracticeCtx, Role, UiSession};
@@ -52,7 +52,20 @@ use crate::AppState;
 const COOKIE: &str = "rappel_session";
 
 pub(crate) fn router(state: AppState) -> Router<AppState> {
-    Router::new()
+    pages()
+        .router
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            nul::refuse_nul,
+        ))
+        .layer(middleware::from_fn_with_state(state, csrf_guard))
+        .layer(middleware::map_response(security_headers))
+}
+
+/// The interface's routes, each recorded as it is registered: the API's route test checks that
+/// every route the server serves is documented or one of these pages.
+pub(crate) fn pages() -> Pages {
+    Pages::default()
         .route("/", get(dashboard::page))
         .route("/connexion", get(auth::form).post(auth::submit))
         .route("/deconnexion", post(auth::sign_out))
@@ -116,12 +129,25 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/static/htmx.min.js", get(htmx))
         .route("/static/rappel.css", get(css))
         .route("/static/editor.js", get(editor_js))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            nul::refuse_nul,
-        ))
-        .layer(middleware::from_fn_with_state(state, csrf_guard))
-        .layer(middleware::map_response(security_headers))
+}
+
+/// A router that records the paths it registers (an axum `Router` cannot list them).
+#[derive(Default)]
+pub(crate) struct Pages {
+    router: Router<AppState>,
+    paths: Vec<&'static str>,
+}
+
+impl Pages {
+    fn route(mut self, path: &'static str, method_router: MethodRouter<AppState>) -> Pages {
+        self.router = self.router.route(path, method_router);
+        self.paths.push(path);
+        self
+    }
+
+    pub(crate) fn paths(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.paths.iter().copied()
+    }
 }
 
 /// A signed-in user on a page: their session and their practice.
