@@ -60,11 +60,6 @@ const EXCEPTIONS: &[(&str, &str)] = &[
          delivery then claims inside each practice",
     ),
     (
-        "FROM notifications WHERE provider_id = $1",
-        "a provider's delivery report names its message by provider id only (routing to a \
-         practice: issue 18 item 3, ARCHITECTURE.md \"Citus\")",
-    ),
-    (
         "FROM lookup_routes WHERE kind = $1 AND lookup_key = $2",
         "the routing table (issue 18): a document or appointment link's token hash, a \
          sign-in's login or a session cookie's token hash names the practice; every query \

@@ -75,7 +75,7 @@ fn push_param(sql: &mut String, backend: Backend, n: usize) {
 }
 
 /// The placeholders of parameters `first`, `first + 1`, … for `count` of them.
-fn placeholders(backend: Backend, first: usize, count: usize) -> String {
+pub(super) fn placeholders(backend: Backend, first: usize, count: usize) -> String {
     let mut out = String::with_capacity(count * 8);
     for i in 0..count {
         if i > 0 {
@@ -91,7 +91,7 @@ fn placeholders(backend: Backend, first: usize, count: usize) -> String {
 /// text many times over, and the chunks' varying lengths make many different texts, so the cache
 /// made the process's memory grow with the queue. PostgreSQL keeps its prepared
 /// statements in the server, and re-planning them each time would cost more.
-fn big_query(backend: Backend, sql: &str) -> Query<'_, Any, AnyArguments<'_>> {
+pub(super) fn big_query(backend: Backend, sql: &str) -> Query<'_, Any, AnyArguments<'_>> {
     sqlx::query(sql).persistent(backend == Backend::Postgres)
 }
 
@@ -454,6 +454,7 @@ impl Tx {
                 .execute(&mut *self.inner)
                 .await?;
         }
+        self.route_provider_ids(rows).await?;
         self.note_due(rows);
         Ok(())
     }
@@ -474,7 +475,8 @@ impl Tx {
     /// because the indexes on the planner's columns are not rewritten.
     pub async fn update_notification_outcomes(&mut self, rows: &[NotificationRow]) -> Result<()> {
         self.update_columns(rows, &[13, 14, 15, 16, 17, 18, 19, 20, 21, 23])
-            .await
+            .await?;
+        self.route_provider_ids(rows).await
     }
 
     /// Sets, for each row, the columns at these positions of `notification_args` (the key

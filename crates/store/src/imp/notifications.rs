@@ -6,6 +6,7 @@ use sqlx::any::AnyRow;
 
 use super::Tx;
 use super::codec::{Arg, Cols, SqlBuilder, bind_all, flag, like_escape, ms, opt_ms, to_json};
+use super::routes::Route;
 use crate::{NotificationFilter, NotificationRow, Result, Status};
 
 impl Tx {
@@ -45,17 +46,23 @@ impl Tx {
     }
 
     /// The notification a provider knows as `provider_id` (a delivery report names nothing else),
-    /// in any practice. Provider ids are unique per provider account; should two rows share one,
-    /// the first by (practice, key) is answered, so the answer is at least deterministic.
+    /// in whichever practice routed it at the hand-off (`lookup_routes`), then read within that
+    /// practice. Provider ids are unique per provider account; should two practices' rows share
+    /// one, the first practice to route it is answered.
     pub async fn notification_by_provider_id(
         &mut self,
         provider_id: &str,
     ) -> Result<Option<NotificationRow>> {
+        let Some(practice_id) = self.route(Route::ProviderMessage, provider_id).await? else {
+            return Ok(None);
+        };
         let row = sqlx::query(concat!(
             "SELECT ",
             notification_columns!(),
-            " FROM notifications WHERE provider_id = $1 ORDER BY practice_id, key LIMIT 1"
+            " FROM notifications WHERE practice_id = $1 AND provider_id = $2 \
+             ORDER BY key LIMIT 1"
         ))
+        .bind(practice_id)
         .bind(provider_id)
         .fetch_optional(&mut *self.inner)
         .await?;
@@ -72,6 +79,7 @@ impl Tx {
         bind_all(query, notification_args(n)?)
             .execute(&mut *self.inner)
             .await?;
+        self.route_provider_ids(std::slice::from_ref(n)).await?;
         self.note_due(std::slice::from_ref(n));
         Ok(())
     }
@@ -93,6 +101,7 @@ impl Tx {
         if done.rows_affected() == 0 {
             tracing::warn!(practice = %n.practice_id, key = %n.key, "update of an unknown notification");
         }
+        self.route_provider_ids(std::slice::from_ref(n)).await?;
         self.note_due(std::slice::from_ref(n));
         Ok(())
     }

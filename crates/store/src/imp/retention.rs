@@ -82,6 +82,19 @@ impl Tx {
         .bind(limit)
         .execute(&mut *self.inner)
         .await?;
+        // The provider ids' routes of the same batch, before the rows that name them go.
+        self.purge_batch(
+            &format!(
+                "DELETE FROM lookup_routes WHERE kind = 'provider_message' AND practice_id = $1 \
+                 AND lookup_key IN ( \
+                   SELECT provider_id FROM notifications WHERE practice_id = $1 \
+                     AND key IN ({OLD_MESSAGES}))"
+            ),
+            practice_id,
+            before,
+            limit,
+        )
+        .await?;
         let notifications = sqlx::query(&format!(
             "DELETE FROM notifications WHERE practice_id = $1 AND key IN ({OLD_MESSAGES})"
         ))

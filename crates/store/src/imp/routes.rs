@@ -1,13 +1,17 @@
 //! The routing table of the lookups that cannot know the practice (`lookup_routes`, issue 18):
 //! a document link's or an appointment link's token hash, a sign-in's login, a session
-//! cookie's token hash. Each names
+//! cookie's token hash, a provider's message id (a delivery report names nothing else). Each names
 //! the practice; the row itself is then read within that practice. On Citus this table is
 //! distributed by its own key, apart from the practices' tables (ARCHITECTURE.md "Citus").
 
 use super::Tx;
+use super::batch::{big_query, placeholders};
 use super::codec::{Cols, opt_ms};
-use crate::Result;
+use crate::{NotificationRow, Result};
 use jiff::Timestamp;
+
+/// Rows per statement of [`Tx::route_provider_ids`]: a worker's batch (100 by default) in one.
+const ROUTES_PER_STATEMENT: usize = 200;
 
 /// What a route's key is.
 #[derive(Clone, Copy, Debug)]
@@ -16,6 +20,8 @@ pub(crate) enum Route {
     AppointmentLink,
     Login,
     Session,
+    /// A provider's id of a handed-off message, routed at the hand-off that got it.
+    ProviderMessage,
 }
 
 impl Route {
@@ -25,6 +31,7 @@ impl Route {
             Route::AppointmentLink => "appointment_link",
             Route::Login => "login",
             Route::Session => "session",
+            Route::ProviderMessage => "provider_message",
         }
     }
 }
@@ -62,6 +69,39 @@ impl Tx {
         .execute(&mut *self.inner)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Routes the provider ids these rows carry to their practices, in one statement per
+    /// chunk. A provider id already routed keeps its route (a retry's new id gets its own; the
+    /// old one then finds no row, as before).
+    pub(crate) async fn route_provider_ids(&mut self, rows: &[NotificationRow]) -> Result<()> {
+        let routed: Vec<(&str, &str)> = rows
+            .iter()
+            .filter_map(|n| Some((n.provider_id.as_deref()?, n.practice_id.as_str())))
+            .collect();
+        for chunk in routed.chunks(ROUTES_PER_STATEMENT) {
+            let mut sql = String::from(
+                "INSERT INTO lookup_routes (kind, lookup_key, practice_id, expires_at) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('(');
+                sql.push_str(&placeholders(self.backend, 3 * i + 1, 3));
+                sql.push_str(", NULL)");
+            }
+            sql.push_str(" ON CONFLICT (kind, lookup_key) DO NOTHING");
+            let mut query = big_query(self.backend, &sql);
+            for (key, practice) in chunk {
+                query = query
+                    .bind(Route::ProviderMessage.as_str())
+                    .bind(*key)
+                    .bind(*practice);
+            }
+            query.execute(&mut *self.inner).await?;
+        }
+        Ok(())
     }
 
     /// Forgets the keys' routes (of this practice only).
