@@ -13,6 +13,8 @@ use jiff::Timestamp;
 use rappel_store::{NotificationFilter, Status, Store};
 use sqlx::migrate::Migrator;
 
+// The harness, without its `conformance!` macro: these tests open unmigrated databases.
+#[allow(unused_macros, unused_imports)]
 mod common;
 use common::*;
 
