@@ -510,7 +510,38 @@ pub fn decompile(
 /// it: the built-in template rendered with each field's token as its value, the list of
 /// appointments as `{Rendez-vous}`.
 pub fn default_message(kind: Kind, channel: Channel, locale: Locale) -> SimpleMessage {
-    let context = placeholder_context(kind, channel, locale);
+    let mut message = default_message_from(kind, channel, locale, true);
+    if kind == Kind::Task {
+        // A task's built-in text names appointments only when the task's selection has some (a
+        // missed appointment does, a birthday or a recall does not). Rendered with one, the
+        // simple text would read « {Tâche} : {Rendez-vous}. », which a birthday saved from it
+        // turns into « … : . ». The simple text is the one without appointments, with the
+        // appointment on a line of its own after the task's label: a line whose fields are all
+        // empty is left out of the compiled template, so it shows only when there is one.
+        let plain = default_message_from(kind, channel, locale, false);
+        let label = format!("{}.", Field::TaskLabel.token());
+        let line = match locale {
+            Locale::Fr => "Rendez-vous : {}. N'hésitez pas à reprendre rendez-vous.",
+            Locale::En => "Appointment: {}. Feel free to book a new appointment.",
+        }
+        .replace("{}", &Field::Appointments.token());
+        if let Some(at) = plain.body.find(&label) {
+            let end = at + label.len();
+            message.body = format!("{}\n{line}{}", &plain.body[..end], &plain.body[end..]);
+            message.subject = plain.subject;
+        }
+    }
+    message
+}
+
+/// The built-in text rendered with each field's token, with one appointment or none.
+fn default_message_from(
+    kind: Kind,
+    channel: Channel,
+    locale: Locale,
+    with_appointment: bool,
+) -> SimpleMessage {
+    let context = placeholder_context(kind, channel, locale, with_appointment);
     let render = |source: &str| {
         run(
             source,
@@ -544,9 +575,14 @@ pub fn default_message(kind: Kind, channel: Channel, locale: Locale) -> SimpleMe
     }
 }
 
-fn placeholder_context(kind: Kind, channel: Channel, locale: Locale) -> minijinja::Value {
+fn placeholder_context(
+    kind: Kind,
+    channel: Channel,
+    locale: Locale,
+    with_appointment: bool,
+) -> minijinja::Value {
     let token = |f: Field| f.available(kind, channel).then(|| f.token());
-    let appointments = if kind == Kind::Document {
+    let appointments = if kind == Kind::Document || !with_appointment {
         Vec::new()
     } else {
         vec![AppointmentCtx {

@@ -88,9 +88,13 @@ fn every_default_written_with_fields_compiles_checks_and_sends_the_built_in_text
                     Some(&message),
                     "{kind}/{channel}/{locale:?}"
                 );
-                // The plain text a patient receives is the built-in one.
+                // The plain text a patient receives is the built-in one (a task's, without
+                // appointments: with one, it puts the appointment on a line of its own, below).
                 let s = sample(locale);
-                let input = s.input(kind, channel, false);
+                let mut input = s.input(kind, channel, false);
+                if kind == Kind::Task {
+                    input.appointments.clear();
+                }
                 let built_in = render_with(&input, None);
                 let own = render_with(&input, Some(&set_of(kind, channel, locale, &compiled)));
                 assert!(own.template_errors.is_empty(), "{:?}", own.template_errors);
@@ -103,6 +107,46 @@ fn every_default_written_with_fields_compiles_checks_and_sends_the_built_in_text
             }
         }
     }
+}
+
+#[test]
+fn a_task_saved_from_its_default_names_an_appointment_only_when_it_has_one() {
+    for &channel in Channel::ALL {
+        if parts(channel).is_empty() {
+            continue;
+        }
+        for &locale in Locale::ALL {
+            let message = default_message(Kind::Task, channel, locale);
+            let compiled = compile(Kind::Task, channel, locale, &message).unwrap();
+            let set = set_of(Kind::Task, channel, locale, &compiled);
+            let s = sample(locale);
+            let mut input = s.input(Kind::Task, channel, false);
+            let with = render_with(&input, Some(&set));
+            input.appointments.clear();
+            let without = render_with(&input, Some(&set));
+            assert!(with.template_errors.is_empty() && without.template_errors.is_empty());
+            // A birthday: the label, and no dangling « : . ».
+            assert!(
+                !without.text.contains(": .") && !without.text.contains(":."),
+                "{channel}/{locale:?}: {}",
+                without.text
+            );
+            assert!(
+                !without.text.contains("Rendez-vous :") && !without.text.contains("Appointment:")
+            );
+            // A missed appointment: its date on the line after the label.
+            let line = with
+                .text
+                .lines()
+                .find(|l| l.starts_with("Rendez-vous :") || l.starts_with("Appointment:"))
+                .unwrap_or_else(|| panic!("{channel}/{locale:?}: {}", with.text));
+            assert!(line.chars().any(|c| c.is_ascii_digit()), "its date: {line}");
+        }
+    }
+    assert_eq!(
+        default_message(Kind::Task, Channel::Sms, Locale::Fr).body,
+        "{Cabinet} : {Tâche}.\nRendez-vous : {Rendez-vous}. N'hésitez pas à reprendre rendez-vous."
+    );
 }
 
 #[test]
