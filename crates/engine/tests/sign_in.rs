@@ -1,7 +1,7 @@
 //! The sign-in lock under parallel guesses, on SQLite and on PostgreSQL with two engines (two
 //! `rappel serve` processes) sharing the database: each attempt is counted before its password
 //! is checked, so forty wrong passwords at once lock the account and the right one is then
-//! refused (issue 13, row 1). The HTTP test of the same rule is in the server's `tests/ui.rs`.
+//! refused (issue 13, row 1). The HTTP test of the same rule is in the server's `tests/ui/sign_in_limits.rs`.
 
 use rappel_engine::{Engine, Role, SignIn, SimClock};
 use rappel_store::Store;

@@ -7,7 +7,7 @@
 //! operation, parameters and answers, and the types give the schemas, so a route is served and
 //! documented from one registration. What no handler carries is merged here ([`finish`]): the
 //! `webhooks` section (requests Rappel makes), the 400/422/500 every operation of a kind can
-//! answer, and the schemas of [`schemas`]. `tests/api.rs` checks that every registered route,
+//! answer, and the schemas of [`schemas`]. `tests/api/operations.rs` checks that every registered route,
 //! the web interface's included, is in the document or one of its deliberate exclusions, and the
 //! document is snapshotted (`snapshots/`), so any change to it is a reviewed diff.
 
