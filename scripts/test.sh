@@ -44,6 +44,9 @@ fi
 
 cargo test --workspace --all-targets "$@"
 
+# The API documentation of the workspace builds without a broken or private link.
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+
 # The served API against its OpenAPI document, on both stores (installs Schemathesis when missing).
 bash scripts/schemathesis.sh
 

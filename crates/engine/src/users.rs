@@ -155,7 +155,7 @@ impl Engine {
     }
 
     /// Checks the password and opens a session. After [`MAX_FAILED_SIGN_INS`] wrong passwords
-    /// the account is locked for [`SIGN_IN_LOCK`], even for the right password.
+    /// the account is locked for `SIGN_IN_LOCK` (15 minutes), even for the right password.
     ///
     /// The attempt is counted before the password is checked (see
     /// [`rappel_store::Tx::count_sign_in_attempt`]), so guesses sent in parallel cannot outrun

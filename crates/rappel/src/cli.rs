@@ -69,7 +69,7 @@ enum Command {
         /// Machine-readable output (SCENARIOS.md).
         #[arg(long)]
         json: bool,
-        /// Also check the scenario's [expect] section; exit 1 when it does not hold.
+        /// Also check the scenario's `[expect]` section; exit 1 when it does not hold.
         #[arg(long)]
         check: bool,
     },

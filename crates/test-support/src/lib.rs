@@ -18,7 +18,7 @@
 //! HTTP test app (and the server). A workspace build unifies the features, which costs nothing:
 //! every layer is built then anyway.
 //!
-//! The server's tests wrap [`app::TestApp`] in a type of their own (`tests/common/mod.rs`)
+//! The server's tests wrap `app::TestApp` (feature `server`) in a type of their own (`tests/common/mod.rs`)
 //! because each test file adds an `impl TestApp` block with the requests it makes, and an
 //! inherent impl must live in the crate that defines the type.
 

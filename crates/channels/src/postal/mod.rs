@@ -10,7 +10,7 @@
 //! What a letter costs comes from the configured [`PostalTariff`]: the calls of Maileva's
 //! "courrier simple" API that a sending goes through (create, add the document and the recipient,
 //! submit) answer ids and statuses, not a price, and a letter the practice posts itself costs its
-//! stamp. Should a provider answer a price, its transport puts that in the [`Receipt`] instead.
+//! stamp. Should a provider answer a price, its transport puts that in the [`Receipt`](crate::Receipt) instead.
 //!
 //! The cover page follows NF Z10-011 and La Poste's window-envelope rules: the recipient's block
 //! starts 110 mm from the left and 45 mm from the top, at most 85 mm wide and 6 lines, so that it

@@ -11,7 +11,7 @@ use crate::{ChannelError, OutboundMessage, Receipt, SendFuture, Transport};
 
 /// For practices that post their letters themselves: each letter is written to its practice's
 /// folder of the letter's date (`<dir>/<practice>/YYYY-MM-DD/`), and [`assemble_batch`] makes one
-/// PDF to print and a CSV list of it. The date is the letter's own ([`Letter::date`], the
+/// PDF to print and a CSV list of it. The date is the letter's own ([`Letter::date`](crate::Letter::date), the
 /// practice-local day of the engine's clock), so a letter made at 00:30 in Paris joins that
 /// day's batch even though the machine's clock (UTC) still says the day before.
 pub struct PrintBatch {

@@ -27,7 +27,7 @@
 //!
 //! Confirmation and reminder emails carry « Confirmer ma présence » and « Annuler le
 //! rendez-vous », SMS reminders one short link (`RAPPEL_PUBLIC_URL/r/TOKEN`, 16 characters of
-//! token). The dispatcher asks [`answer_link`] for one when it renders such a message about one
+//! token). The dispatcher asks `answer_link` for one when it renders such a message about one
 //! appointment, unless the practice switched `appointment_links` off (or, for SMS only,
 //! `appointment_links_sms`: the link makes a reminder about two SMS instead of one, which
 //! Maddie's preset, whose plans count a small SMS quota, leaves to the practice to switch on). A token is 96 random bits

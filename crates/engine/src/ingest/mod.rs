@@ -53,7 +53,7 @@ impl Engine {
     ///
     /// The facts the events name are read up front, one query per table; appointments are
     /// written together, the log in one statement, and the affected patients re-planned
-    /// together (see [`replan_many`]): a batch of hundreds of bookings costs a few round trips,
+    /// together (see `replan_many`): a batch of hundreds of bookings costs a few round trips,
     /// not a few per event.
     pub async fn ingest(&self, practice_id: &str, events: &[Event]) -> Result<IngestReport> {
         // The ids are checked before anything is read: the same rule as the REST paths', for
