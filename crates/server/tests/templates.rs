@@ -470,6 +470,7 @@ async fn status_changes_are_posted_signed_and_retried_after_a_server_error() {
         "the retry keeps its id"
     );
     for (id, timestamp, signature, body) in &seen {
+        rappel_test_support::signed::dump(&secret, id, timestamp, signature, body);
         let ts: i64 = timestamp.parse().unwrap();
         assert!((Timestamp::now().as_second() - ts).abs() < 300);
         assert_eq!(&key.sign(id, ts, body.as_bytes()), signature);

@@ -1,6 +1,6 @@
 //! The helpers that Rappel's integration tests share, in one place instead of a copy per crate:
 //! a loopback SMTP server (`smtp`), a minimal HTTP/1.1 client (`http`), the list of scenario files
-//! (`scenarios`), the engine fixture (`engine`: an engine on a fresh store and a simulated clock,
+//! (`scenarios`), the signed webhook requests handed to an independent verifier (`signed`), the engine fixture (`engine`: an engine on a fresh store and a simulated clock,
 //! throw-away PostgreSQL databases) and the HTTP test app (`app`: the real router served on
 //! `127.0.0.1:0`). A dev-dependency only (`publish = false`; `crates/rappel/tests/tidy.rs` checks
 //! that no crate ships with it).
@@ -28,4 +28,5 @@ pub mod app;
 pub mod engine;
 pub mod http;
 pub mod scenarios;
+pub mod signed;
 pub mod smtp;

@@ -74,6 +74,7 @@ async fn done_when_a_booking_s_reminder_link_from_the_outbox_cancels_and_the_pra
         .find(|s| s.3.contains("appointment.cancel_requested"))
         .expect("the cancellation event")
         .clone();
+    rappel_test_support::signed::dump(&secret, &id, &ts, &signature, &body);
     assert_eq!(
         key.sign(&id, ts.parse().unwrap(), body.as_bytes()),
         signature

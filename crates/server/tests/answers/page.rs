@@ -161,6 +161,7 @@ async fn cancelling_before_the_cutoff_cancels_through_ingestion_and_tells_the_pr
         .filter_map(|(id, ts, signature, body)| {
             let event: Value = serde_json::from_str(body).unwrap();
             (event["type"] == "appointment.cancel_requested").then(|| {
+                rappel_test_support::signed::dump(secret, id, ts, signature, body);
                 assert_eq!(
                     &key.sign(id, ts.parse().unwrap(), body.as_bytes()),
                     signature

@@ -32,6 +32,7 @@ async fn opt_outs_opt_ins_and_received_messages_reach_the_practice_software_sign
         .unwrap()
         .iter()
         .map(|r| {
+            rappel_test_support::signed::dump(&secret, &r.id, &r.timestamp, &r.signature, &r.body);
             let ts: i64 = r.timestamp.parse().unwrap();
             assert_eq!(
                 key.sign(&r.id, ts, r.body.as_bytes()),
