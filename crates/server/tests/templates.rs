@@ -128,7 +128,7 @@ async fn an_invalid_template_is_refused_with_its_part_and_line() {
         view["parts"]["text"]
             .as_str()
             .unwrap()
-            .contains("Nous vous rappelons votre rendez-vous")
+            .contains("Nous vous rappelons {{ 'vos rendez-vous' if appointments | length > 1")
     );
     app.stop().await;
 }
