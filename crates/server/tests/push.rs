@@ -89,9 +89,14 @@ async fn a_browser_subscription_is_recorded_replaced_and_removed() {
     let patient = app.engine.patient(&app.practice, "p1").await.unwrap();
     assert_eq!(patient.push_subscriptions.len(), 1);
     assert_eq!(patient.push_subscriptions[0].p256dh, P256DH);
+    // The keys go in and are never read back: the patient as the API answers it has none.
+    let (status, answered) = app.send_json("GET", "/v1/patients/p1", None).await;
+    assert_eq!(status, 200);
+    assert!(answered.get("push_subscriptions").is_none(), "{answered}");
+    assert!(!answered.to_string().contains(AUTH), "{answered}");
 
     // Replacing the patient from the practice software keeps the browser's subscription.
-    let (status, _) = app
+    let (status, answered_put) = app
         .send_json(
             "PUT",
             "/v1/patients/p1",
@@ -99,6 +104,7 @@ async fn a_browser_subscription_is_recorded_replaced_and_removed() {
         )
         .await;
     assert_eq!(status, 200);
+    assert!(!answered_put.to_string().contains(AUTH), "{answered_put}");
     let patient = app.engine.patient(&app.practice, "p1").await.unwrap();
     assert_eq!(patient.push_subscriptions.len(), 1);
 

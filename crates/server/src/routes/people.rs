@@ -338,7 +338,20 @@ pub(crate) async fn put_patient(
         sms_opt_out: None,
     };
     let (outcome, patient) = state.engine.replace_patient(&practice, patient).await?;
-    Ok(put_answer(outcome, format!("/v1/patients/{id}"), patient))
+    Ok(put_answer(
+        outcome,
+        format!("/v1/patients/{id}"),
+        without_push_keys(patient),
+    ))
+}
+
+/// A patient as the API answers it: without the browsers' push subscriptions. Their keys let
+/// whoever holds them send notifications to the patient's devices; they go in through
+/// `PUT /v1/patients/{id}/push-subscriptions` and are never read back (a leaked API key must not
+/// give them away).
+fn without_push_keys(mut patient: Patient) -> Patient {
+    patient.push_subscriptions.clear();
+    patient
 }
 
 #[utoipa::path(
@@ -360,7 +373,9 @@ pub(crate) async fn get_patient(
     Tenant(practice): Tenant,
     PathId(id): PathId,
 ) -> Result<Json<Patient>, ApiError> {
-    Ok(Json(state.engine.patient(&practice, &id).await?))
+    Ok(Json(without_push_keys(
+        state.engine.patient(&practice, &id).await?,
+    )))
 }
 
 /// GDPR erasure: personal data removed, pending messages cancelled. Erasing again is harmless.
