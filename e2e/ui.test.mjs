@@ -83,8 +83,10 @@ function onePagePdf() {
 
 /** `days` from today at `hour`:00, Paris time, as RFC 3339. */
 function parisInstant(days, hour) {
-  const now = new Date();
-  const day = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + days, hour - 1));
+  // The calendar day in Paris, like `parisDay`: between 23:00 and midnight UTC the UTC date is
+  // already a day behind Paris's, and the eve of an appointment would be its day.
+  const [year, month, date] = parisDay(days).split('-').map(Number);
+  const day = new Date(Date.UTC(year, month - 1, date, hour - 1));
   // Paris is UTC+1 in winter and UTC+2 in summer; the test only needs a plausible daytime slot.
   return day.toISOString().replace('.000Z', 'Z');
 }
