@@ -1,6 +1,6 @@
 //! Conformance of the documents' tables (`document_files`, `document_links`): every test below
 //! runs on a SQLite file, an in-memory SQLite database and a fresh PostgreSQL database, with the
-//! harness of `common/mod.rs`, shared with `conformance.rs`.
+//! harness of `common/mod.rs`, shared with `conformance/`.
 
 use jiff::Timestamp;
 use rappel_domain::facts::{Document, EmailDelivery, Patient};

@@ -1,6 +1,6 @@
 //! Conformance of the template and outbound-webhook tables: every test runs, unchanged, on a
 //! SQLite file, a private in-memory SQLite database and a fresh PostgreSQL database (the harness
-//! of `common/mod.rs`, shared with `conformance.rs`).
+//! of `common/mod.rs`, shared with `conformance/`).
 //!
 //! PostgreSQL is not optional: `RAPPEL_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`) must be reachable.
