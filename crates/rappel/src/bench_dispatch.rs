@@ -106,6 +106,9 @@ fn email_transport(channel: &str) -> anyhow::Result<Option<Arc<dyn Transport>>> 
 }
 
 pub async fn run(args: DispatchArgs) -> anyhow::Result<std::process::ExitCode> {
+    // `RAPPEL_LOG=sqlx::query=debug` logs every statement with its duration: how the slow
+    // ones of issue 18 were found (bench/README.md).
+    crate::init_tracing();
     let email = email_transport(&args.channel)?;
     anyhow::ensure!(args.notifications > 0, "--notifications must be at least 1");
     anyhow::ensure!(args.workers > 0, "--workers must be at least 1");

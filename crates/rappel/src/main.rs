@@ -44,7 +44,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+pub(crate) fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RAPPEL_LOG")
         .unwrap_or_else(|_| "info,sqlx=warn".into());
     let _ = tracing_subscriber::fmt()

@@ -237,6 +237,7 @@ impl Engine {
         }
         let mut tx = self.store().begin().await?;
         let mut ready = Vec::with_capacity(steps.len());
+        let mut answer_links = Vec::new();
         for step in steps {
             match step {
                 Step::Settle(mut row, settle) => {
@@ -267,12 +268,13 @@ impl Engine {
                         tx.insert_document_link(link).await?;
                     }
                     if let Some(link) = &item.answer_link {
-                        tx.insert_appointment_link(link).await?;
+                        answer_links.push(link.clone());
                     }
                     ready.push(*item);
                 }
             }
         }
+        tx.insert_appointment_links(&answer_links).await?;
         tx.commit().await?;
         Ok(ready)
     }

@@ -5,6 +5,7 @@
 use jiff::Timestamp;
 
 use super::Tx;
+use super::batch::{big_query, placeholders};
 use super::codec::{Cols, ms};
 use super::routes::Route;
 use crate::{Result, StoreError};
@@ -68,37 +69,72 @@ fn answer_row(row: &sqlx::any::AnyRow) -> Result<AppointmentAnswerRow> {
     })
 }
 
+/// Links per multi-row INSERT: 7 parameters each, far under either backend's limit.
+const LINKS_PER_STATEMENT: usize = 200;
+
 impl Tx {
-    /// Stores the link and its route (the token hash names the practice).
-    pub async fn insert_appointment_link(&mut self, link: &AppointmentLink) -> Result<()> {
-        if !self
-            .insert_route(
-                Route::AppointmentLink,
-                &link.token_hash,
-                &link.practice_id,
-                None,
-            )
-            .await?
-        {
+    /// [`Tx::insert_appointment_link`] of each, in two statements per chunk (the routes, then
+    /// the links) rather than two per link: a dispatch batch of confirmations and reminders
+    /// stores one link per message before the messages go. A statement holds the links of one
+    /// practice (a batch can hold several practices' messages), as every statement does.
+    pub async fn insert_appointment_links(&mut self, links: &[AppointmentLink]) -> Result<()> {
+        let mut practices: Vec<&str> = links.iter().map(|l| l.practice_id.as_str()).collect();
+        practices.sort_unstable();
+        practices.dedup();
+        let groups = practices.into_iter().map(|practice| {
+            links
+                .iter()
+                .filter(|l| l.practice_id == practice)
+                .cloned()
+                .collect::<Vec<_>>()
+        });
+        for group in groups {
+            self.insert_links_of_one_practice(&group).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_links_of_one_practice(&mut self, links: &[AppointmentLink]) -> Result<()> {
+        let routed: Vec<(&str, &str)> = links
+            .iter()
+            .map(|l| (l.token_hash.as_str(), l.practice_id.as_str()))
+            .collect();
+        if self.insert_routes(Route::AppointmentLink, &routed).await? != links.len() as u64 {
             return Err(StoreError::Corrupt {
                 table: "lookup_routes",
                 reason: "an appointment link's token hash is already in use".into(),
             });
         }
-        let sql = format!(
-            "INSERT INTO appointment_links ({LINK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        );
-        sqlx::query(&sql)
-            .bind(&link.practice_id)
-            .bind(&link.token_hash)
-            .bind(&link.appointment_id)
-            .bind(&link.patient_id)
-            .bind(ms(link.start))
-            .bind(ms(link.expires_at))
-            .bind(ms(link.created_at))
-            .execute(&mut *self.inner)
-            .await?;
+        for chunk in links.chunks(LINKS_PER_STATEMENT) {
+            let mut sql = format!("INSERT INTO appointment_links ({LINK_COLUMNS}) VALUES ");
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('(');
+                sql.push_str(&placeholders(self.backend, 7 * i + 1, 7));
+                sql.push(')');
+            }
+            let mut query = big_query(self.backend, &sql);
+            for link in chunk {
+                query = query
+                    .bind(&link.practice_id)
+                    .bind(&link.token_hash)
+                    .bind(&link.appointment_id)
+                    .bind(&link.patient_id)
+                    .bind(ms(link.start))
+                    .bind(ms(link.expires_at))
+                    .bind(ms(link.created_at));
+            }
+            query.execute(&mut *self.inner).await?;
+        }
         Ok(())
+    }
+
+    /// Stores the link and its route (the token hash names the practice).
+    pub async fn insert_appointment_link(&mut self, link: &AppointmentLink) -> Result<()> {
+        self.insert_appointment_links(std::slice::from_ref(link))
+            .await
     }
 
     /// The link with that token hash, whatever its practice: the patient's URL names no

@@ -127,6 +127,9 @@ impl Tx {
     ) -> Result<Vec<sqlx::any::AnyRow>> {
         let mut out = Vec::new();
         let backend = self.backend;
+        if backend == Backend::Sqlite {
+            return self.select_in_list(lookup, practice_id, ids).await;
+        }
         for chunk in distinct(ids).chunks(IDS_PER_QUERY) {
             // The statement stays prepared (it is read on every batch), so its length is
             // rounded up to one of a few sizes with arms that match nothing (`= NULL` is never
@@ -158,6 +161,51 @@ impl Tx {
                     }
                     sql.push_str(piece);
                 }
+            }
+            if !lookup.order.is_empty() {
+                sql.push(' ');
+                sql.push_str(lookup.order);
+            }
+            let rows = bind_all(sqlx::query(&sql), args)
+                .fetch_all(&mut *self.inner)
+                .await?;
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    /// [`Tx::select_in`] on SQLite: one `IN (…)` list per chunk. SQLite looks each listed id up
+    /// in the index whatever its statistics, and a compound of hundreds of arms costs it a cursor
+    /// per arm (the lookups of a dispatch batch took twice as long).
+    async fn select_in_list(
+        &mut self,
+        lookup: Lookup<'_>,
+        practice_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<sqlx::any::AnyRow>> {
+        let mut out = Vec::new();
+        for chunk in distinct(ids).chunks(IDS_PER_QUERY) {
+            let arms = LOOKUP_SIZES
+                .iter()
+                .copied()
+                .find(|&n| n >= chunk.len())
+                .unwrap_or(chunk.len());
+            let mut args = Vec::with_capacity(arms + 1 + lookup.extra.len());
+            args.push(Arg::Text(practice_id.to_string()));
+            // Padded with NULLs (never equal) to one of a few lengths, as `select_in` is.
+            args.extend((0..arms).map(|i| Arg::OptText(chunk.get(i).map(|id| (*id).clone()))));
+            let mut sql = format!(
+                "{} WHERE practice_id = ? AND {} IN ({})",
+                lookup.head,
+                lookup.column,
+                vec!["?"; arms].join(", ")
+            );
+            for (j, piece) in lookup.filter.split("{}").enumerate() {
+                if j > 0 {
+                    args.push(lookup.extra[j - 1].clone());
+                    sql.push('?');
+                }
+                sql.push_str(piece);
             }
             if !lookup.order.is_empty() {
                 sql.push(' ');
@@ -508,8 +556,13 @@ impl Tx {
             "created_at",
             "updated_at",
         ];
+        if self.backend == Backend::Sqlite {
+            self.update_columns_one_by_one(rows, columns, &NAMES)
+                .await?;
+        }
         for chunk in by_practice(rows)
             .iter()
+            .filter(|_| self.backend == Backend::Postgres)
             .flat_map(|g| g.chunks(ROWS_PER_STATEMENT))
         {
             // VALUES columns are named column1, column2… on both backends; the casts give
@@ -570,6 +623,51 @@ impl Tx {
                 );
             }
         }
+        self.note_written_columns(rows, columns);
+        Ok(())
+    }
+
+    /// [`Tx::update_columns`] on SQLite: one prepared single-row UPDATE per row. In process,
+    /// a statement costs no round trip, and SQLite runs `UPDATE … FROM (VALUES …)` in a time
+    /// that grows with the square of its rows (117 ms for 200 rows where 200 single-row
+    /// updates take 28 ms, measured with SQLite 3.51 on a table of 100,000 notifications).
+    async fn update_columns_one_by_one(
+        &mut self,
+        rows: &[NotificationRow],
+        columns: &[usize],
+        names: &[&str; 24],
+    ) -> Result<()> {
+        let set: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| format!("{} = ${}", names[c], i + 1))
+            .collect();
+        let sql = format!(
+            "UPDATE notifications SET {} WHERE practice_id = ${} AND key = ${}",
+            set.join(", "),
+            columns.len() + 1,
+            columns.len() + 2
+        );
+        for n in rows {
+            let mut all = notification_args(n)?;
+            let mut args: Vec<Arg> = columns
+                .iter()
+                .map(|&c| std::mem::replace(&mut all[c], Arg::OptInt(None)))
+                .collect();
+            args.push(std::mem::replace(&mut all[0], Arg::OptInt(None)));
+            args.push(std::mem::replace(&mut all[1], Arg::OptInt(None)));
+            let done = bind_all(sqlx::query(&sql), args)
+                .execute(&mut *self.inner)
+                .await?;
+            if done.rows_affected() == 0 {
+                tracing::warn!(updated = 0, "update of an unknown notification");
+            }
+        }
+        Ok(())
+    }
+
+    /// Tells the summary about rows written with these columns.
+    fn note_written_columns(&mut self, rows: &[NotificationRow], columns: &[usize]) {
         // The summary learns each row's claimable instant from the columns written: a pending
         // row whose due time was not written, or a sending row whose lease end was not, has one
         // this transaction does not know, and its practice's summary is recomputed instead.
@@ -587,6 +685,5 @@ impl Tx {
                 self.note_due_change(&n.practice_id, super::due::DueChange::Recompute);
             }
         }
-        Ok(())
     }
 }

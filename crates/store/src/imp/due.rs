@@ -55,13 +55,21 @@ const LOCK_DUE: &str = "INSERT INTO practice_due (practice_id, next_due_at, turn
      ON CONFLICT (practice_id) DO UPDATE SET turn_at = practice_due.turn_at";
 
 /// The second statement: the truth, read by a statement that starts after the lock is held.
+///
+/// Each arm reads one entry of its partial index (`ORDER BY … LIMIT 1` on the index's order) rather
+/// than `MIN(…)`: SQLite without statistics planned `MIN(lease_until)` on whichever index is led by
+/// practice_id and read every row of the practice, which took most of a dispatch's time.
 const RECOMPUTE_DUE: &str = "UPDATE practice_due SET next_due_at = ( \
        SELECT MIN(c.t) FROM ( \
-         SELECT MIN(due_at) AS t FROM notifications \
-         WHERE practice_id = $1 AND status = 'pending' \
+         SELECT t FROM ( \
+           SELECT due_at AS t FROM notifications \
+           WHERE practice_id = $1 AND status = 'pending' \
+           ORDER BY due_at LIMIT 1) AS p \
          UNION ALL \
-         SELECT MIN(lease_until) AS t FROM notifications \
-         WHERE practice_id = $1 AND status = 'sending') AS c) \
+         SELECT t FROM ( \
+           SELECT lease_until AS t FROM notifications \
+           WHERE practice_id = $1 AND status = 'sending' AND lease_until IS NOT NULL \
+           ORDER BY lease_until LIMIT 1) AS s) AS c) \
      WHERE practice_id = $1";
 
 /// The summary scan: the practices with due work, least recently served first.
@@ -75,9 +83,10 @@ pub(crate) const NEXT_DUE: &str = "SELECT MIN(next_due_at) AS t FROM practice_du
 /// locking subquery runs exactly once; a plain `IN (subquery … LIMIT … SKIP LOCKED)` may be
 /// re-evaluated by the planner and then lock (and claim) more rows than it returned.
 ///
-/// Pending rows and expired leases are looked for separately, each in the due-time order of its
-/// partial index (`notifications_pending`, `notifications_sending`, both led by practice_id) and
-/// stopping at the limit. A few rows of the two lists beyond the limit may stay locked until the
+/// Pending rows and expired leases are looked for separately, each from its partial index (led by
+/// practice_id: `notifications_pending` in due-time order, stopping at the limit;
+/// `notifications_sending` by lease end, whose expired rows are few and sorted by due time), most
+/// overdue first. A few rows of the two lists beyond the limit may stay locked until the
 /// claim commits, a few milliseconds later; other workers skip them meanwhile.
 const CLAIM_POSTGRES: &str = concat!(
     "WITH pending AS MATERIALIZED ( \

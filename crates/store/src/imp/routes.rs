@@ -79,6 +79,18 @@ impl Tx {
             .iter()
             .filter_map(|n| Some((n.provider_id.as_deref()?, n.practice_id.as_str())))
             .collect();
+        self.insert_routes(Route::ProviderMessage, &routed).await?;
+        Ok(())
+    }
+
+    /// Routes each `(key, practice)` (without expiry), in one statement per chunk; a key already
+    /// routed keeps its route. Returns how many were routed.
+    pub(crate) async fn insert_routes(
+        &mut self,
+        kind: Route,
+        routed: &[(&str, &str)],
+    ) -> Result<u64> {
+        let mut inserted = 0;
         for chunk in routed.chunks(ROUTES_PER_STATEMENT) {
             let mut sql = String::from(
                 "INSERT INTO lookup_routes (kind, lookup_key, practice_id, expires_at) VALUES ",
@@ -94,14 +106,11 @@ impl Tx {
             sql.push_str(" ON CONFLICT (kind, lookup_key) DO NOTHING");
             let mut query = big_query(self.backend, &sql);
             for (key, practice) in chunk {
-                query = query
-                    .bind(Route::ProviderMessage.as_str())
-                    .bind(*key)
-                    .bind(*practice);
+                query = query.bind(kind.as_str()).bind(*key).bind(*practice);
             }
-            query.execute(&mut *self.inner).await?;
+            inserted += query.execute(&mut *self.inner).await?.rows_affected();
         }
-        Ok(())
+        Ok(inserted)
     }
 
     /// Forgets the keys' routes (of this practice only).
