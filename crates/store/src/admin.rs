@@ -76,6 +76,17 @@ pub fn with_database(base_url: &str, name: &str) -> String {
     url
 }
 
+/// The queue's statements whose plans `tests/plans.rs` checks on both backends, by name: the
+/// summary's recomputation and each backend's claim. The other statement checked there, a read of
+/// many patients' notifications, is written out by the test.
+pub fn queue_statements() -> [(&'static str, &'static str); 3] {
+    [
+        ("recompute the summary", crate::imp::due::RECOMPUTE_DUE),
+        ("claim on SQLite", crate::imp::due::CLAIM_SQLITE),
+        ("claim on PostgreSQL", crate::imp::due::CLAIM_POSTGRES),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;

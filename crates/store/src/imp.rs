@@ -109,7 +109,7 @@ macro_rules! sms_opt_out_column {
 mod batch;
 pub use batch::NewEvent;
 mod directory;
-mod due;
+pub(crate) mod due;
 mod events;
 mod inbox;
 mod notifications;

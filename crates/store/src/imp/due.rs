@@ -59,7 +59,7 @@ const LOCK_DUE: &str = "INSERT INTO practice_due (practice_id, next_due_at, turn
 /// Each arm reads one entry of its partial index (`ORDER BY … LIMIT 1` on the index's order) rather
 /// than `MIN(…)`: SQLite without statistics planned `MIN(lease_until)` on whichever index is led by
 /// practice_id and read every row of the practice, which took most of a dispatch's time.
-const RECOMPUTE_DUE: &str = "UPDATE practice_due SET next_due_at = ( \
+pub(crate) const RECOMPUTE_DUE: &str = "UPDATE practice_due SET next_due_at = ( \
        SELECT MIN(c.t) FROM ( \
          SELECT t FROM ( \
            SELECT due_at AS t FROM notifications \
@@ -84,11 +84,14 @@ pub(crate) const NEXT_DUE: &str = "SELECT MIN(next_due_at) AS t FROM practice_du
 /// re-evaluated by the planner and then lock (and claim) more rows than it returned.
 ///
 /// Pending rows and expired leases are looked for separately, each from its partial index (led by
-/// practice_id: `notifications_pending` in due-time order, stopping at the limit;
-/// `notifications_sending` by lease end, whose expired rows are few and sorted by due time), most
-/// overdue first. A few rows of the two lists beyond the limit may stay locked until the
-/// claim commits, a few milliseconds later; other workers skip them meanwhile.
-const CLAIM_POSTGRES: &str = concat!(
+/// practice_id): `notifications_pending` in due-time order, stopping at the limit, and every
+/// expired lease from `notifications_sending` (by lease end: they are few, at most the batches in
+/// flight when a worker died); then the most overdue first. A few rows of the two lists beyond the
+/// limit may stay locked until the claim commits, a few milliseconds later; other workers skip
+/// them meanwhile. The expired arm has no `ORDER BY due_at`: without statistics, PostgreSQL's
+/// generic plan then walked `notifications_due` (ordered so) through every row of the practice to
+/// find the rarely existing expired leases (`tests/plans.rs`).
+pub(crate) const CLAIM_POSTGRES: &str = concat!(
     "WITH pending AS MATERIALIZED ( \
        SELECT key, due_at FROM notifications \
        WHERE practice_id = $5 AND status = 'pending' AND due_at <= $3 \
@@ -96,7 +99,7 @@ const CLAIM_POSTGRES: &str = concat!(
      expired AS MATERIALIZED ( \
        SELECT key, due_at FROM notifications \
        WHERE practice_id = $5 AND status = 'sending' AND lease_until < $3 \
-       ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED), \
+       FOR UPDATE SKIP LOCKED), \
      due AS MATERIALIZED ( \
        SELECT key AS due_key FROM ( \
          SELECT * FROM pending UNION ALL SELECT * FROM expired) AS candidates \
@@ -110,7 +113,7 @@ const CLAIM_POSTGRES: &str = concat!(
 
 /// SQLite has one writer at a time and `begin` holds the write lock, so the select and the
 /// update cannot interleave with another claimer's.
-const CLAIM_SQLITE: &str = concat!(
+pub(crate) const CLAIM_SQLITE: &str = concat!(
     "UPDATE notifications SET status = 'sending', lease_owner = $1, \
        lease_until = $2, attempts = attempts + 1, updated_at = $3 \
      WHERE practice_id = $5 AND key IN ( \

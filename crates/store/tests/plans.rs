@@ -1,0 +1,170 @@
+//! The queue's statements are planned on the indexes meant for them, by a planner that has no
+//! statistics (issue 18, session 10).
+//!
+//! A fresh database, a table that grew since its last ANALYZE (or a server with autovacuum off),
+//! and SQLite, which keeps no statistics unless asked: the planners then see every index led by
+//! `practice_id` as equally good for `practice_id = $1`. They once took the provider id's index
+//! for the summary's recomputation (SQLite) and for the read of many patients' notifications
+//! (PostgreSQL's cached generic plan), and read every row of the practice for each: dispatch on
+//! SQLite fell to 900 messages/s and ingestion on PostgreSQL to 180 bookings/s on 100,000 rows.
+//! Here each statement's plan is read (`EXPLAIN QUERY PLAN`; PostgreSQL's generic plan, the one
+//! a prepared statement keeps) on an empty, never analyzed database, and must reach
+//! `notifications` only through the expected index.
+
+// The conformance macro of the shared harness is not used here.
+#[allow(unused_macros, unused_imports)]
+mod common;
+
+use common::{Cleanup, Flavor, clean, open, with_database};
+use rappel_store::admin::queue_statements;
+use sqlx::Row;
+
+/// A read of two patients' notifications, in the shape of `Tx::notifications_of_patients` on
+/// PostgreSQL (one equality arm per patient).
+const PATIENTS_NOTIFICATIONS: &str = "SELECT key FROM notifications \
+     WHERE practice_id = $1 AND patient_id = $2 \
+     UNION ALL SELECT key FROM notifications WHERE practice_id = $3 AND patient_id = $4";
+
+/// What each statement must use to reach `notifications`, whatever else its plan says.
+fn expected(name: &str) -> &'static [&'static str] {
+    match name {
+        "recompute the summary" => &["notifications_pending", "notifications_sending"],
+        "claim on SQLite" | "claim on PostgreSQL" => &[
+            "notifications_pending",
+            "notifications_sending",
+            // The update finds each claimed row by its primary key.
+            "sqlite_autoindex_notifications_1",
+            "notifications_pkey",
+        ],
+        "patients' notifications" => &["notifications_patient"],
+        other => panic!("no expectation for {other}"),
+    }
+}
+
+/// The indexes a plan reaches `notifications` through, and whether it reads the table whole.
+fn accesses(plan: &str) -> (Vec<String>, bool) {
+    let mut indexes = Vec::new();
+    let mut whole = false;
+    for line in plan.lines() {
+        let line = line.trim();
+        // SQLite: "SEARCH notifications USING INDEX x (…)", "SCAN notifications";
+        // PostgreSQL: "Index Scan using x on notifications", "Seq Scan on notifications".
+        if line.contains("SCAN notifications") || line.contains("Seq Scan on notifications") {
+            whole = true;
+        }
+        for marker in [
+            "USING INDEX ",
+            "USING COVERING INDEX ",
+            "Index Scan using ",
+            "Index Only Scan using ",
+            "Bitmap Index Scan on ",
+        ] {
+            if let Some(rest) = line.split(marker).nth(1) {
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if name.starts_with("notifications") || name.starts_with("sqlite_autoindex_notif") {
+                    indexes.push(name);
+                }
+            }
+        }
+    }
+    (indexes, whole)
+}
+
+/// The URL of the database `open` made, for a connection of the test's own.
+fn url_of(cleanup: &Cleanup) -> String {
+    match cleanup {
+        Cleanup::Files(path) => format!("sqlite://{}", path.display()),
+        Cleanup::PostgresDatabase { admin_url, name } => with_database(admin_url, name),
+        Cleanup::Nothing => unreachable!("a file or a database"),
+    }
+}
+
+fn check(name: &str, plan: &str) {
+    let (indexes, whole) = accesses(plan);
+    assert!(!whole, "{name}: reads notifications whole:\n{plan}");
+    assert!(
+        !indexes.is_empty(),
+        "{name}: no index of notifications:\n{plan}"
+    );
+    for index in &indexes {
+        assert!(
+            expected(name).contains(&index.as_str()),
+            "{name}: reaches notifications through {index}, expected one of {:?}:\n{plan}",
+            expected(name)
+        );
+    }
+}
+
+#[tokio::test]
+async fn sqlite_plans_the_queue_on_its_indexes() {
+    let (store, cleanup) = open(Flavor::SqliteFile).await;
+    store.migrate().await.unwrap();
+    let url = url_of(&cleanup);
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let statements = queue_statements()
+        .into_iter()
+        .filter(|(name, _)| *name != "claim on PostgreSQL")
+        .chain([("patients' notifications", PATIENTS_NOTIFICATIONS)]);
+    for (name, sql) in statements {
+        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let plan: Vec<String> = rows.iter().map(|r| r.get::<String, _>("detail")).collect();
+        check(name, &plan.join("\n"));
+    }
+    drop(conn);
+    clean(cleanup).await;
+}
+
+#[tokio::test]
+async fn postgres_generic_plans_use_the_queue_indexes() {
+    let (store, cleanup) = open(Flavor::Postgres).await;
+    store.migrate().await.unwrap();
+    let url = url_of(&cleanup);
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    // The plan a prepared statement keeps after its first executions, made without statistics.
+    sqlx::raw_sql("SET plan_cache_mode = force_generic_plan")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let statements = queue_statements()
+        .into_iter()
+        .filter(|(name, _)| *name != "claim on SQLite")
+        .chain([("patients' notifications", PATIENTS_NOTIFICATIONS)]);
+    for (i, (name, sql)) in statements.enumerate() {
+        // Parameters typed as the store binds them: text, except the claim's instants and limit.
+        let types = match name {
+            "recompute the summary" => "text",
+            "claim on PostgreSQL" => "text, bigint, bigint, bigint, text",
+            _ => "text, text, text, text",
+        };
+        let args = match name {
+            "recompute the summary" => "'p'",
+            "claim on PostgreSQL" => "'w', 2, 1, 10, 'p'",
+            _ => "'p', 'a', 'p', 'b'",
+        };
+        sqlx::raw_sql(&format!("PREPARE q{i} ({types}) AS {sql}"))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let rows = sqlx::query(&format!("EXPLAIN EXECUTE q{i} ({args})"))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let plan: Vec<String> = rows
+            .iter()
+            .map(|r| r.get::<String, _>("QUERY PLAN"))
+            .collect();
+        check(name, &plan.join("\n"));
+    }
+    drop(conn);
+    clean(cleanup).await;
+}
