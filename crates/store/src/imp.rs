@@ -177,6 +177,15 @@ impl Store {
                     // cache stays at SQLite's 2 MB: it is per connection, and ten connections
                     // with a larger one would put the memory target at risk.)
                     conn.execute("PRAGMA temp_store = MEMORY").await?;
+                    // The WAL is copied back into the database every 10,000 pages (40 MB of
+                    // disk) rather than SQLite's 1,000: the batches of dispatch rewrite the same
+                    // pages many times between two checkpoints, and each checkpoint copies them
+                    // once. Dispatch on SQLite ran 10 % faster (5,783 → 6,341 messages/s, medians
+                    // of three, `rappel bench --notifications 20000`); memory is unchanged, and
+                    // the p99 lateness at half capacity rose from about 90 to 150 ms (a
+                    // checkpoint now copies more at once), far under the second it must stay
+                    // under.
+                    conn.execute("PRAGMA wal_autocheckpoint = 10000").await?;
                     Ok(())
                 })
             });
