@@ -556,15 +556,15 @@ impl Tx {
             "created_at",
             "updated_at",
         ];
-        if self.backend == Backend::Sqlite {
-            self.update_columns_one_by_one(rows, columns, &NAMES)
-                .await?;
-        }
-        for chunk in by_practice(rows)
-            .iter()
-            .filter(|_| self.backend == Backend::Postgres)
-            .flat_map(|g| g.chunks(ROWS_PER_STATEMENT))
-        {
+        let groups = match self.backend {
+            Backend::Sqlite => {
+                self.update_columns_one_by_one(rows, columns, &NAMES)
+                    .await?;
+                Vec::new()
+            }
+            Backend::Postgres => by_practice(rows),
+        };
+        for chunk in groups.iter().flat_map(|g| g.chunks(ROWS_PER_STATEMENT)) {
             // VALUES columns are named column1, column2… on both backends; the casts give
             // PostgreSQL their types (a VALUES list of bare parameters would be text, and NULL
             // has none).
