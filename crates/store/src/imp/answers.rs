@@ -2,6 +2,8 @@
 //! through which they give them (`appointment_links`). Only the SHA-256 of a link's token is
 //! kept; the engine makes the tokens and decides what an answer does.
 
+use std::collections::BTreeMap;
+
 use jiff::Timestamp;
 
 use super::Tx;
@@ -78,23 +80,17 @@ impl Tx {
     /// stores one link per message before the messages go. A statement holds the links of one
     /// practice (a batch can hold several practices' messages), as every statement does.
     pub async fn insert_appointment_links(&mut self, links: &[AppointmentLink]) -> Result<()> {
-        let mut practices: Vec<&str> = links.iter().map(|l| l.practice_id.as_str()).collect();
-        practices.sort_unstable();
-        practices.dedup();
-        let groups = practices.into_iter().map(|practice| {
-            links
-                .iter()
-                .filter(|l| l.practice_id == practice)
-                .cloned()
-                .collect::<Vec<_>>()
-        });
-        for group in groups {
-            self.insert_links_of_one_practice(&group).await?;
+        let mut by_practice: BTreeMap<&str, Vec<&AppointmentLink>> = BTreeMap::new();
+        for link in links {
+            by_practice.entry(&link.practice_id).or_default().push(link);
+        }
+        for group in by_practice.values() {
+            self.insert_links_of_one_practice(group).await?;
         }
         Ok(())
     }
 
-    async fn insert_links_of_one_practice(&mut self, links: &[AppointmentLink]) -> Result<()> {
+    async fn insert_links_of_one_practice(&mut self, links: &[&AppointmentLink]) -> Result<()> {
         let routed: Vec<(&str, &str)> = links
             .iter()
             .map(|l| (l.token_hash.as_str(), l.practice_id.as_str()))

@@ -101,20 +101,73 @@ fn distinct(ids: &[String]) -> Vec<&String> {
     ids.iter().filter(|id| seen.insert(id.as_str())).collect()
 }
 
-/// A read of the rows of many ids: `{head} WHERE practice_id = ? AND {column} = ? {filter}`
-/// once per id, the arms joined with UNION ALL, then `{order}`. One arm per id rather than one
-/// `IN (…)` list: PostgreSQL plans an equality on an indexed column as an index scan even
-/// before its statistics exist (a fresh database, a table that grew since), whereas it
-/// estimated a list of hundreds of ids as most of the table and scanned every row of the
-/// practice for each batch.
+/// A read of the rows of many ids, `{head} WHERE practice_id = ? AND {column} … {filter}`, then
+/// `{order}`, in one of two shapes by backend:
+/// - PostgreSQL: one arm per id (`{column} = ?`) joined with UNION ALL. PostgreSQL plans an
+///   equality on an indexed column as an index scan even before its statistics exist (a fresh
+///   database, a table that grew since), whereas it estimated a list of hundreds of ids as most
+///   of the table and scanned every row of the practice for each batch.
+/// - SQLite: one `{column} IN (…)` list. SQLite looks each listed id up in the index whatever its
+///   statistics, and a compound of hundreds of arms costs it a cursor per arm (the lookups of a
+///   dispatch batch took twice as long).
 struct Lookup<'a> {
     head: &'a str,
     column: &'a str,
-    /// Bound after each arm's id, one argument for each `{}`.
+    /// Bound after the ids, one argument for each `{}`.
     filter: &'a str,
     extra: &'a [Arg],
     /// Names result columns only (a compound select can sort by nothing else).
     order: &'a str,
+}
+
+impl Lookup<'_> {
+    /// `filter` with its parameters, appended to a statement being built.
+    fn push_filter(&self, backend: Backend, sql: &mut String, args: &mut Vec<Arg>) {
+        for (j, piece) in self.filter.split("{}").enumerate() {
+            if j > 0 {
+                args.push(self.extra[j - 1].clone());
+                push_param(sql, backend, args.len());
+            }
+            sql.push_str(piece);
+        }
+    }
+
+    /// The PostgreSQL shape: one arm per id, joined with UNION ALL.
+    fn union_of_arms(&self, practice_id: &str, ids: Vec<Option<String>>) -> (String, Vec<Arg>) {
+        let backend = Backend::Postgres;
+        let mut sql = String::new();
+        let mut args = Vec::with_capacity(ids.len() * (2 + self.extra.len()));
+        for (i, id) in ids.into_iter().enumerate() {
+            if i > 0 {
+                sql.push_str(" UNION ALL ");
+            }
+            args.push(Arg::Text(practice_id.to_string()));
+            let p = param(backend, args.len());
+            args.push(Arg::OptText(id));
+            let q = param(backend, args.len());
+            sql.push_str(&format!(
+                "{} WHERE practice_id = {p} AND {} = {q}",
+                self.head, self.column
+            ));
+            self.push_filter(backend, &mut sql, &mut args);
+        }
+        (sql, args)
+    }
+
+    /// The SQLite shape: one `IN (…)` list.
+    fn in_list(&self, practice_id: &str, ids: Vec<Option<String>>) -> (String, Vec<Arg>) {
+        let mut sql = format!(
+            "{} WHERE practice_id = ? AND {} IN ({})",
+            self.head,
+            self.column,
+            vec!["?"; ids.len()].join(", ")
+        );
+        let mut args = Vec::with_capacity(1 + ids.len() + self.extra.len());
+        args.push(Arg::Text(practice_id.to_string()));
+        args.extend(ids.into_iter().map(Arg::OptText));
+        self.push_filter(Backend::Sqlite, &mut sql, &mut args);
+        (sql, args)
+    }
 }
 
 impl Tx {
@@ -126,87 +179,23 @@ impl Tx {
         ids: &[String],
     ) -> Result<Vec<sqlx::any::AnyRow>> {
         let mut out = Vec::new();
-        let backend = self.backend;
-        if backend == Backend::Sqlite {
-            return self.select_in_list(lookup, practice_id, ids).await;
-        }
         for chunk in distinct(ids).chunks(IDS_PER_QUERY) {
-            // The statement stays prepared (it is read on every batch), so its length is
-            // rounded up to one of a few sizes with arms that match nothing (`= NULL` is never
-            // true): a handful of texts per lookup instead of one per possible length, which
-            // bounds what the connections' statement caches hold.
-            let arms = LOOKUP_SIZES
+            // The statement stays prepared (it is read on every batch), so its ids are padded
+            // to one of a few lengths with NULLs, which match nothing (`= NULL` is never true):
+            // a handful of texts per lookup instead of one per possible length, which bounds
+            // what the connections' statement caches hold.
+            let len = LOOKUP_SIZES
                 .iter()
                 .copied()
                 .find(|&n| n >= chunk.len())
                 .unwrap_or(chunk.len());
-            let mut sql = String::new();
-            let mut args = Vec::with_capacity(arms * (2 + lookup.extra.len()));
-            for i in 0..arms {
-                if i > 0 {
-                    sql.push_str(" UNION ALL ");
-                }
-                args.push(Arg::Text(practice_id.to_string()));
-                let p = param(backend, args.len());
-                args.push(Arg::OptText(chunk.get(i).map(|id| (*id).clone())));
-                let q = param(backend, args.len());
-                sql.push_str(&format!(
-                    "{} WHERE practice_id = {p} AND {} = {q}",
-                    lookup.head, lookup.column
-                ));
-                for (j, piece) in lookup.filter.split("{}").enumerate() {
-                    if j > 0 {
-                        args.push(lookup.extra[j - 1].clone());
-                        sql.push_str(&param(backend, args.len()));
-                    }
-                    sql.push_str(piece);
-                }
-            }
-            if !lookup.order.is_empty() {
-                sql.push(' ');
-                sql.push_str(lookup.order);
-            }
-            let rows = bind_all(sqlx::query(&sql), args)
-                .fetch_all(&mut *self.inner)
-                .await?;
-            out.extend(rows);
-        }
-        Ok(out)
-    }
-
-    /// [`Tx::select_in`] on SQLite: one `IN (…)` list per chunk. SQLite looks each listed id up
-    /// in the index whatever its statistics, and a compound of hundreds of arms costs it a cursor
-    /// per arm (the lookups of a dispatch batch took twice as long).
-    async fn select_in_list(
-        &mut self,
-        lookup: Lookup<'_>,
-        practice_id: &str,
-        ids: &[String],
-    ) -> Result<Vec<sqlx::any::AnyRow>> {
-        let mut out = Vec::new();
-        for chunk in distinct(ids).chunks(IDS_PER_QUERY) {
-            let arms = LOOKUP_SIZES
-                .iter()
-                .copied()
-                .find(|&n| n >= chunk.len())
-                .unwrap_or(chunk.len());
-            let mut args = Vec::with_capacity(arms + 1 + lookup.extra.len());
-            args.push(Arg::Text(practice_id.to_string()));
-            // Padded with NULLs (never equal) to one of a few lengths, as `select_in` is.
-            args.extend((0..arms).map(|i| Arg::OptText(chunk.get(i).map(|id| (*id).clone()))));
-            let mut sql = format!(
-                "{} WHERE practice_id = ? AND {} IN ({})",
-                lookup.head,
-                lookup.column,
-                vec!["?"; arms].join(", ")
-            );
-            for (j, piece) in lookup.filter.split("{}").enumerate() {
-                if j > 0 {
-                    args.push(lookup.extra[j - 1].clone());
-                    sql.push('?');
-                }
-                sql.push_str(piece);
-            }
+            let padded: Vec<Option<String>> = (0..len)
+                .map(|i| chunk.get(i).map(|id| (*id).clone()))
+                .collect();
+            let (mut sql, args) = match self.backend {
+                Backend::Postgres => lookup.union_of_arms(practice_id, padded),
+                Backend::Sqlite => lookup.in_list(practice_id, padded),
+            };
             if !lookup.order.is_empty() {
                 sql.push(' ');
                 sql.push_str(lookup.order);
