@@ -48,7 +48,15 @@ use crate::{Backend, Result, StoreError};
 /// A handle on the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
+    /// Every connection on PostgreSQL and for an in-memory SQLite database; for an SQLite file,
+    /// the connections that write (one at a time, see `writer`).
     pool: sqlx::AnyPool,
+    /// The connections of read transactions and single reads: for an SQLite file, other
+    /// connections, `query_only` for good ([`Store::connect`] says why); otherwise `pool`.
+    reads: sqlx::AnyPool,
+    /// Whether `reads` are an SQLite file's own `query_only` connections, so that neither kind
+    /// of transaction sets `query_only` when it begins.
+    read_connections: bool,
     backend: Backend,
     /// Kept for PostgreSQL's LISTEN connection, which `Any` cannot open.
     url: std::sync::Arc<str>,
@@ -78,13 +86,16 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
 static INSTALL_DRIVERS: Once = Once::new();
 
-/// SQLite's write transaction. `query_only` is a property of the connection, which a read
-/// transaction set (and which stays set when it returns to the pool, also after a rollback), so
-/// every write transaction clears it first; both statements go in one round trip.
-const SQLITE_BEGIN_WRITE: &str = "PRAGMA query_only = OFF; BEGIN IMMEDIATE";
-/// SQLite's read transaction: deferred, so it takes no lock until it reads (and then only a WAL
-/// snapshot), and `query_only`, so that a write through it is an error.
-const SQLITE_BEGIN_READ: &str = "BEGIN DEFERRED; PRAGMA query_only = ON";
+/// SQLite's write transaction on a write connection of a file database.
+const SQLITE_BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+/// SQLite's read transaction on a read connection (`query_only` for good): deferred, so it takes
+/// no lock until it reads, and then only a WAL snapshot.
+const SQLITE_BEGIN_READ: &str = "BEGIN DEFERRED";
+/// The same two on the one connection of an in-memory database, which both kinds share: there
+/// `query_only` is set by each read transaction (and stays set when the connection returns to the
+/// pool, also after a rollback), so each write transaction clears it first.
+const SQLITE_SHARED_BEGIN_WRITE: &str = "PRAGMA query_only = OFF; BEGIN IMMEDIATE";
+const SQLITE_SHARED_BEGIN_READ: &str = "BEGIN DEFERRED; PRAGMA query_only = ON";
 
 /// The columns of `notifications`, in the order [`notifications::notification_args`] binds them.
 macro_rules! notification_columns {
@@ -151,6 +162,41 @@ fn parse_url(url: &str) -> Result<Target> {
     })
 }
 
+/// The options of an SQLite pool: the per-connection settings, and `query_only` for good on the
+/// read connections of a file (`read`).
+fn sqlite_pool(read: bool) -> AnyPoolOptions {
+    AnyPoolOptions::new().after_connect(move |conn, _meta| {
+        Box::pin(async move {
+            // Per-connection settings: a writer waits up to 5 s for another one instead of
+            // failing with SQLITE_BUSY, and REFERENCES clauses are enforced.
+            conn.execute("PRAGMA busy_timeout = 5000").await?;
+            conn.execute("PRAGMA foreign_keys = ON").await?;
+            // In WAL mode NORMAL is durable against a crash of the process (a commit is in the
+            // WAL before it returns); only a power loss can drop the last commits. FULL would
+            // fsync every commit and cap the queue at a few hundred transactions a second.
+            conn.execute("PRAGMA synchronous = NORMAL").await?;
+            // A multi-row statement (the batch writes of ingestion and dispatch) keeps a
+            // statement journal so that a failing row undoes the whole statement; in memory
+            // rather than in a temporary file, it costs no writes. (The page cache stays at
+            // SQLite's 2 MB: it is per connection. 16 MB on the two write connections was
+            // measured and made no difference beyond the noise of this machine.)
+            conn.execute("PRAGMA temp_store = MEMORY").await?;
+            // The WAL is copied back into the database every 10,000 pages (40 MB of disk) rather
+            // than SQLite's 1,000: the batches of dispatch rewrite the same pages many times
+            // between two checkpoints, and each checkpoint copies them once. Dispatch on SQLite
+            // ran 10 % faster (5,783 → 6,341 messages/s, medians of three, `rappel bench
+            // --notifications 20000`); memory is unchanged, and the p99 lateness at half
+            // capacity rose from about 90 to 150 ms (a checkpoint now copies more at once), far
+            // under the second it must stay under.
+            conn.execute("PRAGMA wal_autocheckpoint = 10000").await?;
+            if read {
+                conn.execute("PRAGMA query_only = ON").await?;
+            }
+            Ok(())
+        })
+    })
+}
+
 impl Store {
     /// `sqlite://PATH` (file created if missing; WAL, foreign keys, busy timeout),
     /// `sqlite::memory:` (one private in-memory database: used by `rappel simulate`),
@@ -158,62 +204,73 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store> {
         INSTALL_DRIVERS.call_once(sqlx::any::install_default_drivers);
         let target = parse_url(url)?;
-        let mut options = AnyPoolOptions::new();
-        if target.backend == Backend::Sqlite {
-            options = options.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    // Per-connection settings: a writer waits up to 5 s for another one instead
-                    // of failing with SQLITE_BUSY, and REFERENCES clauses are enforced.
-                    conn.execute("PRAGMA busy_timeout = 5000").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                    // In WAL mode NORMAL is durable against a crash of the process (a commit is
-                    // in the WAL before it returns); only a power loss can drop the last
-                    // commits. FULL would fsync every commit and cap the queue at a few hundred
-                    // transactions a second.
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    // A multi-row statement (the batch writes of ingestion and dispatch) keeps
-                    // a statement journal so that a failing row undoes the whole statement; in
-                    // memory rather than in a temporary file, it costs no writes. (The page
-                    // cache stays at SQLite's 2 MB: it is per connection, and ten connections
-                    // with a larger one would put the memory target at risk.)
-                    conn.execute("PRAGMA temp_store = MEMORY").await?;
-                    // The WAL is copied back into the database every 10,000 pages (40 MB of
-                    // disk) rather than SQLite's 1,000: the batches of dispatch rewrite the same
-                    // pages many times between two checkpoints, and each checkpoint copies them
-                    // once. Dispatch on SQLite ran 10 % faster (5,783 → 6,341 messages/s, medians
-                    // of three, `rappel bench --notifications 20000`); memory is unchanged, and
-                    // the p99 lateness at half capacity rose from about 90 to 150 ms (a
-                    // checkpoint now copies more at once), far under the second it must stay
-                    // under.
-                    conn.execute("PRAGMA wal_autocheckpoint = 10000").await?;
-                    Ok(())
-                })
-            });
-            if target.in_memory {
-                // Under `Any`, every new connection parses the URL again and so opens a new,
-                // empty in-memory database: the pool must hold exactly one connection, forever.
-                options = options
-                    .max_connections(1)
-                    .min_connections(1)
-                    .idle_timeout(None)
-                    .max_lifetime(None);
-            }
+        if target.backend == Backend::Postgres {
+            let pool = AnyPoolOptions::new().connect(&target.url).await?;
+            return Ok(Store::new(pool.clone(), pool, false, target.backend, url));
         }
-        let pool = options.connect(&target.url).await?;
-        if target.backend == Backend::Sqlite && !target.in_memory {
-            // WAL is a property of the database file, so setting it once is enough; it lets
-            // readers proceed while one writer holds the lock.
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .fetch_optional(&pool)
+        if target.in_memory {
+            // Under `Any`, every new connection parses the URL again and so opens a new, empty
+            // in-memory database: the pool must hold exactly one connection, forever.
+            let pool = sqlite_pool(false)
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect(&target.url)
                 .await?;
+            return Ok(Store::new(pool.clone(), pool, false, target.backend, url));
         }
-        Ok(Store {
+        // A file has two pools. Writers take turns (`writer`), so two write connections are
+        // enough. Reads get eight connections that are `query_only` from the moment they
+        // open: setting that pragma at each transaction, as the in-memory database does, makes
+        // SQLite discard every statement the connection has prepared (a pragma flag change
+        // expires them), so each statement was compiled again at each transaction.
+        let pool = sqlite_pool(false)
+            .max_connections(2)
+            .connect(&target.url)
+            .await?;
+        // WAL is a property of the database file, so setting it once is enough; it lets readers
+        // proceed while one writer holds the lock.
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .fetch_optional(&pool)
+            .await?;
+        let reads = sqlite_pool(true)
+            .max_connections(8)
+            .connect(&target.url)
+            .await?;
+        Ok(Store::new(pool, reads, true, target.backend, url))
+    }
+
+    fn new(
+        pool: sqlx::AnyPool,
+        reads: sqlx::AnyPool,
+        read_connections: bool,
+        backend: Backend,
+        url: &str,
+    ) -> Store {
+        Store {
             pool,
-            backend: target.backend,
+            reads,
+            read_connections,
+            backend,
             url: std::sync::Arc::from(url),
             writer: std::sync::Arc::default(),
             writes: std::sync::Arc::default(),
-        })
+        }
+    }
+
+    /// The pool a single read (outside a transaction) uses.
+    pub(crate) fn read_pool(&self) -> &sqlx::AnyPool {
+        &self.reads
+    }
+
+    /// SQLite's `BEGIN` for a write transaction and for a read transaction on this store.
+    fn sqlite_begin(&self) -> (&'static str, &'static str) {
+        if self.read_connections {
+            (SQLITE_BEGIN_WRITE, SQLITE_BEGIN_READ)
+        } else {
+            (SQLITE_SHARED_BEGIN_WRITE, SQLITE_SHARED_BEGIN_READ)
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -234,7 +291,7 @@ impl Store {
             // future that must be `Send` ("implementation of `Acquire` is not general enough").
             Backend::Sqlite => {
                 self.count_write();
-                let mut tx = self.pool.begin_with(SQLITE_BEGIN_WRITE).await?;
+                let mut tx = self.pool.begin_with(self.sqlite_begin().0).await?;
                 SQLITE_MIGRATIONS.run_direct(&mut *tx).await?;
                 tx.commit().await?;
             }
@@ -267,7 +324,7 @@ impl Store {
                 )
                 .await
                 .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))?;
-                let inner = self.pool.begin_with(SQLITE_BEGIN_WRITE).await?;
+                let inner = self.pool.begin_with(self.sqlite_begin().0).await?;
                 return Ok(Tx {
                     inner,
                     backend: self.backend,
@@ -292,12 +349,12 @@ impl Store {
     /// Nothing may be written through it: on SQLite a write would have to upgrade the snapshot
     /// to the write lock, and fails with `SQLITE_BUSY` when another writer committed meanwhile.
     /// SQLite refuses it at once too ("attempt to write a readonly database"): the connection is
-    /// `query_only` for the transaction, so a write slipped into a read path fails in every test
-    /// rather than only under contention.
+    /// `query_only` (for good, or for the transaction on an in-memory database), so a write
+    /// slipped into a read path fails in every test rather than only under contention.
     pub async fn begin_read(&self) -> Result<Tx> {
         let inner = match self.backend {
-            Backend::Sqlite => self.pool.begin_with(SQLITE_BEGIN_READ).await?,
-            Backend::Postgres => self.pool.begin_with("BEGIN READ ONLY").await?,
+            Backend::Sqlite => self.reads.begin_with(self.sqlite_begin().1).await?,
+            Backend::Postgres => self.reads.begin_with("BEGIN READ ONLY").await?,
         };
         Ok(Tx {
             inner,
@@ -308,7 +365,8 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        self.pool.close().await
+        self.pool.close().await;
+        self.reads.close().await;
     }
 }
 

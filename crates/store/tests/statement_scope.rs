@@ -93,6 +93,8 @@ const EXCEPTIONS: &[(&str, &str)] = &[
         "SQLite connection settings and transaction control",
     ),
     ("BEGIN READ ONLY", "PostgreSQL's transaction control"),
+    ("BEGIN IMMEDIATE", "SQLite's transaction control"),
+    ("BEGIN DEFERRED", "SQLite's transaction control"),
     ("pg_notify", "PostgreSQL's wake-up of the workers (no data)"),
     (
         "DATABASE",
@@ -400,6 +402,7 @@ fn is_scoped(sql: &str) -> bool {
             w[0].ends_with("practice_id")
                 && w[1] == "="
                 && (w[2].starts_with('$')
+                    || w[2] == "?"
                     || w[2].starts_with('{')
                     || w[2] == "v.column1"
                     || w[2].ends_with(".practice_id"))

@@ -146,7 +146,7 @@ impl Store {
     /// row's due time or a sending row's lease end), from the per-practice summary. It may be
     /// earlier than the truth (a claim then finds nothing and corrects the summary), never later.
     pub async fn next_due(&self) -> Result<Option<Timestamp>> {
-        let row = sqlx::query(NEXT_DUE).fetch_one(&self.pool).await?;
+        let row = sqlx::query(NEXT_DUE).fetch_one(self.read_pool()).await?;
         Cols::new(&row, "practice_due").opt_ts("t")
     }
 
@@ -175,7 +175,7 @@ impl Store {
         let practices: Vec<String> = sqlx::query(DUE_PRACTICES)
             .bind(ms(now))
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(self.read_pool())
             .await?
             .iter()
             .map(|row| Cols::new(row, "practice_due").text("practice_id"))

@@ -210,7 +210,7 @@ impl Store {
             "SELECT practice_id, url, secret, created_at FROM webhook_endpoints \
              ORDER BY practice_id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.read_pool())
         .await?;
         rows.iter().map(endpoint_from_row).collect()
     }
