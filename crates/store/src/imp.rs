@@ -57,6 +57,8 @@ pub struct Store {
     /// Whether `reads` are an SQLite file's own `query_only` connections, so that neither kind
     /// of transaction sets `query_only` when it begins.
     read_connections: bool,
+    /// SQLite file: the checkpoints run off the writers' path ([`Checkpoints`]).
+    checkpoints: Option<Checkpoints>,
     backend: Backend,
     /// Kept for PostgreSQL's LISTEN connection, which `Any` cannot open.
     url: std::sync::Arc<str>,
@@ -79,6 +81,61 @@ pub struct Tx {
     /// What this transaction's notification writes do to the per-practice summary, applied
     /// just before it commits (`due.rs`).
     due: due::DueChanges,
+    /// SQLite file, write transaction: told when it commits.
+    checkpoints: Option<Checkpoints>,
+}
+
+/// Write transactions between two checkpoints that [`Checkpoints`] starts.
+const CHECKPOINT_EVERY: u64 = 8;
+
+/// SQLite: copies the WAL back into the database file in a task of its own, every
+/// [`CHECKPOINT_EVERY`] write transactions, instead of inside a writer's commit.
+///
+/// SQLite's automatic checkpoint runs in the commit that crosses its threshold, so the writer
+/// that triggered it, and every writer queued behind it for this process's write turn, waited for
+/// it: 17 commits of 24–42 ms took 1 s of the 7.8 s of write turns of a `rappel bench
+/// --notifications 20000` run. A `PASSIVE` checkpoint runs beside a writer (it never takes the
+/// write lock) on the pool's other write connection. The automatic checkpoint stays as a
+/// backstop, for a WAL that these did not manage to copy.
+#[derive(Clone, Debug)]
+struct Checkpoints {
+    pool: sqlx::AnyPool,
+    commits: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    running: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Checkpoints {
+    fn new(pool: sqlx::AnyPool) -> Checkpoints {
+        Checkpoints {
+            pool,
+            commits: std::sync::Arc::default(),
+            running: std::sync::Arc::default(),
+        }
+    }
+
+    /// A write transaction committed: every [`CHECKPOINT_EVERY`], a checkpoint starts unless
+    /// one is still running.
+    fn committed(&self) {
+        use std::sync::atomic::Ordering;
+        let n = self.commits.fetch_add(1, Ordering::Relaxed) + 1;
+        if !n.is_multiple_of(CHECKPOINT_EVERY) || self.running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let done = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_optional(&this.pool)
+                .await;
+            match done {
+                Ok(_) | Err(sqlx::Error::PoolClosed) => {}
+                // Nothing is lost: the WAL keeps the commits, and the next one copies them.
+                Err(error) => {
+                    tracing::warn!(%error, "SQLite checkpoint failed; the next one will try again")
+                }
+            }
+            this.running.store(false, Ordering::Release);
+        });
+    }
 }
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -177,20 +234,25 @@ fn sqlite_pool(read: bool) -> AnyPoolOptions {
             conn.execute("PRAGMA synchronous = NORMAL").await?;
             // A multi-row statement (the batch writes of ingestion and dispatch) keeps a
             // statement journal so that a failing row undoes the whole statement; in memory
-            // rather than in a temporary file, it costs no writes. (The page cache stays at
-            // SQLite's 2 MB: it is per connection. 16 MB on the two write connections was
-            // measured and made no difference beyond the noise of this machine.)
+            // rather than in a temporary file, it costs no writes.
             conn.execute("PRAGMA temp_store = MEMORY").await?;
-            // The WAL is copied back into the database every 10,000 pages (40 MB of disk) rather
-            // than SQLite's 1,000: the batches of dispatch rewrite the same pages many times
-            // between two checkpoints, and each checkpoint copies them once. Dispatch on SQLite
-            // ran 10 % faster (5,783 → 6,341 messages/s, medians of three, `rappel bench
-            // --notifications 20000`); memory is unchanged, and the p99 lateness at half
-            // capacity rose from about 90 to 150 ms (a checkpoint now copies more at once), far
-            // under the second it must stay under.
+            // SQLite's automatic checkpoint, at 10,000 pages (40 MB of disk) rather than 1,000,
+            // is a backstop: a file store checkpoints in a task of its own ([`Checkpoints`]). At
+            // 1,000 pages, when it was the only one, dispatch ran 10 % slower (6,341 → 5,783
+            // messages/s, medians of three, `rappel bench --notifications 20000`).
             conn.execute("PRAGMA wal_autocheckpoint = 10000").await?;
             if read {
                 conn.execute("PRAGMA query_only = ON").await?;
+            } else {
+                // A write connection's page cache is 16 MB instead of SQLite's 2 MB: ingestion
+                // inserts five rows a booking into `notifications` and its indexes, at places
+                // spread over each index (due times), and with 2 MB most of those pages are read
+                // back from the file at each batch. 5,000 rows into a table of up to 100,000 took
+                // 244–280 ms with 2 MB and 153–166 ms with 16 MB (SQLite 3.51 from Python, the
+                // migrations' schema); `rappel bench` ingestion, medians of five in alternation,
+                // 9,007 → 10,295 bookings/s. There are two write connections; the eight read
+                // connections keep 2 MB each.
+                conn.execute("PRAGMA cache_size = -16000").await?;
             }
             Ok(())
         })
@@ -249,6 +311,7 @@ impl Store {
         url: &str,
     ) -> Store {
         Store {
+            checkpoints: read_connections.then(|| Checkpoints::new(pool.clone())),
             pool,
             reads,
             read_connections,
@@ -330,6 +393,7 @@ impl Store {
                     backend: self.backend,
                     _turn: Some(turn),
                     due: Default::default(),
+                    checkpoints: self.checkpoints.clone(),
                 });
             }
             Backend::Postgres => self.pool.begin().await?,
@@ -339,6 +403,7 @@ impl Store {
             backend: self.backend,
             _turn: None,
             due: Default::default(),
+            checkpoints: None,
         })
     }
 
@@ -361,6 +426,7 @@ impl Store {
             backend: self.backend,
             _turn: None,
             due: Default::default(),
+            checkpoints: None,
         })
     }
 
@@ -374,6 +440,9 @@ impl Tx {
     pub async fn commit(mut self) -> Result<()> {
         self.flush_due().await?;
         self.inner.commit().await?;
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.committed();
+        }
         Ok(())
     }
 
