@@ -54,10 +54,8 @@ pub struct Store {
     /// The connections of read transactions and single reads: for an SQLite file, other
     /// connections, `query_only` for good ([`Store::connect`] says why); otherwise `pool`.
     reads: sqlx::AnyPool,
-    /// Whether `reads` are an SQLite file's own `query_only` connections, so that neither kind
-    /// of transaction sets `query_only` when it begins.
-    read_connections: bool,
-    /// SQLite file: the checkpoints run off the writers' path ([`Checkpoints`]).
+    /// An SQLite file's checkpoints, run off the writers' path ([`Checkpoints`]); `Some` exactly
+    /// for an SQLite file, the one store whose `reads` are connections of their own.
     checkpoints: Option<Checkpoints>,
     backend: Backend,
     /// Kept for PostgreSQL's LISTEN connection, which `Any` cannot open.
@@ -306,15 +304,14 @@ impl Store {
     fn new(
         pool: sqlx::AnyPool,
         reads: sqlx::AnyPool,
-        read_connections: bool,
+        sqlite_file: bool,
         backend: Backend,
         url: &str,
     ) -> Store {
         Store {
-            checkpoints: read_connections.then(|| Checkpoints::new(pool.clone())),
+            checkpoints: sqlite_file.then(|| Checkpoints::new(pool.clone())),
             pool,
             reads,
-            read_connections,
             backend,
             url: std::sync::Arc::from(url),
             writer: std::sync::Arc::default(),
@@ -327,9 +324,11 @@ impl Store {
         &self.reads
     }
 
-    /// SQLite's `BEGIN` for a write transaction and for a read transaction on this store.
+    /// SQLite's `BEGIN` for a write transaction and for a read transaction on this store: on a
+    /// file (which has checkpoints, and read connections `query_only` for good) neither sets
+    /// `query_only`; the in-memory database's one shared connection sets it at each transaction.
     fn sqlite_begin(&self) -> (&'static str, &'static str) {
-        if self.read_connections {
+        if self.checkpoints.is_some() {
             (SQLITE_BEGIN_WRITE, SQLITE_BEGIN_READ)
         } else {
             (SQLITE_SHARED_BEGIN_WRITE, SQLITE_SHARED_BEGIN_READ)

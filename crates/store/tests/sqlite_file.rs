@@ -15,6 +15,18 @@ fn at(text: &str) -> Timestamp {
     text.parse().unwrap()
 }
 
+fn practice() -> PracticeRow {
+    PracticeRow {
+        id: "a".into(),
+        name: "Cabinet a".into(),
+        preset: "doctolib".into(),
+        policy: None,
+        timezone: "Europe/Paris".into(),
+        settings: Map::new(),
+        created_at: at("2025-01-01T08:00:00Z"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_checkpoints_the_wal_of_a_file_after_a_few_write_transactions() {
     let (store, cleanup) = open(Flavor::SqliteFile).await;
@@ -28,17 +40,7 @@ async fn the_store_checkpoints_the_wal_of_a_file_after_a_few_write_transactions(
     // Sixteen write transactions of about 40 kB each: far under the 40 MB at which SQLite would
     // checkpoint by itself, so only the store's own checkpoint can copy them into the file.
     let mut tx = store.begin().await.unwrap();
-    tx.insert_practice(&PracticeRow {
-        id: "a".into(),
-        name: "Cabinet a".into(),
-        preset: "doctolib".into(),
-        policy: None,
-        timezone: "Europe/Paris".into(),
-        settings: Map::new(),
-        created_at: at("2025-01-01T08:00:00Z"),
-    })
-    .await
-    .unwrap();
+    tx.insert_practice(&practice()).await.unwrap();
     tx.commit().await.unwrap();
     for i in 0..16 {
         let mut tx = store.begin().await.unwrap();
@@ -84,15 +86,7 @@ async fn the_store_checkpoints_the_wal_of_a_file_after_a_few_write_transactions(
 async fn a_read_transaction_of_a_file_refuses_to_write_and_a_write_one_after_it_writes() {
     let (store, cleanup) = open(Flavor::SqliteFile).await;
     store.migrate().await.unwrap();
-    let practice = PracticeRow {
-        id: "a".into(),
-        name: "Cabinet a".into(),
-        preset: "doctolib".into(),
-        policy: None,
-        timezone: "Europe/Paris".into(),
-        settings: Map::new(),
-        created_at: at("2025-01-01T08:00:00Z"),
-    };
+    let practice = practice();
     // More read transactions than the pool's read connections, one after the other: each
     // refuses the write, whichever connection it got.
     for _ in 0..12 {
