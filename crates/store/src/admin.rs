@@ -78,13 +78,20 @@ pub fn with_database(base_url: &str, name: &str) -> String {
 
 /// The queue's statements whose plans `tests/plans.rs` checks on both backends, by name: the
 /// summary's recomputation and each backend's claim. The other statement checked there, a read of
-/// many patients' notifications, is written out by the test.
+/// many patients' notifications, is [`notifications_of_patients_statement`].
 pub fn queue_statements() -> [(&'static str, &'static str); 3] {
     [
         ("recompute the summary", crate::imp::due::RECOMPUTE_DUE),
         ("claim on SQLite", crate::imp::due::CLAIM_SQLITE),
         ("claim on PostgreSQL", crate::imp::due::CLAIM_POSTGRES),
     ]
+}
+
+/// The read of many patients' notifications (`Tx::notifications_of_patients`) as the store sends
+/// it to `backend` for `patients` ids, for `tests/plans.rs`: on PostgreSQL two parameters (the
+/// practice, the ids as one text array), on SQLite the practice and one `?` per id.
+pub fn notifications_of_patients_statement(backend: crate::Backend, patients: usize) -> String {
+    crate::imp::batch::notifications_of_patients_statement(backend, patients)
 }
 
 #[cfg(test)]

@@ -172,7 +172,7 @@ macro_rules! sms_opt_out_column {
 }
 
 // After the macros, which they use.
-mod batch;
+pub(crate) mod batch;
 pub use batch::NewEvent;
 mod directory;
 pub(crate) mod due;

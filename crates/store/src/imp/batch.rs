@@ -19,9 +19,9 @@ use super::codec::{Arg, Cols, bind_all, ms, opt_ms, to_json};
 use super::{Tx, changed_at, notification_args, notification_from_row};
 use crate::{Backend, NotificationRow, Result, Status, StoreError};
 
-/// Ids per lookup (SQLite joins at most 500 selects with UNION ALL).
+/// Ids per lookup on SQLite (its `IN (…)` list; PostgreSQL takes them all as one array).
 const IDS_PER_QUERY: usize = 200;
-/// The lengths a lookup is padded to (see [`Tx::select_in`]).
+/// The lengths an SQLite lookup is padded to (see [`Tx::select_in`]).
 const LOOKUP_SIZES: [usize; 9] = [1, 2, 4, 8, 16, 32, 64, 128, IDS_PER_QUERY];
 /// Rows per multi-row INSERT or UPDATE: 24 columns × 400 rows stays well under SQLite's limit of
 /// 32,766 parameters (and PostgreSQL's 65,535).
@@ -80,14 +80,8 @@ pub struct NewEvent<'a> {
 /// The placeholder of the `n`th parameter (from 1). Statements here are long and are bound
 /// in textual order, so SQLite gets anonymous `?`: sqlx looks each numbered parameter up by
 /// name, and SQLite's lookup is a linear scan, which made binding a statement of thousands of
-/// `$N` quadratic (most of the time of a batch went there).
-fn param(backend: Backend, n: usize) -> String {
-    let mut out = String::new();
-    push_param(&mut out, backend, n);
-    out
-}
-
-/// [`param`], appended to a statement being built (no allocation per parameter).
+/// `$N` quadratic (most of the time of a batch went there). Appended to a statement being built
+/// (no allocation per parameter).
 fn push_param(sql: &mut String, backend: Backend, n: usize) {
     match backend {
         Backend::Sqlite => sql.push('?'),
@@ -127,10 +121,17 @@ fn distinct(ids: &[String]) -> Vec<&String> {
 
 /// A read of the rows of many ids, `{head} WHERE practice_id = ? AND {column} … {filter}`, then
 /// `{order}`, in one of two shapes by backend:
-/// - PostgreSQL: one arm per id (`{column} = ?`) joined with UNION ALL. PostgreSQL plans an
-///   equality on an indexed column as an index scan even before its statistics exist (a fresh
-///   database, a table that grew since), whereas it estimated a list of hundreds of ids as most
-///   of the table and scanned every row of the practice for each batch.
+/// - PostgreSQL: the ids go as one array literal, and each is looked up by a `LATERAL`
+///   sub-select, `{column} = lookup.lookup_id`: one statement text whatever the number of ids,
+///   so it stays prepared, and a plan that cannot be anything but one index descent per id on
+///   both columns (`OFFSET 0` keeps the sub-select from being merged into a join the planner
+///   could then reorder). Its two earlier shapes cost more: one `{column} = $n` arm per id joined
+///   with UNION ALL took an executor node per arm at each run and, once the tables had grown, a
+///   parallel plan whose workers were started for every lookup (200 appointments in 15 ms); and
+///   `{column} = ANY($2)` was planned, by the custom plans of a statement's first runs or by a
+///   generic plan made while the table was small, as a read of every entry of the practice in
+///   another index led by `practice_id` with the ids as a filter (ingestion fell from 6,500 to
+///   1,800 bookings/s; issue 18, session 12).
 /// - SQLite: one `{column} IN (…)` list. SQLite looks each listed id up in the index whatever its
 ///   statistics, and a compound of hundreds of arms costs it a cursor per arm (the lookups of a
 ///   dispatch batch took twice as long).
@@ -140,7 +141,7 @@ struct Lookup<'a> {
     /// Bound after the ids, one argument for each `{}`.
     filter: &'a str,
     extra: &'a [Arg],
-    /// Names result columns only (a compound select can sort by nothing else).
+    /// Names result columns only.
     order: &'a str,
 }
 
@@ -156,74 +157,116 @@ impl Lookup<'_> {
         }
     }
 
-    /// The PostgreSQL shape: one arm per id, joined with UNION ALL.
-    fn union_of_arms(&self, practice_id: &str, ids: Vec<Option<String>>) -> (String, Vec<Arg>) {
-        let backend = Backend::Postgres;
-        let mut sql = String::new();
-        let mut args = Vec::with_capacity(ids.len() * (2 + self.extra.len()));
-        for (i, id) in ids.into_iter().enumerate() {
-            if i > 0 {
-                sql.push_str(" UNION ALL ");
+    /// The statement and its arguments for these ids (on SQLite at most [`IDS_PER_QUERY`],
+    /// padded with NULLs to the next of [`LOOKUP_SIZES`]).
+    fn statement(
+        &self,
+        backend: Backend,
+        practice_id: &str,
+        ids: &[&String],
+    ) -> (String, Vec<Arg>) {
+        let mut args = vec![Arg::Text(practice_id.to_string())];
+        let mut sql = match backend {
+            Backend::Postgres => {
+                args.push(Arg::Text(text_array(ids)));
+                let mut inner = format!(
+                    "{} WHERE practice_id = $1 AND {} = lookup.lookup_id",
+                    self.head, self.column
+                );
+                self.push_filter(backend, &mut inner, &mut args);
+                format!(
+                    "SELECT * FROM unnest(CAST($2 AS TEXT[])) AS lookup (lookup_id) \
+                     CROSS JOIN LATERAL ({inner} OFFSET 0) AS found"
+                )
             }
-            args.push(Arg::Text(practice_id.to_string()));
-            let p = param(backend, args.len());
-            args.push(Arg::OptText(id));
-            let q = param(backend, args.len());
-            sql.push_str(&format!(
-                "{} WHERE practice_id = {p} AND {} = {q}",
-                self.head, self.column
-            ));
-            self.push_filter(backend, &mut sql, &mut args);
+            Backend::Sqlite => {
+                // The statement stays prepared (it is read on every batch), so its ids are
+                // padded to one of a few lengths with NULLs, which match nothing (`= NULL` is
+                // never true): a handful of texts per lookup instead of one per possible
+                // length, which bounds what the connections' statement caches hold.
+                let len = LOOKUP_SIZES
+                    .iter()
+                    .copied()
+                    .find(|&n| n >= ids.len())
+                    .unwrap_or(ids.len());
+                args.extend((0..len).map(|i| Arg::OptText(ids.get(i).map(|id| (*id).clone()))));
+                let mut sql = format!(
+                    "{} WHERE practice_id = ? AND {} IN ({})",
+                    self.head,
+                    self.column,
+                    vec!["?"; len].join(", ")
+                );
+                self.push_filter(backend, &mut sql, &mut args);
+                sql
+            }
+        };
+        if !self.order.is_empty() {
+            sql.push(' ');
+            sql.push_str(self.order);
         }
-        (sql, args)
-    }
-
-    /// The SQLite shape: one `IN (…)` list.
-    fn in_list(&self, practice_id: &str, ids: Vec<Option<String>>) -> (String, Vec<Arg>) {
-        let mut sql = format!(
-            "{} WHERE practice_id = ? AND {} IN ({})",
-            self.head,
-            self.column,
-            vec!["?"; ids.len()].join(", ")
-        );
-        let mut args = Vec::with_capacity(1 + ids.len() + self.extra.len());
-        args.push(Arg::Text(practice_id.to_string()));
-        args.extend(ids.into_iter().map(Arg::OptText));
-        self.push_filter(Backend::Sqlite, &mut sql, &mut args);
         (sql, args)
     }
 }
 
+/// PostgreSQL's text form of an array of these strings, each element quoted (so that no id is
+/// read as `NULL` or split), `"` and `\` escaped.
+fn text_array(ids: &[&String]) -> String {
+    let mut out = String::with_capacity(2 + ids.iter().map(|id| id.len() + 3).sum::<usize>());
+    out.push('{');
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for c in id.chars() {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+    out.push('}');
+    out
+}
+
+/// The statement [`Tx::notifications_of_patients`] runs for `patients` ids on `backend`, for
+/// `tests/plans.rs`, which reads its plan.
+pub(crate) fn notifications_of_patients_statement(backend: Backend, patients: usize) -> String {
+    let ids: Vec<String> = (0..patients).map(|i| format!("p{i}")).collect();
+    let ids: Vec<&String> = ids.iter().collect();
+    NOTIFICATIONS_OF_PATIENTS.statement(backend, "p", &ids).0
+}
+
+/// [`Tx::notifications_of_patients`]'s lookup.
+const NOTIFICATIONS_OF_PATIENTS: Lookup<'static> = Lookup {
+    head: concat!("SELECT ", notification_columns!(), " FROM notifications"),
+    column: "patient_id",
+    filter: "",
+    extra: &[],
+    order: "ORDER BY patient_id, key",
+};
+
 impl Tx {
-    /// Runs the lookup chunk by chunk and returns every row.
+    /// Runs the lookup, on SQLite chunk by chunk, and returns every row.
     async fn select_in(
         &mut self,
         lookup: Lookup<'_>,
         practice_id: &str,
         ids: &[String],
     ) -> Result<Vec<sqlx::any::AnyRow>> {
+        let ids = distinct(ids);
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let chunk_len = match self.backend {
+            // One array parameter, however long.
+            Backend::Postgres => ids.len(),
+            Backend::Sqlite => IDS_PER_QUERY,
+        };
         let mut out = Vec::new();
-        for chunk in distinct(ids).chunks(IDS_PER_QUERY) {
-            // The statement stays prepared (it is read on every batch), so its ids are padded
-            // to one of a few lengths with NULLs, which match nothing (`= NULL` is never true):
-            // a handful of texts per lookup instead of one per possible length, which bounds
-            // what the connections' statement caches hold.
-            let len = LOOKUP_SIZES
-                .iter()
-                .copied()
-                .find(|&n| n >= chunk.len())
-                .unwrap_or(chunk.len());
-            let padded: Vec<Option<String>> = (0..len)
-                .map(|i| chunk.get(i).map(|id| (*id).clone()))
-                .collect();
-            let (mut sql, args) = match self.backend {
-                Backend::Postgres => lookup.union_of_arms(practice_id, padded),
-                Backend::Sqlite => lookup.in_list(practice_id, padded),
-            };
-            if !lookup.order.is_empty() {
-                sql.push(' ');
-                sql.push_str(lookup.order);
-            }
+        for chunk in ids.chunks(chunk_len) {
+            let (sql, args) = lookup.statement(self.backend, practice_id, chunk);
             let rows = bind_all(sqlx::query(&sql), args)
                 .fetch_all(&mut *self.inner)
                 .await?;
@@ -375,17 +418,7 @@ impl Tx {
         patient_ids: &[String],
     ) -> Result<Vec<NotificationRow>> {
         let rows = self
-            .select_in(
-                Lookup {
-                    head: concat!("SELECT ", notification_columns!(), " FROM notifications"),
-                    column: "patient_id",
-                    filter: "",
-                    extra: &[],
-                    order: "ORDER BY patient_id, key",
-                },
-                practice_id,
-                patient_ids,
-            )
+            .select_in(NOTIFICATIONS_OF_PATIENTS, practice_id, patient_ids)
             .await?;
         rows.iter().map(notification_from_row).collect()
     }

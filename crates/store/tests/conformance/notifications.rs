@@ -348,7 +348,7 @@ pub(super) async fn notification_counts_group_by_status_and_channel(store: Store
 /// Ingestion and dispatch read and write whole batches; each batch function must answer exactly
 /// what a loop over its single-row counterpart answers, across chunk boundaries and practices.
 pub(super) async fn batch_reads_and_writes_answer_as_their_single_row_counterparts(store: Store) {
-    with_practices(&store, &["a", "b"]).await;
+    with_practices(&store, &["a", "b", "c"]).await;
     let now = at("2025-02-01T00:00:00Z");
     let since = at("2025-03-01T00:00:00Z");
     let mut tx = store.begin().await.unwrap();
@@ -375,6 +375,41 @@ pub(super) async fn batch_reads_and_writes_answer_as_their_single_row_counterpar
         instructions: None,
     };
     tx.upsert_motive("a", &consultation).await.unwrap();
+    // Ids the practice software chose, with what PostgreSQL's array literal (the lookups' one
+    // parameter) gives a meaning to: each is found as itself, and `NULL` is not a null.
+    let odd = [
+        "NULL",
+        "q\"uote",
+        "back\\slash",
+        "com,ma",
+        "{brace}",
+        " space ",
+        "é-ü",
+        "",
+    ];
+    for id in odd {
+        tx.upsert_patient("c", &patient(id, "Odd", "Id"), now)
+            .await
+            .unwrap();
+    }
+    let odd_ids: Vec<String> = odd.iter().map(|id| id.to_string()).collect();
+    let mut found: Vec<String> = tx
+        .patients_by_id("c", &odd_ids)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(p, _)| p.id)
+        .collect();
+    found.sort();
+    let mut expected = odd_ids.clone();
+    expected.sort();
+    assert_eq!(found, expected);
+    assert!(
+        tx.patients_by_id("c", &["null".into(), "quote".into(), "com".into()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Patients: 1,200 ids (three chunks), three that exist, one of them erased.
     let mut asked: Vec<String> = (0..1200).map(|i| format!("x{i}")).collect();
