@@ -57,10 +57,12 @@ export function peakRssMb() {
   }
 }
 
-// The line `rappel bench --compare` prints, with this queue's figures.
-export function printCompare(queue, { n, batch, concurrency }, enqueueS, runS) {
+// The line `rappel bench --compare` prints, with this queue's figures. `fetch` is how many jobs
+// one fetch takes at most (graphile-worker's local queue, pg-boss's batch size).
+export function printCompare(queue, { n, batch, concurrency }, fetch, enqueueS, runS) {
   console.log(
     `compare queue=${queue} store=postgres n=${n} enqueue_batch=${batch} concurrency=${concurrency} ` +
+      `fetch_batch=${fetch} ` +
       `enqueue_s=${enqueueS.toFixed(3)} enqueue_jobs_per_s=${(n / enqueueS).toFixed(0)} ` +
       `run_s=${runS.toFixed(3)} jobs_per_s=${(n / runS).toFixed(0)} ` +
       `total_s=${(enqueueS + runS).toFixed(3)} peak_rss_mb=${peakRssMb().toFixed(1)}`,

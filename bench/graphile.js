@@ -14,6 +14,7 @@ import { drained, freshDatabase, params, printCompare, seconds } from './common.
 
 const shape = params(24);
 const { n, batch, concurrency } = shape;
+const localQueue = Number(process.env.LOCAL_QUEUE ?? 500);
 const db = await freshDatabase(shape.base, 'rappel_anchor_graphile');
 try {
   const utils = await makeWorkerUtils({ connectionString: db.url });
@@ -39,7 +40,7 @@ try {
     preset: {
       worker: {
         concurrentJobs: concurrency,
-        localQueue: { size: Number(process.env.LOCAL_QUEUE ?? 500) },
+        localQueue: { size: localQueue },
         completeJobBatchDelay: 0,
         failJobBatchDelay: 0,
         logger: quietLogger(),
@@ -52,7 +53,7 @@ try {
   const runS = seconds(started);
   await runner.stop();
   await pool.end();
-  printCompare('graphile-worker', shape, enqueueS, runS);
+  printCompare('graphile-worker', shape, localQueue, enqueueS, runS);
 } finally {
   await db.drop();
 }

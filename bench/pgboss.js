@@ -41,7 +41,7 @@ try {
   await drained(db.url, "SELECT count(*) FROM pgboss.job WHERE name = 'noop' AND state <> 'completed'");
   const runS = seconds(started);
   await boss.stop({ graceful: true, wait: true });
-  printCompare('pg-boss', shape, enqueueS, runS);
+  printCompare('pg-boss', shape, fetch, enqueueS, runS);
 } finally {
   await db.drop();
 }
