@@ -493,7 +493,11 @@ async fn the_next_appointment_is_the_first_booked_one_still_to_come() {
 /// The token of the `/r/` link in a text.
 fn token_in(text: &str) -> Option<String> {
     let start = text.find("https://rappel.example/r/")? + "https://rappel.example/r/".len();
-    Some(text[start..start + 16].to_string())
+    let token: String = text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    Some(token)
 }
 
 #[tokio::test]
@@ -536,6 +540,7 @@ async fn reminders_carry_a_short_link_that_confirms_and_cancels() {
         .find(|r| r.message.channel == Channel::Sms)
         .expect("an SMS reminder");
     let token = token_in(&sms.message.text).expect("a link in the SMS");
+    assert_eq!(token.len(), 18, "{token}");
     assert_eq!(
         sms.message.text.matches("https://").count(),
         1,
@@ -602,6 +607,71 @@ async fn reminders_carry_a_short_link_that_confirms_and_cancels() {
     clock.set(ts("2026-03-05T10:00:00+01:00"));
     assert_eq!(
         engine.appointment_link_page(&token).await.unwrap(),
+        LinkPage::Unknown
+    );
+}
+
+/// Links sent before their tokens had two ordering characters (16 characters, stored as the
+/// token's SHA-256 alone) stay good until their appointment starts, as they were.
+#[tokio::test]
+async fn a_link_of_sixteen_characters_made_before_still_opens() {
+    let (engine, clock, _recorder, practice) =
+        engine("2026-03-01T10:00:00+01:00", Map::new()).await;
+    engine
+        .ingest(
+            &practice,
+            &[booked(
+                "a1",
+                "2026-03-01T10:00:00+01:00",
+                "2026-03-05T10:00:00+01:00",
+            )],
+        )
+        .await
+        .unwrap();
+    let token = "Zx9-_aB3cD4eF5gH";
+    let mut tx = engine.store().begin().await.unwrap();
+    tx.insert_appointment_link(&rappel_store::AppointmentLink {
+        practice_id: practice.clone(),
+        token_hash: rappel_engine::secret::token_hash(token),
+        appointment_id: "a1".into(),
+        patient_id: "p1".into(),
+        start: ts("2026-03-05T10:00:00+01:00"),
+        expires_at: ts("2026-03-05T10:00:00+01:00"),
+        created_at: ts("2026-03-01T10:00:00+01:00"),
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let LinkPage::Open(view) = engine.appointment_link_page(token).await.unwrap() else {
+        panic!("the earlier link is open");
+    };
+    assert!(view.can_cancel);
+    let page = engine
+        .answer_by_link(token, LinkAction::Confirm)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            &page,
+            LinkPage::Answered {
+                answer: PatientAnswer::Confirmed,
+                already: false,
+                ..
+            }
+        ),
+        "{page:?}"
+    );
+    // Another token of the same 16 characters but one is nothing; past the start, neither is it.
+    assert_eq!(
+        engine
+            .appointment_link_page("Zx9-_aB3cD4eF5gI")
+            .await
+            .unwrap(),
+        LinkPage::Unknown
+    );
+    clock.set(ts("2026-03-05T10:00:00+01:00"));
+    assert_eq!(
+        engine.appointment_link_page(token).await.unwrap(),
         LinkPage::Unknown
     );
 }

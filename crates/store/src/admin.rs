@@ -87,6 +87,10 @@ pub fn queue_statements() -> [(&'static str, &'static str); 3] {
     ]
 }
 
+/// The purge of expired routes (sign-in sessions'), for the plans test: it must read the partial
+/// expiry index, which holds the routes that expire and only those.
+pub const PURGE_EXPIRED_ROUTES: &str = crate::imp::routes::PURGE_EXPIRED_ROUTES;
+
 /// The read of many patients' notifications (`Tx::notifications_of_patients`) as the store sends
 /// it to `backend` for `patients` ids, for `tests/plans.rs`: on PostgreSQL two parameters (the
 /// practice, the ids as one text array), on SQLite the practice and one `?` per id.

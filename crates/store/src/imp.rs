@@ -21,7 +21,7 @@ mod documents;
 mod logos;
 mod reports;
 mod retention;
-mod routes;
+pub(crate) mod routes;
 pub(crate) mod templates;
 mod two_way;
 pub(crate) mod users;
@@ -42,7 +42,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 
 use self::directory::{changed_at, patient_with_opt_out};
-use self::notifications::{notification_args, notification_from_row};
+use self::notifications::{notification_arg, notification_args, notification_from_row};
 use crate::{Backend, Result, StoreError};
 
 /// A handle on the database; cheap to clone.

@@ -17,7 +17,9 @@ mod common;
 
 use common::{Cleanup, Flavor, clean, open, with_database};
 use rappel_store::Backend;
-use rappel_store::admin::{notifications_of_patients_statement, queue_statements};
+use rappel_store::admin::{
+    PURGE_EXPIRED_ROUTES, notifications_of_patients_statement, queue_statements,
+};
 use sqlx::Row;
 
 /// What each statement must use to reach `notifications`, whatever else its plan says.
@@ -128,6 +130,41 @@ async fn sqlite_plans_the_queue_on_its_indexes() {
         let plan: Vec<String> = rows.iter().map(|r| r.get::<String, _>("detail")).collect();
         check(name, &plan.join("\n"));
     }
+    drop(conn);
+    clean(cleanup).await;
+}
+
+/// Only sessions' routes expire; the expiry index holds only those (migration 0018), so that the
+/// routes written with every appointment link and provider id do not each add an entry nobody
+/// reads. The purge must still find the expired ones through it, not by reading every route.
+#[tokio::test]
+async fn sqlite_purges_expired_routes_through_the_partial_expiry_index() {
+    let (store, cleanup) = open(Flavor::SqliteFile).await;
+    store.migrate().await.unwrap();
+    let url = url_of(&cleanup);
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {PURGE_EXPIRED_ROUTES}"))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    let plan: Vec<String> = rows.iter().map(|r| r.get::<String, _>("detail")).collect();
+    assert!(
+        plan.iter()
+            .any(|step| step.contains("USING INDEX lookup_routes_expiry")),
+        "{plan:?}"
+    );
+    let partial: String = sqlx::query_scalar(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'lookup_routes_expiry'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert!(
+        partial.contains("WHERE expires_at IS NOT NULL"),
+        "{partial}"
+    );
     drop(conn);
     clean(cleanup).await;
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 
 use super::Tx;
-use super::batch::{big_query, placeholders};
+use super::batch::{insert_chunks, placeholders};
 use super::codec::{Cols, ms};
 use super::routes::Route;
 use crate::{Result, StoreError};
@@ -72,7 +72,7 @@ fn answer_row(row: &sqlx::any::AnyRow) -> Result<AppointmentAnswerRow> {
 }
 
 /// Links per multi-row INSERT: 7 parameters each, far under either backend's limit.
-const LINKS_PER_STATEMENT: usize = 200;
+const LINKS_PER_STATEMENT: usize = 256;
 
 impl Tx {
     /// [`Tx::insert_appointment_link`] of each, in two statements per chunk (the routes, then
@@ -101,7 +101,7 @@ impl Tx {
                 reason: "an appointment link's token hash is already in use".into(),
             });
         }
-        for chunk in links.chunks(LINKS_PER_STATEMENT) {
+        for chunk in insert_chunks(self.backend, links, LINKS_PER_STATEMENT) {
             let mut sql = format!("INSERT INTO appointment_links ({LINK_COLUMNS}) VALUES ");
             for i in 0..chunk.len() {
                 if i > 0 {
@@ -111,7 +111,8 @@ impl Tx {
                 sql.push_str(&placeholders(self.backend, 7 * i + 1, 7));
                 sql.push(')');
             }
-            let mut query = big_query(self.backend, &sql);
+            // Kept prepared: the chunks take a few fixed lengths (`insert_chunks`).
+            let mut query = sqlx::query(&sql);
             for link in chunk {
                 query = query
                     .bind(&link.practice_id)

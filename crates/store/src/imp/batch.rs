@@ -16,7 +16,7 @@ use sqlx::any::{Any, AnyArguments};
 use sqlx::query::Query;
 
 use super::codec::{Arg, Cols, bind_all, ms, opt_ms, to_json};
-use super::{Tx, changed_at, notification_args, notification_from_row};
+use super::{Tx, changed_at, notification_arg, notification_args, notification_from_row};
 use crate::{Backend, NotificationRow, Result, Status, StoreError};
 
 /// Ids per lookup on SQLite (its `IN (…)` list; PostgreSQL takes them all as one array).
@@ -49,6 +49,25 @@ fn fixed_chunks<'r, T>(rows: &'r [T], sizes: &[usize]) -> Vec<&'r [T]> {
         rest = after;
     }
     out
+}
+
+/// `rows` cut into the chunks of a multi-row INSERT of at most `per_statement` rows. On SQLite
+/// they take the few fixed sizes of [`INSERT_CHUNKS`] (capped at `per_statement`), so that each
+/// size's text stays prepared on the write connections: a text compiled at each batch cost more
+/// than running it (the personal links of a dispatch batch, issue 18, session 13). PostgreSQL
+/// keeps every text prepared in the server whatever its length.
+pub(super) fn insert_chunks<T>(backend: Backend, rows: &[T], per_statement: usize) -> Vec<&[T]> {
+    match backend {
+        Backend::Postgres => rows.chunks(per_statement).collect(),
+        Backend::Sqlite => {
+            let sizes: Vec<usize> = INSERT_CHUNKS
+                .iter()
+                .copied()
+                .filter(|&size| size <= per_statement)
+                .collect();
+            fixed_chunks(rows, &sizes)
+        }
+    }
 }
 
 /// The rows grouped by practice, in the order each practice first appears: a batch statement
@@ -636,13 +655,10 @@ impl Tx {
             let mut sql = format!("UPDATE notifications SET {} FROM (VALUES ", set.join(", "));
             let mut args = Vec::with_capacity(chunk.len() * (columns.len() + 2));
             for (i, n) in chunk.iter().enumerate() {
-                let mut all = notification_args(n)?;
-                let mut row_args = vec![all[0].clone(), all[1].clone()];
-                row_args.extend(
-                    columns
-                        .iter()
-                        .map(|&c| std::mem::replace(&mut all[c], Arg::OptInt(None))),
-                );
+                let mut row_args = vec![notification_arg(n, 0)?, notification_arg(n, 1)?];
+                for &c in columns {
+                    row_args.push(notification_arg(n, c)?);
+                }
                 if i > 0 {
                     sql.push_str(", ");
                 }
@@ -715,14 +731,11 @@ impl Tx {
             let sql = one.repeat(size);
             let mut args = Vec::with_capacity(size * (columns.len() + 2));
             for n in chunk {
-                let mut all = notification_args(n)?;
-                args.extend(
-                    columns
-                        .iter()
-                        .map(|&c| std::mem::replace(&mut all[c], Arg::OptInt(None))),
-                );
-                args.push(std::mem::replace(&mut all[0], Arg::OptInt(None)));
-                args.push(std::mem::replace(&mut all[1], Arg::OptInt(None)));
+                for &c in columns {
+                    args.push(notification_arg(n, c)?);
+                }
+                args.push(notification_arg(n, 0)?);
+                args.push(notification_arg(n, 1)?);
             }
             let done = bind_all(sqlx::query(&sql), args)
                 .execute(&mut *self.inner)

@@ -244,37 +244,50 @@ impl Tx {
 
 /// The arguments of an insert in [`notification_columns!`] order.
 pub(super) fn notification_args(n: &NotificationRow) -> Result<Vec<Arg>> {
-    let rendered = n
-        .rendered
-        .as_ref()
-        .map(|r| to_json("notifications", r))
-        .transpose()?;
-    Ok(vec![
-        Arg::Text(n.practice_id.clone()),
-        Arg::Text(n.key.clone()),
-        Arg::Text(n.patient_id.clone()),
-        Arg::Text(n.rule.clone()),
-        Arg::Text(n.kind.as_str().to_string()),
-        Arg::Text(n.channel.as_str().to_string()),
-        Arg::Text(n.recipient.to_string()),
-        Arg::Text(to_json("notifications", &n.appointments)?),
-        Arg::OptText(n.document.clone()),
-        Arg::OptText(n.task.clone()),
-        Arg::Int(flag(n.auto_resend)),
-        Arg::Int(ms(n.due_at)),
-        Arg::OptInt(opt_ms(n.window_end)),
-        Arg::Text(n.status.as_str().to_string()),
-        Arg::OptText(n.reason.map(|r| r.as_str().to_string())),
-        Arg::OptInt(opt_ms(n.decided_at)),
-        Arg::Int(i64::from(n.attempts)),
-        Arg::OptText(n.lease_owner.clone()),
-        Arg::OptInt(opt_ms(n.lease_until)),
-        Arg::OptText(n.last_error.clone()),
-        Arg::OptText(rendered),
-        Arg::OptText(n.provider_id.clone()),
-        Arg::Int(ms(n.created_at)),
-        Arg::Int(ms(n.updated_at)),
-    ])
+    (0..NOTIFICATION_COLUMNS)
+        .map(|c| notification_arg(n, c))
+        .collect()
+}
+
+/// How many columns [`notification_columns!`] names.
+pub(super) const NOTIFICATION_COLUMNS: usize = 24;
+
+/// The argument of the column at position `c` of [`notification_columns!`]: an update that
+/// writes a few columns (a dispatch's outcome) builds those only, and serializes none of the
+/// planner's JSON columns it leaves alone.
+pub(super) fn notification_arg(n: &NotificationRow, c: usize) -> Result<Arg> {
+    Ok(match c {
+        0 => Arg::Text(n.practice_id.clone()),
+        1 => Arg::Text(n.key.clone()),
+        2 => Arg::Text(n.patient_id.clone()),
+        3 => Arg::Text(n.rule.clone()),
+        4 => Arg::Text(n.kind.as_str().to_string()),
+        5 => Arg::Text(n.channel.as_str().to_string()),
+        6 => Arg::Text(n.recipient.to_string()),
+        7 => Arg::Text(to_json("notifications", &n.appointments)?),
+        8 => Arg::OptText(n.document.clone()),
+        9 => Arg::OptText(n.task.clone()),
+        10 => Arg::Int(flag(n.auto_resend)),
+        11 => Arg::Int(ms(n.due_at)),
+        12 => Arg::OptInt(opt_ms(n.window_end)),
+        13 => Arg::Text(n.status.as_str().to_string()),
+        14 => Arg::OptText(n.reason.map(|r| r.as_str().to_string())),
+        15 => Arg::OptInt(opt_ms(n.decided_at)),
+        16 => Arg::Int(i64::from(n.attempts)),
+        17 => Arg::OptText(n.lease_owner.clone()),
+        18 => Arg::OptInt(opt_ms(n.lease_until)),
+        19 => Arg::OptText(n.last_error.clone()),
+        20 => Arg::OptText(
+            n.rendered
+                .as_ref()
+                .map(|r| to_json("notifications", r))
+                .transpose()?,
+        ),
+        21 => Arg::OptText(n.provider_id.clone()),
+        22 => Arg::Int(ms(n.created_at)),
+        23 => Arg::Int(ms(n.updated_at)),
+        _ => unreachable!("notification_columns! names {NOTIFICATION_COLUMNS} columns"),
+    })
 }
 
 pub(super) fn notification_from_row(row: &AnyRow) -> Result<NotificationRow> {

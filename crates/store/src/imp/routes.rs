@@ -5,13 +5,17 @@
 //! distributed by its own key, apart from the practices' tables (ARCHITECTURE.md "Citus").
 
 use super::Tx;
-use super::batch::{big_query, placeholders};
+use super::batch::{insert_chunks, placeholders};
 use super::codec::{Cols, opt_ms};
 use crate::{NotificationRow, Result};
 use jiff::Timestamp;
 
+/// The purge of expired routes: only sessions' routes have an expiry, and the partial index
+/// `lookup_routes_expiry` (migration 0018) holds only those (`tests/plans.rs`).
+pub(crate) const PURGE_EXPIRED_ROUTES: &str = "DELETE FROM lookup_routes WHERE expires_at <= $1";
+
 /// Rows per statement of [`Tx::route_provider_ids`]: a worker's batch (100 by default) in one.
-const ROUTES_PER_STATEMENT: usize = 200;
+const ROUTES_PER_STATEMENT: usize = 256;
 
 /// What a route's key is.
 #[derive(Clone, Copy, Debug)]
@@ -91,7 +95,7 @@ impl Tx {
         routed: &[(&str, &str)],
     ) -> Result<u64> {
         let mut inserted = 0;
-        for chunk in routed.chunks(ROUTES_PER_STATEMENT) {
+        for chunk in insert_chunks(self.backend, routed, ROUTES_PER_STATEMENT) {
             let mut sql = String::from(
                 "INSERT INTO lookup_routes (kind, lookup_key, practice_id, expires_at) VALUES ",
             );
@@ -104,7 +108,8 @@ impl Tx {
                 sql.push_str(", NULL)");
             }
             sql.push_str(" ON CONFLICT (kind, lookup_key) DO NOTHING");
-            let mut query = big_query(self.backend, &sql);
+            // Kept prepared: the chunks take a few fixed lengths (`insert_chunks`).
+            let mut query = sqlx::query(&sql);
             for (key, practice) in chunk {
                 query = query.bind(kind.as_str()).bind(*key).bind(*practice);
             }
@@ -137,7 +142,7 @@ impl Tx {
     /// Forgets the routes of every session expired at `now` (their sessions no longer sign
     /// anyone in).
     pub(crate) async fn delete_expired_routes(&mut self, now: Timestamp) -> Result<()> {
-        sqlx::query("DELETE FROM lookup_routes WHERE expires_at <= $1")
+        sqlx::query(PURGE_EXPIRED_ROUTES)
             .bind(now.as_millisecond())
             .execute(&mut *self.inner)
             .await?;
