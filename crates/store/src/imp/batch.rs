@@ -53,9 +53,10 @@ fn fixed_chunks<'r, T>(rows: &'r [T], sizes: &[usize]) -> Vec<&'r [T]> {
 
 /// `rows` cut into the chunks of a multi-row INSERT of at most `per_statement` rows. On SQLite
 /// they take the few fixed sizes of [`INSERT_CHUNKS`] (capped at `per_statement`), so that each
-/// size's text stays prepared on the write connections: a text compiled at each batch cost more
-/// than running it (the personal links of a dispatch batch, issue 18, session 13). PostgreSQL
-/// keeps every text prepared in the server whatever its length.
+/// size's text stays prepared on the write connections, as the notifications' insert already did,
+/// instead of being compiled again at each batch (the personal links of a dispatch batch and
+/// their routes, issue 18, session 13). PostgreSQL keeps every text prepared in the server
+/// whatever its length.
 pub(super) fn insert_chunks<T>(backend: Backend, rows: &[T], per_statement: usize) -> Vec<&[T]> {
     match backend {
         Backend::Postgres => rows.chunks(per_statement).collect(),
