@@ -122,7 +122,8 @@ pub fn last_link_token(recorder: &rappel_channels::Recorder, appointment: &str) 
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
             .collect();
-        (token.len() == 16).then_some(token)
+        // 18 characters (16 for links made by earlier versions).
+        (token.len() >= 16).then_some(token)
     })
 }
 
