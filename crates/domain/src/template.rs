@@ -559,10 +559,10 @@ impl Sample {
             document: (kind == Kind::Document).then_some(&self.document),
             document_link: (kind == Kind::Document)
                 .then(|| "https://rappel.example/d/exemple".to_string()),
-            // As long as a real one: 18 characters of token after `/r/`.
+            // As long as a real one: 16 characters of token after `/r/`.
             answer_links: carries_answer_links(kind, channel).then(|| {
                 crate::render::AnswerLinks::for_page(
-                    "https://rappel.example/r/AbCdEfGhIjKlMnOpQr".to_string(),
+                    "https://rappel.example/r/AbCdEfGhIjKlMnOp".to_string(),
                 )
             }),
             task_label: (kind == Kind::Task).then_some(match self.patient.locale.as_deref() {

@@ -122,8 +122,7 @@ pub fn last_link_token(recorder: &rappel_channels::Recorder, appointment: &str) 
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
             .collect();
-        // 18 characters (16 for links made by earlier versions).
-        (token.len() >= 16).then_some(token)
+        (token.len() == 16).then_some(token)
     })
 }
 

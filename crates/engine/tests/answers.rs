@@ -540,7 +540,7 @@ async fn reminders_carry_a_short_link_that_confirms_and_cancels() {
         .find(|r| r.message.channel == Channel::Sms)
         .expect("an SMS reminder");
     let token = token_in(&sms.message.text).expect("a link in the SMS");
-    assert_eq!(token.len(), 18, "{token}");
+    assert_eq!(token.len(), 16, "{token}");
     assert_eq!(
         sms.message.text.matches("https://").count(),
         1,
@@ -611,10 +611,10 @@ async fn reminders_carry_a_short_link_that_confirms_and_cancels() {
     );
 }
 
-/// Links sent before their tokens had two ordering characters (16 characters, stored as the
-/// token's SHA-256 alone) stay good until their appointment starts, as they were.
+/// Links sent before their tokens began with two characters for their moment (16 random
+/// characters, stored as the token's SHA-256 alone) stay good until their appointment starts.
 #[tokio::test]
-async fn a_link_of_sixteen_characters_made_before_still_opens() {
+async fn a_link_made_before_tokens_named_their_moment_still_opens() {
     let (engine, clock, _recorder, practice) =
         engine("2026-03-01T10:00:00+01:00", Map::new()).await;
     engine
@@ -661,7 +661,7 @@ async fn a_link_of_sixteen_characters_made_before_still_opens() {
         ),
         "{page:?}"
     );
-    // Another token of the same 16 characters but one is nothing; past the start, neither is it.
+    // A token that differs by one character is nothing; past the start, neither is this one.
     assert_eq!(
         engine
             .appointment_link_page("Zx9-_aB3cD4eF5gI")

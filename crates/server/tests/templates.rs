@@ -291,7 +291,7 @@ async fn a_test_send_hands_the_sample_message_to_the_channel_at_once() {
     assert_eq!(
         message.text,
         "Cabinet A : Nous vous rappelons votre rendez-vous : mardi 3 mars 2026 à 09h30 avec Dr Martin, 12 rue de la Paix, 75002 Paris. \
-         Confirmer ou annuler : http://127.0.0.1:8080/r/AbCdEfGhIjKlMnOpQr"
+         Confirmer ou annuler : http://127.0.0.1:8080/r/AbCdEfGhIjKlMnOp"
     );
     assert_eq!(body["rendered"]["text"], message.text.as_str());
 

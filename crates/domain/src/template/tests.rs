@@ -37,8 +37,8 @@ fn the_french_reminder_email_reads_as_before_the_templates() {
         rendered.text,
         "Bonjour Jeanne Exemple,\n\nNous vous rappelons votre rendez-vous : mercredi 11 mars 2026 \
          à 09h30 avec Dr Martin, 12 rue de la Paix, 75002 Paris (Consultation).\n\n\
-         Confirmer ma présence : https://rappel.example/r/AbCdEfGhIjKlMnOpQr?choix=confirmer\n\
-         Annuler le rendez-vous : https://rappel.example/r/AbCdEfGhIjKlMnOpQr?choix=annuler\n\n\
+         Confirmer ma présence : https://rappel.example/r/AbCdEfGhIjKlMnOp?choix=confirmer\n\
+         Annuler le rendez-vous : https://rappel.example/r/AbCdEfGhIjKlMnOp?choix=annuler\n\n\
          Consignes : Merci d'arriver 10 minutes en avance.\n\nCabinet <Dupont> & fils\n"
     );
     // Without links (switched off, or a message about several appointments), as before.
@@ -67,7 +67,7 @@ fn sms_carries_no_motive_unless_enabled_and_never_instructions() {
         plain.text,
         "Cabinet <Dupont> & fils : Nous vous rappelons votre rendez-vous : mercredi 11 mars 2026 \
          à 09h30 avec Dr Martin, 12 rue de la Paix, 75002 Paris. Confirmer ou annuler : \
-         https://rappel.example/r/AbCdEfGhIjKlMnOpQr"
+         https://rappel.example/r/AbCdEfGhIjKlMnOp"
     );
     assert!(plain.subject.is_none() && plain.html.is_none());
     let with_motive = render_with(&s.input(Kind::Reminder, Channel::Sms, true), None);

@@ -1,8 +1,6 @@
 //! The appointment links (`/r/{token}`): made at send time for the messages that carry them,
 //! stored as hashes, and the page and answers behind them.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::Timestamp;
 use rappel_domain::facts::Appointment;
 use rappel_domain::notification::{Channel, Recipient};
@@ -11,54 +9,55 @@ use rappel_domain::template::{Locale, carries_answer_links, date_text, time_text
 use rappel_store::{AppointmentLink, NotificationRow, Tx};
 
 use super::{
-    AnswerChannel, AnswerOutcome, PatientAnswer, TOKEN_BYTES, answer_of, before_cutoff, cancel_in,
-    closed, confirm_in, cutoff_hours, load_appointment, practice_phone,
+    AnswerChannel, AnswerOutcome, PatientAnswer, answer_of, before_cutoff, cancel_in, closed,
+    confirm_in, cutoff_hours, load_appointment, practice_phone,
 };
 use crate::practice::{PracticeCtx, load_practice};
 use crate::secret::{self, token_hash};
 use crate::{Engine, Result};
 
-/// A link's token: two characters for the moment it was made, then 96 random bits, in base64url
-/// (18 characters, short enough for an SMS). It is stored as [`link_key`]: those two
-/// characters, then its SHA-256.
+/// A link's token: 16 characters of base64url, short enough for an SMS. The first two are the
+/// tenth of a second it was made in, modulo 4,096 (a cycle of about seven minutes); the other
+/// 14 are random (84 bits). It is stored as [`link_key`]: those two characters, then its SHA-256.
 ///
-/// The two characters are the tenth of a second it was made in, modulo 4,096 (a cycle of about
-/// seven minutes): they say nothing a patient does not know (when the message came) and carry
-/// none of the token's secrecy, which is its 96 random bits as before. What they give is where
-/// the link goes in the two indexes it is looked up by (`appointment_links`' key and its route):
-/// beside the links made in the same tenth of a second, instead of at a random place of indexes
-/// that grow with every link sent. On SQLite, whose WAL takes a whole page for every page a
-/// commit changed, the 500 links of a dispatch batch at random places changed about 600 pages
-/// of those indexes (2.4 MB written per batch); made together, they fill a few pages (issue
-/// 18, session 13).
+/// The two characters say nothing a patient does not know (when the message came). What they
+/// give is where the link goes in the two indexes it is looked up by (`appointment_links`' key
+/// and its route): beside the links made in the same tenth of a second, instead of at a random
+/// place of indexes that grow with every link sent. On SQLite, whose WAL takes a whole page for
+/// every page a commit changed, the 500 links of a dispatch batch at random places changed
+/// about 600 pages of those indexes (2.4 MB written per batch); made together, they fill a few
+/// pages (issue 18, session 13). The token keeps its length, so an SMS reminder keeps its
+/// number of SMS: two more characters pushed a reminder of 160 characters to two SMS (the
+/// two-way SMS test with a quota of one caught it). Its secret is 84 random bits instead of
+/// the 96 of the links made before: a guess, at the rate the link page allows, still has no
+/// practical chance against that, and a link only lives until its appointment starts.
 fn new_token(now: Timestamp) -> String {
     let tenth = now.as_millisecond().div_euclid(100).rem_euclid(4096) as usize;
     let mut token = String::with_capacity(TOKEN_LEN);
     token.push(char::from(BASE64URL[tenth >> 6]));
     token.push(char::from(BASE64URL[tenth & 63]));
-    token.push_str(&URL_SAFE_NO_PAD.encode(secret::random_bytes::<TOKEN_BYTES>()));
+    // 256 is a multiple of 64: each random byte gives one of the 64 characters uniformly.
+    for byte in secret::random_bytes::<RANDOM_CHARS>() {
+        token.push(char::from(BASE64URL[usize::from(byte & 63)]));
+    }
     token
 }
 
 /// The characters of base64url, in order.
 const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/// A link's token length: two characters for its moment and 16 of random bits.
-const TOKEN_LEN: usize = 18;
-/// The length of the tokens made before the two characters of their moment (96 random bits); a
-/// link is good until the appointment it is about starts, so it is still looked up.
-const LEGACY_TOKEN_LEN: usize = 16;
+/// A link's token length, the same as before the two characters of its moment.
+const TOKEN_LEN: usize = 16;
+/// The random characters of a token (6 bits each: 84 bits).
+const RANDOM_CHARS: usize = TOKEN_LEN - 2;
 
-/// What a link is stored and looked up by: for a token of [`TOKEN_LEN`], its two ordering
-/// characters then its SHA-256 in hex (66 characters); for a token of the earlier length, its
-/// SHA-256 alone, as it was stored then. Only the hash of the secret part is kept, as for every
-/// token (`secret::token_hash`).
+/// What a link is stored and looked up by: its two first characters, then its SHA-256 in hex (66
+/// characters). Only the hash of the secret part is kept, as for every token
+/// (`secret::token_hash`). A link made before (96 random bits, the same length) was stored as
+/// its hash alone, which no key of this form equals; it is looked up so too, until the
+/// appointment it is about has started (`find_appointment_link`).
 pub(crate) fn link_key(token: &str) -> String {
-    if token.len() == TOKEN_LEN {
-        format!("{}{}", &token[..2], token_hash(token))
-    } else {
-        token_hash(token)
-    }
+    format!("{}{}", &token[..2], token_hash(token))
 }
 
 fn page_url(public_url: &str, token: &str) -> String {
@@ -79,7 +78,7 @@ pub(crate) fn links_on(ctx: &PracticeCtx, channel: Channel) -> bool {
 /// Links as long as real ones, for the template preview: the SMS counter counts the same
 /// characters as at send time.
 pub(crate) fn sample_links(public_url: &str) -> AnswerLinks {
-    AnswerLinks::for_page(page_url(public_url, "AbCdEfGhIjKlMnOpQr"))
+    AnswerLinks::for_page(page_url(public_url, "AbCdEfGhIjKlMnOp"))
 }
 
 /// A new link for the message being rendered, when it carries one: a confirmation or reminder
@@ -196,16 +195,20 @@ impl Engine {
         token: &str,
         now: Timestamp,
     ) -> Result<Option<Found>> {
-        // A token is 18 characters (16 if made by an earlier version); anything else
-        // cannot be one (and is not hashed for nothing).
-        if !(token.len() == TOKEN_LEN || token.len() == LEGACY_TOKEN_LEN)
+        // A token is 16 characters; anything else cannot be one (and is not hashed for nothing).
+        if token.len() != TOKEN_LEN
             || !token
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
             return Ok(None);
         }
-        let Some(link) = tx.appointment_link_by_hash(&link_key(token)).await? else {
+        let link = match tx.appointment_link_by_hash(&link_key(token)).await? {
+            Some(link) => Some(link),
+            // A link made before the two characters of its moment: stored as its hash alone.
+            None => tx.appointment_link_by_hash(&token_hash(token)).await?,
+        };
+        let Some(link) = link else {
             return Ok(None);
         };
         if link.expires_at <= now {
@@ -403,17 +406,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_token_has_96_random_bits_after_its_two_characters_of_moment() {
+    fn a_token_is_16_url_safe_characters_and_never_repeats() {
         let now = Timestamp::now();
         let a = new_token(now);
         let b = new_token(now);
-        assert_eq!(a.len(), 18);
+        assert_eq!(a.len(), 16);
         assert_ne!(a, b);
         assert!(
             a.bytes()
                 .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
         );
-        assert_eq!(URL_SAFE_NO_PAD.decode(&a[2..]).unwrap().len() * 8, 96);
     }
 
     #[test]
@@ -424,16 +426,10 @@ mod tests {
     }
 
     #[test]
-    fn a_token_is_its_tenth_of_a_second_then_96_random_bits_and_is_stored_by_both_hashed() {
+    fn a_token_is_its_tenth_of_a_second_then_84_random_bits_and_is_stored_by_both_hashed() {
         let at = |ms: i64| Timestamp::from_millisecond(ms).unwrap();
         let token = new_token(at(1_796_549_760_451));
         assert_eq!(token.len(), TOKEN_LEN);
-        assert!(
-            token
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
-            "{token}"
-        );
         // The same tenth of a second, the same two first characters; the rest never repeats.
         let again = new_token(at(1_796_549_760_499));
         assert_eq!(token[..2], again[..2]);
@@ -445,14 +441,18 @@ mod tests {
         let distinct: std::collections::BTreeSet<&String> = tenths.iter().collect();
         assert_eq!(distinct.len(), 4096);
         assert_eq!(new_token(at(4096 * 100))[..2], tenths[0]);
+        // The random characters take every value of the alphabet.
+        let seen: std::collections::BTreeSet<char> = (0..200)
+            .flat_map(|_| new_token(at(0)).chars().skip(2).collect::<Vec<_>>())
+            .collect();
+        assert_eq!(seen.len(), 64);
         // Stored by its two first characters and the SHA-256 of the whole token: the random part
-        // is only ever kept hashed.
+        // is only ever kept hashed, and no key of this form is a bare hash (a link made before).
         let key = link_key(&token);
         assert_eq!(key.len(), 2 + 64);
         assert_eq!(key[..2], token[..2]);
         assert_eq!(key[2..], token_hash(&token));
         assert!(!key.contains(&token[2..]));
-        // A token of the earlier length is looked up as it was stored: its hash alone.
-        assert_eq!(link_key("AbCdEfGhIjKlMnOp"), token_hash("AbCdEfGhIjKlMnOp"));
+        assert_ne!(key.len(), token_hash(&token).len());
     }
 }

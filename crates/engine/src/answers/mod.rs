@@ -26,12 +26,12 @@
 //! # Links (`links.rs`)
 //!
 //! Confirmation and reminder emails carry « Confirmer ma présence » and « Annuler le
-//! rendez-vous », SMS reminders one short link (`RAPPEL_PUBLIC_URL/r/TOKEN`, 18 characters of
+//! rendez-vous », SMS reminders one short link (`RAPPEL_PUBLIC_URL/r/TOKEN`, 16 characters of
 //! token). The dispatcher asks `answer_link` for one when it renders such a message about one
 //! appointment, unless the practice switched `appointment_links` off (or, for SMS only,
 //! `appointment_links_sms`: the link makes a reminder about two SMS instead of one, which
 //! Maddie's preset, whose plans count a small SMS quota, leaves to the practice to switch on). A token is two characters
-//! for the moment it was made (where it goes in the indexes) and 96 random bits
+//! for the moment it was made (where it goes in the indexes) and 84 random bits
 //! that exist only in the message (the store keeps their SHA-256, and the audit copy of the
 //! message masks them); it is good until the start the message announced.
 //! [`Engine::appointment_link_page`] says what the page shows and [`Engine::answer_by_link`]
@@ -59,9 +59,6 @@ pub(crate) use self::links::{answer_link, links_on, sample_links};
 
 /// The default of `patient_cancel_cutoff_hours`.
 pub const DEFAULT_CANCEL_CUTOFF_HOURS: i64 = 4;
-
-/// Random bytes of a link's token: 96 bits, 16 of its 18 characters of base64url.
-const TOKEN_BYTES: usize = 12;
 
 /// How the patient answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -48,7 +48,7 @@ pub(crate) struct AnswerForm {
     summary = "The patient's appointment page: confirm or cancel",
     description = "French HTML for a phone, no JavaScript, the headers of `/d/`. Shows the date, time, practitioner and place (the motive only with `show_motive_in_sms`), a « Confirmer ma présence » form and, until `patient_cancel_cutoff_hours` before the start, an « Annuler le rendez-vous » form (after it, the practice's `practice_phone`). `?choix=confirmer` or `?choix=annuler` (the email's buttons) opens it on one form. A cancelled, moved or past appointment says what happened. An unknown, expired (at the start the message announced) or switched-off (`appointment_links = false`) link is one and the same 404 page, naming nothing. A GET never changes anything.",
     params(
-        ("token" = String, Path, description = "The link's token (18 characters, from a reminder or a confirmation; 16 for links made by earlier versions)."),
+        ("token" = String, Path, description = "The link's token (16 characters, from a reminder or a confirmation)."),
         ("choix" = Option<crate::docs::schemas::Choice>, Query, description = "The form the page opens on."),
     ),
     security(),
@@ -82,7 +82,7 @@ pub(crate) async fn page(
     operation_id = "answerAppointmentLink",
     summary = "Confirm or cancel the appointment",
     description = "Form fields `token` (the page's own: the form carries it, so another site cannot forge the request without the link itself) and `action` (`confirm` or `cancel`); a foreign `Origin` is refused. A confirmation is recorded (`appointment.confirmed_by_patient`); a cancellation before the cutoff applies `appointment.cancelled` by the patient (`appointment.cancel_requested`). Twice is once.",
-    params(("token" = String, Path, description = "The link's token (18 characters, from a reminder or a confirmation; 16 for links made by earlier versions).")),
+    params(("token" = String, Path, description = "The link's token (16 characters, from a reminder or a confirmation).")),
     request_body(content = inline(crate::docs::schemas::AnswerForm), content_type = "application/x-www-form-urlencoded"),
     security(),
     responses(

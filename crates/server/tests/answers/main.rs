@@ -136,7 +136,7 @@ fn token_in(text: &str) -> Option<String> {
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect();
-    (token.len() == 18).then_some(token)
+    (token.len() == 16).then_some(token)
 }
 
 fn assert_patient_page_headers(r: &Reply) {
