@@ -109,26 +109,35 @@ fn check(name: &str, plan: &str) {
     }
 }
 
-#[tokio::test]
-async fn sqlite_plans_the_queue_on_its_indexes() {
+/// A fresh SQLite file with the migrations applied, and a connection of its own to read plans.
+async fn migrated_sqlite_file() -> (sqlx::SqliteConnection, Cleanup) {
     let (store, cleanup) = open(Flavor::SqliteFile).await;
     store.migrate().await.unwrap();
-    let url = url_of(&cleanup);
-    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+    let conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url_of(&cleanup))
         .await
         .unwrap();
+    (conn, cleanup)
+}
+
+/// SQLite's `EXPLAIN QUERY PLAN` of `sql`, a step per line.
+async fn sqlite_plan(conn: &mut sqlx::SqliteConnection, name: &str, sql: &str) -> Vec<String> {
+    let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .fetch_all(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    rows.iter().map(|r| r.get::<String, _>("detail")).collect()
+}
+
+#[tokio::test]
+async fn sqlite_plans_the_queue_on_its_indexes() {
+    let (mut conn, cleanup) = migrated_sqlite_file().await;
     let patients = notifications_of_patients_statement(Backend::Sqlite, 2);
     let statements = queue_statements()
         .into_iter()
         .filter(|(name, _)| *name != "claim on PostgreSQL")
         .chain([("patients' notifications", patients.as_str())]);
     for (name, sql) in statements {
-        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .fetch_all(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let plan: Vec<String> = rows.iter().map(|r| r.get::<String, _>("detail")).collect();
-        check(name, &plan.join("\n"));
+        check(name, &sqlite_plan(&mut conn, name, sql).await.join("\n"));
     }
     drop(conn);
     clean(cleanup).await;
@@ -139,17 +148,8 @@ async fn sqlite_plans_the_queue_on_its_indexes() {
 /// reads. The purge must still find the expired ones through it, not by reading every route.
 #[tokio::test]
 async fn sqlite_purges_expired_routes_through_the_partial_expiry_index() {
-    let (store, cleanup) = open(Flavor::SqliteFile).await;
-    store.migrate().await.unwrap();
-    let url = url_of(&cleanup);
-    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-        .await
-        .unwrap();
-    let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {PURGE_EXPIRED_ROUTES}"))
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
-    let plan: Vec<String> = rows.iter().map(|r| r.get::<String, _>("detail")).collect();
+    let (mut conn, cleanup) = migrated_sqlite_file().await;
+    let plan = sqlite_plan(&mut conn, "purge of expired routes", PURGE_EXPIRED_ROUTES).await;
     assert!(
         plan.iter()
             .any(|step| step.contains("USING INDEX lookup_routes_expiry")),

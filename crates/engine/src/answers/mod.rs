@@ -30,10 +30,11 @@
 //! token). The dispatcher asks `answer_link` for one when it renders such a message about one
 //! appointment, unless the practice switched `appointment_links` off (or, for SMS only,
 //! `appointment_links_sms`: the link makes a reminder about two SMS instead of one, which
-//! Maddie's preset, whose plans count a small SMS quota, leaves to the practice to switch on). A token is two characters
-//! for the moment it was made (where it goes in the indexes) and 84 random bits
-//! that exist only in the message (the store keeps their SHA-256, and the audit copy of the
-//! message masks them); it is good until the start the message announced.
+//! Maddie's preset, whose plans count a small SMS quota, leaves to the practice to switch on).
+//! A token is two characters for the moment it was made (where it goes in the indexes) and 84
+//! random bits that exist only in the message (the store keeps those two characters and the
+//! token's SHA-256, and the audit copy of the message masks it); it is good until the start the
+//! message announced.
 //! [`Engine::appointment_link_page`] says what the page shows and [`Engine::answer_by_link`]
 //! applies the patient's choice; an unknown, expired or switched-off link is
 //! [`LinkPage::Unknown`], whatever the reason, so the page reveals nothing.
