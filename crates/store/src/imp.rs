@@ -173,7 +173,7 @@ macro_rules! sms_opt_out_column {
 
 // After the macros, which they use.
 pub(crate) mod batch;
-pub use batch::NewEvent;
+pub use batch::{EncodedOutcome, NewEvent};
 mod directory;
 pub(crate) mod due;
 mod events;

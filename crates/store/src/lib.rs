@@ -251,7 +251,7 @@ pub use imp::templates::TemplateRow;
 pub use imp::users::{SessionRow, UserRow};
 pub use imp::webhooks::{DeliveryStatus, WebhookDelivery, WebhookEndpoint};
 pub use imp::{
-    AppointmentAnswerRow, AppointmentLink, DeliveryReportRow, DocumentFile, DocumentLink, LastSms,
-    LogoRow, NewEvent, NotificationCost, Purged, ReceivedMessageRow, SmsOptOut, Store, Tx,
-    WorkListener, received_message_id,
+    AppointmentAnswerRow, AppointmentLink, DeliveryReportRow, DocumentFile, DocumentLink,
+    EncodedOutcome, LastSms, LogoRow, NewEvent, NotificationCost, Purged, ReceivedMessageRow,
+    SmsOptOut, Store, Tx, WorkListener, received_message_id,
 };

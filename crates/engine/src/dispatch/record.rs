@@ -7,7 +7,7 @@ use jiff::{SignedDuration, Timestamp};
 use rappel_channels::ChannelError;
 use rappel_domain::facts::EmailDelivery;
 use rappel_domain::notification::{Channel, Reason, Recipient};
-use rappel_store::{NotificationRow, Status, Tx};
+use rappel_store::{EncodedOutcome, NotificationRow, Status, Tx};
 
 use super::push::forget_push_subscription;
 use super::{Ready, add_inbox, is_document_email};
@@ -27,20 +27,43 @@ impl Engine {
         )],
     ) -> Result<()> {
         let now = self.now();
-        let mut tx = self.store().begin().await?;
+        // Before the write transaction, which on SQLite holds the process's one write turn:
+        // each practice's context, read in a read-only transaction, and each handed-off row as
+        // it will be written, encoded (the audit copy serialized, on SQLite packed).
         let mut practices: BTreeMap<String, (PracticeCtx, Option<bool>)> = BTreeMap::new();
-        let mut plain: Vec<NotificationRow> = Vec::new();
-        for (ready, outcome) in outcomes {
+        let mut read = self.store().begin_read().await?;
+        for (ready, _) in outcomes {
             let pid = &ready.row.practice_id;
             if !practices.contains_key(pid) {
-                let ctx = load_practice(&mut tx, pid).await?;
+                let ctx = load_practice(&mut read, pid).await?;
                 practices.insert(pid.clone(), (ctx, None));
             }
-            let (ctx, has_endpoint) = practices.get_mut(pid).expect("loaded above");
+        }
+        read.commit().await?;
+        let mut rows = Vec::with_capacity(outcomes.len());
+        for (ready, outcome) in outcomes {
             let mut row = ready.row.clone();
             row.lease_owner = None;
             row.lease_until = None;
             row.updated_at = now;
+            let encoded = match outcome {
+                Ok(receipt) => {
+                    row.status = Status::Sent;
+                    row.decided_at = Some(now);
+                    row.rendered = Some(ready.rendered.clone());
+                    row.provider_id = receipt.provider_id.clone();
+                    row.last_error = None;
+                    Some(self.store().encode_outcome(&row)?)
+                }
+                Err(_) => None,
+            };
+            rows.push((row, encoded));
+        }
+        let mut tx = self.store().begin().await?;
+        let mut plain: Vec<EncodedOutcome> = Vec::new();
+        for ((ready, outcome), (mut row, encoded)) in outcomes.iter().zip(rows) {
+            let pid = &ready.row.practice_id;
+            let (ctx, has_endpoint) = practices.get_mut(pid).expect("loaded above");
             match outcome {
                 Ok(receipt) => {
                     // Whose message a reply from this number answers (two-way SMS).
@@ -51,11 +74,6 @@ impl Engine {
                         tx.record_sms_sent(&ready.message.to, pid, &row.patient_id, &row.key, now)
                             .await?;
                     }
-                    row.status = Status::Sent;
-                    row.decided_at = Some(now);
-                    row.rendered = Some(ready.rendered.clone());
-                    row.provider_id = receipt.provider_id.clone();
-                    row.last_error = None;
                     let inbox = ctx.policy.rule(&row.rule).and_then(|r| r.inbox.as_ref());
                     // A cost (letters) is written beside the row, so it leaves the fast path.
                     if inbox.is_none()
@@ -65,11 +83,10 @@ impl Engine {
                     {
                         crate::webhooks::notification_status_with(&mut tx, has_endpoint, &row, now)
                             .await?;
-                        plain.push(row);
+                        plain.extend(encoded);
                         continue;
                     }
-                    tx.update_notification_outcomes(&std::mem::take(&mut plain))
-                        .await?;
+                    tx.write_outcomes(std::mem::take(&mut plain)).await?;
                     tx.update_notification(&row).await?;
                     if let Some(cents) = receipt.cost_cents {
                         tx.set_notification_cost(pid, &row.key, i64::from(cents))
@@ -82,8 +99,7 @@ impl Engine {
                     }
                 }
                 Err(error) => {
-                    tx.update_notification_outcomes(&std::mem::take(&mut plain))
-                        .await?;
+                    tx.write_outcomes(std::mem::take(&mut plain)).await?;
                     self.record_failure(&mut tx, ctx, &mut row, error.clone(), now)
                         .await?;
                 }
@@ -93,7 +109,7 @@ impl Engine {
             }
             crate::webhooks::notification_status_with(&mut tx, has_endpoint, &row, now).await?;
         }
-        tx.update_notification_outcomes(&plain).await?;
+        tx.write_outcomes(plain).await?;
         tx.commit().await?;
         Ok(())
     }

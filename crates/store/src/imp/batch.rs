@@ -16,6 +16,7 @@ use sqlx::any::{Any, AnyArguments};
 use sqlx::query::Query;
 
 use super::codec::{Arg, Cols, bind_all, ms, opt_ms, to_json};
+use super::routes::Route;
 use super::{Tx, changed_at, notification_arg, notification_args, notification_from_row};
 use crate::{Backend, NotificationRow, Result, Status, StoreError};
 
@@ -86,6 +87,94 @@ fn by_practice(rows: &[NotificationRow]) -> Vec<Vec<&NotificationRow>> {
         }
     }
     groups
+}
+
+/// The names of the columns of [`notification_columns!`], by position.
+const COLUMN_NAMES: [&str; 24] = [
+    "practice_id",
+    "key",
+    "patient_id",
+    "rule",
+    "kind",
+    "channel",
+    "recipient",
+    "appointments",
+    "document",
+    "task",
+    "auto_resend",
+    "due_at",
+    "window_end",
+    "status",
+    "reason",
+    "decided_at",
+    "attempts",
+    "lease_owner",
+    "lease_until",
+    "last_error",
+    "rendered",
+    "provider_id",
+    "created_at",
+    "updated_at",
+];
+
+/// The columns a dispatch's outcome writes ([`Tx::update_notification_outcomes`]).
+const OUTCOME_COLUMNS: [usize; 10] = [13, 14, 15, 16, 17, 18, 19, 20, 21, 23];
+
+/// The arguments of one row's update: the columns written, then its practice and key.
+pub(crate) struct EncodedRow {
+    practice_id: String,
+    args: Vec<Arg>,
+}
+
+impl EncodedRow {
+    fn new(n: &NotificationRow, columns: &[usize], backend: Backend) -> Result<EncodedRow> {
+        let mut args = Vec::with_capacity(columns.len() + 2);
+        for &c in columns {
+            args.push(notification_arg(n, c, backend)?);
+        }
+        args.push(Arg::Text(n.practice_id.clone()));
+        args.push(Arg::Text(n.key.clone()));
+        Ok(EncodedRow {
+            practice_id: n.practice_id.clone(),
+            args,
+        })
+    }
+}
+
+/// A dispatch's outcome for one claimed row, encoded before its write transaction begins
+/// ([`crate::Store::encode_outcome`], then [`Tx::write_outcomes`]): the audit copy serialized
+/// (and on SQLite packed) while no transaction waits, since on SQLite every write of this
+/// process takes one turn.
+pub struct EncodedOutcome {
+    row: EncodedRow,
+    provider_id: Option<String>,
+    due: Option<super::due::DueChange>,
+}
+
+impl super::Store {
+    /// Encodes a dispatch's outcome for [`Tx::write_outcomes`], before the write transaction
+    /// that records it begins.
+    pub fn encode_outcome(&self, row: &NotificationRow) -> Result<EncodedOutcome> {
+        EncodedOutcome::new(row, self.backend)
+    }
+}
+
+impl EncodedOutcome {
+    fn new(n: &NotificationRow, backend: Backend) -> Result<EncodedOutcome> {
+        use super::due::DueChange;
+        // The outcome writes the lease and not the due time: a pending row's claimable instant
+        // is not known here (its practice's summary is recomputed), a sending row's is its
+        // lease end (see `Tx::note_written_columns`).
+        let due = match n.status {
+            Status::Pending => Some(DueChange::Recompute),
+            _ => super::due::claimable_at(n).map(DueChange::Earliest),
+        };
+        Ok(EncodedOutcome {
+            row: EncodedRow::new(n, &OUTCOME_COLUMNS, backend)?,
+            provider_id: n.provider_id.clone(),
+            due,
+        })
+    }
 }
 
 /// One event to append to the log (see [`Tx::insert_events`]).
@@ -575,7 +664,7 @@ impl Tx {
                 sql.push('(');
                 sql.push_str(&placeholders(self.backend, args.len() + 1, 24));
                 sql.push(')');
-                args.extend(notification_args(n)?);
+                args.extend(notification_args(n, self.backend)?);
             }
             // Kept prepared on both backends (see above for SQLite).
             bind_all(sqlx::query(&sql), args)
@@ -602,109 +691,139 @@ impl Tx {
     /// rows only), so for a claimed row this is [`Tx::update_notifications`]; it is cheaper
     /// because the indexes on the planner's columns are not rewritten.
     pub async fn update_notification_outcomes(&mut self, rows: &[NotificationRow]) -> Result<()> {
-        self.update_columns(rows, &[13, 14, 15, 16, 17, 18, 19, 20, 21, 23])
-            .await?;
-        self.route_provider_ids(rows).await
+        let outcomes = rows
+            .iter()
+            .map(|n| EncodedOutcome::new(n, self.backend))
+            .collect::<Result<Vec<_>>>()?;
+        self.write_outcomes(outcomes).await
+    }
+
+    /// [`Tx::update_notification_outcomes`] of rows encoded before the transaction began
+    /// ([`Store::encode_outcome`]), in the same order.
+    pub async fn write_outcomes(&mut self, outcomes: Vec<EncodedOutcome>) -> Result<()> {
+        let mut encoded = Vec::with_capacity(outcomes.len());
+        let mut routed = Vec::new();
+        for outcome in outcomes {
+            if let Some(change) = outcome.due {
+                self.note_due_change(&outcome.row.practice_id, change);
+            }
+            if let Some(provider_id) = outcome.provider_id {
+                routed.push((provider_id, outcome.row.practice_id.clone()));
+            }
+            encoded.push(outcome.row);
+        }
+        self.write_columns(encoded, &OUTCOME_COLUMNS).await?;
+        let routed: Vec<(&str, &str)> = routed
+            .iter()
+            .map(|(id, practice)| (id.as_str(), practice.as_str()))
+            .collect();
+        self.insert_routes(Route::ProviderMessage, &routed).await?;
+        Ok(())
     }
 
     /// Sets, for each row, the columns at these positions of `notification_args` (the key
     /// columns 0 and 1 identify the row).
     async fn update_columns(&mut self, rows: &[NotificationRow], columns: &[usize]) -> Result<()> {
-        const NAMES: [&str; 24] = [
-            "practice_id",
-            "key",
-            "patient_id",
-            "rule",
-            "kind",
-            "channel",
-            "recipient",
-            "appointments",
-            "document",
-            "task",
-            "auto_resend",
-            "due_at",
-            "window_end",
-            "status",
-            "reason",
-            "decided_at",
-            "attempts",
-            "lease_owner",
-            "lease_until",
-            "last_error",
-            "rendered",
-            "provider_id",
-            "created_at",
-            "updated_at",
-        ];
-        let groups = match self.backend {
-            Backend::Sqlite => {
-                self.update_columns_row_by_row(rows, columns, &NAMES)
-                    .await?;
-                Vec::new()
-            }
-            Backend::Postgres => by_practice(rows),
-        };
-        for chunk in groups.iter().flat_map(|g| g.chunks(ROWS_PER_STATEMENT)) {
-            // VALUES columns are named column1, column2… on both backends; the casts give
-            // PostgreSQL their types (a VALUES list of bare parameters would be text, and NULL
-            // has none).
-            let set: Vec<String> = columns
-                .iter()
-                .enumerate()
-                .map(|(i, &c)| format!("{} = v.column{}", NAMES[c], i + 3))
-                .collect();
-            let mut sql = format!("UPDATE notifications SET {} FROM (VALUES ", set.join(", "));
-            let mut args = Vec::with_capacity(chunk.len() * (columns.len() + 2));
-            for (i, n) in chunk.iter().enumerate() {
-                let mut row_args = vec![notification_arg(n, 0)?, notification_arg(n, 1)?];
-                for &c in columns {
-                    row_args.push(notification_arg(n, c)?);
-                }
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push('(');
-                for (j, arg) in row_args.iter().enumerate() {
-                    if j > 0 {
-                        sql.push_str(", ");
-                    }
-                    let ty = match arg {
-                        Arg::Int(_) | Arg::OptInt(_) => "BIGINT",
-                        Arg::Text(_) | Arg::OptText(_) => "TEXT",
-                    };
-                    sql.push_str("CAST(");
-                    push_param(&mut sql, self.backend, args.len() + j + 1);
-                    sql.push_str(" AS ");
-                    sql.push_str(ty);
-                    sql.push(')');
-                }
-                sql.push(')');
-                args.extend(row_args);
-            }
-            // The chunk's one practice, also as a parameter: a distributed database (Citus)
-            // then sends the whole statement to that practice's shard.
-            sql.push_str(
-                ") AS v WHERE notifications.practice_id = v.column1 \
-                 AND notifications.key = v.column2 AND notifications.practice_id = ",
-            );
-            push_param(&mut sql, self.backend, args.len() + 1);
-            args.push(Arg::Text(chunk[0].practice_id.clone()));
-            let done = bind_all(big_query(self.backend, &sql), args)
-                .execute(&mut *self.inner)
-                .await?;
-            if done.rows_affected() < chunk.len() as u64 {
-                tracing::warn!(
-                    expected = chunk.len(),
-                    updated = done.rows_affected(),
-                    "update of unknown notifications"
-                );
-            }
-        }
+        let encoded = rows
+            .iter()
+            .map(|n| EncodedRow::new(n, columns, self.backend))
+            .collect::<Result<Vec<_>>>()?;
+        self.write_columns(encoded, columns).await?;
         self.note_written_columns(rows, columns);
         Ok(())
     }
 
-    /// [`Tx::update_columns`] on SQLite: single-row UPDATEs, several to a query text, so that a
+    /// Writes encoded rows: on SQLite one statement a row, on PostgreSQL one `UPDATE … FROM
+    /// (VALUES …)` per practice and chunk.
+    async fn write_columns(&mut self, rows: Vec<EncodedRow>, columns: &[usize]) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            return self.write_columns_row_by_row(rows, columns).await;
+        }
+        let mut groups: Vec<Vec<EncodedRow>> = Vec::new();
+        for row in rows {
+            match groups
+                .iter_mut()
+                .find(|g| g[0].practice_id == row.practice_id)
+            {
+                Some(group) => group.push(row),
+                None => groups.push(vec![row]),
+            }
+        }
+        for group in groups {
+            let mut group = group.into_iter().peekable();
+            while group.peek().is_some() {
+                let chunk: Vec<EncodedRow> = group.by_ref().take(ROWS_PER_STATEMENT).collect();
+                self.write_values_chunk(chunk, columns).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One PostgreSQL `UPDATE … FROM (VALUES …)` of rows of one practice.
+    async fn write_values_chunk(
+        &mut self,
+        chunk: Vec<EncodedRow>,
+        columns: &[usize],
+    ) -> Result<()> {
+        // VALUES columns are named column1, column2…; each row's values are its practice and
+        // key, then its columns. The casts give PostgreSQL their types (a VALUES list of bare
+        // parameters would be text, and NULL has none).
+        let set: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| format!("{} = v.column{}", COLUMN_NAMES[c], i + 3))
+            .collect();
+        let mut sql = format!("UPDATE notifications SET {} FROM (VALUES ", set.join(", "));
+        let rows = chunk.len();
+        let practice_id = chunk[0].practice_id.clone();
+        let mut args = Vec::with_capacity(rows * (columns.len() + 2) + 1);
+        for (i, mut row) in chunk.into_iter().enumerate() {
+            // Encoded as the columns then the practice and key (SQLite's statement order).
+            row.args.rotate_right(2);
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for (j, arg) in row.args.iter().enumerate() {
+                if j > 0 {
+                    sql.push_str(", ");
+                }
+                let ty = match arg {
+                    Arg::Int(_) | Arg::OptInt(_) => "BIGINT",
+                    Arg::Text(_) | Arg::OptText(_) => "TEXT",
+                    Arg::OptBlob(_) => "BYTEA",
+                };
+                sql.push_str("CAST(");
+                push_param(&mut sql, self.backend, args.len() + j + 1);
+                sql.push_str(" AS ");
+                sql.push_str(ty);
+                sql.push(')');
+            }
+            sql.push(')');
+            args.extend(row.args);
+        }
+        // The chunk's one practice, also as a parameter: a distributed database (Citus)
+        // then sends the whole statement to that practice's shard.
+        sql.push_str(
+            ") AS v WHERE notifications.practice_id = v.column1 \
+             AND notifications.key = v.column2 AND notifications.practice_id = ",
+        );
+        push_param(&mut sql, self.backend, args.len() + 1);
+        args.push(Arg::Text(practice_id));
+        let done = bind_all(big_query(self.backend, &sql), args)
+            .execute(&mut *self.inner)
+            .await?;
+        if done.rows_affected() < rows as u64 {
+            tracing::warn!(
+                expected = rows,
+                updated = done.rows_affected(),
+                "update of unknown notifications"
+            );
+        }
+        Ok(())
+    }
+
+    /// [`Tx::write_columns`] on SQLite: single-row UPDATEs, several to a query text, so that a
     /// chunk of rows costs one request to the connection's thread instead of one per row.
     ///
     /// SQLite runs `UPDATE … FROM (VALUES …)` in a time that grows with the square of its rows
@@ -713,31 +832,27 @@ impl Tx {
     /// statement of a query text in turn, binding the anonymous `?` of each in textual order,
     /// and keeps the compiled text prepared: the chunks take a few fixed sizes
     /// ([`UPDATE_CHUNKS`]) so that the connection keeps at most that many texts.
-    async fn update_columns_row_by_row(
+    async fn write_columns_row_by_row(
         &mut self,
-        rows: &[NotificationRow],
+        rows: Vec<EncodedRow>,
         columns: &[usize],
-        names: &[&str; 24],
     ) -> Result<()> {
         let set: Vec<String> = columns
             .iter()
-            .map(|&c| format!("{} = ?", names[c]))
+            .map(|&c| format!("{} = ?", COLUMN_NAMES[c]))
             .collect();
         let one = format!(
             "UPDATE notifications SET {} WHERE practice_id = ? AND key = ?;",
             set.join(", ")
         );
-        for chunk in fixed_chunks(rows, &UPDATE_CHUNKS) {
-            let size = chunk.len();
+        let sizes: Vec<usize> = fixed_chunks(&rows, &UPDATE_CHUNKS)
+            .iter()
+            .map(|chunk| chunk.len())
+            .collect();
+        let mut rows = rows.into_iter();
+        for size in sizes {
             let sql = one.repeat(size);
-            let mut args = Vec::with_capacity(size * (columns.len() + 2));
-            for n in chunk {
-                for &c in columns {
-                    args.push(notification_arg(n, c)?);
-                }
-                args.push(notification_arg(n, 0)?);
-                args.push(notification_arg(n, 1)?);
-            }
+            let args: Vec<Arg> = rows.by_ref().take(size).flat_map(|row| row.args).collect();
             let done = bind_all(sqlx::query(&sql), args)
                 .execute(&mut *self.inner)
                 .await?;

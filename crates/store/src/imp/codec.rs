@@ -38,6 +38,46 @@ pub(super) fn to_json<T: Serialize + ?Sized>(
     })
 }
 
+/// The first byte of a packed JSON value: LZ4 (block format, the uncompressed length first as
+/// a little-endian u32). A byte that JSON text can never start with.
+const PACKED_LZ4: u8 = 1;
+
+/// The largest JSON value a packed one may unpack to: a corrupt length cannot make a read
+/// allocate more than this.
+const PACKED_MAX: usize = 16 << 20;
+
+/// A JSON value packed for an SQLite BLOB column: its text compressed with LZ4.
+///
+/// Used for the audit copy of each sent message (`notifications.rendered`, issue 18): on
+/// SQLite the write of outcomes costs in proportion to the bytes it writes (a WAL page for each
+/// page it changes), and an email's copy (about 2 kB of HTML and text) packs to about half.
+/// PostgreSQL compresses the column itself (LZ4, migration 0017) and keeps JSON text.
+pub(super) fn pack_json(json: &str) -> Vec<u8> {
+    let mut packed = Vec::with_capacity(json.len() / 2 + 8);
+    packed.push(PACKED_LZ4);
+    packed.extend(lz4_flex::block::compress_prepend_size(json.as_bytes()));
+    packed
+}
+
+/// The JSON text of a value packed by [`pack_json`].
+fn unpack_json(packed: &[u8]) -> Result<String, String> {
+    let Some((&PACKED_LZ4, body)) = packed.split_first() else {
+        return Err(format!(
+            "unknown packing {:?}",
+            packed.first().copied().unwrap_or_default()
+        ));
+    };
+    let length = body
+        .get(..4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .ok_or("packed value shorter than its length")?;
+    if length > PACKED_MAX {
+        return Err(format!("packed value of {length} bytes, over the limit"));
+    }
+    let bytes = lz4_flex::block::decompress_size_prepended(body).map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|e| e.to_string())
+}
+
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
 pub(super) fn like_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -57,6 +97,8 @@ pub(super) enum Arg {
     OptInt(Option<i64>),
     Text(String),
     OptText(Option<String>),
+    /// SQLite only: a BLOB (the packed audit copy of a sent message, [`pack_json`]).
+    OptBlob(Option<Vec<u8>>),
 }
 
 pub(super) fn bind_all<'q>(
@@ -69,6 +111,7 @@ pub(super) fn bind_all<'q>(
             Arg::OptInt(v) => query.bind(v),
             Arg::Text(v) => query.bind(v),
             Arg::OptText(v) => query.bind(v),
+            Arg::OptBlob(v) => query.bind(v),
         };
     }
     query
@@ -169,13 +212,33 @@ impl<'r> Cols<'r> {
         serde_json::from_str(&text).map_err(|e| self.corrupt(column, e))
     }
 
-    pub fn opt_json<T: DeserializeOwned>(&self, column: &str) -> Result<Option<T>, StoreError> {
-        match self.opt_text(column)? {
-            None => Ok(None),
-            Some(text) => serde_json::from_str(&text)
-                .map(Some)
-                .map_err(|e| self.corrupt(column, e)),
+    /// A column holding JSON either as text or packed ([`pack_json`], SQLite's BLOB).
+    pub fn opt_packed_json<T: DeserializeOwned>(
+        &self,
+        column: &str,
+    ) -> Result<Option<T>, StoreError> {
+        use sqlx::ValueRef;
+        use sqlx::any::AnyTypeInfoKind;
+        let raw = self
+            .row
+            .try_get_raw(column)
+            .map_err(|e| self.corrupt(column, e))?;
+        if raw.is_null() {
+            return Ok(None);
         }
+        let blob = raw.type_info().kind() == AnyTypeInfoKind::Blob;
+        let text = if blob {
+            let packed = self
+                .row
+                .try_get::<Vec<u8>, _>(column)
+                .map_err(|e| self.corrupt(column, e))?;
+            unpack_json(&packed).map_err(|e| self.corrupt(column, e))?
+        } else {
+            self.text(column)?
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| self.corrupt(column, e))
     }
 
     /// A TEXT column holding one of an enum's names.

@@ -133,7 +133,7 @@ pub(crate) const CLAIM_SQLITE: &str = concat!(
 );
 
 /// The instant at which a row as written becomes claimable, if it ever does.
-fn claimable_at(n: &NotificationRow) -> Option<i64> {
+pub(crate) fn claimable_at(n: &NotificationRow) -> Option<i64> {
     match n.status {
         Status::Pending => Some(ms(n.due_at)),
         Status::Sending => n.lease_until.map(ms),

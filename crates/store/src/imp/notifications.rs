@@ -5,9 +5,11 @@
 use sqlx::any::AnyRow;
 
 use super::Tx;
-use super::codec::{Arg, Cols, SqlBuilder, bind_all, flag, like_escape, ms, opt_ms, to_json};
+use super::codec::{
+    Arg, Cols, SqlBuilder, bind_all, flag, like_escape, ms, opt_ms, pack_json, to_json,
+};
 use super::routes::Route;
-use crate::{NotificationFilter, NotificationRow, Result, Status};
+use crate::{Backend, NotificationFilter, NotificationRow, Result, Status};
 
 impl Tx {
     /// Every notification of the patient's scope (reconciliation input), by key.
@@ -76,7 +78,7 @@ impl Tx {
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
              $17, $18, $19, $20, $21, $22, $23, $24)"
         ));
-        bind_all(query, notification_args(n)?)
+        bind_all(query, notification_args(n, self.backend)?)
             .execute(&mut *self.inner)
             .await?;
         self.route_provider_ids(std::slice::from_ref(n)).await?;
@@ -87,7 +89,7 @@ impl Tx {
     /// Overwrites every mutable column of the row with that (practice, key).
     pub async fn update_notification(&mut self, n: &NotificationRow) -> Result<()> {
         // Same argument order as the insert, minus `created_at` ($23), which never changes.
-        let mut args = notification_args(n)?;
+        let mut args = notification_args(n, self.backend)?;
         args.remove(22);
         let query = sqlx::query(
             "UPDATE notifications SET patient_id = $3, rule = $4, kind = $5, channel = $6, \
@@ -243,9 +245,9 @@ impl Tx {
 }
 
 /// The arguments of an insert in [`notification_columns!`] order.
-pub(super) fn notification_args(n: &NotificationRow) -> Result<Vec<Arg>> {
+pub(super) fn notification_args(n: &NotificationRow, backend: Backend) -> Result<Vec<Arg>> {
     (0..NOTIFICATION_COLUMNS)
-        .map(|c| notification_arg(n, c))
+        .map(|c| notification_arg(n, c, backend))
         .collect()
 }
 
@@ -254,8 +256,9 @@ pub(super) const NOTIFICATION_COLUMNS: usize = 24;
 
 /// The argument of the column at position `c` of [`notification_columns!`]: an update that
 /// writes a few columns (a dispatch's outcome) builds those only, and serializes none of the
-/// planner's JSON columns it leaves alone.
-pub(super) fn notification_arg(n: &NotificationRow, c: usize) -> Result<Arg> {
+/// planner's JSON columns it leaves alone. On SQLite the audit copy (`rendered`) is packed
+/// ([`pack_json`]).
+pub(super) fn notification_arg(n: &NotificationRow, c: usize, backend: Backend) -> Result<Arg> {
     Ok(match c {
         0 => Arg::Text(n.practice_id.clone()),
         1 => Arg::Text(n.key.clone()),
@@ -277,12 +280,17 @@ pub(super) fn notification_arg(n: &NotificationRow, c: usize) -> Result<Arg> {
         17 => Arg::OptText(n.lease_owner.clone()),
         18 => Arg::OptInt(opt_ms(n.lease_until)),
         19 => Arg::OptText(n.last_error.clone()),
-        20 => Arg::OptText(
-            n.rendered
+        20 => {
+            let json = n
+                .rendered
                 .as_ref()
                 .map(|r| to_json("notifications", r))
-                .transpose()?,
-        ),
+                .transpose()?;
+            match backend {
+                Backend::Sqlite => Arg::OptBlob(json.map(|j| pack_json(&j))),
+                Backend::Postgres => Arg::OptText(json),
+            }
+        }
         21 => Arg::OptText(n.provider_id.clone()),
         22 => Arg::Int(ms(n.created_at)),
         23 => Arg::Int(ms(n.updated_at)),
@@ -315,7 +323,7 @@ pub(super) fn notification_from_row(row: &AnyRow) -> Result<NotificationRow> {
         lease_owner: c.opt_text("lease_owner")?,
         lease_until: c.opt_ts("lease_until")?,
         last_error: c.opt_text("last_error")?,
-        rendered: c.opt_json("rendered")?,
+        rendered: c.opt_packed_json("rendered")?,
         provider_id: c.opt_text("provider_id")?,
         created_at: c.ts("created_at")?,
         updated_at: c.ts("updated_at")?,

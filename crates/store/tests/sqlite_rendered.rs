@@ -1,0 +1,139 @@
+//! On SQLite the audit copy of a sent message (`notifications.rendered`) is stored packed (LZ4,
+//! issue 18): checked here against SQLite itself (the column's type and length as SQLite reports
+//! them), with copies written by earlier versions (JSON text) still read, and a damaged packed
+//! copy reported as corruption of that column rather than a panic or a huge allocation.
+
+use jiff::Timestamp;
+use rappel_domain::notification::{Channel, Kind, Recipient};
+use rappel_store::{NotificationRow, PracticeRow, Status, StoreError};
+use serde_json::{Map, json};
+use sqlx::Row;
+
+#[allow(unused_macros, unused_imports)]
+mod common;
+use common::*;
+
+fn at(text: &str) -> Timestamp {
+    text.parse().unwrap()
+}
+
+fn sent(key: &str) -> NotificationRow {
+    NotificationRow {
+        practice_id: "a".into(),
+        key: key.into(),
+        patient_id: "p1".into(),
+        rule: "confirmation_email".into(),
+        kind: Kind::Confirmation,
+        channel: Channel::Email,
+        recipient: Recipient::Patient("p1".into()),
+        appointments: vec!["rdv-1".into()],
+        document: None,
+        task: None,
+        auto_resend: false,
+        due_at: at("2026-03-01T10:00:00Z"),
+        window_end: None,
+        status: Status::Sent,
+        reason: None,
+        decided_at: Some(at("2026-03-01T10:00:01Z")),
+        attempts: 1,
+        lease_owner: None,
+        lease_until: None,
+        last_error: None,
+        rendered: None,
+        provider_id: None,
+        created_at: at("2026-03-01T09:00:00Z"),
+        updated_at: at("2026-03-01T10:00:01Z"),
+    }
+}
+
+#[tokio::test]
+async fn sqlite_keeps_the_audit_copy_packed_and_reads_every_form_back() {
+    let (store, cleanup) = open(Flavor::SqliteFile).await;
+    store.migrate().await.unwrap();
+    let paragraph = "Votre rendez-vous est confirmé avec le Dr Martin. ".repeat(40);
+    let copy = json!({"subject": "RDV", "html": format!("<p>{paragraph}</p>"), "text": paragraph});
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_practice(&PracticeRow {
+        id: "a".into(),
+        name: "Cabinet A".into(),
+        preset: "lifen".into(),
+        policy: None,
+        timezone: "Europe/Paris".into(),
+        settings: Map::new(),
+        created_at: at("2026-01-01T00:00:00Z"),
+    })
+    .await
+    .unwrap();
+    for key in ["inserted", "recorded", "legacy", "damaged"] {
+        tx.insert_notification(&sent(key)).await.unwrap();
+    }
+    let mut inserted = sent("inserted");
+    inserted.rendered = Some(copy.clone());
+    tx.update_notification(&inserted).await.unwrap();
+    let mut recorded = sent("recorded");
+    recorded.rendered = Some(copy.clone());
+    let encoded = store.encode_outcome(&recorded).unwrap();
+    tx.write_outcomes(vec![encoded]).await.unwrap();
+    tx.commit().await.unwrap();
+
+    // What SQLite itself holds: a BLOB much shorter than the JSON text.
+    let url = match &cleanup {
+        Cleanup::Files(path) => format!("sqlite://{}", path.display()),
+        _ => unreachable!("a file"),
+    };
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let json_len = serde_json::to_string(&copy).unwrap().len() as i64;
+    for key in ["inserted", "recorded"] {
+        let row = sqlx::query(
+            "SELECT typeof(rendered) AS t, length(rendered) AS n FROM notifications \
+             WHERE practice_id = 'a' AND key = ?",
+        )
+        .bind(key)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(row.get::<String, _>("t"), "blob", "{key}");
+        let packed = row.get::<i64, _>("n");
+        assert!(
+            packed * 4 < json_len,
+            "{key}: {packed} bytes for {json_len}"
+        );
+    }
+    // A copy written by an earlier version, as JSON text, and a damaged packed one.
+    sqlx::query(
+        "UPDATE notifications SET rendered = '{\"text\":\"ancien\"}' \
+         WHERE practice_id = 'a' AND key = 'legacy'",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    // Packing 1, then a length of 4 GB: must be refused before anything is allocated.
+    sqlx::query(
+        "UPDATE notifications SET rendered = X'01FFFFFFFF00' \
+         WHERE practice_id = 'a' AND key = 'damaged'",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    drop(conn);
+
+    let mut tx = store.begin_read().await.unwrap();
+    for key in ["inserted", "recorded"] {
+        let row = tx.notification("a", key).await.unwrap().unwrap();
+        assert_eq!(row.rendered.as_ref(), Some(&copy), "{key}");
+    }
+    let legacy = tx.notification("a", "legacy").await.unwrap().unwrap();
+    assert_eq!(legacy.rendered, Some(json!({"text": "ancien"})));
+    match tx.notification("a", "damaged").await {
+        Err(StoreError::Corrupt { table, reason }) => {
+            assert_eq!(table, "notifications");
+            assert!(reason.contains("rendered"), "{reason}");
+        }
+        other => panic!("a damaged copy must be reported as corrupt: {other:?}"),
+    }
+    tx.commit().await.unwrap();
+    store.close().await;
+    clean(cleanup).await;
+}
