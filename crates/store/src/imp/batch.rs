@@ -699,7 +699,7 @@ impl Tx {
     }
 
     /// [`Tx::update_notification_outcomes`] of rows encoded before the transaction began
-    /// ([`Store::encode_outcome`]), in the same order.
+    /// ([`crate::Store::encode_outcome`]), in the same order.
     pub async fn write_outcomes(&mut self, outcomes: Vec<EncodedOutcome>) -> Result<()> {
         let mut encoded = Vec::with_capacity(outcomes.len());
         let mut routed = Vec::new();
