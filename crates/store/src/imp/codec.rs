@@ -1,5 +1,6 @@
 //! Conversions between Rust values and the column types `sqlx::Any` can carry on both backends
-//! (i64, String and NULL): instants as epoch milliseconds, booleans as 0/1, structures as JSON.
+//! (i64, String and NULL): instants as epoch milliseconds, booleans as 0/1, structures as JSON;
+//! on SQLite only, the audit copy of a sent message as a packed BLOB ([`pack_json`]).
 //!
 //! Everything read back goes through [`Cols`], so a row that does not decode becomes
 //! [`StoreError::Corrupt`] naming the table and the column instead of a panic or a bare sqlx
