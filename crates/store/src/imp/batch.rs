@@ -75,18 +75,26 @@ pub(super) fn insert_chunks<T>(backend: Backend, rows: &[T], per_statement: usiz
 /// The rows grouped by practice, in the order each practice first appears: a batch statement
 /// writes the rows of one practice only, so that every statement stays within one practice
 /// (issue 18; a batch of a dispatch can hold several practices' rows).
-fn by_practice(rows: &[NotificationRow]) -> Vec<Vec<&NotificationRow>> {
-    let mut groups: Vec<Vec<&NotificationRow>> = Vec::new();
+fn by_practice<T>(rows: impl IntoIterator<Item = T>, practice: impl Fn(&T) -> &str) -> Vec<Vec<T>> {
+    let mut groups: Vec<Vec<T>> = Vec::new();
     for row in rows {
         match groups
             .iter_mut()
-            .find(|g| g[0].practice_id == row.practice_id)
+            .find(|g| practice(&g[0]) == practice(&row))
         {
             Some(group) => group.push(row),
             None => groups.push(vec![row]),
         }
     }
     groups
+}
+
+/// Logs an update that found fewer notifications than it was given (rows that do not exist are
+/// left alone).
+fn warn_unless_updated(expected: usize, updated: u64) {
+    if updated < expected as u64 {
+        tracing::warn!(expected, updated, "update of unknown notifications");
+    }
 }
 
 /// The names of the columns of [`notification_columns!`], by position.
@@ -639,7 +647,7 @@ impl Tx {
     /// tenth of the insert's time, and each of the two write connections keeps five texts (a
     /// compiled 256-row insert weighs about 550 kB).
     pub async fn insert_notifications(&mut self, rows: &[NotificationRow]) -> Result<()> {
-        let groups = by_practice(rows);
+        let groups = by_practice(rows, |n| n.practice_id.as_str());
         let chunks: Vec<&[&NotificationRow]> = match self.backend {
             Backend::Postgres => groups
                 .iter()
@@ -739,16 +747,7 @@ impl Tx {
         if self.backend == Backend::Sqlite {
             return self.write_columns_row_by_row(rows, columns).await;
         }
-        let mut groups: Vec<Vec<EncodedRow>> = Vec::new();
-        for row in rows {
-            match groups
-                .iter_mut()
-                .find(|g| g[0].practice_id == row.practice_id)
-            {
-                Some(group) => group.push(row),
-                None => groups.push(vec![row]),
-            }
-        }
+        let groups = by_practice(rows, |r: &EncodedRow| r.practice_id.as_str());
         for group in groups {
             let mut group = group.into_iter().peekable();
             while group.peek().is_some() {
@@ -813,13 +812,7 @@ impl Tx {
         let done = bind_all(big_query(self.backend, &sql), args)
             .execute(&mut *self.inner)
             .await?;
-        if done.rows_affected() < rows as u64 {
-            tracing::warn!(
-                expected = rows,
-                updated = done.rows_affected(),
-                "update of unknown notifications"
-            );
-        }
+        warn_unless_updated(rows, done.rows_affected());
         Ok(())
     }
 
@@ -856,13 +849,7 @@ impl Tx {
             let done = bind_all(sqlx::query(&sql), args)
                 .execute(&mut *self.inner)
                 .await?;
-            if done.rows_affected() < size as u64 {
-                tracing::warn!(
-                    expected = size,
-                    updated = done.rows_affected(),
-                    "update of unknown notifications"
-                );
-            }
+            warn_unless_updated(size, done.rows_affected());
         }
         Ok(())
     }
