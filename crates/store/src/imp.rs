@@ -81,6 +81,9 @@ pub struct Tx {
     due: due::DueChanges,
     /// SQLite file, write transaction: told when it commits.
     checkpoints: Option<Checkpoints>,
+    /// SQLite: the next rowid of each due minute this transaction placed rows in
+    /// (`placement.rs`).
+    placement: placement::Placement,
 }
 
 /// Write transactions between two checkpoints that [`Checkpoints`] starts.
@@ -179,6 +182,7 @@ pub(crate) mod due;
 mod events;
 mod inbox;
 mod notifications;
+mod placement;
 mod practices;
 mod quota;
 mod tasks;
@@ -392,6 +396,7 @@ impl Store {
                     backend: self.backend,
                     _turn: Some(turn),
                     due: Default::default(),
+                    placement: Default::default(),
                     checkpoints: self.checkpoints.clone(),
                 });
             }
@@ -402,6 +407,7 @@ impl Store {
             backend: self.backend,
             _turn: None,
             due: Default::default(),
+            placement: Default::default(),
             checkpoints: None,
         })
     }
@@ -425,6 +431,7 @@ impl Store {
             backend: self.backend,
             _turn: None,
             due: Default::default(),
+            placement: Default::default(),
             checkpoints: None,
         })
     }

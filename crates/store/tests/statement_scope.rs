@@ -55,6 +55,11 @@ const EXCEPTIONS: &[(&str, &str)] = &[
          the scheduled tasks go through it practice by practice",
     ),
     (
+        "FROM json_each($1) AS minute",
+        "SQLite only (one node, never Citus): the last rowid of a due minute, where a new \
+         notification row goes in the table (placement.rs); a seek in the table's own b-tree",
+    ),
+    (
         "FROM webhook_endpoints ORDER BY practice_id",
         "the practices with an outbound webhook (one row per practice at most): webhook \
          delivery then claims inside each practice",

@@ -647,6 +647,12 @@ impl Tx {
     /// tenth of the insert's time, and each of the two write connections keeps five texts (a
     /// compiled 256-row insert weighs about 550 kB).
     pub async fn insert_notifications(&mut self, rows: &[NotificationRow]) -> Result<()> {
+        const INSERT: &str = concat!("INSERT INTO notifications (", notification_columns!(), ")");
+        const PLACED_INSERT: &str = concat!(
+            "INSERT INTO notifications (rowid, ",
+            notification_columns!(),
+            ")"
+        );
         let groups = by_practice(rows, |n| n.practice_id.as_str());
         let chunks: Vec<&[&NotificationRow]> = match self.backend {
             Backend::Postgres => groups
@@ -659,19 +665,28 @@ impl Tx {
                 .collect(),
         };
         for chunk in chunks {
-            let mut sql = String::from(concat!(
-                "INSERT INTO notifications (",
-                notification_columns!(),
-                ") VALUES "
-            ));
-            let mut args = Vec::with_capacity(chunk.len() * 24);
+            // SQLite: each row's place in the table, by due minute (`placement.rs`).
+            let (head, width, rowids) = match self.backend {
+                Backend::Sqlite => {
+                    let due: Vec<Timestamp> = chunk.iter().map(|n| n.due_at).collect();
+                    let rowids = self.place_notifications(&due).await?;
+                    (PLACED_INSERT, 25, rowids)
+                }
+                Backend::Postgres => (INSERT, 24, Vec::new()),
+            };
+            let mut sql = String::from(head);
+            sql.push_str(" VALUES ");
+            let mut args = Vec::with_capacity(chunk.len() * width);
             for (i, n) in chunk.iter().enumerate() {
                 if i > 0 {
                     sql.push_str(", ");
                 }
                 sql.push('(');
-                sql.push_str(&placeholders(self.backend, args.len() + 1, 24));
+                sql.push_str(&placeholders(self.backend, args.len() + 1, width));
                 sql.push(')');
+                if let Some(&rowid) = rowids.get(i) {
+                    args.push(Arg::Int(rowid));
+                }
                 args.extend(notification_args(n, self.backend)?);
             }
             // Kept prepared on both backends (see above for SQLite).

@@ -72,15 +72,27 @@ impl Tx {
     }
 
     pub async fn insert_notification(&mut self, n: &NotificationRow) -> Result<()> {
-        let query = sqlx::query(concat!(
-            "INSERT INTO notifications (",
-            notification_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18, $19, $20, $21, $22, $23, $24)"
-        ));
-        bind_all(query, notification_args(n, self.backend)?)
-            .execute(&mut *self.inner)
-            .await?;
+        let mut args = notification_args(n, self.backend)?;
+        let query = match self.backend {
+            Backend::Postgres => sqlx::query(concat!(
+                "INSERT INTO notifications (",
+                notification_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+                 $16, $17, $18, $19, $20, $21, $22, $23, $24)"
+            )),
+            // The row's place in the table, by due minute (`placement.rs`).
+            Backend::Sqlite => {
+                let rowid = self.place_notifications(&[n.due_at]).await?[0];
+                args.push(Arg::Int(rowid));
+                sqlx::query(concat!(
+                    "INSERT INTO notifications (",
+                    notification_columns!(),
+                    ", rowid) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+                     $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
+                ))
+            }
+        };
+        bind_all(query, args).execute(&mut *self.inner).await?;
         self.route_provider_ids(std::slice::from_ref(n)).await?;
         self.note_due(std::slice::from_ref(n));
         Ok(())
