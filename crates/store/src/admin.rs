@@ -79,10 +79,15 @@ pub fn with_database(base_url: &str, name: &str) -> String {
 /// The queue's statements whose plans `tests/plans.rs` checks on both backends, by name: the
 /// summary's recomputation and each backend's claim. The other statement checked there, a read of
 /// many patients' notifications, is [`notifications_of_patients_statement`].
-pub fn queue_statements() -> [(&'static str, &'static str); 3] {
+pub fn queue_statements() -> [(&'static str, &'static str); 5] {
     [
         ("recompute the summary", crate::imp::due::RECOMPUTE_DUE),
-        ("claim on SQLite", crate::imp::due::CLAIM_SQLITE),
+        ("claim on SQLite: keys", crate::imp::due::CLAIM_SQLITE_KEYS),
+        (
+            "claim on SQLite: update",
+            crate::imp::due::CLAIM_SQLITE_UPDATE,
+        ),
+        ("claim on SQLite: read", crate::imp::due::CLAIM_SQLITE_READ),
         ("claim on PostgreSQL", crate::imp::due::CLAIM_POSTGRES),
     ]
 }

@@ -1,7 +1,9 @@
 //! On SQLite the audit copy of a sent message (`notifications.rendered`) is stored packed (LZ4,
 //! issue 18): checked here against SQLite itself (the column's type and length as SQLite reports
 //! them), with copies written by earlier versions (JSON text) still read, and a damaged packed
-//! copy reported as corruption of that column rather than a panic or a huge allocation.
+//! copy reported as corruption of that column rather than a panic or a huge allocation. The
+//! reads that SQLite answers with one JSON text of many rows (a claim, the notifications of many
+//! patients: `codec::json_rows`) carry the packed copy as hex digits and read it back the same.
 
 use jiff::Timestamp;
 use rappel_domain::notification::{Channel, Kind, Recipient};
@@ -126,6 +128,16 @@ async fn sqlite_keeps_the_audit_copy_packed_and_reads_every_form_back() {
     }
     let legacy = tx.notification("a", "legacy").await.unwrap().unwrap();
     assert_eq!(legacy.rendered, Some(json!({"text": "ancien"})));
+    // The same rows read many at a time, which SQLite returns as one JSON text (the packed copy
+    // as its hex digits): the damaged copy fails that read as corruption too.
+    let many = tx.notifications_of_patients("a", &["p1".to_string()]).await;
+    match many {
+        Err(StoreError::Corrupt { table, reason }) => {
+            assert_eq!(table, "notifications");
+            assert!(reason.contains("rendered"), "{reason}");
+        }
+        other => panic!("a damaged copy must be reported as corrupt: {other:?}"),
+    }
     match tx.notification("a", "damaged").await {
         Err(StoreError::Corrupt { table, reason }) => {
             assert_eq!(table, "notifications");
@@ -134,6 +146,53 @@ async fn sqlite_keeps_the_audit_copy_packed_and_reads_every_form_back() {
         other => panic!("a damaged copy must be reported as corrupt: {other:?}"),
     }
     tx.commit().await.unwrap();
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM notifications WHERE practice_id = 'a' AND key = 'damaged'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let mut tx = store.begin_read().await.unwrap();
+    let many = tx
+        .notifications_of_patients("a", &["p1".to_string()])
+        .await
+        .unwrap();
+    let copies: Vec<(&str, Option<&serde_json::Value>)> = many
+        .iter()
+        .map(|n| (n.key.as_str(), n.rendered.as_ref()))
+        .collect();
+    let ancien = json!({"text": "ancien"});
+    assert_eq!(
+        copies,
+        [
+            ("inserted", Some(&copy)),
+            ("legacy", Some(&ancien)),
+            ("recorded", Some(&copy))
+        ]
+    );
+    tx.commit().await.unwrap();
+
+    // A claim returns its rows as one JSON text too: a row to send again keeps its copy.
+    let mut retry = sent("retry");
+    retry.status = Status::Pending;
+    retry.decided_at = None;
+    retry.rendered = Some(copy.clone());
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_notification(&retry).await.unwrap();
+    tx.commit().await.unwrap();
+    let now = at("2026-03-01T11:00:00Z");
+    let claimed = store
+        .claim_due(now, "w", at("2026-03-01T11:05:00Z"), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1, "{claimed:?}");
+    assert_eq!(claimed[0].key, "retry");
+    assert_eq!(claimed[0].status, Status::Sending);
+    assert_eq!(claimed[0].attempts, 2);
+    assert_eq!(claimed[0].lease_owner.as_deref(), Some("w"));
+    assert_eq!(claimed[0].rendered.as_ref(), Some(&copy));
     store.close().await;
     clean(cleanup).await;
 }

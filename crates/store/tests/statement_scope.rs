@@ -55,6 +55,12 @@ const EXCEPTIONS: &[(&str, &str)] = &[
          the scheduled tasks go through it practice by practice",
     ),
     (
+        "AS found FROM ({sql})",
+        "SQLite's wrapper of a many-ids lookup (batch.rs, `Lookup::statement`): the rows of \
+         `{sql}`, the lookup's own statement (`… WHERE practice_id = ? AND …`, checked on its \
+         own), as one JSON text",
+    ),
+    (
         "FROM json_each($1) AS minute",
         "SQLite only (one node, never Citus): the last rowid of a due minute, where a new \
          notification row goes in the table (placement.rs); a seek in the table's own b-tree",

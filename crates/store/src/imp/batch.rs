@@ -15,9 +15,10 @@ use serde_json::Value;
 use sqlx::any::{Any, AnyArguments};
 use sqlx::query::Query;
 
-use super::codec::{Arg, Cols, bind_all, ms, opt_ms, to_json};
+use super::codec::{Arg, Cols, bind_all, json_element, json_rows, ms, opt_ms, to_json};
+use super::notifications::notification_from_cols;
 use super::routes::Route;
-use super::{Tx, changed_at, notification_arg, notification_args, notification_from_row};
+use super::{Tx, changed_at, notification_arg, notification_args};
 use crate::{Backend, NotificationRow, Result, Status, StoreError};
 
 /// Ids per lookup on SQLite (its `IN (…)` list; PostgreSQL takes them all as one array).
@@ -252,6 +253,11 @@ fn distinct(ids: &[String]) -> Vec<&String> {
 /// - SQLite: one `{column} IN (…)` list. SQLite looks each listed id up in the index whatever its
 ///   statistics, and a compound of hundreds of arms costs it a cursor per arm (the lookups of a
 ///   dispatch batch took twice as long).
+///
+/// On SQLite the rows come back as one JSON text (`json_group_array(json_array({columns})
+/// {order})` over the statement, `codec::json_rows`): through `sqlx::Any` each row of a few
+/// hundred cost about four times as much (ARCHITECTURE.md, "Rows as one JSON text"), and on
+/// ingestion these reads hold the write turn.
 struct Lookup<'a> {
     head: &'a str,
     column: &'a str,
@@ -260,6 +266,8 @@ struct Lookup<'a> {
     extra: &'a [Arg],
     /// Names result columns only.
     order: &'a str,
+    /// The result columns the caller reads (`, `-separated names).
+    columns: &'static str,
 }
 
 impl Lookup<'_> {
@@ -314,7 +322,18 @@ impl Lookup<'_> {
                     vec!["?"; len].join(", ")
                 );
                 self.push_filter(backend, &mut sql, &mut args);
-                sql
+                let elements: Vec<String> = self.columns.split(", ").map(json_element).collect();
+                let order = match self.order {
+                    "" => String::new(),
+                    order => format!(" {order}"),
+                };
+                return (
+                    format!(
+                        "SELECT json_group_array(json_array({}){order}) AS found FROM ({sql})",
+                        elements.join(", ")
+                    ),
+                    args,
+                );
             }
         };
         if !self.order.is_empty() {
@@ -322,6 +341,32 @@ impl Lookup<'_> {
             sql.push_str(self.order);
         }
         (sql, args)
+    }
+}
+
+/// What [`Tx::select_in`] found: rows (PostgreSQL) or the rows of JSON texts (SQLite), each
+/// read through [`Cols`].
+enum Found {
+    Rows(Vec<sqlx::any::AnyRow>),
+    Json {
+        names: Vec<&'static str>,
+        rows: Vec<Vec<Value>>,
+    },
+}
+
+impl Found {
+    fn decode<T>(
+        &self,
+        table: &'static str,
+        read: impl Fn(&Cols<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        match self {
+            Found::Rows(rows) => rows.iter().map(|r| read(&Cols::new(r, table))).collect(),
+            Found::Json { names, rows } => rows
+                .iter()
+                .map(|values| read(&Cols::json_row(names, values, table)))
+                .collect(),
+        }
     }
 }
 
@@ -362,6 +407,7 @@ const NOTIFICATIONS_OF_PATIENTS: Lookup<'static> = Lookup {
     filter: "",
     extra: &[],
     order: "ORDER BY patient_id, key",
+    columns: notification_columns!(),
 };
 
 impl Tx {
@@ -369,27 +415,33 @@ impl Tx {
     async fn select_in(
         &mut self,
         lookup: Lookup<'_>,
+        table: &'static str,
         practice_id: &str,
         ids: &[String],
-    ) -> Result<Vec<sqlx::any::AnyRow>> {
+    ) -> Result<Found> {
         let ids = distinct(ids);
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let chunk_len = match self.backend {
+        if self.backend == Backend::Postgres {
+            if ids.is_empty() {
+                return Ok(Found::Rows(Vec::new()));
+            }
             // One array parameter, however long.
-            Backend::Postgres => ids.len(),
-            Backend::Sqlite => IDS_PER_QUERY,
-        };
-        let mut out = Vec::new();
-        for chunk in ids.chunks(chunk_len) {
-            let (sql, args) = lookup.statement(self.backend, practice_id, chunk);
+            let (sql, args) = lookup.statement(self.backend, practice_id, &ids);
             let rows = bind_all(sqlx::query(&sql), args)
                 .fetch_all(&mut *self.inner)
                 .await?;
-            out.extend(rows);
+            return Ok(Found::Rows(rows));
         }
-        Ok(out)
+        let names: Vec<&'static str> = lookup.columns.split(", ").collect();
+        let mut out = Vec::new();
+        for chunk in ids.chunks(IDS_PER_QUERY) {
+            let (sql, args) = lookup.statement(self.backend, practice_id, chunk);
+            let row = bind_all(sqlx::query(&sql), args)
+                .fetch_one(&mut *self.inner)
+                .await?;
+            let text = Cols::new(&row, table).text("found")?;
+            out.extend(json_rows(&text, &names, table)?);
+        }
+        Ok(Found::Json { names, rows: out })
     }
 
     async fn data_by_id<T: DeserializeOwned>(
@@ -406,14 +458,14 @@ impl Tx {
                     filter: "",
                     extra: &[],
                     order: "",
+                    columns: "data",
                 },
+                table,
                 practice_id,
                 ids,
             )
             .await?;
-        rows.iter()
-            .map(|r| Cols::new(r, table).json("data"))
-            .collect()
+        rows.decode(table, |c| c.json("data"))
     }
 
     /// The patients among `ids` that exist, erased ones included, with their erased flag (an
@@ -436,17 +488,16 @@ impl Tx {
                     filter: "",
                     extra: &[],
                     order: "",
+                    columns: "data, erased, sms_opt_out",
                 },
+                "patients",
                 practice_id,
                 ids,
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                let c = Cols::new(r, "patients");
-                Ok((super::patient_with_opt_out(r)?, c.flag("erased")?))
-            })
-            .collect()
+        rows.decode("patients", |c| {
+            Ok((super::patient_with_opt_out(c)?, c.flag("erased")?))
+        })
     }
 
     /// The practitioners among `ids` that exist, in no particular order.
@@ -492,14 +543,14 @@ impl Tx {
                     filter: " AND (start_ms >= {} OR status_at_ms >= {})",
                     extra: &[Arg::Int(ms(since)), Arg::Int(ms(since))],
                     order: "ORDER BY patient_id, start_ms, id",
+                    columns: "data",
                 },
+                "appointments",
                 practice_id,
                 patient_ids,
             )
             .await?;
-        rows.iter()
-            .map(|r| Cols::new(r, "appointments").json("data"))
-            .collect()
+        rows.decode("appointments", |c| c.json("data"))
     }
 
     /// [`Tx::patient_documents`] of every patient in `patient_ids`, grouped by patient and
@@ -517,14 +568,14 @@ impl Tx {
                     filter: "",
                     extra: &[],
                     order: "ORDER BY patient_id, sent_at_ms, id",
+                    columns: "data",
                 },
+                "documents",
                 practice_id,
                 patient_ids,
             )
             .await?;
-        rows.iter()
-            .map(|r| Cols::new(r, "documents").json("data"))
-            .collect()
+        rows.decode("documents", |c| c.json("data"))
     }
 
     /// [`Tx::patient_notifications`] of every patient in `patient_ids`, grouped by patient and
@@ -535,9 +586,14 @@ impl Tx {
         patient_ids: &[String],
     ) -> Result<Vec<NotificationRow>> {
         let rows = self
-            .select_in(NOTIFICATIONS_OF_PATIENTS, practice_id, patient_ids)
+            .select_in(
+                NOTIFICATIONS_OF_PATIENTS,
+                "notifications",
+                practice_id,
+                patient_ids,
+            )
             .await?;
-        rows.iter().map(notification_from_row).collect()
+        rows.decode("notifications", notification_from_cols)
     }
 
     /// [`Tx::upsert_appointment`] of each, in one statement per chunk. An id must appear once.

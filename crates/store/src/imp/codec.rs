@@ -9,6 +9,7 @@
 use jiff::Timestamp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::{Any, AnyArguments, AnyRow};
 use sqlx::query::Query;
@@ -146,13 +147,106 @@ impl SqlBuilder {
 
 /// Typed access to the columns of one row, every failure reported as corruption of `table`.
 pub(super) struct Cols<'r> {
-    row: &'r AnyRow,
+    source: Source<'r>,
     table: &'static str,
+}
+
+/// Where a row's values are: a row of the database, or one element of a JSON array of rows
+/// ([`json_rows`]).
+enum Source<'r> {
+    Row(&'r AnyRow),
+    Json {
+        names: &'r [&'r str],
+        values: &'r [Value],
+    },
+}
+
+/// The columns stored packed ([`pack_json`]; SQLite, a BLOB): only the audit copy.
+const PACKED_COLUMNS: [&str; 1] = ["rendered"];
+
+/// SQLite: `column` as an argument of the `json_array(…)` of [`json_rows`]: itself, or for a
+/// packed column the expression that a JSON array can hold.
+pub(super) fn json_element(column: &str) -> String {
+    if PACKED_COLUMNS.contains(&column) {
+        format!(
+            "CASE WHEN typeof({column}) = 'blob' THEN json_array(hex({column})) ELSE {column} END"
+        )
+    } else {
+        column.to_string()
+    }
+}
+
+/// SQLite: the rows of a `json_group_array(json_array(…))` column, each an array of values in
+/// the order of `names`, for [`Cols::json_row`]. A JSON array cannot hold a BLOB, so a column
+/// packed as one ([`pack_json`]) goes in as `CASE WHEN typeof(c) = 'blob' THEN
+/// json_array(hex(c)) ELSE c END`: a one-element array of its hex digits, text as text, NULL as
+/// `null` ([`Cols::opt_packed_json`] reads all three). Fetching a few hundred rows as one JSON text
+/// costs a quarter of fetching them as rows through `sqlx::Any`, which converts every value of
+/// every row (ARCHITECTURE.md, "Rows as one JSON text").
+pub(super) fn json_rows(
+    text: &str,
+    names: &[&str],
+    table: &'static str,
+) -> Result<Vec<Vec<Value>>, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt { table, reason };
+    let rows: Vec<Vec<Value>> =
+        serde_json::from_str(text).map_err(|e| corrupt(format!("rows as JSON: {e}")))?;
+    if let Some(row) = rows.iter().find(|row| row.len() != names.len()) {
+        return Err(corrupt(format!(
+            "a row as JSON has {} values for {} columns",
+            row.len(),
+            names.len()
+        )));
+    }
+    Ok(rows)
 }
 
 impl<'r> Cols<'r> {
     pub fn new(row: &'r AnyRow, table: &'static str) -> Cols<'r> {
-        Cols { row, table }
+        Cols {
+            source: Source::Row(row),
+            table,
+        }
+    }
+
+    /// One row of [`json_rows`], its values in the order of `names`.
+    pub fn json_row(names: &'r [&'r str], values: &'r [Value], table: &'static str) -> Cols<'r> {
+        Cols {
+            source: Source::Json { names, values },
+            table,
+        }
+    }
+
+    /// A JSON row's value of `column`.
+    fn value(
+        &self,
+        names: &[&str],
+        values: &'r [Value],
+        column: &str,
+    ) -> Result<&'r Value, StoreError> {
+        names
+            .iter()
+            .position(|name| *name == column)
+            .and_then(|i| values.get(i))
+            .ok_or_else(|| self.corrupt(column, "no such column"))
+    }
+
+    /// A JSON row's value of `column` as `T`, `None` for `null`.
+    fn json_value<T>(
+        &self,
+        column: &str,
+        read: impl Fn(&'r Value) -> Option<T>,
+        expected: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let Source::Json { names, values } = self.source else {
+            unreachable!("a JSON row")
+        };
+        match self.value(names, values, column)? {
+            Value::Null => Ok(None),
+            value => read(value)
+                .map(Some)
+                .ok_or_else(|| self.corrupt(column, format!("{value} is not {expected}"))),
+        }
     }
 
     pub fn corrupt(&self, column: &str, reason: impl std::fmt::Display) -> StoreError {
@@ -163,27 +257,33 @@ impl<'r> Cols<'r> {
     }
 
     pub fn text(&self, column: &str) -> Result<String, StoreError> {
-        self.row
-            .try_get::<String, _>(column)
-            .map_err(|e| self.corrupt(column, e))
+        self.opt_text(column)?
+            .ok_or_else(|| self.corrupt(column, "NULL where a text is expected"))
     }
 
     pub fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError> {
-        self.row
-            .try_get::<Option<String>, _>(column)
-            .map_err(|e| self.corrupt(column, e))
+        match self.source {
+            Source::Row(row) => row
+                .try_get::<Option<String>, _>(column)
+                .map_err(|e| self.corrupt(column, e)),
+            Source::Json { .. } => {
+                self.json_value(column, |v| v.as_str().map(str::to_owned), "a text")
+            }
+        }
     }
 
     pub fn int(&self, column: &str) -> Result<i64, StoreError> {
-        self.row
-            .try_get::<i64, _>(column)
-            .map_err(|e| self.corrupt(column, e))
+        self.opt_int(column)?
+            .ok_or_else(|| self.corrupt(column, "NULL where an integer is expected"))
     }
 
     pub fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
-        self.row
-            .try_get::<Option<i64>, _>(column)
-            .map_err(|e| self.corrupt(column, e))
+        match self.source {
+            Source::Row(row) => row
+                .try_get::<Option<i64>, _>(column)
+                .map_err(|e| self.corrupt(column, e)),
+            Source::Json { .. } => self.json_value(column, Value::as_i64, "an integer"),
+        }
     }
 
     pub fn flag(&self, column: &str) -> Result<bool, StoreError> {
@@ -220,22 +320,43 @@ impl<'r> Cols<'r> {
     ) -> Result<Option<T>, StoreError> {
         use sqlx::ValueRef;
         use sqlx::any::AnyTypeInfoKind;
-        let raw = self
-            .row
-            .try_get_raw(column)
-            .map_err(|e| self.corrupt(column, e))?;
-        if raw.is_null() {
-            return Ok(None);
-        }
-        let blob = raw.type_info().kind() == AnyTypeInfoKind::Blob;
-        let text = if blob {
-            let packed = self
-                .row
-                .try_get::<Vec<u8>, _>(column)
-                .map_err(|e| self.corrupt(column, e))?;
-            unpack_json(&packed).map_err(|e| self.corrupt(column, e))?
-        } else {
-            self.text(column)?
+        let text = match self.source {
+            Source::Row(row) => {
+                let raw = row
+                    .try_get_raw(column)
+                    .map_err(|e| self.corrupt(column, e))?;
+                if raw.is_null() {
+                    return Ok(None);
+                }
+                if raw.type_info().kind() == AnyTypeInfoKind::Blob {
+                    let packed = row
+                        .try_get::<Vec<u8>, _>(column)
+                        .map_err(|e| self.corrupt(column, e))?;
+                    unpack_json(&packed).map_err(|e| self.corrupt(column, e))?
+                } else {
+                    self.text(column)?
+                }
+            }
+            // `["<hex>"]` for a packed copy, else text or null (`json_rows`).
+            Source::Json { .. } => {
+                let element = self.json_value(column, Some, "JSON")?;
+                match element {
+                    None => return Ok(None),
+                    Some(Value::String(text)) => text.clone(),
+                    Some(Value::Array(hex)) => {
+                        let packed = match hex.as_slice() {
+                            [Value::String(digits)] => {
+                                hex::decode(digits).map_err(|e| self.corrupt(column, e))?
+                            }
+                            _ => return Err(self.corrupt(column, "not a packed copy's hex digits")),
+                        };
+                        unpack_json(&packed).map_err(|e| self.corrupt(column, e))?
+                    }
+                    Some(other) => {
+                        return Err(self.corrupt(column, format!("{other} is not a packed copy")));
+                    }
+                }
+            }
         };
         serde_json::from_str(&text)
             .map(Some)

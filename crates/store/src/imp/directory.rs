@@ -6,7 +6,6 @@ use rappel_domain::facts::{
     Appointment, AppointmentStatus, Document, Motive, Patient, Practitioner,
 };
 use serde_json::{Map, Value};
-use sqlx::any::AnyRow;
 
 use super::Tx;
 use super::codec::{Cols, like_escape, ms, opt_ms, to_json};
@@ -119,7 +118,8 @@ impl Tx {
         .bind(id)
         .fetch_optional(&mut *self.inner)
         .await?;
-        row.map(|r| patient_with_opt_out(&r)).transpose()
+        row.map(|r| patient_with_opt_out(&Cols::new(&r, "patients")))
+            .transpose()
     }
 
     /// The patient, locked until the transaction ends, for a read-modify-write of the row (a
@@ -148,7 +148,8 @@ impl Tx {
             .bind(id)
             .fetch_optional(&mut *self.inner)
             .await?;
-        row.map(|r| patient_with_opt_out(&r)).transpose()
+        row.map(|r| patient_with_opt_out(&Cols::new(&r, "patients")))
+            .transpose()
     }
 
     /// Patients whose name, email or mobile contains `query` (case-insensitive), at most `limit`.
@@ -428,7 +429,9 @@ impl Tx {
         .bind(practice_id)
         .fetch_all(&mut *self.inner)
         .await?;
-        rows.iter().map(patient_with_opt_out).collect()
+        rows.iter()
+            .map(|r| patient_with_opt_out(&Cols::new(r, "patients")))
+            .collect()
     }
 
     pub async fn upsert_document(&mut self, practice_id: &str, d: &Document) -> Result<()> {
@@ -478,8 +481,7 @@ impl Tx {
 }
 
 /// A patient row read with `sms_opt_out_column!`.
-pub(super) fn patient_with_opt_out(row: &AnyRow) -> Result<Patient> {
-    let c = Cols::new(row, "patients");
+pub(super) fn patient_with_opt_out(c: &Cols<'_>) -> Result<Patient> {
     let mut patient: Patient = c.json("data")?;
     patient.sms_opt_out = c.opt_ts("sms_opt_out")?;
     Ok(patient)

@@ -22,7 +22,8 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
-use super::codec::{Cols, ms};
+use super::codec::{Cols, json_rows, ms};
+use super::notifications::{notification_column_names, notification_from_cols};
 use super::{Store, Tx, notification_from_row};
 use crate::{Backend, NotificationRow, Result, Status};
 
@@ -111,26 +112,39 @@ pub(crate) const CLAIM_POSTGRES: &str = concat!(
     notification_columns!()
 );
 
-/// SQLite has one writer at a time and `begin` holds the write lock, so the select and the
-/// update cannot interleave with another claimer's.
-pub(crate) const CLAIM_SQLITE: &str = concat!(
-    "UPDATE notifications SET status = 'sending', lease_owner = $1, \
-       lease_until = $2, attempts = attempts + 1, updated_at = $3 \
-     WHERE practice_id = $5 AND key IN ( \
+/// SQLite's claim, three statements in the batch's write transaction. SQLite has one writer at a
+/// time and `begin` holds the write lock, so nothing interleaves with them. The rows go out as
+/// one JSON text rather than as rows (`UPDATE … RETURNING` gave 500 rows through `sqlx::Any`, at
+/// about 20 µs a row of the write turn against 5 µs as JSON, ARCHITECTURE.md): first the keys of
+/// the due rows, pending ones in due-time order from `notifications_pending` and expired leases
+/// from `notifications_sending`, the most overdue first…
+pub(crate) const CLAIM_SQLITE_KEYS: &str = "SELECT json_group_array(key) AS claimed FROM ( \
        SELECT key FROM ( \
          SELECT * FROM ( \
            SELECT key, due_at FROM notifications \
-           WHERE practice_id = $5 AND status = 'pending' AND due_at <= $3 \
-           ORDER BY due_at LIMIT $4) \
+           WHERE practice_id = $1 AND status = 'pending' AND due_at <= $2 \
+           ORDER BY due_at LIMIT $3) \
          UNION ALL \
          SELECT * FROM ( \
            SELECT key, due_at FROM notifications \
-           WHERE practice_id = $5 AND status = 'sending' AND lease_until < $3 \
-           ORDER BY due_at LIMIT $4)) \
-       ORDER BY due_at LIMIT $4) \
-     RETURNING ",
-    notification_columns!()
-);
+           WHERE practice_id = $1 AND status = 'sending' AND lease_until < $2 \
+           ORDER BY due_at LIMIT $3)) \
+       ORDER BY due_at LIMIT $3)";
+
+/// … then their lease, each row found by its primary key…
+pub(crate) const CLAIM_SQLITE_UPDATE: &str = "UPDATE notifications SET status = 'sending', \
+       lease_owner = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3 \
+     WHERE practice_id = $4 AND key IN (SELECT value FROM json_each($5))";
+
+/// … then the claimed rows, in the order of `notification_columns!()` (`codec::json_rows`; the
+/// audit copy, a BLOB, as its hex digits).
+pub(crate) const CLAIM_SQLITE_READ: &str = "SELECT json_group_array(json_array( \
+       practice_id, key, patient_id, rule, kind, channel, recipient, appointments, document, \
+       task, auto_resend, due_at, window_end, status, reason, decided_at, attempts, \
+       lease_owner, lease_until, last_error, \
+       CASE WHEN typeof(rendered) = 'blob' THEN json_array(hex(rendered)) ELSE rendered END, \
+       provider_id, created_at, updated_at)) AS claimed \
+     FROM notifications WHERE practice_id = $1 AND key IN (SELECT value FROM json_each($2))";
 
 /// The instant at which a row as written becomes claimable, if it ever does.
 pub(crate) fn claimable_at(n: &NotificationRow) -> Option<i64> {
@@ -261,24 +275,67 @@ impl Tx {
         lease_until: Timestamp,
         limit: i64,
     ) -> Result<Vec<NotificationRow>> {
-        let sql = match self.backend {
-            Backend::Postgres => CLAIM_POSTGRES,
-            Backend::Sqlite => CLAIM_SQLITE,
+        let claimed = match self.backend {
+            Backend::Postgres => {
+                let rows = sqlx::query(CLAIM_POSTGRES)
+                    .bind(owner)
+                    .bind(ms(lease_until))
+                    .bind(ms(now))
+                    .bind(limit)
+                    .bind(practice_id)
+                    .fetch_all(&mut *self.inner)
+                    .await?;
+                rows.iter()
+                    .map(notification_from_row)
+                    .collect::<Result<Vec<_>>>()?
+            }
+            Backend::Sqlite => {
+                self.claim_sqlite(practice_id, now, owner, lease_until, limit)
+                    .await?
+            }
         };
-        let rows = sqlx::query(sql)
+        self.recompute_due(practice_id, Some(now)).await?;
+        Ok(claimed)
+    }
+
+    /// SQLite's claim ([`CLAIM_SQLITE_KEYS`], [`CLAIM_SQLITE_UPDATE`], [`CLAIM_SQLITE_READ`]).
+    async fn claim_sqlite(
+        &mut self,
+        practice_id: &str,
+        now: Timestamp,
+        owner: &str,
+        lease_until: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<NotificationRow>> {
+        let row = sqlx::query(CLAIM_SQLITE_KEYS)
+            .bind(practice_id)
+            .bind(ms(now))
+            .bind(limit)
+            .fetch_one(&mut *self.inner)
+            .await?;
+        let keys = Cols::new(&row, "notifications").text("claimed")?;
+        if keys == "[]" {
+            return Ok(Vec::new());
+        }
+        sqlx::query(CLAIM_SQLITE_UPDATE)
             .bind(owner)
             .bind(ms(lease_until))
             .bind(ms(now))
-            .bind(limit)
             .bind(practice_id)
-            .fetch_all(&mut *self.inner)
+            .bind(&keys)
+            .execute(&mut *self.inner)
             .await?;
-        let claimed = rows
+        let row = sqlx::query(CLAIM_SQLITE_READ)
+            .bind(practice_id)
+            .bind(&keys)
+            .fetch_one(&mut *self.inner)
+            .await?;
+        let text = Cols::new(&row, "notifications").text("claimed")?;
+        let names = notification_column_names();
+        json_rows(&text, &names, "notifications")?
             .iter()
-            .map(notification_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        self.recompute_due(practice_id, Some(now)).await?;
-        Ok(claimed)
+            .map(|values| notification_from_cols(&Cols::json_row(&names, values, "notifications")))
+            .collect()
     }
 
     /// Remembers that `rows` were written as they are: the summary of their practices is
@@ -334,5 +391,27 @@ impl Tx {
             .execute(&mut *self.inner)
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imp::codec::json_element;
+
+    /// The claim's read lists the columns in the order of `notification_columns!()`, each as
+    /// `codec::json_rows` reads it.
+    #[test]
+    fn the_sqlite_claim_reads_every_column_in_order() {
+        let elements: Vec<String> = notification_column_names()
+            .into_iter()
+            .map(json_element)
+            .collect();
+        let read: String = CLAIM_SQLITE_READ
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let expected = format!("json_group_array(json_array( {}))", elements.join(", "));
+        assert!(read.contains(&expected), "{read}\n{expected}");
     }
 }

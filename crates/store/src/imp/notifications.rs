@@ -311,8 +311,18 @@ pub(super) fn notification_arg(n: &NotificationRow, c: usize, backend: Backend) 
 }
 
 pub(super) fn notification_from_row(row: &AnyRow) -> Result<NotificationRow> {
+    notification_from_cols(&Cols::new(row, "notifications"))
+}
+
+/// The names of `notification_columns!()`, in order: a row's values in a JSON array of rows
+/// (`codec::json_rows`).
+pub(super) fn notification_column_names() -> Vec<&'static str> {
+    notification_columns!().split(", ").collect()
+}
+
+/// A notification from its columns, whether a row of the database or one of a JSON array.
+pub(super) fn notification_from_cols(c: &Cols<'_>) -> Result<NotificationRow> {
     use rappel_domain::notification::{Channel, Kind, Reason, Recipient};
-    let c = Cols::new(row, "notifications");
     let attempts = c.int("attempts")?;
     Ok(NotificationRow {
         practice_id: c.text("practice_id")?,
