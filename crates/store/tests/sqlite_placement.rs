@@ -5,8 +5,8 @@
 //! keeps its place.
 
 use jiff::Timestamp;
-use rappel_domain::notification::{Channel, Kind, Recipient};
-use rappel_store::{NotificationRow, PracticeRow, Status};
+use rappel_domain::notification::{Channel, Kind};
+use rappel_store::{NotificationRow, PracticeRow};
 use serde_json::Map;
 use sqlx::Row;
 
@@ -19,32 +19,18 @@ fn at(text: &str) -> Timestamp {
 }
 
 fn pending(practice: &str, key: &str, due: &str) -> NotificationRow {
-    NotificationRow {
-        practice_id: practice.into(),
-        key: key.into(),
-        patient_id: "p1".into(),
-        rule: "reminder_sms".into(),
-        kind: Kind::Reminder,
-        channel: Channel::Sms,
-        recipient: Recipient::Patient("p1".into()),
-        appointments: vec!["rdv-1".into()],
-        document: None,
-        task: None,
-        auto_resend: false,
-        due_at: at(due),
-        window_end: None,
-        status: Status::Pending,
-        reason: None,
-        decided_at: None,
-        attempts: 0,
-        lease_owner: None,
-        lease_until: None,
-        last_error: None,
-        rendered: None,
-        provider_id: None,
-        created_at: at("2026-03-01T09:00:00Z"),
-        updated_at: at("2026-03-01T09:00:00Z"),
-    }
+    let mut row = NotificationRow::pending(
+        practice,
+        key.into(),
+        "p1",
+        "reminder_sms",
+        Kind::Reminder,
+        Channel::Sms,
+        at("2026-03-01T09:00:00Z"),
+    );
+    row.appointments = vec!["rdv-1".into()];
+    row.due_at = at(due);
+    row
 }
 
 fn practice(id: &str) -> PracticeRow {

@@ -6,7 +6,7 @@
 //! patients: `codec::json_rows`) carry the packed copy as hex digits and read it back the same.
 
 use jiff::Timestamp;
-use rappel_domain::notification::{Channel, Kind, Recipient};
+use rappel_domain::notification::{Channel, Kind};
 use rappel_store::{NotificationRow, PracticeRow, Status, StoreError};
 use serde_json::{Map, json};
 use sqlx::Row;
@@ -20,32 +20,22 @@ fn at(text: &str) -> Timestamp {
 }
 
 fn sent(key: &str) -> NotificationRow {
-    NotificationRow {
-        practice_id: "a".into(),
-        key: key.into(),
-        patient_id: "p1".into(),
-        rule: "confirmation_email".into(),
-        kind: Kind::Confirmation,
-        channel: Channel::Email,
-        recipient: Recipient::Patient("p1".into()),
-        appointments: vec!["rdv-1".into()],
-        document: None,
-        task: None,
-        auto_resend: false,
-        due_at: at("2026-03-01T10:00:00Z"),
-        window_end: None,
-        status: Status::Sent,
-        reason: None,
-        decided_at: Some(at("2026-03-01T10:00:01Z")),
-        attempts: 1,
-        lease_owner: None,
-        lease_until: None,
-        last_error: None,
-        rendered: None,
-        provider_id: None,
-        created_at: at("2026-03-01T09:00:00Z"),
-        updated_at: at("2026-03-01T10:00:01Z"),
-    }
+    let mut row = NotificationRow::pending(
+        "a",
+        key.into(),
+        "p1",
+        "confirmation_email",
+        Kind::Confirmation,
+        Channel::Email,
+        at("2026-03-01T09:00:00Z"),
+    );
+    row.appointments = vec!["rdv-1".into()];
+    row.due_at = at("2026-03-01T10:00:00Z");
+    row.status = Status::Sent;
+    row.decided_at = Some(at("2026-03-01T10:00:01Z"));
+    row.attempts = 1;
+    row.updated_at = at("2026-03-01T10:00:01Z");
+    row
 }
 
 #[tokio::test]
