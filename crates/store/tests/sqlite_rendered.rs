@@ -1,6 +1,7 @@
-//! On SQLite the audit copy of a sent message (`notifications.rendered`) is stored packed (LZ4,
-//! issue 18): checked here against SQLite itself (the column's type and length as SQLite reports
-//! them), with copies written by earlier versions (JSON text) still read, and a damaged packed
+//! On SQLite the audit copy of a sent message (`notifications.rendered`) is stored packed (LZ4
+//! against a fixed dictionary, issue 18): checked here against SQLite itself (the column's type
+//! and length as SQLite reports them), with copies written by earlier versions (JSON text, LZ4
+//! without the dictionary) still read, and a damaged packed
 //! copy reported as corruption of that column rather than a panic or a huge allocation. The
 //! reads that SQLite answers with one JSON text of many rows (a claim, the notifications of many
 //! patients: `codec::json_rows`) carry the packed copy as hex digits and read it back the same.
@@ -56,7 +57,7 @@ async fn sqlite_keeps_the_audit_copy_packed_and_reads_every_form_back() {
     })
     .await
     .unwrap();
-    for key in ["inserted", "recorded", "legacy", "damaged"] {
+    for key in ["inserted", "recorded", "legacy", "earlier", "damaged"] {
         tx.insert_notification(&sent(key)).await.unwrap();
     }
     let mut inserted = sent("inserted");
@@ -101,6 +102,18 @@ async fn sqlite_keeps_the_audit_copy_packed_and_reads_every_form_back() {
     .execute(&mut conn)
     .await
     .unwrap();
+    // A copy packed by the versions of sessions 14 and 15: LZ4 without the dictionary.
+    let mut earlier = vec![1u8];
+    earlier.extend(lz4_flex::block::compress_prepend_size(
+        br#"{"text":"avant le dictionnaire"}"#,
+    ));
+    sqlx::query(
+        "UPDATE notifications SET rendered = ? WHERE practice_id = 'a' AND key = 'earlier'",
+    )
+    .bind(earlier)
+    .execute(&mut conn)
+    .await
+    .unwrap();
     // Packing 1, then a length of 4 GB: must be refused before anything is allocated.
     sqlx::query(
         "UPDATE notifications SET rendered = X'01FFFFFFFF00' \
@@ -118,6 +131,9 @@ async fn sqlite_keeps_the_audit_copy_packed_and_reads_every_form_back() {
     }
     let legacy = tx.notification("a", "legacy").await.unwrap().unwrap();
     assert_eq!(legacy.rendered, Some(json!({"text": "ancien"})));
+    let earlier = tx.notification("a", "earlier").await.unwrap().unwrap();
+    let avant = json!({"text": "avant le dictionnaire"});
+    assert_eq!(earlier.rendered.as_ref(), Some(&avant));
     // The same rows read many at a time, which SQLite returns as one JSON text (the packed copy
     // as its hex digits): the damaged copy fails that read as corruption too.
     let many = tx.notifications_of_patients("a", &["p1".to_string()]).await;
@@ -157,6 +173,7 @@ async fn sqlite_keeps_the_audit_copy_packed_and_reads_every_form_back() {
     assert_eq!(
         copies,
         [
+            ("earlier", Some(&avant)),
             ("inserted", Some(&copy)),
             ("legacy", Some(&ancien)),
             ("recorded", Some(&copy))
