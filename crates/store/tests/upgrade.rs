@@ -5,7 +5,7 @@
 //! provider's id, and the queue's summary as that version kept it. Then the current store opens
 //! it, runs the remaining migrations, and must still send the first two, keep the third
 //! planned, and find the fourth by its provider id (a delivery report arriving after the
-//! upgrade). Runs on a SQLite file and a fresh PostgreSQL database.
+//! upgrade) with the audit copy that version kept as JSON text. Runs on a SQLite file and a fresh PostgreSQL database.
 
 use std::path::Path;
 
@@ -87,10 +87,10 @@ fn old_rows() -> Vec<String> {
         };
         let attempts = i32::from(status != "pending");
         let provider = provider.map_or("NULL".to_string(), |id| format!("'{id}'"));
-        let decided = if status == "sent" {
-            ms(due).to_string()
+        let (decided, rendered) = if status == "sent" {
+            (ms(due).to_string(), r#"'{"text":"Rappel : RDV demain"}'"#)
         } else {
-            "NULL".into()
+            ("NULL".into(), "NULL")
         };
         format!(
             "INSERT INTO notifications (practice_id, key, patient_id, rule, kind, channel, \
@@ -99,7 +99,7 @@ fn old_rows() -> Vec<String> {
                provider_id, created_at, updated_at) \
              VALUES ('a', '{key}', 'p1', 'reminder_sms_d1', 'reminder', 'sms', 'patient:p1', \
                '[\"a1\"]', NULL, NULL, 0, {due_ms}, NULL, '{status}', NULL, {decided}, \
-               {attempts}, {owner}, {until}, NULL, NULL, {provider}, {created}, {created})",
+               {attempts}, {owner}, {until}, NULL, {rendered}, {provider}, {created}, {created})",
             due_ms = ms(due),
         )
     };
@@ -162,8 +162,14 @@ async fn upgraded_store_keeps_the_work(store: Store, cleanup: Cleanup) {
             assert_eq!(keys, ["later", "sent", "waiting", "worker-died"]);
             assert_eq!(later.status, Status::Pending);
             assert_eq!(later.due_at, "2025-03-20T09:00:00Z".parse().unwrap());
-            // A delivery report after the upgrade finds the message sent before it.
-            assert_eq!(sent.map(|n| n.key), Some("sent".to_string()));
+            // A delivery report after the upgrade finds the message sent before it, and its
+            // audit copy (JSON text then; PostgreSQL's column is BYTEA since migration 0019).
+            let sent = sent.expect("found by its provider id");
+            assert_eq!(sent.key, "sent");
+            assert_eq!(
+                sent.rendered,
+                Some(serde_json::json!({"text": "Rappel : RDV demain"}))
+            );
 
             // The worker sends what was waiting and what a dead worker left, not the rest.
             let now: Timestamp = "2025-03-02T08:00:00Z".parse().unwrap();

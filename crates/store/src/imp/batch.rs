@@ -136,10 +136,10 @@ pub(crate) struct EncodedRow {
 }
 
 impl EncodedRow {
-    fn new(n: &NotificationRow, columns: &[usize], backend: Backend) -> Result<EncodedRow> {
+    fn new(n: &NotificationRow, columns: &[usize]) -> Result<EncodedRow> {
         let mut args = Vec::with_capacity(columns.len() + 2);
         for &c in columns {
-            args.push(notification_arg(n, c, backend)?);
+            args.push(notification_arg(n, c)?);
         }
         args.push(Arg::Text(n.practice_id.clone()));
         args.push(Arg::Text(n.key.clone()));
@@ -152,7 +152,7 @@ impl EncodedRow {
 
 /// A dispatch's outcome for one claimed row, encoded before its write transaction begins
 /// ([`crate::Store::encode_outcome`], then [`Tx::write_outcomes`]): the audit copy serialized
-/// (and on SQLite packed) while no transaction waits, since on SQLite every write of this
+/// and packed while no transaction waits, since on SQLite every write of this
 /// process takes one turn.
 pub struct EncodedOutcome {
     row: EncodedRow,
@@ -164,12 +164,12 @@ impl super::Store {
     /// Encodes a dispatch's outcome for [`Tx::write_outcomes`], before the write transaction
     /// that records it begins.
     pub fn encode_outcome(&self, row: &NotificationRow) -> Result<EncodedOutcome> {
-        EncodedOutcome::new(row, self.backend)
+        EncodedOutcome::new(row)
     }
 }
 
 impl EncodedOutcome {
-    fn new(n: &NotificationRow, backend: Backend) -> Result<EncodedOutcome> {
+    fn new(n: &NotificationRow) -> Result<EncodedOutcome> {
         use super::due::DueChange;
         // The outcome writes the lease and not the due time: a pending row's claimable instant
         // is not known here (its practice's summary is recomputed), a sending row's is its
@@ -179,7 +179,7 @@ impl EncodedOutcome {
             _ => super::due::claimable_at(n).map(DueChange::Earliest),
         };
         Ok(EncodedOutcome {
-            row: EncodedRow::new(n, &OUTCOME_COLUMNS, backend)?,
+            row: EncodedRow::new(n, &OUTCOME_COLUMNS)?,
             provider_id: n.provider_id.clone(),
             due,
         })
@@ -743,7 +743,7 @@ impl Tx {
                 if let Some(&rowid) = rowids.get(i) {
                     args.push(Arg::Int(rowid));
                 }
-                args.extend(notification_args(n, self.backend)?);
+                args.extend(notification_args(n)?);
             }
             // Kept prepared on both backends (see above for SQLite).
             bind_all(sqlx::query(&sql), args)
@@ -772,7 +772,7 @@ impl Tx {
     pub async fn update_notification_outcomes(&mut self, rows: &[NotificationRow]) -> Result<()> {
         let outcomes = rows
             .iter()
-            .map(|n| EncodedOutcome::new(n, self.backend))
+            .map(EncodedOutcome::new)
             .collect::<Result<Vec<_>>>()?;
         self.write_outcomes(outcomes).await
     }
@@ -805,7 +805,7 @@ impl Tx {
     async fn update_columns(&mut self, rows: &[NotificationRow], columns: &[usize]) -> Result<()> {
         let encoded = rows
             .iter()
-            .map(|n| EncodedRow::new(n, columns, self.backend))
+            .map(|n| EncodedRow::new(n, columns))
             .collect::<Result<Vec<_>>>()?;
         self.write_columns(encoded, columns).await?;
         self.note_written_columns(rows, columns);

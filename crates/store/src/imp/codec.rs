@@ -1,6 +1,6 @@
 //! Conversions between Rust values and the column types `sqlx::Any` can carry on both backends
 //! (i64, String and NULL): instants as epoch milliseconds, booleans as 0/1, structures as JSON;
-//! on SQLite only, the audit copy of a sent message as a packed BLOB ([`pack_json`]).
+//! the audit copy of a sent message packed in a BLOB or BYTEA ([`pack_json`]).
 //!
 //! Everything read back goes through [`Cols`], so a row that does not decode becomes
 //! [`StoreError::Corrupt`] naming the table and the column instead of a panic or a bare sqlx
@@ -62,13 +62,13 @@ static AUDIT_DICTIONARY_1: &[u8] = include_bytes!("audit_dictionary_1.json");
 /// allocate more than this.
 const PACKED_MAX: usize = 16 << 20;
 
-/// A JSON value packed for an SQLite BLOB column: its text compressed with LZ4 against
-/// [`AUDIT_DICTIONARY_1`].
+/// A JSON value packed for a BLOB (SQLite) or BYTEA (PostgreSQL) column: its text compressed
+/// with LZ4 against [`AUDIT_DICTIONARY_1`].
 ///
-/// Used for the audit copy of each sent message (`notifications.rendered`, issue 18): on
-/// SQLite the write of outcomes costs in proportion to the bytes it writes (a WAL page for each
-/// page it changes), and an email's copy (about 2 kB of HTML and text) packs to about a tenth.
-/// PostgreSQL compresses the column itself (LZ4, migration 0017) and keeps JSON text.
+/// Used for the audit copy of each sent message (`notifications.rendered`, issue 18): the write
+/// of outcomes costs in proportion to the bytes it writes (on SQLite a WAL page for each page it
+/// changes), and an email's copy (about 2 kB of HTML and text) packs to about a tenth.
+/// PostgreSQL packed it itself (LZ4 without a dictionary, migration 0017) until migration 0019.
 pub(super) fn pack_json(json: &str) -> Vec<u8> {
     let mut packed = Vec::with_capacity(json.len() / 4 + 8);
     packed.push(PACKED_LZ4_DICTIONARY_1);
@@ -85,6 +85,11 @@ fn unpack_json(packed: &[u8]) -> Result<String, String> {
     let (dictionary, body) = match packed.split_first() {
         Some((&PACKED_LZ4, body)) => (None, body),
         Some((&PACKED_LZ4_DICTIONARY_1, body)) => (Some(AUDIT_DICTIONARY_1), body),
+        // The bytes of a JSON text (a copy PostgreSQL kept as text before migration 0019): a
+        // JSON text starts with `{`, `[`, `"`, a digit, a letter or blank space.
+        Some((&first, _)) if first >= b'\t' => {
+            return String::from_utf8(packed.to_vec()).map_err(|e| e.to_string());
+        }
         _ => {
             return Err(format!(
                 "unknown packing {:?}",
@@ -340,7 +345,8 @@ impl<'r> Cols<'r> {
         serde_json::from_str(&text).map_err(|e| self.corrupt(column, e))
     }
 
-    /// A column holding JSON either as text or packed ([`pack_json`], SQLite's BLOB).
+    /// A column holding JSON either as text or packed ([`pack_json`]: SQLite's BLOB,
+    /// PostgreSQL's BYTEA, which may also hold the bytes of a JSON text).
     pub fn opt_packed_json<T: DeserializeOwned>(
         &self,
         column: &str,
@@ -456,7 +462,9 @@ mod tests {
         // The dictionary's first byte is what makes it read: without it the copy is lost.
         let mut unmarked = packed.clone();
         unmarked[0] = PACKED_LZ4;
-        assert_ne!(unpack_json(&unmarked).ok(), Some(copy));
+        assert_ne!(unpack_json(&unmarked).ok().as_ref(), Some(&copy));
         assert!(unpack_json(&[3, 0, 0, 0, 0]).is_err());
+        // PostgreSQL's copies of before migration 0019: the bytes of their JSON text.
+        assert_eq!(unpack_json(copy.as_bytes()).unwrap(), copy);
     }
 }

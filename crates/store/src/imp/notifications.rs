@@ -72,7 +72,7 @@ impl Tx {
     }
 
     pub async fn insert_notification(&mut self, n: &NotificationRow) -> Result<()> {
-        let mut args = notification_args(n, self.backend)?;
+        let mut args = notification_args(n)?;
         let query = match self.backend {
             Backend::Postgres => sqlx::query(concat!(
                 "INSERT INTO notifications (",
@@ -101,7 +101,7 @@ impl Tx {
     /// Overwrites every mutable column of the row with that (practice, key).
     pub async fn update_notification(&mut self, n: &NotificationRow) -> Result<()> {
         // Same argument order as the insert, minus `created_at` ($23), which never changes.
-        let mut args = notification_args(n, self.backend)?;
+        let mut args = notification_args(n)?;
         args.remove(22);
         let query = sqlx::query(
             "UPDATE notifications SET patient_id = $3, rule = $4, kind = $5, channel = $6, \
@@ -257,9 +257,9 @@ impl Tx {
 }
 
 /// The arguments of an insert in [`notification_columns!`] order.
-pub(super) fn notification_args(n: &NotificationRow, backend: Backend) -> Result<Vec<Arg>> {
+pub(super) fn notification_args(n: &NotificationRow) -> Result<Vec<Arg>> {
     (0..NOTIFICATION_COLUMNS)
-        .map(|c| notification_arg(n, c, backend))
+        .map(|c| notification_arg(n, c))
         .collect()
 }
 
@@ -268,9 +268,9 @@ pub(super) const NOTIFICATION_COLUMNS: usize = 24;
 
 /// The argument of the column at position `c` of [`notification_columns!`]: an update that
 /// writes a few columns (a dispatch's outcome) builds those only, and serializes none of the
-/// planner's JSON columns it leaves alone. On SQLite the audit copy (`rendered`) is packed
+/// planner's JSON columns it leaves alone. The audit copy (`rendered`) is packed
 /// ([`pack_json`]).
-pub(super) fn notification_arg(n: &NotificationRow, c: usize, backend: Backend) -> Result<Arg> {
+pub(super) fn notification_arg(n: &NotificationRow, c: usize) -> Result<Arg> {
     Ok(match c {
         0 => Arg::Text(n.practice_id.clone()),
         1 => Arg::Text(n.key.clone()),
@@ -298,10 +298,7 @@ pub(super) fn notification_arg(n: &NotificationRow, c: usize, backend: Backend) 
                 .as_ref()
                 .map(|r| to_json("notifications", r))
                 .transpose()?;
-            match backend {
-                Backend::Sqlite => Arg::OptBlob(json.map(|j| pack_json(&j))),
-                Backend::Postgres => Arg::OptText(json),
-            }
+            Arg::OptBlob(json.map(|j| pack_json(&j)))
         }
         21 => Arg::OptText(n.provider_id.clone()),
         22 => Arg::Int(ms(n.created_at)),
