@@ -92,22 +92,28 @@ pub(crate) const NEXT_DUE: &str = "SELECT MIN(next_due_at) AS t FROM practice_du
 /// them meanwhile. The expired arm has no `ORDER BY due_at`: without statistics, PostgreSQL's
 /// generic plan then walked `notifications_due` (ordered so) through every row of the practice to
 /// find the rarely existing expired leases (`tests/plans.rs`).
+///
+/// The update finds each locked row by its place in the table (`ctid`, a Tid Scan) rather than
+/// by a descent of the primary key: a row locked by this statement cannot move before the
+/// statement updates it, and a version this statement's snapshot does not see (locked after a
+/// concurrent update committed) is simply not claimed this time, as with the key. 1 µs a row
+/// instead of 6 (EXPLAIN ANALYZE, 500 rows), about a fifth of the claim (issue 18, session 16).
 pub(crate) const CLAIM_POSTGRES: &str = concat!(
     "WITH pending AS MATERIALIZED ( \
-       SELECT key, due_at FROM notifications \
+       SELECT ctid AS row_id, due_at FROM notifications \
        WHERE practice_id = $5 AND status = 'pending' AND due_at <= $3 \
        ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED), \
      expired AS MATERIALIZED ( \
-       SELECT key, due_at FROM notifications \
+       SELECT ctid AS row_id, due_at FROM notifications \
        WHERE practice_id = $5 AND status = 'sending' AND lease_until < $3 \
        FOR UPDATE SKIP LOCKED), \
      due AS MATERIALIZED ( \
-       SELECT key AS due_key FROM ( \
+       SELECT row_id FROM ( \
          SELECT * FROM pending UNION ALL SELECT * FROM expired) AS candidates \
        ORDER BY due_at LIMIT $4) \
      UPDATE notifications SET status = 'sending', lease_owner = $1, \
        lease_until = $2, attempts = attempts + 1, updated_at = $3 \
-     FROM due WHERE practice_id = $5 AND key = due_key \
+     FROM due WHERE practice_id = $5 AND ctid = due.row_id \
      RETURNING ",
     notification_columns!()
 );
