@@ -8,6 +8,10 @@
 -- Copies written before become the bytes of their JSON text, which the reader tells from a
 -- packed copy by its first byte (`{`, where a packed copy starts with 1 or 2). The column
 -- stores what it is given (EXTERNAL: a packed copy is not compressed again).
+--
+-- The change of type rewrites the table once, holding it for the duration: on a large database,
+-- run the upgrade (`rappel migrate`) while the workers are stopped. Retention keeps the table at
+-- 13 months of messages by default.
 ALTER TABLE notifications
     ALTER COLUMN rendered TYPE BYTEA USING convert_to(rendered, 'UTF8');
 ALTER TABLE notifications ALTER COLUMN rendered SET STORAGE EXTERNAL;
