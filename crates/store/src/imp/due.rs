@@ -95,9 +95,12 @@ pub(crate) const NEXT_DUE: &str = "SELECT MIN(next_due_at) AS t FROM practice_du
 ///
 /// The update finds each locked row by its place in the table (`ctid`, a Tid Scan) rather than
 /// by a descent of the primary key: a row locked by this statement cannot move before the
-/// statement updates it, and a version this statement's snapshot does not see (locked after a
-/// concurrent update committed) is simply not claimed this time, as with the key. 1 µs a row
-/// instead of 6 (EXPLAIN ANALYZE, 500 rows), about a fifth of the claim (issue 18, session 16).
+/// statement updates it. One case differs from the key: a due row that another transaction
+/// rewrote (a replanning) and committed after this statement began is locked in its new version,
+/// which this statement's snapshot may not see: it may then be left out of this claim, pending
+/// and due, for the next claim to take (the key's descent would have followed it to its new
+/// version at once). 1 µs a row instead of 6 (EXPLAIN ANALYZE, 500 rows), about a fifth of the
+/// claim (issue 18, session 16).
 pub(crate) const CLAIM_POSTGRES: &str = concat!(
     "WITH pending AS MATERIALIZED ( \
        SELECT ctid AS row_id, due_at FROM notifications \
