@@ -5,7 +5,8 @@
 //! provider's id, and the queue's summary as that version kept it. Then the current store opens
 //! it, runs the remaining migrations, and must still send the first two, keep the third
 //! planned, and find the fourth by its provider id (a delivery report arriving after the
-//! upgrade) with the audit copy that version kept as JSON text. Runs on a SQLite file and a fresh PostgreSQL database.
+//! upgrade) with the audit copy that version kept as JSON text. Runs on a SQLite file and a
+//! fresh PostgreSQL database.
 
 use std::path::Path;
 
