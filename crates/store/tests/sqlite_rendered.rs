@@ -2,8 +2,9 @@
 //! against a fixed dictionary, issue 18): checked here against SQLite itself (the column's type
 //! and length as SQLite reports them), with copies written by earlier versions (JSON text, LZ4
 //! without the dictionary) still read, and a damaged packed copy reported as corruption of that
-//! column rather than a panic or a huge allocation. The reads that SQLite answers with one JSON text of many rows (a claim, the notifications of many
-//! patients: `codec::json_rows`) carry the packed copy as hex digits and read it back the same.
+//! column rather than a panic or a huge allocation. The reads that SQLite answers with one JSON
+//! text of many rows (a claim, the notifications of many patients: `codec::json_rows`) carry
+//! the packed copy as hex digits and read it back the same.
 
 use jiff::Timestamp;
 use rappel_domain::notification::{Channel, Kind};
