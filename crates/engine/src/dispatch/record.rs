@@ -29,7 +29,7 @@ impl Engine {
         let now = self.now();
         // Before the write transaction, which on SQLite holds the process's one write turn:
         // each practice's context, read in a read-only transaction, and each handed-off row as
-        // it will be written, encoded (the audit copy serialized, on SQLite packed).
+        // it will be written, encoded (the audit copy serialized and packed).
         let mut practices: BTreeMap<String, (PracticeCtx, Option<bool>)> = BTreeMap::new();
         let mut read = self.store().begin_read().await?;
         for (ready, _) in outcomes {

@@ -131,7 +131,8 @@ pub(super) enum Arg {
     OptInt(Option<i64>),
     Text(String),
     OptText(Option<String>),
-    /// SQLite only: a BLOB (the packed audit copy of a sent message, [`pack_json`]).
+    /// A BLOB (SQLite) or BYTEA (PostgreSQL): the packed audit copy of a sent message
+    /// ([`pack_json`]).
     OptBlob(Option<Vec<u8>>),
 }
 
@@ -193,7 +194,8 @@ enum Source<'r> {
     },
 }
 
-/// The columns stored packed ([`pack_json`]; SQLite, a BLOB): only the audit copy.
+/// The columns stored packed ([`pack_json`]; a BLOB on SQLite, BYTEA on PostgreSQL): only the
+/// audit copy.
 const PACKED_COLUMNS: [&str; 1] = ["rendered"];
 
 /// SQLite: `column` as an argument of the `json_array(…)` of [`json_rows`]: itself, or for a
