@@ -347,7 +347,20 @@ impl Tx {
                     .await?
             }
         };
-        self.recompute_due(practice_id, Some(now)).await?;
+        if claimed.len() as i64 == limit {
+            // A claim that took all it asked for leaves the summary due (there may be more rows
+            // due, and a summary earlier than the truth is allowed) and records only its turn:
+            // during a burst, the recomputation read past the rows just claimed, whose old
+            // versions PostgreSQL's partial index still lists (issue 18, session 17). The claim
+            // that takes fewer rows than it asked recomputes it.
+            sqlx::query(LOCK_DUE_FOR_TURN)
+                .bind(practice_id)
+                .bind(ms(now))
+                .execute(&mut *self.inner)
+                .await?;
+        } else {
+            self.recompute_due(practice_id, Some(now)).await?;
+        }
         Ok(claimed)
     }
 

@@ -241,6 +241,44 @@ pub(super) async fn a_burst_in_one_practice_does_not_delay_another_practice_by_m
 
 /// The summary is never later than the truth: after claims (which recompute it), a retry set
 /// back to pending, an expired lease and a row added earlier than everything else.
+/// A claim that takes all the rows it asked for leaves its practice's summary due, as there may
+/// be more (a summary earlier than the truth is allowed), and spares a recomputation per batch
+/// during a burst; the claim that then finds fewer rows than it asked recomputes it.
+pub(super) async fn a_full_claim_leaves_the_summary_due_and_a_short_one_recomputes_it(
+    store: Store,
+) {
+    with_practices(&store, &["a"]).await;
+    let now = at("2025-03-01T12:00:00Z");
+    let lease_until = now + SignedDuration::from_mins(1);
+    insert_notifications(
+        &store,
+        &[
+            notification("a", "one", "2025-03-01T11:00:00Z"),
+            notification("a", "two", "2025-03-01T11:30:00Z"),
+            notification("a", "later", "2025-03-01T13:00:00Z"),
+        ],
+    )
+    .await;
+    let claimed = store.claim_due(now, "w", lease_until, 2).await.unwrap();
+    assert_eq!(keys(&claimed), ["one", "two"]);
+    assert!(
+        store.next_due().await.unwrap().unwrap() <= now,
+        "a claim that took all it asked for leaves the practice due"
+    );
+    assert!(
+        store
+            .claim_due(now, "w", lease_until, 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.next_due().await.unwrap(),
+        Some(lease_until),
+        "the claim that found fewer rows recomputed the summary: the leases end first"
+    );
+}
+
 pub(super) async fn the_due_summary_follows_claims_retries_and_expired_leases(store: Store) {
     with_practices(&store, &["a", "b"]).await;
     let now = at("2025-03-01T12:00:00Z");
