@@ -13,10 +13,12 @@
 //!   instant among the rows it wrote, and lowers the summary to it just before it commits (an
 //!   upsert that only ever lowers it), after all its other writes, so it holds the summary's
 //!   row lock only while committing and never waits for a notification row while holding it;
-//! - a claim recomputes the summary from the rows, in two statements: the first takes the
-//!   summary row's lock (waiting for a writer that is lowering it to commit), the second, with a
-//!   snapshot taken after that lock, reads the truth. A writer that commits later lowers it
-//!   again. So on PostgreSQL's read-committed transactions no interleaving leaves it late.
+//! - a claim that took fewer rows than it asked for recomputes the summary from the rows, in two
+//!   statements: the first takes the summary row's lock (waiting for a writer that is lowering it
+//!   to commit), the second, with a snapshot taken after that lock, reads the truth. A writer that
+//!   commits later lowers it again. So on PostgreSQL's read-committed transactions no
+//!   interleaving leaves it late. A claim that took all it asked for leaves it as it is (due: it
+//!   was, or the practice would not have been scanned) and records only its turn.
 
 use std::collections::BTreeMap;
 
@@ -181,7 +183,8 @@ impl Store {
     /// recently served first) each get an equal share of the batch, then the practices that
     /// filled their share get what is left. So a burst of thousands of messages in one practice
     /// delays another practice's due message by one batch at most. Each practice's claim is
-    /// scoped by its `practice_id` and recomputes that practice's summary; on PostgreSQL it is
+    /// scoped by its `practice_id` and, when it takes fewer rows than it asked, recomputes that
+    /// practice's summary; on PostgreSQL it is
     /// its own short transaction (`FOR UPDATE SKIP LOCKED`, so concurrent workers never get the
     /// same row), on SQLite one `UPDATE … RETURNING` in the batch's one write transaction.
     pub async fn claim_due(
@@ -260,8 +263,8 @@ impl Store {
         Ok(claimed)
     }
 
-    /// Claims up to `limit` due rows of one practice and recomputes its summary, in `shared`
-    /// or else in a transaction of its own.
+    /// Claims up to `limit` due rows of one practice and keeps its summary (see
+    /// [`Tx::claim_in_practice`]), in `shared` or else in a transaction of its own.
     async fn claim_in_practice(
         &self,
         shared: Option<&mut Tx>,
@@ -317,7 +320,8 @@ impl Claimed {
 }
 
 impl Tx {
-    /// Claims up to `limit` due rows of one practice and recomputes its summary.
+    /// Claims up to `limit` due rows of one practice; recomputes its summary when it took fewer
+    /// than `limit`, else records only the practice's turn.
     async fn claim_in_practice(
         &mut self,
         practice_id: &str,
