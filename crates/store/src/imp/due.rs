@@ -184,9 +184,9 @@ impl Store {
     /// filled their share get what is left. So a burst of thousands of messages in one practice
     /// delays another practice's due message by one batch at most. Each practice's claim is
     /// scoped by its `practice_id` and, when it takes fewer rows than it asked, recomputes that
-    /// practice's summary; on PostgreSQL it is
-    /// its own short transaction (`FOR UPDATE SKIP LOCKED`, so concurrent workers never get the
-    /// same row), on SQLite one `UPDATE … RETURNING` in the batch's one write transaction.
+    /// practice's summary; on PostgreSQL it is its own short transaction (`FOR UPDATE SKIP
+    /// LOCKED`, so concurrent workers never get the same row), on SQLite three statements in the
+    /// batch's one write transaction (`CLAIM_SQLITE_KEYS` and the two after it).
     pub async fn claim_due(
         &self,
         now: Timestamp,
