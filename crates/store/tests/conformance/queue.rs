@@ -239,8 +239,6 @@ pub(super) async fn a_burst_in_one_practice_does_not_delay_another_practice_by_m
     assert!(third.iter().all(|n| n.practice_id == "a"));
 }
 
-/// The summary is never later than the truth: after claims (which recompute it), a retry set
-/// back to pending, an expired lease and a row added earlier than everything else.
 /// A claim that takes all the rows it asked for leaves its practice's summary due, as there may
 /// be more (a summary earlier than the truth is allowed), and spares a recomputation per batch
 /// during a burst; the claim that then finds fewer rows than it asked recomputes it.
@@ -279,6 +277,8 @@ pub(super) async fn a_full_claim_leaves_the_summary_due_and_a_short_one_recomput
     );
 }
 
+/// The summary is never later than the truth: after claims (which recompute it), a retry set
+/// back to pending, an expired lease and a row added earlier than everything else.
 pub(super) async fn the_due_summary_follows_claims_retries_and_expired_leases(store: Store) {
     with_practices(&store, &["a", "b"]).await;
     let now = at("2025-03-01T12:00:00Z");
