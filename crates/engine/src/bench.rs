@@ -6,7 +6,9 @@
 
 use jiff::Timestamp;
 use rappel_domain::notification::Kind;
-pub use rappel_store::admin::{create_postgres_database, drop_postgres_database, table_rows};
+pub use rappel_store::admin::{
+    create_postgres_database, create_postgres_database_in, drop_postgres_database, table_rows,
+};
 use rappel_store::{NotificationFilter, Status};
 
 use crate::{Engine, Result};

@@ -56,6 +56,11 @@ pub struct DispatchArgs {
         default_value = "postgres://postgres@127.0.0.1:5432/postgres"
     )]
     pub postgres_url: String,
+    /// The locale of the database `--store postgres` creates (`fr_FR.utf8`, as a server set
+    /// up in French gives its databases), instead of the server's default; the server's system
+    /// must have it (`locale -a`).
+    #[arg(long)]
+    pub postgres_locale: Option<String>,
     /// One JSON object on stdout instead of the report.
     #[arg(long)]
     pub json: bool,
@@ -117,7 +122,13 @@ pub async fn run(args: DispatchArgs) -> anyhow::Result<std::process::ExitCode> {
     let email = email_transport(&args.channel)?;
     anyhow::ensure!(args.notifications > 0, "--notifications must be at least 1");
     anyhow::ensure!(args.workers > 0, "--workers must be at least 1");
-    let (url, cleanup) = Cleanup::fresh(&args.store, &args.postgres_url, "rappel_bench").await?;
+    let (url, cleanup) = Cleanup::fresh(
+        &args.store,
+        &args.postgres_url,
+        args.postgres_locale.as_deref(),
+        "rappel_bench",
+    )
+    .await?;
     let result = bench(&args, &url, email).await;
     cleanup.run().await;
     let report = result?;
@@ -140,10 +151,12 @@ pub(crate) enum Cleanup {
 
 impl Cleanup {
     /// A fresh store for `--store`: a new SQLite file in the temp folder, or a new database on
-    /// the PostgreSQL server of `postgres_url` named after `prefix`. Returns its URL.
+    /// the PostgreSQL server of `postgres_url` named after `prefix`, in
+    /// `locale` if given. Returns its URL.
     pub(crate) async fn fresh(
         store: &str,
         postgres_url: &str,
+        locale: Option<&str>,
         prefix: &str,
     ) -> anyhow::Result<(String, Cleanup)> {
         Ok(match store {
@@ -153,7 +166,7 @@ impl Cleanup {
             }
             "postgres" => {
                 let (url, name) =
-                    rappel_engine::bench::create_postgres_database(postgres_url, prefix)
+                    rappel_engine::bench::create_postgres_database_in(postgres_url, prefix, locale)
                         .await
                         .with_context(|| format!("cannot create a database on {postgres_url}"))?;
                 (url, Cleanup::Database(postgres_url.to_string(), name))

@@ -59,7 +59,7 @@ pub async fn run(args: IsolationArgs) -> anyhow::Result<std::process::ExitCode> 
     );
     anyhow::ensure!(args.readers > 0, "--readers must be at least 1");
     let (url, cleanup) =
-        Cleanup::fresh(&args.store, &args.postgres_url, "rappel_isolation").await?;
+        Cleanup::fresh(&args.store, &args.postgres_url, None, "rappel_isolation").await?;
     let result = bench(&args, &url).await;
     cleanup.run().await;
     let report = result?;

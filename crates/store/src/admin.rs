@@ -8,13 +8,41 @@ use crate::Result;
 /// Creates `<prefix>_<random>` on the server of `base_url` (any database the user may connect
 /// to) and returns `(url of the new database, its name)`.
 pub async fn create_postgres_database(base_url: &str, prefix: &str) -> Result<(String, String)> {
+    create_postgres_database_in(base_url, prefix, None).await
+}
+
+/// [`create_postgres_database`] with the given locale (`fr_FR.utf8`: how a server set up in
+/// French creates its databases) instead of the server's default; the locale must be one the
+/// server's system has. A name of anything but letters, digits and `_.@-` is refused.
+pub async fn create_postgres_database_in(
+    base_url: &str,
+    prefix: &str,
+    locale: Option<&str>,
+) -> Result<(String, String)> {
+    let with_locale = match locale {
+        None => String::new(),
+        Some(locale)
+            if !locale.is_empty()
+                && locale
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.@-".contains(c)) =>
+        {
+            format!(" TEMPLATE template0 LOCALE '{locale}'")
+        }
+        Some(locale) => {
+            return Err(sqlx::Error::Configuration(
+                format!("`{locale}` is not a locale name (letters, digits and _.@- only)").into(),
+            )
+            .into());
+        }
+    };
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default();
     let name = format!("{prefix}_{}_{:x}", std::process::id(), nanos & 0xffff_ffff);
     let mut conn = sqlx::PgConnection::connect(base_url).await?;
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+    sqlx::query(&format!("CREATE DATABASE \"{name}\"{with_locale}"))
         .execute(&mut conn)
         .await?;
     conn.close().await?;

@@ -95,10 +95,16 @@ pub async fn open(flavor: Flavor) -> (Store, Cleanup) {
                 )
             });
             let name = format!("rappel_test_{}", unique_suffix());
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut admin)
-                .await
-                .expect("create the test database");
+            // In French when the server's system has that locale, as a server set up in France
+            // creates its databases: the store must not depend on the database's collation
+            // (migration 0021). Otherwise the server's default.
+            let french = format!("CREATE DATABASE {name} TEMPLATE template0 LOCALE '{FRENCH}'");
+            if sqlx::query(&french).execute(&mut admin).await.is_err() {
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .await
+                    .expect("create the test database");
+            }
             admin.close().await.ok();
             let store = Store::connect(&with_database(&admin_url, &name))
                 .await
@@ -107,6 +113,9 @@ pub async fn open(flavor: Flavor) -> (Store, Cleanup) {
         }
     }
 }
+
+/// The locale of the PostgreSQL test databases when the server's system has it (`locale -a`).
+pub const FRENCH: &str = "fr_FR.utf8";
 
 pub async fn clean(cleanup: Cleanup) {
     match cleanup {

@@ -65,6 +65,51 @@ async fn concurrent_migrations_all_succeed_on_postgres() {
     concurrent_migrations_all_succeed(Flavor::Postgres).await
 }
 
+/// Every text column of the PostgreSQL schema compares its bytes (collation "C"), as SQLite's
+/// do, whatever the database's own collation (migration 0021): a column added later without
+/// `COLLATE "C"` fails here.
+#[tokio::test]
+async fn every_text_column_of_postgres_compares_its_bytes() {
+    let (store, cleanup) = open(Flavor::Postgres).await;
+    store.migrate().await.unwrap();
+    let Cleanup::PostgresDatabase { admin_url, name } = &cleanup else {
+        unreachable!()
+    };
+    let mut conn = sqlx::PgConnection::connect(&with_database(admin_url, name))
+        .await
+        .unwrap();
+    let other: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT c.table_name::text, c.column_name::text, c.collation_name::text \
+         FROM information_schema.columns c JOIN information_schema.tables t \
+           ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
+         WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' \
+           AND c.data_type = 'text' AND c.table_name NOT LIKE '\\_sqlx%' \
+           AND c.collation_name IS DISTINCT FROM 'C' \
+         ORDER BY 1, 2",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let (texts,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM information_schema.columns \
+         WHERE table_schema = current_schema() AND data_type = 'text'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.ok();
+    store.close().await;
+    clean(cleanup).await;
+    assert!(
+        texts > 100,
+        "the schema's text columns were found ({texts})"
+    );
+    assert!(
+        other.is_empty(),
+        "text columns not in collation \"C\": {other:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_sqlite_file_is_in_wal_mode_with_foreign_keys_enforced() {
     let (store, cleanup) = open(Flavor::SqliteFile).await;

@@ -57,6 +57,7 @@ conformance!(
     notifications_insert_update_and_read_back_every_column,
     a_notification_is_found_by_its_provider_id_in_any_practice,
     notification_list_filters_and_pages_by_due_time_then_key,
+    keys_page_in_the_order_of_their_bytes,
     appointment_and_document_notifications_match_exact_ids,
     notification_counts_group_by_status_and_channel,
     concurrent_claimers_never_get_the_same_notification,

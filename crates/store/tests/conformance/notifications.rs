@@ -246,6 +246,29 @@ pub(super) async fn notification_list_filters_and_pages_by_due_time_then_key(sto
     tx.commit().await.unwrap();
 }
 
+/// Keys page in the order of their bytes on every store, whatever the database's collation:
+/// capitals before small letters, an accented letter after both (migration 0021 of PostgreSQL;
+/// a database in French sorted `a B é Z`, and a cursor then named a place in another order than
+/// SQLite's).
+pub(super) async fn keys_page_in_the_order_of_their_bytes(store: Store) {
+    with_practices(&store, &["a"]).await;
+    let rows: Vec<NotificationRow> = ["é", "b", "B", "a", "Z"]
+        .iter()
+        .map(|key| notification("a", key, "2025-03-01T09:00:00Z"))
+        .collect();
+    insert_notifications(&store, &rows).await;
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(
+        pages_of_two(&mut tx, false).await,
+        [vec!["B", "Z"], vec!["a", "b"], vec!["é"]]
+    );
+    assert_eq!(
+        pages_of_two(&mut tx, true).await,
+        [vec!["é", "b"], vec!["a", "Z"], vec!["B"]]
+    );
+    tx.commit().await.unwrap();
+}
+
 pub(super) async fn appointment_and_document_notifications_match_exact_ids(store: Store) {
     with_practices(&store, &["a"]).await;
     let mut grouped = notification("a", "n-grouped", "2025-03-02T09:00:00Z");
