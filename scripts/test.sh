@@ -15,6 +15,17 @@ if ! command -v pg_isready >/dev/null 2>&1 || ! ls /etc/postgresql/*/main >/dev/
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
 fi
+# The store's PostgreSQL tests create their databases in fr_FR.utf8, as a server set up in France
+# does, when the system has that locale (crates/store/tests/common/mod.rs); a server started
+# before the locale was generated sees it after its next restart, and meanwhile the tests use
+# its default.
+if ! locale -a 2>/dev/null | grep -x 'fr_FR.utf8' >/dev/null; then
+  echo "test.sh: generating the fr_FR.UTF-8 locale"
+  export DEBIAN_FRONTEND=noninteractive
+  { command -v locale-gen >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq locales >/dev/null; }; } &&
+    sed -i 's/^# *fr_FR.UTF-8 UTF-8/fr_FR.UTF-8 UTF-8/' /etc/locale.gen &&
+    locale-gen >/dev/null || echo "test.sh: fr_FR.UTF-8 not generated; the tests use the server's default"
+fi
 if ! pg_up; then
   echo "test.sh: starting the PostgreSQL cluster"
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
