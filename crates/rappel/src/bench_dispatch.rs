@@ -151,8 +151,8 @@ pub(crate) enum Cleanup {
 
 impl Cleanup {
     /// A fresh store for `--store`: a new SQLite file in the temp folder, or a new database on
-    /// the PostgreSQL server of `postgres_url` named after `prefix`, in
-    /// `locale` if given. Returns its URL.
+    /// the PostgreSQL server of `postgres_url` named after `prefix` (in `locale` if given).
+    /// Returns its URL.
     pub(crate) async fn fresh(
         store: &str,
         postgres_url: &str,

@@ -133,7 +133,16 @@ pub fn notifications_of_patients_statement(backend: crate::Backend, patients: us
 
 #[cfg(test)]
 mod tests {
-    use super::with_database;
+    use super::{create_postgres_database_in, with_database};
+
+    #[tokio::test]
+    async fn a_locale_that_is_not_a_name_is_refused_before_anything_is_sent() {
+        // No server listens on port 9: the refusal comes before the connection.
+        let err = create_postgres_database_in("postgres://127.0.0.1:9/x", "t", Some("fr'; DROP"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("is not a locale name"), "{err}");
+    }
 
     #[test]
     fn the_database_part_of_a_url_is_replaced() {
