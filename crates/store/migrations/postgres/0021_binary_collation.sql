@@ -7,15 +7,17 @@
 -- update and lookup. Those values are identifiers, whose order means nothing, and the only
 -- texts sorted by SQL are identifiers too (`ORDER BY id`, `ORDER BY due_at, key`, keyset
 -- cursors): byte order is the order SQLite already gives them, so both stores now page
--- through the same sequence. Names and free texts are never sorted in SQL (the interface
--- sorts what it shows in Rust), so no sort a practice sees changes.
+-- through the same sequence. No name or free text is sorted in SQL; a list ordered by an id or
+-- a login (practitioners, users) now comes in byte order on every database, capitals first,
+-- as it always did on SQLite.
 --
 -- Each column keeps its type; only its collation changes, which rebuilds the indexes that
 -- name it (not the tables), under a lock that holds the table meanwhile: on a large database,
 -- stop the workers during `rappel migrate`. On a database of a million notifications (923 MB
--- with their indexes, in fr_FR.utf8) it ran in 4.9 s on a 2-core machine. All the text columns of a table change in one statement, the
--- tables one after the other; the foreign keys between text columns (a patient's practice, a
--- document's patient…) compare columns that are all "C" once this has run.
+-- with their indexes, in fr_FR.utf8) it ran in 4.9 s on a 2-core machine. All the text
+-- columns of a table change in one statement, the tables one after the other; the foreign
+-- keys between text columns (a patient's practice, a document's patient…) compare columns
+-- that are all "C" once this has run.
 DO $$
 DECLARE
     t record;

@@ -248,8 +248,8 @@ pub(super) async fn notification_list_filters_and_pages_by_due_time_then_key(sto
 
 /// Keys page in the order of their bytes on every store, whatever the database's collation:
 /// capitals before small letters, an accented letter after both (migration 0021 of PostgreSQL;
-/// a database in French sorted `a B é Z`, and a cursor then named a place in another order than
-/// SQLite's).
+/// a database in French sorted them as a dictionary does, and a cursor then named a place in
+/// another order than SQLite's).
 pub(super) async fn keys_page_in_the_order_of_their_bytes(store: Store) {
     with_practices(&store, &["a"]).await;
     let rows: Vec<NotificationRow> = ["é", "b", "B", "a", "Z"]
