@@ -266,7 +266,9 @@ impl Engine {
             .appointment(practice_id, id)
             .await?
             .ok_or_else(|| EngineError::not_found("appointment", id))?;
-        let mut rows = tx.appointment_notifications(practice_id, id).await?;
+        let mut rows = tx
+            .appointment_notifications(practice_id, &appointment.patient, id)
+            .await?;
         rows.sort_by_key(|r| (r.decided_at.unwrap_or(r.due_at), r.key.clone()));
         let mut names = HashMap::new();
         let messages = with_names(&mut tx, &ctx, rows, &mut names).await?;

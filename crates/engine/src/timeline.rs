@@ -74,11 +74,12 @@ impl Engine {
     ) -> Result<Vec<TimelineEntry>> {
         let mut tx = self.store().begin_read().await?;
         let ctx = load_practice(&mut tx, practice_id).await?;
-        if tx.appointment(practice_id, appointment_id).await?.is_none() {
-            return Err(EngineError::not_found("appointment", appointment_id));
-        }
+        let appointment = tx
+            .appointment(practice_id, appointment_id)
+            .await?
+            .ok_or_else(|| EngineError::not_found("appointment", appointment_id))?;
         let mut rows = tx
-            .appointment_notifications(practice_id, appointment_id)
+            .appointment_notifications(practice_id, &appointment.patient, appointment_id)
             .await?;
         tx.commit().await?;
         rows.sort_by_key(|r| (r.decided_at.unwrap_or(r.due_at), r.key.clone()));

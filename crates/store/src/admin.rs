@@ -120,6 +120,11 @@ pub fn queue_statements() -> [(&'static str, &'static str); 5] {
     ]
 }
 
+/// The read of an appointment's notifications among its patient's
+/// (`Tx::appointment_notifications`), for `tests/plans.rs`: the practice, the patient, a `LIKE`
+/// pattern.
+pub const APPOINTMENT_NOTIFICATIONS: &str = crate::imp::notifications::APPOINTMENT_NOTIFICATIONS;
+
 /// The purge of expired routes (sign-in sessions'), for the plans test: it must read the partial
 /// expiry index, which holds the routes that expire and only those.
 pub const PURGE_EXPIRED_ROUTES: &str = crate::imp::routes::PURGE_EXPIRED_ROUTES;

@@ -181,7 +181,7 @@ mod directory;
 pub(crate) mod due;
 mod events;
 mod inbox;
-mod notifications;
+pub(crate) mod notifications;
 mod placement;
 mod practices;
 mod quota;

@@ -18,7 +18,8 @@ mod common;
 use common::{Cleanup, Flavor, clean, open, with_database};
 use rappel_store::Backend;
 use rappel_store::admin::{
-    PURGE_EXPIRED_ROUTES, notifications_of_patients_statement, queue_statements,
+    APPOINTMENT_NOTIFICATIONS, PURGE_EXPIRED_ROUTES, notifications_of_patients_statement,
+    queue_statements,
 };
 use sqlx::Row;
 
@@ -33,7 +34,7 @@ fn expected(name: &str) -> &'static [&'static str] {
         }
         // The update finds each claimed row by its place (`ctid`): see `check`.
         "claim on PostgreSQL" => &["notifications_pending", "notifications_sending"],
-        "patients' notifications" => &["notifications_patient"],
+        "patients' notifications" | "an appointment's notifications" => &["notifications_patient"],
         other => panic!("no expectation for {other}"),
     }
 }
@@ -80,7 +81,7 @@ fn url_of(cleanup: &Cleanup) -> String {
 }
 
 fn check(name: &str, plan: &str) {
-    if name == "patients' notifications" {
+    if name == "patients' notifications" || name == "an appointment's notifications" {
         // Its index's second column must be searched, not filtered: a plan that walks every
         // entry of the practice in `notifications_patient` and filters the patients uses the
         // right index and still reads the whole practice (the `= ANY($2)` shape's plan on an
@@ -141,7 +142,10 @@ async fn sqlite_plans_the_queue_on_its_indexes() {
     let statements = queue_statements()
         .into_iter()
         .filter(|(name, _)| *name != "claim on PostgreSQL")
-        .chain([("patients' notifications", patients.as_str())]);
+        .chain([
+            ("patients' notifications", patients.as_str()),
+            ("an appointment's notifications", APPOINTMENT_NOTIFICATIONS),
+        ]);
     for (name, sql) in statements {
         check(name, &sqlite_plan(&mut conn, name, sql).await.join("\n"));
     }
@@ -192,17 +196,22 @@ async fn postgres_generic_plans_use_the_queue_indexes() {
     let statements = queue_statements()
         .into_iter()
         .filter(|(name, _)| !name.starts_with("claim on SQLite"))
-        .chain([("patients' notifications", patients.as_str())]);
+        .chain([
+            ("patients' notifications", patients.as_str()),
+            ("an appointment's notifications", APPOINTMENT_NOTIFICATIONS),
+        ]);
     for (i, (name, sql)) in statements.enumerate() {
         // Parameters typed as the store binds them: text, except the claim's instants and limit.
         let types = match name {
             "recompute the summary" => "text",
             "claim on PostgreSQL" => "text, bigint, bigint, bigint, text",
+            "an appointment's notifications" => "text, text, text",
             _ => "text, text",
         };
         let args = match name {
             "recompute the summary" => "'p'",
             "claim on PostgreSQL" => "'w', 2, 1, 10, 'p'",
+            "an appointment's notifications" => "'p', 'p0', '%\"a1\"%'",
             _ => "'p', '{\"p0\",\"p1\"}'",
         };
         sqlx::raw_sql(&format!("PREPARE q{i} ({types}) AS {sql}"))

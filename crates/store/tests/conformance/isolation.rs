@@ -140,7 +140,7 @@ pub(super) async fn practice_b_never_sees_practice_a_rows(store: Store) {
     };
     assert!(tx.list_notifications(b, &all).await.unwrap().is_empty());
     assert!(
-        tx.appointment_notifications(b, "a1")
+        tx.appointment_notifications(b, "p1", "a1")
             .await
             .unwrap()
             .is_empty()

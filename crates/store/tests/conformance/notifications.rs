@@ -286,33 +286,56 @@ pub(super) async fn appointment_and_document_notifications_match_exact_ids(store
     let mut other_letter = letter.clone();
     other_letter.key = "n-doc-10".into();
     other_letter.document = Some("d10".into());
+    // The rows about an appointment are looked for among its patient's only.
+    let mut other_patient = notification("a", "n-other-patient", "2025-03-01T07:00:00Z");
+    other_patient.patient_id = "p2".into();
     insert_notifications(
         &store,
-        &[grouped, prefix, single, wild, letter, other_letter],
+        &[
+            grouped,
+            prefix,
+            single,
+            wild,
+            letter,
+            other_letter,
+            other_patient,
+        ],
     )
     .await;
 
     let mut tx = store.begin().await.unwrap();
     assert_eq!(
-        keys(&tx.appointment_notifications("a", "a1").await.unwrap()),
+        keys(&tx.appointment_notifications("a", "p1", "a1").await.unwrap()),
         ["n-single", "n-grouped"]
     );
     assert_eq!(
-        keys(&tx.appointment_notifications("a", "a10").await.unwrap()),
+        keys(
+            &tx.appointment_notifications("a", "p1", "a10")
+                .await
+                .unwrap()
+        ),
         ["n-prefix", "n-grouped"]
     );
     assert_eq!(
-        keys(&tx.appointment_notifications("a", "a_1%\"x").await.unwrap()),
+        keys(
+            &tx.appointment_notifications("a", "p1", "a_1%\"x")
+                .await
+                .unwrap()
+        ),
         ["n-wild"]
     );
+    assert_eq!(
+        keys(&tx.appointment_notifications("a", "p2", "a1").await.unwrap()),
+        ["n-other-patient"]
+    );
     assert!(
-        tx.appointment_notifications("a", "a")
+        tx.appointment_notifications("a", "p1", "a")
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
-        tx.appointment_notifications("a", "a_1")
+        tx.appointment_notifications("a", "p1", "a_1")
             .await
             .unwrap()
             .is_empty()
