@@ -105,8 +105,9 @@ pub fn with_database(base_url: &str, name: &str) -> String {
 }
 
 /// The queue's statements whose plans `tests/plans.rs` checks on both backends, by name: the
-/// summary's recomputation and each backend's claim. The other statement checked there, a read of
-/// many patients' notifications, is [`notifications_of_patients_statement`].
+/// summary's recomputation and each backend's claim. The others checked there are the read of
+/// many patients' notifications ([`notifications_of_patients_statement`]) and of an
+/// appointment's ([`APPOINTMENT_NOTIFICATIONS`]).
 pub fn queue_statements() -> [(&'static str, &'static str); 5] {
     [
         ("recompute the summary", crate::imp::due::RECOMPUTE_DUE),
