@@ -57,7 +57,9 @@ async fn sqlite_keeps_the_audit_copy_packed_and_reads_every_form_back() {
     })
     .await
     .unwrap();
-    for key in ["inserted", "recorded", "legacy", "earlier", "damaged"] {
+    for key in [
+        "inserted", "recorded", "copied", "legacy", "earlier", "damaged",
+    ] {
         tx.insert_notification(&sent(key)).await.unwrap();
     }
     let mut inserted = sent("inserted");
@@ -66,7 +68,11 @@ async fn sqlite_keeps_the_audit_copy_packed_and_reads_every_form_back() {
     let mut recorded = sent("recorded");
     recorded.rendered = Some(copy.clone());
     let encoded = store.encode_outcome(&recorded).unwrap();
-    tx.write_outcomes(vec![encoded]).await.unwrap();
+    // A dispatch hands the copy over as the JSON text it serialized.
+    let copied = sent("copied");
+    let text = serde_json::to_string(&copy).unwrap();
+    let copied = store.encode_outcome_with_copy(&copied, &text).unwrap();
+    tx.write_outcomes(vec![encoded, copied]).await.unwrap();
     tx.commit().await.unwrap();
 
     // What SQLite itself holds: a BLOB much shorter than the JSON text.
@@ -78,7 +84,7 @@ async fn sqlite_keeps_the_audit_copy_packed_and_reads_every_form_back() {
         .await
         .unwrap();
     let json_len = serde_json::to_string(&copy).unwrap().len() as i64;
-    for key in ["inserted", "recorded"] {
+    for key in ["inserted", "recorded", "copied"] {
         let row = sqlx::query(
             "SELECT typeof(rendered) AS t, length(rendered) AS n FROM notifications \
              WHERE practice_id = 'a' AND key = ?",
@@ -125,7 +131,7 @@ async fn sqlite_keeps_the_audit_copy_packed_and_reads_every_form_back() {
     drop(conn);
 
     let mut tx = store.begin_read().await.unwrap();
-    for key in ["inserted", "recorded"] {
+    for key in ["inserted", "recorded", "copied"] {
         let row = tx.notification("a", key).await.unwrap().unwrap();
         assert_eq!(row.rendered.as_ref(), Some(&copy), "{key}");
     }
@@ -173,6 +179,7 @@ async fn sqlite_keeps_the_audit_copy_packed_and_reads_every_form_back() {
     assert_eq!(
         copies,
         [
+            ("copied", Some(&copy)),
             ("earlier", Some(&avant)),
             ("inserted", Some(&copy)),
             ("legacy", Some(&ancien)),

@@ -95,7 +95,8 @@ impl PracticeBatch {
 struct Ready {
     row: NotificationRow,
     message: OutboundMessage,
-    rendered: serde_json::Value,
+    /// The audit copy of the message, as the JSON text stored with the row (`prepare::audit_copy`).
+    rendered: String,
     /// An SMS: the month (practice time) and the billable segments it takes from the quota,
     /// taken by the write phase before it goes.
     sms: Option<(String, i64)>,

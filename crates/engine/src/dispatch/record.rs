@@ -50,10 +50,12 @@ impl Engine {
                 Ok(receipt) => {
                     row.status = Status::Sent;
                     row.decided_at = Some(now);
-                    row.rendered = Some(ready.rendered.clone());
                     row.provider_id = receipt.provider_id.clone();
                     row.last_error = None;
-                    Some(self.store().encode_outcome(&row)?)
+                    Some(
+                        self.store()
+                            .encode_outcome_with_copy(&row, &ready.rendered)?,
+                    )
                 }
                 Err(_) => None,
             };
@@ -87,6 +89,8 @@ impl Engine {
                         continue;
                     }
                     tx.write_outcomes(std::mem::take(&mut plain)).await?;
+                    // The copy is JSON text this process serialized (`prepare::audit_copy`).
+                    row.rendered = serde_json::from_str(&ready.rendered).ok();
                     tx.update_notification(&row).await?;
                     if let Some(cents) = receipt.cost_cents {
                         tx.set_notification_cost(pid, &row.key, i64::from(cents))

@@ -15,7 +15,7 @@ use serde_json::Value;
 use sqlx::any::{Any, AnyArguments};
 use sqlx::query::Query;
 
-use super::codec::{Arg, Cols, bind_all, json_element, json_rows, ms, opt_ms, to_json};
+use super::codec::{Arg, Cols, bind_all, json_element, json_rows, ms, opt_ms, pack_json, to_json};
 use super::notifications::notification_from_cols;
 use super::routes::Route;
 use super::{Tx, changed_at, notification_arg, notification_args};
@@ -128,6 +128,11 @@ const COLUMN_NAMES: [&str; 24] = [
 
 /// The columns a dispatch's outcome writes ([`Tx::update_notification_outcomes`]).
 const OUTCOME_COLUMNS: [usize; 10] = [13, 14, 15, 16, 17, 18, 19, 20, 21, 23];
+/// Where the audit copy (`rendered`, column 20) is among [`OUTCOME_COLUMNS`]…
+const COPY_POSITION: usize = 7;
+/// …and those columns without it, for [`Store::encode_outcome_with_copy`].
+const OUTCOME_COLUMNS_BUT_COPY: [usize; 9] = [13, 14, 15, 16, 17, 18, 19, 21, 23];
+const _: () = assert!(OUTCOME_COLUMNS[COPY_POSITION] == 20);
 
 /// The arguments of one row's update: the columns written, then its practice and key.
 pub(crate) struct EncodedRow {
@@ -164,12 +169,24 @@ impl super::Store {
     /// Encodes a dispatch's outcome for [`Tx::write_outcomes`], before the write transaction
     /// that records it begins.
     pub fn encode_outcome(&self, row: &NotificationRow) -> Result<EncodedOutcome> {
-        EncodedOutcome::new(row)
+        EncodedOutcome::new(row, None)
+    }
+
+    /// [`Store::encode_outcome`] of a row whose audit copy is already JSON text: `copy` is
+    /// written as the row's `rendered`, whatever `row.rendered` holds. A dispatch serializes the
+    /// copy once, straight from the rendered message, instead of building a `serde_json::Value`
+    /// that is cloned into the row and serialized again here (issue 18, session 19).
+    pub fn encode_outcome_with_copy(
+        &self,
+        row: &NotificationRow,
+        copy: &str,
+    ) -> Result<EncodedOutcome> {
+        EncodedOutcome::new(row, Some(copy))
     }
 }
 
 impl EncodedOutcome {
-    fn new(n: &NotificationRow) -> Result<EncodedOutcome> {
+    fn new(n: &NotificationRow, copy: Option<&str>) -> Result<EncodedOutcome> {
         use super::due::DueChange;
         // The outcome writes the lease and not the due time: a pending row's claimable instant
         // is not known here (its practice's summary is recomputed), a sending row's is its
@@ -178,8 +195,19 @@ impl EncodedOutcome {
             Status::Pending => Some(DueChange::Recompute),
             _ => super::due::claimable_at(n).map(DueChange::Earliest),
         };
+        let row = match copy {
+            // The copy's column is left out of the row's own encoding, then given the text.
+            Some(copy) => {
+                let mut row = EncodedRow::new(n, &OUTCOME_COLUMNS_BUT_COPY)?;
+                row.args
+                    .insert(COPY_POSITION, Arg::OptBlob(Some(pack_json(copy))));
+                row
+            }
+            None => EncodedRow::new(n, &OUTCOME_COLUMNS)?,
+        };
+        debug_assert_eq!(row.args.len(), OUTCOME_COLUMNS.len() + 2);
         Ok(EncodedOutcome {
-            row: EncodedRow::new(n, &OUTCOME_COLUMNS)?,
+            row,
             provider_id: n.provider_id.clone(),
             due,
         })
@@ -772,7 +800,7 @@ impl Tx {
     pub async fn update_notification_outcomes(&mut self, rows: &[NotificationRow]) -> Result<()> {
         let outcomes = rows
             .iter()
-            .map(EncodedOutcome::new)
+            .map(|row| EncodedOutcome::new(row, None))
             .collect::<Result<Vec<_>>>()?;
         self.write_outcomes(outcomes).await
     }
