@@ -130,7 +130,7 @@ const COLUMN_NAMES: [&str; 24] = [
 const OUTCOME_COLUMNS: [usize; 10] = [13, 14, 15, 16, 17, 18, 19, 20, 21, 23];
 /// Where the audit copy (`rendered`, column 20) is among [`OUTCOME_COLUMNS`]…
 const COPY_POSITION: usize = 7;
-/// …and those columns without it, for [`Store::encode_outcome_with_copy`].
+/// …and those columns without it, for [`crate::Store::encode_outcome_with_copy`].
 const OUTCOME_COLUMNS_BUT_COPY: [usize; 9] = [13, 14, 15, 16, 17, 18, 19, 21, 23];
 const _: () = assert!(OUTCOME_COLUMNS[COPY_POSITION] == 20);
 
@@ -172,7 +172,7 @@ impl super::Store {
         EncodedOutcome::new(row, None)
     }
 
-    /// [`Store::encode_outcome`] of a row whose audit copy is already JSON text: `copy` is
+    /// [`crate::Store::encode_outcome`] of a row whose audit copy is already JSON text: `copy` is
     /// written as the row's `rendered`, whatever `row.rendered` holds. A dispatch serializes the
     /// copy once, straight from the rendered message, instead of building a `serde_json::Value`
     /// that is cloned into the row and serialized again here (issue 18, session 19).
