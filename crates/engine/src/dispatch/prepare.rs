@@ -424,9 +424,10 @@ fn address_of(destination: Destination<'_>, name: &str) -> Option<String> {
 ///
 /// Serialized once, straight from the rendered strings: building a `serde_json::Value` of the
 /// copy (each text copied into it), cloning it into the row and serializing it at the write was
-/// about 6 % of a dispatch's CPU time (issue 18, session 19). The fields come in the order a
-/// `Value`'s map gave them (sorted by name), so a copy is the same text as before and packs as
-/// well against the dictionary made from such copies (`audit_dictionary_1.json` in the store).
+/// about 6 % of the process's CPU samples in an SQLite burst (issue 18, session 19). The fields
+/// come in the order a `Value`'s map gave them (sorted by name), so a copy is the same text as
+/// before and packs as well against the dictionary made from such copies
+/// (`audit_dictionary_1.json` in the store).
 fn audit_copy(row: &NotificationRow, message: &OutboundMessage, content: &Content) -> String {
     let Content {
         rendered,

@@ -175,12 +175,17 @@ impl super::Store {
     /// [`crate::Store::encode_outcome`] of a row whose audit copy is already JSON text: `copy` is
     /// written as the row's `rendered`, whatever `row.rendered` holds. A dispatch serializes the
     /// copy once, straight from the rendered message, instead of building a `serde_json::Value`
-    /// that is cloned into the row and serialized again here (issue 18, session 19).
+    /// that is cloned into the row and serialized again here (issue 18, session 19). `copy` must
+    /// be one JSON value, as a read decodes it (checked in debug builds, hence by the tests).
     pub fn encode_outcome_with_copy(
         &self,
         row: &NotificationRow,
         copy: &str,
     ) -> Result<EncodedOutcome> {
+        debug_assert!(
+            serde_json::from_str::<serde::de::IgnoredAny>(copy).is_ok(),
+            "an audit copy that is not JSON"
+        );
         EncodedOutcome::new(row, Some(copy))
     }
 }
