@@ -255,6 +255,8 @@ fn sqlite_pool(read: bool) -> AnyPoolOptions {
                 // 9,007 → 10,295 bookings/s. There are two write connections; the eight read
                 // connections keep 2 MB each.
                 conn.execute("PRAGMA cache_size = -16000").await?;
+                // The scratch table of the batch updates (`batch::SQLITE_SCRATCH`).
+                conn.execute(batch::SQLITE_SCRATCH).await?;
             }
             Ok(())
         })

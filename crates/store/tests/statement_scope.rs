@@ -66,6 +66,13 @@ const EXCEPTIONS: &[(&str, &str)] = &[
          notification row goes in the table (placement.rs); a seek in the table's own b-tree",
     ),
     (
+        "notification_writes",
+        "SQLite only (one node, never Citus): each write connection's scratch table of the batch \
+         updates of notifications (batch.rs, `SQLITE_SCRATCH`), created as the connection opens; \
+         it holds the rows of one write of one practice, and the UPDATE that reads them is \
+         scoped",
+    ),
+    (
         "FROM webhook_endpoints ORDER BY practice_id",
         "the practices with an outbound webhook (one row per practice at most): webhook \
          delivery then claims inside each practice",

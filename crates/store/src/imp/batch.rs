@@ -28,9 +28,14 @@ const LOOKUP_SIZES: [usize; 9] = [1, 2, 4, 8, 16, 32, 64, 128, IDS_PER_QUERY];
 /// Rows per multi-row INSERT or UPDATE: 24 columns × 400 rows stays well under SQLite's limit of
 /// 32,766 parameters (and PostgreSQL's 65,535).
 const ROWS_PER_STATEMENT: usize = 400;
-/// The sizes, largest first, of the chunks of single-row UPDATEs SQLite receives in one query
-/// text (see [`Tx::update_columns_row_by_row`]): a batch of 200 goes in five requests.
-const UPDATE_CHUNKS: [usize; 4] = [64, 16, 4, 1];
+/// SQLite's scratch table of the batch updates of notifications (one per write connection,
+/// created as it opens; [`Tx::write_columns_through_scratch`]): the columns of `notifications`,
+/// without types or constraints, keyed as it is. It holds rows only inside a write.
+pub(crate) const SQLITE_SCRATCH: &str = "CREATE TEMP TABLE IF NOT EXISTS notification_writes ( \
+       practice_id, key, patient_id, rule, kind, channel, recipient, appointments, document, \
+       task, auto_resend, due_at, window_end, status, reason, decided_at, attempts, \
+       lease_owner, lease_until, last_error, rendered, provider_id, created_at, updated_at, \
+       PRIMARY KEY (practice_id, key))";
 /// The sizes, largest first, of the multi-row INSERTs of notifications on SQLite (see
 /// [`Tx::insert_notifications`]).
 const INSERT_CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
@@ -849,7 +854,7 @@ impl Tx {
     /// (VALUES …)` per practice and chunk.
     async fn write_columns(&mut self, rows: Vec<EncodedRow>, columns: &[usize]) -> Result<()> {
         if self.backend == Backend::Sqlite {
-            return self.write_columns_row_by_row(rows, columns).await;
+            return self.write_columns_through_scratch(rows, columns).await;
         }
         let groups = by_practice(rows, |r: &EncodedRow| r.practice_id.as_str());
         for group in groups {
@@ -920,40 +925,67 @@ impl Tx {
         Ok(())
     }
 
-    /// [`Tx::write_columns`] on SQLite: single-row UPDATEs, several to a query text, so that a
-    /// chunk of rows costs one request to the connection's thread instead of one per row.
+    /// [`Tx::write_columns`] on SQLite: the rows go into the connection's scratch table
+    /// ([`SQLITE_SCRATCH`]) in multi-row INSERTs, then one UPDATE per practice sets their columns
+    /// from it, each row found by its primary key, and the scratch table is emptied.
     ///
-    /// SQLite runs `UPDATE … FROM (VALUES …)` in a time that grows with the square of its rows
-    /// (117 ms for 200 rows where 200 single-row updates take 28 ms, measured with SQLite 3.51
-    /// on a table of 100,000 notifications), so each row keeps its own statement. sqlx runs every
-    /// statement of a query text in turn, binding the anonymous `?` of each in textual order,
-    /// and keeps the compiled text prepared: the chunks take a few fixed sizes
-    /// ([`UPDATE_CHUNKS`]) so that the connection keeps at most that many texts.
-    async fn write_columns_row_by_row(
+    /// What this replaced, one single-row UPDATE per row (several to a query text), cost the
+    /// connection's thread a result sent back per row and SQLite a statement run per row; the
+    /// record of a dispatch batch of 500 held the write turn 6–8 ms (issue 18, session 20). The
+    /// UPDATE reads the scratch table through its primary key, so its time grows with its rows,
+    /// not with their square as `UPDATE … FROM (VALUES …)` does on SQLite (117 ms for 200
+    /// rows, session 11): VALUES has no index to look a row up by.
+    async fn write_columns_through_scratch(
         &mut self,
         rows: Vec<EncodedRow>,
         columns: &[usize],
     ) -> Result<()> {
-        let set: Vec<String> = columns
-            .iter()
-            .map(|&c| format!("{} = ?", COLUMN_NAMES[c]))
-            .collect();
-        let one = format!(
-            "UPDATE notifications SET {} WHERE practice_id = ? AND key = ?;",
-            set.join(", ")
-        );
-        let sizes: Vec<usize> = fixed_chunks(&rows, &UPDATE_CHUNKS)
-            .iter()
-            .map(|chunk| chunk.len())
-            .collect();
-        let mut rows = rows.into_iter();
-        for size in sizes {
-            let sql = one.repeat(size);
-            let args: Vec<Arg> = rows.by_ref().take(size).flat_map(|row| row.args).collect();
-            let done = bind_all(sqlx::query(&sql), args)
+        let names: Vec<&str> = columns.iter().map(|&c| COLUMN_NAMES[c]).collect();
+        let names = names.join(", ");
+        let per_row = columns.len() + 2;
+        for group in by_practice(rows, |r: &EncodedRow| r.practice_id.as_str()) {
+            let practice_id = group[0].practice_id.clone();
+            let count = group.len();
+            let sizes: Vec<usize> = fixed_chunks(&group, &INSERT_CHUNKS)
+                .iter()
+                .map(|chunk| chunk.len())
+                .collect();
+            let mut group = group.into_iter();
+            for size in sizes {
+                // Each row's arguments are its columns, then its practice and key.
+                let mut sql = format!(
+                    "INSERT OR REPLACE INTO temp.notification_writes ({names}, practice_id, key) \
+                     VALUES "
+                );
+                for i in 0..size {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push('(');
+                    sql.push_str(&placeholders(self.backend, per_row * i + 1, per_row));
+                    sql.push(')');
+                }
+                let args: Vec<Arg> = group.by_ref().take(size).flat_map(|row| row.args).collect();
+                // Kept prepared: the chunks take the few sizes of `INSERT_CHUNKS`.
+                bind_all(sqlx::query(&sql), args)
+                    .execute(&mut *self.inner)
+                    .await?;
+            }
+            // Two statements, one request: the UPDATE's rows, then the scratch table's.
+            let sql = format!(
+                "UPDATE notifications SET ({names}) = (SELECT {names} \
+                 FROM temp.notification_writes AS w \
+                 WHERE w.practice_id = notifications.practice_id AND w.key = notifications.key) \
+                 WHERE practice_id = $1 AND key IN ( \
+                 SELECT key FROM temp.notification_writes WHERE practice_id = $1); \
+                 DELETE FROM temp.notification_writes;"
+            );
+            let done = sqlx::query(&sql)
+                .bind(&practice_id)
                 .execute(&mut *self.inner)
                 .await?;
-            warn_unless_updated(size, done.rows_affected());
+            // Both statements' rows: the UPDATE's and the scratch table's `count`.
+            warn_unless_updated(count, done.rows_affected().saturating_sub(count as u64));
         }
         Ok(())
     }
@@ -982,7 +1014,7 @@ impl Tx {
 
 #[cfg(test)]
 mod tests {
-    use super::{INSERT_CHUNKS, UPDATE_CHUNKS, fixed_chunks};
+    use super::{INSERT_CHUNKS, fixed_chunks};
 
     #[test]
     fn fixed_chunks_cover_every_row_once_in_order_with_the_largest_sizes_that_fit() {
@@ -992,14 +1024,14 @@ mod tests {
         assert_eq!(lengths[..19], [256; 19]);
         assert_eq!(lengths[19..], [64, 64, 4, 4]);
         assert_eq!(chunks.concat(), rows);
-        let lengths: Vec<usize> = fixed_chunks(&rows[..200], &UPDATE_CHUNKS)
+        let lengths: Vec<usize> = fixed_chunks(&rows[..500], &INSERT_CHUNKS)
             .iter()
             .map(|c| c.len())
             .collect();
-        assert_eq!(lengths, [64, 64, 64, 4, 4]);
-        assert!(fixed_chunks::<usize>(&[], &UPDATE_CHUNKS).is_empty());
+        assert_eq!(lengths, [256, 64, 64, 64, 16, 16, 16, 4]);
+        assert!(fixed_chunks::<usize>(&[], &INSERT_CHUNKS).is_empty());
         assert_eq!(
-            fixed_chunks(&rows[..3], &UPDATE_CHUNKS),
+            fixed_chunks(&rows[..3], &INSERT_CHUNKS),
             [&[0][..], &[1], &[2]]
         );
     }

@@ -7,7 +7,7 @@
 use super::Tx;
 use super::batch::{insert_chunks, placeholders};
 use super::codec::{Cols, opt_ms};
-use crate::{NotificationRow, Result};
+use crate::{Backend, NotificationRow, Result};
 use jiff::Timestamp;
 
 /// The purge of expired routes: only sessions' routes have an expiry, and the partial index
@@ -29,7 +29,7 @@ pub(crate) enum Route {
 }
 
 impl Route {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Route::DocumentLink => "document_link",
             Route::AppointmentLink => "appointment_link",
@@ -96,18 +96,7 @@ impl Tx {
     ) -> Result<u64> {
         let mut inserted = 0;
         for chunk in insert_chunks(self.backend, routed, ROUTES_PER_STATEMENT) {
-            let mut sql = String::from(
-                "INSERT INTO lookup_routes (kind, lookup_key, practice_id, expires_at) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push('(');
-                sql.push_str(&placeholders(self.backend, 3 * i + 1, 3));
-                sql.push_str(", NULL)");
-            }
-            sql.push_str(" ON CONFLICT (kind, lookup_key) DO NOTHING");
+            let sql = routes_insert(self.backend, chunk.len(), 1);
             // Kept prepared: the chunks take a few fixed lengths (`insert_chunks`).
             let mut query = sqlx::query(&sql);
             for (key, practice) in chunk {
@@ -148,4 +137,22 @@ impl Tx {
             .await?;
         Ok(())
     }
+}
+
+/// The multi-row INSERT of `count` routes (without expiry) whose parameters start at `first`:
+/// each route's kind, key and practice. A key already routed keeps its route.
+pub(crate) fn routes_insert(backend: Backend, count: usize, first: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO lookup_routes (kind, lookup_key, practice_id, expires_at) VALUES ",
+    );
+    for i in 0..count {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        sql.push_str(&placeholders(backend, first + 3 * i, 3));
+        sql.push_str(", NULL)");
+    }
+    sql.push_str(" ON CONFLICT (kind, lookup_key) DO NOTHING");
+    sql
 }
