@@ -108,15 +108,14 @@ pub fn with_database(base_url: &str, name: &str) -> String {
 /// summary's recomputation and each backend's claim. The others checked there are the read of
 /// many patients' notifications ([`notifications_of_patients_statement`]) and of an
 /// appointment's ([`APPOINTMENT_NOTIFICATIONS`]).
-pub fn queue_statements() -> [(&'static str, &'static str); 5] {
+pub fn queue_statements() -> [(&'static str, &'static str); 4] {
     [
         ("recompute the summary", crate::imp::due::RECOMPUTE_DUE),
-        ("claim on SQLite: keys", crate::imp::due::CLAIM_SQLITE_KEYS),
+        ("claim on SQLite: rows", crate::imp::due::CLAIM_SQLITE_ROWS),
         (
             "claim on SQLite: update",
             crate::imp::due::CLAIM_SQLITE_UPDATE,
         ),
-        ("claim on SQLite: read", crate::imp::due::CLAIM_SQLITE_READ),
         ("claim on PostgreSQL", crate::imp::due::CLAIM_POSTGRES),
     ]
 }

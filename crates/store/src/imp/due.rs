@@ -27,7 +27,7 @@ use jiff::Timestamp;
 use super::codec::{Cols, json_rows, ms};
 use super::notifications::{notification_column_names, notification_from_cols};
 use super::{Store, Tx, notification_from_row};
-use crate::{Backend, NotificationRow, Result, Status};
+use crate::{Backend, NotificationRow, Result, Status, StoreError};
 
 /// What a transaction must do to the summary of one practice before it commits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,39 +123,44 @@ pub(crate) const CLAIM_POSTGRES: &str = concat!(
     notification_columns!()
 );
 
-/// SQLite's claim, three statements in the batch's write transaction. SQLite has one writer at a
+/// SQLite's claim, two statements in the batch's write transaction. SQLite has one writer at a
 /// time and `begin` holds the write lock, so nothing interleaves with them. The rows go out as
 /// one JSON text rather than as rows (`UPDATE … RETURNING` gave 500 rows through `sqlx::Any`, at
-/// about 20 µs a row of the write turn against 5 µs as JSON, ARCHITECTURE.md): first the keys of
-/// the due rows, pending ones in due-time order from `notifications_pending` and expired leases
-/// from `notifications_sending`, the most overdue first…
-pub(crate) const CLAIM_SQLITE_KEYS: &str = "SELECT json_group_array(key) AS claimed FROM ( \
-       SELECT key FROM ( \
-         SELECT * FROM ( \
-           SELECT key, due_at FROM notifications \
-           WHERE practice_id = $1 AND status = 'pending' AND due_at <= $2 \
-           ORDER BY due_at LIMIT $3) \
-         UNION ALL \
-         SELECT * FROM ( \
-           SELECT key, due_at FROM notifications \
-           WHERE practice_id = $1 AND status = 'sending' AND lease_until < $2 \
-           ORDER BY due_at LIMIT $3)) \
+/// about 20 µs a row of the write turn against 5 µs as JSON, ARCHITECTURE.md): first the due
+/// rows, pending ones in due-time order from `notifications_pending` and expired leases from
+/// `notifications_sending`, the most overdue first, each as it is before the claim, in the order
+/// of `notification_columns!()` (`codec::json_rows`; the audit copy, a BLOB, as its hex digits),
+/// with their rowids…
+///
+/// Reading the rows in the statement that finds them spares a second lookup of each, by its key,
+/// after the update (issue 18, session 21); [`Claimed::decode`] then writes the lease into each
+/// row as [`CLAIM_SQLITE_UPDATE`] wrote it in the table.
+pub(crate) const CLAIM_SQLITE_ROWS: &str = "SELECT json_group_array(rid) AS ids, \
+       json_group_array(json_array( \
+         practice_id, key, patient_id, rule, kind, channel, recipient, appointments, document, \
+         task, auto_resend, due_at, window_end, status, reason, decided_at, attempts, \
+         lease_owner, lease_until, last_error, \
+         CASE WHEN typeof(rendered) = 'blob' THEN json_array(hex(rendered)) ELSE rendered END, \
+         provider_id, created_at, updated_at)) AS claimed, count(*) AS n \
+     FROM ( \
+       SELECT * FROM ( \
+         SELECT rowid AS rid, * FROM notifications \
+         WHERE practice_id = $1 AND status = 'pending' AND due_at <= $2 \
+         ORDER BY due_at LIMIT $3) \
+       UNION ALL \
+       SELECT * FROM ( \
+         SELECT rowid AS rid, * FROM notifications \
+         WHERE practice_id = $1 AND status = 'sending' AND lease_until < $2 \
+         ORDER BY due_at LIMIT $3) \
        ORDER BY due_at LIMIT $3)";
 
-/// … then their lease, each row found by its primary key…
+/// … then their lease, each row found by its rowid (one descent of the table, where a key's is
+/// two: the primary key's index, then the table). The unary `+` keeps the practice a check of
+/// each row found, not an index to walk: without it SQLite read every entry of the practice in
+/// `notifications_due` and tested its rowid against the list (`tests/plans.rs`).
 pub(crate) const CLAIM_SQLITE_UPDATE: &str = "UPDATE notifications SET status = 'sending', \
        lease_owner = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3 \
-     WHERE practice_id = $4 AND key IN (SELECT value FROM json_each($5))";
-
-/// … then the claimed rows, in the order of `notification_columns!()` (`codec::json_rows`; the
-/// audit copy, a BLOB, as its hex digits).
-pub(crate) const CLAIM_SQLITE_READ: &str = "SELECT json_group_array(json_array( \
-       practice_id, key, patient_id, rule, kind, channel, recipient, appointments, document, \
-       task, auto_resend, due_at, window_end, status, reason, decided_at, attempts, \
-       lease_owner, lease_until, last_error, \
-       CASE WHEN typeof(rendered) = 'blob' THEN json_array(hex(rendered)) ELSE rendered END, \
-       provider_id, created_at, updated_at)) AS claimed, count(*) AS n \
-     FROM notifications WHERE practice_id = $1 AND key IN (SELECT value FROM json_each($2))";
+     WHERE +practice_id = $4 AND rowid IN (SELECT value FROM json_each($5))";
 
 /// The instant at which a row as written becomes claimable, if it ever does.
 pub(crate) fn claimable_at(n: &NotificationRow) -> Option<i64> {
@@ -185,8 +190,8 @@ impl Store {
     /// delays another practice's due message by one batch at most. Each practice's claim is
     /// scoped by its `practice_id` and, when it takes fewer rows than it asked, recomputes that
     /// practice's summary; on PostgreSQL it is its own short transaction (`FOR UPDATE SKIP
-    /// LOCKED`, so concurrent workers never get the same row), on SQLite three statements in the
-    /// batch's one write transaction (`CLAIM_SQLITE_KEYS` and the two after it).
+    /// LOCKED`, so concurrent workers never get the same row), on SQLite two statements in the
+    /// batch's one write transaction (`CLAIM_SQLITE_ROWS`, then `CLAIM_SQLITE_UPDATE`).
     pub async fn claim_due(
         &self,
         now: Timestamp,
@@ -289,10 +294,34 @@ impl Store {
 }
 
 /// The rows one practice's claim took: PostgreSQL's, read, or SQLite's as the one JSON text of
-/// [`CLAIM_SQLITE_READ`], read by [`Claimed::decode`] after the write transaction.
+/// [`CLAIM_SQLITE_ROWS`] (the rows before the claim) and the lease it gave them, read by
+/// [`Claimed::decode`] after the write transaction.
 enum Claimed {
     Rows(Vec<NotificationRow>),
-    Json { count: usize, text: String },
+    Json {
+        count: usize,
+        text: String,
+        lease: Lease,
+    },
+}
+
+/// What [`CLAIM_SQLITE_UPDATE`] wrote into each claimed row.
+struct Lease {
+    owner: String,
+    until: Timestamp,
+    at: Timestamp,
+}
+
+impl Lease {
+    /// The row as the claim left it: `status = 'sending', lease_owner = $1, lease_until = $2,
+    /// attempts = attempts + 1, updated_at = $3`.
+    fn apply(&self, n: &mut NotificationRow) {
+        n.status = Status::Sending;
+        n.lease_owner = Some(self.owner.clone());
+        n.lease_until = Some(self.until);
+        n.attempts += 1;
+        n.updated_at = self.at;
+    }
 }
 
 impl Claimed {
@@ -306,12 +335,18 @@ impl Claimed {
     fn decode(self) -> Result<Vec<NotificationRow>> {
         match self {
             Claimed::Rows(rows) => Ok(rows),
-            Claimed::Json { text, .. } => {
+            Claimed::Json { text, lease, .. } => {
                 let names = notification_column_names();
                 json_rows(&text, &names, "notifications")?
                     .iter()
                     .map(|values| {
-                        notification_from_cols(&Cols::json_row(&names, values, "notifications"))
+                        let mut n = notification_from_cols(&Cols::json_row(
+                            &names,
+                            values,
+                            "notifications",
+                        ))?;
+                        lease.apply(&mut n);
+                        Ok(n)
                     })
                     .collect()
             }
@@ -368,7 +403,7 @@ impl Tx {
         Ok(claimed)
     }
 
-    /// SQLite's claim ([`CLAIM_SQLITE_KEYS`], [`CLAIM_SQLITE_UPDATE`], [`CLAIM_SQLITE_READ`]).
+    /// SQLite's claim ([`CLAIM_SQLITE_ROWS`], then [`CLAIM_SQLITE_UPDATE`]).
     async fn claim_sqlite(
         &mut self,
         practice_id: &str,
@@ -377,33 +412,43 @@ impl Tx {
         lease_until: Timestamp,
         limit: i64,
     ) -> Result<Claimed> {
-        let row = sqlx::query(CLAIM_SQLITE_KEYS)
+        let row = sqlx::query(CLAIM_SQLITE_ROWS)
             .bind(practice_id)
             .bind(ms(now))
             .bind(limit)
             .fetch_one(&mut *self.inner)
             .await?;
-        let keys = Cols::new(&row, "notifications").text("claimed")?;
-        if keys == "[]" {
+        let cols = Cols::new(&row, "notifications");
+        let count = usize::try_from(cols.int("n")?).unwrap_or(0);
+        if count == 0 {
             return Ok(Claimed::Rows(Vec::new()));
         }
-        sqlx::query(CLAIM_SQLITE_UPDATE)
+        let done = sqlx::query(CLAIM_SQLITE_UPDATE)
             .bind(owner)
             .bind(ms(lease_until))
             .bind(ms(now))
             .bind(practice_id)
-            .bind(&keys)
+            .bind(cols.text("ids")?)
             .execute(&mut *self.inner)
             .await?;
-        let row = sqlx::query(CLAIM_SQLITE_READ)
-            .bind(practice_id)
-            .bind(&keys)
-            .fetch_one(&mut *self.inner)
-            .await?;
-        let cols = Cols::new(&row, "notifications");
+        // The write lock has been held since the read: every row read is there to update.
+        if done.rows_affected() != count as u64 {
+            return Err(StoreError::Corrupt {
+                table: "notifications",
+                reason: format!(
+                    "a claim in practice {practice_id} read {count} rows and updated {}",
+                    done.rows_affected()
+                ),
+            });
+        }
         Ok(Claimed::Json {
-            count: usize::try_from(cols.int("n")?).unwrap_or(0),
+            count,
             text: cols.text("claimed")?,
+            lease: Lease {
+                owner: owner.to_string(),
+                until: lease_until,
+                at: now,
+            },
         })
     }
 
@@ -476,7 +521,7 @@ mod tests {
             .into_iter()
             .map(json_element)
             .collect();
-        let read: String = CLAIM_SQLITE_READ
+        let read: String = CLAIM_SQLITE_ROWS
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ");

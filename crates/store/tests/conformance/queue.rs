@@ -105,6 +105,14 @@ pub(super) async fn claim_takes_expired_leases_but_not_future_or_finished_rows(s
     assert_eq!(claimed[0].attempts, 2, "a re-claim counts another attempt");
     assert_eq!(claimed[0].lease_owner.as_deref(), Some("w2"));
     assert_eq!(claimed[1].attempts, 1);
+    // What the claim hands back is the row as stored (SQLite reads the rows before its update
+    // and writes the lease into them itself).
+    let mut tx = store.begin_read().await.unwrap();
+    for n in &claimed {
+        let stored = tx.notification("a", &n.key).await.unwrap();
+        assert_eq!(stored.as_ref(), Some(n), "{}", n.key);
+    }
+    tx.commit().await.unwrap();
 
     // The limit is honoured, most overdue first.
     let later = at("2025-03-01T12:10:00Z");
