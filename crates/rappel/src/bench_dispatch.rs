@@ -61,6 +61,12 @@ pub struct DispatchArgs {
     /// must have it (`locale -a`).
     #[arg(long)]
     pub postgres_locale: Option<String>,
+    /// Patient ids in no particular order (`p` then eight hex digits, each booking's patient
+    /// scattered over the id space) instead of `p0`, `p1`, … in booking order. Practice software
+    /// books appointments for patients created long before, in any order, so every index led by
+    /// the patient (the notifications', the links') takes its entries at random places, as here.
+    #[arg(long)]
+    pub scattered_ids: bool,
     /// One JSON object on stdout instead of the report.
     #[arg(long)]
     pub json: bool,
@@ -72,6 +78,17 @@ pub struct DispatchArgs {
 
 /// Bookings per `ingest` call, hence per transaction: the bench's enqueue batch.
 const BOOKING_BATCH: usize = 1000;
+
+/// The id of the bench's patient `i`: `p{i}`, or with `scattered` the image of `i` by a
+/// multiplicative hash (a bijection of 32-bit numbers, Knuth's constant), so that consecutive
+/// bookings name patients far apart in every index's order.
+fn patient_id(i: usize, scattered: bool) -> String {
+    if scattered {
+        format!("p{:08x}", (i as u32).wrapping_mul(2_654_435_761))
+    } else {
+        format!("p{i}")
+    }
+}
 
 /// Counts the messages handed off. Emails go to `email` when the bench has one (`--channel
 /// smtp://…`); everything else is the `null` channel, which accepts at once and so measures
@@ -255,7 +272,7 @@ async fn bench(
             .map(|i| Event {
                 at: None,
                 body: EventBody::PatientUpdated {
-                    id: format!("p{i}"),
+                    id: patient_id(*i, args.scattered_ids),
                     fields: serde_json::from_value(json!({
                         "first_name": "Jeanne", "last_name": format!("Patient {i}"),
                         "email": format!("p{i}@example.org"), "mobile": "+33612345678"
@@ -273,7 +290,7 @@ async fn bench(
     let rows_before = rappel_engine::bench::table_rows(url).await?;
     let started = Instant::now();
     let cpu_before = process_cpu_s();
-    book(&engine, &practice, "a", 0..n, true).await?;
+    book(&engine, &practice, "a", 0..n, args.scattered_ids, true).await?;
     let ingest_s = started.elapsed().as_secs_f64();
     let ingest_cpu_s = process_cpu_s() - cpu_before;
     let rows_after = rappel_engine::bench::table_rows(url).await?;
@@ -334,9 +351,16 @@ async fn bench(
     let mut next = 0;
     while next < paced {
         let end = (next + batch).min(paced);
-        book(&engine, &practice, "b", next..end, false)
-            .await
-            .context("paced booking")?;
+        book(
+            &engine,
+            &practice,
+            "b",
+            next..end,
+            args.scattered_ids,
+            false,
+        )
+        .await
+        .context("paced booking")?;
         next = end;
         let target = Duration::from_secs_f64(next as f64 / rate);
         if let Some(wait) = target.checked_sub(pace_started.elapsed()) {
@@ -359,6 +383,7 @@ async fn bench(
     Ok(json!({
         "store": args.store,
         "workers": args.workers,
+        "scattered_ids": args.scattered_ids,
         "batch": args.batch,
         "notifications": n,
         "enqueue_batch": BOOKING_BATCH,
@@ -379,13 +404,14 @@ async fn bench(
     }))
 }
 
-/// Books appointments `a{i}` for patients `p{i}`, [`BOOKING_BATCH`] events per transaction (one
-/// `POST /v1/events` of that many events takes the same path).
+/// Books appointments `a{i}` for patients `p{i}` ([`patient_id`]), [`BOOKING_BATCH`] events per
+/// transaction (one `POST /v1/events` of that many events takes the same path).
 async fn book(
     engine: &Engine,
     practice: &str,
     prefix: &str,
     range: std::ops::Range<usize>,
+    scattered: bool,
     show: bool,
 ) -> anyhow::Result<()> {
     let total = range.end;
@@ -398,7 +424,7 @@ async fn book(
                 at: Some(now),
                 body: EventBody::AppointmentBooked {
                     id: format!("{prefix}{i}"),
-                    patient: format!("p{i}"),
+                    patient: patient_id(*i, scattered),
                     practitioner: "dr1".into(),
                     motive: None,
                     start: now + SignedDuration::from_hours(240 + (*i % 100) as i64),
@@ -487,8 +513,18 @@ fn peak_rss_mb() -> f64 {
 
 fn print_report(args: &DispatchArgs, r: &serde_json::Value) {
     println!(
-        "rappel bench — store {}, channel {}, {} notifications, {} workers, claims of {}",
-        args.store, args.channel, args.notifications, args.workers, args.batch
+        "rappel bench — store {}, channel {}, {} notifications, {} workers, claims of {}, \
+         patient ids {}",
+        args.store,
+        args.channel,
+        args.notifications,
+        args.workers,
+        args.batch,
+        if args.scattered_ids {
+            "scattered"
+        } else {
+            "in booking order"
+        }
     );
     println!(
         "  ingest      {:>10} appointment events/s, {} rows inserted/s ({} rows: {})",
@@ -545,7 +581,7 @@ fn compare_line(r: &serde_json::Value) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{compare_line, cpu_s_of_stat};
+    use super::{compare_line, cpu_s_of_stat, patient_id};
 
     #[test]
     fn the_cpu_time_is_read_after_the_command_name() {
@@ -555,6 +591,20 @@ mod tests {
                     9 0 123456 104857600 2560 18446744073709551615";
         assert_eq!(cpu_s_of_stat(stat), Some(2.87));
         assert_eq!(cpu_s_of_stat("4242 (rappel) S 1"), None);
+    }
+
+    #[test]
+    fn scattered_patient_ids_are_distinct_and_out_of_order() {
+        let ids: Vec<String> = (0..1000).map(|i| patient_id(i, true)).collect();
+        let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+        assert!(ids.iter().all(|id| id.len() == 9 && id.starts_with('p')));
+        let ascending = ids.windows(2).filter(|w| w[0] < w[1]).count();
+        assert!(
+            (300..700).contains(&ascending),
+            "{ascending} of 999 pairs in order"
+        );
+        assert_eq!(patient_id(7, false), "p7");
     }
 
     #[test]
