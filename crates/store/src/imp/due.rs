@@ -444,10 +444,11 @@ impl Tx {
         Ok(Claimed::Json {
             count,
             text: cols.text("claimed")?,
+            // As the table holds them: whole milliseconds.
             lease: Lease {
                 owner: owner.to_string(),
-                until: lease_until,
-                at: now,
+                until: Timestamp::from_millisecond(ms(lease_until)).unwrap_or(lease_until),
+                at: Timestamp::from_millisecond(ms(now)).unwrap_or(now),
             },
         })
     }

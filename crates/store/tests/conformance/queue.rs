@@ -99,8 +99,10 @@ pub(super) async fn claim_takes_expired_leases_but_not_future_or_finished_rows(s
     suppressed.reason = Some(Reason::NoMobile);
     insert_notifications(&store, &[expired, leased, due, future, sent, suppressed]).await;
 
-    let lease_until = now + SignedDuration::from_mins(5);
-    let claimed = store.claim_due(now, "w2", lease_until, 10).await.unwrap();
+    // Instants finer than the millisecond the table keeps, as a clock gives them.
+    let fine = now + SignedDuration::from_nanos(456_789);
+    let lease_until = now + SignedDuration::from_mins(5) + SignedDuration::from_nanos(123_456);
+    let claimed = store.claim_due(fine, "w2", lease_until, 10).await.unwrap();
     assert_eq!(keys(&claimed), ["expired", "due"]);
     assert_eq!(claimed[0].attempts, 2, "a re-claim counts another attempt");
     assert_eq!(claimed[0].lease_owner.as_deref(), Some("w2"));
