@@ -106,8 +106,8 @@ pub fn with_database(base_url: &str, name: &str) -> String {
 
 /// The queue's statements whose plans `tests/plans.rs` checks on both backends, by name: the
 /// summary's recomputation and each backend's claim. The others checked there are the read of
-/// many patients' notifications ([`notifications_of_patients_statement`]) and of an
-/// appointment's ([`APPOINTMENT_NOTIFICATIONS`]).
+/// many patients' notifications ([`notifications_of_patients_statement`]), of one patient's
+/// ([`PATIENT_NOTIFICATIONS`]) and of an appointment's ([`APPOINTMENT_NOTIFICATIONS`]).
 pub fn queue_statements() -> [(&'static str, &'static str); 4] {
     [
         ("recompute the summary", crate::imp::due::RECOMPUTE_DUE),
@@ -124,6 +124,10 @@ pub fn queue_statements() -> [(&'static str, &'static str); 4] {
 /// (`Tx::appointment_notifications`), for `tests/plans.rs`: the practice, the patient, a `LIKE`
 /// pattern.
 pub const APPOINTMENT_NOTIFICATIONS: &str = crate::imp::notifications::APPOINTMENT_NOTIFICATIONS;
+
+/// The read of a patient's notifications (`Tx::patient_notifications`), for `tests/plans.rs`: the
+/// practice, the patient.
+pub const PATIENT_NOTIFICATIONS: &str = crate::imp::notifications::PATIENT_NOTIFICATIONS;
 
 /// The purge of expired routes (sign-in sessions'), for the plans test: it must read the partial
 /// expiry index, which holds the routes that expire and only those.

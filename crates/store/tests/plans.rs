@@ -20,8 +20,8 @@ mod common;
 use common::{Cleanup, Flavor, clean, open, with_database};
 use rappel_store::Backend;
 use rappel_store::admin::{
-    APPOINTMENT_NOTIFICATIONS, PURGE_EXPIRED_ROUTES, notifications_of_patients_statement,
-    queue_statements,
+    APPOINTMENT_NOTIFICATIONS, PATIENT_NOTIFICATIONS, PURGE_EXPIRED_ROUTES,
+    notifications_of_patients_statement, queue_statements,
 };
 use sqlx::Row;
 
@@ -34,7 +34,9 @@ fn expected(name: &str) -> &'static [&'static str] {
         "claim on SQLite: update" => &[],
         // The update finds each claimed row by its place (`ctid`): see `check`.
         "claim on PostgreSQL" => &["notifications_pending", "notifications_sending"],
-        "patients' notifications" | "an appointment's notifications" => &["notifications_patient"],
+        "patients' notifications"
+        | "a patient's notifications"
+        | "an appointment's notifications" => &["notifications_patient"],
         other => panic!("no expectation for {other}"),
     }
 }
@@ -81,7 +83,10 @@ fn url_of(cleanup: &Cleanup) -> String {
 }
 
 fn check(name: &str, plan: &str) {
-    if name == "patients' notifications" || name == "an appointment's notifications" {
+    if matches!(
+        name,
+        "patients' notifications" | "a patient's notifications" | "an appointment's notifications"
+    ) {
         // Its index's second column must be searched, not filtered: a plan that walks every
         // entry of the practice in `notifications_patient` and filters the patients uses the
         // right index and still reads the whole practice (the `= ANY($2)` shape's plan on an
@@ -151,6 +156,7 @@ async fn sqlite_plans_the_queue_on_its_indexes() {
         .filter(|(name, _)| *name != "claim on PostgreSQL")
         .chain([
             ("patients' notifications", patients.as_str()),
+            ("a patient's notifications", PATIENT_NOTIFICATIONS),
             ("an appointment's notifications", APPOINTMENT_NOTIFICATIONS),
         ]);
     for (name, sql) in statements {
@@ -205,6 +211,7 @@ async fn postgres_generic_plans_use_the_queue_indexes() {
         .filter(|(name, _)| !name.starts_with("claim on SQLite"))
         .chain([
             ("patients' notifications", patients.as_str()),
+            ("a patient's notifications", PATIENT_NOTIFICATIONS),
             ("an appointment's notifications", APPOINTMENT_NOTIFICATIONS),
         ]);
     for (i, (name, sql)) in statements.enumerate() {
@@ -219,6 +226,7 @@ async fn postgres_generic_plans_use_the_queue_indexes() {
             "recompute the summary" => "'p'",
             "claim on PostgreSQL" => "'w', 2, 1, 10, 'p'",
             "an appointment's notifications" => "'p', 'p0', '%\"a1\"%'",
+            "a patient's notifications" => "'p', 'p0'",
             _ => "'p', '{\"p0\",\"p1\"}'",
         };
         sqlx::raw_sql(&format!("PREPARE q{i} ({types}) AS {sql}"))
