@@ -96,8 +96,8 @@ const CHECKPOINT_EVERY: u64 = 8;
 /// that triggered it, and every writer queued behind it for this process's write turn, waited for
 /// it: 17 commits of 24–42 ms took 1 s of the 7.8 s of write turns of a `rappel bench
 /// --notifications 20000` run. A `PASSIVE` checkpoint runs beside a writer (it never takes the
-/// write lock) on the pool's other write connection. The automatic checkpoint stays as a
-/// backstop, for a WAL that these did not manage to copy.
+/// write lock) on a connection of its own, which does nothing else. The automatic checkpoint
+/// stays as a backstop, for a WAL that these did not manage to copy.
 #[derive(Clone, Debug)]
 struct Checkpoints {
     pool: sqlx::AnyPool,
@@ -252,8 +252,8 @@ fn sqlite_pool(read: bool) -> AnyPoolOptions {
                 // back from the file at each batch. 5,000 rows into a table of up to 100,000 took
                 // 244–280 ms with 2 MB and 153–166 ms with 16 MB (SQLite 3.51 from Python, the
                 // migrations' schema); `rappel bench` ingestion, medians of five in alternation,
-                // 9,007 → 10,295 bookings/s. There are two write connections; the eight read
-                // connections keep 2 MB each.
+                // 9,007 → 10,295 bookings/s. There is one write connection (see
+                // `Store::connect`); the eight read connections keep 2 MB each.
                 conn.execute("PRAGMA cache_size = -16000").await?;
                 // The scratch table of the batch updates (`batch::SQLITE_SCRATCH`).
                 conn.execute(batch::SQLITE_SCRATCH).await?;
@@ -272,7 +272,7 @@ impl Store {
         let target = parse_url(url)?;
         if target.backend == Backend::Postgres {
             let pool = AnyPoolOptions::new().connect(&target.url).await?;
-            return Ok(Store::new(pool.clone(), pool, false, target.backend, url));
+            return Ok(Store::new(pool.clone(), pool, None, target.backend, url));
         }
         if target.in_memory {
             // Under `Any`, every new connection parses the URL again and so opens a new, empty
@@ -284,15 +284,20 @@ impl Store {
                 .max_lifetime(None)
                 .connect(&target.url)
                 .await?;
-            return Ok(Store::new(pool.clone(), pool, false, target.backend, url));
+            return Ok(Store::new(pool.clone(), pool, None, target.backend, url));
         }
-        // A file has two pools. Writers take turns (`writer`), so two write connections are
-        // enough. Reads get eight connections that are `query_only` from the moment they
-        // open: setting that pragma at each transaction, as the in-memory database does, makes
-        // SQLite discard every statement the connection has prepared (a pragma flag change
-        // expires them), so each statement was compiled again at each transaction.
+        // A file has three pools. Writers take turns (`writer`) on one connection: SQLite
+        // drops a connection's whole page cache when another connection has committed since
+        // its last transaction, and the pool hands out its idle connections in turn, so with two
+        // write connections every write transaction began on a cold cache (issue 18, session
+        // 22: 298,000 → 159,000 `pread` calls in a `rappel bench --scattered-ids` run, and
+        // 10 MB less memory). Reads get eight connections that are `query_only` from the
+        // moment they open: setting that pragma at each transaction, as the in-memory database
+        // does, makes SQLite discard every statement the connection has prepared (a pragma flag
+        // change expires them), so each statement was compiled again at each transaction. The
+        // checkpoints ([`Checkpoints`]) have a connection of their own, beside the writer.
         let pool = sqlite_pool(false)
-            .max_connections(2)
+            .max_connections(1)
             .connect(&target.url)
             .await?;
         // WAL is a property of the database file, so setting it once is enough; it lets readers
@@ -304,18 +309,34 @@ impl Store {
             .max_connections(8)
             .connect(&target.url)
             .await?;
-        Ok(Store::new(pool, reads, true, target.backend, url))
+        let checkpoints = AnyPoolOptions::new()
+            .max_connections(1)
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    Ok(())
+                })
+            })
+            .connect(&target.url)
+            .await?;
+        Ok(Store::new(
+            pool,
+            reads,
+            Some(checkpoints),
+            target.backend,
+            url,
+        ))
     }
 
     fn new(
         pool: sqlx::AnyPool,
         reads: sqlx::AnyPool,
-        sqlite_file: bool,
+        checkpoints: Option<sqlx::AnyPool>,
         backend: Backend,
         url: &str,
     ) -> Store {
         Store {
-            checkpoints: sqlite_file.then(|| Checkpoints::new(pool.clone())),
+            checkpoints: checkpoints.map(Checkpoints::new),
             pool,
             reads,
             backend,

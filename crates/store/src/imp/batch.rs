@@ -60,7 +60,7 @@ fn fixed_chunks<'r, T>(rows: &'r [T], sizes: &[usize]) -> Vec<&'r [T]> {
 
 /// `rows` cut into the chunks of a multi-row INSERT of at most `per_statement` rows. On SQLite
 /// they take the few fixed sizes of [`INSERT_CHUNKS`] (capped at `per_statement`), so that each
-/// size's text stays prepared on the write connections, as the notifications' insert already did,
+/// size's text stays prepared on the write connection, as the notifications' insert already did,
 /// instead of being compiled again at each batch (the personal links of a dispatch batch and
 /// their routes, issue 18, session 13). PostgreSQL keeps every text prepared in the server
 /// whatever its length.
@@ -738,8 +738,8 @@ impl Tx {
     ///
     /// On SQLite the chunks take a few fixed sizes (256, 64, 16, 4, 1 rows: `INSERT_CHUNKS`) and
     /// their statements stay prepared: compiling a statement of 400 rows at each batch took a
-    /// tenth of the insert's time, and each of the two write connections keeps five texts (a
-    /// compiled 256-row insert weighs about 550 kB).
+    /// tenth of the insert's time, and the write connection keeps five texts (a compiled 256-row
+    /// insert weighs about 550 kB).
     pub async fn insert_notifications(&mut self, rows: &[NotificationRow]) -> Result<()> {
         const INSERT: &str = concat!("INSERT INTO notifications (", notification_columns!(), ")");
         const PLACED_INSERT: &str = concat!(
