@@ -238,11 +238,20 @@ fn sqlite_pool(read: bool) -> AnyPoolOptions {
             // statement journal so that a failing row undoes the whole statement; in memory
             // rather than in a temporary file, it costs no writes.
             conn.execute("PRAGMA temp_store = MEMORY").await?;
-            // SQLite's automatic checkpoint, at 10,000 pages (40 MB of disk) rather than 1,000,
+            // SQLite's automatic checkpoint, at 40,000 pages (160 MB of WAL) rather than 1,000,
             // is a backstop: a file store checkpoints in a task of its own ([`Checkpoints`]). At
             // 1,000 pages, when it was the only one, dispatch ran 10 % slower (6,341 → 5,783
-            // messages/s, medians of three, `rappel bench --notifications 20000`).
-            conn.execute("PRAGMA wal_autocheckpoint = 10000").await?;
+            // messages/s, medians of three, `rappel bench --notifications 20000`). At 10,000 it
+            // still ran in the writer's commits during ingestion: a commit of 1,000 bookings
+            // writes 2,400–3,500 pages, so a few of them crossed it before the task's turn (every
+            // eight commits) came, and 10 % of a 100,000-booking run's samples were that
+            // checkpoint; at 40,000, 4,683 and 5,004 → 6,862 and 6,314 bookings/s
+            // (`--notifications 100000 --scattered-ids`, issue 18, session 22).
+            conn.execute("PRAGMA wal_autocheckpoint = 40000").await?;
+            // A burst can leave the WAL file that long; when the writer starts the log again from
+            // its beginning (after a checkpoint that copied all of it), it cuts the file back to
+            // 64 MB rather than keeping its largest size on disk for good.
+            conn.execute("PRAGMA journal_size_limit = 67108864").await?;
             if read {
                 conn.execute("PRAGMA query_only = ON").await?;
             } else {
