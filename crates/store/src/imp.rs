@@ -471,6 +471,11 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
         self.reads.close().await;
+        // An SQLite file's checkpoint connection too: the last connection to close copies the
+        // WAL back and removes it.
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.pool.close().await;
+        }
     }
 }
 
