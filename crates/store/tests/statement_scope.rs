@@ -103,7 +103,7 @@ const EXCEPTIONS: &[(&str, &str)] = &[
          replaces the row, whichever practice made it",
     ),
     (
-        "SELECT status, channel, COUNT(*) AS n FROM notifications GROUP BY",
+        "AS status, channel, COUNT(*) AS n FROM notifications GROUP BY",
         "`/metrics`: counts across practices for the operator",
     ),
     (

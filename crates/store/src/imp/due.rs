@@ -59,20 +59,28 @@ const LOCK_DUE: &str = "INSERT INTO practice_due (practice_id, next_due_at, turn
 
 /// The second statement: the truth, read by a statement that starts after the lock is held.
 ///
-/// Each arm reads one entry of its partial index (`ORDER BY … LIMIT 1` on the index's order) rather
-/// than `MIN(…)`: SQLite without statistics planned `MIN(lease_until)` on whichever index is led by
-/// practice_id and read every row of the practice, which took most of a dispatch's time.
+/// A row being sent is stored `pending` with its lease (`notifications::stored_status`), so
+/// `notifications_pending` lists the rows waiting and the rows in flight alike. The first arm
+/// reads the earliest row waiting (past the rows in flight, which sit at the head of the index:
+/// at most the batches being sent); the second, the claimable instant of each row in flight
+/// before it (its lease end, or its due time if later). A row in flight due after the earliest
+/// one waiting cannot become claimable before it: its lease began after it was due. Each arm
+/// reads `notifications_pending` in its order: SQLite without statistics planned `MIN(…)` on
+/// whichever index is led by practice_id and read every row of the practice (session 10).
 pub(crate) const RECOMPUTE_DUE: &str = "UPDATE practice_due SET next_due_at = ( \
        SELECT MIN(c.t) FROM ( \
          SELECT t FROM ( \
            SELECT due_at AS t FROM notifications \
-           WHERE practice_id = $1 AND status = 'pending' \
+           WHERE practice_id = $1 AND status = 'pending' AND lease_owner IS NULL \
            ORDER BY due_at LIMIT 1) AS p \
          UNION ALL \
-         SELECT t FROM ( \
-           SELECT lease_until AS t FROM notifications \
-           WHERE practice_id = $1 AND status = 'sending' AND lease_until IS NOT NULL \
-           ORDER BY lease_until LIMIT 1) AS s) AS c) \
+         SELECT CASE WHEN lease_until > due_at THEN lease_until ELSE due_at END AS t \
+         FROM notifications \
+         WHERE practice_id = $1 AND status = 'pending' AND lease_owner IS NOT NULL \
+           AND due_at <= COALESCE(( \
+             SELECT due_at FROM notifications \
+             WHERE practice_id = $1 AND status = 'pending' AND lease_owner IS NULL \
+             ORDER BY due_at LIMIT 1), 9223372036854775807)) AS c) \
      WHERE practice_id = $1";
 
 /// The summary scan: the practices with due work, least recently served first.
@@ -86,14 +94,14 @@ pub(crate) const NEXT_DUE: &str = "SELECT MIN(next_due_at) AS t FROM practice_du
 /// locking subquery runs exactly once; a plain `IN (subquery … LIMIT … SKIP LOCKED)` may be
 /// re-evaluated by the planner and then lock (and claim) more rows than it returned.
 ///
-/// Pending rows and expired leases are looked for separately, each from its partial index (led by
-/// practice_id): `notifications_pending` in due-time order, stopping at the limit, and every
-/// expired lease from `notifications_sending` (by lease end: they are few, at most the batches in
-/// flight when a worker died); then the most overdue first. A few rows of the two lists beyond the
-/// limit may stay locked until the claim commits, a few milliseconds later; other workers skip
-/// them meanwhile. The expired arm has no `ORDER BY due_at`: without statistics, PostgreSQL's
-/// generic plan then walked `notifications_due` (ordered so) through every row of the practice to
-/// find the rarely existing expired leases (`tests/plans.rs`).
+/// The due rows come from `notifications_pending` in due-time order, stopping at the limit: the
+/// rows waiting, and the rows in flight whose lease has expired (a row being sent is stored
+/// `pending` with its lease, `notifications::stored_status`); the rows in flight with a live
+/// lease are read and passed over (at most the batches being sent). The claim writes the lease
+/// columns only, which no index names: on a page with room (the table's `fillfactor`,
+/// migration 0024) PostgreSQL keeps the new version beside the old one and adds no index entry
+/// (a HOT update). It wrote `status = 'sending'` before, which the partial indexes name, so each
+/// claimed row took an entry in each of the table's four indexes (issue 18, session 23).
 ///
 /// The update finds each locked row by its place in the table (`ctid`, a Tid Scan) rather than
 /// by a descent of the primary key: a row locked by this statement cannot move before the
@@ -104,19 +112,12 @@ pub(crate) const NEXT_DUE: &str = "SELECT MIN(next_due_at) AS t FROM practice_du
 /// version at once). 1 µs a row instead of 6 (EXPLAIN ANALYZE, 500 rows), about a fifth of the
 /// claim (issue 18, session 16).
 pub(crate) const CLAIM_POSTGRES: &str = concat!(
-    "WITH pending AS MATERIALIZED ( \
-       SELECT ctid AS row_id, due_at FROM notifications \
+    "WITH due AS MATERIALIZED ( \
+       SELECT ctid AS row_id FROM notifications \
        WHERE practice_id = $5 AND status = 'pending' AND due_at <= $3 \
-       ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED), \
-     expired AS MATERIALIZED ( \
-       SELECT ctid AS row_id, due_at FROM notifications \
-       WHERE practice_id = $5 AND status = 'sending' AND lease_until < $3 \
-       FOR UPDATE SKIP LOCKED), \
-     due AS MATERIALIZED ( \
-       SELECT row_id FROM ( \
-         SELECT * FROM pending UNION ALL SELECT * FROM expired) AS candidates \
-       ORDER BY due_at LIMIT $4) \
-     UPDATE notifications SET status = 'sending', lease_owner = $1, \
+         AND (lease_until IS NULL OR lease_until < $3) \
+       ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+     UPDATE notifications SET lease_owner = $1, \
        lease_until = $2, attempts = attempts + 1, updated_at = $3 \
      FROM due WHERE practice_id = $5 AND ctid = due.row_id \
      RETURNING ",
@@ -127,10 +128,10 @@ pub(crate) const CLAIM_POSTGRES: &str = concat!(
 /// time and `begin` holds the write lock, so nothing interleaves with them. The rows go out as
 /// one JSON text rather than as rows (`UPDATE … RETURNING` gave 500 rows through `sqlx::Any`, at
 /// about 20 µs a row of the write turn against 5 µs as JSON, ARCHITECTURE.md): first the due
-/// rows, pending ones in due-time order from `notifications_pending` and expired leases from
-/// `notifications_sending`, the most overdue first, each as it is before the claim, in the order
-/// of `notification_columns!()` (`codec::json_rows`; the audit copy, a BLOB, as its hex digits),
-/// with their rowids…
+/// rows in due-time order from `notifications_pending` (rows waiting, and rows in flight whose
+/// lease has expired, as [`CLAIM_POSTGRES`] takes them), each as it is before the claim, in the
+/// order of `notification_columns!()` (`codec::json_rows`; the audit copy, a BLOB, as its hex
+/// digits), with their rowids…
 ///
 /// Reading the rows in the statement that finds them spares a second lookup of each, by its key,
 /// after the update (issue 18, session 21); [`Claimed::decode`] then writes the lease into each
@@ -143,22 +144,18 @@ pub(crate) const CLAIM_SQLITE_ROWS: &str = "SELECT json_group_array(rid) AS ids,
          CASE WHEN typeof(rendered) = 'blob' THEN json_array(hex(rendered)) ELSE rendered END, \
          provider_id, created_at, updated_at)) AS claimed, count(*) AS n \
      FROM ( \
-       SELECT * FROM ( \
-         SELECT rowid AS rid, * FROM notifications \
-         WHERE practice_id = $1 AND status = 'pending' AND due_at <= $2 \
-         ORDER BY due_at LIMIT $3) \
-       UNION ALL \
-       SELECT * FROM ( \
-         SELECT rowid AS rid, * FROM notifications \
-         WHERE practice_id = $1 AND status = 'sending' AND lease_until < $2 \
-         ORDER BY due_at LIMIT $3) \
+       SELECT rowid AS rid, * FROM notifications \
+       WHERE practice_id = $1 AND status = 'pending' AND due_at <= $2 \
+         AND (lease_until IS NULL OR lease_until < $2) \
        ORDER BY due_at LIMIT $3)";
 
 /// … then their lease, each row found by its rowid (one descent of the table, where a key's is
 /// two: the primary key's index, then the table). The unary `+` keeps the practice a check of
 /// each row found, not an index to walk: without it SQLite read every entry of the practice in
-/// `notifications_due` and tested its rowid against the list (`tests/plans.rs`).
-pub(crate) const CLAIM_SQLITE_UPDATE: &str = "UPDATE notifications SET status = 'sending', \
+/// `notifications_due` and tested its rowid against the list (`tests/plans.rs`). The status
+/// stays `pending`: a row with a lease owner is being sent (`notifications::stored_status`), and
+/// the row keeps its one entry in `notifications_pending`.
+pub(crate) const CLAIM_SQLITE_UPDATE: &str = "UPDATE notifications SET \
        lease_owner = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3 \
      WHERE +practice_id = $4 AND rowid IN (SELECT value FROM json_each($5))";
 
@@ -313,8 +310,8 @@ struct Lease {
 }
 
 impl Lease {
-    /// The row as the claim left it: `status = 'sending', lease_owner = $1, lease_until = $2,
-    /// attempts = attempts + 1, updated_at = $3`.
+    /// The row as the claim left it: `lease_owner = $1, lease_until = $2, attempts =
+    /// attempts + 1, updated_at = $3`, hence `sending` (`notifications::stored_status`).
     fn apply(&self, n: &mut NotificationRow) {
         n.status = Status::Sending;
         n.lease_owner = Some(self.owner.clone());

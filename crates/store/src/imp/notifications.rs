@@ -134,8 +134,13 @@ impl Tx {
         let p = sql.arg(Arg::Text(practice_id.to_string()));
         sql.push(&format!(" WHERE practice_id = {p}"));
         if let Some(status) = filter.status {
-            let p = sql.arg(Arg::Text(status.as_str().to_string()));
+            let p = sql.arg(Arg::Text(stored_status(status).to_string()));
             sql.push(&format!(" AND status = {p}"));
+            match status {
+                Status::Pending => sql.push(" AND lease_owner IS NULL"),
+                Status::Sending => sql.push(" AND lease_owner IS NOT NULL"),
+                _ => {}
+            }
         }
         if let Some(channel) = filter.channel {
             let p = sql.arg(Arg::Text(channel.as_str().to_string()));
@@ -236,8 +241,9 @@ impl Tx {
         let rows = match practice_id {
             Some(practice_id) => {
                 sqlx::query(
-                    "SELECT status, channel, COUNT(*) AS n FROM notifications \
-                     WHERE practice_id = $1 GROUP BY status, channel ORDER BY status, channel",
+                    "SELECT CASE WHEN status = 'pending' AND lease_owner IS NOT NULL \
+                       THEN 'sending' ELSE status END AS status, channel, COUNT(*) AS n \
+                     FROM notifications WHERE practice_id = $1 GROUP BY 1, 2 ORDER BY 1, 2",
                 )
                 .bind(practice_id)
                 .fetch_all(&mut *self.inner)
@@ -245,8 +251,9 @@ impl Tx {
             }
             None => {
                 sqlx::query(
-                    "SELECT status, channel, COUNT(*) AS n FROM notifications \
-                     GROUP BY status, channel ORDER BY status, channel",
+                    "SELECT CASE WHEN status = 'pending' AND lease_owner IS NOT NULL \
+                       THEN 'sending' ELSE status END AS status, channel, COUNT(*) AS n \
+                     FROM notifications GROUP BY 1, 2 ORDER BY 1, 2",
                 )
                 .fetch_all(&mut *self.inner)
                 .await?
@@ -290,12 +297,20 @@ pub(super) fn notification_arg(n: &NotificationRow, c: usize) -> Result<Arg> {
         10 => Arg::Int(flag(n.auto_resend)),
         11 => Arg::Int(ms(n.due_at)),
         12 => Arg::OptInt(opt_ms(n.window_end)),
-        13 => Arg::Text(n.status.as_str().to_string()),
+        13 => Arg::Text(stored_status(n.status).to_string()),
         14 => Arg::OptText(n.reason.map(|r| r.as_str().to_string())),
         15 => Arg::OptInt(opt_ms(n.decided_at)),
         16 => Arg::Int(i64::from(n.attempts)),
-        17 => Arg::OptText(n.lease_owner.clone()),
-        18 => Arg::OptInt(opt_ms(n.lease_until)),
+        17 => Arg::OptText(match n.status {
+            Status::Pending => None,
+            // A row being sent is a pending row with a lease owner (see `stored_status`).
+            Status::Sending => Some(n.lease_owner.clone().unwrap_or_default()),
+            _ => n.lease_owner.clone(),
+        }),
+        18 => Arg::OptInt(match n.status {
+            Status::Pending => None,
+            _ => opt_ms(n.lease_until),
+        }),
         19 => Arg::OptText(n.last_error.clone()),
         20 => {
             let json = n
@@ -312,6 +327,21 @@ pub(super) fn notification_arg(n: &NotificationRow, c: usize) -> Result<Arg> {
     })
 }
 
+/// The `status` a row is stored with. A row being sent is stored `pending` with its lease
+/// (`lease_owner` not null), and read back as `sending` ([`notification_from_cols`]); a
+/// pending row is stored without one. So a claim writes only the lease columns, which no index
+/// names, and PostgreSQL can keep the new version of the row on its page without a new entry
+/// in any index (a HOT update; migration 0024, issue 18, session 23); before, the claim changed
+/// `status`, which the queue's partial indexes name, and each claimed row took a new entry in
+/// the table's every index. The statements that count rows by status read it as
+/// `CASE WHEN status = 'pending' AND lease_owner IS NOT NULL THEN 'sending' ELSE status END`.
+pub(crate) fn stored_status(status: Status) -> &'static str {
+    match status {
+        Status::Sending => Status::Pending.as_str(),
+        status => status.as_str(),
+    }
+}
+
 pub(super) fn notification_from_row(row: &AnyRow) -> Result<NotificationRow> {
     notification_from_cols(&Cols::new(row, "notifications"))
 }
@@ -326,6 +356,7 @@ pub(super) fn notification_column_names() -> Vec<&'static str> {
 pub(super) fn notification_from_cols(c: &Cols<'_>) -> Result<NotificationRow> {
     use rappel_domain::notification::{Channel, Kind, Reason, Recipient};
     let attempts = c.int("attempts")?;
+    let lease_owner = c.opt_text("lease_owner")?;
     Ok(NotificationRow {
         practice_id: c.text("practice_id")?,
         key: c.text("key")?,
@@ -340,11 +371,14 @@ pub(super) fn notification_from_cols(c: &Cols<'_>) -> Result<NotificationRow> {
         auto_resend: c.flag("auto_resend")?,
         due_at: c.ts("due_at")?,
         window_end: c.opt_ts("window_end")?,
-        status: c.parse("status", Status::parse)?,
+        status: match c.parse("status", Status::parse)? {
+            Status::Pending if lease_owner.is_some() => Status::Sending,
+            status => status,
+        },
         reason: c.opt_parse("reason", Reason::parse)?,
         decided_at: c.opt_ts("decided_at")?,
         attempts: i32::try_from(attempts).map_err(|e| c.corrupt("attempts", e))?,
-        lease_owner: c.opt_text("lease_owner")?,
+        lease_owner,
         lease_until: c.opt_ts("lease_until")?,
         last_error: c.opt_text("last_error")?,
         rendered: c.opt_packed_json("rendered")?,

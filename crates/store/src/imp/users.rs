@@ -359,10 +359,11 @@ impl Tx {
         until: Timestamp,
     ) -> Result<Vec<(String, String, i64)>> {
         let rows = sqlx::query(
-            "SELECT channel, status, COUNT(*) AS n FROM notifications \
+            "SELECT channel, CASE WHEN status = 'pending' AND lease_owner IS NOT NULL \
+               THEN 'sending' ELSE status END AS status, COUNT(*) AS n FROM notifications \
              WHERE practice_id = $1 AND COALESCE(decided_at, due_at) >= $2 \
                AND COALESCE(decided_at, due_at) < $3 \
-             GROUP BY channel, status ORDER BY channel, status",
+             GROUP BY 1, 2 ORDER BY 1, 2",
         )
         .bind(practice_id)
         .bind(ms(since))

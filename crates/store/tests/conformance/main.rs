@@ -66,6 +66,7 @@ conformance!(
     a_burst_in_one_practice_does_not_delay_another_practice_by_more_than_one_batch,
     the_due_summary_follows_claims_retries_and_expired_leases,
     a_full_claim_leaves_the_summary_due_and_a_short_one_recomputes_it,
+    a_claimed_row_reads_as_sending_in_lists_and_counts_and_pending_again_without_its_lease,
     no_message_is_lost_to_the_summary_while_writers_and_claimers_race,
     sms_quota_of_two_admits_exactly_two_concurrent_messages,
     inbox_insert_deduplicates_and_resolve_happens_once,

@@ -287,6 +287,79 @@ pub(super) async fn a_full_claim_leaves_the_summary_due_and_a_short_one_recomput
     );
 }
 
+/// A row being sent is stored `pending` with its lease (migration 0024): every read still
+/// tells it from a row waiting — the row itself, the list's status filter, the counts by status
+/// — and a row set back to pending loses its lease, so it does not read as being sent.
+pub(super) async fn a_claimed_row_reads_as_sending_in_lists_and_counts_and_pending_again_without_its_lease(
+    store: Store,
+) {
+    with_practices(&store, &["a"]).await;
+    let now = at("2025-03-01T12:00:00Z");
+    let lease_until = now + SignedDuration::from_mins(1);
+    insert_notifications(
+        &store,
+        &[
+            notification("a", "due", "2025-03-01T11:00:00Z"),
+            notification("a", "later", "2025-03-01T13:00:00Z"),
+        ],
+    )
+    .await;
+    let claimed = store.claim_due(now, "w", lease_until, 10).await.unwrap();
+    assert_eq!(keys(&claimed), ["due"]);
+    assert_eq!(claimed[0].status, Status::Sending);
+
+    let with_status = |status| NotificationFilter {
+        status: Some(status),
+        limit: 10,
+        ..Default::default()
+    };
+    let mut tx = store.begin().await.unwrap();
+    let sending = tx
+        .list_notifications("a", &with_status(Status::Sending))
+        .await
+        .unwrap();
+    assert_eq!(keys(&sending), ["due"]);
+    assert_eq!(sending[0].status, Status::Sending);
+    assert_eq!(sending[0].lease_owner.as_deref(), Some("w"));
+    assert_eq!(sending[0].lease_until, Some(lease_until));
+    let pending = tx
+        .list_notifications("a", &with_status(Status::Pending))
+        .await
+        .unwrap();
+    assert_eq!(keys(&pending), ["later"]);
+    let counts = tx.notification_counts(Some("a")).await.unwrap();
+    let count = |status: &str| {
+        counts
+            .iter()
+            .filter(|(s, _, _)| s == status)
+            .map(|(_, _, n)| n)
+            .sum::<i64>()
+    };
+    assert_eq!((count("pending"), count("sending")), (1, 1), "{counts:?}");
+    tx.commit().await.unwrap();
+
+    // Set back to pending (a retry) with its lease still in the row: it is stored without it.
+    let mut retry = claimed[0].clone();
+    retry.status = Status::Pending;
+    retry.due_at = now + SignedDuration::from_secs(30);
+    let mut tx = store.begin().await.unwrap();
+    tx.update_notification_outcomes(&[retry]).await.unwrap();
+    let pending = tx
+        .list_notifications("a", &with_status(Status::Pending))
+        .await
+        .unwrap();
+    assert_eq!(keys(&pending), ["due", "later"]);
+    assert_eq!(pending[0].status, Status::Pending);
+    assert_eq!(pending[0].lease_owner, None);
+    assert!(
+        tx.list_notifications("a", &with_status(Status::Sending))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    tx.commit().await.unwrap();
+}
+
 /// The summary is never later than the truth: after claims (which recompute it), a retry set
 /// back to pending, an expired lease and a row added earlier than everything else.
 pub(super) async fn the_due_summary_follows_claims_retries_and_expired_leases(store: Store) {
