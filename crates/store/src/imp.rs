@@ -24,7 +24,6 @@ mod retention;
 pub(crate) mod routes;
 pub(crate) mod templates;
 mod two_way;
-pub(crate) mod users;
 pub(crate) mod webhooks;
 
 pub use answers::{AppointmentAnswerRow, AppointmentLink};
@@ -164,6 +163,14 @@ macro_rules! notification_columns {
     };
 }
 
+/// A notification's status as read by a statement that filters or counts by it: a row being
+/// sent is stored `pending` with its lease (`notifications::stored_status`, migration 0024).
+macro_rules! read_status {
+    () => {
+        "CASE WHEN status = 'pending' AND lease_owner IS NOT NULL THEN 'sending' ELSE status END"
+    };
+}
+
 /// The patient's SMS opt-out date (`sms_opt_outs`, issue 16), read with the patient's file:
 /// every read of a patient the dispatcher, the dashboard and the tasks gate on carries it.
 macro_rules! sms_opt_out_column {
@@ -186,6 +193,7 @@ mod placement;
 mod practices;
 mod quota;
 mod tasks;
+pub(crate) mod users;
 
 /// What `connect` made of the URL it was given.
 struct Target {

@@ -240,21 +240,23 @@ impl Tx {
     ) -> Result<Vec<(String, String, i64)>> {
         let rows = match practice_id {
             Some(practice_id) => {
-                sqlx::query(
-                    "SELECT CASE WHEN status = 'pending' AND lease_owner IS NOT NULL \
-                       THEN 'sending' ELSE status END AS status, channel, COUNT(*) AS n \
-                     FROM notifications WHERE practice_id = $1 GROUP BY 1, 2 ORDER BY 1, 2",
-                )
+                sqlx::query(concat!(
+                    "SELECT ",
+                    read_status!(),
+                    " AS status, channel, COUNT(*) AS n \
+                     FROM notifications WHERE practice_id = $1 GROUP BY 1, 2 ORDER BY 1, 2"
+                ))
                 .bind(practice_id)
                 .fetch_all(&mut *self.inner)
                 .await?
             }
             None => {
-                sqlx::query(
-                    "SELECT CASE WHEN status = 'pending' AND lease_owner IS NOT NULL \
-                       THEN 'sending' ELSE status END AS status, channel, COUNT(*) AS n \
-                     FROM notifications GROUP BY 1, 2 ORDER BY 1, 2",
-                )
+                sqlx::query(concat!(
+                    "SELECT ",
+                    read_status!(),
+                    " AS status, channel, COUNT(*) AS n \
+                     FROM notifications GROUP BY 1, 2 ORDER BY 1, 2"
+                ))
                 .fetch_all(&mut *self.inner)
                 .await?
             }
@@ -333,8 +335,8 @@ pub(super) fn notification_arg(n: &NotificationRow, c: usize) -> Result<Arg> {
 /// names, and PostgreSQL can keep the new version of the row on its page without a new entry
 /// in any index (a HOT update; migration 0024, issue 18, session 23); before, the claim changed
 /// `status`, which the queue's partial indexes name, and each claimed row took a new entry in
-/// the table's every index. The statements that count rows by status read it as
-/// `CASE WHEN status = 'pending' AND lease_owner IS NOT NULL THEN 'sending' ELSE status END`.
+/// the table's every index. The statements that count rows by status read it through
+/// `read_status!()`.
 pub(crate) fn stored_status(status: Status) -> &'static str {
     match status {
         Status::Sending => Status::Pending.as_str(),

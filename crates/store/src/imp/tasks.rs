@@ -146,13 +146,13 @@ impl Tx {
         // `task = $2` as well as the prefix: SQLite's LIKE ignores ASCII case, and task `T1`'s
         // rows must not count for task `t1`. The scan stays within the practice's rows.
         let pattern = format!("{}%", like_escape(key_prefix));
-        let rows = sqlx::query(
-            "SELECT CASE WHEN status = 'pending' AND lease_owner IS NOT NULL \
-               THEN 'sending' ELSE status END AS status, reason, COUNT(*) AS n \
-             FROM notifications \
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            read_status!(),
+            " AS status, reason, COUNT(*) AS n FROM notifications \
              WHERE practice_id = $1 AND task = $2 AND key LIKE $3 ESCAPE '\\' \
-             GROUP BY 1, 2",
-        )
+             GROUP BY 1, 2"
+        ))
         .bind(practice_id)
         .bind(task_id)
         .bind(pattern)

@@ -358,13 +358,14 @@ impl Tx {
         since: Timestamp,
         until: Timestamp,
     ) -> Result<Vec<(String, String, i64)>> {
-        let rows = sqlx::query(
-            "SELECT channel, CASE WHEN status = 'pending' AND lease_owner IS NOT NULL \
-               THEN 'sending' ELSE status END AS status, COUNT(*) AS n FROM notifications \
+        let rows = sqlx::query(concat!(
+            "SELECT channel, ",
+            read_status!(),
+            " AS status, COUNT(*) AS n FROM notifications \
              WHERE practice_id = $1 AND COALESCE(decided_at, due_at) >= $2 \
                AND COALESCE(decided_at, due_at) < $3 \
-             GROUP BY 1, 2 ORDER BY 1, 2",
-        )
+             GROUP BY 1, 2 ORDER BY 1, 2"
+        ))
         .bind(practice_id)
         .bind(ms(since))
         .bind(ms(until))
