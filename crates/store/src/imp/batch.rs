@@ -95,6 +95,25 @@ fn by_practice<T>(rows: impl IntoIterator<Item = T>, practice: impl Fn(&T) -> &s
     groups
 }
 
+/// Runs `work` while the database runs `statement`, and returns both outputs.
+///
+/// A statement's first poll hands it to the database (to SQLite's connection thread, or onto
+/// PostgreSQL's socket) and then waits for the result: the work is done in that wait, on this
+/// thread, instead of after it. A batch insert encodes its next chunk so: on SQLite, where one
+/// ingestion is one thread of Rust then one of SQLite taking turns, encoding the next 256
+/// notifications (their JSON, their arguments) overlaps inserting these.
+async fn overlapped<S: Future, T>(statement: S, work: impl FnOnce() -> T) -> (S::Output, T) {
+    let mut statement = std::pin::pin!(statement);
+    let early =
+        std::future::poll_fn(|cx| std::task::Poll::Ready(statement.as_mut().poll(cx))).await;
+    let done = work();
+    let output = match early {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => statement.await,
+    };
+    (output, done)
+}
+
 /// Logs an update that found fewer notifications than it was given (rows that do not exist are
 /// left alone).
 fn warn_unless_updated(expected: usize, updated: u64) {
@@ -464,7 +483,7 @@ impl Tx {
             }
             // One array parameter, however long.
             let (sql, args) = lookup.statement(self.backend, practice_id, &ids);
-            let rows = bind_all(sqlx::query(&sql), args)
+            let rows = bind_all(sqlx::query(&sql), &args)
                 .fetch_all(&mut *self.inner)
                 .await?;
             return Ok(Found::Rows(rows));
@@ -473,7 +492,7 @@ impl Tx {
         let mut out = Vec::new();
         for chunk in ids.chunks(IDS_PER_QUERY) {
             let (sql, args) = lookup.statement(self.backend, practice_id, chunk);
-            let row = bind_all(sqlx::query(&sql), args)
+            let row = bind_all(sqlx::query(&sql), &args)
                 .fetch_one(&mut *self.inner)
                 .await?;
             let text = Cols::new(&row, table).text("found")?;
@@ -641,7 +660,10 @@ impl Tx {
         appointments: &[Appointment],
         updated_at: Timestamp,
     ) -> Result<()> {
-        for chunk in appointments.chunks(ROWS_PER_STATEMENT) {
+        let backend = self.backend;
+        let chunks: Vec<&[Appointment]> = appointments.chunks(ROWS_PER_STATEMENT).collect();
+        let encode = |i: usize| -> Result<(String, Vec<Arg>)> {
+            let chunk = chunks[i];
             let mut sql = String::from(
                 "INSERT INTO appointments \
                    (practice_id, id, patient_id, start_ms, status, status_at_ms, data, updated_at) \
@@ -653,7 +675,7 @@ impl Tx {
                     sql.push_str(", ");
                 }
                 sql.push('(');
-                sql.push_str(&placeholders(self.backend, args.len() + 1, 8));
+                sql.push_str(&placeholders(backend, args.len() + 1, 8));
                 sql.push(')');
                 args.extend([
                     Arg::Text(practice_id.to_string()),
@@ -672,10 +694,10 @@ impl Tx {
                    status_at_ms = excluded.status_at_ms, data = excluded.data, \
                    updated_at = excluded.updated_at",
             );
-            bind_all(big_query(self.backend, &sql), args)
-                .execute(&mut *self.inner)
-                .await?;
-        }
+            Ok((sql, args))
+        };
+        self.execute_encoded(chunks.len(), backend == Backend::Postgres, encode)
+            .await?;
         Ok(())
     }
 
@@ -703,10 +725,13 @@ impl Tx {
         let last = Cols::new(&row, "practices").int("last_event_seq")?;
         let first = last - events.len() as i64 + 1;
         let seqs: Vec<i64> = (first..=last).collect();
-        for (chunk, seq_chunk) in events
+        let backend = self.backend;
+        let chunks: Vec<(&[NewEvent<'_>], &[i64])> = events
             .chunks(ROWS_PER_STATEMENT)
             .zip(seqs.chunks(ROWS_PER_STATEMENT))
-        {
+            .collect();
+        let encode = |i: usize| -> Result<(String, Vec<Arg>)> {
+            let (chunk, seq_chunk) = chunks[i];
             let mut sql = String::from(
                 "INSERT INTO events (practice_id, seq, at, received_at, event_type, body) VALUES ",
             );
@@ -716,7 +741,7 @@ impl Tx {
                     sql.push_str(", ");
                 }
                 sql.push('(');
-                sql.push_str(&placeholders(self.backend, args.len() + 1, 6));
+                sql.push_str(&placeholders(backend, args.len() + 1, 6));
                 sql.push(')');
                 args.extend([
                     Arg::Text(practice_id.to_string()),
@@ -727,10 +752,10 @@ impl Tx {
                     Arg::Text(to_json("events", e.body)?),
                 ]);
             }
-            bind_all(big_query(self.backend, &sql), args)
-                .execute(&mut *self.inner)
-                .await?;
-        }
+            Ok((sql, args))
+        };
+        self.execute_encoded(chunks.len(), backend == Backend::Postgres, encode)
+            .await?;
         Ok(seqs)
     }
 
@@ -758,38 +783,76 @@ impl Tx {
                 .flat_map(|g| fixed_chunks(g, &INSERT_CHUNKS))
                 .collect(),
         };
-        for chunk in chunks {
-            // SQLite: each row's place in the table, by due minute (`placement.rs`).
-            let (head, width, rowids) = match self.backend {
-                Backend::Sqlite => {
-                    let due: Vec<Timestamp> = chunk.iter().map(|n| n.due_at).collect();
-                    let rowids = self.place_notifications(&due).await?;
-                    (PLACED_INSERT, 25, rowids)
-                }
-                Backend::Postgres => (INSERT, 24, Vec::new()),
+        // SQLite: each row's place in the table, by due minute (`placement.rs`), for the whole
+        // batch at once (the same rowids as chunk by chunk: the places are handed out in order).
+        let rowids = match self.backend {
+            Backend::Sqlite => {
+                let due: Vec<Timestamp> = chunks
+                    .iter()
+                    .flat_map(|c| c.iter().map(|n| n.due_at))
+                    .collect();
+                self.place_notifications(&due).await?
+            }
+            Backend::Postgres => Vec::new(),
+        };
+        let backend = self.backend;
+        let first_rows: Vec<usize> = chunks
+            .iter()
+            .scan(0, |first, chunk| {
+                let this = *first;
+                *first += chunk.len();
+                Some(this)
+            })
+            .collect();
+        let encode = |i: usize| -> Result<(String, Vec<Arg>)> {
+            let (head, width) = match backend {
+                Backend::Sqlite => (PLACED_INSERT, 25),
+                Backend::Postgres => (INSERT, 24),
             };
             let mut sql = String::from(head);
             sql.push_str(" VALUES ");
-            let mut args = Vec::with_capacity(chunk.len() * width);
-            for (i, n) in chunk.iter().enumerate() {
-                if i > 0 {
+            let mut args = Vec::with_capacity(chunks[i].len() * width);
+            for (j, n) in chunks[i].iter().enumerate() {
+                if j > 0 {
                     sql.push_str(", ");
                 }
                 sql.push('(');
-                sql.push_str(&placeholders(self.backend, args.len() + 1, width));
+                sql.push_str(&placeholders(backend, args.len() + 1, width));
                 sql.push(')');
-                if let Some(&rowid) = rowids.get(i) {
+                if let Some(&rowid) = rowids.get(first_rows[i] + j) {
                     args.push(Arg::Int(rowid));
                 }
                 args.extend(notification_args(n)?);
             }
-            // Kept prepared on both backends (see above for SQLite).
-            bind_all(sqlx::query(&sql), args)
-                .execute(&mut *self.inner)
-                .await?;
-        }
+            Ok((sql, args))
+        };
+        // Kept prepared on both backends (see above for SQLite).
+        self.execute_encoded(chunks.len(), true, encode).await?;
         self.route_provider_ids(rows).await?;
         self.note_due(rows);
+        Ok(())
+    }
+
+    /// Runs `count` statements, the `i`th encoded by `encode(i)` while the database runs the
+    /// one before it ([`overlapped`]); `persistent` as [`sqlx::query::Query::persistent`].
+    async fn execute_encoded(
+        &mut self,
+        count: usize,
+        persistent: bool,
+        encode: impl Fn(usize) -> Result<(String, Vec<Arg>)>,
+    ) -> Result<()> {
+        let mut next = if count > 0 { Some(encode(0)?) } else { None };
+        for i in 0..count {
+            let (sql, args) = next.take().expect("encoded while the one before ran");
+            let statement =
+                bind_all(sqlx::query(&sql).persistent(persistent), &args).execute(&mut *self.inner);
+            let (done, encoded) = overlapped(statement, || {
+                (i + 1 < count).then(|| encode(i + 1)).transpose()
+            })
+            .await;
+            done?;
+            next = encoded?;
+        }
         Ok(())
     }
 
@@ -918,7 +981,7 @@ impl Tx {
         );
         push_param(&mut sql, self.backend, args.len() + 1);
         args.push(Arg::Text(practice_id));
-        let done = bind_all(big_query(self.backend, &sql), args)
+        let done = bind_all(big_query(self.backend, &sql), &args)
             .execute(&mut *self.inner)
             .await?;
         warn_unless_updated(rows, done.rows_affected());
@@ -967,7 +1030,7 @@ impl Tx {
                 }
                 let args: Vec<Arg> = group.by_ref().take(size).flat_map(|row| row.args).collect();
                 // Kept prepared: the chunks take the few sizes of `INSERT_CHUNKS`.
-                bind_all(sqlx::query(&sql), args)
+                bind_all(sqlx::query(&sql), &args)
                     .execute(&mut *self.inner)
                     .await?;
             }

@@ -136,17 +136,23 @@ pub(super) enum Arg {
     OptBlob(Option<Vec<u8>>),
 }
 
+/// Binds each argument in order.
+///
+/// The texts and blobs are bound borrowed: `sqlx::Any` copies an owned `String` or `Vec<u8>` it
+/// is given (its `Encode` clones it), and a borrowed one goes to the driver as it is (straight
+/// into PostgreSQL's message; SQLite's worker takes its own copy either way). A batch of 500
+/// outcomes binds 500 audit copies and a batch of 1,000 bookings some 75,000 texts.
 pub(super) fn bind_all<'q>(
     mut query: Query<'q, Any, AnyArguments<'q>>,
-    args: Vec<Arg>,
+    args: &'q [Arg],
 ) -> Query<'q, Any, AnyArguments<'q>> {
     for arg in args {
         query = match arg {
-            Arg::Int(v) => query.bind(v),
-            Arg::OptInt(v) => query.bind(v),
-            Arg::Text(v) => query.bind(v),
-            Arg::OptText(v) => query.bind(v),
-            Arg::OptBlob(v) => query.bind(v),
+            Arg::Int(v) => query.bind(*v),
+            Arg::OptInt(v) => query.bind(*v),
+            Arg::Text(v) => query.bind(v.as_str()),
+            Arg::OptText(v) => query.bind(v.as_deref()),
+            Arg::OptBlob(v) => query.bind(v.as_deref()),
         };
     }
     query

@@ -93,7 +93,7 @@ impl Tx {
                 ))
             }
         };
-        bind_all(query, args).execute(&mut *self.inner).await?;
+        bind_all(query, &args).execute(&mut *self.inner).await?;
         self.route_provider_ids(std::slice::from_ref(n)).await?;
         self.note_due(std::slice::from_ref(n));
         Ok(())
@@ -112,7 +112,7 @@ impl Tx {
                last_error = $20, rendered = $21, provider_id = $22, updated_at = $23 \
              WHERE practice_id = $1 AND key = $2",
         );
-        let done = bind_all(query, args).execute(&mut *self.inner).await?;
+        let done = bind_all(query, &args).execute(&mut *self.inner).await?;
         if done.rows_affected() == 0 {
             tracing::warn!(practice = %n.practice_id, key = %n.key, "update of an unknown notification");
         }
@@ -176,7 +176,7 @@ impl Tx {
         } else {
             sql.push(&format!(" ORDER BY due_at, key LIMIT {l}"));
         }
-        let rows = bind_all(sqlx::query(&sql.text), sql.args)
+        let rows = bind_all(sqlx::query(&sql.text), &sql.args)
             .fetch_all(&mut *self.inner)
             .await?;
         rows.iter().map(notification_from_row).collect()
