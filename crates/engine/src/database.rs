@@ -25,6 +25,11 @@ impl Database {
     pub async fn migrate(&self) -> Result<()> {
         Ok(self.store.migrate().await?)
     }
+
+    /// Closes every connection ([`Engine::close`]).
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
 }
 
 impl Engine {
@@ -36,6 +41,15 @@ impl Engine {
         config: EngineConfig,
     ) -> Engine {
         Engine::new(database.store, clock, transports, config)
+    }
+
+    /// Closes every connection of the engine's database, once its work is done (`rappel serve`
+    /// and `rappel worker` when they stop). On an SQLite file the last connection to close
+    /// copies the write-ahead log back into the database file and removes the `-wal` and
+    /// `-shm` files, so that the file alone is the whole database for whoever copies it next;
+    /// a process stopped without it loses nothing (SQLite replays the log at the next open).
+    pub async fn close(&self) {
+        self.store().close().await;
     }
 
     /// How many practices the database holds (`rappel serve --demo` fills only an empty one).

@@ -434,7 +434,7 @@ async fn run_service(
 ) -> anyhow::Result<ExitCode> {
     match command {
         Command::Migrate => {
-            open_database(&config).await?;
+            open_database(&config).await?.close().await;
             println!("migrations applied to {}", config.redacted_database_url());
         }
         Command::Practice {
@@ -629,6 +629,7 @@ async fn run_service(
             let engine = engine(&config, database, &sms, &push)?;
             tracing::info!("worker started");
             engine.run_worker(shutdown_signal()).await;
+            engine.close().await;
         }
         Command::Serve {
             no_worker, demo, ..
@@ -684,6 +685,7 @@ async fn run_service(
             if let Some(worker) = worker {
                 let _ = worker.await;
             }
+            engine.close().await;
         }
         _ => unreachable!("handled in run"),
     }

@@ -45,6 +45,12 @@ fn json(output: &Output) -> serde_json::Value {
 fn the_operator_sets_the_plan_and_the_quota_and_bad_values_are_named() {
     let dir = temp_dir();
     assert!(rappel(&dir, &["migrate"]).status.success());
+    // `rappel migrate` closes its connections: the database file alone is the whole database,
+    // with no write-ahead log left beside it.
+    assert!(dir.join("rappel.db").exists());
+    for leftover in ["rappel.db-wal", "rappel.db-shm"] {
+        assert!(!dir.join(leftover).exists(), "{leftover} left behind");
+    }
     let created = json(&rappel(
         &dir,
         &["practice", "create", "Cabinet M", "--preset", "maddie"],
