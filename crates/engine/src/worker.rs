@@ -8,6 +8,11 @@
 //! LISTEN connection has a backoff of its own; while it is down the loop polls every 5 s, and
 //! its reconnection attempts never start a round. `tests/database_outage.rs` cuts PostgreSQL
 //! off through a proxy and counts the rounds, the connections and the log lines.
+//!
+//! Each round first asks whether a newer version of Rappel migrated the database
+//! ([`rappel_store::Store::newer_schema`]); while it has, the loop claims and runs nothing and
+//! says so once (a process left running through a rolling upgrade must not claim with
+//! statements the new schema no longer means). `tests/engine.rs` checks it on SQLite.
 
 use std::future::Future;
 
@@ -41,22 +46,47 @@ impl Engine {
         let mut listen_backoff = crate::backoff::Backoff::default();
         let mut listen_retry_at: Option<tokio::time::Instant> = None;
         let mut next_retention = std::time::Instant::now();
+        // The newest migration of the database while it is newer than this build's: the loop
+        // then claims nothing (`Store::newer_schema`).
+        let mut newer_schema: Option<i64> = None;
         loop {
             let mut failure: Option<String> = None;
-            if let Err(error) = self.run_due_tasks().await {
-                failure = Some(format!("scheduled tasks: {error}"));
+            match self.store().newer_schema().await {
+                Ok(newer) => {
+                    match (newer_schema, newer) {
+                        (None, Some(version)) => tracing::error!(
+                            migration = version,
+                            "a newer version of Rappel migrated the database: this worker stops claiming messages and running tasks; stop this process and start the new version"
+                        ),
+                        (Some(_), None) => {
+                            tracing::info!(
+                                "the database's migrations are this version's again; the worker resumes"
+                            )
+                        }
+                        _ => {}
+                    }
+                    newer_schema = newer;
+                }
+                // Not a reason to stop: if the database is down, the round's own statements say
+                // so; the last answer stands until the next one.
+                Err(error) => tracing::debug!(%error, "cannot read the database's migrations"),
             }
-            if let Err(error) = self.dispatch_all_due().await {
-                failure = Some(format!("dispatch: {error}"));
-            }
-            if let Err(error) = self.deliver_webhooks().await {
-                failure = Some(format!("webhook delivery: {error}"));
-            }
-            // Retention runs at start and then hourly; a failed pass is tried again next round.
-            if std::time::Instant::now() >= next_retention {
-                match self.enforce_retention().await {
-                    Ok(_) => next_retention = std::time::Instant::now() + RETENTION_EVERY,
-                    Err(error) => failure = Some(format!("retention: {error}")),
+            if newer_schema.is_none() {
+                if let Err(error) = self.run_due_tasks().await {
+                    failure = Some(format!("scheduled tasks: {error}"));
+                }
+                if let Err(error) = self.dispatch_all_due().await {
+                    failure = Some(format!("dispatch: {error}"));
+                }
+                if let Err(error) = self.deliver_webhooks().await {
+                    failure = Some(format!("webhook delivery: {error}"));
+                }
+                // Retention runs at start and then hourly; a failed pass is tried again next round.
+                if std::time::Instant::now() >= next_retention {
+                    match self.enforce_retention().await {
+                        Ok(_) => next_retention = std::time::Instant::now() + RETENTION_EVERY,
+                        Err(error) => failure = Some(format!("retention: {error}")),
+                    }
                 }
             }
             let next_due = match self.store().next_due().await {
@@ -92,6 +122,12 @@ impl Engine {
                 }
             };
             let now = self.now();
+            // Paused by a newer schema: the due instants are not this worker's to keep.
+            let (next_due, next_task) = if newer_schema.is_some() {
+                (None, None)
+            } else {
+                (next_due, next_task)
+            };
             let wait = [next_due, next_task]
                 .into_iter()
                 .flatten()

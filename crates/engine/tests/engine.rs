@@ -430,3 +430,102 @@ async fn contacts_that_do_not_parse_are_never_handed_to_a_transport_even_as_an_e
         "{sms:?}"
     );
 }
+
+/// A worker left running while a newer version of Rappel migrates its database (a rolling
+/// upgrade) claims nothing, and resumes once the database's migrations are its own again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_claims_nothing_while_a_newer_version_has_migrated_its_database() {
+    let path = std::env::temp_dir().join(format!(
+        "rappel_newer_schema_{}_{}.db",
+        std::process::id(),
+        Timestamp::now().as_nanosecond()
+    ));
+    let url = format!("sqlite://{}", path.display());
+    let Fixture {
+        engine,
+        recorder,
+        practice,
+        ..
+    } = fixture(Setup {
+        start: "2026-03-01T10:00:00+01:00".parse().unwrap(),
+        database_url: Some(url.clone()),
+        ..Setup::default()
+    })
+    .await;
+    engine
+        .put_practitioner(
+            &practice,
+            &Practitioner {
+                id: "dr1".into(),
+                name: "Dr Martin".into(),
+                email: None,
+                mobile: None,
+            },
+        )
+        .await
+        .unwrap();
+    engine
+        .put_patient(
+            &practice,
+            &Patient {
+                id: "p1".into(),
+                first_name: "Jeanne".into(),
+                email: Contact::from_input("j@example.org"),
+                ..Patient::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(engine.store().newer_schema().await.unwrap(), None);
+
+    // The newer version's migration, as its migrator records it.
+    const NEWER: i64 = 99_991_231_000_000;
+    let other = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES ($1, 'a newer version', TRUE, x'00', 0)",
+    )
+    .bind(NEWER)
+    .execute(&other)
+    .await
+    .unwrap();
+    assert_eq!(engine.store().newer_schema().await.unwrap(), Some(NEWER));
+
+    // A confirmation comes due; the worker runs for a while and hands nothing over.
+    engine
+        .ingest(
+            &practice,
+            &[booked(
+                "2026-03-01T10:00:00+01:00",
+                "2026-03-20T10:00:00+01:00",
+            )],
+        )
+        .await
+        .unwrap();
+    recorder.set_now("2026-03-01T10:00:00+01:00".parse().unwrap());
+    let run = |engine: Engine| async move {
+        engine
+            .run_worker(tokio::time::sleep(std::time::Duration::from_millis(600)))
+            .await
+    };
+    run(engine.clone()).await;
+    assert!(recorder.sent().is_empty(), "{:?}", recorder.sent());
+
+    // The newer migration gone (the upgrade rolled back): the worker sends it.
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1")
+        .bind(NEWER)
+        .execute(&other)
+        .await
+        .unwrap();
+    other.close().await;
+    run(engine.clone()).await;
+    let sent = recorder.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].message.channel, Channel::Email);
+    engine.close().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.clone().into_os_string();
+        file.push(suffix);
+        let _ = std::fs::remove_file(file);
+    }
+}

@@ -40,6 +40,7 @@ use sqlx::Executor;
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 
+use self::codec::Cols;
 use self::directory::{changed_at, patient_with_opt_out};
 use self::notifications::{notification_arg, notification_args, notification_from_row};
 use crate::{Backend, Result, StoreError};
@@ -404,6 +405,31 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// The newest migration the database has applied, when it is newer than every migration
+    /// this build knows: a newer version of Rappel migrated it, and this process's statements
+    /// may no longer mean what they did (migration 0024 changed what a claim writes, for one).
+    /// `None` when this build knows every applied migration.
+    ///
+    /// `rappel serve` and `rappel worker` refuse to start on such a database (the migrator
+    /// finds an applied migration it does not have); the worker's loop asks this at each round
+    /// and stops claiming while it is so, which covers a process already running when the newer
+    /// version migrated the database (a rolling upgrade).
+    pub async fn newer_schema(&self) -> Result<Option<i64>> {
+        let known = match self.backend {
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+        }
+        .iter()
+        .map(|migration| migration.version)
+        .max()
+        .unwrap_or(0);
+        let row = sqlx::query("SELECT MAX(version) AS newest FROM _sqlx_migrations")
+            .fetch_one(self.read_pool())
+            .await?;
+        let newest = Cols::new(&row, "_sqlx_migrations").opt_int("newest")?;
+        Ok(newest.filter(|&newest| newest > known))
     }
 
     /// How many write transactions this handle (and its clones) has begun since it connected.

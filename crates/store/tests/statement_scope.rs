@@ -46,6 +46,12 @@ const EXCEPTIONS: &[(&str, &str)] = &[
          inside one practice at a time",
     ),
     (
+        "SELECT MAX(version) AS newest FROM _sqlx_migrations",
+        "the worker's check, each round, that no newer version of Rappel migrated the database \
+         (Store::newer_schema): sqlx's table of applied migrations, which holds no practice's \
+         data (on Citus a local table of the coordinator)",
+    ),
+    (
         "SELECT MIN(next_due_at) AS t FROM practice_due",
         "the summary scan's other half: when the worker must look again (its sleep)",
     ),

@@ -56,6 +56,50 @@ async fn a_postgres_database_of_an_earlier_version_keeps_its_queue() {
     upgraded_store_keeps_the_work(store, cleanup).await;
 }
 
+/// A database a newer version of Rappel migrated: `Store::newer_schema` names its newest
+/// migration (the worker's loop then claims nothing), and this version's migrator refuses it
+/// (`rappel serve` and `rappel worker` do not start on it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_a_newer_version_migrated_is_named_and_refused() {
+    const NEWER: i64 = 99_991_231_000_000;
+    for flavor in [Flavor::SqliteFile, Flavor::Postgres] {
+        let (store, cleanup) = open(flavor).await;
+        store.migrate().await.unwrap();
+        assert_eq!(store.newer_schema().await.unwrap(), None, "{flavor:?}");
+        let insert = "INSERT INTO _sqlx_migrations \
+                      (version, description, success, checksum, execution_time) \
+                      VALUES ($1, 'a newer version', TRUE, $2, 0)";
+        match &cleanup {
+            Cleanup::Files(path) => {
+                let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+                    .await
+                    .unwrap();
+                let query = sqlx::query(insert).bind(NEWER).bind(vec![0u8]);
+                query.execute(&pool).await.unwrap();
+                pool.close().await;
+            }
+            Cleanup::PostgresDatabase { admin_url, name } => {
+                let pool = sqlx::PgPool::connect(&with_database(admin_url, name))
+                    .await
+                    .unwrap();
+                let query = sqlx::query(insert).bind(NEWER).bind(vec![0u8]);
+                query.execute(&pool).await.unwrap();
+                pool.close().await;
+            }
+            Cleanup::Nothing => unreachable!("a file or a database"),
+        }
+        assert_eq!(
+            store.newer_schema().await.unwrap(),
+            Some(NEWER),
+            "{flavor:?}"
+        );
+        let refused = store.migrate().await;
+        assert!(refused.is_err(), "{flavor:?}: migrated over a newer schema");
+        store.close().await;
+        clean(cleanup).await;
+    }
+}
+
 /// The backend's migrations up to [`BEFORE`], read from the crate's migration files (the same
 /// files, so the same checksums, as the store's embedded migrator: it then applies the rest).
 async fn migrator(backend: &str) -> Migrator {
