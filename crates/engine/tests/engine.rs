@@ -448,7 +448,7 @@ async fn a_worker_claims_nothing_while_a_newer_version_has_migrated_its_database
         ..
     } = fixture(Setup {
         start: "2026-03-01T10:00:00+01:00".parse().unwrap(),
-        database_url: Some(url.clone()),
+        database_url: Some(url),
         ..Setup::default()
     })
     .await;
@@ -480,15 +480,7 @@ async fn a_worker_claims_nothing_while_a_newer_version_has_migrated_its_database
 
     // The newer version's migration, as its migrator records it.
     const NEWER: i64 = 99_991_231_000_000;
-    let other = sqlx::SqlitePool::connect(&url).await.unwrap();
-    sqlx::query(
-        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-         VALUES ($1, 'a newer version', TRUE, x'00', 0)",
-    )
-    .bind(NEWER)
-    .execute(&other)
-    .await
-    .unwrap();
+    engine.store().record_newer_migration(NEWER).await.unwrap();
     assert_eq!(engine.store().newer_schema().await.unwrap(), Some(NEWER));
 
     // A confirmation comes due; the worker runs for a while and hands nothing over.
@@ -512,12 +504,7 @@ async fn a_worker_claims_nothing_while_a_newer_version_has_migrated_its_database
     assert!(recorder.sent().is_empty(), "{:?}", recorder.sent());
 
     // The newer migration gone (the upgrade rolled back): the worker sends it.
-    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1")
-        .bind(NEWER)
-        .execute(&other)
-        .await
-        .unwrap();
-    other.close().await;
+    engine.store().forget_migration(NEWER).await.unwrap();
     run(engine.clone()).await;
     let sent = recorder.sent();
     assert_eq!(sent.len(), 1, "{sent:?}");

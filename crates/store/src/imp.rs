@@ -432,6 +432,31 @@ impl Store {
         Ok(newest.filter(|&newest| newest > known))
     }
 
+    /// Records a migration of that version as sqlx's migrator records one it applied: what a
+    /// newer version of Rappel leaves in the database ([`Store::newer_schema`]). For tests.
+    #[cfg(feature = "test-support")]
+    pub async fn record_newer_migration(&self, version: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+             execution_time) VALUES ($1, 'a newer version', TRUE, $2, 0)",
+        )
+        .bind(version)
+        .bind(vec![0u8])
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Removes the record of that migration (a newer version's, rolled back). For tests.
+    #[cfg(feature = "test-support")]
+    pub async fn forget_migration(&self, version: i64) -> Result<()> {
+        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1")
+            .bind(version)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// How many write transactions this handle (and its clones) has begun since it connected.
     pub fn write_transactions(&self) -> u64 {
         self.writes.load(std::sync::atomic::Ordering::Relaxed)
