@@ -140,6 +140,13 @@ pub fn notifications_of_patients_statement(backend: crate::Backend, patients: us
     crate::imp::batch::notifications_of_patients_statement(backend, patients)
 }
 
+/// The list of a practice's notifications (`Tx::list_notifications`) as the store sends it for
+/// `filter` (practice `p`), for `tests/plans.rs`: the practice, then the filter's parameters in
+/// the order of `NotificationFilter`'s fields, then the limit.
+pub fn list_notifications_statement(filter: &crate::NotificationFilter) -> String {
+    crate::imp::notifications::list_statement_text("p", filter)
+}
+
 #[cfg(test)]
 mod tests {
     use super::{create_postgres_database_in, with_database};

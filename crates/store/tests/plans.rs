@@ -18,11 +18,22 @@
 mod common;
 
 use common::{Cleanup, Flavor, clean, open, with_database};
-use rappel_store::Backend;
 use rappel_store::admin::{
     APPOINTMENT_NOTIFICATIONS, PATIENT_NOTIFICATIONS, PURGE_EXPIRED_ROUTES,
-    notifications_of_patients_statement, queue_statements,
+    list_notifications_statement, notifications_of_patients_statement, queue_statements,
 };
+use rappel_store::{Backend, NotificationFilter, Status};
+
+/// The dashboard's read of a practice's recent failures (`Engine::dashboard`): failed, due since
+/// an instant, in due order.
+fn failed_since() -> String {
+    list_notifications_statement(&NotificationFilter {
+        status: Some(Status::Failed),
+        since: Some(jiff::Timestamp::UNIX_EPOCH),
+        limit: 500,
+        ..NotificationFilter::default()
+    })
+}
 use sqlx::Row;
 
 /// What each statement must use to reach `notifications`, whatever else its plan says.
@@ -39,6 +50,8 @@ fn expected(name: &str) -> &'static [&'static str] {
         "patients' notifications"
         | "a patient's notifications"
         | "an appointment's notifications" => &["notifications_patient"],
+        // The dashboard's recent failures (migration 0025).
+        "failed messages since" => &["notifications_failed"],
         other => panic!("no expectation for {other}"),
     }
 }
@@ -172,6 +185,7 @@ async fn sqlite_plan(conn: &mut sqlx::SqliteConnection, name: &str, sql: &str) -
 async fn sqlite_plans_the_queue_on_its_indexes() {
     let (mut conn, cleanup) = migrated_sqlite_file().await;
     let patients = notifications_of_patients_statement(Backend::Sqlite, 2);
+    let failed = failed_since();
     let statements = queue_statements()
         .into_iter()
         .filter(|(name, _)| *name != "claim on PostgreSQL")
@@ -179,6 +193,7 @@ async fn sqlite_plans_the_queue_on_its_indexes() {
             ("patients' notifications", patients.as_str()),
             ("a patient's notifications", PATIENT_NOTIFICATIONS),
             ("an appointment's notifications", APPOINTMENT_NOTIFICATIONS),
+            ("failed messages since", failed.as_str()),
         ]);
     for (name, sql) in statements {
         check(name, &sqlite_plan(&mut conn, name, sql).await.join("\n"));
@@ -261,6 +276,7 @@ async fn postgres_generic_plans(bookings: i64) {
         .await
         .unwrap();
     let patients = notifications_of_patients_statement(Backend::Postgres, 2);
+    let failed = failed_since();
     let statements = queue_statements()
         .into_iter()
         .filter(|(name, _)| !name.starts_with("claim on SQLite"))
@@ -268,6 +284,7 @@ async fn postgres_generic_plans(bookings: i64) {
             ("patients' notifications", patients.as_str()),
             ("a patient's notifications", PATIENT_NOTIFICATIONS),
             ("an appointment's notifications", APPOINTMENT_NOTIFICATIONS),
+            ("failed messages since", failed.as_str()),
         ]);
     for (i, (name, sql)) in statements.enumerate() {
         // Parameters typed as the store binds them: text, except the claim's instants and limit.
@@ -275,6 +292,7 @@ async fn postgres_generic_plans(bookings: i64) {
             "recompute the summary" => "text",
             "claim on PostgreSQL" => "text, bigint, bigint, bigint, text",
             "an appointment's notifications" => "text, text, text",
+            "failed messages since" => "text, bigint, bigint",
             _ => "text, text",
         };
         let args = match name {
@@ -282,6 +300,7 @@ async fn postgres_generic_plans(bookings: i64) {
             "claim on PostgreSQL" => "'w', 2, 1, 10, 'p'",
             "an appointment's notifications" => "'p', 'p0', '%\"a1\"%'",
             "a patient's notifications" => "'p', 'p0'",
+            "failed messages since" => "'p', 0, 500",
             _ => "'p', '{\"p0\",\"p1\"}'",
         };
         sqlx::raw_sql(&format!("PREPARE q{i} ({types}) AS {sql}"))

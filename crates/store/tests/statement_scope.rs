@@ -52,6 +52,15 @@ const EXCEPTIONS: &[(&str, &str)] = &[
          data (on Citus a local table of the coordinator)",
     ),
     (
+        "INSERT INTO _sqlx_migrations (version, description",
+        "tests only (the store's `test-support` feature, Store::record_newer_migration): the \
+         migration a newer version would have recorded, in sqlx's table of migrations",
+    ),
+    (
+        "DELETE FROM _sqlx_migrations WHERE version = $1",
+        "tests only (`test-support`, Store::forget_migration): that record removed again",
+    ),
+    (
         "SELECT MIN(next_due_at) AS t FROM practice_due",
         "the summary scan's other half: when the worker must look again (its sleep)",
     ),
