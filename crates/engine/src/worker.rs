@@ -89,14 +89,19 @@ impl Engine {
                     }
                 }
             }
-            let next_due = match self.store().next_due().await {
-                Ok(next) => next,
-                Err(error) => {
-                    failure = Some(format!("next due instant: {error}"));
-                    None
-                }
+            // Paused by a newer schema, the worker keeps no due instant: it sleeps its longest.
+            let (next_due, next_task) = if newer_schema.is_some() {
+                (None, None)
+            } else {
+                let next_due = match self.store().next_due().await {
+                    Ok(next) => next,
+                    Err(error) => {
+                        failure = Some(format!("next due instant: {error}"));
+                        None
+                    }
+                };
+                (next_due, self.next_task_due().await.ok().flatten())
             };
-            let next_task = self.next_task_due().await.ok().flatten();
             let longest_sleep = std::time::Duration::from_secs(
                 if listener.is_some() && listen_retry_at.is_none() {
                     60
@@ -122,12 +127,6 @@ impl Engine {
                 }
             };
             let now = self.now();
-            // Paused by a newer schema: the due instants are not this worker's to keep.
-            let (next_due, next_task) = if newer_schema.is_some() {
-                (None, None)
-            } else {
-                (next_due, next_task)
-            };
             let wait = [next_due, next_task]
                 .into_iter()
                 .flatten()
