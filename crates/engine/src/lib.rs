@@ -130,6 +130,10 @@ pub struct EngineConfig {
     pub lease: SignedDuration,
     /// How many due notifications one claim takes.
     pub batch: i64,
+    /// How many claimed batches a worker's loop processes at once
+    /// ([`Engine::dispatch_due_overlapped`]): with two, the next batch is claimed and prepared
+    /// while the hand-offs and the record of the one before run.
+    pub in_flight: usize,
     /// Where documents are kept, their key, and how patients' links behave.
     pub documents: DocumentsConfig,
     /// What the operator allows of the URLs practices give (webhooks, push endpoints) beyond
@@ -152,6 +156,7 @@ impl Default for EngineConfig {
             worker_id: format!("worker-{}", std::process::id()),
             lease: SignedDuration::from_secs(60),
             batch: 100,
+            in_flight: 2,
             documents: DocumentsConfig::default(),
             net: NetPolicy::default(),
             test_sms_country_codes: FRENCH_COUNTRY_CODES.to_vec(),

@@ -75,7 +75,7 @@ impl Engine {
                 if let Err(error) = self.run_due_tasks().await {
                     failure = Some(format!("scheduled tasks: {error}"));
                 }
-                if let Err(error) = self.dispatch_all_due().await {
+                if let Err(error) = self.dispatch_due_overlapped().await {
                     failure = Some(format!("dispatch: {error}"));
                 }
                 if let Err(error) = self.deliver_webhooks().await {

@@ -9,7 +9,7 @@ use rappel_domain::event::{Event, EventBody};
 use rappel_domain::facts::{Patient, Practitioner, Source};
 use rappel_domain::notification::{Channel, Reason};
 use rappel_engine::{Engine, EngineConfig, SimClock, Transports};
-use rappel_store::{NotificationFilter, Store};
+use rappel_store::{NotificationFilter, Status, Store};
 use rappel_test_support::engine::{Fixture, Setup, fixture};
 
 async fn engine(start: &str) -> (Engine, SimClock, Recorder, String) {
@@ -492,4 +492,110 @@ async fn a_worker_claims_nothing_while_a_newer_version_has_migrated_its_database
         file.push(suffix);
         let _ = std::fs::remove_file(file);
     }
+}
+
+/// The worker's dispatch with several batches in flight (`EngineConfig::in_flight`) hands each
+/// due message over once, counts what it claimed, and returns only when every batch it started
+/// is recorded: nothing is left leased or due behind it. On SQLite and on PostgreSQL, with the
+/// runtime's two threads running batches side by side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_in_flight_side_by_side_send_each_due_message_once() {
+    overlapped_dispatch(None).await;
+    rappel_test_support::engine::with_postgres("rappel_overlapped", |url| async move {
+        overlapped_dispatch(Some(url)).await;
+    })
+    .await;
+}
+
+async fn overlapped_dispatch(database_url: Option<String>) {
+    let Fixture {
+        engine,
+        recorder,
+        practice,
+        ..
+    } = fixture(Setup {
+        start: "2026-03-01T10:00:00+01:00".parse().unwrap(),
+        database_url,
+        config: EngineConfig {
+            batch: 5,
+            in_flight: 3,
+            ..EngineConfig::default()
+        },
+        ..Setup::default()
+    })
+    .await;
+    engine
+        .put_practitioner(
+            &practice,
+            &Practitioner {
+                id: "dr1".into(),
+                name: "Dr Martin".into(),
+                email: None,
+                mobile: None,
+            },
+        )
+        .await
+        .unwrap();
+    let patients: Vec<Patient> = (0..60)
+        .map(|i| Patient {
+            id: format!("p{i}"),
+            first_name: "Jeanne".into(),
+            email: Contact::from_input(&format!("p{i}@example.org")),
+            mobile: Contact::from_input("0612345678"),
+            ..Patient::default()
+        })
+        .collect();
+    for patient in &patients {
+        engine.put_patient(&practice, patient).await.unwrap();
+    }
+    let bookings: Vec<Event> = (0..60)
+        .map(|i| {
+            let mut event = booked("2026-03-01T09:00:00+01:00", "2026-03-20T08:00:00+01:00");
+            if let EventBody::AppointmentBooked {
+                id, patient, start, ..
+            } = &mut event.body
+            {
+                *id = format!("a{i}");
+                *patient = format!("p{i}");
+                *start += jiff::SignedDuration::from_mins(15 * i);
+            }
+            event
+        })
+        .collect();
+    engine.ingest(&practice, &bookings).await.unwrap();
+    recorder.set_now("2026-03-01T10:00:00+01:00".parse().unwrap());
+
+    let claimed = engine.dispatch_due_overlapped().await.unwrap();
+    let sent = recorder.sent();
+    assert!(
+        claimed > 2 * 5 * 3,
+        "more than one round of batches: {claimed}"
+    );
+    assert_eq!(sent.len(), claimed, "one hand-off per claimed message");
+    let mut ids: Vec<&str> = sent.iter().map(|r| r.message.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), sent.len(), "no message handed over twice");
+
+    let mut tx = engine.store().begin_read().await.unwrap();
+    let rows = tx
+        .list_notifications(
+            &practice,
+            &NotificationFilter {
+                until: Some("2026-03-01T10:00:01+01:00".parse().unwrap()),
+                limit: 1_000,
+                ..NotificationFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(rows.len(), claimed, "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r.status == Status::Sent),
+        "every due row recorded as sent when the dispatch returns: {:?}",
+        rows.iter().map(|r| (&r.key, r.status)).collect::<Vec<_>>()
+    );
+    assert_eq!(engine.dispatch_due_overlapped().await.unwrap(), 0);
+    engine.close().await;
 }

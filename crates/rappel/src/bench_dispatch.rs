@@ -49,6 +49,10 @@ pub struct DispatchArgs {
     /// `bench/graphile.js` reproduces, so that both fetch as many jobs at a time.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(i64).range(1..=10_000))]
     pub batch: i64,
+    /// Claimed batches each worker processes at once (`RAPPEL_WORKER_IN_FLIGHT` of a worker, 2
+    /// by default); 1 is the loop of before 2026-12-08, one batch after the other.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=16))]
+    pub in_flight: u8,
     /// PostgreSQL server for `--store postgres` (a database is created there and dropped).
     #[arg(
         long,
@@ -241,6 +245,7 @@ async fn bench(
             // with 3 workers on PostgreSQL, 100 → 200 → 400 → 800 gave about 11,600 → 12,300
             // → 14,400 → 15,400 messages/s (issue 18, session 12).
             batch: args.batch,
+            in_flight: args.in_flight.into(),
             ..EngineConfig::default()
         },
     );
@@ -383,6 +388,7 @@ async fn bench(
     Ok(json!({
         "store": args.store,
         "workers": args.workers,
+        "in_flight": args.in_flight,
         "scattered_ids": args.scattered_ids,
         "batch": args.batch,
         "notifications": n,
@@ -455,7 +461,8 @@ async fn run_workers(
         let finished = finished.clone();
         handles.push(tokio::spawn(async move {
             while !finished() {
-                if engine.dispatch_batch().await.context("dispatch")? == 0 {
+                // The worker's own dispatch (`rappel worker`), batches overlapped.
+                if engine.dispatch_due_overlapped().await.context("dispatch")? == 0 {
                     engine.wait_for_work(Duration::from_millis(5)).await;
                 }
             }
@@ -514,12 +521,13 @@ fn peak_rss_mb() -> f64 {
 fn print_report(args: &DispatchArgs, r: &serde_json::Value) {
     println!(
         "rappel bench — store {}, channel {}, {} notifications, {} workers, claims of {}, \
-         patient ids {}",
+         {} batches in flight a worker, patient ids {}",
         args.store,
         args.channel,
         args.notifications,
         args.workers,
         args.batch,
+        args.in_flight,
         if args.scattered_ids {
             "scattered"
         } else {
@@ -556,13 +564,13 @@ fn print_report(args: &DispatchArgs, r: &serde_json::Value) {
 }
 
 /// The `--compare` line: the keys `bench/graphile.js` and `bench/pgboss.js` print, then Rappel's
-/// own (rows its enqueue inserted, lateness at half capacity).
+/// own (rows its enqueue inserted, lateness at half capacity, batches in flight a worker).
 fn compare_line(r: &serde_json::Value) -> String {
     let f = |key: &str| r[key].as_f64().unwrap_or(0.0);
     format!(
         "compare queue=rappel store={} n={} enqueue_batch={} concurrency={} fetch_batch={} \
          enqueue_s={:.3} enqueue_jobs_per_s={:.0} run_s={:.3} jobs_per_s={:.0} total_s={:.3} \
-         peak_rss_mb={:.1} ingest_rows_per_s={:.0} lateness_p99_ms={:.0}",
+         peak_rss_mb={:.1} ingest_rows_per_s={:.0} lateness_p99_ms={:.0} in_flight={}",
         r["store"].as_str().unwrap_or(""),
         r["notifications"],
         r["enqueue_batch"],
@@ -576,6 +584,7 @@ fn compare_line(r: &serde_json::Value) -> String {
         f("peak_rss_mb"),
         f("ingest_rows_per_s"),
         f("lateness_p99_ms"),
+        r["in_flight"],
     )
 }
 
@@ -614,14 +623,14 @@ mod tests {
             "batch": 500,
             "ingest_s": 2.5, "ingest_events_per_s": 8000.0, "dispatch_s": 2.0,
             "dispatch_per_s": 10000.0, "peak_rss_mb": 80.5, "ingest_rows_per_s": 40000.0,
-            "lateness_p99_ms": 120,
+            "lateness_p99_ms": 120, "in_flight": 2,
         }));
         assert_eq!(
             line,
             "compare queue=rappel store=postgres n=20000 enqueue_batch=1000 concurrency=3 \
              fetch_batch=500 enqueue_s=2.500 enqueue_jobs_per_s=8000 run_s=2.000 \
              jobs_per_s=10000 total_s=4.500 \
-             peak_rss_mb=80.5 ingest_rows_per_s=40000 lateness_p99_ms=120"
+             peak_rss_mb=80.5 ingest_rows_per_s=40000 lateness_p99_ms=120 in_flight=2"
         );
     }
 }

@@ -30,6 +30,8 @@ pub struct Config {
     pub lease: Duration,
     /// How many due notifications one claim takes (`RAPPEL_WORKER_BATCH`).
     pub batch: i64,
+    /// How many claimed batches the worker processes at once (`RAPPEL_WORKER_IN_FLIGHT`).
+    pub in_flight: usize,
     /// A connection that has not sent a whole request head in this time is closed
     /// (`RAPPEL_HEADER_TIMEOUT_SECONDS`).
     pub header_timeout: Duration,
@@ -230,6 +232,7 @@ impl Config {
         };
         let lease = Duration::from_secs(number("RAPPEL_LEASE_SECONDS", 60, 2..=3600)?);
         let batch = number("RAPPEL_WORKER_BATCH", 100, 1..=10_000)? as i64;
+        let in_flight = number("RAPPEL_WORKER_IN_FLIGHT", 2, 1..=16)? as usize;
         let header_timeout =
             Duration::from_secs(number("RAPPEL_HEADER_TIMEOUT_SECONDS", 15, 1..=600)?);
         let request_timeout =
@@ -248,6 +251,7 @@ impl Config {
             bounce_webhook_token,
             lease,
             batch,
+            in_flight,
             header_timeout,
             request_timeout,
             max_connections,

@@ -127,6 +127,7 @@ fn engine(
             lease: jiff::SignedDuration::try_from(config.lease)
                 .unwrap_or(jiff::SignedDuration::from_secs(60)),
             batch: config.batch,
+            in_flight: config.in_flight,
             net: providers::net_policy_from_env().map_err(anyhow::Error::msg)?,
             test_sms_country_codes: providers::test_sms_country_codes_from_env()
                 .map_err(anyhow::Error::msg)?,

@@ -140,7 +140,61 @@ impl Engine {
         Ok(count)
     }
 
-    /// Dispatches until nothing is due at the current instant.
+    /// Dispatches until nothing is due, as the worker's loop does: up to
+    /// [`EngineConfig::in_flight`](crate::EngineConfig::in_flight) claimed batches are processed
+    /// at once, each in a task of its own, so the next batch is claimed, decided and rendered
+    /// while the hand-offs and the record of the one before run (a batch of real hand-offs waits
+    /// on the providers; a record waits on the database's commit). Returns when a claim finds
+    /// nothing and every batch it started is recorded. A failed claim is returned after the
+    /// batches in flight finish. The order of the hand-offs across batches is not fixed
+    /// (within one batch it never was): [`Engine::dispatch_all_due`], one batch after the
+    /// other, is what the simulator and the tests use.
+    pub async fn dispatch_due_overlapped(&self) -> Result<usize> {
+        let in_flight = self.config().in_flight.max(1);
+        let mut running = tokio::task::JoinSet::new();
+        let mut total = 0;
+        let outcome = loop {
+            while running.len() >= in_flight {
+                finished(running.join_next().await);
+            }
+            let now = self.now();
+            let claimed = match self
+                .store()
+                .claim_due(
+                    now,
+                    &self.config().worker_id,
+                    now + self.config().lease,
+                    self.config().batch,
+                )
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(error) => break Err(error.into()),
+            };
+            if claimed.is_empty() {
+                break Ok(total);
+            }
+            total += claimed.len();
+            let engine = self.clone();
+            running.spawn(async move {
+                engine.process_batch(claimed).await;
+                engine.signal();
+            });
+        };
+        while let Some(joined) = running.join_next().await {
+            finished(Some(joined));
+        }
+        return outcome;
+
+        fn finished(joined: Option<std::result::Result<(), tokio::task::JoinError>>) {
+            // A batch that panicked keeps its leases: its rows are claimed again after them.
+            if let Some(Err(error)) = joined {
+                tracing::error!(%error, "a dispatch batch panicked; its messages are retried after their lease");
+            }
+        }
+    }
+
+    /// Dispatches until nothing is due at the current instant, one batch after the other.
     pub async fn dispatch_all_due(&self) -> Result<usize> {
         let mut total = 0;
         loop {
