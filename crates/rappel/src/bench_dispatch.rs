@@ -71,6 +71,10 @@ pub struct DispatchArgs {
     /// the patient (the notifications', the links') takes its entries at random places, as here.
     #[arg(long)]
     pub scattered_ids: bool,
+    /// The `null` channel answers each hand-off after this many milliseconds instead of at once,
+    /// as a provider's API does over the network (the hand-offs of a batch wait side by side).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub handoff_ms: u64,
     /// One JSON object on stdout instead of the report.
     #[arg(long)]
     pub json: bool,
@@ -100,6 +104,8 @@ fn patient_id(i: usize, scattered: bool) -> String {
 #[derive(Default)]
 struct NullTransport {
     email: Option<Arc<dyn Transport>>,
+    /// How long the `null` channel takes to answer each hand-off (`--handoff-ms`).
+    answer_in: Duration,
     sent: AtomicUsize,
 }
 
@@ -108,7 +114,12 @@ impl Transport for NullTransport {
         Box::pin(async move {
             let receipt = match &self.email {
                 Some(email) if message.channel == Channel::Email => email.send(message).await?,
-                _ => Receipt::default(),
+                _ => {
+                    if !self.answer_in.is_zero() {
+                        tokio::time::sleep(self.answer_in).await;
+                    }
+                    Receipt::default()
+                }
             };
             self.sent.fetch_add(1, Ordering::Relaxed);
             Ok(receipt)
@@ -233,6 +244,7 @@ async fn bench(
     database.migrate().await?;
     let null = Arc::new(NullTransport {
         email,
+        answer_in: Duration::from_millis(args.handoff_ms),
         sent: AtomicUsize::new(0),
     });
     let engine = Engine::with_database(
@@ -389,6 +401,7 @@ async fn bench(
         "store": args.store,
         "workers": args.workers,
         "in_flight": args.in_flight,
+        "handoff_ms": args.handoff_ms,
         "scattered_ids": args.scattered_ids,
         "batch": args.batch,
         "notifications": n,
