@@ -21,6 +21,15 @@ async fn engine_on(
     start: &str,
     database_url: Option<String>,
 ) -> (Engine, SimClock, Recorder, String) {
+    engine_configured(start, database_url, EngineConfig::default()).await
+}
+
+/// [`engine_on`] with a configuration of the test's.
+async fn engine_configured(
+    start: &str,
+    database_url: Option<String>,
+    config: EngineConfig,
+) -> (Engine, SimClock, Recorder, String) {
     let Fixture {
         engine,
         clock,
@@ -30,6 +39,7 @@ async fn engine_on(
     } = fixture(Setup {
         start: start.parse().unwrap(),
         database_url,
+        config,
         ..Setup::default()
     })
     .await;
@@ -508,34 +518,16 @@ async fn batches_in_flight_side_by_side_send_each_due_message_once() {
 }
 
 async fn overlapped_dispatch(database_url: Option<String>) {
-    let Fixture {
-        engine,
-        recorder,
-        practice,
-        ..
-    } = fixture(Setup {
-        start: "2026-03-01T10:00:00+01:00".parse().unwrap(),
+    let (engine, _, recorder, practice) = engine_configured(
+        "2026-03-01T10:00:00+01:00",
         database_url,
-        config: EngineConfig {
+        EngineConfig {
             batch: 5,
             in_flight: 3,
             ..EngineConfig::default()
         },
-        ..Setup::default()
-    })
+    )
     .await;
-    engine
-        .put_practitioner(
-            &practice,
-            &Practitioner {
-                id: "dr1".into(),
-                name: "Dr Martin".into(),
-                email: None,
-                mobile: None,
-            },
-        )
-        .await
-        .unwrap();
     let patients: Vec<Patient> = (0..60)
         .map(|i| Patient {
             id: format!("p{i}"),
