@@ -121,17 +121,7 @@ impl Engine {
     /// transaction records every outcome. Batching the database work is what lets one worker
     /// dispatch thousands of messages a second on SQLite.
     pub async fn dispatch_batch(&self) -> Result<usize> {
-        let now = self.now();
-        let lease_until = now + self.config().lease;
-        let claimed = self
-            .store()
-            .claim_due(
-                now,
-                &self.config().worker_id,
-                lease_until,
-                self.config().batch,
-            )
-            .await?;
+        let claimed = self.claim_batch().await?;
         let count = claimed.len();
         if count > 0 {
             self.process_batch(claimed).await;
@@ -157,19 +147,9 @@ impl Engine {
             while running.len() >= in_flight {
                 finished(running.join_next().await);
             }
-            let now = self.now();
-            let claimed = match self
-                .store()
-                .claim_due(
-                    now,
-                    &self.config().worker_id,
-                    now + self.config().lease,
-                    self.config().batch,
-                )
-                .await
-            {
+            let claimed = match self.claim_batch().await {
                 Ok(claimed) => claimed,
-                Err(error) => break Err(error.into()),
+                Err(error) => break Err(error),
             };
             if claimed.is_empty() {
                 break Ok(total);
@@ -192,6 +172,20 @@ impl Engine {
                 tracing::error!(%error, "a dispatch batch panicked; its messages are retried after their lease");
             }
         }
+    }
+
+    /// Claims up to a batch of the due notifications, leased to this worker.
+    async fn claim_batch(&self) -> Result<Vec<NotificationRow>> {
+        let now = self.now();
+        Ok(self
+            .store()
+            .claim_due(
+                now,
+                &self.config().worker_id,
+                now + self.config().lease,
+                self.config().batch,
+            )
+            .await?)
     }
 
     /// Dispatches until nothing is due at the current instant, one batch after the other.
